@@ -1,0 +1,116 @@
+package approach1
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+const maxDepth = 1_000_000
+
+func (e *Executor) clone(ctx context.Context, r *backends.CloneRequest) (*backends.CloneResult, error) {
+	k, args, remote, url, err := e.cloneArgs(r)
+	if err != nil {
+		return nil, err
+	}
+	lease, err := e.lock(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	if b, ok, err := e.cfg.Bindings.Get(ctx, k); err != nil {
+		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	} else if ok {
+		if _, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID); alive {
+			return nil, backends.Errorf(backends.Conflict, "workspace %q already exists (cloned from %s); release it or choose another name", k.Name, b.URL)
+		}
+	}
+	info, done, err := e.cfg.Sandboxes.Acquire(ctx, k.Owner())
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	now := time.Now().UTC()
+	b := sandbox.Binding{Key: k, SandboxID: info.ID, Root: info.Root, URL: url, Created: now, LastUsed: now}
+	if err := e.cloneInto(ctx, b, args, remote); err != nil {
+		return nil, err
+	}
+	return e.finishClone(ctx, b)
+}
+
+func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []string, *gitcmd.Remote, string, error) {
+	k, err := e.key(&r.Scope)
+	if err != nil {
+		return k, nil, nil, "", err
+	}
+	remote, url, err := e.remoteFor(r.Principal, r.URL)
+	if err != nil {
+		return k, nil, nil, "", err
+	}
+	args := []string{"clone", "--no-recurse-submodules", "--progress"}
+	if r.Branch != "" {
+		if err := gitcmd.ValidateBranch(r.Branch); err != nil {
+			return k, nil, nil, "", err
+		}
+		args = append(args, "--branch="+r.Branch)
+	}
+	if r.Depth < 0 || r.Depth > maxDepth {
+		return k, nil, nil, "", backends.Errorf(backends.InvalidArgument, "depth must be between 0 and %d", maxDepth)
+	}
+	if r.Depth > 0 {
+		args = append(args, "--depth="+strconv.Itoa(r.Depth))
+	}
+	return k, args, remote, url, nil
+}
+
+// cloneInto clones with the git directory kept outside the work tree, then
+// removes the ".git" file clone leaves in the work tree. On failure it
+// removes whatever it created, so a failed clone leaves nothing behind.
+func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
+	p := e.cfg.Sandboxes.Provider()
+	cleanup := func() {
+		c := context.WithoutCancel(ctx)
+		_ = p.RemoveAll(c, b.SandboxID, b.WorkTree())
+		_ = p.RemoveAll(c, b.SandboxID, b.GitDir())
+	}
+	cleanup() // leftovers of a crashed earlier attempt
+	args = append(args, "--separate-git-dir="+b.GitDir(), "--", b.URL, b.WorkTree())
+	inv := gitcmd.Invocation{Args: args, Remote: remote}
+	res, err := e.exec(ctx, b.SandboxID, b.Root, gitRun{op: backends.OpClone, remote: remote}, inv)
+	if err == nil && res.ExitCode != 0 {
+		err = gitError(res, b.Root)
+	}
+	if err == nil {
+		_, err = p.Remove(ctx, b.SandboxID, b.WorkTree(), ".git")
+	}
+	if err != nil {
+		cleanup()
+		return err
+	}
+	return nil
+}
+
+// finishClone refreshes the index, records the binding and reports HEAD.
+//
+// The refresh matters for speed: files checked out in the same clock tick as
+// the index was written are "racily clean", and since reads never rewrite
+// the index (GIT_OPTIONAL_LOCKS=0), every later status would re-hash them.
+func (e *Executor) finishClone(ctx context.Context, b sandbox.Binding) (*backends.CloneResult, error) {
+	branch, sha, err := e.head(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if sha != "" {
+		if _, err := e.git(ctx, b, gitRun{op: backends.OpClone, args: []string{"update-index", "-q", "--refresh"}}); err != nil {
+			e.cfg.Logger.Warn("index refresh after clone failed", "workspace", b.Key.String(), "err", err)
+		}
+	}
+	if err := e.cfg.Bindings.Put(ctx, b); err != nil {
+		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	}
+	return &backends.CloneResult{Workspace: b.Key.Name, Branch: branch, Head: sha}, nil
+}

@@ -1,0 +1,199 @@
+// Package approach1 is the embedded executor: it runs every operation in the
+// workspace's sandbox, in the gateway's own process, serialising writes per
+// workspace with a lock and running reads lock-free with
+// GIT_OPTIONAL_LOCKS=0.
+package approach1
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Name is the backend name reported in results, logs and metrics.
+const Name = "approach1"
+
+// Project is what the executor needs to know about a project.
+type Project struct {
+	Remotes gitcmd.RemotePolicy
+	// Token is the project's git token; "" means anonymous access.
+	Token string
+	// Username is sent with the token; if empty, "x-access-token".
+	Username string
+}
+
+// Projects resolves project names.
+type Projects interface {
+	Project(name string) (Project, bool)
+}
+
+// ProjectMap is a fixed set of projects.
+type ProjectMap map[string]Project
+
+// Project returns the named project.
+func (m ProjectMap) Project(name string) (Project, bool) {
+	p, ok := m[name]
+	return p, ok
+}
+
+// Limits caps sizes and times.
+type Limits struct {
+	// MaxOutputBytes caps one page of diff, log-like output and file reads.
+	// If zero, 256 KiB.
+	MaxOutputBytes int
+	// MaxFileBytes caps write_file content. If zero, 10 MiB.
+	MaxFileBytes int
+	// MaxListEntries caps one page of list_files. If zero, 1000.
+	MaxListEntries int
+	// CommandTimeout bounds local git commands. If zero, one minute.
+	CommandTimeout time.Duration
+	// RemoteTimeout bounds commands that talk to the remote. If zero, ten
+	// minutes.
+	RemoteTimeout time.Duration
+}
+
+// Config configures an Executor.
+type Config struct {
+	Sandboxes *sandbox.Manager     // required
+	Bindings  sandbox.BindingStore // required: the shared workspace bindings
+	Locker    lock.Locker          // required: the shared workspace locks
+	Projects  Projects             // required
+	// PerAgent gives each agent its own sandbox and workspaces (sandbox.scope
+	// "agent"); otherwise a project's agents share them.
+	PerAgent bool
+	// GitPath is git's absolute path in sandboxes. If empty,
+	// gitcmd.DefaultGitPath.
+	GitPath    string
+	Limits     Limits
+	Registerer prometheus.Registerer // if nil, metrics are not registered
+	Logger     *slog.Logger          // if nil, slog.Default()
+}
+
+// Executor is the Approach 1 backend.
+type Executor struct {
+	cfg     Config
+	metrics *metrics
+}
+
+var _ backends.Executor = (*Executor)(nil)
+
+// New returns an Executor.
+func New(cfg Config) (*Executor, error) {
+	if cfg.Sandboxes == nil || cfg.Bindings == nil || cfg.Locker == nil || cfg.Projects == nil {
+		return nil, errors.New("approach1: Config needs Sandboxes, Bindings, Locker and Projects")
+	}
+	if cfg.GitPath == "" {
+		cfg.GitPath = gitcmd.DefaultGitPath
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Executor{cfg: cfg, metrics: newMetrics(cfg.Registerer)}, nil
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxOutputBytes <= 0 {
+		l.MaxOutputBytes = 256 << 10
+	}
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = 10 << 20
+	}
+	if l.MaxListEntries <= 0 {
+		l.MaxListEntries = 1000
+	}
+	if l.CommandTimeout <= 0 {
+		l.CommandTimeout = time.Minute
+	}
+	if l.RemoteTimeout <= 0 {
+		l.RemoteTimeout = 10 * time.Minute
+	}
+	return l
+}
+
+// Execute runs req. See backends.Executor.
+func (e *Executor) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
+	if req == nil {
+		return nil, backends.Errorf(backends.InvalidArgument, "no request")
+	}
+	start := time.Now()
+	res, err := e.dispatch(ctx, req)
+	if err != nil {
+		return nil, backends.WithOp(req.Op(), err)
+	}
+	served := res.GetServed()
+	served.Backend = Name
+	served.DurationMS = time.Since(start).Milliseconds()
+	return res, nil
+}
+
+func (e *Executor) dispatch(ctx context.Context, req backends.Request) (backends.Result, error) {
+	switch r := req.(type) {
+	case *backends.CloneRequest:
+		return e.clone(ctx, r)
+	case *backends.PullRequest:
+		return e.pull(ctx, r)
+	case *backends.PushRequest:
+		return e.push(ctx, r)
+	case *backends.CommitRequest:
+		return e.commit(ctx, r)
+	case *backends.CheckoutRequest:
+		return e.checkout(ctx, r)
+	case *backends.StatusRequest:
+		return e.status(ctx, r)
+	case *backends.DiffRequest:
+		return e.diff(ctx, r)
+	case *backends.LogRequest:
+		return e.log(ctx, r)
+	case *backends.BranchesRequest:
+		return e.branches(ctx, r)
+	}
+	return e.dispatchFiles(ctx, req)
+}
+
+func (e *Executor) dispatchFiles(ctx context.Context, req backends.Request) (backends.Result, error) {
+	switch r := req.(type) {
+	case *backends.ReadFileRequest:
+		return e.readFile(ctx, r)
+	case *backends.WriteFileRequest:
+		return e.writeFile(ctx, r)
+	case *backends.ListFilesRequest:
+		return e.listFiles(ctx, r)
+	case *backends.DeleteFileRequest:
+		return e.deleteFile(ctx, r)
+	case *backends.ListWorkspacesRequest:
+		return e.listWorkspaces(ctx, r)
+	case *backends.ReleaseWorkspaceRequest:
+		return e.release(ctx, r)
+	}
+	return nil, backends.Errorf(backends.InvalidArgument, "operation %q is not supported", req.Op())
+}
+
+type metrics struct {
+	lockWait  prometheus.Histogram
+	processes *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gitgate_lock_wait_seconds", Help: "Time write operations waited for their workspace lock.",
+			ConstLabels: prometheus.Labels{"backend": Name}, Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		processes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitgate_git_processes_total", Help: "git processes started in sandboxes, by operation.",
+			ConstLabels: prometheus.Labels{"backend": Name},
+		}, []string{"op"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.lockWait, m.processes)
+	}
+	return m
+}

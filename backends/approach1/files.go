@@ -1,0 +1,154 @@
+package approach1
+
+import (
+	"context"
+	"encoding/base64"
+	"unicode/utf8"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/gitcmd"
+)
+
+// Work-tree file operations go through the sandbox provider, which confines
+// them to the work tree (no '..', no symbolic link out of it). The git
+// directory lives outside the work tree, so they cannot reach it either.
+
+func (e *Executor) readFile(ctx context.Context, r *backends.ReadFileRequest) (*backends.ReadFileResult, error) {
+	rel, err := gitcmd.ValidatePath(r.Path, false)
+	if err != nil {
+		return nil, err
+	}
+	offset, limit, err := e.page(r.Page, e.cfg.Limits.MaxOutputBytes)
+	if err != nil {
+		return nil, err
+	}
+	w, err := e.openRead(ctx, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	fd, err := e.cfg.Sandboxes.Provider().ReadFile(ctx, w.SandboxID, w.WorkTree(), rel, int64(offset), int64(limit))
+	if err != nil {
+		return nil, err
+	}
+	res := &backends.ReadFileResult{Path: rel, Size: fd.Size, Encoding: "utf-8"}
+	data := fd.Data
+	if more := int64(offset+len(data)) < fd.Size; more {
+		data = trimToRune(data)
+		res.Truncation = backends.Truncation{Truncated: true, NextOffset: offset + len(data)}
+	}
+	if utf8.Valid(data) {
+		res.Content = string(data)
+	} else {
+		res.Encoding, res.Content = "base64", base64.StdEncoding.EncodeToString(fd.Data)
+		if res.Truncated {
+			res.NextOffset = offset + len(fd.Data)
+		}
+	}
+	return res, nil
+}
+
+// trimToRune drops a UTF-8 sequence cut by the page end, when the page is
+// otherwise valid text.
+func trimToRune(b []byte) []byte {
+	for i := 0; i < utf8.UTFMax && len(b) > i; i++ {
+		if utf8.Valid(b[:len(b)-i]) {
+			return b[:len(b)-i]
+		}
+	}
+	return b
+}
+
+func (e *Executor) writeFile(ctx context.Context, r *backends.WriteFileRequest) (*backends.WriteFileResult, error) {
+	rel, err := gitcmd.ValidatePath(r.Path, false)
+	if err != nil {
+		return nil, err
+	}
+	data, err := e.decodeContent(r)
+	if err != nil {
+		return nil, err
+	}
+	w, lease, err := e.openLocked(ctx, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	defer finish(ctx, w, lease)
+	created, err := e.cfg.Sandboxes.Provider().WriteFile(ctx, w.SandboxID, w.WorkTree(), rel, data)
+	if err != nil {
+		return nil, err
+	}
+	return &backends.WriteFileResult{Path: rel, Size: int64(len(data)), Created: created}, nil
+}
+
+func (e *Executor) decodeContent(r *backends.WriteFileRequest) ([]byte, error) {
+	max := e.cfg.Limits.MaxFileBytes
+	if len(r.Content) > max*4/3+4 {
+		return nil, backends.Errorf(backends.ResourceExhausted, "content is larger than the %d-byte limit", max)
+	}
+	var data []byte
+	switch r.Encoding {
+	case "", "utf-8":
+		if !utf8.ValidString(r.Content) {
+			return nil, backends.Errorf(backends.InvalidArgument, "content is not valid UTF-8; send it with encoding base64")
+		}
+		data = []byte(r.Content)
+	case "base64":
+		d, err := base64.StdEncoding.DecodeString(r.Content)
+		if err != nil {
+			return nil, backends.Errorf(backends.InvalidArgument, "content is not valid base64: %v", err)
+		}
+		data = d
+	default:
+		return nil, backends.Errorf(backends.InvalidArgument, "encoding must be utf-8 or base64, not %q", r.Encoding)
+	}
+	if len(data) > max {
+		return nil, backends.Errorf(backends.ResourceExhausted, "content is larger than the %d-byte limit", max)
+	}
+	return data, nil
+}
+
+func (e *Executor) listFiles(ctx context.Context, r *backends.ListFilesRequest) (*backends.ListFilesResult, error) {
+	rel, err := gitcmd.ValidatePath(r.Path, true)
+	if err != nil {
+		return nil, err
+	}
+	offset, limit, err := e.page(r.Page, e.cfg.Limits.MaxListEntries)
+	if err != nil {
+		return nil, err
+	}
+	w, err := e.openRead(ctx, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	entries, err := e.cfg.Sandboxes.Provider().ListDir(ctx, w.SandboxID, w.WorkTree(), rel, r.Recursive, offset+limit+1)
+	if err != nil {
+		return nil, err
+	}
+	res := &backends.ListFilesResult{Entries: []backends.FileEntry{}}
+	for i := offset; i < len(entries) && i < offset+limit; i++ {
+		en := entries[i]
+		res.Entries = append(res.Entries, backends.FileEntry{Path: en.Path, Type: en.Type, Size: en.Size})
+	}
+	if len(entries) > offset+limit {
+		res.Truncation = backends.Truncation{Truncated: true, NextOffset: offset + limit}
+	}
+	return res, nil
+}
+
+func (e *Executor) deleteFile(ctx context.Context, r *backends.DeleteFileRequest) (*backends.DeleteFileResult, error) {
+	rel, err := gitcmd.ValidatePath(r.Path, false)
+	if err != nil {
+		return nil, err
+	}
+	w, lease, err := e.openLocked(ctx, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	defer finish(ctx, w, lease)
+	existed, err := e.cfg.Sandboxes.Provider().Remove(ctx, w.SandboxID, w.WorkTree(), rel)
+	if err != nil {
+		return nil, err
+	}
+	return &backends.DeleteFileResult{Path: rel, Deleted: existed}, nil
+}

@@ -1,0 +1,84 @@
+package approach1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"strings"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+// Refs are read straight from the gateway-owned git directory, which saves a
+// git process per operation (a commit or push reports the new tip without
+// running rev-parse). Loose refs win over packed-refs, as in git's files
+// backend.
+
+// head returns the current branch ("" when detached) and HEAD's commit (""
+// before the first commit).
+func (e *Executor) head(ctx context.Context, b sandbox.Binding) (branch, sha string, err error) {
+	data, err := e.readGitFile(ctx, b, "HEAD")
+	if err != nil {
+		return "", "", err
+	}
+	line := strings.TrimSpace(string(data))
+	ref, symbolic := strings.CutPrefix(line, "ref: ")
+	if !symbolic {
+		return "", line, nil
+	}
+	sha, err = e.refSHA(ctx, b, ref)
+	return strings.TrimPrefix(ref, "refs/heads/"), sha, err
+}
+
+// refSHA returns the commit a full ref name points to, or "" when the ref
+// does not exist.
+func (e *Executor) refSHA(ctx context.Context, b sandbox.Binding, ref string) (string, error) {
+	data, err := e.readGitFile(ctx, b, ref)
+	if err == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if backends.CategoryOf(err) != backends.NotFound {
+		return "", err
+	}
+	packed, err := e.readGitFile(ctx, b, "packed-refs")
+	if backends.CategoryOf(err) == backends.NotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return findPacked(packed, ref), nil
+}
+
+func findPacked(packed []byte, ref string) string {
+	sc := bufio.NewScanner(bytes.NewReader(packed))
+	for sc.Scan() {
+		sha, name, ok := strings.Cut(sc.Text(), " ")
+		if ok && name == ref {
+			return sha
+		}
+	}
+	return ""
+}
+
+func (e *Executor) readGitFile(ctx context.Context, b sandbox.Binding, rel string) ([]byte, error) {
+	fd, err := e.cfg.Sandboxes.Provider().ReadFile(ctx, b.SandboxID, b.GitDir(), rel, 0, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	return fd.Data, nil
+}
+
+// currentBranch returns the current branch or an error when HEAD is
+// detached.
+func (e *Executor) currentBranch(ctx context.Context, b sandbox.Binding) (string, string, error) {
+	branch, sha, err := e.head(ctx, b)
+	if err != nil {
+		return "", "", err
+	}
+	if branch == "" {
+		return "", "", backends.Errorf(backends.Conflict, "HEAD is detached; check out a branch first")
+	}
+	return branch, sha, nil
+}

@@ -1,0 +1,197 @@
+package approach1
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+// workspace is an open workspace: its binding, with its sandbox marked busy
+// until close.
+type workspace struct {
+	sandbox.Binding
+	done func()
+}
+
+func (w *workspace) close() { w.done() }
+
+// key validates the scope and returns the workspace key. The project comes
+// from the principal (the agent's credential), never from arguments.
+func (e *Executor) key(s *backends.Scope) (sandbox.WorkspaceKey, error) {
+	p := s.Principal
+	if p.Project == "" || p.Agent == "" {
+		return sandbox.WorkspaceKey{}, backends.Errorf(backends.Unauthenticated, "no authenticated agent")
+	}
+	if err := gitcmd.ValidateWorkspace(s.Workspace); err != nil {
+		return sandbox.WorkspaceKey{}, err
+	}
+	k := sandbox.WorkspaceKey{Project: p.Project, Name: s.Workspace}
+	if e.cfg.PerAgent {
+		k.Agent = p.Agent
+	}
+	return k, nil
+}
+
+// LockKey is the lock key of a workspace. Every backend uses the same key so
+// that they serialise against each other.
+func LockKey(k sandbox.WorkspaceKey) string { return "gitgate:ws:" + k.String() }
+
+// lock takes the workspace's write lock, recording the wait.
+func (e *Executor) lock(ctx context.Context, k sandbox.WorkspaceKey) (lock.Lease, error) {
+	start := time.Now()
+	lease, err := e.cfg.Locker.Acquire(ctx, LockKey(k))
+	e.metrics.lockWait.Observe(time.Since(start).Seconds())
+	return lease, err
+}
+
+// open looks up a cloned workspace and marks its sandbox busy.
+func (e *Executor) open(ctx context.Context, k sandbox.WorkspaceKey) (*workspace, error) {
+	b, ok, err := e.cfg.Bindings.Get(ctx, k)
+	if err != nil {
+		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	}
+	if !ok {
+		return nil, backends.Errorf(backends.NotFound, "workspace %q does not exist; clone a repository into it first", k.Name)
+	}
+	done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID)
+	if !alive {
+		_ = e.cfg.Bindings.Delete(ctx, k)
+		return nil, backends.Errorf(backends.NotFound, "workspace %q expired (its sandbox was idle past the TTL and was reaped); clone it again", k.Name)
+	}
+	return &workspace{Binding: b, done: done}, nil
+}
+
+// openLocked takes the write lock and opens the workspace.
+func (e *Executor) openLocked(ctx context.Context, s *backends.Scope) (*workspace, lock.Lease, error) {
+	k, err := e.key(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	lease, err := e.lock(ctx, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := e.open(ctx, k)
+	if err != nil {
+		_ = lease.Release(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	return w, lease, nil
+}
+
+// openRead opens the workspace for a lock-free read.
+func (e *Executor) openRead(ctx context.Context, s *backends.Scope) (*workspace, error) {
+	k, err := e.key(s)
+	if err != nil {
+		return nil, err
+	}
+	return e.open(ctx, k)
+}
+
+func finish(ctx context.Context, w *workspace, lease lock.Lease) {
+	w.close()
+	if lease != nil {
+		_ = lease.Release(context.WithoutCancel(ctx))
+	}
+}
+
+// gitRun describes one git command in a workspace.
+type gitRun struct {
+	op     backends.Op
+	args   []string
+	read   bool
+	remote *gitcmd.Remote
+	author *gitcmd.Identity
+	stdin  []byte
+	maxOut int
+	noTree bool // run without a work tree (plumbing on the git dir)
+}
+
+// run runs a git command and returns its result whatever its exit code.
+func (e *Executor) run(ctx context.Context, b sandbox.Binding, g gitRun) (sandbox.ExecResult, error) {
+	inv := gitcmd.Invocation{GitDir: b.GitDir(), WorkTree: b.WorkTree(), Args: g.args,
+		ReadOnly: g.read, Remote: g.remote, Identity: g.author}
+	if g.noTree {
+		inv.WorkTree = ""
+	}
+	return e.exec(ctx, b.SandboxID, b.Root, g, inv)
+}
+
+func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, inv gitcmd.Invocation) (sandbox.ExecResult, error) {
+	cmd := gitcmd.Build(e.cfg.GitPath, root+"/home", root+"/tmp", inv)
+	timeout := e.cfg.Limits.CommandTimeout
+	req := sandbox.ExecRequest{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: root,
+		Stdin: g.stdin, MaxOutput: g.maxOut}
+	if g.remote != nil {
+		timeout = e.cfg.Limits.RemoteTimeout
+		req.OnStderr = progressTap(ctx)
+	}
+	req.Timeout = timeout
+	e.metrics.processes.WithLabelValues(string(g.op)).Inc()
+	return e.cfg.Sandboxes.Provider().Exec(ctx, sandboxID, req)
+}
+
+// git runs a git command and turns a non-zero exit into a categorised error.
+func (e *Executor) git(ctx context.Context, b sandbox.Binding, g gitRun) (sandbox.ExecResult, error) {
+	res, err := e.run(ctx, b, g)
+	if err != nil {
+		return res, err
+	}
+	if res.ExitCode != 0 {
+		return res, gitError(res, b.Root)
+	}
+	return res, nil
+}
+
+// gitError categorises a failed git command from its output. Sandbox paths
+// are removed from the message so that agents see work-tree paths only.
+func gitError(res sandbox.ExecResult, root string) error {
+	out := append(append([]byte{}, res.Stderr...), res.Stdout...)
+	cat, msg := gitcmd.Classify(out, root+"/ws/", root+"/git/", root)
+	return &backends.Error{Category: cat, Message: msg}
+}
+
+// progressTap forwards git's progress lines (split on \r and \n) to the
+// context's progress function.
+func progressTap(ctx context.Context) func([]byte) {
+	fn := backends.ProgressFrom(ctx)
+	if fn == nil {
+		return nil
+	}
+	return func(chunk []byte) {
+		for _, line := range strings.FieldsFunc(string(chunk), func(r rune) bool { return r == '\r' || r == '\n' }) {
+			if line = strings.TrimSpace(line); line != "" {
+				fn(line)
+			}
+		}
+	}
+}
+
+// remoteFor returns the network settings for a workspace's repository URL,
+// re-validating it against the project's current policy.
+func (e *Executor) remoteFor(p backends.Principal, rawURL string) (*gitcmd.Remote, string, error) {
+	proj, ok := e.cfg.Projects.Project(p.Project)
+	if !ok {
+		return nil, "", backends.Errorf(backends.Forbidden, "project %q is not configured", p.Project)
+	}
+	u, err := gitcmd.ValidateURL(rawURL, proj.Remotes)
+	if err != nil {
+		return nil, "", err
+	}
+	return &gitcmd.Remote{
+		Schemes: proj.Remotes.Schemes, CredentialHosts: []string{gitcmd.CredentialHost(u)},
+		Username: proj.Username, Token: proj.Token,
+	}, u, nil
+}
+
+func identity(p backends.Principal) (*gitcmd.Identity, error) {
+	if err := gitcmd.ValidateIdentity(p.AuthorName, p.AuthorEmail); err != nil {
+		return nil, err
+	}
+	return &gitcmd.Identity{Name: p.AuthorName, Email: p.AuthorEmail}, nil
+}

@@ -1,0 +1,192 @@
+package approach1
+
+import (
+	"context"
+	"strings"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*backends.CommitResult, error) {
+	if err := gitcmd.ValidateMessage(r.Message); err != nil {
+		return nil, err
+	}
+	paths, err := gitcmd.ValidatePaths(r.Paths)
+	if err != nil {
+		return nil, err
+	}
+	author, err := identity(r.Principal)
+	if err != nil {
+		return nil, err
+	}
+	w, lease, err := e.openLocked(ctx, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	defer finish(ctx, w, lease)
+	add := append([]string{"add", "-A", "--"}, paths...)
+	if _, err := e.git(ctx, w.Binding, gitRun{op: backends.OpCommit, args: add}); err != nil {
+		return nil, err
+	}
+	commit := []string{"commit", "--quiet", "--no-verify", "--cleanup=verbatim", "--file=-"}
+	if _, err := e.git(ctx, w.Binding, gitRun{op: backends.OpCommit, args: commit, author: author, stdin: []byte(r.Message)}); err != nil {
+		return nil, err
+	}
+	branch, sha, err := e.head(ctx, w.Binding)
+	if err != nil {
+		return nil, err
+	}
+	return &backends.CommitResult{SHA: sha, Branch: branch}, nil
+}
+
+func (e *Executor) checkout(ctx context.Context, r *backends.CheckoutRequest) (*backends.CheckoutResult, error) {
+	if err := gitcmd.ValidateBranch(r.Branch); err != nil {
+		return nil, err
+	}
+	args := []string{"switch", "--no-progress", "--end-of-options", r.Branch}
+	if r.Create {
+		args = []string{"switch", "--no-progress", "--create=" + r.Branch, "--end-of-options"}
+		if r.StartPoint != "" {
+			if err := gitcmd.ValidateRev(r.StartPoint); err != nil {
+				return nil, err
+			}
+			args = append(args, r.StartPoint)
+		}
+	} else if r.StartPoint != "" {
+		return nil, backends.Errorf(backends.InvalidArgument, "start_point is only used with create")
+	}
+	w, lease, err := e.openLocked(ctx, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	defer finish(ctx, w, lease)
+	if _, err := e.git(ctx, w.Binding, gitRun{op: backends.OpCheckout, args: args}); err != nil {
+		return nil, err
+	}
+	branch, sha, err := e.head(ctx, w.Binding)
+	if err != nil {
+		return nil, err
+	}
+	return &backends.CheckoutResult{Branch: branch, Head: sha, Created: r.Create}, nil
+}
+
+func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends.PushResult, error) {
+	if r.Branch != "" {
+		if err := gitcmd.ValidateBranch(r.Branch); err != nil {
+			return nil, err
+		}
+	}
+	w, lease, err := e.openLocked(ctx, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	defer finish(ctx, w, lease)
+	remote, _, err := e.remoteFor(r.Principal, w.URL)
+	if err != nil {
+		return nil, err
+	}
+	branch, sha, err := e.pushTarget(ctx, w, r.Branch)
+	if err != nil {
+		return nil, err
+	}
+	ref := "refs/heads/" + branch
+	args := []string{"push", "--porcelain", "--progress", "--set-upstream", "origin", ref + ":" + ref}
+	res, err := e.run(ctx, w.Binding, gitRun{op: backends.OpPush, args: args, remote: remote})
+	if err != nil {
+		return nil, err
+	}
+	return pushResult(res.Stdout, res.ExitCode, gitError(res, w.Root), branch, sha)
+}
+
+// pushTarget returns the branch to push and its tip.
+func (e *Executor) pushTarget(ctx context.Context, w *workspace, branch string) (string, string, error) {
+	if branch == "" {
+		b, sha, err := e.currentBranch(ctx, w.Binding)
+		if err == nil && sha == "" {
+			err = backends.Errorf(backends.Conflict, "branch %q has no commits yet; commit before pushing", b)
+		}
+		return b, sha, err
+	}
+	sha, err := e.refSHA(ctx, w.Binding, "refs/heads/"+branch)
+	if err == nil && sha == "" {
+		err = backends.Errorf(backends.NotFound, "there is no local branch %q", branch)
+	}
+	return branch, sha, err
+}
+
+func pushResult(stdout []byte, exit int, failure error, branch, sha string) (*backends.PushResult, error) {
+	res := &backends.PushResult{Branch: branch, RemoteRef: "refs/heads/" + branch, Head: sha}
+	for _, st := range gitcmd.ParsePush(stdout) {
+		switch st.Flag {
+		case '!':
+			return nil, backends.Errorf(backends.Conflict, "push of %s was rejected: %s; pull first, then push again", branch, strings.Trim(st.Summary, "[]"))
+		case '=':
+			res.UpToDate = true
+		case '*':
+			res.Created = true
+		}
+	}
+	if exit != 0 {
+		return nil, failure
+	}
+	return res, nil
+}
+
+func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends.PullResult, error) {
+	mode := []string{"--ff-only"}
+	switch r.Mode {
+	case "", "ff-only":
+	case "merge":
+		mode = []string{"--no-rebase", "--no-edit"}
+	default:
+		return nil, backends.Errorf(backends.InvalidArgument, "mode must be ff-only or merge, not %q", r.Mode)
+	}
+	author, err := identity(r.Principal)
+	if err != nil {
+		return nil, err
+	}
+	w, lease, err := e.openLocked(ctx, &r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	defer finish(ctx, w, lease)
+	remote, _, err := e.remoteFor(r.Principal, w.URL)
+	if err != nil {
+		return nil, err
+	}
+	branch, before, err := e.currentBranch(ctx, w.Binding)
+	if err != nil {
+		return nil, err
+	}
+	args := append(append([]string{"pull", "--progress", "--no-stat"}, mode...), "origin", branch)
+	res, err := e.run(ctx, w.Binding, gitRun{op: backends.OpPull, args: args, remote: remote, author: author})
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		return nil, e.pullFailed(ctx, w, res)
+	}
+	_, after, err := e.head(ctx, w.Binding)
+	if err != nil {
+		return nil, err
+	}
+	merged := strings.Contains(string(res.Stdout), "Merge made by")
+	return &backends.PullResult{Branch: branch, Before: before, After: after, Updated: before != after,
+		Merged: merged, Upstream: "origin/" + branch}, nil
+}
+
+// pullFailed undoes a merge that stopped on conflicts, so a failed pull
+// leaves the workspace as it was.
+func (e *Executor) pullFailed(ctx context.Context, w *workspace, res sandbox.ExecResult) error {
+	failure := gitError(res, w.Root)
+	if !strings.Contains(string(res.Stdout), "Automatic merge failed") {
+		return failure
+	}
+	abort := gitRun{op: backends.OpPull, args: []string{"merge", "--abort"}}
+	if _, err := e.git(context.WithoutCancel(ctx), w.Binding, abort); err != nil {
+		return backends.Errorf(backends.Internal, "pull stopped on conflicts and the merge could not be undone: %w", err)
+	}
+	return backends.Errorf(backends.Conflict, "pull stopped on conflicts (%s); the merge was undone and the workspace is unchanged", backends.MessageOf(failure))
+}

@@ -1,0 +1,115 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Category classifies an error so that agents, breakers and dashboards can act
+// on it without parsing messages. The values are stable API: they appear in
+// tool results, metric labels and (later) gRPC status details.
+type Category string
+
+// The error categories.
+const (
+	InvalidArgument   Category = "invalid_argument"   // the request is malformed or refused by policy; retrying will not help
+	Forbidden         Category = "forbidden"          // the caller may not do this (other project, host not allowed)
+	Unauthenticated   Category = "unauthenticated"    // missing or wrong credentials (agent's, or the project's git token)
+	NotFound          Category = "not_found"          // workspace, file, ref or repository does not exist
+	Conflict          Category = "conflict"           // the current state does not allow it (exists already, non-fast-forward, nothing to commit)
+	RateLimited       Category = "rate_limited"       // slow down and retry later
+	ResourceExhausted Category = "resource_exhausted" // a size, count or capacity limit was reached
+	Unavailable       Category = "unavailable"        // a dependency is down or unreachable; retry later
+	Timeout           Category = "timeout"            // the operation ran past its deadline
+	Internal          Category = "internal"           // a bug or an unexpected failure
+)
+
+// Categories lists every category, for metrics initialisation and docs.
+var Categories = []Category{
+	InvalidArgument, Forbidden, Unauthenticated, NotFound, Conflict,
+	RateLimited, ResourceExhausted, Unavailable, Timeout, Internal,
+}
+
+// IsClientMistake reports whether errors of this category come from the
+// caller's request rather than from the backend's health; such errors must not
+// trip circuit breakers.
+func (c Category) IsClientMistake() bool {
+	switch c {
+	case InvalidArgument, Forbidden, Unauthenticated, NotFound, Conflict:
+		return true
+	}
+	return false
+}
+
+// Error is the error type every backend returns. Message is written for the
+// agent: it says what was wrong and, where it helps, what to do instead.
+type Error struct {
+	Category Category
+	Op       Op
+	Message  string
+	Err      error // the underlying cause, if any; never shown to agents unredacted
+}
+
+// Error returns "category: message", prefixed with the operation when known.
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
+	if e.Op != "" {
+		return fmt.Sprintf("%s: %s: %s", e.Op, e.Category, msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Category, msg)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error of category c with a formatted message. A %w verb
+// in format wraps its operand as the cause.
+func Errorf(c Category, format string, args ...any) *Error {
+	wrapped := fmt.Errorf(format, args...)
+	return &Error{Category: c, Message: wrapped.Error(), Err: errors.Unwrap(wrapped)}
+}
+
+// WithOp returns err with op recorded, if err is an *Error without one.
+func WithOp(op Op, err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Op == "" {
+		cp := *e
+		cp.Op = op
+		return &cp
+	}
+	return err
+}
+
+// CategoryOf returns the category of err: the first *Error in its chain, or
+// timeout/unavailable for context errors, or internal for anything else.
+// A nil error has no category ("").
+func CategoryOf(err error) Category {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Category
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return Timeout
+	case errors.Is(err, context.Canceled):
+		return Unavailable
+	}
+	return Internal
+}
+
+// MessageOf returns the agent-facing message of err without the category
+// prefix.
+func MessageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Message != "" {
+		return e.Message
+	}
+	return err.Error()
+}

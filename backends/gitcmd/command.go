@@ -1,0 +1,166 @@
+// Package gitcmd builds hardened git invocations and parses git's output.
+//
+// Every invocation uses an absolute git path, no shell, an environment built
+// from scratch, command-line configuration that switches off everything a
+// repository or a hostile remote could use to run code or redirect
+// credentials (hooks, fsmonitor, pagers, editors, external diff, submodule
+// recursion, non-allowed transports), and puts user values after "--" or as
+// the value of a fixed option. See threats.md §1 for the reasons.
+//
+// The package only builds and parses; running is the sandbox provider's job.
+package gitcmd
+
+import (
+	"strings"
+)
+
+// DefaultGitPath is git's absolute path in sandboxes.
+const DefaultGitPath = "/usr/bin/git"
+
+// Invocation is one git command to run in a workspace.
+type Invocation struct {
+	GitDir   string   // absolute git directory, owned by the gateway
+	WorkTree string   // absolute work tree; "" for commands that need none
+	Args     []string // the subcommand and its arguments, built by this package
+	// ReadOnly sets GIT_OPTIONAL_LOCKS=0 so reads never rewrite the index
+	// and can run beside a writer.
+	ReadOnly bool
+	// Remote is set for commands that talk to the remote (clone, fetch,
+	// pull, push, ls-remote).
+	Remote *Remote
+	// Identity is set for commands that may create commits.
+	Identity *Identity
+}
+
+// Remote carries what a network command needs: the transports and hosts the
+// project allows, and how the credential helper finds the project's token.
+type Remote struct {
+	Schemes []string // allowed transports, e.g. ["https"]
+	// CredentialHosts are "scheme://host[:port]" values the credential
+	// helper answers for; it answers nothing for any other host.
+	CredentialHosts []string
+	Username        string // user name sent with the token (e.g. "x-access-token")
+	// Token is passed to the helper through the child's environment. It
+	// never appears in arguments. Empty means no credentials.
+	Token string
+	// TokenFile, if set, is read by the helper instead of Token (for
+	// sandboxes whose command environment is logged).
+	TokenFile string
+}
+
+// Identity is the author and committer of commits the command makes.
+type Identity struct {
+	Name, Email string
+}
+
+// Command is a ready-to-run program invocation.
+type Command struct {
+	Path string
+	Args []string
+	Env  []string
+}
+
+// hardening is command-line configuration applied to every invocation. "-c"
+// has the highest precedence, so these win over anything in a repository's
+// config. Values that take a program are set to nothing or to "false".
+var hardening = []string{
+	"protocol.allow=never",
+	"protocol.file.allow=never",
+	"core.hooksPath=/dev/null",
+	"core.fsmonitor=false",
+	"core.sshCommand=/bin/false",
+	"core.gitProxy=",
+	"core.askPass=",
+	"core.pager=cat",
+	"core.editor=false",
+	"sequence.editor=false",
+	"diff.external=",
+	"core.protectNTFS=true",
+	"core.protectHFS=true",
+	"transfer.fsckObjects=true",
+	"fetch.fsckObjects=true",
+	"submodule.recurse=false",
+	"fetch.recurseSubmodules=false",
+	"gc.auto=0",
+	"maintenance.auto=false",
+	"http.followRedirects=false",
+	"http.sslVerify=true",
+	"http.lowSpeedLimit=1000",
+	"http.lowSpeedTime=60",
+	"commit.gpgSign=false",
+	"tag.gpgSign=false",
+	"gpg.program=false",
+	"color.ui=false",
+	"advice.detachedHead=false",
+	"init.defaultBranch=main",
+	"core.quotePath=false",
+	"credential.useHttpPath=false",
+	"credential.helper=",
+}
+
+// Build returns the command for inv, run by the git at gitPath (absolute) in
+// a sandbox whose HOME and TMPDIR are home and tmp.
+func Build(gitPath, home, tmp string, inv Invocation) Command {
+	args := make([]string, 0, 2*len(hardening)+8+len(inv.Args))
+	for _, kv := range hardening {
+		args = append(args, "-c", kv)
+	}
+	args = append(args, remoteConfig(inv.Remote)...)
+	args = append(args, "--no-pager", "--literal-pathspecs")
+	if inv.GitDir != "" {
+		args = append(args, "--git-dir="+inv.GitDir)
+	}
+	if inv.WorkTree != "" {
+		args = append(args, "--work-tree="+inv.WorkTree)
+	}
+	args = append(args, inv.Args...)
+	return Command{Path: gitPath, Args: args, Env: environment(home, tmp, inv)}
+}
+
+func remoteConfig(r *Remote) []string {
+	if r == nil {
+		return nil
+	}
+	var args []string
+	for _, s := range r.Schemes {
+		args = append(args, "-c", "protocol."+s+".allow=always")
+	}
+	if r.Token != "" || r.TokenFile != "" {
+		args = append(args, "-c", "credential.helper="+credentialHelper)
+	}
+	return args
+}
+
+func environment(home, tmp string, inv Invocation) []string {
+	env := []string{
+		"PATH=/usr/bin:/bin",
+		"HOME=" + home,
+		"TMPDIR=" + tmp,
+		"LC_ALL=C",
+		"LANG=C",
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_CONFIG_SYSTEM=/dev/null",
+		"GIT_TERMINAL_PROMPT=0",
+		"GIT_ASKPASS=/bin/false",
+		"SSH_ASKPASS=/bin/false",
+		"GIT_NO_REPLACE_OBJECTS=1",
+		"GIT_LITERAL_PATHSPECS=1",
+		"GIT_PROTOCOL_FROM_USER=0",
+	}
+	if inv.ReadOnly {
+		env = append(env, "GIT_OPTIONAL_LOCKS=0")
+	}
+	if r := inv.Remote; r != nil {
+		env = append(env, "GIT_ALLOW_PROTOCOL="+strings.Join(r.Schemes, ":"))
+		env = append(env, credentialEnv(r)...)
+	} else {
+		env = append(env, "GIT_ALLOW_PROTOCOL=none")
+	}
+	if id := inv.Identity; id != nil {
+		env = append(env,
+			"GIT_AUTHOR_NAME="+id.Name, "GIT_AUTHOR_EMAIL="+id.Email,
+			"GIT_COMMITTER_NAME="+id.Name, "GIT_COMMITTER_EMAIL="+id.Email)
+	}
+	return env
+}

@@ -1,0 +1,127 @@
+package backends
+
+import "fmt"
+
+// Op names one operation of the interface. The name is also the MCP tool name
+// and the value of the "op" label in metrics.
+type Op string
+
+// The operations of the interface.
+const (
+	OpClone            Op = "clone"
+	OpPull             Op = "pull"
+	OpPush             Op = "push"
+	OpStatus           Op = "status"
+	OpDiff             Op = "diff"
+	OpLog              Op = "log"
+	OpBranches         Op = "branches"
+	OpCheckout         Op = "checkout"
+	OpCommit           Op = "commit"
+	OpReadFile         Op = "read_file"
+	OpWriteFile        Op = "write_file"
+	OpListFiles        Op = "list_files"
+	OpDeleteFile       Op = "delete_file"
+	OpListWorkspaces   Op = "list_workspaces"
+	OpReleaseWorkspace Op = "release_workspace"
+)
+
+// Kind says whether an operation only reads or may change state. Reads may be
+// mirrored to a shadow backend and retried on another backend; writes may not.
+type Kind int
+
+// The two kinds.
+const (
+	Read Kind = iota + 1
+	Write
+)
+
+// String returns "read" or "write".
+func (k Kind) String() string {
+	switch k {
+	case Read:
+		return "read"
+	case Write:
+		return "write"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// OpInfo describes one operation. The table of OpInfo values (see [Ops]) is
+// the single place that classifies operations; MCP annotations, shadowing and
+// fallback all read it.
+type OpInfo struct {
+	Op   Op
+	Kind Kind
+	// Destructive is true when the operation can discard data the agent
+	// cannot get back (overwrite or delete a file, drop a workspace).
+	Destructive bool
+	// Idempotent is true when repeating the call with the same arguments has
+	// no further effect.
+	Idempotent bool
+	// Remote is true when the operation talks to the git remote.
+	Remote bool
+	// Progress is true when the operation reports progress while it runs.
+	Progress bool
+	// Title is a short human-readable name.
+	Title string
+	// Summary is the one-line description shown to agents.
+	Summary string
+}
+
+var opTable = []OpInfo{
+	{Op: OpClone, Kind: Write, Remote: true, Progress: true, Title: "Clone repository",
+		Summary: "Clone a repository into a new workspace of your project."},
+	{Op: OpPull, Kind: Write, Remote: true, Progress: true, Title: "Pull",
+		Summary: "Fetch the current branch's upstream and integrate it (fast-forward only unless mode is merge)."},
+	{Op: OpPush, Kind: Write, Remote: true, Progress: true, Title: "Push branch",
+		Summary: "Push a local branch to the workspace's remote (never forced) and set it as upstream."},
+	{Op: OpStatus, Kind: Read, Idempotent: true, Title: "Status",
+		Summary: "Show the current branch, its upstream, ahead/behind counts and changed files."},
+	{Op: OpDiff, Kind: Read, Idempotent: true, Title: "Diff",
+		Summary: "Show changes of the work tree (or the index, or against a ref) as a unified diff, paged."},
+	{Op: OpLog, Kind: Read, Idempotent: true, Title: "Log",
+		Summary: "List commits reachable from a ref (default HEAD), newest first, paged."},
+	{Op: OpBranches, Kind: Read, Idempotent: true, Title: "Branches",
+		Summary: "List local branches (and remote-tracking branches when asked) with their tips."},
+	{Op: OpCheckout, Kind: Write, Idempotent: true, Title: "Checkout branch",
+		Summary: "Switch to a branch, or create it (from the current HEAD or a start point) and switch to it."},
+	{Op: OpCommit, Kind: Write, Title: "Commit",
+		Summary: "Stage the given paths (or all changes) and commit them with your identity."},
+	{Op: OpReadFile, Kind: Read, Idempotent: true, Title: "Read file",
+		Summary: "Read a file of the workspace's work tree, paged by byte offset."},
+	{Op: OpWriteFile, Kind: Write, Destructive: true, Idempotent: true, Title: "Write file",
+		Summary: "Create or overwrite a file of the workspace's work tree (parent directories are created)."},
+	{Op: OpListFiles, Kind: Read, Idempotent: true, Title: "List files",
+		Summary: "List files and directories of the workspace's work tree, paged."},
+	{Op: OpDeleteFile, Kind: Write, Destructive: true, Idempotent: true, Title: "Delete file",
+		Summary: "Delete a file (or an empty directory) of the workspace's work tree."},
+	{Op: OpListWorkspaces, Kind: Read, Idempotent: true, Title: "List workspaces",
+		Summary: "List your project's workspaces."},
+	{Op: OpReleaseWorkspace, Kind: Write, Destructive: true, Title: "Release workspace",
+		Summary: "Delete a workspace; refused while it has unpushed commits or uncommitted changes unless force is set."},
+}
+
+var opIndex = func() map[Op]OpInfo {
+	m := make(map[Op]OpInfo, len(opTable))
+	for _, info := range opTable {
+		m[info.Op] = info
+	}
+	return m
+}()
+
+// Ops returns the table of all operations, in a stable order.
+func Ops() []OpInfo {
+	return append([]OpInfo(nil), opTable...)
+}
+
+// Info returns the table entry for op; ok is false for an unknown op.
+func Info(op Op) (info OpInfo, ok bool) {
+	info, ok = opIndex[op]
+	return info, ok
+}
+
+// Kind returns the operation's kind, or 0 for an unknown op.
+func (op Op) Kind() Kind { return opIndex[op].Kind }
+
+// IsRead reports whether op is a read.
+func (op Op) IsRead() bool { return op.Kind() == Read }

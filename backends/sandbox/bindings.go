@@ -1,0 +1,125 @@
+package sandbox
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// WorkspaceKey names a workspace: (project, name), plus the agent when
+// sandboxes are per agent (then each agent has its own workspaces).
+type WorkspaceKey struct {
+	Project string
+	Agent   string
+	Name    string
+}
+
+// String returns "project/name" or "project/agent/name".
+func (k WorkspaceKey) String() string {
+	if k.Agent == "" {
+		return k.Project + "/" + k.Name
+	}
+	return k.Project + "/" + k.Agent + "/" + k.Name
+}
+
+// Owner returns the owner of the sandbox that holds the workspace.
+func (k WorkspaceKey) Owner() Owner { return Owner{Project: k.Project, Agent: k.Agent} }
+
+// Binding records which sandbox holds a workspace. It is shared state: every
+// backend acting on the workspace reads it.
+type Binding struct {
+	Key       WorkspaceKey
+	SandboxID string
+	Root      string // the sandbox's Root
+	URL       string // the repository URL it was cloned from (never with credentials)
+	Created   time.Time
+	LastUsed  time.Time
+}
+
+// WorkTree returns the absolute sandbox path of the workspace's work tree.
+func (b Binding) WorkTree() string { return WorkTreePath(b.Root, b.Key.Name) }
+
+// GitDir returns the absolute sandbox path of the workspace's git directory,
+// which lies outside the work tree so that file operations cannot reach it.
+func (b Binding) GitDir() string { return GitDirPath(b.Root, b.Key.Name) }
+
+// WorkTreePath is where workspace name's work tree lives in a sandbox.
+func WorkTreePath(root, name string) string { return root + "/ws/" + name }
+
+// GitDirPath is where workspace name's git directory lives in a sandbox.
+func GitDirPath(root, name string) string { return root + "/git/" + name + ".git" }
+
+// BindingStore stores bindings. Implementations are safe for concurrent use.
+type BindingStore interface {
+	Get(ctx context.Context, key WorkspaceKey) (b Binding, ok bool, err error)
+	Put(ctx context.Context, b Binding) error
+	Delete(ctx context.Context, key WorkspaceKey) error
+	// List returns the bindings of a project, sorted by key.
+	List(ctx context.Context, project string) ([]Binding, error)
+	// DeleteSandbox deletes every binding held by sandbox id.
+	DeleteSandbox(ctx context.Context, id string) error
+}
+
+// MemoryBindings is an in-process BindingStore, enough while one process
+// runs every backend.
+type MemoryBindings struct {
+	mu sync.Mutex
+	m  map[WorkspaceKey]Binding
+}
+
+var _ BindingStore = (*MemoryBindings)(nil)
+
+// NewMemoryBindings returns an empty store.
+func NewMemoryBindings() *MemoryBindings { return &MemoryBindings{m: map[WorkspaceKey]Binding{}} }
+
+// Get returns the binding of key.
+func (s *MemoryBindings) Get(_ context.Context, key WorkspaceKey) (Binding, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.m[key]
+	return b, ok, nil
+}
+
+// Put stores b.
+func (s *MemoryBindings) Put(_ context.Context, b Binding) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[b.Key] = b
+	return nil
+}
+
+// Delete removes the binding of key.
+func (s *MemoryBindings) Delete(_ context.Context, key WorkspaceKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+	return nil
+}
+
+// List returns project's bindings sorted by key.
+func (s *MemoryBindings) List(_ context.Context, project string) ([]Binding, error) {
+	s.mu.Lock()
+	var out []Binding
+	for k, b := range s.m {
+		if k.Project == project {
+			out = append(out, b)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Binding) int { return strings.Compare(a.Key.String(), b.Key.String()) })
+	return out, nil
+}
+
+// DeleteSandbox removes every binding held by sandbox id.
+func (s *MemoryBindings) DeleteSandbox(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, b := range s.m {
+		if b.SandboxID == id {
+			delete(s.m, k)
+		}
+	}
+	return nil
+}

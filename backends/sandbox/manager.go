@@ -1,0 +1,184 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DefaultIdleTTL is how long a sandbox may stay unused before it is reaped.
+const DefaultIdleTTL = time.Hour
+
+// ManagerConfig configures a Manager.
+type ManagerConfig struct {
+	Provider Provider     // required
+	Bindings BindingStore // required; bindings of reaped sandboxes are deleted from it
+	// IdleTTL is how long a sandbox may stay unused before it is reaped. If
+	// zero, DefaultIdleTTL is used.
+	IdleTTL time.Duration
+	// ReapInterval is how often Run looks for idle sandboxes. If zero, one
+	// minute (or IdleTTL/4 when that is shorter) is used.
+	ReapInterval time.Duration
+	// Registerer receives the manager's metrics. If nil, they are not
+	// registered.
+	Registerer prometheus.Registerer
+	// Logger is used for lifecycle events. If nil, slog.Default() is used.
+	Logger *slog.Logger
+	// Now returns the current time. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// Manager binds owners to sandboxes: it reuses an owner's sandbox while it is
+// in use, creates one when there is none, and reaps sandboxes idle for longer
+// than the TTL. Safe for concurrent use.
+type Manager struct {
+	cfg     ManagerConfig
+	metrics *managerMetrics
+
+	mu      sync.Mutex
+	slots   map[Owner]*slot
+	byID    map[string]*slot
+	closing bool
+}
+
+// slot is one owner's sandbox. Its mutex serialises creation so that
+// concurrent first calls of an owner create one sandbox, not several.
+type slot struct {
+	create   sync.Mutex
+	info     *Info
+	lastUsed time.Time
+	lastTTL  time.Time // when the provider's TTL was last extended
+	inFlight int
+}
+
+// NewManager returns a Manager; call Run to start reaping.
+func NewManager(cfg ManagerConfig) (*Manager, error) {
+	if cfg.Provider == nil || cfg.Bindings == nil {
+		return nil, errors.New("sandbox: ManagerConfig needs Provider and Bindings")
+	}
+	if cfg.IdleTTL <= 0 {
+		cfg.IdleTTL = DefaultIdleTTL
+	}
+	if cfg.ReapInterval <= 0 {
+		cfg.ReapInterval = min(time.Minute, cfg.IdleTTL/4)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Manager{cfg: cfg, slots: map[Owner]*slot{}, byID: map[string]*slot{}}
+	m.metrics = newManagerMetrics(cfg.Registerer, cfg.Provider.Name())
+	return m, nil
+}
+
+// Provider returns the provider the manager creates sandboxes with.
+func (m *Manager) Provider() Provider { return m.cfg.Provider }
+
+// IdleTTL returns the idle TTL in force.
+func (m *Manager) IdleTTL() time.Duration { return m.cfg.IdleTTL }
+
+// Acquire returns owner's sandbox, creating it if needed, and marks it busy
+// until release is called. A busy sandbox is never reaped.
+func (m *Manager) Acquire(ctx context.Context, owner Owner) (info Info, release func(), err error) {
+	s, err := m.slotFor(owner)
+	if err != nil {
+		return Info{}, nil, err
+	}
+	s.create.Lock()
+	defer s.create.Unlock()
+	if s.info == nil {
+		if err := m.create(ctx, owner, s); err != nil {
+			return Info{}, nil, err
+		}
+	}
+	m.markBusy(s)
+	m.extendTTL(ctx, s)
+	return *s.info, func() { m.markDone(s) }, nil
+}
+
+// Use marks the sandbox with the given id busy, for operations on a workspace
+// that is already bound to it. ok is false when the sandbox is gone (reaped
+// or destroyed).
+func (m *Manager) Use(ctx context.Context, id string) (release func(), ok bool) {
+	m.mu.Lock()
+	s := m.byID[id]
+	m.mu.Unlock()
+	if s == nil {
+		return nil, false
+	}
+	s.create.Lock()
+	defer s.create.Unlock()
+	if s.info == nil || s.info.ID != id {
+		return nil, false
+	}
+	m.markBusy(s)
+	m.extendTTL(ctx, s)
+	return func() { m.markDone(s) }, true
+}
+
+func (m *Manager) slotFor(owner Owner) (*slot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return nil, errors.New("sandbox: manager is closed")
+	}
+	s := m.slots[owner]
+	if s == nil {
+		s = &slot{}
+		m.slots[owner] = s
+	}
+	return s, nil
+}
+
+func (m *Manager) create(ctx context.Context, owner Owner, s *slot) error {
+	start := m.cfg.Now()
+	info, err := m.cfg.Provider.Create(ctx, CreateOptions{Owner: owner, TTL: m.cfg.IdleTTL})
+	m.metrics.observeCreate(m.cfg.Now().Sub(start), err)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	s.info = &info
+	s.lastTTL = m.cfg.Now()
+	m.byID[info.ID] = s
+	m.mu.Unlock()
+	m.metrics.active.Inc()
+	m.cfg.Logger.Info("sandbox created", "sandbox", info.ID, "owner", owner.String(),
+		"provider", m.cfg.Provider.Name(), "duration_ms", m.cfg.Now().Sub(start).Milliseconds())
+	return nil
+}
+
+func (m *Manager) markBusy(s *slot) {
+	m.mu.Lock()
+	s.inFlight++
+	s.lastUsed = m.cfg.Now()
+	m.mu.Unlock()
+}
+
+func (m *Manager) markDone(s *slot) {
+	m.mu.Lock()
+	s.inFlight--
+	s.lastUsed = m.cfg.Now()
+	m.mu.Unlock()
+}
+
+// extendTTL tells the provider the sandbox is in use, at most four times per
+// TTL so that providers with a remote API are not called on every operation.
+// Called with s.create held.
+func (m *Manager) extendTTL(ctx context.Context, s *slot) {
+	now := m.cfg.Now()
+	if now.Sub(s.lastTTL) < m.cfg.IdleTTL/4 {
+		return
+	}
+	if err := m.cfg.Provider.SetTTL(ctx, s.info.ID, m.cfg.IdleTTL); err != nil {
+		m.cfg.Logger.Warn("sandbox TTL not extended", "sandbox", s.info.ID, "err", err)
+		return
+	}
+	s.lastTTL = now
+}

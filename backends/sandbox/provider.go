@@ -1,0 +1,113 @@
+// Package sandbox is where git runs: the Provider interface that creates,
+// finds, runs commands in and destroys sandboxes, the Manager that binds each
+// project (or agent) to a sandbox and reaps idle ones, and the binding store
+// that says which sandbox holds which workspace.
+//
+// Providers live in sub-packages: local (a directory tree per sandbox on this
+// machine) and, later, e2b.
+package sandbox
+
+import (
+	"context"
+	"time"
+)
+
+// Owner is whom a sandbox belongs to: a project, or one agent of a project
+// when sandboxes are per agent. A sandbox never serves another owner.
+type Owner struct {
+	Project string
+	Agent   string // empty when sandboxes are per project
+}
+
+// String returns "project" or "project/agent".
+func (o Owner) String() string {
+	if o.Agent == "" {
+		return o.Project
+	}
+	return o.Project + "/" + o.Agent
+}
+
+// Info describes a sandbox.
+type Info struct {
+	ID    string
+	Owner Owner
+	// Root is the absolute path, as seen by commands run in the sandbox, of
+	// the directory gitgate keeps its files under (home, work trees, git
+	// directories).
+	Root    string
+	Created time.Time
+}
+
+// CreateOptions configures a new sandbox.
+type CreateOptions struct {
+	Owner Owner
+	TTL   time.Duration // how long the sandbox may stay idle; the provider may enforce it itself
+}
+
+// ExecRequest runs one program in a sandbox. No shell is involved.
+type ExecRequest struct {
+	Path string   // absolute program path inside the sandbox
+	Args []string // arguments after the program name
+	// Env is the complete environment; nothing is inherited.
+	Env   []string
+	Dir   string // working directory inside the sandbox; "" means Root
+	Stdin []byte // nil means an empty stdin
+	// Timeout bounds the run; the whole process group is killed when it
+	// passes. Zero means only ctx bounds it.
+	Timeout time.Duration
+	// MaxOutput caps the bytes kept of stdout and of stderr each; the rest is
+	// counted but dropped. Zero means 1 MiB.
+	MaxOutput int
+	// OnStderr, if set, receives stderr as it arrives (for progress).
+	OnStderr func(chunk []byte)
+}
+
+// ExecResult is a finished run. A non-zero exit code is not an error.
+type ExecResult struct {
+	Stdout, Stderr   []byte
+	ExitCode         int
+	StdoutTruncated  bool
+	StderrTruncated  bool
+	StdoutTotalBytes int64
+}
+
+// FileData is (a window of) a file.
+type FileData struct {
+	Data []byte
+	Size int64 // size of the whole file
+}
+
+// Entry is one directory entry, with Path relative to the listed root.
+type Entry struct {
+	Path string
+	Type string // "file", "dir" or "symlink"
+	Size int64
+}
+
+// Provider creates and operates sandboxes. Errors carry a backends.Category.
+//
+// File operations take a root (an absolute sandbox path) and a path relative
+// to it; providers refuse paths that leave the root, including through
+// symbolic links.
+type Provider interface {
+	// Name identifies the provider in metrics and logs ("local", "e2b").
+	Name() string
+	Create(ctx context.Context, opts CreateOptions) (Info, error)
+	// Find returns the live sandboxes of owner.
+	Find(ctx context.Context, owner Owner) ([]Info, error)
+	Exec(ctx context.Context, id string, req ExecRequest) (ExecResult, error)
+	ReadFile(ctx context.Context, id, root, rel string, offset, limit int64) (FileData, error)
+	// WriteFile atomically replaces (or creates) a regular file, creating
+	// parent directories; created reports whether it did not exist before.
+	WriteFile(ctx context.Context, id, root, rel string, data []byte) (created bool, err error)
+	ListDir(ctx context.Context, id, root, rel string, recursive bool, max int) ([]Entry, error)
+	// Remove deletes a file or an empty directory; existed reports whether
+	// there was anything to delete.
+	Remove(ctx context.Context, id, root, rel string) (existed bool, err error)
+	// RemoveAll deletes a directory tree given by its absolute sandbox path,
+	// which must lie under the sandbox's Root.
+	RemoveAll(ctx context.Context, id, path string) error
+	// SetTTL extends the sandbox's life to ttl from now.
+	SetTTL(ctx context.Context, id string, ttl time.Duration) error
+	Destroy(ctx context.Context, id string) error
+}

@@ -1,0 +1,126 @@
+package sandbox
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Run reaps idle sandboxes every ReapInterval until ctx is done.
+func (m *Manager) Run(ctx context.Context) {
+	t := time.NewTicker(m.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.ReapIdle(ctx)
+		}
+	}
+}
+
+// ReapIdle destroys every sandbox that is not busy and has been idle for at
+// least the TTL, deleting its workspace bindings. It returns how many it
+// destroyed.
+func (m *Manager) ReapIdle(ctx context.Context) int {
+	n := 0
+	for _, s := range m.idleSlots() {
+		if m.reap(ctx, s, false) {
+			n++
+		}
+	}
+	return n
+}
+
+// Close destroys every sandbox the manager created. Sandboxes of the local
+// provider do not outlive the process that made them; remote ones would be
+// reaped by their own TTL, but closing frees them at once.
+func (m *Manager) Close(ctx context.Context) {
+	m.mu.Lock()
+	m.closing = true
+	slots := make([]*slot, 0, len(m.byID))
+	for _, s := range m.byID {
+		slots = append(slots, s)
+	}
+	m.mu.Unlock()
+	for _, s := range slots {
+		m.reap(ctx, s, true)
+	}
+}
+
+func (m *Manager) idleSlots() []*slot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.cfg.Now()
+	var idle []*slot
+	for _, s := range m.byID {
+		if s.inFlight == 0 && now.Sub(s.lastUsed) >= m.cfg.IdleTTL {
+			idle = append(idle, s)
+		}
+	}
+	return idle
+}
+
+// reap destroys s's sandbox unless it became busy meanwhile (or force).
+func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
+	s.create.Lock()
+	defer s.create.Unlock()
+	m.mu.Lock()
+	busy := s.inFlight > 0 || m.cfg.Now().Sub(s.lastUsed) < m.cfg.IdleTTL
+	info := s.info
+	m.mu.Unlock()
+	if info == nil || (busy && !force) {
+		return false
+	}
+	if err := m.cfg.Bindings.DeleteSandbox(ctx, info.ID); err != nil {
+		m.cfg.Logger.Warn("sandbox bindings not deleted; keeping sandbox", "sandbox", info.ID, "err", err)
+		return false
+	}
+	if err := m.cfg.Provider.Destroy(ctx, info.ID); err != nil {
+		m.cfg.Logger.Warn("sandbox destroy failed", "sandbox", info.ID, "err", err)
+	}
+	m.mu.Lock()
+	delete(m.byID, info.ID)
+	s.info = nil
+	m.mu.Unlock()
+	m.metrics.active.Dec()
+	m.metrics.reaped.Inc()
+	m.cfg.Logger.Info("sandbox reaped", "sandbox", info.ID, "owner", info.Owner.String(), "forced", force)
+	return true
+}
+
+type managerMetrics struct {
+	createSeconds *prometheus.HistogramVec
+	active        prometheus.Gauge
+	reaped        prometheus.Counter
+}
+
+func newManagerMetrics(reg prometheus.Registerer, provider string) *managerMetrics {
+	labels := prometheus.Labels{"provider": provider}
+	mm := &managerMetrics{
+		createSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gitgate_sandbox_create_seconds", Help: "Time to create a sandbox, by outcome.",
+			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+		}, []string{"outcome"}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitgate_sandboxes_active", Help: "Sandboxes currently alive.", ConstLabels: labels,
+		}),
+		reaped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitgate_sandboxes_reaped_total", Help: "Sandboxes destroyed after idling past the TTL or at shutdown.", ConstLabels: labels,
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(mm.createSeconds, mm.active, mm.reaped)
+	}
+	return mm
+}
+
+func (mm *managerMetrics) observeCreate(d time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	mm.createSeconds.WithLabelValues(outcome).Observe(d.Seconds())
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/approach1"
+	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/redact"
+	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/gateway/admin"
+	"github.com/gitgate/gitgate/gateway/mcpserver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// app is one running gateway, assembled from a Config.
+type app struct {
+	cfg       *Config
+	log       *slog.Logger
+	redactor  *redact.Redactor
+	registry  *prometheus.Registry
+	sandboxes *sandbox.Manager
+	router    *gateway.Router
+	directory *gateway.Directory
+	stopReap  context.CancelFunc
+}
+
+// newApp assembles the gateway. Logs go to logOut through the redactor;
+// secrets lists values to redact besides the project tokens (a dev agent
+// token, say).
+func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
+	a := &app{cfg: cfg, registry: prometheus.NewRegistry()}
+	a.redactor = redact.New(secrets...)
+	for _, p := range cfg.Projects {
+		a.redactor.Add(p.Token)
+	}
+	a.log = newLogger(cfg.Log, logOut, a.redactor)
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	dir, err := cfg.directory()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	a.directory = dir
+	if err := a.buildBackends(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func newLogger(c LogConfig, out io.Writer, r *redact.Redactor) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(out, opts)
+	if c.Format == "text" {
+		h = slog.NewTextHandler(out, opts)
+	}
+	return slog.New(r.Handler(h))
+}
+
+func (a *app) buildBackends() error {
+	dir, err := a.cfg.sandboxDir()
+	if err != nil {
+		return err
+	}
+	provider, err := local.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sandbox.local.dir: %w", err)
+	}
+	bindings := sandbox.NewMemoryBindings()
+	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings,
+		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	ex, err := approach1.New(approach1.Config{
+		Sandboxes: a.sandboxes, Bindings: bindings, Locker: &lock.Memory{}, Projects: a.projects(),
+		PerAgent: a.cfg.Sandbox.Scope == "agent", GitPath: a.cfg.Git.Path, Limits: a.limits(),
+		Registerer: a.registry, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.router, err = gateway.NewRouter(gateway.RouterConfig{
+		Backends: map[string]backends.Executor{approach1.Name: ex}, Default: a.cfg.Backend.Default,
+		Metrics: gateway.NewMetrics(a.registry, approach1.Name), Logger: a.log,
+	})
+	return err
+}
+
+func (a *app) projects() approach1.ProjectMap {
+	m := approach1.ProjectMap{}
+	for name, p := range a.cfg.Projects {
+		m[name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.AllowedSchemes, Hosts: p.AllowedHosts},
+			Token: p.Token, Username: p.TokenUsername}
+	}
+	return m
+}
+
+func (a *app) limits() approach1.Limits {
+	return approach1.Limits{MaxOutputBytes: a.cfg.Limits.MaxOutputBytes, MaxFileBytes: a.cfg.Limits.MaxFileBytes,
+		MaxListEntries: a.cfg.Limits.MaxListEntries, CommandTimeout: a.cfg.Git.CommandTimeout, RemoteTimeout: a.cfg.Git.RemoteTimeout}
+}
+
+// mcpServer builds the MCP server; hosts are the Host values it answers to.
+func (a *app) mcpServer(hosts []string) (*mcpserver.Server, error) {
+	return mcpserver.New(mcpserver.Config{
+		Executor: a.router, Directory: a.directory, Redactor: a.redactor, Logger: a.log, Version: version,
+		HTTP: mcpserver.HTTPConfig{Path: a.cfg.MCP.Path, AllowedHosts: append(hosts, a.cfg.MCP.AllowedHosts...),
+			AllowedOrigins: a.cfg.MCP.AllowedOrigins},
+	})
+}
+
+// startReaper starts reaping idle sandboxes.
+func (a *app) startReaper(ctx context.Context) {
+	ctx, a.stopReap = context.WithCancel(ctx)
+	go a.sandboxes.Run(ctx)
+}
+
+// close stops reaping and destroys the sandboxes (local ones do not outlive
+// the process).
+func (a *app) close(ctx context.Context) {
+	if a.stopReap != nil {
+		a.stopReap()
+	}
+	a.sandboxes.Close(ctx)
+}
+
+// serveHTTP serves MCP on mcpLn and the admin endpoints on adminLn until ctx
+// ends, then drains in-flight requests for up to drain.
+func (a *app) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener, drain time.Duration) error {
+	srv, err := a.mcpServer(mcpserver.LoopbackHosts(mcpLn.Addr().String()))
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{newHTTPServer(srv.HTTPHandler(), a.log), newHTTPServer(admin.Handler(a.registry, a.ready), a.log)}
+	errc := make(chan error, 2)
+	for i, ln := range []net.Listener{mcpLn, adminLn} {
+		go func() { errc <- servers[i].Serve(ln) }()
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shutdownCtx)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
+
+// ready reports whether the gateway can serve: the sandbox provider must
+// answer.
+func (a *app) ready(ctx context.Context) error {
+	if _, err := a.sandboxes.Provider().Find(ctx, sandbox.Owner{Project: "readiness-probe"}); err != nil {
+		return fmt.Errorf("sandbox provider %s: %w", a.sandboxes.Provider().Name(), err)
+	}
+	return nil
+}

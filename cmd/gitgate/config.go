@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/configs"
+	"github.com/gitgate/gitgate/gateway"
+	"github.com/spf13/viper"
+)
+
+// Config is the typed configuration; see configs/gitgate.yaml for every key.
+type Config struct {
+	Listen   ListenConfig             `mapstructure:"listen"`
+	MCP      MCPConfig                `mapstructure:"mcp"`
+	Sandbox  SandboxConfig            `mapstructure:"sandbox"`
+	Git      GitConfig                `mapstructure:"git"`
+	Limits   LimitsConfig             `mapstructure:"limits"`
+	Backend  BackendConfig            `mapstructure:"backend"`
+	Log      LogConfig                `mapstructure:"log"`
+	Projects map[string]ProjectConfig `mapstructure:"projects"`
+	Agents   []AgentConfig            `mapstructure:"agents"`
+}
+
+// ListenConfig holds listen addresses.
+type ListenConfig struct {
+	MCP   string `mapstructure:"mcp"`
+	Admin string `mapstructure:"admin"`
+}
+
+// MCPConfig configures the MCP endpoint.
+type MCPConfig struct {
+	Path           string   `mapstructure:"path"`
+	AllowedHosts   []string `mapstructure:"allowed_hosts"`
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	StdioAgent     string   `mapstructure:"stdio_agent"`
+}
+
+// SandboxConfig configures sandboxes.
+type SandboxConfig struct {
+	Provider string        `mapstructure:"provider"`
+	Scope    string        `mapstructure:"scope"`
+	TTL      time.Duration `mapstructure:"ttl"`
+	Local    struct {
+		Dir string `mapstructure:"dir"`
+	} `mapstructure:"local"`
+}
+
+// GitConfig configures git.
+type GitConfig struct {
+	Path           string        `mapstructure:"path"`
+	AllowHTTP      bool          `mapstructure:"allow_http"`
+	CommandTimeout time.Duration `mapstructure:"command_timeout"`
+	RemoteTimeout  time.Duration `mapstructure:"remote_timeout"`
+}
+
+// LimitsConfig caps sizes.
+type LimitsConfig struct {
+	MaxOutputBytes int `mapstructure:"max_output_bytes"`
+	MaxFileBytes   int `mapstructure:"max_file_bytes"`
+	MaxListEntries int `mapstructure:"max_list_entries"`
+}
+
+// BackendConfig chooses the backend.
+type BackendConfig struct {
+	Default string `mapstructure:"default"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// ProjectConfig is one project. Token is resolved from TokenEnv at load
+// time and never read from the file.
+type ProjectConfig struct {
+	AllowedHosts   []string `mapstructure:"allowed_hosts"`
+	AllowedSchemes []string `mapstructure:"allowed_schemes"`
+	TokenEnv       string   `mapstructure:"token_env"`
+	TokenUsername  string   `mapstructure:"token_username"`
+	Token          string   `mapstructure:"-"`
+}
+
+// AgentConfig is one agent.
+type AgentConfig struct {
+	Name        string `mapstructure:"name"`
+	Project     string `mapstructure:"project"`
+	TokenSHA256 string `mapstructure:"token_sha256"`
+	AuthorName  string `mapstructure:"author_name"`
+	AuthorEmail string `mapstructure:"author_email"`
+}
+
+// loadConfig reads the embedded defaults, then the file at path (if any),
+// then GITGATE_* environment variables, and validates the result. getenv
+// resolves token variables (os.Getenv in production).
+func loadConfig(path string, getenv func(string) string) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(configs.DefaultYAML)); err != nil {
+		return nil, fmt.Errorf("config: embedded defaults: %w", err)
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.MergeInConfig(); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	v.SetEnvPrefix("GITGATE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.resolveTokens(getenv); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) resolveTokens(getenv func(string) string) error {
+	for name, p := range c.Projects {
+		if p.TokenEnv != "" {
+			p.Token = getenv(p.TokenEnv)
+			if p.Token == "" {
+				return fmt.Errorf("config: projects.%s.token_env: environment variable %s is not set (or empty)", name, p.TokenEnv)
+			}
+		}
+		c.Projects[name] = p
+	}
+	return nil
+}
+
+var (
+	projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	agentName   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+)
+
+func (c *Config) validate() error {
+	for _, check := range []func() error{c.validateListen, c.validateSandbox, c.validateGit, c.validateLimits, c.validateProjects, c.validateAgents} {
+		if err := check(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateListen() error {
+	for key, addr := range map[string]string{"listen.mcp": c.Listen.MCP, "listen.admin": c.Listen.Admin} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s: %q is not host:port", key, addr)
+		}
+	}
+	if !strings.HasPrefix(c.MCP.Path, "/") {
+		return fmt.Errorf("mcp.path: %q must start with /", c.MCP.Path)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q must be debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		return fmt.Errorf("log.format: %q must be json or text", c.Log.Format)
+	}
+	return nil
+}
+
+func (c *Config) validateSandbox() error {
+	if c.Sandbox.Provider != "local" {
+		return fmt.Errorf("sandbox.provider: %q is not supported (local)", c.Sandbox.Provider)
+	}
+	if c.Sandbox.Scope != "project" && c.Sandbox.Scope != "agent" {
+		return fmt.Errorf("sandbox.scope: %q must be project or agent", c.Sandbox.Scope)
+	}
+	if c.Sandbox.TTL < time.Minute {
+		return fmt.Errorf("sandbox.ttl: %s is shorter than one minute", c.Sandbox.TTL)
+	}
+	if c.Backend.Default != "approach1" {
+		return fmt.Errorf("backend.default: %q is not available (approach1)", c.Backend.Default)
+	}
+	return nil
+}
+
+func (c *Config) validateGit() error {
+	if !filepath.IsAbs(c.Git.Path) {
+		return fmt.Errorf("git.path: %q must be an absolute path", c.Git.Path)
+	}
+	if c.Git.CommandTimeout <= 0 || c.Git.RemoteTimeout <= 0 {
+		return fmt.Errorf("git.command_timeout and git.remote_timeout must be positive")
+	}
+	return nil
+}
+
+func (c *Config) validateLimits() error {
+	l := c.Limits
+	if l.MaxOutputBytes < 1024 || l.MaxFileBytes < 1024 || l.MaxListEntries < 1 {
+		return fmt.Errorf("limits: max_output_bytes and max_file_bytes must be at least 1024 and max_list_entries at least 1")
+	}
+	if l.MaxFileBytes > 20<<20 {
+		return fmt.Errorf("limits.max_file_bytes: %d is above the 20 MiB the MCP transport accepts", l.MaxFileBytes)
+	}
+	return nil
+}
+
+func (c *Config) validateProjects() error {
+	for name, p := range c.Projects {
+		key := "projects." + name
+		if !projectName.MatchString(name) {
+			return fmt.Errorf("%s: project names are lower-case letters, digits, '_' and '-'", key)
+		}
+		if len(p.AllowedHosts) == 0 {
+			return fmt.Errorf("%s.allowed_hosts: list at least one host", key)
+		}
+		if len(p.AllowedSchemes) == 0 {
+			p.AllowedSchemes = []string{"https"}
+			c.Projects[name] = p
+		}
+		for _, s := range p.AllowedSchemes {
+			if s != "https" && (s != "http" || !c.Git.AllowHTTP) {
+				return fmt.Errorf("%s.allowed_schemes: %q is not allowed (https; http only with git.allow_http: true)", key, s)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateAgents() error {
+	for i, a := range c.Agents {
+		key := fmt.Sprintf("agents[%d]", i)
+		if !agentName.MatchString(a.Name) {
+			return fmt.Errorf("%s.name: %q must be letters, digits, '.', '_' or '-'", key, a.Name)
+		}
+		if _, ok := c.Projects[a.Project]; !ok {
+			return fmt.Errorf("%s.project: project %q is not configured under projects", key, a.Project)
+		}
+		if err := gitcmd.ValidateIdentity(a.AuthorName, a.AuthorEmail); err != nil {
+			return fmt.Errorf("%s.author_name/author_email: %v", key, err)
+		}
+	}
+	if _, err := c.directory(); err != nil {
+		return err
+	}
+	if a := c.MCP.StdioAgent; a != "" && !slices.ContainsFunc(c.Agents, func(x AgentConfig) bool { return x.Name == a }) {
+		return fmt.Errorf("mcp.stdio_agent: agent %q is not configured under agents", a)
+	}
+	return nil
+}
+
+func (c *Config) directory() (*gateway.Directory, error) {
+	agents := make([]gateway.Agent, len(c.Agents))
+	for i, a := range c.Agents {
+		agents[i] = gateway.Agent{Name: a.Name, Project: a.Project, TokenSHA256: strings.ToLower(a.TokenSHA256),
+			AuthorName: a.AuthorName, AuthorEmail: a.AuthorEmail}
+	}
+	return gateway.NewDirectory(agents)
+}
+
+// sandboxDir returns the local sandbox directory.
+func (c *Config) sandboxDir() (string, error) {
+	if c.Sandbox.Local.Dir != "" {
+		return c.Sandbox.Local.Dir, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "gitgate", "sandboxes"), nil
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/gitgate/gitgate/backends/gitremote"
+	"github.com/gitgate/gitgate/gateway"
+	"github.com/spf13/cobra"
+)
+
+// sampleFiles is the demo repository's first commit.
+var sampleFiles = map[string]string{
+	"README.md": "# sample\n\nA repository served by `gitgate dev` so that you can try gitgate at once.\n" +
+		"Clone it, change something, commit and push a branch.\n",
+	"hello.py": "def hello(name):\n    return f\"Hello, {name}!\"\n\n\nif __name__ == \"__main__\":\n    print(hello(\"world\"))\n",
+}
+
+func newDevCmd(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "dev",
+		Short: "Run the gateway with a local demo git remote and a development agent token",
+		Long: `dev starts everything a newcomer needs on loopback: a git remote served by
+git http-backend with token auth, holding a sample repository; a project "dev"
+allowed to reach it; an agent "dev-agent" with a fresh token; and the gateway
+(embedded Approach 1, local sandboxes). It prints the MCP URL, the token and a
+client configuration. Everything is removed when it stops.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(o.configPath, os.Getenv)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDev(ctx, cfg, cmd)
+		},
+	}
+}
+
+// devWorld is what dev adds to the configuration.
+type devWorld struct {
+	remote     *gitremote.Server
+	repoURL    string
+	agentToken string
+}
+
+func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command) error {
+	state, err := os.MkdirTemp("", "gitgate-dev-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(state)
+	w, err := startDevWorld(ctx, cfg, state)
+	if err != nil {
+		return err
+	}
+	defer w.remote.Close()
+	a, err := newApp(cfg, cmd.ErrOrStderr(), w.agentToken)
+	if err != nil {
+		return err
+	}
+	defer a.close(context.WithoutCancel(ctx))
+	mcpLn, adminLn, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	a.startReaper(ctx)
+	printBanner(cmd.OutOrStdout(), "http://"+mcpLn.Addr().String()+cfg.MCP.Path, "http://"+adminLn.Addr().String(), w)
+	return a.serveHTTP(ctx, mcpLn, adminLn, drainTimeout)
+}
+
+// startDevWorld starts the demo remote and rewrites cfg to use it.
+func startDevWorld(ctx context.Context, cfg *Config, state string) (*devWorld, error) {
+	gitToken, err := newToken("gitgate-dev-git-")
+	if err != nil {
+		return nil, err
+	}
+	agentToken, err := newToken("gga_dev_")
+	if err != nil {
+		return nil, err
+	}
+	remote, err := gitremote.New(gitremote.Config{Root: filepath.Join(state, "remote"), Username: "x-access-token", Token: gitToken})
+	if err != nil {
+		return nil, err
+	}
+	if err := remote.Start(); err != nil {
+		return nil, err
+	}
+	if err := remote.CreateRepo(ctx, "sample", sampleFiles); err != nil {
+		remote.Close()
+		return nil, err
+	}
+	u, _ := url.Parse(remote.URL())
+	cfg.Git.AllowHTTP = true
+	cfg.Projects = map[string]ProjectConfig{"dev": {AllowedHosts: []string{u.Host}, AllowedSchemes: []string{"http"},
+		Token: gitToken, TokenUsername: "x-access-token"}}
+	cfg.Agents = []AgentConfig{{Name: "dev-agent", Project: "dev", TokenSHA256: gateway.HashToken(agentToken),
+		AuthorName: "gitgate dev agent", AuthorEmail: "dev-agent@gitgate.invalid"}}
+	cfg.MCP.StdioAgent = "dev-agent"
+	if cfg.Sandbox.Local.Dir == "" {
+		cfg.Sandbox.Local.Dir = filepath.Join(state, "sandboxes")
+	}
+	if err := cfg.validate(); err != nil {
+		remote.Close()
+		return nil, err
+	}
+	return &devWorld{remote: remote, repoURL: remote.RepoURL("sample"), agentToken: agentToken}, nil
+}
+
+func printBanner(out io.Writer, mcpURL, adminURL string, w *devWorld) {
+	client := map[string]any{"mcpServers": map[string]any{"gitgate": map[string]any{
+		"type": "http", "url": mcpURL, "headers": map[string]string{"Authorization": "Bearer " + w.agentToken},
+	}}}
+	clientJSON, _ := json.MarshalIndent(client, "", "  ")
+	fmt.Fprintf(out, `gitgate dev is running (embedded Approach 1, local sandboxes).
+
+  MCP endpoint:     %s
+  Agent token:      %s
+                    (agent "dev-agent" of project "dev"; send it as "Authorization: Bearer <token>")
+  Demo repository:  %s
+                    (the gateway holds its token; agents never see it)
+  Metrics:          %s/metrics
+
+MCP client configuration (Streamable HTTP):
+%s
+
+Try the tools: clone {"workspace": "demo", "url": "%s"}, then write_file, commit,
+checkout {"workspace": "demo", "branch": "my-change", "create": true} and push.
+Stop with Ctrl-C; the demo remote and the sandboxes are removed.
+`, mcpURL, w.agentToken, w.repoURL, adminURL, clientJSON, w.repoURL)
+}

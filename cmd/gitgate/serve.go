@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+const drainTimeout = 15 * time.Second
+
+func newServeCmd(o *globalOptions) *cobra.Command {
+	var stdio bool
+	var agent string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway (MCP over Streamable HTTP, or over stdio with --stdio)",
+		Example: `  gitgate serve --config /etc/gitgate/gitgate.yaml
+  gitgate serve --stdio --agent web-builder   # for MCP clients that start a process`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(o.configPath, os.Getenv)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if stdio {
+				return runStdio(ctx, cfg, agent, cmd)
+			}
+			return runHTTP(ctx, cfg, cmd)
+		},
+	}
+	cmd.Flags().BoolVar(&stdio, "stdio", false, "serve MCP on standard input/output as one agent (logs go to standard error)")
+	cmd.Flags().StringVar(&agent, "agent", "", "with --stdio: the agent to run as (default: mcp.stdio_agent)")
+	return cmd
+}
+
+func runHTTP(ctx context.Context, cfg *Config, cmd *cobra.Command, secrets ...string) error {
+	a, err := newApp(cfg, cmd.ErrOrStderr(), secrets...)
+	if err != nil {
+		return err
+	}
+	defer a.close(context.WithoutCancel(ctx))
+	mcpLn, adminLn, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	a.startReaper(ctx)
+	a.log.Info("gitgate serving", "mcp", "http://"+mcpLn.Addr().String()+cfg.MCP.Path,
+		"admin", "http://"+adminLn.Addr().String(), "version", version)
+	return a.serveHTTP(ctx, mcpLn, adminLn, drainTimeout)
+}
+
+func listen(cfg *Config) (net.Listener, net.Listener, error) {
+	mcpLn, err := net.Listen("tcp", cfg.Listen.MCP)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen.mcp %s: %w (set GITGATE_LISTEN_MCP to another address)", cfg.Listen.MCP, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.Listen.Admin)
+	if err != nil {
+		mcpLn.Close()
+		return nil, nil, fmt.Errorf("listen.admin %s: %w (set GITGATE_LISTEN_ADMIN to another address)", cfg.Listen.Admin, err)
+	}
+	return mcpLn, adminLn, nil
+}
+
+// runStdio serves one agent over standard input and output. There is no
+// admin listener: several such processes may run side by side.
+func runStdio(ctx context.Context, cfg *Config, agentName string, cmd *cobra.Command) error {
+	if agentName == "" {
+		agentName = cfg.MCP.StdioAgent
+	}
+	a, err := newApp(cfg, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer a.close(context.WithoutCancel(ctx))
+	agent, ok := a.directory.Agent(agentName)
+	if !ok {
+		return fmt.Errorf("--agent / mcp.stdio_agent: agent %q is not configured", agentName)
+	}
+	srv, err := a.mcpServer(nil)
+	if err != nil {
+		return err
+	}
+	a.startReaper(ctx)
+	a.log.Info("gitgate serving MCP on stdio", "agent", agent.Name, "project", agent.Project, "version", version)
+	return srv.ServeStdio(ctx, agent, cmd.InOrStdin(), cmd.OutOrStdout())
+}

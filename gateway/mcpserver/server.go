@@ -1,0 +1,151 @@
+// Package mcpserver is gitgate's MCP endpoint: one tool per operation of the
+// backends table, served over Streamable HTTP (with bearer-token
+// authentication, Host and Origin checks) and over stdio (as one configured
+// agent). Every tool call is authorised against the caller's project,
+// recovered from panics, and redacted before anything leaves the process.
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/gateway"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Redactor removes secrets from text and JSON-like values.
+type Redactor interface {
+	String(s string) string
+	Value(v any) any
+}
+
+// Config configures a Server.
+type Config struct {
+	Executor  backends.Executor  // required: normally the gateway's router
+	Directory *gateway.Directory // required for HTTP: maps bearer tokens to agents
+	Redactor  Redactor           // required: applied to every result and error
+	Logger    *slog.Logger       // if nil, slog.Default()
+	Version   string             // reported to clients
+	HTTP      HTTPConfig         // Streamable HTTP settings
+}
+
+// Server is the MCP server.
+type Server struct {
+	cfg Config
+	mcp *server.MCPServer
+}
+
+// New builds the server and registers one tool per operation.
+func New(cfg Config) (*Server, error) {
+	if cfg.Executor == nil || cfg.Redactor == nil {
+		return nil, fmt.Errorf("mcpserver: Config needs Executor and Redactor")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg}
+	s.mcp = server.NewMCPServer("gitgate", cfg.Version,
+		server.WithToolCapabilities(false),
+		server.WithToolHandlerMiddleware(s.recoverPanics),
+		server.WithInstructions(instructions),
+	)
+	for _, t := range tools() {
+		s.mcp.AddTool(t.tool, s.handler(t.op))
+	}
+	return s, nil
+}
+
+const instructions = `gitgate runs git for you in a sandbox. Clone a repository into a named workspace, ` +
+	`edit files with write_file, commit, and push a branch. Workspaces belong to your project and are ` +
+	`kept while in use (they expire after an idle hour). Errors start with a category such as ` +
+	`invalid_argument, not_found or conflict.`
+
+// MCP returns the underlying mcp-go server.
+func (s *Server) MCP() *server.MCPServer { return s.mcp }
+
+// handler returns the tool handler for op: decode the arguments strictly,
+// attach the caller's principal, run, render.
+func (s *Server) handler(op backends.Op) server.ToolHandlerFunc {
+	return func(ctx context.Context, call mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		p, ok := gateway.PrincipalFrom(ctx)
+		if !ok {
+			return s.errorResult(backends.Errorf(backends.Unauthenticated, "no authenticated agent")), nil
+		}
+		req := backends.NewRequest(op)
+		if err := decodeArgs(call.Params.Arguments, req); err != nil {
+			return s.errorResult(err), nil
+		}
+		req.GetScope().Principal = p
+		ctx = s.withProgress(ctx, op, call)
+		res, err := s.cfg.Executor.Execute(ctx, req)
+		if err != nil {
+			return s.errorResult(err), nil
+		}
+		return s.successResult(res), nil
+	}
+}
+
+// decodeArgs decodes tool arguments into req, refusing unknown fields (a
+// misspelt option must not be silently ignored) and wrong types.
+func decodeArgs(args any, req backends.Request) error {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return backends.Errorf(backends.InvalidArgument, "arguments are not a JSON object")
+	}
+	if string(raw) == "null" {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return backends.Errorf(backends.InvalidArgument, "bad arguments: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) successResult(res backends.Result) *mcp.CallToolResult {
+	structured, err := toJSONValue(res)
+	if err != nil {
+		return s.errorResult(backends.Errorf(backends.Internal, "result could not be encoded"))
+	}
+	return mcp.NewToolResultStructured(s.cfg.Redactor.Value(structured), s.cfg.Redactor.String(render(res)))
+}
+
+func toJSONValue(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	err = json.Unmarshal(raw, &out)
+	return out, err
+}
+
+// errorResult renders an error as a tool error ("category: message"), with
+// the category also in _meta for programs.
+func (s *Server) errorResult(err error) *mcp.CallToolResult {
+	cat := backends.CategoryOf(err)
+	msg := s.cfg.Redactor.String(fmt.Sprintf("%s: %s", cat, backends.MessageOf(err)))
+	res := mcp.NewToolResultError(msg)
+	res.Meta = &mcp.Meta{AdditionalFields: map[string]any{"gitgate/category": string(cat)}}
+	return res
+}
+
+// recoverPanics turns a panic in a handler into an internal error result
+// and a log line; the client never sees the panic value.
+func (s *Server) recoverPanics(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, call mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.cfg.Logger.ErrorContext(ctx, "tool handler panicked", "tool", call.Params.Name, "panic", s.cfg.Redactor.String(fmt.Sprint(p)))
+				res, err = s.errorResult(backends.Errorf(backends.Internal, "internal error")), nil
+			}
+		}()
+		return next(ctx, call)
+	}
+}

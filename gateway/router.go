@@ -79,17 +79,24 @@ func (r *Router) call(ctx context.Context, name string, req backends.Request) (r
 }
 
 func (r *Router) log(ctx context.Context, req backends.Request, backend string, d time.Duration, err error) {
-	s := req.GetScope()
-	attrs := []any{"op", req.Op(), "backend", backend, "project", s.Principal.Project,
-		"agent", s.Principal.Agent, "workspace", s.Workspace, "duration_ms", d.Milliseconds()}
+	level, msg := slog.LevelInfo, "operation served"
 	if err != nil {
-		cat := backends.CategoryOf(err)
-		level := slog.LevelInfo
-		if !cat.IsClientMistake() {
+		msg = "operation failed"
+		if !backends.CategoryOf(err).IsClientMistake() {
 			level = slog.LevelWarn
 		}
-		r.cfg.Logger.Log(ctx, level, "operation failed", append(attrs, "category", cat, "err", err.Error())...)
+	} else if req.Op().IsRead() {
+		level = slog.LevelDebug // reads are counted in metrics; a line per read would drown the log
+	}
+	if !r.cfg.Logger.Enabled(ctx, level) {
 		return
 	}
-	r.cfg.Logger.InfoContext(ctx, "operation served", attrs...)
+	s := req.GetScope()
+	attrs := []slog.Attr{slog.String("op", string(req.Op())), slog.String("backend", backend),
+		slog.String("project", s.Principal.Project), slog.String("agent", s.Principal.Agent),
+		slog.String("workspace", s.Workspace), slog.Int64("duration_ms", d.Milliseconds())}
+	if err != nil {
+		attrs = append(attrs, slog.String("category", string(backends.CategoryOf(err))), slog.String("err", err.Error()))
+	}
+	r.cfg.Logger.LogAttrs(ctx, level, msg, attrs...)
 }

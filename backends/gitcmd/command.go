@@ -98,13 +98,20 @@ var hardening = []string{
 	"credential.helper=",
 }
 
-// Build returns the command for inv, run by the git at gitPath (absolute) in
-// a sandbox whose HOME and TMPDIR are home and tmp.
-func Build(gitPath, home, tmp string, inv Invocation) Command {
-	args := make([]string, 0, 2*len(hardening)+8+len(inv.Args))
+// hardeningArgs is hardening as "-c key=value" arguments, built once.
+var hardeningArgs = func() []string {
+	args := make([]string, 0, 2*len(hardening))
 	for _, kv := range hardening {
 		args = append(args, "-c", kv)
 	}
+	return args
+}()
+
+// Build returns the command for inv, run by the git at gitPath (absolute) in
+// a sandbox whose HOME and TMPDIR are home and tmp.
+func Build(gitPath, home, tmp string, inv Invocation) Command {
+	args := make([]string, 0, len(hardeningArgs)+12+len(inv.Args))
+	args = append(args, hardeningArgs...)
 	args = append(args, remoteConfig(inv.Remote)...)
 	args = append(args, "--no-pager", "--literal-pathspecs")
 	if inv.GitDir != "" {

@@ -31,6 +31,7 @@ type app struct {
 	redactor  *redact.Redactor
 	registry  *prometheus.Registry
 	sandboxes *sandbox.Manager
+	bindings  sandbox.BindingStore
 	router    *gateway.Router
 	directory *gateway.Directory
 	stopReap  context.CancelFunc
@@ -79,6 +80,7 @@ func (a *app) buildBackends() error {
 		return fmt.Errorf("sandbox.local.dir: %w", err)
 	}
 	bindings := sandbox.NewMemoryBindings()
+	a.bindings = bindings
 	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings,
 		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log})
 	if err != nil {

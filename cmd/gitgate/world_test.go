@@ -32,19 +32,21 @@ const (
 
 // world is one gateway with a real smart-HTTP remote behind it.
 type world struct {
-	t          *testing.T
+	t          testing.TB
 	remote     *gitremote.Server
 	remoteRoot string
 	repoURL    string
 	cfg        *Config
 	logs       *syncBuffer // everything the gateway logged
 	mcpURL     string
+	adminURL   string
+	app        *app
 
 	mu         sync.Mutex
 	transcript []string // every tool result and error the clients saw
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, remoteRoot: t.TempDir(), logs: &syncBuffer{}}
 	srv, err := gitremote.New(gitremote.Config{Root: w.remoteRoot, Username: "x-access-token", Token: gitToken})
@@ -66,7 +68,7 @@ func newWorld(t *testing.T) *world {
 
 // config builds the configuration through the real loader: a file naming
 // the token's environment variable, as an operator would write it.
-func (w *world) config(t *testing.T) *Config {
+func (w *world) config(t testing.TB) *Config {
 	path := filepath.Join(t.TempDir(), "gitgate.yaml")
 	if err := os.WriteFile(path, []byte(w.configYAML(t.TempDir())), 0o600); err != nil {
 		t.Fatal(err)
@@ -101,7 +103,7 @@ agents:
 }
 
 // startHTTP runs the gateway on loopback until the test ends.
-func (w *world) startHTTP(t *testing.T) {
+func (w *world) startHTTP(t testing.TB) {
 	t.Helper()
 	a, err := newApp(w.cfg, w.logs, agentToken, strangerToken)
 	if err != nil {
@@ -119,9 +121,11 @@ func (w *world) startHTTP(t *testing.T) {
 		a.close(context.WithoutCancel(t.Context()))
 	})
 	w.mcpURL = "http://" + mcpLn.Addr().String() + w.cfg.MCP.Path
+	w.adminURL = "http://" + adminLn.Addr().String()
+	w.app = a
 }
 
-func listenLoopback(t *testing.T) net.Listener {
+func listenLoopback(t testing.TB) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +134,7 @@ func listenLoopback(t *testing.T) net.Listener {
 }
 
 // httpClient connects an MCP client over Streamable HTTP with token.
-func (w *world) httpClient(t *testing.T, token string) *client.Client {
+func (w *world) httpClient(t testing.TB, token string) *client.Client {
 	t.Helper()
 	c, err := client.NewStreamableHttpClient(w.mcpURL, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
 	if err != nil {
@@ -140,7 +144,7 @@ func (w *world) httpClient(t *testing.T, token string) *client.Client {
 	return c
 }
 
-func (w *world) initialize(t *testing.T, c *client.Client) {
+func (w *world) initialize(t testing.TB, c *client.Client) {
 	t.Helper()
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := testCtx(t)

@@ -18,10 +18,11 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 )
 
-// Redactor removes secrets from text and JSON-like values.
+// Redactor removes secrets from text. Its replacements keep JSON text well
+// formed, so it is applied to encoded results as well.
 type Redactor interface {
 	String(s string) string
-	Value(v any) any
+	Bytes(b []byte) []byte
 }
 
 // Config configures a Server.
@@ -108,22 +109,18 @@ func decodeArgs(args any, req backends.Request) error {
 	return nil
 }
 
+// successResult encodes the result once, redacts the encoded bytes and
+// passes them on as they are, beside the redacted readable text.
 func (s *Server) successResult(res backends.Result) *mcp.CallToolResult {
-	structured, err := toJSONValue(res)
+	raw, err := json.Marshal(res)
 	if err != nil {
 		return s.errorResult(backends.Errorf(backends.Internal, "result could not be encoded"))
 	}
-	return mcp.NewToolResultStructured(s.cfg.Redactor.Value(structured), s.cfg.Redactor.String(render(res)))
-}
-
-func toJSONValue(v any) (any, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	structured := json.RawMessage(s.cfg.Redactor.Bytes(raw))
+	if !json.Valid(structured) {
+		return s.errorResult(backends.Errorf(backends.Internal, "result could not be encoded after redaction"))
 	}
-	var out any
-	err = json.Unmarshal(raw, &out)
-	return out, err
+	return mcp.NewToolResultStructured(structured, s.cfg.Redactor.String(render(res)))
 }
 
 // errorResult renders an error as a tool error ("category: message"), with

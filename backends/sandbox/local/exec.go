@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
 	"os/exec"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,35 +18,56 @@ import (
 
 const defaultMaxOutput = 1 << 20
 
+// devNull is an empty stdin shared by every command.
+var devNull, _ = os.Open(os.DevNull)
+
 // Exec runs req.Path directly (no shell) in its own process group with
 // exactly req.Env. When ctx ends or req.Timeout passes, the whole group is
-// killed (git starts helpers such as git-remote-http and index-pack).
+// killed (git starts helpers such as git-remote-http and index-pack). The
+// watchers are context.AfterFunc and time.AfterFunc, which cost nothing
+// until they fire: commands are short and frequent.
 func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
 	info, err := p.lookup(id)
 	if err != nil {
 		return sandbox.ExecResult{}, err
 	}
-	if req.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
-		defer cancel()
+	if err := ctx.Err(); err != nil {
+		return sandbox.ExecResult{}, stopError(err)
 	}
-	cmd, stdout, stderr := command(ctx, info, req)
-	err = cmd.Run()
+	cmd, stdout, stderr := command(info, req)
+	if err := cmd.Start(); err != nil {
+		return sandbox.ExecResult{}, backends.Errorf(backends.Internal, "start %s: %w", req.Path, err)
+	}
+	var stopped atomic.Pointer[error]
+	kill := func(why error) {
+		if stopped.CompareAndSwap(nil, &why) {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	stopWatch := context.AfterFunc(ctx, func() { kill(ctx.Err()) })
+	if req.Timeout > 0 {
+		timer := time.AfterFunc(req.Timeout, func() { kill(context.DeadlineExceeded) })
+		defer timer.Stop()
+	}
+	err = cmd.Wait()
+	stopWatch()
 	res := sandbox.ExecResult{
 		Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(),
 		StdoutTruncated: stdout.dropped > 0, StderrTruncated: stderr.dropped > 0,
 		StdoutTotalBytes: int64(stdout.buf.Len()) + stdout.dropped,
 	}
-	return finish(ctx, res, err)
+	if why := stopped.Load(); why != nil {
+		return res, stopError(*why)
+	}
+	return finish(res, err)
 }
 
-func command(ctx context.Context, info sandbox.Info, req sandbox.ExecRequest) (*exec.Cmd, *capWriter, *capWriter) {
+func command(info sandbox.Info, req sandbox.ExecRequest) (*exec.Cmd, *capWriter, *capWriter) {
 	limit := req.MaxOutput
 	if limit <= 0 {
 		limit = defaultMaxOutput
 	}
-	cmd := exec.CommandContext(ctx, req.Path, req.Args...)
+	cmd := exec.Command(req.Path, req.Args...)
 	cmd.Env = append([]string{}, req.Env...) // never nil: nil would inherit ours
 	cmd.Dir = req.Dir
 	if cmd.Dir == "" {
@@ -50,23 +75,27 @@ func command(ctx context.Context, info sandbox.Info, req sandbox.ExecRequest) (*
 	}
 	if req.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(req.Stdin)
+	} else if devNull != nil {
+		cmd.Stdin = devNull // an *os.File is passed as is; nil would open /dev/null per command
 	}
 	stdout := &capWriter{limit: limit}
 	stderr := &capWriter{limit: limit, tap: req.OnStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
+	cmd.WaitDelay = 2 * time.Second // helpers that keep our pipes open after git exits
 	return cmd, stdout, stderr
 }
 
-func finish(ctx context.Context, res sandbox.ExecResult, err error) (sandbox.ExecResult, error) {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			return res, &backends.Error{Category: backends.Timeout, Message: "the command ran past its time limit and was stopped", Err: ctxErr}
-		}
-		return res, &backends.Error{Category: backends.Unavailable, Message: "the operation was cancelled", Err: ctxErr}
+// stopError is the error of a command stopped by its deadline or by the
+// caller.
+func stopError(why error) error {
+	if errors.Is(why, context.DeadlineExceeded) {
+		return &backends.Error{Category: backends.Timeout, Message: "the command ran past its time limit and was stopped", Err: why}
 	}
+	return &backends.Error{Category: backends.Unavailable, Message: "the operation was cancelled", Err: why}
+}
+
+func finish(res sandbox.ExecResult, err error) (sandbox.ExecResult, error) {
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		res.ExitCode = exitErr.ExitCode()
@@ -79,7 +108,9 @@ func finish(ctx context.Context, res sandbox.ExecResult, err error) (sandbox.Exe
 }
 
 // capWriter keeps the first limit bytes and counts the rest; tap, if set,
-// sees everything.
+// sees everything. It implements io.ReaderFrom so that os/exec's copy from
+// the child's pipe uses a small pooled buffer instead of allocating 32 KiB
+// per stream per command (which was half of all the gateway's allocations).
 type capWriter struct {
 	buf     bytes.Buffer
 	limit   int
@@ -101,4 +132,26 @@ func (w *capWriter) Write(b []byte) (int, error) {
 	}
 	w.dropped += int64(len(b) - max(room, 0))
 	return len(b), nil
+}
+
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// ReadFrom copies r into w until EOF.
+func (w *capWriter) ReadFrom(r io.Reader) (int64, error) {
+	bp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bp)
+	var total int64
+	for {
+		n, err := r.Read(*bp)
+		if n > 0 {
+			total += int64(n)
+			_, _ = w.Write((*bp)[:n])
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }

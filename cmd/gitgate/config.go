@@ -237,7 +237,9 @@ func (c *Config) validateProjects() error {
 }
 
 func (c *Config) validateAgents() error {
-	for i, a := range c.Agents {
+	for i := range c.Agents {
+		c.Agents[i].Project = strings.ToLower(c.Agents[i].Project) // project keys are case-insensitive
+		a := c.Agents[i]
 		key := fmt.Sprintf("agents[%d]", i)
 		if !agentName.MatchString(a.Name) {
 			return fmt.Errorf("%s.name: %q must be letters, digits, '.', '_' or '-'", key, a.Name)

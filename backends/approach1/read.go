@@ -25,7 +25,7 @@ func (e *Executor) status(ctx context.Context, r *backends.StatusRequest) (*back
 }
 
 func (e *Executor) diff(ctx context.Context, r *backends.DiffRequest) (*backends.DiffResult, error) {
-	args := []string{"diff", "--no-color", "--no-ext-diff", "--no-textconv"}
+	args := []string{"diff", "--no-color"} // Build adds --no-ext-diff --no-textconv
 	if r.Staged {
 		args = append(args, "--cached")
 	}

@@ -121,7 +121,10 @@ func pushResult(stdout []byte, exit int, failure error, branch, sha string) (*ba
 	for _, st := range gitcmd.ParsePush(stdout) {
 		switch st.Flag {
 		case '!':
-			return nil, backends.Errorf(backends.Conflict, "push of %s was rejected: %s; pull first, then push again", branch, strings.Trim(st.Summary, "[]"))
+			if strings.Contains(st.Summary, "remote rejected") {
+				return nil, backends.Errorf(backends.Forbidden, "the remote refused the push of %s: %s", branch, st.Summary)
+			}
+			return nil, backends.Errorf(backends.Conflict, "push of %s was rejected: %s; pull first, then push again", branch, st.Summary)
 		case '=':
 			res.UpToDate = true
 		case '*':

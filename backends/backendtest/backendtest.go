@@ -87,6 +87,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Reads", func(t *testing.T) { testReads(t, f) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, f) })
 	t.Run("Pull", func(t *testing.T) { testPull(t, f) })
+	t.Run("PushRefusals", func(t *testing.T) { testPushRefusals(t, f) })
 	t.Run("Workspaces", func(t *testing.T) { testWorkspaces(t, f) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })

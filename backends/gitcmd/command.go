@@ -63,6 +63,9 @@ type Command struct {
 // hardening is command-line configuration applied to every invocation. "-c"
 // has the highest precedence, so these win over anything in a repository's
 // config. Values that take a program are set to nothing or to "false".
+// diff.external cannot be reset this way (an empty value is run as a
+// program), so Build gives diff-producing subcommands --no-ext-diff and
+// --no-textconv instead (see diffSafe).
 var hardening = []string{
 	"protocol.allow=never",
 	"protocol.file.allow=never",
@@ -74,7 +77,6 @@ var hardening = []string{
 	"core.pager=cat",
 	"core.editor=false",
 	"sequence.editor=false",
-	"diff.external=",
 	"core.protectNTFS=true",
 	"core.protectHFS=true",
 	"transfer.fsckObjects=true",
@@ -120,8 +122,22 @@ func Build(gitPath, home, tmp string, inv Invocation) Command {
 	if inv.WorkTree != "" {
 		args = append(args, "--work-tree="+inv.WorkTree)
 	}
-	args = append(args, inv.Args...)
+	args = append(args, diffSafe(inv.Args)...)
 	return Command{Path: gitPath, Args: args, Env: environment(home, tmp, inv)}
+}
+
+// diffSafe adds --no-ext-diff and --no-textconv right after subcommands that
+// can produce diffs, so that no external diff or textconv program configured
+// anywhere runs.
+func diffSafe(args []string) []string {
+	if len(args) == 0 {
+		return args
+	}
+	switch args[0] {
+	case "diff", "log", "show":
+		return append([]string{args[0], "--no-ext-diff", "--no-textconv"}, args[1:]...)
+	}
+	return args
 }
 
 func remoteConfig(r *Remote) []string {

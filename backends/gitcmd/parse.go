@@ -61,6 +61,9 @@ func parseBranchHeader(res *backends.StatusResult, h string) {
 // parseStatusEntry parses one record; takesNext reports a rename/copy record
 // whose original path is the next NUL-separated field.
 func parseStatusEntry(rec string) (e backends.StatusEntry, takesNext bool) {
+	if len(rec) < 2 {
+		return e, false // a record cut by the output cap
+	}
 	switch rec[0] {
 	case '?':
 		return backends.StatusEntry{Path: rec[2:], Staged: ".", Unstaged: "?"}, false
@@ -107,8 +110,8 @@ func ParseBranches(out []byte) backends.BranchesResult {
 	res := backends.BranchesResult{Branches: []backends.Branch{}}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Split(line, "\x00")
-		if len(f) != 4 || strings.HasSuffix(f[1], "/HEAD") {
-			continue
+		if len(f) != 4 || (strings.HasPrefix(f[1], "refs/remotes/") && strings.HasSuffix(f[1], "/HEAD")) {
+			continue // origin/HEAD is a pointer, not a branch
 		}
 		b := backends.Branch{Head: f[2], Upstream: f[3], Current: f[0] == "*"}
 		if name, ok := strings.CutPrefix(f[1], "refs/heads/"); ok {

@@ -195,8 +195,8 @@ func ValidateWorkspace(name string) error {
 }
 
 // ValidateMessage checks a commit message: non-empty, valid UTF-8, at most
-// MaxMessageLength bytes, no control characters but newline and tab, and no
-// bidirectional-override characters (they make reviewed text lie).
+// MaxMessageLength bytes, no control characters (C0 but newline and tab,
+// DEL, C1) and no bidirectional controls (they make reviewed text lie).
 func ValidateMessage(msg string) error {
 	switch {
 	case strings.TrimSpace(msg) == "":
@@ -207,7 +207,7 @@ func ValidateMessage(msg string) error {
 		return invalid("commit message must be valid UTF-8")
 	}
 	for _, r := range msg {
-		if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || isBidiControl(r) {
+		if (r < 0x20 && r != '\n' && r != '\t') || (r >= 0x7f && r <= 0x9f) || isBidiControl(r) {
 			return invalid("commit message contains a control or bidirectional-override character (U+%04X)", r)
 		}
 	}
@@ -227,5 +227,5 @@ func hasControl(s string) bool {
 }
 
 func isBidiControl(r rune) bool {
-	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C
 }

@@ -38,20 +38,21 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "gitgate %s (%s, %s)\n", version, revision(), runtime.Version())
+			fmt.Fprintf(cmd.OutOrStdout(), "gitgate %s (%s%s)\n", version, revision(), runtime.Version())
 		},
 	}
 }
 
+// revision returns "commit <id>, " when the build recorded one.
 func revision() string {
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "commit " + s.Value[:12]
+				return "commit " + s.Value[:12] + ", "
 			}
 		}
 	}
-	return "commit unknown"
+	return ""
 }
 
 func newHashTokenCmd() *cobra.Command {

@@ -22,12 +22,8 @@ func (e *Executor) clone(ctx context.Context, r *backends.CloneRequest) (*backen
 		return nil, err
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
-	if b, ok, err := e.cfg.Bindings.Get(ctx, k); err != nil {
-		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
-	} else if ok {
-		if _, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID); alive {
-			return nil, backends.Errorf(backends.Conflict, "workspace %q already exists (cloned from %s); release it or choose another name", k.Name, b.URL)
-		}
+	if err := e.checkFree(ctx, k); err != nil {
+		return nil, err
 	}
 	info, done, err := e.cfg.Sandboxes.Acquire(ctx, k.Owner())
 	if err != nil {
@@ -40,6 +36,23 @@ func (e *Executor) clone(ctx context.Context, r *backends.CloneRequest) (*backen
 		return nil, err
 	}
 	return e.finishClone(ctx, b)
+}
+
+// checkFree fails when the workspace exists in a live sandbox. A binding to
+// a reaped sandbox is stale and does not count.
+func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) error {
+	b, ok, err := e.cfg.Bindings.Get(ctx, k)
+	if err != nil {
+		return backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	if done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID); alive {
+		done()
+		return backends.Errorf(backends.Conflict, "workspace %q already exists (cloned from %s); release it or choose another name", k.Name, b.URL)
+	}
+	return nil
 }
 
 func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []string, *gitcmd.Remote, string, error) {

@@ -48,6 +48,7 @@ type Manager struct {
 // slot is one owner's sandbox. Its mutex serialises creation so that
 // concurrent first calls of an owner create one sandbox, not several.
 type slot struct {
+	owner    Owner
 	create   sync.Mutex
 	info     *Info
 	lastUsed time.Time
@@ -86,11 +87,10 @@ func (m *Manager) IdleTTL() time.Duration { return m.cfg.IdleTTL }
 // Acquire returns owner's sandbox, creating it if needed, and marks it busy
 // until release is called. A busy sandbox is never reaped.
 func (m *Manager) Acquire(ctx context.Context, owner Owner) (info Info, release func(), err error) {
-	s, err := m.slotFor(owner)
+	s, err := m.lockedSlot(owner)
 	if err != nil {
 		return Info{}, nil, err
 	}
-	s.create.Lock()
 	defer s.create.Unlock()
 	if s.info == nil {
 		if err := m.create(ctx, owner, s); err != nil {
@@ -99,7 +99,7 @@ func (m *Manager) Acquire(ctx context.Context, owner Owner) (info Info, release 
 	}
 	m.markBusy(s)
 	m.extendTTL(ctx, s)
-	return *s.info, func() { m.markDone(s) }, nil
+	return *s.info, m.releaser(s), nil
 }
 
 // Use marks the sandbox with the given id busy, for operations on a workspace
@@ -119,7 +119,35 @@ func (m *Manager) Use(ctx context.Context, id string) (release func(), ok bool) 
 	}
 	m.markBusy(s)
 	m.extendTTL(ctx, s)
-	return func() { m.markDone(s) }, true
+	return m.releaser(s), true
+}
+
+// releaser returns the release function of one use of s; calling it more
+// than once has no further effect, so a double release can never make a
+// busy sandbox look idle.
+func (m *Manager) releaser(s *slot) func() {
+	var once sync.Once
+	return func() { once.Do(func() { m.markDone(s) }) }
+}
+
+// lockedSlot returns owner's slot with its create lock held. A slot may be
+// dropped from the map by the reaper between lookup and locking; then the
+// lookup is repeated, so that an owner never has two live slots.
+func (m *Manager) lockedSlot(owner Owner) (*slot, error) {
+	for {
+		s, err := m.slotFor(owner)
+		if err != nil {
+			return nil, err
+		}
+		s.create.Lock()
+		m.mu.Lock()
+		current := m.slots[owner] == s
+		m.mu.Unlock()
+		if current {
+			return s, nil
+		}
+		s.create.Unlock()
+	}
 }
 
 func (m *Manager) slotFor(owner Owner) (*slot, error) {
@@ -130,7 +158,7 @@ func (m *Manager) slotFor(owner Owner) (*slot, error) {
 	}
 	s := m.slots[owner]
 	if s == nil {
-		s = &slot{}
+		s = &slot{owner: owner}
 		m.slots[owner] = s
 	}
 	return s, nil
@@ -144,10 +172,17 @@ func (m *Manager) create(ctx context.Context, owner Owner, s *slot) error {
 		return err
 	}
 	m.mu.Lock()
-	s.info = &info
-	s.lastTTL = m.cfg.Now()
-	m.byID[info.ID] = s
+	closing := m.closing
+	if !closing {
+		s.info = &info
+		s.lastTTL = m.cfg.Now()
+		m.byID[info.ID] = s
+	}
 	m.mu.Unlock()
+	if closing { // Close ran while the provider was creating: nothing may outlive it
+		_ = m.cfg.Provider.Destroy(context.WithoutCancel(ctx), info.ID)
+		return errors.New("sandbox: manager is closed")
+	}
 	m.metrics.active.Inc()
 	m.cfg.Logger.Info("sandbox created", "sandbox", info.ID, "owner", owner.String(),
 		"provider", m.cfg.Provider.Name(), "duration_ms", m.cfg.Now().Sub(start).Milliseconds())

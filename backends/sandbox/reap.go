@@ -83,6 +83,9 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 	}
 	m.mu.Lock()
 	delete(m.byID, info.ID)
+	if m.slots[s.owner] == s {
+		delete(m.slots, s.owner) // callers holding s re-check (lockedSlot)
+	}
 	s.info = nil
 	m.mu.Unlock()
 	m.metrics.active.Dec()

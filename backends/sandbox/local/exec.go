@@ -56,10 +56,22 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 		StdoutTruncated: stdout.dropped > 0, StderrTruncated: stderr.dropped > 0,
 		StdoutTotalBytes: int64(stdout.buf.Len()) + stdout.dropped,
 	}
-	if why := stopped.Load(); why != nil {
+	if why := stopped.Load(); why != nil && killed(err) {
 		return res, stopError(*why)
 	}
 	return finish(res, err)
+}
+
+// killed reports whether the command ended by a signal. A kill that fires
+// just after the command finished on its own finds no process; the command's
+// own result then stands.
+func killed(err error) bool {
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) {
+		return false
+	}
+	ws, ok := exitErr.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled()
 }
 
 func command(info sandbox.Info, req sandbox.ExecRequest) (*exec.Cmd, *capWriter, *capWriter) {

@@ -16,26 +16,39 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
-// openRoot opens root (an absolute path inside sandbox id) as an os.Root, so
-// that no path below it can leave it, whether through ".." or a symbolic link.
+// openRoot opens root (an absolute path inside sandbox id) as an os.Root.
+// It is reached through the sandbox's own root, so neither root nor any
+// path below it can lead out of the sandbox, whether through ".." or a
+// symbolic link; and operations on the returned root cannot leave it.
 func (p *Provider) openRoot(id, root string) (*os.Root, error) {
 	info, err := p.lookup(id)
 	if err != nil {
 		return nil, err
 	}
-	if !within(info.Root, root) {
-		return nil, backends.Errorf(backends.Internal, "root %s is outside sandbox %s", root, id)
+	rel, err := sandboxRel(info, root)
+	if err != nil {
+		return nil, err
 	}
-	r, err := os.OpenRoot(root)
+	sb, err := os.OpenRoot(info.Root)
+	if err != nil {
+		return nil, fileError(err, ".")
+	}
+	defer sb.Close()
+	r, err := sb.OpenRoot(rel)
 	if err != nil {
 		return nil, fileError(err, ".")
 	}
 	return r, nil
 }
 
-func within(parent, child string) bool {
-	rel, err := filepath.Rel(parent, child)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
+// sandboxRel returns path relative to the sandbox's root, refusing paths
+// that are not below it.
+func sandboxRel(info sandbox.Info, path string) (string, error) {
+	rel, err := filepath.Rel(info.Root, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return "", backends.Errorf(backends.Internal, "path %s is outside sandbox %s", path, info.ID)
+	}
+	return rel, nil
 }
 
 // fileError maps file-system errors to categorised errors that name the
@@ -98,12 +111,16 @@ func (p *Provider) WriteFile(_ context.Context, id, root, rel string, data []byt
 	if err == nil && st.IsDir() {
 		return false, backends.Errorf(backends.InvalidArgument, "%s: is a directory", rel)
 	}
+	perm := fs.FileMode(0o644)
+	if err == nil && st.Mode().IsRegular() {
+		perm = st.Mode().Perm() // rewriting a script keeps it executable
+	}
 	if dir := path.Dir(rel); dir != "." {
 		if err := r.MkdirAll(dir, 0o755); err != nil {
 			return false, fileError(err, rel)
 		}
 	}
-	tmp, err := writeTemp(r, path.Dir(rel), data)
+	tmp, err := writeTemp(r, path.Dir(rel), data, perm)
 	if err != nil {
 		return false, fileError(err, rel)
 	}
@@ -114,7 +131,7 @@ func (p *Provider) WriteFile(_ context.Context, id, root, rel string, data []byt
 	return created, nil
 }
 
-func writeTemp(r *os.Root, dir string, data []byte) (string, error) {
+func writeTemp(r *os.Root, dir string, data []byte, perm fs.FileMode) (string, error) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := path.Join(dir, ".gitgate-tmp-"+hex.EncodeToString(b[:]))
@@ -123,6 +140,11 @@ func writeTemp(r *os.Root, dir string, data []byte) (string, error) {
 		return "", err
 	}
 	if _, err := f.Write(data); err != nil {
+		f.Close()
+		_ = r.Remove(name)
+		return "", err
+	}
+	if err := f.Chmod(perm); err != nil {
 		f.Close()
 		_ = r.Remove(name)
 		return "", err
@@ -201,16 +223,28 @@ func (p *Provider) Remove(_ context.Context, id, root, rel string) (bool, error)
 	return true, nil
 }
 
-// RemoveAll deletes the tree at the absolute sandbox path target.
+// RemoveAll deletes the tree at the absolute sandbox path target, which
+// must lie strictly below the sandbox's root. It is removed through an
+// os.Root of the sandbox, so a symbolic link on the way cannot redirect the
+// removal outside it.
 func (p *Provider) RemoveAll(_ context.Context, id, target string) error {
 	info, err := p.lookup(id)
 	if err != nil {
 		return err
 	}
-	if !within(info.Root, target) || filepath.Clean(target) == info.Root {
-		return backends.Errorf(backends.Internal, "refusing to remove %s: not inside sandbox %s", target, id)
+	rel, err := sandboxRel(info, target)
+	if err != nil {
+		return err
 	}
-	if err := os.RemoveAll(target); err != nil {
+	if rel == "." {
+		return backends.Errorf(backends.Internal, "refusing to remove the root of sandbox %s", id)
+	}
+	sb, err := os.OpenRoot(info.Root)
+	if err != nil {
+		return fileError(err, ".")
+	}
+	defer sb.Close()
+	if err := sb.RemoveAll(rel); err != nil {
 		return backends.Errorf(backends.Internal, "remove: %w", err)
 	}
 	return nil

@@ -1,0 +1,225 @@
+package local_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/backends/sandbox/local"
+)
+
+const marker = ".gitgate-local-sandboxes"
+
+func TestOpenCreatesDirWithMarker(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "sandboxes")
+	p, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Dir() != dir {
+		t.Errorf("Dir() = %q, want %q", p.Dir(), dir)
+	}
+	if p.Name() != "local" {
+		t.Errorf("Name() = %q", p.Name())
+	}
+	if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+		t.Errorf("marker missing: %v", err)
+	}
+}
+
+func TestOpenClearsOldSandboxes(t *testing.T) {
+	dir := t.TempDir()
+	p1, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := create(t, p1, sandbox.Owner{Project: "p"})
+	writeFile(t, filepath.Join(info.Root, "ws", "f"), "data")
+
+	p2, err := local.Open(dir)
+	if err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	if _, err := os.Stat(info.Root); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old sandbox %s still there after a second Open (err %v)", info.Root, err)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{marker}) {
+		t.Errorf("dir after second Open = %v, want only the marker", names)
+	}
+	if got := find(t, p2, sandbox.Owner{Project: "p"}); len(got) != 0 {
+		t.Errorf("new provider knows old sandboxes: %v", got)
+	}
+}
+
+func TestOpenRefusesForeignDir(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "precious.txt"), "keep me")
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Open(dir); err == nil {
+		t.Fatal("Open of a non-empty dir without the marker succeeded")
+	}
+	if got := readFile(t, filepath.Join(dir, "precious.txt")); got != "keep me" {
+		t.Errorf("foreign file changed: %q", got)
+	}
+	if names := dirNames(t, dir); !slices.Equal(names, []string{"precious.txt", "sub"}) {
+		t.Errorf("foreign dir changed: %v", names)
+	}
+}
+
+func TestCreateFindDestroy(t *testing.T) {
+	p := open(t)
+	before := time.Now()
+	a := create(t, p, sandbox.Owner{Project: "p", Agent: "a"})
+	b := create(t, p, sandbox.Owner{Project: "p"})
+
+	if a.ID == b.ID || a.Root == b.Root {
+		t.Fatalf("two sandboxes share an id or root: %+v %+v", a, b)
+	}
+	if a.Owner != (sandbox.Owner{Project: "p", Agent: "a"}) {
+		t.Errorf("Owner = %+v", a.Owner)
+	}
+	if !filepath.IsAbs(a.Root) || filepath.Dir(a.Root) != p.Dir() {
+		t.Errorf("Root %q is not an absolute path directly under %q", a.Root, p.Dir())
+	}
+	if a.Created.Before(before.Add(-time.Second)) {
+		t.Errorf("Created = %v, before the test started (%v)", a.Created, before)
+	}
+	for _, sub := range []string{"", "home", "ws", "git", "tmp"} {
+		st, err := os.Stat(filepath.Join(a.Root, sub))
+		if err != nil {
+			t.Errorf("%s/%s: %v", a.Root, sub, err)
+			continue
+		}
+		if !st.IsDir() || st.Mode().Perm() != 0o700 {
+			t.Errorf("%q: mode %v, want a 0700 directory", sub, st.Mode())
+		}
+	}
+
+	if got := find(t, p, a.Owner); len(got) != 1 || got[0].ID != a.ID {
+		t.Errorf("Find(%v) = %+v, want only %s", a.Owner, got, a.ID)
+	}
+	if got := find(t, p, b.Owner); len(got) != 1 || got[0].ID != b.ID {
+		t.Errorf("Find(%v) = %+v, want only %s", b.Owner, got, b.ID)
+	}
+	if got := find(t, p, sandbox.Owner{Project: "other"}); len(got) != 0 {
+		t.Errorf("Find(other) = %+v, want none", got)
+	}
+	if err := p.SetTTL(t.Context(), a.ID, time.Hour); err != nil {
+		t.Errorf("SetTTL on a live sandbox: %v", err)
+	}
+
+	if err := p.Destroy(t.Context(), a.ID); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	if _, err := os.Stat(a.Root); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("root still exists after Destroy (err %v)", err)
+	}
+	if got := find(t, p, a.Owner); len(got) != 0 {
+		t.Errorf("Find after Destroy = %+v", got)
+	}
+	if _, err := os.Stat(b.Root); err != nil {
+		t.Errorf("Destroy of a removed the other sandbox: %v", err)
+	}
+
+	ctx := t.Context()
+	req := sandbox.ExecRequest{Path: "/bin/true"}
+	_, execErr := p.Exec(ctx, a.ID, req)
+	_, readErr := p.ReadFile(ctx, a.ID, a.Root, "x", 0, 10)
+	_, writeErr := p.WriteFile(ctx, a.ID, a.Root, "x", nil)
+	_, listErr := p.ListDir(ctx, a.ID, a.Root, ".", false, 10)
+	_, removeErr := p.Remove(ctx, a.ID, a.Root, "x")
+	for name, err := range map[string]error{
+		"Destroy":   p.Destroy(ctx, a.ID),
+		"SetTTL":    p.SetTTL(ctx, a.ID, time.Hour),
+		"Exec":      execErr,
+		"ReadFile":  readErr,
+		"WriteFile": writeErr,
+		"ListDir":   listErr,
+		"Remove":    removeErr,
+		"RemoveAll": p.RemoveAll(ctx, a.ID, filepath.Join(a.Root, "ws")),
+	} {
+		if c := backends.CategoryOf(err); c != backends.NotFound {
+			t.Errorf("%s on a destroyed sandbox: err %v, category %q, want %q", name, err, c, backends.NotFound)
+		}
+	}
+	if _, err := os.Stat(a.Root); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an operation on the destroyed sandbox recreated its root (err %v)", err)
+	}
+}
+
+// --- helpers ---
+
+func open(t *testing.T) *local.Provider {
+	t.Helper()
+	p, err := local.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func create(t *testing.T, p *local.Provider, owner sandbox.Owner) sandbox.Info {
+	t.Helper()
+	info, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: owner, TTL: time.Hour})
+	if err != nil {
+		t.Fatalf("Create(%v): %v", owner, err)
+	}
+	return info
+}
+
+func find(t *testing.T, p *local.Provider, owner sandbox.Owner) []sandbox.Info {
+	t.Helper()
+	got, err := p.Find(t.Context(), owner)
+	if err != nil {
+		t.Fatalf("Find(%v): %v", owner, err)
+	}
+	return got
+}
+
+func writeFile(t *testing.T, name, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// dirNames returns the sorted names in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// wantCategory fails the test unless err has category c.
+func wantCategory(t *testing.T, what string, err error, c backends.Category) {
+	t.Helper()
+	if got := backends.CategoryOf(err); got != c {
+		t.Errorf("%s: err %v, category %q, want %q", what, err, got, c)
+	}
+}

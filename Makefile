@@ -10,8 +10,8 @@ LDFLAGS := -X main.version=$(VERSION)
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-run: ## Start the gateway with a demo remote on loopback (prints the MCP URL and a token)
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/gitgate dev
+run: build ## Start the gateway with a demo remote on loopback (prints the MCP URL and a token)
+	@bin/gitgate dev
 
 build: ## Build bin/gitgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gitgate ./cmd/gitgate

@@ -84,6 +84,22 @@ func (e *Executor) openLocked(ctx context.Context, s *backends.Scope) (*workspac
 	return w, lease, nil
 }
 
+// openForRemote takes the write lock, opens the workspace and returns the
+// network settings for its repository, re-validated against the project's
+// current policy (a host removed from the allow-list is refused at once).
+func (e *Executor) openForRemote(ctx context.Context, s *backends.Scope) (*workspace, lock.Lease, *gitcmd.Remote, error) {
+	w, lease, err := e.openLocked(ctx, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	remote, _, err := e.remoteFor(s.Principal, w.URL)
+	if err != nil {
+		finish(ctx, w, lease)
+		return nil, nil, nil, err
+	}
+	return w, lease, remote, nil
+}
+
 // openRead opens the workspace for a lock-free read.
 func (e *Executor) openRead(ctx context.Context, s *backends.Scope) (*workspace, error) {
 	k, err := e.key(s)

@@ -78,15 +78,11 @@ func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends
 			return nil, err
 		}
 	}
-	w, lease, err := e.openLocked(ctx, &r.Scope)
+	w, lease, remote, err := e.openForRemote(ctx, &r.Scope)
 	if err != nil {
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
-	remote, _, err := e.remoteFor(r.Principal, w.URL)
-	if err != nil {
-		return nil, err
-	}
 	branch, sha, err := e.pushTarget(ctx, w, r.Branch)
 	if err != nil {
 		return nil, err
@@ -150,15 +146,11 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 	if err != nil {
 		return nil, err
 	}
-	w, lease, err := e.openLocked(ctx, &r.Scope)
+	w, lease, remote, err := e.openForRemote(ctx, &r.Scope)
 	if err != nil {
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
-	remote, _, err := e.remoteFor(r.Principal, w.URL)
-	if err != nil {
-		return nil, err
-	}
 	branch, before, err := e.currentBranch(ctx, w.Binding)
 	if err != nil {
 		return nil, err

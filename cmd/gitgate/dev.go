@@ -63,18 +63,8 @@ func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command) error {
 		return err
 	}
 	defer w.remote.Close()
-	a, err := newApp(cfg, cmd.ErrOrStderr(), w.agentToken)
-	if err != nil {
-		return err
-	}
-	defer a.close(context.WithoutCancel(ctx))
-	mcpLn, adminLn, err := listen(cfg)
-	if err != nil {
-		return err
-	}
-	a.startReaper(ctx)
-	printBanner(cmd.OutOrStdout(), "http://"+mcpLn.Addr().String()+cfg.MCP.Path, "http://"+adminLn.Addr().String(), w)
-	return a.serveHTTP(ctx, mcpLn, adminLn, drainTimeout)
+	banner := func(_ *app, mcpURL, adminURL string) { printBanner(cmd.OutOrStdout(), mcpURL, adminURL, w) }
+	return runHTTP(ctx, cfg, cmd, banner, w.agentToken)
 }
 
 // startDevWorld starts the demo remote and rewrites cfg to use it.

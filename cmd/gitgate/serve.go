@@ -33,7 +33,7 @@ func newServeCmd(o *globalOptions) *cobra.Command {
 			if stdio {
 				return runStdio(ctx, cfg, agent, cmd)
 			}
-			return runHTTP(ctx, cfg, cmd)
+			return runHTTP(ctx, cfg, cmd, logServing)
 		},
 	}
 	cmd.Flags().BoolVar(&stdio, "stdio", false, "serve MCP on standard input/output as one agent (logs go to standard error)")
@@ -41,7 +41,10 @@ func newServeCmd(o *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func runHTTP(ctx context.Context, cfg *Config, cmd *cobra.Command, secrets ...string) error {
+// runHTTP serves MCP over HTTP and the admin endpoints until ctx ends.
+// announce is told the URLs once both listeners are up; secrets are values
+// to redact besides the project tokens.
+func runHTTP(ctx context.Context, cfg *Config, cmd *cobra.Command, announce func(a *app, mcpURL, adminURL string), secrets ...string) error {
 	a, err := newApp(cfg, cmd.ErrOrStderr(), secrets...)
 	if err != nil {
 		return err
@@ -52,9 +55,12 @@ func runHTTP(ctx context.Context, cfg *Config, cmd *cobra.Command, secrets ...st
 		return err
 	}
 	a.startReaper(ctx)
-	a.log.Info("gitgate serving", "mcp", "http://"+mcpLn.Addr().String()+cfg.MCP.Path,
-		"admin", "http://"+adminLn.Addr().String(), "version", version)
+	announce(a, "http://"+mcpLn.Addr().String()+cfg.MCP.Path, "http://"+adminLn.Addr().String())
 	return a.serveHTTP(ctx, mcpLn, adminLn, drainTimeout)
+}
+
+func logServing(a *app, mcpURL, adminURL string) {
+	a.log.Info("gitgate serving", "mcp", mcpURL, "admin", adminURL, "version", version)
 }
 
 func listen(cfg *Config) (net.Listener, net.Listener, error) {

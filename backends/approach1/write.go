@@ -32,6 +32,12 @@ func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*back
 	}
 	commit := []string{"commit", "--quiet", "--no-verify", "--cleanup=verbatim", "--file=-"}
 	if _, err := e.git(ctx, w.Binding, gitRun{op: backends.OpCommit, args: commit, author: author, stdin: []byte(r.Message)}); err != nil {
+		// Unstage what add staged, so that a failed commit does not slip
+		// into the next one. The work tree is untouched either way.
+		unstage := gitRun{op: backends.OpCommit, args: append([]string{"reset", "--quiet", "--"}, paths...)}
+		if _, rerr := e.git(context.WithoutCancel(ctx), w.Binding, unstage); rerr != nil {
+			e.cfg.Logger.Warn("unstaging after a failed commit failed", "workspace", w.Key.String(), "err", rerr)
+		}
 		return nil, err
 	}
 	branch, sha, err := e.head(ctx, w.Binding)

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint fmt bench
+.PHONY: help run build test lint fmt bench proto check-generated protoc
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ run: build ## Start the gateway with a demo remote on loopback (prints the MCP U
 build: ## Build bin/gitgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gitgate ./cmd/gitgate
 
-test: lint ## Lint, then run every test with the race detector
+test: lint check-generated ## Lint, check generated code, then run every test with the race detector
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 lint: ## gofmt, go vet, staticcheck, go.mod tidiness and the project's own rules
@@ -35,3 +35,18 @@ fmt: ## Format the code
 
 bench: ## Status through the gateway against direct git: latency and 16-agent throughput
 	$(GO) test -run '^$$' -bench 'BenchmarkStatus' -benchtime 4000x -benchmem ./cmd/gitgate
+
+protoc: # protoc from Debian's protobuf-compiler, installed when missing
+	@command -v protoc >/dev/null 2>&1 || { echo "installing protobuf-compiler (protoc)"; \
+		apt-get update -qq >/dev/null && apt-get install -y -qq protobuf-compiler >/dev/null; } \
+		|| { echo "protoc is missing: install Debian's protobuf-compiler"; exit 1; }
+
+proto: protoc ## Regenerate the Approach 2 protocol code from its .proto
+	@mkdir -p bin
+	$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(GO) generate ./backends/approach2/approach2pb
+
+check-generated: proto ## Fail when the committed generated code differs from the .proto
+	@git diff --exit-code --stat -- backends/approach2/approach2pb || \
+		{ echo "generated code is stale: run make proto and commit"; exit 1; }

@@ -113,3 +113,24 @@ func MessageOf(err error) string {
 	}
 	return err.Error()
 }
+
+// ErrNotStarted marks an error of an operation that the backend provably
+// never started (refused, unreachable, breaker open): retrying it on another
+// backend cannot apply it twice. An error without the mark may belong to an
+// operation that happened (a push that timed out may have reached the
+// remote). Test with errors.Is(err, ErrNotStarted).
+var ErrNotStarted = errors.New("the operation was not started")
+
+// NotStarted returns err marked with ErrNotStarted; its category and
+// message are unchanged.
+func NotStarted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return notStarted{err}
+}
+
+type notStarted struct{ err error }
+
+func (n notStarted) Error() string   { return n.err.Error() }
+func (n notStarted) Unwrap() []error { return []error{n.err, ErrNotStarted} }

@@ -190,3 +190,46 @@ type ReleaseWorkspaceResult struct {
 	Workspace string `json:"workspace"`
 	Released  bool   `json:"released"`
 }
+
+// NewResult returns a new zero result for op, or nil for an unknown op.
+func NewResult(op Op) Result {
+	switch op {
+	case OpClone:
+		return &CloneResult{}
+	case OpPull:
+		return &PullResult{}
+	case OpPush:
+		return &PushResult{}
+	case OpStatus:
+		return &StatusResult{}
+	case OpDiff:
+		return &DiffResult{}
+	case OpLog:
+		return &LogResult{}
+	case OpBranches:
+		return &BranchesResult{}
+	case OpCheckout:
+		return &CheckoutResult{}
+	}
+	return newFileResult(op)
+}
+
+func newFileResult(op Op) Result {
+	switch op {
+	case OpCommit:
+		return &CommitResult{}
+	case OpReadFile:
+		return &ReadFileResult{}
+	case OpWriteFile:
+		return &WriteFileResult{}
+	case OpListFiles:
+		return &ListFilesResult{}
+	case OpDeleteFile:
+		return &DeleteFileResult{}
+	case OpListWorkspaces:
+		return &ListWorkspacesResult{}
+	case OpReleaseWorkspace:
+		return &ReleaseWorkspaceResult{}
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package approach2_test
+
+import (
+	"net"
+	"testing"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/approach2"
+	"github.com/gitgate/gitgate/backends/backendtest"
+	"google.golang.org/grpc"
+)
+
+const serviceToken = "svc-token-for-tests-0123456789"
+
+// startService serves engine over real gRPC on loopback and returns a
+// connected client.
+func startService(t testing.TB, engine backends.Executor) *approach2.Client {
+	t.Helper()
+	srv := approach2.NewServer(approach2.ServerConfig{Engine: engine, Token: serviceToken})
+	g := grpc.NewServer(grpc.ChainStreamInterceptor(srv.AuthInterceptor))
+	srv.Register(g)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.Serve(ln) }()
+	t.Cleanup(g.Stop)
+	c, err := approach2.Dial(ln.Addr().String(), approach2.ClientConfig{Token: serviceToken, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestConformance runs the whole suite through the gRPC client and service.
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
+		return startService(t, backendtest.NewApproach1(t, env))
+	})
+}

@@ -1,0 +1,162 @@
+package approach2
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	pb "github.com/gitgate/gitgate/backends/approach2/approach2pb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Token is the bearer token the service expects. Required.
+	Token string
+	// Insecure allows the token over a connection without TLS (loopback
+	// and tests). Without it, dial options must provide TLS.
+	Insecure bool
+}
+
+// Client calls the Approach 2 service. It implements backends.Executor.
+type Client struct {
+	conn *grpc.ClientConn
+	stub pb.GitServiceClient
+}
+
+var _ backends.Executor = (*Client)(nil)
+
+// Dial connects to the service at target ("host:port"). Connections are
+// kept alive so that a silently dead peer is noticed within about 40 s.
+func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, error) {
+	base := []grpc.DialOption{
+		grpc.WithPerRPCCredentials(bearer{token: cfg.Token, insecure: cfg.Insecure}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	}
+	if cfg.Insecure {
+		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	conn, err := grpc.NewClient(target, append(base, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{conn: conn, stub: pb.NewGitServiceClient(conn)}, nil
+}
+
+// Target returns the address the client dials.
+func (c *Client) Target() string { return c.conn.Target() }
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Execute runs req on the service. Errors keep their category. An error
+// of an operation the service provably never started is marked with
+// backends.ErrNotStarted; any other error may belong to an operation that
+// happened.
+func (c *Client) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
+	pbReq, err := encodeRequest(req, backends.ProgressFrom(ctx) != nil)
+	if err != nil {
+		return nil, backends.NotStarted(err)
+	}
+	stream, err := c.stub.Execute(ctx, pbReq)
+	if err != nil {
+		return nil, callError(err, false)
+	}
+	if _, err := stream.Header(); err != nil {
+		return nil, callError(err, false)
+	}
+	return receive(ctx, req.Op(), stream)
+}
+
+func receive(ctx context.Context, op backends.Op, stream grpc.ServerStreamingClient[pb.OperationEvent]) (backends.Result, error) {
+	progress := backends.ProgressFrom(ctx)
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			return nil, backends.Errorf(backends.Internal, "the service ended %s without a result", op)
+		}
+		if err != nil {
+			return nil, callError(err, true)
+		}
+		if p, ok := ev.Event.(*pb.OperationEvent_Progress); ok {
+			if progress != nil {
+				progress(p.Progress)
+			}
+			continue
+		}
+		return decodeResult(op, ev.GetResult())
+	}
+}
+
+// callError categorises a failed call. headerSeen says whether the service
+// had accepted the operation. Before acceptance the operation never started
+// — unless the call ended by its deadline or cancellation, which can race
+// with an acceptance already on its way, so those stay "may have happened".
+func callError(err error, headerSeen bool) error {
+	e, started, fromService := fromStatus(err)
+	if fromService {
+		if !started {
+			return backends.NotStarted(e)
+		}
+		return e
+	}
+	code := status.Code(err)
+	if !headerSeen && code != codes.DeadlineExceeded && code != codes.Canceled {
+		return backends.NotStarted(e)
+	}
+	if code == codes.Canceled {
+		e.Message = "the call was cancelled"
+	}
+	return e
+}
+
+func encodeRequest(req backends.Request, progress bool) (*pb.OperationRequest, error) {
+	p := req.GetScope().Principal
+	out := &pb.OperationRequest{Progress: progress, Principal: &pb.Principal{
+		Project: p.Project, Agent: p.Agent, AuthorName: p.AuthorName, AuthorEmail: p.AuthorEmail}}
+	m := out.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName(protoreflect.Name(req.Op()))
+	if fd == nil || fd.ContainingOneof() == nil {
+		return nil, backends.Errorf(backends.InvalidArgument, "operation %q is not supported", req.Op())
+	}
+	if err := toProto(req, m.Mutable(fd).Message()); err != nil {
+		return nil, backends.Errorf(backends.Internal, "encode %s: %w", req.Op(), err)
+	}
+	return out, nil
+}
+
+func decodeResult(op backends.Op, out *pb.OperationResult) (backends.Result, error) {
+	m := out.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("result"))
+	if fd == nil || backends.Op(fd.Name()) != op {
+		return nil, backends.Errorf(backends.Internal, "the service answered %s with another result", op)
+	}
+	res := backends.NewResult(op)
+	if err := fromProto(m.Get(fd).Message(), res); err != nil {
+		return nil, backends.Errorf(backends.Internal, "decode %s: %w", op, err)
+	}
+	*res.GetServed() = backends.Served{Backend: Name, DurationMS: out.GetServed().GetDurationMs()}
+	return res, nil
+}
+
+// bearer sends the service token with every call.
+type bearer struct {
+	token    string
+	insecure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	if b.token == "" {
+		return nil, errors.New("approach2: no service token configured")
+	}
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return !b.insecure }

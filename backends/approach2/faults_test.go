@@ -1,0 +1,97 @@
+package approach2_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/approach2"
+	"google.golang.org/grpc"
+)
+
+func statusReq() *backends.StatusRequest {
+	return &backends.StatusRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a"}, Workspace: "w"}}
+}
+
+// slowEngine blocks every operation until its context ends, after telling
+// started that it began.
+func slowEngine(started chan<- struct{}) backends.ExecutorFunc {
+	return func(ctx context.Context, _ backends.Request) (backends.Result, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+}
+
+func wantErr(t *testing.T, err error, cat backends.Category, notStarted bool) {
+	t.Helper()
+	if backends.CategoryOf(err) != cat || errors.Is(err, backends.ErrNotStarted) != notStarted {
+		t.Fatalf("error %v: category %s not-started %v, want %s %v", err, backends.CategoryOf(err),
+			errors.Is(err, backends.ErrNotStarted), cat, notStarted)
+	}
+}
+
+func TestWrongServiceTokenIsRefusedBeforeStarting(t *testing.T) {
+	c := startService(t, backends.ExecutorFunc(func(context.Context, backends.Request) (backends.Result, error) {
+		t.Fatal("the engine ran for an unauthenticated call")
+		return nil, nil
+	}))
+	addr := c.Target()
+	bad, err := approach2.Dial(addr, approach2.ClientConfig{Token: "wrong", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	_, err = bad.Execute(t.Context(), statusReq())
+	wantErr(t, err, backends.Unauthenticated, true)
+}
+
+func TestNothingListeningIsUnavailableAndNotStarted(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	c, err := approach2.Dial(addr, approach2.ClientConfig{Token: "x", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err = c.Execute(ctx, statusReq())
+	wantErr(t, err, backends.Unavailable, true)
+}
+
+// TestServiceStoppedMidOperation: the operation had started, so the error
+// must not claim otherwise (a push may have happened).
+func TestServiceStoppedMidOperation(t *testing.T) {
+	started := make(chan struct{}, 1)
+	srv := approach2.NewServer(approach2.ServerConfig{Engine: slowEngine(started), Token: serviceToken})
+	g := grpc.NewServer(grpc.ChainStreamInterceptor(srv.AuthInterceptor))
+	srv.Register(g)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go func() { _ = g.Serve(ln) }()
+	c, err := approach2.Dial(ln.Addr().String(), approach2.ClientConfig{Token: serviceToken, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() { <-started; g.Stop() }()
+	_, err = c.Execute(t.Context(), statusReq())
+	wantErr(t, err, backends.Unavailable, false)
+}
+
+func TestDeadlineShorterThanTheOperation(t *testing.T) {
+	started := make(chan struct{}, 1)
+	c := startService(t, slowEngine(started))
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	_, err := c.Execute(ctx, statusReq())
+	wantErr(t, err, backends.Timeout, false)
+	if waited := time.Since(begin); waited > 10*time.Second {
+		t.Fatalf("the call outlived its deadline by far: %s", waited)
+	}
+}

@@ -1,0 +1,143 @@
+// Package approach2 is the service layer: a gRPC GitService that runs every
+// operation of the interface in its own sandboxes, and the client the
+// gateway uses to call it (a backends.Executor like Approach 1).
+package approach2
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/gitgate/gitgate/backends"
+	pb "github.com/gitgate/gitgate/backends/approach2/approach2pb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Name is the backend name reported in results, logs and metrics.
+const Name = "approach2"
+
+// acceptedHeader is sent before an operation starts: a client that has not
+// received it knows the operation never started.
+const acceptedHeader = "gitgate-accepted"
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Engine runs the operations (the same git engine as Approach 1, with
+	// the service's own sandboxes, locks and journal). Required.
+	Engine backends.Executor
+	// Token is the bearer token the gateway must present. Required.
+	Token  string
+	Logger *slog.Logger // if nil, slog.Default()
+}
+
+// Server implements GitService.
+type Server struct {
+	pb.UnimplementedGitServiceServer
+	cfg ServerConfig
+}
+
+// NewServer returns a Server.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg}
+}
+
+// Register adds the service to s.
+func (s *Server) Register(g *grpc.Server) { pb.RegisterGitServiceServer(g, s) }
+
+// AuthInterceptor refuses calls without the gateway's bearer token (health
+// and reflection stay open for probes and discovery).
+func (s *Server) AuthInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if strings.HasPrefix(info.FullMethod, "/gitgate.") && !s.authorised(ss.Context()) {
+		return toStatus(backends.Errorf(backends.Unauthenticated, "the gateway's service token is missing or wrong"), false)
+	}
+	return handler(srv, ss)
+}
+
+func (s *Server) authorised(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("authorization") {
+		tok, ok := strings.CutPrefix(v, "Bearer ")
+		if ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// Execute runs one operation; see the proto.
+func (s *Server) Execute(req *pb.OperationRequest, stream grpc.ServerStreamingServer[pb.OperationEvent]) error {
+	goReq, err := decodeRequest(req)
+	if err != nil {
+		return toStatus(err, false)
+	}
+	if err := stream.SendHeader(metadata.Pairs(acceptedHeader, "1")); err != nil {
+		return status.Error(codes.Unavailable, "approach2: could not accept the operation")
+	}
+	ctx := stream.Context()
+	if req.GetProgress() {
+		ctx = backends.WithProgress(ctx, progressSender(stream))
+	}
+	res, err := s.cfg.Engine.Execute(ctx, goReq)
+	if err != nil {
+		return toStatus(err, true)
+	}
+	out, err := encodeResult(goReq.Op(), res)
+	if err != nil {
+		return toStatus(err, true)
+	}
+	return stream.Send(&pb.OperationEvent{Event: &pb.OperationEvent_Result{Result: out}})
+}
+
+// progressSender forwards progress lines; sends are serialised because a
+// stream allows one sender at a time.
+func progressSender(stream grpc.ServerStreamingServer[pb.OperationEvent]) backends.ProgressFunc {
+	var mu sync.Mutex
+	return func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = stream.Send(&pb.OperationEvent{Event: &pb.OperationEvent_Progress{Progress: msg}})
+	}
+}
+
+// decodeRequest turns the oneof operation into the matching Go request.
+func decodeRequest(req *pb.OperationRequest) (backends.Request, error) {
+	m := req.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("operation"))
+	if fd == nil {
+		return nil, backends.Errorf(backends.InvalidArgument, "no operation in the request")
+	}
+	goReq := backends.NewRequest(backends.Op(fd.Name()))
+	if goReq == nil {
+		return nil, backends.Errorf(backends.InvalidArgument, "operation %q is not supported", fd.Name())
+	}
+	if err := fromProto(m.Get(fd).Message(), goReq); err != nil {
+		return nil, backends.Errorf(backends.Internal, "decode %s: %w", fd.Name(), err)
+	}
+	p := req.GetPrincipal()
+	goReq.GetScope().Principal = backends.Principal{Project: p.GetProject(), Agent: p.GetAgent(),
+		AuthorName: p.GetAuthorName(), AuthorEmail: p.GetAuthorEmail()}
+	return goReq, nil
+}
+
+// encodeResult puts a Go result into the oneof field named after op.
+func encodeResult(op backends.Op, res backends.Result) (*pb.OperationResult, error) {
+	out := &pb.OperationResult{Served: &pb.Served{Backend: Name, DurationMs: res.GetServed().DurationMS}}
+	m := out.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName(protoreflect.Name(op))
+	if fd == nil {
+		return nil, backends.Errorf(backends.Internal, "no result message for %s", op)
+	}
+	if err := toProto(res, m.Mutable(fd).Message()); err != nil {
+		return nil, backends.Errorf(backends.Internal, "encode %s: %w", op, err)
+	}
+	return out, nil
+}

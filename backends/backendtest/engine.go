@@ -1,0 +1,37 @@
+package backendtest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gitgate/gitgate/backends/approach1"
+	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/backends/sandbox/local"
+)
+
+// NewApproach1 builds the embedded executor on local sandboxes, configured
+// for env's projects. Approach 2's service runs the same engine.
+func NewApproach1(t testing.TB, env *Env) *approach1.Executor {
+	t.Helper()
+	provider, err := local.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindings := sandbox.NewMemoryBindings()
+	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.Close(context.WithoutCancel(context.Background())) })
+	projects := approach1.ProjectMap{}
+	for _, p := range []Project{env.Project, env.StrangerProject} {
+		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, Username: "x-access-token"}
+	}
+	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: &lock.Memory{}, Projects: projects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}

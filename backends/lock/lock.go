@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/gitgate/gitgate/backends"
 )
@@ -18,8 +19,27 @@ type Lease interface {
 	// Fence is a number that grows with every grant of the same key, so a
 	// resource can refuse a stale holder's writes.
 	Fence() int64
+	// Lost is closed when the lease is known to be lost (its TTL passed
+	// without renewal, or another holder took the key); the protected
+	// operation must stop. A nil channel means the lease cannot be lost.
+	Lost() <-chan struct{}
 	// Release gives the lock up; releasing twice is harmless.
 	Release(ctx context.Context) error
+}
+
+// AuditEvent is one entry of the lock audit trail.
+type AuditEvent struct {
+	Key    string
+	Holder string // an opaque holder id, never the lease's secret token
+	Fence  int64
+	Event  string // acquire, renew, release, expire, lost
+	At     time.Time
+}
+
+// Auditor records lock events (in PostgreSQL with Approach 2). Lockers
+// call it off the hot path and never fail an operation because of it.
+type Auditor interface {
+	RecordLockEvent(ctx context.Context, e AuditEvent) error
 }
 
 // Locker grants exclusive leases per key.
@@ -100,6 +120,9 @@ type memLease struct {
 }
 
 func (l *memLease) Fence() int64 { return l.fence }
+
+// Lost returns nil: an in-process lease is held until released.
+func (l *memLease) Lost() <-chan struct{} { return nil }
 
 func (l *memLease) Release(context.Context) error {
 	l.once.Do(func() {

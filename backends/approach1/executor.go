@@ -74,6 +74,9 @@ type Config struct {
 	Limits     Limits
 	Registerer prometheus.Registerer // if nil, metrics are not registered
 	Logger     *slog.Logger          // if nil, slog.Default()
+	// Backend names this executor in results and metrics. If empty, Name;
+	// the Approach 2 service runs the same engine as "approach2".
+	Backend string
 }
 
 // Executor is the Approach 1 backend.
@@ -96,7 +99,10 @@ func New(cfg Config) (*Executor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Executor{cfg: cfg, metrics: newMetrics(cfg.Registerer)}, nil
+	if cfg.Backend == "" {
+		cfg.Backend = Name
+	}
+	return &Executor{cfg: cfg, metrics: newMetrics(cfg.Registerer, cfg.Backend)}, nil
 }
 
 func (l Limits) withDefaults() Limits {
@@ -129,7 +135,7 @@ func (e *Executor) Execute(ctx context.Context, req backends.Request) (backends.
 		return nil, backends.WithOp(req.Op(), err)
 	}
 	served := res.GetServed()
-	served.Backend = Name
+	served.Backend = e.cfg.Backend
 	served.DurationMS = time.Since(start).Milliseconds()
 	return res, nil
 }
@@ -181,15 +187,15 @@ type metrics struct {
 	processes *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, backend string) *metrics {
 	m := &metrics{
 		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "gitgate_lock_wait_seconds", Help: "Time write operations waited for their workspace lock.",
-			ConstLabels: prometheus.Labels{"backend": Name}, Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+			ConstLabels: prometheus.Labels{"backend": backend}, Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
 		processes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_git_processes_total", Help: "git processes started in sandboxes, by operation.",
-			ConstLabels: prometheus.Labels{"backend": Name},
+			ConstLabels: prometheus.Labels{"backend": backend},
 		}, []string{"op"}),
 	}
 	if reg != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach1"
+	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/redact"
@@ -35,17 +36,46 @@ type app struct {
 	router    *gateway.Router
 	directory *gateway.Directory
 	stopReap  context.CancelFunc
+	closers   []func()
 }
 
 // newApp assembles the gateway. Logs go to logOut through the redactor;
 // secrets lists values to redact besides the project tokens (a dev agent
 // token, say).
 func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
+	a, err := newBase(cfg, logOut, secrets...)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := cfg.sandboxDir()
+	if err != nil {
+		return nil, err
+	}
+	engine, err := a.newEngine(dir, approach1.Name)
+	if err != nil {
+		return nil, err
+	}
+	execs := map[string]backends.Executor{approach1.Name: engine}
+	if cfg.Backend.Default == approach2.Name {
+		client, err := dialApproach2(cfg.Approach2)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = client.Close() })
+		execs[approach2.Name] = client
+	}
+	return a, a.newRouter(execs, cfg.Backend.Default)
+}
+
+// newBase sets up what every process needs: redaction, logging, metrics
+// and the agent directory.
+func newBase(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	a := &app{cfg: cfg, registry: prometheus.NewRegistry()}
 	a.redactor = redact.New(secrets...)
 	for _, p := range cfg.Projects {
 		a.redactor.Add(p.Token)
 	}
+	a.redactor.Add(cfg.Approach2.Token)
 	a.log = newLogger(cfg.Log, logOut, a.redactor)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dir, err := cfg.directory()
@@ -53,9 +83,6 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	a.directory = dir
-	if err := a.buildBackends(); err != nil {
-		return nil, err
-	}
 	return a, nil
 }
 
@@ -70,34 +97,35 @@ func newLogger(c LogConfig, out io.Writer, r *redact.Redactor) *slog.Logger {
 	return slog.New(r.Handler(h))
 }
 
-func (a *app) buildBackends() error {
-	dir, err := a.cfg.sandboxDir()
-	if err != nil {
-		return err
-	}
+// newEngine builds the git engine (the embedded executor) on local
+// sandboxes under dir, named backend in results and metrics.
+func (a *app) newEngine(dir, backend string) (*approach1.Executor, error) {
 	provider, err := local.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sandbox.local.dir: %w", err)
+		return nil, fmt.Errorf("sandbox directory: %w", err)
 	}
 	bindings := sandbox.NewMemoryBindings()
 	a.bindings = bindings
 	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings,
 		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ex, err := approach1.New(approach1.Config{
+	return approach1.New(approach1.Config{
 		Sandboxes: a.sandboxes, Bindings: bindings, Locker: &lock.Memory{}, Projects: a.projects(),
 		PerAgent: a.cfg.Sandbox.Scope == "agent", GitPath: a.cfg.Git.Path, Limits: a.limits(),
-		Registerer: a.registry, Logger: a.log,
+		Registerer: a.registry, Logger: a.log, Backend: backend,
 	})
-	if err != nil {
-		return err
+}
+
+func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
+	names := make([]string, 0, len(execs))
+	for n := range execs {
+		names = append(names, n)
 	}
-	a.router, err = gateway.NewRouter(gateway.RouterConfig{
-		Backends: map[string]backends.Executor{approach1.Name: ex}, Default: a.cfg.Backend.Default,
-		Metrics: gateway.NewMetrics(a.registry, approach1.Name), Logger: a.log,
-	})
+	var err error
+	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def,
+		Metrics: gateway.NewMetrics(a.registry, names...), Logger: a.log})
 	return err
 }
 
@@ -135,6 +163,9 @@ func (a *app) startReaper(ctx context.Context) {
 func (a *app) close(ctx context.Context) {
 	if a.stopReap != nil {
 		a.stopReap()
+	}
+	for _, c := range a.closers {
+		c()
 	}
 	a.sandboxes.Close(ctx)
 }

@@ -19,15 +19,16 @@ import (
 
 // Config is the typed configuration; see configs/gitgate.yaml for every key.
 type Config struct {
-	Listen   ListenConfig             `mapstructure:"listen"`
-	MCP      MCPConfig                `mapstructure:"mcp"`
-	Sandbox  SandboxConfig            `mapstructure:"sandbox"`
-	Git      GitConfig                `mapstructure:"git"`
-	Limits   LimitsConfig             `mapstructure:"limits"`
-	Backend  BackendConfig            `mapstructure:"backend"`
-	Log      LogConfig                `mapstructure:"log"`
-	Projects map[string]ProjectConfig `mapstructure:"projects"`
-	Agents   []AgentConfig            `mapstructure:"agents"`
+	Listen    ListenConfig             `mapstructure:"listen"`
+	MCP       MCPConfig                `mapstructure:"mcp"`
+	Sandbox   SandboxConfig            `mapstructure:"sandbox"`
+	Git       GitConfig                `mapstructure:"git"`
+	Limits    LimitsConfig             `mapstructure:"limits"`
+	Backend   BackendConfig            `mapstructure:"backend"`
+	Approach2 Approach2Config          `mapstructure:"approach2"`
+	Log       LogConfig                `mapstructure:"log"`
+	Projects  map[string]ProjectConfig `mapstructure:"projects"`
+	Agents    []AgentConfig            `mapstructure:"agents"`
 }
 
 // ListenConfig holds listen addresses.
@@ -72,6 +73,21 @@ type LimitsConfig struct {
 // BackendConfig chooses the backend.
 type BackendConfig struct {
 	Default string `mapstructure:"default"`
+}
+
+// Approach2Config configures the Approach 2 service and the gateway's
+// client of it. Token is resolved from TokenEnv at load time.
+type Approach2Config struct {
+	Listen     string `mapstructure:"listen"`
+	Target     string `mapstructure:"target"`
+	Admin      string `mapstructure:"admin"`
+	TokenEnv   string `mapstructure:"token_env"`
+	TLSCert    string `mapstructure:"tls_cert"`
+	TLSKey     string `mapstructure:"tls_key"`
+	TLSCA      string `mapstructure:"tls_ca"`
+	Insecure   bool   `mapstructure:"insecure"`
+	SandboxDir string `mapstructure:"sandbox_dir"`
+	Token      string `mapstructure:"-"`
 }
 
 // LogConfig configures logging.
@@ -131,6 +147,9 @@ func loadConfig(path string, getenv func(string) string) (*Config, error) {
 }
 
 func (c *Config) resolveTokens(getenv func(string) string) error {
+	if c.Approach2.TokenEnv != "" {
+		c.Approach2.Token = getenv(c.Approach2.TokenEnv)
+	}
 	for name, p := range c.Projects {
 		if p.TokenEnv != "" {
 			p.Token = getenv(p.TokenEnv)
@@ -187,8 +206,31 @@ func (c *Config) validateSandbox() error {
 	if c.Sandbox.TTL < time.Minute {
 		return fmt.Errorf("sandbox.ttl: %s is shorter than one minute", c.Sandbox.TTL)
 	}
-	if c.Backend.Default != "approach1" {
-		return fmt.Errorf("backend.default: %q is not available (approach1)", c.Backend.Default)
+	switch c.Backend.Default {
+	case "approach1":
+	case "approach2":
+		if err := c.needApproach2(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("backend.default: %q must be approach1 or approach2", c.Backend.Default)
+	}
+	return nil
+}
+
+// needApproach2 checks what using the Approach 2 service requires.
+func (c *Config) needApproach2() error {
+	a := c.Approach2
+	if a.Token == "" {
+		return fmt.Errorf("approach2.token_env: environment variable %s (the service token) is not set", a.TokenEnv)
+	}
+	for key, addr := range map[string]string{"approach2.listen": a.Listen, "approach2.target": a.Target, "approach2.admin": a.Admin} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s: %q is not host:port", key, addr)
+		}
+	}
+	if !a.Insecure && (a.TLSCert == "" || a.TLSKey == "") {
+		return fmt.Errorf("approach2.tls_cert/tls_key: TLS is required unless approach2.insecure is true")
 	}
 	return nil
 }

@@ -46,8 +46,8 @@ func agentFlow(t *testing.T, w *world, c *client.Client) {
 	if progress.Load() == 0 {
 		t.Errorf("clone sent no progress notifications although the client asked for them")
 	}
-	if got := res.StructuredContent.(map[string]any)["backend"]; got != "approach1" {
-		t.Errorf("clone served by %v", got)
+	if got := res.StructuredContent.(map[string]any)["backend"]; got != w.cfg.Backend.Default {
+		t.Errorf("clone served by %v, want %s", got, w.cfg.Backend.Default)
 	}
 	w.ok(t, c, "checkout", map[string]any{"workspace": "work", "branch": "ada/greeting", "create": true})
 	w.ok(t, c, "write_file", map[string]any{"workspace": "work", "path": "greeting.txt", "content": "hello from an agent\n"})

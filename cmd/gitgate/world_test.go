@@ -42,6 +42,8 @@ type world struct {
 	adminURL   string
 	app        *app
 
+	backendWait func() error // waits for the `gitgate backend` child, when one runs
+
 	mu         sync.Mutex
 	transcript []string // every tool result and error the clients saw
 }
@@ -231,7 +233,7 @@ func (w *world) scanForSecrets() {
 	w.mu.Lock()
 	captured := strings.Join(w.transcript, "\n") + "\n" + w.logs.String()
 	w.mu.Unlock()
-	for _, secret := range []string{gitToken, agentToken, strangerToken} {
+	for _, secret := range []string{gitToken, agentToken, strangerToken, serviceToken} {
 		if n := strings.Count(captured, secret); n > 0 {
 			w.t.Errorf("secret %.8s… appears %d times in %d bytes of logs and results", secret, n, len(captured))
 		}

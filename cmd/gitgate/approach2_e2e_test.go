@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+)
+
+const serviceToken = "gga_service_token_e2e_0123456789abcdef"
+
+func freeAddr(t testing.TB) string {
+	ln := listenLoopback(t)
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// startBackend runs `gitgate backend` as a child process with the world's
+// configuration and waits until its health service says SERVING.
+func (w *world) startBackend(t *testing.T) (addr string, proc *os.Process) {
+	t.Helper()
+	addr, adminAddr := freeAddr(t), freeAddr(t)
+	path := filepath.Join(t.TempDir(), "gitgate.yaml")
+	yaml := w.configYAML(t.TempDir()) + "approach2: {listen: \"" + addr + "\", admin: \"" + adminAddr +
+		"\", token_env: E2E_SERVICE_TOKEN, sandbox_dir: \"" + t.TempDir() + "\"}\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gitgateBinary(t), "backend", "--config", path)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken, "E2E_SERVICE_TOKEN=" + serviceToken}
+	cmd.Stderr = w.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitServing(t, addr)
+	w.backendWait = cmd.Wait
+	return addr, cmd.Process
+}
+
+func healthOf(ctx context.Context, addr string) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	return res.GetStatus(), err
+}
+
+func waitServing(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		st, err := healthOf(ctx, addr)
+		cancel()
+		if err == nil && st == healthpb.HealthCheckResponse_SERVING {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the service at %s never reported SERVING", addr)
+}
+
+// TestAgentFlowThroughApproach2: the gateway sends every operation to the
+// service in another process; the agent's flow works the same and every
+// result says approach2.
+func TestAgentFlowThroughApproach2(t *testing.T) {
+	w := newWorld(t)
+	addr, proc := w.startBackend(t)
+	w.cfg.Backend.Default = "approach2"
+	w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
+	w.startHTTP(t)
+	c := w.httpClient(t, agentToken)
+	agentFlow(t, w, c)
+	if got := w.ok(t, c, "status", map[string]any{"workspace": "work"})["backend"]; got != "approach2" {
+		t.Fatalf("status served by %v", got)
+	}
+	listServices(t, addr)
+	// SIGTERM: the service reports NOT_SERVING, drains and exits cleanly.
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.backendWait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("service exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("service did not exit after SIGTERM")
+	}
+	w.fail(t, c, "status", map[string]any{"workspace": "work"}, "unavailable")
+}
+
+// listServices discovers the service through server reflection, as grpcurl
+// does.
+func listServices(t *testing.T, addr string) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stream, err := reflectpb.NewServerReflectionClient(conn).ServerReflectionInfo(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectpb.ServerReflectionRequest{MessageRequest: &reflectpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range res.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	if !slices.Contains(names, "gitgate.approach2.v1.GitService") || !slices.Contains(names, "grpc.health.v1.Health") {
+		t.Fatalf("reflection lists %s", strings.Join(names, ", "))
+	}
+}

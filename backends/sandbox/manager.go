@@ -17,6 +17,9 @@ const DefaultIdleTTL = time.Hour
 type ManagerConfig struct {
 	Provider Provider     // required
 	Bindings BindingStore // required; bindings of reaped sandboxes are deleted from it
+	// Creator makes and destroys the manager's sandboxes. If nil, the
+	// Provider does (cold creation); a Pool hands out warm ones.
+	Creator Creator
 	// IdleTTL is how long a sandbox may stay unused before it is reaped. If
 	// zero, DefaultIdleTTL is used.
 	IdleTTL time.Duration
@@ -60,6 +63,9 @@ type slot struct {
 func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.Provider == nil || cfg.Bindings == nil {
 		return nil, errors.New("sandbox: ManagerConfig needs Provider and Bindings")
+	}
+	if cfg.Creator == nil {
+		cfg.Creator = cfg.Provider
 	}
 	if cfg.IdleTTL <= 0 {
 		cfg.IdleTTL = DefaultIdleTTL
@@ -166,7 +172,7 @@ func (m *Manager) slotFor(owner Owner) (*slot, error) {
 
 func (m *Manager) create(ctx context.Context, owner Owner, s *slot) error {
 	start := m.cfg.Now()
-	info, err := m.cfg.Provider.Create(ctx, CreateOptions{Owner: owner, TTL: m.cfg.IdleTTL})
+	info, err := m.cfg.Creator.Create(ctx, CreateOptions{Owner: owner, TTL: m.cfg.IdleTTL})
 	m.metrics.observeCreate(m.cfg.Now().Sub(start), err)
 	if err != nil {
 		return err
@@ -180,7 +186,7 @@ func (m *Manager) create(ctx context.Context, owner Owner, s *slot) error {
 	}
 	m.mu.Unlock()
 	if closing { // Close ran while the provider was creating: nothing may outlive it
-		_ = m.cfg.Provider.Destroy(context.WithoutCancel(ctx), info.ID)
+		_ = m.cfg.Creator.Destroy(context.WithoutCancel(ctx), info.ID)
 		return errors.New("sandbox: manager is closed")
 	}
 	m.metrics.active.Inc()

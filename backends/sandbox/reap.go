@@ -78,7 +78,7 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 		m.cfg.Logger.Warn("sandbox bindings not deleted; keeping sandbox", "sandbox", info.ID, "err", err)
 		return false
 	}
-	if err := m.cfg.Provider.Destroy(ctx, info.ID); err != nil {
+	if err := m.cfg.Creator.Destroy(ctx, info.ID); err != nil {
 		m.cfg.Logger.Warn("sandbox destroy failed", "sandbox", info.ID, "err", err)
 	}
 	m.mu.Lock()

@@ -1,0 +1,192 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/backends/sandbox/local"
+)
+
+// flakyProvider counts creations and fails the first failures of them.
+type flakyProvider struct {
+	sandbox.Provider
+	creates  atomic.Int64
+	failures atomic.Int64
+}
+
+func (f *flakyProvider) Create(ctx context.Context, opts sandbox.CreateOptions) (sandbox.Info, error) {
+	f.creates.Add(1)
+	if f.failures.Add(-1) >= 0 {
+		return sandbox.Info{}, errors.New("provider down")
+	}
+	return f.Provider.Create(ctx, opts)
+}
+
+func newPool(t *testing.T, cfg sandbox.PoolConfig, failures int64) (*sandbox.Pool, *flakyProvider) {
+	t.Helper()
+	lp, err := local.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &flakyProvider{Provider: lp}
+	fp.failures.Store(failures)
+	cfg.Provider = fp
+	p, err := sandbox.NewPool(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return p, fp
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting until %s", what)
+}
+
+func TestPoolHandsOutWarmSandboxesAndRefills(t *testing.T) {
+	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 3, MaxSize: 10}, 0)
+	waitFor(t, "the pool is filled", p.Ready)
+	before := fp.creates.Load()
+	owner := sandbox.Owner{Project: "alpha"}
+	info, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: owner})
+	if err != nil || info.Owner != owner || info.ID == "" {
+		t.Fatalf("create: %+v %v", info, err)
+	}
+	if fp.creates.Load() != before {
+		t.Fatal("a warm acquisition created a sandbox on the caller's time")
+	}
+	waitFor(t, "the pool refills to MinIdle", func() bool { return fp.creates.Load() == before+1 && p.Ready() })
+	// A handed-out sandbox never goes back to the idle set: destroying it
+	// frees room, and later acquisitions get other sandboxes.
+	if err := p.Destroy(t.Context(), info.ID); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for range 5 {
+		next, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "beta"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.ID == info.ID || slices.Contains(seen, next.ID) {
+			t.Fatalf("sandbox %s handed out twice", next.ID)
+		}
+		seen = append(seen, next.ID)
+	}
+}
+
+func TestPoolQueueIsBoundedAndTimesOut(t *testing.T) {
+	p, _ := newPool(t, sandbox.PoolConfig{MinIdle: 1, MaxSize: 1, MaxQueue: 1, AcquireTimeout: 300 * time.Millisecond}, 0)
+	waitFor(t, "the pool is filled", p.Ready)
+	held, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	waitErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "b"}})
+		waitErr <- err
+	}()
+	waitFor(t, "one caller queues", func() bool { return queueDepth(p) == 1 })
+	_, err = p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "c"}})
+	if backends.CategoryOf(err) != backends.ResourceExhausted {
+		t.Fatalf("a caller beyond the queue got %v, want resource_exhausted at once", err)
+	}
+	wg.Wait()
+	if err := <-waitErr; backends.CategoryOf(err) != backends.ResourceExhausted {
+		t.Fatalf("a caller past the acquire timeout got %v", err)
+	}
+	// Freed room goes to the next caller.
+	go func() { time.Sleep(50 * time.Millisecond); _ = p.Destroy(context.WithoutCancel(t.Context()), held.ID) }()
+	if _, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "d"}}); err != nil {
+		t.Fatalf("a waiting caller did not get the freed room: %v", err)
+	}
+}
+
+func TestPoolRefillBacksOffWhileTheProviderFails(t *testing.T) {
+	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 1, MaxSize: 4, RefillBackoff: 20 * time.Millisecond, MaxRefillBackoff: 80 * time.Millisecond}, 5)
+	waitFor(t, "the pool fills once the provider recovers", p.Ready)
+	if n := fp.creates.Load(); n != 6 {
+		t.Fatalf("%d creation attempts for 5 failures and one success", n)
+	}
+}
+
+func TestManagerTakesWarmSandboxesFromThePool(t *testing.T) {
+	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 2, MaxSize: 4}, 0)
+	waitFor(t, "the pool is filled", p.Ready)
+	clock := time.Unix(1_800_000_000, 0)
+	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: fp, Creator: p, Bindings: sandbox.NewMemoryBindings(),
+		IdleTTL: time.Hour, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fp.creates.Load()
+	_, release, err := mgr.Acquire(t.Context(), sandbox.Owner{Project: "alpha"})
+	if err != nil || fp.creates.Load() != before {
+		t.Fatalf("acquire: %v (creations %d → %d)", err, before, fp.creates.Load())
+	}
+	release()
+	clock = clock.Add(2 * time.Hour)
+	if n := mgr.ReapIdle(t.Context()); n != 1 {
+		t.Fatalf("reaped %d", n)
+	}
+	waitFor(t, "room freed by the reap is refilled", func() bool { return p.Ready() })
+}
+
+func queueDepth(p *sandbox.Pool) int {
+	return p.QueueDepth()
+}
+
+// BenchmarkPoolAcquisition compares taking a warm sandbox from the pool with
+// creating one cold, in the same run, and reports the ratio.
+func BenchmarkPoolAcquisition(b *testing.B) {
+	lp, err := local.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := sandbox.NewPool(sandbox.PoolConfig{Provider: lp, MinIdle: 64, MaxSize: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	go p.Run(ctx)
+	var warm, cold time.Duration
+	for b.Loop() {
+		for !p.Ready() {
+			time.Sleep(time.Millisecond)
+		}
+		t0 := time.Now()
+		info, err := p.Create(ctx, sandbox.CreateOptions{Owner: sandbox.Owner{Project: "a"}})
+		t1 := time.Now()
+		coldInfo, err2 := lp.Create(ctx, sandbox.CreateOptions{Owner: sandbox.Owner{Project: "a"}})
+		t2 := time.Now()
+		if err != nil || err2 != nil {
+			b.Fatal(err, err2)
+		}
+		warm, cold = warm+t1.Sub(t0), cold+t2.Sub(t1)
+		_ = p.Destroy(ctx, info.ID)
+		_ = lp.Destroy(ctx, coldInfo.ID)
+	}
+	b.ReportMetric(float64(warm.Nanoseconds())/float64(b.N), "warm-ns/op")
+	b.ReportMetric(float64(cold.Nanoseconds())/float64(b.N), "cold-ns/op")
+	b.ReportMetric(float64(cold)/float64(warm), "cold/warm")
+}

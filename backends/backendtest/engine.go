@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/gitgate/gitgate/backends/approach1"
@@ -20,7 +21,8 @@ func NewApproach1(t testing.TB, env *Env) *approach1.Executor {
 		t.Fatal(err)
 	}
 	bindings := sandbox.NewMemoryBindings()
-	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings})
+	quiet := slog.New(slog.DiscardHandler)
+	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +31,7 @@ func NewApproach1(t testing.TB, env *Env) *approach1.Executor {
 	for _, p := range []Project{env.Project, env.StrangerProject} {
 		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, Username: "x-access-token"}
 	}
-	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: &lock.Memory{}, Projects: projects})
+	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: &lock.Memory{}, Projects: projects, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

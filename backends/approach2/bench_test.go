@@ -1,0 +1,128 @@
+package approach2_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/backendtest"
+)
+
+// benchPair is one engine called two ways: in process (Approach 1) and
+// through the gRPC service on loopback (Approach 2).
+type benchPair struct {
+	env        *backendtest.Env
+	a1, a2     backends.Executor
+	workspaces []string
+}
+
+func newBenchPair(b *testing.B, workspaces int) *benchPair {
+	env := backendtest.NewEnv(b)
+	engine := backendtest.NewApproach1(b, env)
+	p := &benchPair{env: env, a1: engine, a2: startService(b, engine)}
+	for i := range workspaces {
+		ws := fmt.Sprintf("bench-%02d", i)
+		backendtest.Clone(b, engine, env, env.Agent, ws)
+		p.workspaces = append(p.workspaces, ws)
+	}
+	return p
+}
+
+func (p *benchPair) status(b *testing.B, ex backends.Executor, ws string) {
+	req := &backends.StatusRequest{Scope: backends.Scope{Principal: p.env.Agent, Workspace: ws}}
+	if _, err := ex.Execute(b.Context(), req); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkGRPCHopLatency interleaves status in process and through gRPC
+// and reports both medians and the hop's added latency.
+func BenchmarkGRPCHopLatency(b *testing.B) {
+	p := newBenchPair(b, 1)
+	var inProc, hop []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		p.status(b, p.a1, p.workspaces[0])
+		t1 := time.Now()
+		p.status(b, p.a2, p.workspaces[0])
+		inProc, hop = append(inProc, t1.Sub(t0)), append(hop, time.Since(t1))
+	}
+	m1, m2 := median(inProc), median(hop)
+	b.ReportMetric(float64(m1.Microseconds()), "approach1-median-µs")
+	b.ReportMetric(float64(m2.Microseconds()), "approach2-median-µs")
+	b.ReportMetric(float64((m2 - m1).Microseconds()), "hop-added-median-µs")
+}
+
+// BenchmarkThroughput32 runs 32 concurrent agents, each on its own
+// workspace, through Approach 1 and Approach 2 in alternating rounds, for
+// status and for commit (a file write plus a commit of it).
+func BenchmarkThroughput32(b *testing.B) {
+	const agents = 32
+	p := newBenchPair(b, agents)
+	var seq atomic.Int64
+	ops := map[string]func(ex backends.Executor, ws string){
+		"status": func(ex backends.Executor, ws string) { p.status(b, ex, ws) },
+		"commit": func(ex backends.Executor, ws string) {
+			n := seq.Add(1)
+			w := &backends.WriteFileRequest{Scope: backends.Scope{Principal: p.env.Agent, Workspace: ws}, Path: fmt.Sprintf("f%d.txt", n), Content: "x"}
+			c := &backends.CommitRequest{Scope: backends.Scope{Principal: p.env.Agent, Workspace: ws}, Message: fmt.Sprint("commit ", n)}
+			for _, req := range []backends.Request{w, c} {
+				if _, err := ex.Execute(b.Context(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		},
+	}
+	for _, name := range []string{"status", "commit"} {
+		op := ops[name]
+		r1, r2 := alternateRates(b.N, agents, func(i int) { op(p.a1, p.workspaces[i]) }, func(i int) { op(p.a2, p.workspaces[i]) })
+		b.ReportMetric(r1, name+"-approach1-ops/s")
+		b.ReportMetric(r2, name+"-approach2-ops/s")
+		b.ReportMetric(r2/r1, name+"-approach2/approach1")
+	}
+}
+
+// alternateRates runs n calls of each of a and b with workers goroutines,
+// in eight alternating rounds, and returns the median rates.
+func alternateRates(n, workers int, a, b func(worker int)) (float64, float64) {
+	const rounds = 8
+	q := max(n/rounds, workers)
+	var ra, rb []float64
+	for i := range rounds {
+		if i%2 == 0 {
+			ra, rb = append(ra, rate(q, workers, a)), append(rb, rate(q, workers, b))
+		} else {
+			rb, ra = append(rb, rate(q, workers, b)), append(ra, rate(q, workers, a))
+		}
+	}
+	slices.Sort(ra)
+	slices.Sort(rb)
+	return ra[rounds/2], rb[rounds/2]
+}
+
+func rate(n, workers int, fn func(worker int)) float64 {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				fn(w)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

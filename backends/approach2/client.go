@@ -119,7 +119,7 @@ func callError(err error, headerSeen bool) error {
 
 func encodeRequest(req backends.Request, progress bool) (*pb.OperationRequest, error) {
 	p := req.GetScope().Principal
-	out := &pb.OperationRequest{Progress: progress, Principal: &pb.Principal{
+	out := &pb.OperationRequest{Progress: progress, IdempotencyKey: req.GetScope().IdempotencyKey, Principal: &pb.Principal{
 		Project: p.Project, Agent: p.Agent, AuthorName: p.AuthorName, AuthorEmail: p.AuthorEmail}}
 	m := out.ProtoReflect()
 	fd := m.Descriptor().Fields().ByName(protoreflect.Name(req.Op()))

@@ -129,7 +129,8 @@ func scalarFromProto(pv protoreflect.Value, fv reflect.Value) {
 
 // goFields maps the JSON names of t's exported fields, embedded structs
 // flattened, to their index paths. Fields without a JSON name (json:"-")
-// are not part of the wire format.
+// are not part of the operation messages, and neither is the idempotency
+// key, which travels in the OperationRequest envelope.
 func goFields(t reflect.Type) map[string][]int {
 	out := map[string][]int{}
 	for i := range t.NumField() {
@@ -144,7 +145,7 @@ func goFields(t reflect.Type) map[string][]int {
 			}
 			continue
 		}
-		if name == "-" || name == "" {
+		if name == "-" || name == "" || name == "idempotency_key" {
 			continue
 		}
 		out[name] = []int{i}

@@ -125,6 +125,7 @@ func decodeRequest(req *pb.OperationRequest) (backends.Request, error) {
 	p := req.GetPrincipal()
 	goReq.GetScope().Principal = backends.Principal{Project: p.GetProject(), Agent: p.GetAgent(),
 		AuthorName: p.GetAuthorName(), AuthorEmail: p.GetAuthorEmail()}
+	goReq.GetScope().IdempotencyKey = req.GetIdempotencyKey()
 	return goReq, nil
 }
 

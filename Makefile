@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint fmt bench proto check-generated protoc
+.PHONY: help run build test lint fmt bench proto check-generated protoc services
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ run: build ## Start the gateway with a demo remote on loopback (prints the MCP U
 build: ## Build bin/gitgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gitgate ./cmd/gitgate
 
-test: lint check-generated ## Lint, check generated code, then run every test with the race detector
+test: lint check-generated services ## Lint, check generated code, start PostgreSQL and Redis if down, run every test with -race
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 lint: ## gofmt, go vet, staticcheck, go.mod tidiness and the project's own rules
@@ -50,3 +50,11 @@ proto: protoc ## Regenerate the Approach 2 protocol code from its .proto
 check-generated: proto ## Fail when the committed generated code differs from the .proto
 	@git diff --exit-code --stat -- backends/approach2/approach2pb || \
 		{ echo "generated code is stale: run make proto and commit"; exit 1; }
+
+services: ## Start the local PostgreSQL and Redis the tests use, when they are down
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "starting Redis"; \
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no; }
+	@pg_isready -h 127.0.0.1 -p 5432 -q || { echo "starting PostgreSQL"; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; }
+	@for i in $$(seq 1 50); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -q && exit 0; sleep 0.2; done; \
+		echo "PostgreSQL or Redis did not come up"; exit 1

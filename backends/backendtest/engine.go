@@ -13,8 +13,15 @@ import (
 )
 
 // NewApproach1 builds the embedded executor on local sandboxes, configured
-// for env's projects. Approach 2's service runs the same engine.
+// for env's projects, with in-process locks. Approach 2's service runs the
+// same engine.
 func NewApproach1(t testing.TB, env *Env) *approach1.Executor {
+	t.Helper()
+	return NewEngine(t, env, &lock.Memory{})
+}
+
+// NewEngine is NewApproach1 with the given locker.
+func NewEngine(t testing.TB, env *Env, locker lock.Locker) *approach1.Executor {
 	t.Helper()
 	provider, err := local.Open(t.TempDir())
 	if err != nil {
@@ -31,7 +38,7 @@ func NewApproach1(t testing.TB, env *Env) *approach1.Executor {
 	for _, p := range []Project{env.Project, env.StrangerProject} {
 		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, Username: "x-access-token"}
 	}
-	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: &lock.Memory{}, Projects: projects, Logger: quiet})
+	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: locker, Projects: projects, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

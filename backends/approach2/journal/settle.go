@@ -1,0 +1,110 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gitgate/gitgate/backends"
+)
+
+const settleSQL = `UPDATE op_journal
+	SET state = $3, result = $4, error_category = $5, error_message = $6,
+	    settled_at = now(), updated_at = now()
+	WHERE id = $1 AND fence = $2 AND state = 'started'`
+
+// Settle records the end of the operation id run under fence: state
+// Succeeded with a result (JSON, optional), or Failed with an error category
+// and message (already redacted by the caller). Only the current holder can
+// settle: if the entry is no longer started, or a Takeover gave it a newer
+// fence, nothing changes and the error (a Conflict) wraps ErrFenced.
+func (j *Journal) Settle(ctx context.Context, id, fence int64, state State, result []byte, category, message string) error {
+	if err := validSettle(state, []State{Succeeded, Failed}, result); err != nil {
+		return err
+	}
+	tag, err := j.pool.Exec(ctx, settleSQL, id, fence, string(state), result, category, message)
+	if err != nil {
+		return dbError("settle the operation", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fencedError(id, fence)
+	}
+	return nil
+}
+
+const reconciledSQL = `UPDATE op_journal
+	SET state = $2, result = $3, error_category = $4, error_message = $5,
+	    reconciled = true, settled_at = now(), updated_at = now()
+	WHERE id = $1 AND state = 'started'`
+
+// Reconciled settles a started entry after crash reconciliation found its
+// outcome (Succeeded, Failed, or Unknown when the remote cannot tell), and
+// marks it reconciled. It ignores the fence, but changes only an entry that
+// is still started: otherwise the error (a Conflict) wraps ErrSettled.
+func (j *Journal) Reconciled(ctx context.Context, id int64, state State, result []byte, category, message string) error {
+	if err := validSettle(state, []State{Succeeded, Failed, Unknown}, result); err != nil {
+		return err
+	}
+	tag, err := j.pool.Exec(ctx, reconciledSQL, id, string(state), result, category, message)
+	if err != nil {
+		return dbError("settle the reconciled operation", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return &backends.Error{Category: backends.Conflict,
+			Message: "the journal entry is already settled", Err: ErrSettled}
+	}
+	return nil
+}
+
+const takeoverSQL = `UPDATE op_journal
+	SET fence = $2, attempts = attempts + 1, updated_at = now()
+	WHERE id = $1 AND fence < $2 AND state = 'started'`
+
+// Takeover lets a new holder, under lock grant newFence, claim a started
+// entry to retry it: the entry gets the new fence (so the previous holder
+// can no longer settle it), one more attempt, and a fresh claim time (so
+// duplicates wait for the retry instead of reconciling it again). If the
+// entry is settled or newFence is not newer, the error wraps ErrFenced.
+func (j *Journal) Takeover(ctx context.Context, id, newFence int64) error {
+	tag, err := j.pool.Exec(ctx, takeoverSQL, id, newFence)
+	if err != nil {
+		return dbError("take the operation over", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fencedError(id, newFence)
+	}
+	return nil
+}
+
+const unsettledSQL = `SELECT ` + entryColumns + ` FROM op_journal
+	WHERE state = 'started' AND updated_at <= now() - $1::bigint * interval '1 microsecond'
+	ORDER BY id`
+
+// Unsettled lists the entries still started whose last claim is at least
+// olderThan ago (0 lists them all), oldest first, for crash reconciliation.
+func (j *Journal) Unsettled(ctx context.Context, olderThan time.Duration) ([]Entry, error) {
+	rows, err := j.pool.Query(ctx, unsettledSQL, olderThan.Microseconds())
+	if err != nil {
+		return nil, dbError("list unsettled operations", err)
+	}
+	es, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) { return scanEntry(r) })
+	if err != nil {
+		return nil, dbError("list unsettled operations", err)
+	}
+	return es, nil
+}
+
+// Get returns the entry with the given id, or a NotFound error wrapping
+// ErrNotFound.
+func (j *Journal) Get(ctx context.Context, id int64) (Entry, error) {
+	e, err := scanEntry(j.pool.QueryRow(ctx, `SELECT `+entryColumns+` FROM op_journal WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Entry{}, &backends.Error{Category: backends.NotFound, Message: "no journal entry has this id", Err: ErrNotFound}
+	}
+	if err != nil {
+		return Entry{}, dbError("read the operation", err)
+	}
+	return e, nil
+}

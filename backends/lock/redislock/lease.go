@@ -1,0 +1,129 @@
+package redislock
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+)
+
+// lease is a granted lock and its watchdog.
+type lease struct {
+	l      *Locker
+	key    string
+	token  string // the secret that proves ownership; never logged or audited
+	holder string // the opaque id audit events carry
+	fence  int64
+
+	lost     chan struct{}
+	lostOnce sync.Once
+	cancel   context.CancelFunc // stops the watchdog
+	done     chan struct{}      // closed when the watchdog has exited
+
+	mu       sync.Mutex // serialises Release
+	released bool
+
+	paused atomic.Bool // test hook: the watchdog skips its turns, as in a paused process
+}
+
+// grant starts the lease of a successful attempt begun at start.
+func (l *Locker) grant(ctx context.Context, key, token string, fence int64, start time.Time) *lease {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	le := &lease{
+		l: l, key: key, token: token, holder: holderID(token), fence: fence,
+		lost: make(chan struct{}), cancel: cancel, done: make(chan struct{}),
+	}
+	l.event(le, "acquire")
+	go le.watch(wctx, start)
+	return le
+}
+
+// Fence returns the fencing token taken with the grant.
+func (le *lease) Fence() int64 { return le.fence }
+
+// Lost is closed when the lease is known to be lost.
+func (le *lease) Lost() <-chan struct{} { return le.lost }
+
+// Release stops the watchdog and deletes the lock if it still holds the
+// lease's token. Releasing again, or after the lease was lost, is harmless.
+// A cancelled ctx does not stop the release (a cancelled operation must
+// still give its lock up); the Redis call is bounded by cleanupTimeout.
+func (le *lease) Release(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	le.cancel()
+	<-le.done // no renewal can follow the delete
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if le.released {
+		return nil
+	}
+	n, err := releaseScript.Run(ctx, le.l.client, []string{le.l.lockKey(le.key)}, le.token).Int64()
+	if err != nil {
+		return backends.Errorf(backends.Unavailable, "cannot release the workspace lock; the lock service (Redis) is unreachable, the lock expires by itself: %w", err)
+	}
+	le.released = true
+	if n == 1 {
+		le.l.event(le, "release")
+	} else {
+		le.lose("lost", errors.New("the lock had expired or passed to another holder before its release"))
+	}
+	return nil
+}
+
+// watch renews the lease at TTL/3 until it is released or lost. lastGood
+// is when the last successful grant or renewal was sent.
+func (le *lease) watch(ctx context.Context, lastGood time.Time) {
+	defer close(le.done)
+	delay := le.l.opts.TTL / 3
+	for sleep(ctx, delay) == nil {
+		if le.paused.Load() {
+			continue
+		}
+		var stop bool
+		delay, lastGood, stop = le.renew(ctx, lastGood)
+		if stop {
+			return
+		}
+	}
+}
+
+// renew makes one renewal attempt and returns the delay to the next one,
+// the new time of the last good renewal, and whether the watchdog stops.
+// A transient failure is retried every TTL/10 until TTL/2 has passed since
+// lastGood, when the lease expires; an attempt is cut off at that point too.
+func (le *lease) renew(ctx context.Context, lastGood time.Time) (time.Duration, time.Time, bool) {
+	ttl := le.l.opts.TTL
+	start := time.Now()
+	rctx, cancel := context.WithDeadline(ctx, lastGood.Add(ttl/2))
+	n, err := renewScript.Run(rctx, le.l.client, []string{le.l.lockKey(le.key)}, le.token, ttl.Milliseconds()).Int64()
+	cancel()
+	switch {
+	case ctx.Err() != nil: // released meanwhile
+		return 0, lastGood, true
+	case err == nil && n == 1:
+		le.l.event(le, "renew")
+		return ttl / 3, start, false
+	case err == nil:
+		le.lose("lost", errors.New("the lock key is gone or held by another holder"))
+		return 0, lastGood, true
+	case time.Since(lastGood) >= ttl/2:
+		le.lose("expire", err)
+		return 0, lastGood, true
+	}
+	le.l.opts.Logger.WarnContext(ctx, "workspace lock renewal failed; retrying", "key", le.key, "holder", le.holder, "fence", le.fence, "err", err)
+	return min(ttl/10, time.Until(lastGood.Add(ttl/2))), lastGood, false
+}
+
+// lose closes Lost once and records event ("lost" when Redis said the key
+// is not ours, "expire" when it could not be renewed in time).
+func (le *lease) lose(event string, cause error) {
+	le.lostOnce.Do(func() {
+		close(le.lost)
+		le.l.opts.Logger.Warn("workspace lock lost; the operation holding it must stop", "key", le.key, "holder", le.holder, "fence", le.fence, "event", event, "err", cause)
+		le.l.event(le, event)
+	})
+}

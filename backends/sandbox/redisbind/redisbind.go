@@ -1,0 +1,133 @@
+// Package redisbind is the Redis implementation of sandbox.BindingStore:
+// the table of which sandbox holds which workspace, shared by every gateway
+// and service process (MemoryBindings is enough only while one process runs
+// every backend).
+//
+// Layout, under a prefix (default "gitgate:"):
+//
+//	<prefix>binding:<key>      JSON of one binding (key is WorkspaceKey.String())
+//	<prefix>bindings:<project> set of the project's binding keys, for List
+//	<prefix>sandbox:<id>       set of the binding keys held by sandbox id, for DeleteSandbox
+//
+// Every key expires after the sandbox idle TTL. Put and Get reset it, as
+// using a workspace resets its sandbox's idle time, so a binding lives as
+// long as its sandbox could. The sets are refreshed with their members, so
+// they outlive them; List drops members whose binding has expired. A sandbox
+// set may keep a member whose binding moved to another sandbox:
+// DeleteSandbox checks each binding's sandbox before deleting it.
+//
+// Multi-key updates run in MULTI/EXEC transactions, and every key of one
+// operation is named up front; the layout still assumes a single Redis
+// instance (or a primary with replicas), not Redis Cluster, whose
+// transactions cannot span the hash slots these keys fall in.
+package redisbind
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+// DefaultPrefix starts every key when Options.Prefix is empty.
+const DefaultPrefix = "gitgate:"
+
+// Options configures a Store.
+type Options struct {
+	// Prefix starts every Redis key. Empty means DefaultPrefix.
+	Prefix string
+	// TTL is the sandbox idle TTL: a binding neither stored nor read for
+	// this long expires. Required (New panics when it is not positive).
+	TTL time.Duration
+}
+
+// Store is a sandbox.BindingStore kept in Redis. It is safe for concurrent
+// use, also by several processes sharing one Redis.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+}
+
+var _ sandbox.BindingStore = (*Store)(nil)
+
+// New returns a Store keeping its bindings in client. It panics when
+// opts.TTL is not positive: bindings that never expire would outlive the
+// sandboxes they name.
+func New(client redis.UniversalClient, opts Options) *Store {
+	if opts.TTL <= 0 {
+		panic("redisbind: Options.TTL must be positive (the sandbox idle TTL)")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	return &Store{client: client, prefix: opts.Prefix, ttl: opts.TTL}
+}
+
+func (s *Store) bindingKey(member string) string  { return s.prefix + "binding:" + member }
+func (s *Store) projectKey(project string) string { return s.prefix + "bindings:" + project }
+func (s *Store) sandboxKey(id string) string      { return s.prefix + "sandbox:" + id }
+
+// record is the stored JSON of a binding; its tags fix the format
+// independently of sandbox.Binding's field names. Times are UTC and
+// RFC 3339 with nanoseconds, so they round-trip exactly.
+type record struct {
+	Project   string    `json:"project"`
+	Agent     string    `json:"agent,omitempty"`
+	Name      string    `json:"name"`
+	SandboxID string    `json:"sandbox_id"`
+	Root      string    `json:"root"`
+	URL       string    `json:"url"`
+	Created   time.Time `json:"created"`
+	LastUsed  time.Time `json:"last_used"`
+}
+
+func encode(b sandbox.Binding) ([]byte, error) {
+	data, err := json.Marshal(record{
+		Project: b.Key.Project, Agent: b.Key.Agent, Name: b.Key.Name,
+		SandboxID: b.SandboxID, Root: b.Root, URL: b.URL,
+		Created: b.Created.UTC(), LastUsed: b.LastUsed.UTC(),
+	})
+	if err != nil {
+		return nil, backends.Errorf(backends.InvalidArgument, "binding of %s cannot be stored: %w", b.Key, err)
+	}
+	return data, nil
+}
+
+func decode(data string) (sandbox.Binding, error) {
+	var r record
+	if err := json.Unmarshal([]byte(data), &r); err != nil {
+		return sandbox.Binding{}, backends.Errorf(backends.Internal, "a stored workspace binding is corrupt: %w", err)
+	}
+	return sandbox.Binding{
+		Key:       sandbox.WorkspaceKey{Project: r.Project, Agent: r.Agent, Name: r.Name},
+		SandboxID: r.SandboxID, Root: r.Root, URL: r.URL,
+		Created: r.Created, LastUsed: r.LastUsed,
+	}, nil
+}
+
+// unavailable wraps a Redis error: unavailable, or timeout when ctx's
+// deadline cut the call off. Nil and errors that already are
+// *backends.Error pass unchanged.
+func unavailable(err error) error {
+	var be *backends.Error
+	switch {
+	case err == nil || errors.As(err, &be):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return backends.Errorf(backends.Timeout, "workspace bindings store (Redis) did not answer in time: %w", err)
+	}
+	return backends.Errorf(backends.Unavailable, "workspace bindings store (Redis) is unavailable: %w", err)
+}
+
+// maxWatchRetries bounds the optimistic-transaction retries of
+// DeleteSandbox when concurrent writes keep changing its keys.
+const maxWatchRetries = 10
+
+var errContended = fmt.Errorf("gave up after %d attempts: the bindings kept changing", maxWatchRetries)

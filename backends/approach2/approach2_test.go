@@ -3,10 +3,13 @@ package approach2_test
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/backends/lock/redislock"
+	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
 	"google.golang.org/grpc"
 )
 
@@ -37,5 +40,20 @@ func startService(t testing.TB, engine backends.Executor) *approach2.Client {
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
 		return startService(t, backendtest.NewApproach1(t, env))
+	})
+}
+
+// TestConformanceWithRedisAndPostgres runs the whole suite through the
+// service as it runs in production: gRPC on loopback, writes journaled in
+// PostgreSQL under Redis workspace locks with fencing, workspace bindings
+// in Redis.
+func TestConformanceWithRedisAndPostgres(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
+		rdb := backendtest.Redis(t)
+		prefix := backendtest.RedisPrefix(t, rdb)
+		locker := redislock.New(rdb, redislock.Options{Prefix: prefix})
+		bindings := redisbind.New(rdb, redisbind.Options{Prefix: prefix, TTL: time.Hour})
+		c, _ := newOnceService(t, env, locker, bindings, 0)
+		return c
 	})
 }

@@ -67,6 +67,9 @@ func (o *Once) Execute(ctx context.Context, req backends.Request) (backends.Resu
 	if req.Op().IsRead() || req.Op() == backends.OpListWorkspaces {
 		return o.cfg.Engine.Execute(ctx, req)
 	}
+	if p := req.GetScope().Principal; p.Project == "" || p.Agent == "" {
+		return nil, backends.Errorf(backends.Unauthenticated, "no authenticated agent")
+	}
 	begin, err := o.begin(req)
 	if err != nil {
 		return nil, err

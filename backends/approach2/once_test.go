@@ -25,14 +25,14 @@ func lockKey(req backends.Request) string {
 // in a fresh PostgreSQL schema. slow delays the engine's commits and pushes
 // after they happened, so that a caller's deadline passes while the write
 // completes on the service.
-func newOnceService(t *testing.T, env *backendtest.Env, locker lock.Locker, slow time.Duration) (*approach2.Client, *journal.Journal) {
+func newOnceService(t *testing.T, env *backendtest.Env, locker lock.Locker, bindings sandbox.BindingStore, slow time.Duration) (*approach2.Client, *journal.Journal) {
 	t.Helper()
 	j, err := journal.Open(t.Context(), backendtest.PostgresDSN(t), journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(j.Close)
-	engine := backendtest.NewEngine(t, env, lock.Reentrant(locker))
+	engine := backendtest.NewEngine(t, env, lock.Reentrant(locker), bindings)
 	slowed := backends.ExecutorFunc(func(ctx context.Context, req backends.Request) (backends.Result, error) {
 		res, err := engine.Execute(ctx, req)
 		if op := req.Op(); op == backends.OpCommit || op == backends.OpPush {
@@ -56,7 +56,7 @@ func scope(env *backendtest.Env, key string) backends.Scope {
 // first result, and a different request under a used key is refused.
 func TestRetriedWritesApplyOnce(t *testing.T) {
 	env := backendtest.NewEnv(t)
-	c, _ := newOnceService(t, env, &lock.Memory{}, 600*time.Millisecond)
+	c, _ := newOnceService(t, env, &lock.Memory{}, nil, 600*time.Millisecond)
 	backendtest.Clone(t, c, env, env.Agent, "once")
 	backendtest.Do[*backends.CheckoutResult](t, c, env.Agent, &backends.CheckoutRequest{Scope: scope(env, ""), Branch: "once", Create: true})
 	backendtest.Do[*backends.WriteFileResult](t, c, env.Agent, &backends.WriteFileRequest{Scope: scope(env, ""), Path: "o.txt", Content: "once"})

@@ -17,17 +17,20 @@ import (
 // same engine.
 func NewApproach1(t testing.TB, env *Env) *approach1.Executor {
 	t.Helper()
-	return NewEngine(t, env, &lock.Memory{})
+	return NewEngine(t, env, &lock.Memory{}, nil)
 }
 
-// NewEngine is NewApproach1 with the given locker.
-func NewEngine(t testing.TB, env *Env, locker lock.Locker) *approach1.Executor {
+// NewEngine is NewApproach1 with the given locker and binding store (nil:
+// in process).
+func NewEngine(t testing.TB, env *Env, locker lock.Locker, bindings sandbox.BindingStore) *approach1.Executor {
 	t.Helper()
 	provider, err := local.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	bindings := sandbox.NewMemoryBindings()
+	if bindings == nil {
+		bindings = sandbox.NewMemoryBindings()
+	}
 	quiet := slog.New(slog.DiscardHandler)
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings, Logger: quiet})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 )
 
 // PostgresDSN returns the DSN of a fresh schema in the local PostgreSQL
@@ -42,4 +43,40 @@ func PostgresDSN(t testing.TB) string {
 		}
 	})
 	return base + "&search_path=" + schema
+}
+
+// Redis returns a client of the local Redis (GITGATE_TEST_REDIS_ADDR
+// overrides 127.0.0.1:6379), closed when the test ends. Redis must be
+// running: make test starts it.
+func Redis(t testing.TB) *redis.Client {
+	t.Helper()
+	addr := os.Getenv("GITGATE_TEST_REDIS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("Redis at %s is not reachable (make test starts it): %v", addr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// RedisPrefix returns a key prefix unique to the test, so that tests never
+// see each other's keys; the keys under it are deleted when the test ends.
+func RedisPrefix(t testing.TB, c *redis.Client) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "gitgate-test:" + hex.EncodeToString(b[:]) + ":"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	})
+	return prefix
 }

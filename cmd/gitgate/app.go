@@ -13,16 +13,20 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/approach2"
+	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/lock/redislock"
 	"github.com/gitgate/gitgate/backends/redact"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/gateway/admin"
 	"github.com/gitgate/gitgate/gateway/mcpserver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 )
 
 // app is one running gateway, assembled from a Config.
@@ -37,6 +41,11 @@ type app struct {
 	directory *gateway.Directory
 	stopReap  context.CancelFunc
 	closers   []func()
+	redis     *redis.Client    // when redis.addr is set
+	auditor   lock.Auditor     // the journal, in the service
+	journal   *journal.Journal // the service's
+	pool      *sandbox.Pool    // the service's
+	runners   []func(context.Context)
 }
 
 // newApp assembles the gateway. Logs go to logOut through the redactor;
@@ -51,7 +60,11 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := a.newEngine(dir, approach1.Name)
+	locker, binds, err := a.sharedState(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	engine, err := a.newEngine(engineDeps{dir: dir, backend: approach1.Name, locker: locker, binds: binds})
 	if err != nil {
 		return nil, err
 	}
@@ -97,25 +110,58 @@ func newLogger(c LogConfig, out io.Writer, r *redact.Redactor) *slog.Logger {
 	return slog.New(r.Handler(h))
 }
 
+// engineDeps are the shared-state parts of an engine.
+type engineDeps struct {
+	dir     string // local sandbox directory
+	backend string // name in results and metrics
+	locker  lock.Locker
+	binds   sandbox.BindingStore
+	creator func(sandbox.Provider) (sandbox.Creator, error) // nil: cold creation by the provider
+}
+
 // newEngine builds the git engine (the embedded executor) on local
-// sandboxes under dir, named backend in results and metrics.
-func (a *app) newEngine(dir, backend string) (*approach1.Executor, error) {
-	provider, err := local.Open(dir)
+// sandboxes.
+func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
+	provider, err := local.Open(d.dir)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox directory: %w", err)
 	}
-	bindings := sandbox.NewMemoryBindings()
-	a.bindings = bindings
-	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings,
+	var creator sandbox.Creator
+	if d.creator != nil {
+		if creator, err = d.creator(provider); err != nil {
+			return nil, err
+		}
+	}
+	a.bindings = d.binds
+	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Creator: creator, Bindings: d.binds,
 		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
 	return approach1.New(approach1.Config{
-		Sandboxes: a.sandboxes, Bindings: bindings, Locker: &lock.Memory{}, Projects: a.projects(),
+		Sandboxes: a.sandboxes, Bindings: d.binds, Locker: d.locker, Projects: a.projects(),
 		PerAgent: a.cfg.Sandbox.Scope == "agent", GitPath: a.cfg.Git.Path, Limits: a.limits(),
-		Registerer: a.registry, Logger: a.log, Backend: backend,
+		Registerer: a.registry, Logger: a.log, Backend: d.backend,
 	})
+}
+
+// sharedState returns the locker and binding store: Redis when configured
+// (shared with the other processes), in-process otherwise.
+func (a *app) sharedState(ctx context.Context) (lock.Locker, sandbox.BindingStore, error) {
+	if a.cfg.Redis.Addr == "" {
+		return &lock.Memory{}, sandbox.NewMemoryBindings(), nil
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: a.cfg.Redis.Addr})
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, nil, fmt.Errorf("redis.addr %s: %w", a.cfg.Redis.Addr, err)
+	}
+	a.redis = rdb
+	a.closers = append(a.closers, func() { _ = rdb.Close() })
+	locker := redislock.New(rdb, redislock.Options{TTL: a.cfg.Redis.LockTTL, Prefix: a.cfg.Redis.Prefix, Auditor: a.auditor, Logger: a.log})
+	return locker, redisbind.New(rdb, redisbind.Options{Prefix: a.cfg.Redis.Prefix, TTL: a.cfg.Sandbox.TTL}), nil
 }
 
 func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
@@ -156,6 +202,9 @@ func (a *app) mcpServer(hosts []string) (*mcpserver.Server, error) {
 func (a *app) startReaper(ctx context.Context) {
 	ctx, a.stopReap = context.WithCancel(ctx)
 	go a.sandboxes.Run(ctx)
+	for _, run := range a.runners {
+		go run(ctx)
+	}
 }
 
 // close stops reaping and destroys the sandboxes (local ones do not outlive
@@ -202,11 +251,24 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
-// ready reports whether the gateway can serve: the sandbox provider must
-// answer.
+// ready reports whether the process can serve: the sandbox provider must
+// answer, and Redis, the journal and the warm pool where they are used.
 func (a *app) ready(ctx context.Context) error {
 	if _, err := a.sandboxes.Provider().Find(ctx, sandbox.Owner{Project: "readiness-probe"}); err != nil {
 		return fmt.Errorf("sandbox provider %s: %w", a.sandboxes.Provider().Name(), err)
+	}
+	if a.redis != nil {
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+	}
+	if a.journal != nil {
+		if err := a.journal.Ping(ctx); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+	}
+	if a.pool != nil && !a.pool.Ready() {
+		return errors.New("the warm sandbox pool is not filled yet")
 	}
 	return nil
 }

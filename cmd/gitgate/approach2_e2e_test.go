@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+
+	"github.com/gitgate/gitgate/backends/backendtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,12 +35,15 @@ func (w *world) startBackend(t *testing.T) (addr string, proc *os.Process) {
 	addr, adminAddr := freeAddr(t), freeAddr(t)
 	path := filepath.Join(t.TempDir(), "gitgate.yaml")
 	yaml := w.configYAML(t.TempDir()) + "approach2: {listen: \"" + addr + "\", admin: \"" + adminAddr +
-		"\", token_env: E2E_SERVICE_TOKEN, sandbox_dir: \"" + t.TempDir() + "\"}\n"
+		"\", token_env: E2E_SERVICE_TOKEN, sandbox_dir: \"" + t.TempDir() + "\"}\n" +
+		"redis: {addr: \"127.0.0.1:6379\", prefix: \"" + w.redisPrefix + "\"}\n" +
+		"postgres: {dsn_env: E2E_PG_DSN}\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(gitgateBinary(t), "backend", "--config", path)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken, "E2E_SERVICE_TOKEN=" + serviceToken}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken,
+		"E2E_SERVICE_TOKEN=" + serviceToken, "E2E_PG_DSN=" + backendtest.PostgresDSN(t)}
 	cmd.Stderr = w.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -79,7 +84,9 @@ func waitServing(t *testing.T, addr string) {
 // result says approach2.
 func TestAgentFlowThroughApproach2(t *testing.T) {
 	w := newWorld(t)
+	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
 	addr, proc := w.startBackend(t)
+	w.cfg.Redis.Addr, w.cfg.Redis.Prefix = "127.0.0.1:6379", w.redisPrefix // the gateway shares the service's locks
 	w.cfg.Backend.Default = "approach2"
 	w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
 	w.startHTTP(t)

@@ -12,7 +12,11 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/approach2"
+	"github.com/gitgate/gitgate/backends/approach2/journal"
+	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/gateway/admin"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -36,7 +40,7 @@ admin listener. SIGTERM stops accepting calls, drains those in flight and exits.
 			if err != nil {
 				return err
 			}
-			if err := cfg.needApproach2(); err != nil {
+			if err := cfg.needService(); err != nil {
 				return fmt.Errorf("config: %w", err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -46,30 +50,74 @@ admin listener. SIGTERM stops accepting calls, drains those in flight and exits.
 	}
 }
 
-// newServiceApp assembles the service: the git engine on its own sandboxes,
-// wrapped by a router for metrics and logs.
-func newServiceApp(cfg *Config, logOut io.Writer) (*app, error) {
+// newServiceApp assembles the service: the git engine on its own warm
+// sandbox pool, behind the exactly-once layer (PostgreSQL journal, workspace
+// locks — in Redis when configured) and a router for metrics and logs.
+func newServiceApp(ctx context.Context, cfg *Config, logOut io.Writer) (*app, error) {
 	a, err := newBase(cfg, logOut)
 	if err != nil {
 		return nil, err
 	}
-	dir := cfg.Approach2.SandboxDir
-	if dir == "" {
-		base, err := cfg.sandboxDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = filepath.Join(filepath.Dir(base), "service-sandboxes")
+	if a.journal, err = journal.Open(ctx, cfg.Postgres.DSN, journal.Options{Logger: a.log}); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	engine, err := a.newEngine(dir, approach2.Name)
+	a.closers = append(a.closers, a.journal.Close)
+	a.auditor = a.journal
+	locker, binds, err := a.sharedState(ctx)
+	if err != nil {
+		a.close(ctx)
+		return nil, err
+	}
+	engine, err := a.newEngine(engineDeps{dir: serviceSandboxDir(cfg), backend: approach2.Name,
+		locker: lock.Reentrant(locker), binds: binds, creator: a.newPool})
+	if err != nil {
+		a.close(ctx)
+		return nil, err
+	}
+	once, err := approach2.NewOnce(approach2.OnceConfig{Engine: engine, Locker: locker, Journal: a.journal,
+		LockKey: a.lockKey, Logger: a.log})
+	if err != nil {
+		a.close(ctx)
+		return nil, err
+	}
+	return a, a.newRouter(map[string]backends.Executor{approach2.Name: once}, approach2.Name)
+}
+
+func serviceSandboxDir(cfg *Config) string {
+	if cfg.Approach2.SandboxDir != "" {
+		return cfg.Approach2.SandboxDir
+	}
+	base, _ := cfg.sandboxDir()
+	return filepath.Join(filepath.Dir(base), "service-sandboxes")
+}
+
+// newPool makes the warm pool the service's sandboxes come from; it is
+// filled by a runner started with the reaper.
+func (a *app) newPool(p sandbox.Provider) (sandbox.Creator, error) {
+	c := a.cfg.Sandbox.Pool
+	pool, err := sandbox.NewPool(sandbox.PoolConfig{Provider: p, MinIdle: c.MinIdle, MaxSize: c.MaxSize,
+		MaxQueue: c.MaxQueue, AcquireTimeout: c.AcquireTimeout, Registerer: a.registry, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
-	return a, a.newRouter(map[string]backends.Executor{approach2.Name: engine}, approach2.Name)
+	a.pool = pool
+	a.runners = append(a.runners, pool.Run)
+	return pool, nil
+}
+
+// lockKey is the workspace lock key of a request, the same the gateway's
+// engine uses, so that both backends serialise against each other.
+func (a *app) lockKey(req backends.Request) string {
+	s := req.GetScope()
+	k := sandbox.WorkspaceKey{Project: s.Principal.Project, Name: s.Workspace}
+	if a.cfg.Sandbox.Scope == "agent" {
+		k.Agent = s.Principal.Agent
+	}
+	return approach1.LockKey(k)
 }
 
 func runBackend(ctx context.Context, cfg *Config, logOut io.Writer) error {
-	a, err := newServiceApp(cfg, logOut)
+	a, err := newServiceApp(ctx, cfg, logOut)
 	if err != nil {
 		return err
 	}
@@ -108,6 +156,7 @@ func (a *app) grpcServer() (*grpc.Server, *health.Server, error) {
 	g := grpc.NewServer(append(opts, grpc.ChainStreamInterceptor(svc.AuthInterceptor))...)
 	svc.Register(g)
 	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING) // until the first readiness check passes
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 	return g, hs, nil
@@ -120,13 +169,16 @@ func (a *app) serveGRPC(ctx context.Context, g *grpc.Server, hs *health.Server, 
 	go func() { _ = adminSrv.Serve(adminLn) }()
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	a.log.Info("gitgate backend serving", "grpc", ln.Addr().String(), "admin", "http://"+adminLn.Addr().String(), "version", version)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go a.reportHealth(watchCtx, hs)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
+		stopWatch()
 		return err
 	}
+	stopWatch()
 	hs.Shutdown() // NOT_SERVING: balancers and the gateway stop sending
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
@@ -137,6 +189,40 @@ func (a *app) serveGRPC(ctx context.Context, g *grpc.Server, hs *health.Server, 
 	}
 	_ = adminSrv.Close()
 	return nil
+}
+
+// reportHealth sets the health service's status from readiness every
+// second: SERVING only while Redis, PostgreSQL and the pool are ready.
+func (a *app) reportHealth(ctx context.Context, hs *health.Server) {
+	last := healthpb.HealthCheckResponse_UNKNOWN
+	for {
+		checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := a.ready(checkCtx)
+		cancel()
+		st := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if st != last && ctx.Err() == nil {
+			hs.SetServingStatus("", st)
+			a.log.Info("health changed", "status", st.String(), "reason", fmt.Sprint(err))
+			last = st
+		}
+		if !sleepCtx(ctx, time.Second) {
+			return
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // dialApproach2 connects the gateway to the service.

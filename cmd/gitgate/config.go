@@ -26,6 +26,8 @@ type Config struct {
 	Limits    LimitsConfig             `mapstructure:"limits"`
 	Backend   BackendConfig            `mapstructure:"backend"`
 	Approach2 Approach2Config          `mapstructure:"approach2"`
+	Redis     RedisConfig              `mapstructure:"redis"`
+	Postgres  PostgresConfig           `mapstructure:"postgres"`
 	Log       LogConfig                `mapstructure:"log"`
 	Projects  map[string]ProjectConfig `mapstructure:"projects"`
 	Agents    []AgentConfig            `mapstructure:"agents"`
@@ -53,6 +55,29 @@ type SandboxConfig struct {
 	Local    struct {
 		Dir string `mapstructure:"dir"`
 	} `mapstructure:"local"`
+	Pool PoolConfig `mapstructure:"pool"`
+}
+
+// PoolConfig configures the service's warm pool.
+type PoolConfig struct {
+	MinIdle        int           `mapstructure:"min_idle"`
+	MaxSize        int           `mapstructure:"max_size"`
+	MaxQueue       int           `mapstructure:"max_queue"`
+	AcquireTimeout time.Duration `mapstructure:"acquire_timeout"`
+}
+
+// RedisConfig locates the shared Redis.
+type RedisConfig struct {
+	Addr    string        `mapstructure:"addr"`
+	Prefix  string        `mapstructure:"prefix"`
+	LockTTL time.Duration `mapstructure:"lock_ttl"`
+}
+
+// PostgresConfig locates the journal's database; DSN is resolved from
+// DSNEnv at load time.
+type PostgresConfig struct {
+	DSNEnv string `mapstructure:"dsn_env"`
+	DSN    string `mapstructure:"-"`
 }
 
 // GitConfig configures git.
@@ -150,6 +175,9 @@ func (c *Config) resolveTokens(getenv func(string) string) error {
 	if c.Approach2.TokenEnv != "" {
 		c.Approach2.Token = getenv(c.Approach2.TokenEnv)
 	}
+	if c.Postgres.DSNEnv != "" {
+		c.Postgres.DSN = getenv(c.Postgres.DSNEnv)
+	}
 	for name, p := range c.Projects {
 		if p.TokenEnv != "" {
 			p.Token = getenv(p.TokenEnv)
@@ -231,6 +259,25 @@ func (c *Config) needApproach2() error {
 	}
 	if !a.Insecure && (a.TLSCert == "" || a.TLSKey == "") {
 		return fmt.Errorf("approach2.tls_cert/tls_key: TLS is required unless approach2.insecure is true")
+	}
+	return nil
+}
+
+// needService checks what running the Approach 2 service requires beyond
+// needApproach2: the journal's database and a sane pool.
+func (c *Config) needService() error {
+	if err := c.needApproach2(); err != nil {
+		return err
+	}
+	if c.Postgres.DSN == "" {
+		return fmt.Errorf("postgres.dsn_env: environment variable %s (the journal's PostgreSQL DSN) is not set", c.Postgres.DSNEnv)
+	}
+	p := c.Sandbox.Pool
+	if p.MaxSize < 1 || p.MinIdle < 0 || p.MinIdle > p.MaxSize || p.MaxQueue < 0 || p.AcquireTimeout <= 0 {
+		return fmt.Errorf("sandbox.pool: need 0 <= min_idle <= max_size, max_size >= 1, max_queue >= 0, acquire_timeout > 0")
+	}
+	if c.Redis.Addr != "" && c.Redis.LockTTL < time.Second {
+		return fmt.Errorf("redis.lock_ttl: %s is shorter than one second", c.Redis.LockTTL)
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ type world struct {
 	app        *app
 
 	backendWait func() error // waits for the `gitgate backend` child, when one runs
+	redisPrefix string       // Redis keys of this test, when Redis is used
 
 	mu         sync.Mutex
 	transcript []string // every tool result and error the clients saw
@@ -92,7 +93,7 @@ func (w *world) configYAML(sandboxDir string) string {
 	return fmt.Sprintf(`
 listen: {mcp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 log: {level: debug, format: json}
-sandbox: {local: {dir: %q}}
+sandbox: {local: {dir: %q}, pool: {min_idle: 1, max_size: 8}}
 git: {allow_http: true}
 mcp: {stdio_agent: ada}
 projects:

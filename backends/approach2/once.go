@@ -139,7 +139,17 @@ func detached(ctx context.Context, key string, lease lock.Lease) (context.Contex
 	return run, cancel
 }
 
+// run records the plan recovery needs, then runs the write and settles it.
+// A write whose plan cannot be made never started: it settles as failed.
 func (o *Once) run(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease) (backends.Result, error) {
+	prepared, err := o.prepare(ctx, req, o.cfg.LockKey(req))
+	if err == nil {
+		err = o.cfg.Journal.SetPrepared(ctx, entry.ID, lease.Fence(), prepared)
+	}
+	if err != nil {
+		o.settle(ctx, entry, lease.Fence(), nil, err)
+		return nil, err
+	}
 	res, err := o.cfg.Engine.Execute(ctx, req)
 	o.settle(ctx, entry, lease.Fence(), res, err)
 	return res, err

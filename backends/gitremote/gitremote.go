@@ -57,6 +57,10 @@ type Config struct {
 	// Logger receives diagnostics (requests at Debug, git's stderr at Warn).
 	// If nil, nothing is logged.
 	Logger *slog.Logger
+	// BeforeReceivePack, if set, is called when a push's pack arrives,
+	// before the refs are updated; tests use it to hold a push in flight
+	// (for example to kill the pushing process meanwhile).
+	BeforeReceivePack func(repo string)
 }
 
 // Server is a git smart-HTTP remote. Create it with New, then Start it; Close

@@ -124,6 +124,9 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.Method == http.MethodPost && rest == "git-receive-pack" && r.ContentLength != 4 && s.cfg.BeforeReceivePack != nil {
+		s.cfg.BeforeReceivePack(name)
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	s.cgiHandler(user).ServeHTTP(sw, r)
 	s.countPush(r, name, rest, sw.code())

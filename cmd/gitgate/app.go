@@ -46,6 +46,7 @@ type app struct {
 	journal   *journal.Journal // the service's
 	pool      *sandbox.Pool    // the service's
 	runners   []func(context.Context)
+	reconcile func(context.Context) // the service's journal reconciliation
 }
 
 // newApp assembles the gateway. Logs go to logOut through the redactor;

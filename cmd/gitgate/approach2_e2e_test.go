@@ -36,14 +36,17 @@ func (w *world) startBackend(t *testing.T) (addr string, proc *os.Process) {
 	path := filepath.Join(t.TempDir(), "gitgate.yaml")
 	yaml := w.configYAML(t.TempDir()) + "approach2: {listen: \"" + addr + "\", admin: \"" + adminAddr +
 		"\", token_env: E2E_SERVICE_TOKEN, sandbox_dir: \"" + t.TempDir() + "\"}\n" +
-		"redis: {addr: \"127.0.0.1:6379\", prefix: \"" + w.redisPrefix + "\"}\n" +
+		"redis: {addr: \"127.0.0.1:6379\", prefix: \"" + w.redisPrefix + "\", lock_ttl: 1s}\n" +
 		"postgres: {dsn_env: E2E_PG_DSN}\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(gitgateBinary(t), "backend", "--config", path)
+	if w.pgDSN == "" {
+		w.pgDSN = backendtest.PostgresDSN(t)
+	}
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken,
-		"E2E_SERVICE_TOKEN=" + serviceToken, "E2E_PG_DSN=" + backendtest.PostgresDSN(t)}
+		"E2E_SERVICE_TOKEN=" + serviceToken, "E2E_PG_DSN=" + w.pgDSN}
 	cmd.Stderr = w.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

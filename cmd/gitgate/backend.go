@@ -80,6 +80,22 @@ func newServiceApp(ctx context.Context, cfg *Config, logOut io.Writer) (*app, er
 		a.close(ctx)
 		return nil, err
 	}
+	rc := approach2.ReconcileConfig{Journal: a.journal, Locker: locker, RemoteRef: engine.RemoteRef, Logger: a.log}
+	a.reconcile = func(ctx context.Context) {
+		if n, err := approach2.Reconcile(ctx, rc); err != nil {
+			a.log.Warn("journal reconciliation failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("journal reconciled interrupted operations", "settled", n)
+		}
+	}
+	// Entries whose holder died are skipped while its lease lives; looking
+	// again every two lock TTLs settles them soon after it expires.
+	every := 2 * max(cfg.Redis.LockTTL, 5*time.Second)
+	a.runners = append(a.runners, func(ctx context.Context) {
+		for sleepCtx(ctx, every) {
+			a.reconcile(ctx)
+		}
+	})
 	return a, a.newRouter(map[string]backends.Executor{approach2.Name: once}, approach2.Name)
 }
 
@@ -135,6 +151,7 @@ func runBackend(ctx context.Context, cfg *Config, logOut io.Writer) error {
 		ln.Close()
 		return fmt.Errorf("approach2.admin %s: %w", cfg.Approach2.Admin, err)
 	}
+	a.reconcile(ctx) // settle what a crashed process left started, before serving
 	a.startReaper(ctx)
 	return a.serveGRPC(ctx, g, hs, ln, adminLn)
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,8 @@ type world struct {
 
 	backendWait func() error // waits for the `gitgate backend` child, when one runs
 	redisPrefix string       // Redis keys of this test, when Redis is used
+	pgDSN       string       // the service's journal schema, kept across restarts
+	pushHook    atomic.Pointer[func(repo string)]
 
 	mu         sync.Mutex
 	transcript []string // every tool result and error the clients saw
@@ -52,7 +55,12 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, remoteRoot: t.TempDir(), logs: &syncBuffer{}}
-	srv, err := gitremote.New(gitremote.Config{Root: w.remoteRoot, Username: "x-access-token", Token: gitToken})
+	srv, err := gitremote.New(gitremote.Config{Root: w.remoteRoot, Username: "x-access-token", Token: gitToken,
+		BeforeReceivePack: func(repo string) {
+			if hook := w.pushHook.Load(); hook != nil {
+				(*hook)(repo)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,3 +108,22 @@ func (j *Journal) Get(ctx context.Context, id int64) (Entry, error) {
 	}
 	return e, nil
 }
+
+const setPreparedSQL = `UPDATE op_journal SET prepared = $3, updated_at = now()
+	WHERE id = $1 AND fence = $2 AND state = 'started'`
+
+// SetPrepared records what recovery needs (JSON) on a started entry, once
+// the holder knows it: only the current holder (fence) can, as with Settle.
+func (j *Journal) SetPrepared(ctx context.Context, id, fence int64, prepared []byte) error {
+	if err := validJSON("prepared", prepared); err != nil {
+		return err
+	}
+	tag, err := j.pool.Exec(ctx, setPreparedSQL, id, fence, prepared)
+	if err != nil {
+		return dbError("record the operation's plan", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fencedError(id, fence)
+	}
+	return nil
+}

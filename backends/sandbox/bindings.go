@@ -62,6 +62,16 @@ type BindingStore interface {
 	DeleteSandbox(ctx context.Context, id string) error
 }
 
+// UsageTracker is implemented by binding stores shared between processes
+// that know when a sandbox's workspaces were last used by anyone. The
+// Manager asks it before reaping, so that a sandbox idle here but busy in
+// another process survives.
+type UsageTracker interface {
+	// UsedWithin reports whether any binding of sandbox id was used within
+	// the store's TTL.
+	UsedWithin(ctx context.Context, id string) (bool, error)
+}
+
 // MemoryBindings is an in-process BindingStore, enough while one process
 // runs every backend.
 type MemoryBindings struct {

@@ -109,14 +109,17 @@ func (m *Manager) Acquire(ctx context.Context, owner Owner) (info Info, release 
 }
 
 // Use marks the sandbox with the given id busy, for operations on a workspace
-// that is already bound to it. ok is false when the sandbox is gone (reaped
-// or destroyed).
+// that is already bound to it. A sandbox this manager did not create (another
+// process shares the provider and the bindings) is adopted. ok is false when
+// the sandbox is gone (reaped or destroyed).
 func (m *Manager) Use(ctx context.Context, id string) (release func(), ok bool) {
 	m.mu.Lock()
 	s := m.byID[id]
 	m.mu.Unlock()
 	if s == nil {
-		return nil, false
+		if s = m.adopt(ctx, id); s == nil {
+			return nil, false
+		}
 	}
 	s.create.Lock()
 	defer s.create.Unlock()
@@ -126,6 +129,29 @@ func (m *Manager) Use(ctx context.Context, id string) (release func(), ok bool) 
 	m.markBusy(s)
 	m.extendTTL(ctx, s)
 	return m.releaser(s), true
+}
+
+// adopt takes charge of a live sandbox another process created. Adopted
+// sandboxes are found by id only: the owner keeps getting its own sandbox
+// from Acquire.
+func (m *Manager) adopt(ctx context.Context, id string) *slot {
+	info, err := m.cfg.Provider.Lookup(ctx, id)
+	if err != nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return nil
+	}
+	if s := m.byID[id]; s != nil {
+		return s
+	}
+	s := &slot{owner: info.Owner, info: &info, lastUsed: m.cfg.Now(), lastTTL: m.cfg.Now()}
+	m.byID[id] = s
+	m.metrics.active.Inc()
+	m.cfg.Logger.Info("sandbox adopted", "sandbox", id, "owner", info.Owner.String())
+	return s
 }
 
 // releaser returns the release function of one use of s; calling it more

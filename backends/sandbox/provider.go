@@ -95,6 +95,9 @@ type Provider interface {
 	Create(ctx context.Context, opts CreateOptions) (Info, error)
 	// Find returns the live sandboxes of owner.
 	Find(ctx context.Context, owner Owner) ([]Info, error)
+	// Lookup returns a live sandbox by id, also one another process created
+	// (when the provider can reach it); not_found otherwise.
+	Lookup(ctx context.Context, id string) (Info, error)
 	Exec(ctx context.Context, id string, req ExecRequest) (ExecResult, error)
 	ReadFile(ctx context.Context, id, root, rel string, offset, limit int64) (FileData, error)
 	// WriteFile atomically replaces (or creates) a regular file, creating

@@ -74,6 +74,12 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 	if info == nil || (busy && !force) {
 		return false
 	}
+	if !force && m.usedElsewhere(ctx, info.ID) {
+		m.mu.Lock()
+		s.lastUsed = m.cfg.Now()
+		m.mu.Unlock()
+		return false
+	}
 	if err := m.cfg.Bindings.DeleteSandbox(ctx, info.ID); err != nil {
 		m.cfg.Logger.Warn("sandbox bindings not deleted; keeping sandbox", "sandbox", info.ID, "err", err)
 		return false
@@ -92,6 +98,17 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 	m.metrics.reaped.Inc()
 	m.cfg.Logger.Info("sandbox reaped", "sandbox", info.ID, "owner", info.Owner.String(), "forced", force)
 	return true
+}
+
+// usedElsewhere reports whether the shared binding store saw the sandbox
+// used recently (by another process); on doubt it says yes.
+func (m *Manager) usedElsewhere(ctx context.Context, id string) bool {
+	tracker, ok := m.cfg.Bindings.(UsageTracker)
+	if !ok {
+		return false
+	}
+	used, err := tracker.UsedWithin(ctx, id)
+	return used || err != nil
 }
 
 type managerMetrics struct {

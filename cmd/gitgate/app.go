@@ -123,7 +123,7 @@ type engineDeps struct {
 // newEngine builds the git engine (the embedded executor) on local
 // sandboxes.
 func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
-	provider, err := local.Open(d.dir)
+	provider, err := local.OpenWith(d.dir, local.Options{Shared: a.cfg.Sandbox.Local.Shared})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox directory: %w", err)
 	}

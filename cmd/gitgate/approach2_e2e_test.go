@@ -34,9 +34,12 @@ func (w *world) startBackend(t *testing.T) (addr string, proc *os.Process) {
 	t.Helper()
 	addr, adminAddr := freeAddr(t), freeAddr(t)
 	path := filepath.Join(t.TempDir(), "gitgate.yaml")
+	ownDir := ", sandbox_dir: \"" + t.TempDir() + "\""
+	if w.sharedSandboxes != "" {
+		ownDir = "" // the gateway's, shared
+	}
 	yaml := w.configYAML(t.TempDir()) + "approach2: {listen: \"" + addr + "\", admin: \"" + adminAddr +
-		"\", token_env: E2E_SERVICE_TOKEN, sandbox_dir: \"" + t.TempDir() + "\"}\n" +
-		"redis: {addr: \"127.0.0.1:6379\", prefix: \"" + w.redisPrefix + "\", lock_ttl: 1s}\n" +
+		"\", token_env: E2E_SERVICE_TOKEN" + ownDir + "}\n" +
 		"postgres: {dsn_env: E2E_PG_DSN}\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

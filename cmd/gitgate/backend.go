@@ -99,11 +99,16 @@ func newServiceApp(ctx context.Context, cfg *Config, logOut io.Writer) (*app, er
 	return a, a.newRouter(map[string]backends.Executor{approach2.Name: once}, approach2.Name)
 }
 
+// serviceSandboxDir is approach2.sandbox_dir, or the gateway's directory
+// when it is shared, or a directory of the service's own beside it.
 func serviceSandboxDir(cfg *Config) string {
 	if cfg.Approach2.SandboxDir != "" {
 		return cfg.Approach2.SandboxDir
 	}
 	base, _ := cfg.sandboxDir()
+	if cfg.Sandbox.Local.Shared {
+		return base
+	}
 	return filepath.Join(filepath.Dir(base), "service-sandboxes")
 }
 

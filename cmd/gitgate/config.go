@@ -53,7 +53,8 @@ type SandboxConfig struct {
 	Scope    string        `mapstructure:"scope"`
 	TTL      time.Duration `mapstructure:"ttl"`
 	Local    struct {
-		Dir string `mapstructure:"dir"`
+		Dir    string `mapstructure:"dir"`
+		Shared bool   `mapstructure:"shared"`
 	} `mapstructure:"local"`
 	Pool PoolConfig `mapstructure:"pool"`
 }
@@ -230,6 +231,9 @@ func (c *Config) validateSandbox() error {
 	}
 	if c.Sandbox.Scope != "project" && c.Sandbox.Scope != "agent" {
 		return fmt.Errorf("sandbox.scope: %q must be project or agent", c.Sandbox.Scope)
+	}
+	if c.Sandbox.Local.Shared && c.Redis.Addr == "" {
+		return fmt.Errorf("sandbox.local.shared: a shared sandbox directory needs redis.addr (bindings and locks must be shared too)")
 	}
 	if c.Sandbox.TTL < time.Minute {
 		return fmt.Errorf("sandbox.ttl: %s is shorter than one minute", c.Sandbox.TTL)

@@ -47,6 +47,9 @@ type world struct {
 	redisPrefix string       // Redis keys of this test, when Redis is used
 	pgDSN       string       // the service's journal schema, kept across restarts
 	pushHook    atomic.Pointer[func(repo string)]
+	// sharedSandboxes, when set, is the sandbox directory the gateway and
+	// the service share (sandbox.local.shared).
+	sharedSandboxes string
 
 	mu         sync.Mutex
 	transcript []string // every tool result and error the clients saw
@@ -97,11 +100,18 @@ func (w *world) config(t testing.TB) *Config {
 }
 
 func (w *world) configYAML(sandboxDir string) string {
+	if w.sharedSandboxes != "" {
+		sandboxDir = w.sharedSandboxes
+	}
+	redis := ""
+	if w.redisPrefix != "" {
+		redis = fmt.Sprintf("redis: {addr: \"127.0.0.1:6379\", prefix: %q, lock_ttl: 1s}\n", w.redisPrefix)
+	}
 	u, _ := url.Parse(w.remote.URL())
 	return fmt.Sprintf(`
 listen: {mcp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 log: {level: debug, format: json}
-sandbox: {local: {dir: %q}, pool: {min_idle: 1, max_size: 8}}
+sandbox: {local: {dir: %q, shared: %v}, pool: {min_idle: 1, max_size: 8}}
 git: {allow_http: true}
 mcp: {stdio_agent: ada}
 projects:
@@ -110,7 +120,7 @@ projects:
 agents:
   - {name: ada, project: alpha, token_sha256: %s, author_name: Ada Agent, author_email: ada@agents.example}
   - {name: eve, project: beta, token_sha256: %s, author_name: Eve, author_email: eve@beta.example}
-`, sandboxDir, u.Host, u.Host, gateway.HashToken(agentToken), gateway.HashToken(strangerToken))
+`, sandboxDir, w.sharedSandboxes != "", u.Host, u.Host, gateway.HashToken(agentToken), gateway.HashToken(strangerToken)) + redis
 }
 
 // startHTTP runs the gateway on loopback until the test ends.

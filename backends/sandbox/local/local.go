@@ -10,10 +10,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"time"
 
@@ -27,7 +29,8 @@ const markerFile = ".gitgate-local-sandboxes"
 
 // Provider is the local sandbox provider. Safe for concurrent use.
 type Provider struct {
-	dir string
+	dir    string
+	shared bool
 
 	mu        sync.Mutex
 	sandboxes map[string]sandbox.Info
@@ -40,17 +43,31 @@ var _ sandbox.Provider = (*Provider)(nil)
 // sandboxes do not outlive the process that made them (nor do the workspace
 // bindings of the in-process store).
 func Open(dir string) (*Provider, error) {
+	return OpenWith(dir, Options{})
+}
+
+// Options configures a Provider.
+type Options struct {
+	// Shared makes the directory shared by several processes (the gateway
+	// and the Approach 2 service on one machine): it is not cleared at
+	// start, and sandboxes another process created are found by id (see
+	// Lookup). Their bindings live in Redis then.
+	Shared bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(dir string, opts Options) (*Provider, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("local sandbox dir %q: %w", dir, err)
 	}
-	if err := prepareDir(abs); err != nil {
+	if err := prepareDir(abs, opts.Shared); err != nil {
 		return nil, err
 	}
-	return &Provider{dir: abs, sandboxes: map[string]sandbox.Info{}}, nil
+	return &Provider{dir: abs, shared: opts.Shared, sandboxes: map[string]sandbox.Info{}}, nil
 }
 
-func prepareDir(dir string) error {
+func prepareDir(dir string, shared bool) error {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -62,6 +79,9 @@ func prepareDir(dir string) error {
 	case len(entries) > 0:
 		if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
 			return fmt.Errorf("local sandbox dir %s is not empty and not gitgate's (no %s); choose another sandbox.local.dir", dir, markerFile)
+		}
+		if shared {
+			return nil // other processes' sandboxes live here
 		}
 		for _, e := range entries {
 			if e.Name() != markerFile {
@@ -94,6 +114,10 @@ func (p *Provider) Create(_ context.Context, opts sandbox.CreateOptions) (sandbo
 		}
 	}
 	info := sandbox.Info{ID: id, Owner: opts.Owner, Root: root, Created: time.Now()}
+	if err := writeMeta(info); err != nil {
+		_ = os.RemoveAll(root)
+		return sandbox.Info{}, backends.Errorf(backends.Unavailable, "create sandbox: %w", err)
+	}
 	p.mu.Lock()
 	p.sandboxes[id] = info
 	p.mu.Unlock()
@@ -123,13 +147,56 @@ func (p *Provider) Find(_ context.Context, owner sandbox.Owner) ([]sandbox.Info,
 
 func (p *Provider) lookup(id string) (sandbox.Info, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	info, ok := p.sandboxes[id]
-	if !ok {
-		return sandbox.Info{}, backends.Errorf(backends.NotFound, "sandbox %s does not exist (it may have been reaped)", id)
+	p.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	if p.shared {
+		if info, err := readMeta(p.dir, id); err == nil {
+			p.mu.Lock()
+			p.sandboxes[id] = info
+			p.mu.Unlock()
+			return info, nil
+		}
+	}
+	return sandbox.Info{}, backends.Errorf(backends.NotFound, "sandbox %s does not exist (it may have been reaped)", id)
+}
+
+// Lookup returns the sandbox id: one this provider created, or, in a shared
+// directory, one another process created.
+func (p *Provider) Lookup(_ context.Context, id string) (sandbox.Info, error) {
+	return p.lookup(id)
+}
+
+// metaFile describes a sandbox inside its directory, so that another
+// process sharing the directory can find it.
+const metaFile = ".gitgate-sandbox.json"
+
+func writeMeta(info sandbox.Info) error {
+	data, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(info.Root, metaFile), data, 0o600)
+}
+
+func readMeta(dir, id string) (sandbox.Info, error) {
+	if !idPattern.MatchString(id) {
+		return sandbox.Info{}, fmt.Errorf("bad sandbox id %q", id)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, id, metaFile))
+	if err != nil {
+		return sandbox.Info{}, err
+	}
+	var info sandbox.Info
+	if err := json.Unmarshal(data, &info); err != nil || info.ID != id || info.Root != filepath.Join(dir, id) {
+		return sandbox.Info{}, fmt.Errorf("sandbox %s: bad metadata", id)
 	}
 	return info, nil
 }
+
+var idPattern = regexp.MustCompile(`^sbx-[0-9a-f]{16}$`)
 
 // SetTTL does nothing: local sandboxes are reaped by the Manager.
 func (p *Provider) SetTTL(_ context.Context, id string, _ time.Duration) error {

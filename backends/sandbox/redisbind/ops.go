@@ -162,3 +162,14 @@ func toArgs(ss []string) []any {
 	}
 	return args
 }
+
+// UsedWithin reports whether any binding of sandbox id was read or written
+// within the TTL: the sandbox's set expires one TTL after its last use by
+// any process (see sandbox.UsageTracker).
+func (s *Store) UsedWithin(ctx context.Context, id string) (bool, error) {
+	n, err := s.client.Exists(ctx, s.sandboxKey(id)).Result()
+	if err != nil {
+		return true, unavailable(err)
+	}
+	return n > 0, nil
+}

@@ -56,6 +56,7 @@ type Store struct {
 }
 
 var _ sandbox.BindingStore = (*Store)(nil)
+var _ sandbox.UsageTracker = (*Store)(nil)
 
 // New returns a Store keeping its bindings in client. It panics when
 // opts.TTL is not positive: bindings that never expire would outlive the

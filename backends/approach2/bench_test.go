@@ -9,7 +9,12 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/approach2"
+	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/lock/redislock"
+	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
 )
 
 // benchPair is one engine called two ways: in process (Approach 1) and
@@ -24,11 +29,41 @@ func newBenchPair(b *testing.B, workspaces int) *benchPair {
 	env := backendtest.NewEnv(b)
 	engine := backendtest.NewApproach1(b, env)
 	p := &benchPair{env: env, a1: engine, a2: startService(b, engine)}
+	p.clone(b, engine, workspaces)
+	return p
+}
+
+func (p *benchPair) clone(b *testing.B, ex backends.Executor, workspaces int) {
 	for i := range workspaces {
 		ws := fmt.Sprintf("bench-%02d", i)
-		backendtest.Clone(b, engine, env, env.Agent, ws)
+		backendtest.Clone(b, ex, p.env, p.env.Agent, ws)
 		p.workspaces = append(p.workspaces, ws)
 	}
+}
+
+// newFullPair is Approach 1 in process against the Approach 2 service as it
+// runs in production: its own engine behind the exactly-once layer (journal
+// in PostgreSQL, workspace locks and bindings in Redis), over gRPC.
+func newFullPair(b *testing.B, workspaces int) *benchPair {
+	env := backendtest.NewEnv(b)
+	rdb := backendtest.Redis(b)
+	prefix := backendtest.RedisPrefix(b, rdb)
+	locker := redislock.New(rdb, redislock.Options{Prefix: prefix})
+	bindings := redisbind.New(rdb, redisbind.Options{Prefix: prefix, TTL: time.Hour})
+	j, err := journal.Open(b.Context(), backendtest.PostgresDSN(b), journal.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(j.Close)
+	engine := backendtest.NewEngine(b, env, lock.Reentrant(locker), bindings)
+	once, err := approach2.NewOnce(approach2.OnceConfig{Engine: engine, Locker: locker, Journal: j, LockKey: lockKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &benchPair{env: env, a1: backendtest.NewApproach1(b, env), a2: startService(b, once)}
+	p.clone(b, p.a1, workspaces)
+	p.workspaces = nil
+	p.clone(b, p.a2, workspaces) // the same names, each backend its own sandboxes
 	return p
 }
 
@@ -58,11 +93,12 @@ func BenchmarkGRPCHopLatency(b *testing.B) {
 }
 
 // BenchmarkThroughput32 runs 32 concurrent agents, each on its own
-// workspace, through Approach 1 and Approach 2 in alternating rounds, for
-// status and for commit (a file write plus a commit of it).
+// workspace, through Approach 1 (in process) and the full Approach 2
+// service in alternating rounds, for status and for commit (a file write
+// plus a commit of it, both journaled and locked in Redis on Approach 2).
 func BenchmarkThroughput32(b *testing.B) {
 	const agents = 32
-	p := newBenchPair(b, agents)
+	p := newFullPair(b, agents)
 	var seq atomic.Int64
 	ops := map[string]func(ex backends.Executor, ws string){
 		"status": func(ex backends.Executor, ws string) { p.status(b, ex, ws) },

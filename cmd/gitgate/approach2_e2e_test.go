@@ -146,3 +146,26 @@ func listServices(t *testing.T, addr string) {
 		t.Fatalf("reflection lists %s", strings.Join(names, ", "))
 	}
 }
+
+// TestHealthFollowsDependencies: the service reports SERVING only while
+// Redis (here behind a proxy the test cuts), PostgreSQL and the pool are
+// ready.
+func TestHealthFollowsDependencies(t *testing.T) {
+	w := newWorld(t)
+	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
+	proxy, cut := backendtest.Proxy(t, "127.0.0.1:6379")
+	w.redisAddr = proxy
+	addr, _ := w.startBackend(t)
+	cut()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		st, err := healthOf(ctx, addr)
+		cancel()
+		if err == nil && st == healthpb.HealthCheckResponse_NOT_SERVING {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the service kept reporting SERVING with Redis gone")
+}

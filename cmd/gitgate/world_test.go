@@ -45,6 +45,7 @@ type world struct {
 
 	backendWait func() error // waits for the `gitgate backend` child, when one runs
 	redisPrefix string       // Redis keys of this test, when Redis is used
+	redisAddr   string       // if set, where the service finds Redis (a proxy)
 	pgDSN       string       // the service's journal schema, kept across restarts
 	pushHook    atomic.Pointer[func(repo string)]
 	// sharedSandboxes, when set, is the sandbox directory the gateway and
@@ -105,7 +106,11 @@ func (w *world) configYAML(sandboxDir string) string {
 	}
 	redis := ""
 	if w.redisPrefix != "" {
-		redis = fmt.Sprintf("redis: {addr: \"127.0.0.1:6379\", prefix: %q, lock_ttl: 1s}\n", w.redisPrefix)
+		addr := w.redisAddr
+		if addr == "" {
+			addr = "127.0.0.1:6379"
+		}
+		redis = fmt.Sprintf("redis: {addr: %q, prefix: %q, lock_ttl: 1s}\n", addr, w.redisPrefix)
 	}
 	u, _ := url.Parse(w.remote.URL())
 	return fmt.Sprintf(`

@@ -33,6 +33,10 @@ type ManagerConfig struct {
 	Logger *slog.Logger
 	// Now returns the current time. If nil, time.Now is used.
 	Now func() time.Time
+	// KeepOnClose leaves the sandboxes alive at Close, for providers whose
+	// sandboxes other processes share (they adopt them; idle ones are
+	// reaped by whichever process sees them idle).
+	KeepOnClose bool
 }
 
 // Manager binds owners to sandboxes: it reuses an owner's sandbox while it is

@@ -34,12 +34,17 @@ func (m *Manager) ReapIdle(ctx context.Context) int {
 	return n
 }
 
-// Close destroys every sandbox the manager created. Sandboxes of the local
-// provider do not outlive the process that made them; remote ones would be
-// reaped by their own TTL, but closing frees them at once.
+// Close destroys every sandbox the manager created (unless KeepOnClose).
+// Sandboxes of the local provider do not outlive the process that made them;
+// remote ones would be reaped by their own TTL, but closing frees them at
+// once.
 func (m *Manager) Close(ctx context.Context) {
 	m.mu.Lock()
 	m.closing = true
+	if m.cfg.KeepOnClose {
+		m.mu.Unlock()
+		return
+	}
 	slots := make([]*slot, 0, len(m.byID))
 	for _, s := range m.byID {
 		slots = append(slots, s)

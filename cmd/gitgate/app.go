@@ -135,7 +135,7 @@ func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
 	}
 	a.bindings = d.binds
 	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Creator: creator, Bindings: d.binds,
-		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log})
+		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.cfg.Sandbox.Local.Shared})
 	if err != nil {
 		return nil, err
 	}
@@ -214,10 +214,10 @@ func (a *app) close(ctx context.Context) {
 	if a.stopReap != nil {
 		a.stopReap()
 	}
+	a.sandboxes.Close(ctx) // before the stores it reports to are closed
 	for _, c := range a.closers {
 		c()
 	}
-	a.sandboxes.Close(ctx)
 }
 
 // serveHTTP serves MCP on mcpLn and the admin endpoints on adminLn until ctx

@@ -24,25 +24,34 @@ var sampleFiles = map[string]string{
 }
 
 func newDevCmd(o *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var backend string
+	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the gateway with a local demo git remote and a development agent token",
 		Long: `dev starts everything a newcomer needs on loopback: a git remote served by
 git http-backend with token auth, holding a sample repository; a project "dev"
 allowed to reach it; an agent "dev-agent" with a fresh token; and the gateway
-(embedded Approach 1, local sandboxes). It prints the MCP URL, the token and a
-client configuration. Everything is removed when it stops.`,
+(embedded Approach 1, local sandboxes). When the local Redis and PostgreSQL
+answer, it also starts the Approach 2 service in process (journal in the
+gitgate_dev schema, locks and bindings in Redis, sandboxes shared), and
+--backend approach2 sends every operation to it. It prints the MCP URL, the
+token and a client configuration. Everything is removed when it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(o.configPath, os.Getenv)
 			if err != nil {
 				return err
 			}
+			if backend != "approach1" && backend != "approach2" {
+				return fmt.Errorf("--backend: %q must be approach1 or approach2", backend)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDev(ctx, cfg, cmd)
+			return runDev(ctx, cfg, cmd, backend)
 		},
 	}
+	cmd.Flags().StringVar(&backend, "backend", "approach1", "the backend every operation goes to: approach1, or approach2 (needs Redis and PostgreSQL)")
+	return cmd
 }
 
 // devWorld is what dev adds to the configuration.
@@ -50,9 +59,11 @@ type devWorld struct {
 	remote     *gitremote.Server
 	repoURL    string
 	agentToken string
+	service    string // the Approach 2 service's address, or why it is not running
+	backend    string // where every operation goes
 }
 
-func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command) error {
+func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend string) error {
 	state, err := os.MkdirTemp("", "gitgate-dev-")
 	if err != nil {
 		return err
@@ -63,6 +74,14 @@ func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command) error {
 		return err
 	}
 	defer w.remote.Close()
+	addr, why := devService(ctx, cfg, cmd.ErrOrStderr())
+	w.service = "not started (" + why + ")"
+	if addr != "" {
+		w.service = addr + " (gRPC; journal in PostgreSQL, locks and bindings in Redis)"
+	} else if backend == "approach2" {
+		return fmt.Errorf("--backend approach2: the Approach 2 service could not start: %s", why)
+	}
+	cfg.Backend.Default, w.backend = backend, backend
 	banner := func(_ *app, mcpURL, adminURL string) { printBanner(cmd.OutOrStdout(), mcpURL, adminURL, w) }
 	return runHTTP(ctx, cfg, cmd, banner, w.agentToken)
 }
@@ -110,7 +129,7 @@ func printBanner(out io.Writer, mcpURL, adminURL string, w *devWorld) {
 		"type": "http", "url": mcpURL, "headers": map[string]string{"Authorization": "Bearer " + w.agentToken},
 	}}}
 	clientJSON, _ := json.MarshalIndent(client, "", "  ")
-	fmt.Fprintf(out, `gitgate dev is running (embedded Approach 1, local sandboxes).
+	fmt.Fprintf(out, `gitgate dev is running (every operation goes to %s; local sandboxes).
 
   MCP endpoint:     %s
   Agent token:      %s
@@ -118,6 +137,7 @@ func printBanner(out io.Writer, mcpURL, adminURL string, w *devWorld) {
   Demo repository:  %s
                     (the gateway holds its token; agents never see it)
   Metrics:          %s/metrics
+  Approach 2:       %s
 
 MCP client configuration (Streamable HTTP):
 %s
@@ -125,5 +145,5 @@ MCP client configuration (Streamable HTTP):
 Try the tools: clone {"workspace": "demo", "url": "%s"}, then write_file, commit,
 checkout {"workspace": "demo", "branch": "my-change", "create": true} and push.
 Stop with Ctrl-C; the demo remote and the sandboxes are removed.
-`, mcpURL, w.agentToken, w.repoURL, adminURL, clientJSON, w.repoURL)
+`, w.backend, mcpURL, w.agentToken, w.repoURL, adminURL, w.service, clientJSON, w.repoURL)
 }

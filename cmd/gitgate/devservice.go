@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+)
+
+// devPostgresDSN is where `gitgate dev` keeps the Approach 2 journal unless
+// GITGATE_POSTGRES_DSN says otherwise: the local server's postgres
+// database, schema gitgate_dev.
+const devPostgresDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// devService starts the Approach 2 service in process when the local Redis
+// and PostgreSQL answer, and points cfg (the gateway's configuration) at it
+// with shared locks, bindings and sandboxes. It returns the service's
+// address, or why it did not start.
+func devService(ctx context.Context, cfg *Config, logOut io.Writer) (addr, why string) {
+	dsn, err := devJournalDSN(ctx)
+	if err != nil {
+		return "", "PostgreSQL does not answer: " + err.Error()
+	}
+	if err := pingRedis(ctx, "127.0.0.1:6379"); err != nil {
+		return "", "Redis does not answer: " + err.Error()
+	}
+	token, err := newToken("gga_svc_")
+	if err != nil {
+		return "", err.Error()
+	}
+	prefix, _ := newToken("")
+	cfg.Redis = RedisConfig{Addr: "127.0.0.1:6379", Prefix: "gitgate-dev:" + prefix[:12] + ":", LockTTL: 10 * time.Second}
+	cfg.Sandbox.Local.Shared = true
+	cfg.Approach2.Token, cfg.Approach2.Insecure = token, true
+	svcCfg := *cfg
+	svcCfg.Postgres.DSN = dsn
+	ln, err := startServiceInProcess(ctx, &svcCfg, logOut)
+	if err != nil {
+		return "", err.Error()
+	}
+	cfg.Approach2.Target = ln
+	return ln, ""
+}
+
+// devJournalDSN returns the DSN of the dev journal, creating its schema.
+func devJournalDSN(ctx context.Context) (string, error) {
+	if dsn := os.Getenv("GITGATE_POSTGRES_DSN"); dsn != "" {
+		return dsn, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, devPostgresDSN)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS gitgate_dev"); err != nil {
+		return "", err
+	}
+	return devPostgresDSN + "&search_path=gitgate_dev", nil
+}
+
+func pingRedis(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	return c.Ping(ctx).Err()
+}
+
+// startServiceInProcess runs the Approach 2 service on loopback ports of
+// its own until ctx ends and returns its gRPC address.
+func startServiceInProcess(ctx context.Context, cfg *Config, logOut io.Writer) (string, error) {
+	a, err := newServiceApp(ctx, cfg, logOut)
+	if err != nil {
+		return "", fmt.Errorf("approach2 service: %w", err)
+	}
+	g, hs, err := a.grpcServer()
+	if err != nil {
+		a.close(ctx)
+		return "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		a.close(ctx)
+		return "", err
+	}
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		a.close(ctx)
+		return "", err
+	}
+	a.reconcile(ctx)
+	a.startReaper(ctx)
+	go func() {
+		_ = a.serveGRPC(ctx, g, hs, ln, adminLn)
+		a.close(context.WithoutCancel(ctx))
+	}()
+	return ln.Addr().String(), nil
+}

@@ -20,7 +20,6 @@ import (
 	"github.com/gitgate/gitgate/gateway/admin"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -168,9 +167,9 @@ func (a *app) grpcServer() (*grpc.Server, *health.Server, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
 	}
 	if c := a.cfg.Approach2; c.TLSCert != "" {
-		creds, err := credentials.NewServerTLSFromFile(c.TLSCert, c.TLSKey)
+		creds, err := serverTLS(c)
 		if err != nil {
-			return nil, nil, fmt.Errorf("approach2.tls_cert/tls_key: %w", err)
+			return nil, nil, err
 		}
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -251,9 +250,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 func dialApproach2(c Approach2Config) (*approach2.Client, error) {
 	var opts []grpc.DialOption
 	if !c.Insecure {
-		creds, err := credentials.NewClientTLSFromFile(c.TLSCA, "")
+		creds, err := clientTLS(c)
 		if err != nil {
-			return nil, fmt.Errorf("approach2.tls_ca: %w", err)
+			return nil, err
 		}
 		opts = append(opts, grpc.WithTransportCredentials(creds))
 	}

@@ -104,16 +104,20 @@ type BackendConfig struct {
 // Approach2Config configures the Approach 2 service and the gateway's
 // client of it. Token is resolved from TokenEnv at load time.
 type Approach2Config struct {
-	Listen     string `mapstructure:"listen"`
-	Target     string `mapstructure:"target"`
-	Admin      string `mapstructure:"admin"`
-	TokenEnv   string `mapstructure:"token_env"`
-	TLSCert    string `mapstructure:"tls_cert"`
-	TLSKey     string `mapstructure:"tls_key"`
-	TLSCA      string `mapstructure:"tls_ca"`
-	Insecure   bool   `mapstructure:"insecure"`
-	SandboxDir string `mapstructure:"sandbox_dir"`
-	Token      string `mapstructure:"-"`
+	Listen   string `mapstructure:"listen"`
+	Target   string `mapstructure:"target"`
+	Admin    string `mapstructure:"admin"`
+	TokenEnv string `mapstructure:"token_env"`
+	TLSCert  string `mapstructure:"tls_cert"`
+	TLSKey   string `mapstructure:"tls_key"`
+	TLSCA    string `mapstructure:"tls_ca"`
+	// Mutual TLS.
+	TLSClientCA   string `mapstructure:"tls_client_ca"`
+	TLSClientCert string `mapstructure:"tls_client_cert"`
+	TLSClientKey  string `mapstructure:"tls_client_key"`
+	Insecure      bool   `mapstructure:"insecure"`
+	SandboxDir    string `mapstructure:"sandbox_dir"`
+	Token         string `mapstructure:"-"`
 }
 
 // LogConfig configures logging.

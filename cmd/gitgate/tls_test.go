@@ -81,7 +81,10 @@ func TestMutualTLS(t *testing.T) {
 	}
 	ran := false
 	svc := approach2.NewServer(approach2.ServerConfig{Token: serviceToken, Engine: backends.ExecutorFunc(
-		func(context.Context, backends.Request) (backends.Result, error) { ran = true; return &backends.StatusResult{}, nil })})
+		func(context.Context, backends.Request) (backends.Result, error) {
+			ran = true
+			return &backends.StatusResult{}, nil
+		})})
 	g := grpc.NewServer(grpc.Creds(creds), grpc.ChainStreamInterceptor(svc.AuthInterceptor))
 	svc.Register(g)
 	ln := listenLoopback(t)

@@ -10,8 +10,8 @@ LDFLAGS := -X main.version=$(VERSION)
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-run: build ## Start the gateway with a demo remote on loopback (prints the MCP URL and a token)
-	@bin/gitgate dev
+run: build ## Start the gateway with a demo remote on loopback (prints the MCP URL and a token); ARGS="--backend approach2"
+	@bin/gitgate dev $(ARGS)
 
 build: ## Build bin/gitgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gitgate ./cmd/gitgate

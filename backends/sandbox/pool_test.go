@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // flakyProvider counts creations and fails the first failures of them.
@@ -60,7 +61,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestPoolHandsOutWarmSandboxesAndRefills(t *testing.T) {
-	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 3, MaxSize: 10}, 0)
+	reg := prometheus.NewRegistry()
+	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 3, MaxSize: 10, Registerer: reg}, 0)
 	waitFor(t, "the pool is filled", p.Ready)
 	before := fp.creates.Load()
 	owner := sandbox.Owner{Project: "alpha"}
@@ -68,8 +70,8 @@ func TestPoolHandsOutWarmSandboxesAndRefills(t *testing.T) {
 	if err != nil || info.Owner != owner || info.ID == "" {
 		t.Fatalf("create: %+v %v", info, err)
 	}
-	if fp.creates.Load() != before {
-		t.Fatal("a warm acquisition created a sandbox on the caller's time")
+	if warm, cold := acquisitions(t, reg); warm != 1 || cold != 0 {
+		t.Fatalf("acquisitions warm %v cold %v: the caller waited for a creation", warm, cold)
 	}
 	waitFor(t, "the pool refills to MinIdle", func() bool { return fp.creates.Load() == before+1 && p.Ready() })
 	// A handed-out sandbox never goes back to the idle set: destroying it
@@ -130,7 +132,8 @@ func TestPoolRefillBacksOffWhileTheProviderFails(t *testing.T) {
 }
 
 func TestManagerTakesWarmSandboxesFromThePool(t *testing.T) {
-	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 2, MaxSize: 4}, 0)
+	reg := prometheus.NewRegistry()
+	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 2, MaxSize: 4, Registerer: reg}, 0)
 	waitFor(t, "the pool is filled", p.Ready)
 	clock := time.Unix(1_800_000_000, 0)
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: fp, Creator: p, Bindings: sandbox.NewMemoryBindings(),
@@ -138,10 +141,9 @@ func TestManagerTakesWarmSandboxesFromThePool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := fp.creates.Load()
 	_, release, err := mgr.Acquire(t.Context(), sandbox.Owner{Project: "alpha"})
-	if err != nil || fp.creates.Load() != before {
-		t.Fatalf("acquire: %v (creations %d → %d)", err, before, fp.creates.Load())
+	if warm, cold := acquisitions(t, reg); err != nil || warm != 1 || cold != 0 {
+		t.Fatalf("acquire: %v (warm %v, cold %v)", err, warm, cold)
 	}
 	release()
 	clock = clock.Add(2 * time.Hour)
@@ -149,6 +151,31 @@ func TestManagerTakesWarmSandboxesFromThePool(t *testing.T) {
 		t.Fatalf("reaped %d", n)
 	}
 	waitFor(t, "room freed by the reap is refilled", func() bool { return p.Ready() })
+}
+
+// acquisitions reads the pool's warm and cold acquisition counters.
+func acquisitions(t *testing.T, reg *prometheus.Registry) (warm, cold float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "gitgate_pool_acquisitions_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch {
+				case l.GetName() == "source" && l.GetValue() == "warm":
+					warm = m.GetCounter().GetValue()
+				case l.GetName() == "source" && l.GetValue() == "cold":
+					cold = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return warm, cold
 }
 
 func queueDepth(p *sandbox.Pool) int {

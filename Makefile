@@ -54,7 +54,7 @@ check-generated: proto ## Fail when the committed generated code differs from th
 
 services: ## Start the local PostgreSQL and Redis the tests use, when they are down
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "starting Redis"; \
-		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no; }
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /tmp; }
 	@pg_isready -h 127.0.0.1 -p 5432 -q || { echo "starting PostgreSQL"; \
 		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; }
 	@for i in $$(seq 1 50); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && pg_isready -h 127.0.0.1 -q && exit 0; sleep 0.2; done; \

@@ -1,8 +1,12 @@
-// Package flags will hold gitgate's feature flags: OpenFeature with the
-// flagd provider in process, reading flagd's JSON format from a watched file,
-// the flag names (per-operation route and shadow rate, the kill switch), and
-// atomic edits of the flag file.
+// Package flags holds gitgate's feature flags: which backend serves each
+// operation (a fractional split keyed by the workspace, so that a workspace
+// sticks to one backend per operation and raising a stage only moves
+// workspaces to Approach 2), how much of each operation is shadowed, and
+// one kill switch.
 //
-// It is empty until per-operation canary routing is built; until then the
-// gateway's router sends every operation to Approach 1.
+// Flags are evaluated with OpenFeature and the flagd provider in process,
+// from a flagd JSON file it watches. Anything wrong with the flags — a
+// missing, unreadable or invalid file, an evaluation error — means
+// Approach 1, counted in a metric and logged. The kill switch also has a
+// local override that works when the flag system does not.
 package flags

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/flags"
+)
+
+func opNames() []string {
+	var names []string
+	for _, info := range backends.Ops() {
+		names = append(names, string(info.Op))
+	}
+	return names
+}
+
+// TestDefaultFlagFile: configs/flags.flagd.json is valid, names every
+// operation and starts everything on Approach 1 with no shadowing and the
+// kill switch off. UPDATE_FLAGS=1 rewrites it from the operation table.
+func TestDefaultFlagFile(t *testing.T) {
+	path := filepath.Join("..", "..", "configs", "flags.flagd.json")
+	if os.Getenv("UPDATE_FLAGS") == "1" {
+		if err := flags.NewFile(opNames()).Save(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := flags.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Validate(opNames()); err != nil {
+		t.Fatal(err)
+	}
+	if f.Kill() {
+		t.Error("the default flags engage the kill switch")
+	}
+	for _, op := range opNames() {
+		if _, ok := f.Flags[flags.RouteFlag(op)]; !ok || f.Route(op) != 0 {
+			t.Errorf("%s: route flag missing or not at 0%%", op)
+		}
+		if _, ok := f.Flags[flags.ShadowFlag(op)]; !ok {
+			t.Errorf("%s: shadow flag missing", op)
+		}
+	}
+}

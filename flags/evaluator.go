@@ -1,0 +1,284 @@
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	flagd "github.com/open-feature/go-sdk-contrib/providers/flagd/pkg"
+	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures an Evaluator.
+type Config struct {
+	// Path is the flagd JSON flag file. Required.
+	Path string
+	// Ops are the operations flags may name (for validating the file).
+	Ops []string
+	// OverridePath, if set, keeps the kill-switch override in this file so
+	// that it survives restarts until cleared.
+	OverridePath string
+	// Domain is the OpenFeature domain of this evaluator's provider. If
+	// empty, "gitgate".
+	Domain string
+	// CheckInterval is how often the file itself is checked. If zero, 250 ms.
+	CheckInterval time.Duration
+	Registerer    prometheus.Registerer // if nil, metrics are not registered
+	Logger        *slog.Logger          // if nil, slog.Default()
+}
+
+// Decision is where one call goes.
+type Decision struct {
+	Backend    string  // Approach1 or Approach2
+	ShadowRate float64 // share of calls to mirror or predict on the other backend
+	Killed     bool    // the kill switch sent it to Approach 1
+	// FailSafe says why the flags could not be used (the call goes to
+	// Approach 1); empty when they were.
+	FailSafe string
+}
+
+// Override is the local kill-switch override.
+type Override struct {
+	Kill   bool      `json:"kill"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Evaluator answers routing questions from the flags. Safe for concurrent
+// use.
+type Evaluator struct {
+	cfg      Config
+	client   *openfeature.Client
+	provider *flagd.Provider
+	metrics  *prometheus.CounterVec
+
+	override atomic.Pointer[Override]
+	fileErr  atomic.Pointer[string] // why the file cannot be used, nil when it can
+	ready    atomic.Bool            // the provider is serving the current file
+	clientMu sync.RWMutex           // guards client and provider across restarts
+	stop     chan struct{}
+	done     chan struct{}
+
+	logMu  sync.Mutex
+	logged map[string]time.Time
+}
+
+// Open starts evaluating the flag file. A missing or invalid file is not an
+// error: every call goes to Approach 1 until it is fixed.
+func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("flags: Config needs the flag file's Path")
+	}
+	if cfg.Domain == "" {
+		cfg.Domain = "gitgate"
+	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := &Evaluator{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{}), logged: map[string]time.Time{}}
+	e.metrics = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitgate_flags_failsafe_total",
+		Help: "Flag evaluations that fell back to Approach 1 because the flags could not be used, by flag kind and reason.",
+	}, []string{"kind", "reason"})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(e.metrics)
+	}
+	if err := e.loadOverride(); err != nil {
+		return nil, err
+	}
+	e.checkFile()
+	go e.watch()
+	return e, nil
+}
+
+// startProvider (re)starts the flagd provider on the file. It runs when the
+// file becomes usable: flagd's own watcher does not recover from a file
+// that was missing when it started.
+func (e *Evaluator) startProvider() {
+	p, err := flagd.NewProvider(flagd.WithFileResolver(), flagd.WithOfflineFilePath(e.cfg.Path))
+	if err == nil {
+		err = openfeature.SetNamedProviderAndWait(e.cfg.Domain, p)
+	}
+	if err != nil {
+		e.cfg.Logger.Warn("flag provider not started; every operation goes to Approach 1", "err", err)
+		return
+	}
+	e.clientMu.Lock()
+	old := e.provider
+	e.provider, e.client = p, openfeature.NewClient(e.cfg.Domain)
+	e.clientMu.Unlock()
+	if old != nil {
+		old.Shutdown()
+	}
+	e.ready.Store(true)
+}
+
+// Close stops the evaluator.
+func (e *Evaluator) Close() {
+	close(e.stop)
+	<-e.done
+	e.clientMu.Lock()
+	defer e.clientMu.Unlock()
+	if e.provider != nil {
+		e.provider.Shutdown()
+	}
+}
+
+// watch checks the flag file itself: flagd keeps the last good flags when
+// the file turns invalid, but an invalid source must mean Approach 1.
+func (e *Evaluator) watch() {
+	defer close(e.done)
+	t := time.NewTicker(e.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.checkFile()
+		}
+	}
+}
+
+func (e *Evaluator) checkFile() {
+	f, err := Load(e.cfg.Path)
+	if err == nil {
+		err = f.Validate(e.cfg.Ops)
+	}
+	if err != nil {
+		msg := err.Error()
+		e.fileErr.Store(&msg)
+		e.ready.Store(false) // reload the provider once the file is usable again
+		return
+	}
+	if !e.ready.Load() {
+		e.startProvider()
+	}
+	e.fileErr.Store(nil)
+}
+
+// Decide returns where op on workspace goes. It never fails: anything that
+// keeps the flags from being used sends the call to Approach 1.
+func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
+	if ov := e.override.Load(); ov != nil && ov.Kill {
+		return Decision{Backend: Approach1, Killed: true}
+	}
+	if why := e.fileErr.Load(); why != nil {
+		return e.failSafe("file", "invalid_source", *why)
+	}
+	e.clientMu.RLock()
+	client := e.client
+	e.clientMu.RUnlock()
+	if client == nil || !e.ready.Load() {
+		return e.failSafe("file", "provider_not_ready", "the flag provider is not serving the file")
+	}
+	evalCtx := openfeature.NewEvaluationContext(workspace, nil)
+	kill, err := client.BooleanValueDetails(ctx, KillSwitchFlag, false, evalCtx)
+	if err != nil {
+		return e.failSafe("kill", string(kill.ErrorCode), err.Error())
+	}
+	if kill.Value {
+		return Decision{Backend: Approach1, Killed: true}
+	}
+	route, err := client.StringValueDetails(ctx, RouteFlag(op), Approach1, evalCtx)
+	if err != nil || (route.Value != Approach1 && route.Value != Approach2) {
+		return e.failSafe("route", string(route.ErrorCode), fmt.Sprint(err, " ", route.Value))
+	}
+	d := Decision{Backend: route.Value}
+	shadow, err := client.FloatValueDetails(ctx, ShadowFlag(op), 0, evalCtx)
+	if err != nil {
+		e.count("shadow", string(shadow.ErrorCode), err.Error())
+	}
+	d.ShadowRate = max(0, min(1, shadow.Value))
+	return d
+}
+
+func (e *Evaluator) failSafe(kind, reason, detail string) Decision {
+	e.count(kind, reason, detail)
+	return Decision{Backend: Approach1, FailSafe: kind + ": " + reason}
+}
+
+// count records a fail-safe evaluation, and logs it at most every 30 s per
+// kind and reason.
+func (e *Evaluator) count(kind, reason, detail string) {
+	if reason == "" {
+		reason = "error"
+	}
+	e.metrics.WithLabelValues(kind, reason).Inc()
+	key := kind + "/" + reason
+	e.logMu.Lock()
+	last := e.logged[key]
+	now := time.Now()
+	if now.Sub(last) >= 30*time.Second {
+		e.logged[key] = now
+	}
+	e.logMu.Unlock()
+	if now.Sub(last) >= 30*time.Second {
+		e.cfg.Logger.Warn("flags unusable; sending operations to Approach 1", "kind", kind, "reason", reason, "detail", detail)
+	}
+}
+
+// SetOverride engages (kill true) or records the local kill-switch
+// override; it works whatever state the flags are in.
+func (e *Evaluator) SetOverride(ov Override) error {
+	ov.At = time.Now().UTC()
+	if e.cfg.OverridePath != "" {
+		data, _ := json.Marshal(ov)
+		if err := writeAtomic(e.cfg.OverridePath, data); err != nil {
+			return fmt.Errorf("keep the override in %s: %w", e.cfg.OverridePath, err)
+		}
+	}
+	e.override.Store(&ov)
+	e.cfg.Logger.Warn("kill-switch override set", "kill", ov.Kill, "by", ov.By, "reason", ov.Reason)
+	return nil
+}
+
+// ClearOverride removes the local override; the flags decide again.
+func (e *Evaluator) ClearOverride(by, reason string) error {
+	if e.cfg.OverridePath != "" {
+		if err := os.Remove(e.cfg.OverridePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	e.override.Store(nil)
+	e.cfg.Logger.Warn("kill-switch override cleared", "by", by, "reason", reason)
+	return nil
+}
+
+// CurrentOverride returns the override in force, if any.
+func (e *Evaluator) CurrentOverride() (Override, bool) {
+	if ov := e.override.Load(); ov != nil {
+		return *ov, true
+	}
+	return Override{}, false
+}
+
+func (e *Evaluator) loadOverride() error {
+	if e.cfg.OverridePath == "" {
+		return nil
+	}
+	data, err := os.ReadFile(e.cfg.OverridePath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var ov Override
+	if err == nil {
+		err = json.Unmarshal(data, &ov)
+	}
+	if err != nil {
+		return fmt.Errorf("flags: kill-switch override %s is unreadable: %w", e.cfg.OverridePath, err)
+	}
+	e.override.Store(&ov)
+	return nil
+}

@@ -1,0 +1,198 @@
+package flags
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var ops = []string{"status", "push"}
+
+func open(t *testing.T, f *File) (*Evaluator, string, *prometheus.Registry) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flags.json")
+	if f != nil {
+		if err := f.Save(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	e, err := Open(t.Context(), Config{Path: path, Ops: ops, Domain: t.Name(), OverridePath: filepath.Join(dir, "override.json"),
+		Registerer: reg, Logger: slog.New(slog.DiscardHandler), CheckInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e, path, reg
+}
+
+func routes(t *testing.T, e *Evaluator, op string, n int) map[string]string {
+	out := map[string]string{}
+	for i := range n {
+		ws := fmt.Sprintf("project/ws-%05d", i)
+		out[ws] = e.Decide(t.Context(), op, ws).Backend
+	}
+	return out
+}
+
+func share(m map[string]string) float64 {
+	n := 0
+	for _, b := range m {
+		if b == Approach2 {
+			n++
+		}
+	}
+	return float64(n) / float64(len(m))
+}
+
+// eventually waits until cond holds (the provider reloads the file
+// asynchronously) and returns how long it took.
+func eventually(t *testing.T, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < 10*time.Second {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting until %s", what)
+	return 0
+}
+
+// TestStagesAreStickyAndOneWay: at 10 % over 10,000 workspaces 10 % ± 1 %
+// go to Approach 2, each workspace keeps its backend, and raising the stage
+// to 50 % never moves a workspace back to Approach 1.
+func TestStagesAreStickyAndOneWay(t *testing.T) {
+	f := NewFile(ops)
+	_ = f.SetRoute("status", 10)
+	e, path, _ := open(t, f)
+	at10 := routes(t, e, "status", 10000)
+	if s := share(at10); s < 0.09 || s > 0.11 {
+		t.Fatalf("10%% stage sends %.2f%% to approach2", 100*s)
+	}
+	again := routes(t, e, "status", 10000)
+	for ws, b := range at10 {
+		if again[ws] != b {
+			t.Fatalf("%s moved from %s to %s without a stage change", ws, b, again[ws])
+		}
+	}
+	if s := share(routes(t, e, "push", 10000)); s != 0 {
+		t.Fatalf("push is at 0%% but %.2f%% went to approach2", 100*s)
+	}
+	_ = f.SetRoute("status", 50)
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, "the 50% stage applies", func() bool { return share(routes(t, e, "status", 2000)) > 0.4 })
+	t.Logf("stage change applied in %s", took)
+	at50 := routes(t, e, "status", 10000)
+	if s := share(at50); s < 0.49 || s > 0.51 {
+		t.Fatalf("50%% stage sends %.2f%% to approach2", 100*s)
+	}
+	for ws, b := range at10 {
+		if b == Approach2 && at50[ws] != Approach2 {
+			t.Fatalf("raising the stage moved %s back to approach1", ws)
+		}
+	}
+}
+
+func TestKillSwitchByFileAndByOverride(t *testing.T) {
+	f := NewFile(ops)
+	_ = f.SetRoute("status", 100)
+	e, path, _ := open(t, f)
+	if d := e.Decide(t.Context(), "status", "p/w"); d.Backend != Approach2 {
+		t.Fatalf("100%% stage: %+v", d)
+	}
+	f.SetKill(true)
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, "the kill switch applies", func() bool { d := e.Decide(t.Context(), "status", "p/w"); return d.Killed })
+	t.Logf("kill switch applied in %s", took)
+	f.SetKill(false)
+	_ = f.Save(path)
+	eventually(t, "the kill switch is released", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
+	// The override works when the flag system does not: file deleted.
+	if err := e.SetOverride(Override{Kill: true, By: "oncall", Reason: "drill"}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path)
+	if d := e.Decide(t.Context(), "status", "p/w"); !d.Killed || d.Backend != Approach1 {
+		t.Fatalf("override with the file deleted: %+v", d)
+	}
+	// It survives a restart until cleared.
+	e2, err := Open(t.Context(), Config{Path: path, Ops: ops, Domain: t.Name() + "-2", OverridePath: e.cfg.OverridePath, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if ov, ok := e2.CurrentOverride(); !ok || !ov.Kill || ov.By != "oncall" {
+		t.Fatalf("override after restart: %+v %v", ov, ok)
+	}
+	_ = e2.ClearOverride("oncall", "drill over")
+	if _, ok := e2.CurrentOverride(); ok {
+		t.Fatal("override still set after clear")
+	}
+}
+
+// TestBadSourcesMeanApproach1: a missing file, a corrupt file and a file
+// with a foreign flag all send every call to Approach 1 and are counted.
+func TestBadSourcesMeanApproach1(t *testing.T) {
+	e, path, reg := open(t, nil)
+	d := e.Decide(t.Context(), "status", "p/w")
+	if d.Backend != Approach1 || d.FailSafe == "" {
+		t.Fatalf("missing file: %+v", d)
+	}
+	f := NewFile(ops)
+	_ = f.SetRoute("status", 100)
+	_ = f.Save(path)
+	eventually(t, "the file is used once it exists", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
+	if err := os.WriteFile(path, []byte(`{"flags": {`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a corrupt file means approach1", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach1 })
+	_ = f.Save(path)
+	eventually(t, "a repaired file is used again", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
+	f.Flags["gitgate.route.teleport"] = f.Flags[RouteFlag("status")]
+	_ = f.Save(path)
+	eventually(t, "an invalid file means approach1", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach1 })
+	if n := testutil.ToFloat64(e.metrics.WithLabelValues("file", "invalid_source")); n == 0 {
+		t.Fatal("fail-safe decisions were not counted")
+	}
+	_ = reg
+}
+
+func TestFileValidation(t *testing.T) {
+	f := NewFile(ops)
+	if err := f.Validate(ops); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []func(*File) error{
+		func(f *File) error { return f.SetRoute("status", 101) },
+		func(f *File) error { return f.SetShadow("status", 1.5) },
+	} {
+		if bad(f) == nil {
+			t.Error("an out-of-range value was accepted")
+		}
+	}
+	f.Flags[RouteFlag("status")] = Flag{State: "ENABLED", Variants: map[string]any{"x": "approach3"}, DefaultVariant: "x"}
+	if f.Validate(ops) == nil {
+		t.Error("a route to an unknown backend was accepted")
+	}
+	if got := NewFile(ops).Route("status"); got != 0 {
+		t.Errorf("new file route %d", got)
+	}
+	g := NewFile(ops)
+	_ = g.SetRoute("push", 50)
+	if g.Route("push") != 50 || g.Kill() {
+		t.Errorf("route %d kill %v", g.Route("push"), g.Kill())
+	}
+}

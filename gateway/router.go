@@ -2,19 +2,35 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/flags"
+	"github.com/prometheus/client_golang/prometheus"
 )
+
+// Decider says where one call goes (flags.Evaluator).
+type Decider interface {
+	Decide(ctx context.Context, op, workspace string) flags.Decision
+}
 
 // RouterConfig configures a Router.
 type RouterConfig struct {
-	// Backends by name ("approach1", later "approach2"). Required.
+	// Backends by name ("approach1", "approach2"). Required.
 	Backends map[string]backends.Executor
-	// Default names the backend every operation goes to. Required.
+	// Default names the backend operations go to without Flags, and the
+	// one fallback goes to (Approach 1). Required.
 	Default string
+	// Flags, if set, decides per call (per operation, sticky per
+	// workspace); Approach 2 is then called through circuit breakers.
+	Flags Decider
+	// Breakers configures the breakers in front of Approach 2.
+	Breakers BreakerConfig
+	// Registerer receives the breaker metrics. If nil, not registered.
+	Registerer prometheus.Registerer
 	// Metrics records every call. If nil, calls are not measured.
 	Metrics *Metrics
 	// Logger logs one line per call. If nil, slog.Default().
@@ -26,7 +42,9 @@ type RouterConfig struct {
 // served it. It is itself a backends.Executor, so decorators (breakers,
 // shadowing) compose around and inside it.
 type Router struct {
-	cfg RouterConfig
+	cfg      RouterConfig
+	breakers *breakers
+	fallback *prometheus.CounterVec
 }
 
 var _ backends.Executor = (*Router)(nil)
@@ -39,32 +57,96 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Router{cfg: cfg}, nil
+	r := &Router{cfg: cfg, breakers: newBreakers(flags.Approach2, cfg.Breakers, cfg.Registerer, cfg.Logger),
+		fallback: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitgate_fallbacks_total", Help: "Calls routed to Approach 2 that Approach 1 served instead, by operation and reason.",
+		}, []string{"op", "reason"})}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(r.fallback)
+	}
+	return r, nil
 }
 
 // Execute routes req.
 func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
-	name := r.pick(req)
+	name := r.pick(ctx, req)
 	start := time.Now()
 	var done func(string, error, time.Duration)
 	if r.cfg.Metrics != nil {
 		done = r.cfg.Metrics.begin(req.Op())
 	}
-	res, err := r.call(ctx, name, req)
+	res, served, fell, err := r.route(ctx, name, req)
 	d := time.Since(start)
 	if done != nil {
-		done(name, err, d)
+		done(served, err, d)
 	}
-	r.log(ctx, req, name, d, err)
+	r.log(ctx, req, served, fell, d, err)
 	if err != nil {
 		return nil, err
 	}
-	res.GetServed().Backend = name
+	s := res.GetServed()
+	s.Backend, s.FellBack = served, fell
 	return res, nil
 }
 
-// pick chooses the backend. Today every operation goes to the default.
-func (r *Router) pick(backends.Request) string { return r.cfg.Default }
+// pick chooses the backend: the flags' decision when configured, the
+// default otherwise (or when the flags name a backend that is not
+// configured).
+func (r *Router) pick(ctx context.Context, req backends.Request) string {
+	if r.cfg.Flags == nil {
+		return r.cfg.Default
+	}
+	s := req.GetScope()
+	d := r.cfg.Flags.Decide(ctx, string(req.Op()), s.Principal.Project+"/"+s.Workspace)
+	if _, ok := r.cfg.Backends[d.Backend]; !ok {
+		return r.cfg.Default
+	}
+	return d.Backend
+}
+
+// route calls the chosen backend; Approach 2 goes through its breaker and
+// falls back to the default backend only where that cannot apply a write
+// twice (design.md §4): reads always, writes only when Approach 2 provably
+// never started them (refused, unreachable, breaker open).
+func (r *Router) route(ctx context.Context, name string, req backends.Request) (backends.Result, string, bool, error) {
+	if name == r.cfg.Default || r.cfg.Flags == nil {
+		res, err := r.call(ctx, name, req)
+		return res, name, false, err
+	}
+	res, err := r.breakers.call(req.Op(), func() (backends.Result, error) {
+		res, err := r.call(ctx, name, req)
+		if err != nil && ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+			err = fmt.Errorf("%w (%w)", err, context.Canceled) // the caller gave up: not the backend's failure
+		}
+		return res, err
+	})
+	if err == nil || !r.mayFallBack(ctx, req, err) {
+		return res, name, false, err
+	}
+	reason := "failed"
+	if errors.Is(err, backends.ErrNotStarted) {
+		reason = "not_started"
+	}
+	r.fallback.WithLabelValues(string(req.Op()), reason).Inc()
+	res, err = r.call(ctx, r.cfg.Default, req)
+	return res, r.cfg.Default, true, err
+}
+
+// mayFallBack reports whether err from Approach 2 may be retried on the
+// default backend.
+func (r *Router) mayFallBack(ctx context.Context, req backends.Request, err error) bool {
+	if ctx.Err() != nil {
+		return false // the caller gave up
+	}
+	cat := backends.CategoryOf(err)
+	if cat.IsClientMistake() {
+		return false // Approach 1 would answer the same
+	}
+	if errors.Is(err, backends.ErrNotStarted) {
+		return true
+	}
+	return req.Op().IsRead()
+}
 
 // call runs req on the named backend, turning a panic into an internal
 // error so that no panic reaches a client.
@@ -78,7 +160,7 @@ func (r *Router) call(ctx context.Context, name string, req backends.Request) (r
 	return r.cfg.Backends[name].Execute(ctx, req)
 }
 
-func (r *Router) log(ctx context.Context, req backends.Request, backend string, d time.Duration, err error) {
+func (r *Router) log(ctx context.Context, req backends.Request, backend string, fell bool, d time.Duration, err error) {
 	level, msg := slog.LevelInfo, "operation served"
 	if err != nil {
 		msg = "operation failed"
@@ -94,7 +176,7 @@ func (r *Router) log(ctx context.Context, req backends.Request, backend string, 
 	s := req.GetScope()
 	attrs := []slog.Attr{slog.String("op", string(req.Op())), slog.String("backend", backend),
 		slog.String("project", s.Principal.Project), slog.String("agent", s.Principal.Agent),
-		slog.String("workspace", s.Workspace), slog.Int64("duration_ms", d.Milliseconds())}
+		slog.String("workspace", s.Workspace), slog.Int64("duration_ms", d.Milliseconds()), slog.Bool("fell_back", fell)}
 	if err != nil {
 		attrs = append(attrs, slog.String("category", string(backends.CategoryOf(err))), slog.String("err", err.Error()))
 	}

@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+)
+
+// BreakerConfig configures the circuit breakers in front of Approach 2, one
+// per operation. Zero values take the defaults.
+type BreakerConfig struct {
+	// ConsecutiveFailures trips the breaker. Default 5.
+	ConsecutiveFailures uint32
+	// FailureRatio over at least MinRequests in Interval trips it too.
+	// Defaults 0.5 and 20.
+	FailureRatio float64
+	MinRequests  uint32
+	// Interval is the rolling window of counts. Default 60 s.
+	Interval time.Duration
+	// OpenFor is how long an open breaker refuses before a probe. Default 30 s.
+	OpenFor time.Duration
+	// Probes are the calls let through when half open. Default 1.
+	Probes uint32
+}
+
+func (c BreakerConfig) withDefaults() BreakerConfig {
+	if c.ConsecutiveFailures == 0 {
+		c.ConsecutiveFailures = 5
+	}
+	if c.FailureRatio == 0 {
+		c.FailureRatio = 0.5
+	}
+	if c.MinRequests == 0 {
+		c.MinRequests = 20
+	}
+	if c.Interval == 0 {
+		c.Interval = time.Minute
+	}
+	if c.OpenFor == 0 {
+		c.OpenFor = 30 * time.Second
+	}
+	if c.Probes == 0 {
+		c.Probes = 1
+	}
+	return c
+}
+
+// breakers holds one breaker per operation for a backend.
+type breakers struct {
+	backend string
+	cfg     BreakerConfig
+	log     *slog.Logger
+	state   *prometheus.GaugeVec
+
+	mu sync.Mutex
+	by map[backends.Op]*gobreaker.CircuitBreaker[backends.Result]
+}
+
+func newBreakers(backend string, cfg BreakerConfig, reg prometheus.Registerer, log *slog.Logger) *breakers {
+	b := &breakers{backend: backend, cfg: cfg.withDefaults(), log: log, by: map[backends.Op]*gobreaker.CircuitBreaker[backends.Result]{},
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitgate_breaker_state", Help: "Circuit breaker state per backend and operation: 0 closed, 1 half-open, 2 open.",
+			ConstLabels: prometheus.Labels{"backend": backend},
+		}, []string{"op"})}
+	if reg != nil {
+		reg.MustRegister(b.state)
+	}
+	for _, info := range backends.Ops() {
+		b.state.WithLabelValues(string(info.Op)).Set(0)
+	}
+	return b
+}
+
+func (b *breakers) get(op backends.Op) *gobreaker.CircuitBreaker[backends.Result] {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cb := b.by[op]
+	if cb == nil {
+		cb = gobreaker.NewCircuitBreaker[backends.Result](b.settings(op))
+		b.by[op] = cb
+	}
+	return cb
+}
+
+func (b *breakers) settings(op backends.Op) gobreaker.Settings {
+	c := b.cfg
+	return gobreaker.Settings{
+		Name: b.backend + "/" + string(op), MaxRequests: c.Probes, Interval: c.Interval, Timeout: c.OpenFor,
+		ReadyToTrip: func(n gobreaker.Counts) bool {
+			return n.ConsecutiveFailures >= c.ConsecutiveFailures ||
+				(n.Requests >= c.MinRequests && float64(n.TotalFailures) >= c.FailureRatio*float64(n.Requests))
+		},
+		IsSuccessful: func(err error) bool {
+			return err == nil || backends.CategoryOf(err).IsClientMistake()
+		},
+		// The caller's own cancellation says nothing about the backend.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			b.state.WithLabelValues(string(op)).Set(float64(to))
+			b.log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
+		},
+	}
+}
+
+// call runs fn through op's breaker. A refusal by the breaker (open or
+// half-open and busy) is an unavailable error marked as never started.
+func (b *breakers) call(op backends.Op, fn func() (backends.Result, error)) (backends.Result, error) {
+	res, err := b.get(op).Execute(fn)
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return nil, backends.NotStarted(backends.Errorf(backends.Unavailable, "%s is unavailable for %s (circuit breaker open)", b.backend, op))
+	}
+	return res, err
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
+	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/gateway/admin"
 	"github.com/gitgate/gitgate/gateway/mcpserver"
@@ -47,6 +48,7 @@ type app struct {
 	pool      *sandbox.Pool    // the service's
 	runners   []func(context.Context)
 	reconcile func(context.Context) // the service's journal reconciliation
+	flags     *flags.Evaluator      // the gateway's canary flags, when configured
 }
 
 // newApp assembles the gateway. Logs go to logOut through the redactor;
@@ -70,7 +72,7 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 		return nil, err
 	}
 	execs := map[string]backends.Executor{approach1.Name: engine}
-	if cfg.Backend.Default == approach2.Name {
+	if cfg.Backend.Default == approach2.Name || cfg.Flags.Path != "" {
 		client, err := dialApproach2(cfg.Approach2)
 		if err != nil {
 			return nil, err
@@ -78,7 +80,27 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 		a.closers = append(a.closers, func() { _ = client.Close() })
 		execs[approach2.Name] = client
 	}
+	if cfg.Flags.Path != "" {
+		if a.flags, err = a.openFlags(); err != nil {
+			return nil, err
+		}
+	}
 	return a, a.newRouter(execs, cfg.Backend.Default)
+}
+
+// openFlags starts evaluating the canary flag file.
+func (a *app) openFlags() (*flags.Evaluator, error) {
+	override := a.cfg.Flags.OverridePath
+	if override == "" {
+		override = a.cfg.Flags.Path + ".override.json"
+	}
+	ev, err := flags.Open(context.Background(), flags.Config{Path: a.cfg.Flags.Path, Ops: opNames(), OverridePath: override,
+		Registerer: a.registry, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("flags.override_path: %w", err)
+	}
+	a.closers = append(a.closers, ev.Close)
+	return ev, nil
 }
 
 // newBase sets up what every process needs: redaction, logging, metrics
@@ -118,6 +140,14 @@ type engineDeps struct {
 	locker  lock.Locker
 	binds   sandbox.BindingStore
 	creator func(sandbox.Provider) (sandbox.Creator, error) // nil: cold creation by the provider
+}
+
+// killSwitch is the admin listener's override, when flags are configured.
+func (a *app) killSwitch() admin.KillSwitch {
+	if a.flags == nil {
+		return nil
+	}
+	return a.flags
 }
 
 // newEngine builds the git engine (the embedded executor) on local
@@ -170,9 +200,13 @@ func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
 	for n := range execs {
 		names = append(names, n)
 	}
+	var decider gateway.Decider
+	if a.flags != nil {
+		decider = a.flags
+	}
 	var err error
-	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def,
-		Metrics: gateway.NewMetrics(a.registry, names...), Logger: a.log})
+	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def, Flags: decider,
+		Registerer: a.registry, Metrics: gateway.NewMetrics(a.registry, names...), Logger: a.log})
 	return err
 }
 
@@ -227,7 +261,7 @@ func (a *app) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener, drain 
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newHTTPServer(srv.HTTPHandler(), a.log), newHTTPServer(admin.Handler(a.registry, a.ready), a.log)}
+	servers := []*http.Server{newHTTPServer(srv.HTTPHandler(), a.log), newHTTPServer(admin.Handler(a.registry, a.ready, a.killSwitch()), a.log)}
 	errc := make(chan error, 2)
 	for i, ln := range []net.Listener{mcpLn, adminLn} {
 		go func() { errc <- servers[i].Serve(ln) }()
@@ -272,4 +306,13 @@ func (a *app) ready(ctx context.Context) error {
 		return errors.New("the warm sandbox pool is not filled yet")
 	}
 	return nil
+}
+
+// opNames lists the operations, as flags name them.
+func opNames() []string {
+	var names []string
+	for _, info := range backends.Ops() {
+		names = append(names, string(info.Op))
+	}
+	return names
 }

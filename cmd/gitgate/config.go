@@ -26,6 +26,7 @@ type Config struct {
 	Limits    LimitsConfig             `mapstructure:"limits"`
 	Backend   BackendConfig            `mapstructure:"backend"`
 	Approach2 Approach2Config          `mapstructure:"approach2"`
+	Flags     FlagsConfig              `mapstructure:"flags"`
 	Redis     RedisConfig              `mapstructure:"redis"`
 	Postgres  PostgresConfig           `mapstructure:"postgres"`
 	Log       LogConfig                `mapstructure:"log"`
@@ -65,6 +66,12 @@ type PoolConfig struct {
 	MaxSize        int           `mapstructure:"max_size"`
 	MaxQueue       int           `mapstructure:"max_queue"`
 	AcquireTimeout time.Duration `mapstructure:"acquire_timeout"`
+}
+
+// FlagsConfig locates the canary flag file.
+type FlagsConfig struct {
+	Path         string `mapstructure:"path"`
+	OverridePath string `mapstructure:"override_path"`
 }
 
 // RedisConfig locates the shared Redis.
@@ -241,6 +248,14 @@ func (c *Config) validateSandbox() error {
 	}
 	if c.Sandbox.TTL < time.Minute {
 		return fmt.Errorf("sandbox.ttl: %s is shorter than one minute", c.Sandbox.TTL)
+	}
+	if c.Flags.Path != "" {
+		if c.Backend.Default != "approach1" {
+			return fmt.Errorf("backend.default: with flags.path set it is the fallback and must be approach1")
+		}
+		if err := c.needApproach2(); err != nil {
+			return fmt.Errorf("flags.path needs Approach 2: %w", err)
+		}
 	}
 	switch c.Backend.Default {
 	case "approach1":

@@ -5,17 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/flags"
 )
-
-func opNames() []string {
-	var names []string
-	for _, info := range backends.Ops() {
-		names = append(names, string(info.Op))
-	}
-	return names
-}
 
 // TestDefaultFlagFile: configs/flags.flagd.json is valid, names every
 // operation and starts everything on Approach 1 with no shadowing and the

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -76,4 +77,32 @@ func (c *loadClient) post(t testing.TB, body string) (*http.Response, []byte) {
 		t.Fatal(err)
 	}
 	return resp, out
+}
+
+// backendOf calls a tool and returns which backend served it, or the
+// error text of a failed call.
+func (c *loadClient) backendOf(t testing.TB, tool, args string) (backend, errText string) {
+	c.id++
+	resp, out := c.post(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, c.id, tool, args))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Sprintf("HTTP %d: %s", resp.StatusCode, out)
+	}
+	var msg struct {
+		Result struct {
+			IsError           bool `json:"isError"`
+			StructuredContent struct {
+				Backend string `json:"backend"`
+			} `json:"structuredContent"`
+			Content []struct {
+				Text string `json:"text"`
+			} `json:"content"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(out, &msg); err != nil {
+		return "", "undecodable response: " + string(out)
+	}
+	if msg.Result.IsError {
+		return "", msg.Result.Content[0].Text
+	}
+	return msg.Result.StructuredContent.Backend, ""
 }

@@ -28,7 +28,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&o.configPath, "config", "", "configuration file (default: the embedded configs/gitgate.yaml; GITGATE_* variables override keys)")
-	root.AddCommand(newServeCmd(o), newBackendCmd(o), newDevCmd(o), newHashTokenCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(o), newBackendCmd(o), newDevCmd(o), newFlagsCmd(o), newCanaryCmd(o), newKillCmd(o),
+		newHashTokenCmd(), newVersionCmd())
 	return root
 }
 

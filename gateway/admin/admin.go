@@ -1,13 +1,16 @@
 // Package admin is the operators' HTTP listener, kept on its own address so
 // that agents never reach it: Prometheus metrics at /metrics, liveness at
-// /healthz and readiness at /readyz.
+// /healthz, readiness at /readyz, and the kill-switch override at /kill.
 package admin
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 
+	"github.com/gitgate/gitgate/flags"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -16,9 +19,20 @@ import (
 // says why not.
 type ReadyFunc func(ctx context.Context) error
 
-// Handler returns the admin endpoints.
-func Handler(g prometheus.Gatherer, ready ReadyFunc) http.Handler {
+// KillSwitch is the local kill-switch override (flags.Evaluator): it sends
+// every operation to Approach 1 whatever state the flags are in.
+type KillSwitch interface {
+	SetOverride(ov flags.Override) error
+	ClearOverride(by, reason string) error
+	CurrentOverride() (flags.Override, bool)
+}
+
+// Handler returns the admin endpoints; kill may be nil (no flags).
+func Handler(g prometheus.Gatherer, ready ReadyFunc, kill KillSwitch) http.Handler {
 	mux := http.NewServeMux()
+	if kill != nil {
+		mux.Handle("/kill", killHandler{kill})
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -33,4 +47,46 @@ func Handler(g prometheus.Gatherer, ready ReadyFunc) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	return mux
+}
+
+// killHandler serves the override: GET shows it, POST {"kill": true, "by":
+// "...", "reason": "..."} sets it, DELETE ?by=...&reason=... clears it. Every
+// change needs who and why.
+type killHandler struct{ k KillSwitch }
+
+func (h killHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		ov, on := h.k.CurrentOverride()
+		writeJSON(w, map[string]any{"override": on, "kill": on && ov.Kill, "by": ov.By, "reason": ov.Reason, "at": ov.At})
+	case http.MethodPost:
+		var ov flags.Override
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&ov); err != nil || ov.By == "" || ov.Reason == "" {
+			http.Error(w, `body must be {"kill": true|false, "by": "who", "reason": "why"}`, http.StatusBadRequest)
+			return
+		}
+		if err := h.k.SetOverride(ov); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]any{"override": true, "kill": ov.Kill})
+	case http.MethodDelete:
+		by, reason := r.URL.Query().Get("by"), r.URL.Query().Get("reason")
+		if by == "" || reason == "" {
+			http.Error(w, "by and reason are required", http.StatusBadRequest)
+			return
+		}
+		if err := h.k.ClearOverride(by, reason); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]any{"override": false})
+	default:
+		http.Error(w, "GET, POST or DELETE", http.StatusMethodNotAllowed)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/flags"
+)
+
+type callRecord struct {
+	start   time.Time
+	backend string
+	err     string
+}
+
+// TestKillSwitchUnderLoad: with every operation on Approach 2 and 32 agents
+// working, `gitgate kill on` makes every call started a second later go to
+// Approach 1, and none fails because of the switch; with the flag file
+// deleted, the admin listener's override keeps it engaged.
+func TestKillSwitchUnderLoad(t *testing.T) {
+	w := newWorld(t)
+	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
+	w.sharedSandboxes = t.TempDir()
+	w.cfg = w.config(t)
+	addr, _ := w.startBackend(t)
+	flagPath := filepath.Join(t.TempDir(), "flags.json")
+	all := flags.NewFile(opNames())
+	for _, op := range opNames() {
+		_ = all.SetRoute(op, 100)
+	}
+	if err := all.Save(flagPath); err != nil {
+		t.Fatal(err)
+	}
+	w.cfg.Flags.Path = flagPath
+	w.cfg.Redis.Addr, w.cfg.Redis.Prefix = "127.0.0.1:6379", w.redisPrefix
+	w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
+	w.startHTTP(t)
+	setup := w.httpClient(t, agentToken)
+	if got := w.ok(t, setup, "clone", map[string]any{"workspace": "k", "url": w.repoURL})["backend"]; got != "approach2" {
+		t.Fatalf("at 100%% clone went to %v", got)
+	}
+
+	var mu sync.Mutex
+	var records []callRecord
+	stop := time.Now().Add(4 * time.Second)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newLoadClient(t, w.mcpURL, agentToken)
+			for time.Now().Before(stop) {
+				start := time.Now()
+				backend, err := c.backendOf(t, "status", `{"workspace":"k"}`)
+				mu.Lock()
+				records = append(records, callRecord{start: start, backend: backend, err: err})
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	killed := time.Now()
+	root := newRootCmd()
+	root.SetArgs([]string{"kill", "on", "--file", flagPath, "--by", "oncall", "--reason", "drill under load"})
+	root.SetOut(&bytes.Buffer{})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	var before, after, failed int
+	for _, r := range records {
+		if r.err != "" {
+			failed++
+			t.Errorf("call failed: %s", r.err)
+		}
+		if r.start.After(killed.Add(time.Second)) {
+			after++
+			if r.backend != "approach1" {
+				t.Errorf("a call started %s after the switch went to %s", r.start.Sub(killed), r.backend)
+			}
+		} else if r.start.Before(killed) && r.backend == "approach2" {
+			before++
+		}
+	}
+	t.Logf("%d calls: %d on approach2 before the switch, %d checked after it, %d failed", len(records), before, after, failed)
+	if before == 0 || after == 0 {
+		t.Fatalf("the load did not straddle the switch (%d before, %d after)", before, after)
+	}
+
+	// The flag system gone: the override keeps everything on Approach 1.
+	body, _ := json.Marshal(map[string]any{"kill": true, "by": "oncall", "reason": "flags broken"})
+	resp, err := http.Post(w.adminURL+"/kill", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("override: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	_ = os.Remove(flagPath)
+	c := newLoadClient(t, w.mcpURL, agentToken)
+	for i := range 20 {
+		if b, err := c.backendOf(t, "status", `{"workspace":"k"}`); err != "" || b != "approach1" {
+			t.Fatalf("call %d with the flag file deleted: %s %s", i, b, err)
+		}
+	}
+
+}

@@ -31,10 +31,24 @@ type RouterConfig struct {
 	Breakers BreakerConfig
 	// Registerer receives the breaker metrics. If nil, not registered.
 	Registerer prometheus.Registerer
+	// Observe, if set, is told about every call once it ended (for the
+	// canary ledger and automatic rollback). It must not block.
+	Observe func(Observation)
 	// Metrics records every call. If nil, calls are not measured.
 	Metrics *Metrics
 	// Logger logs one line per call. If nil, slog.Default().
 	Logger *slog.Logger
+}
+
+// Observation is one routed call as the canary machinery sees it.
+type Observation struct {
+	At       time.Time
+	Op       backends.Op
+	Routed   string // the backend the flags chose
+	Backend  string // the backend that served (Approach 1 after a fallback)
+	FellBack bool
+	Category backends.Category // "" on success
+	Duration time.Duration
 }
 
 // Router is the executor the gateway calls: it picks a backend per call,
@@ -79,6 +93,10 @@ func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Re
 	d := time.Since(start)
 	if done != nil {
 		done(served, err, d)
+	}
+	if r.cfg.Observe != nil {
+		r.cfg.Observe(Observation{At: start, Op: req.Op(), Routed: name, Backend: served, FellBack: fell,
+			Category: backends.CategoryOf(err), Duration: d})
 	}
 	r.log(ctx, req, served, fell, d, err)
 	if err != nil {

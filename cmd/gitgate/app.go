@@ -201,11 +201,12 @@ func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
 		names = append(names, n)
 	}
 	var decider gateway.Decider
+	var observer func(gateway.Observation)
 	if a.flags != nil {
-		decider = a.flags
+		decider, observer = a.flags, a.canaryObserver()
 	}
 	var err error
-	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def, Flags: decider,
+	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def, Flags: decider, Observe: observer,
 		Registerer: a.registry, Metrics: gateway.NewMetrics(a.registry, names...), Logger: a.log})
 	return err
 }

@@ -27,6 +27,7 @@ type Config struct {
 	Backend   BackendConfig            `mapstructure:"backend"`
 	Approach2 Approach2Config          `mapstructure:"approach2"`
 	Flags     FlagsConfig              `mapstructure:"flags"`
+	Canary    CanaryConfig             `mapstructure:"canary"`
 	Redis     RedisConfig              `mapstructure:"redis"`
 	Postgres  PostgresConfig           `mapstructure:"postgres"`
 	Log       LogConfig                `mapstructure:"log"`
@@ -72,6 +73,17 @@ type PoolConfig struct {
 type FlagsConfig struct {
 	Path         string `mapstructure:"path"`
 	OverridePath string `mapstructure:"override_path"`
+}
+
+// CanaryConfig configures the ledger and automatic rollback.
+type CanaryConfig struct {
+	LedgerPath string `mapstructure:"ledger_path"`
+	Rollback   struct {
+		Window       time.Duration `mapstructure:"window"`
+		MinCalls     int           `mapstructure:"min_calls"`
+		MaxErrorRate float64       `mapstructure:"max_error_rate"`
+		MaxP95       time.Duration `mapstructure:"max_p95"`
+	} `mapstructure:"rollback"`
 }
 
 // RedisConfig locates the shared Redis.

@@ -137,6 +137,7 @@ func (w *world) startHTTP(t testing.TB) {
 	}
 	mcpLn, adminLn := listenLoopback(t), listenLoopback(t)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+	a.startReaper(ctx) // the background runners, as serve and dev start them
 	done := make(chan error, 1)
 	go func() { done <- a.serveHTTP(ctx, mcpLn, adminLn, 5*time.Second) }()
 	t.Cleanup(func() {

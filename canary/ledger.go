@@ -1,0 +1,192 @@
+package canary
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Entry is one ledger record.
+type Entry struct {
+	At         time.Time `json:"at"`
+	Kind       string    `json:"kind"` // call, rollback
+	Op         string    `json:"op"`
+	Routed     string    `json:"routed,omitempty"`  // the backend the flags chose
+	Backend    string    `json:"backend,omitempty"` // the backend that served
+	FellBack   bool      `json:"fell_back,omitempty"`
+	Category   string    `json:"category,omitempty"` // error category, "" on success
+	DurationMS float64   `json:"duration_ms,omitempty"`
+	Detail     string    `json:"detail,omitempty"` // already redacted
+}
+
+// Store persists ledger entries.
+type Store interface {
+	Append(ctx context.Context, entries []Entry) error
+}
+
+// FileStore is the embedded store: JSON lines appended to a file.
+type FileStore struct {
+	path string
+	mu   sync.Mutex
+}
+
+// NewFileStore returns a store appending to path.
+func NewFileStore(path string) *FileStore { return &FileStore{path: path} }
+
+// Append writes entries, one JSON object per line.
+func (s *FileStore) Append(_ context.Context, entries []Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for _, e := range entries {
+		if err := enc.Encode(e); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ReadFile returns the entries of a file store at or after since.
+func ReadFile(path string, since time.Time) ([]Entry, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Entry
+	dec := json.NewDecoder(f)
+	for {
+		var e Entry
+		if err := dec.Decode(&e); errors.Is(err, io.EOF) {
+			return out, nil
+		} else if err != nil {
+			return out, err
+		}
+		if !e.At.Before(since) {
+			out = append(out, e)
+		}
+	}
+}
+
+// LedgerConfig configures a Ledger. Zero values take the defaults.
+type LedgerConfig struct {
+	Buffer     int           // entries held before new ones are dropped; default 8192
+	FlushEvery time.Duration // default 1 s
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Ledger writes entries to its store in the background. Record never
+// blocks: when the buffer is full the entry is dropped and counted, so
+// writing the ledger can neither slow nor fail an agent's call.
+type Ledger struct {
+	store   Store
+	cfg     LedgerConfig
+	ch      chan Entry
+	dropped prometheus.Counter
+	failed  prometheus.Counter
+	done    chan struct{}
+	started atomic.Bool
+}
+
+// NewLedger returns a ledger over store; call Run to start writing.
+func NewLedger(store Store, cfg LedgerConfig) *Ledger {
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 8192
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &Ledger{store: store, cfg: cfg, ch: make(chan Entry, cfg.Buffer), done: make(chan struct{}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_ledger_dropped_total", Help: "Ledger entries dropped because the buffer was full."}),
+		failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_ledger_write_errors_total", Help: "Ledger batches the store refused."})}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(l.dropped, l.failed)
+	}
+	return l
+}
+
+// Record queues an entry without blocking.
+func (l *Ledger) Record(e Entry) {
+	select {
+	case l.ch <- e:
+	default:
+		l.dropped.Inc()
+	}
+}
+
+// Run writes queued entries in batches until ctx ends, then writes what is
+// left and returns.
+func (l *Ledger) Run(ctx context.Context) {
+	if !l.started.CompareAndSwap(false, true) {
+		return
+	}
+	defer close(l.done)
+	t := time.NewTicker(l.cfg.FlushEvery)
+	defer t.Stop()
+	var batch []Entry
+	for {
+		select {
+		case e := <-l.ch:
+			batch = append(batch, e)
+			if len(batch) >= 512 {
+				batch = l.flush(ctx, batch)
+			}
+		case <-t.C:
+			batch = l.flush(ctx, batch)
+		case <-ctx.Done():
+			for {
+				select {
+				case e := <-l.ch:
+					batch = append(batch, e)
+				default:
+					l.flush(context.WithoutCancel(ctx), batch)
+					return
+				}
+			}
+		}
+	}
+}
+
+// Wait returns once Run has returned (at once if Run never started).
+func (l *Ledger) Wait() {
+	if l.started.Load() {
+		<-l.done
+	}
+}
+
+func (l *Ledger) flush(ctx context.Context, batch []Entry) []Entry {
+	if len(batch) == 0 {
+		return batch
+	}
+	if err := l.store.Append(ctx, batch); err != nil {
+		l.failed.Inc()
+		l.cfg.Logger.Warn("ledger batch not written", "entries", len(batch), "err", err)
+	}
+	return batch[:0]
+}

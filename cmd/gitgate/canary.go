@@ -1,0 +1,44 @@
+package main
+
+import (
+	"io"
+
+	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/gateway"
+)
+
+// canaryObserver starts the ledger and the automatic rollback for the
+// gateway's router and returns what the router tells about every call.
+func (a *app) canaryObserver() func(gateway.Observation) {
+	path := a.cfg.Canary.LedgerPath
+	if path == "" {
+		path = a.cfg.Flags.Path + ".ledger.jsonl"
+	}
+	ledger := canary.NewLedger(canary.NewFileStore(path), canary.LedgerConfig{Registerer: a.registry, Logger: a.log})
+	a.runners = append(a.runners, ledger.Run)
+	a.closers = append(a.closers, ledger.Wait)
+	rb := a.cfg.Canary.Rollback
+	watcher := canary.NewRollback(canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls,
+		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: rollbackInFile(a.cfg.Flags.Path),
+		Ledger: ledger, Registerer: a.registry, Logger: a.log})
+	return observe(ledger, watcher)
+}
+
+func observe(ledger *canary.Ledger, watcher *canary.Rollback) func(gateway.Observation) {
+	return func(o gateway.Observation) {
+		failed := o.Category != "" && !o.Category.IsClientMistake()
+		ledger.Record(canary.Entry{At: o.At.UTC(), Kind: "call", Op: string(o.Op), Routed: o.Routed, Backend: o.Backend,
+			FellBack: o.FellBack, Category: string(o.Category), DurationMS: float64(o.Duration.Microseconds()) / 1000})
+		watcher.Observe(canary.Call{At: o.At, Op: string(o.Op), Routed: o.Routed, FellBack: o.FellBack, Failed: failed, Duration: o.Duration})
+	}
+}
+
+// rollbackInFile sets op back to 0 % in the flag file, as `gitgate canary
+// rollback` does, recording the automatic rollback and its reason.
+func rollbackInFile(path string) func(op, reason string) error {
+	return func(op, reason string) error {
+		c := &changeOptions{file: path, by: "gitgate (automatic rollback)", reason: reason}
+		return c.edit(io.Discard, op+": rolled back to approach1", func(f *flags.File) error { return f.SetRoute(op, 0) })
+	}
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/gateway"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestAutomaticRollback: an Approach 2 that fails 20% of pushes is rolled
+// back to 0% by the gateway within the window, with the reason recorded in
+// the flag change log and the ledger; later pushes go to Approach 1.
+func TestAutomaticRollback(t *testing.T) {
+	dir := t.TempDir()
+	flagPath := filepath.Join(dir, "flags.json")
+	f := flags.NewFile(opNames())
+	_ = f.SetRoute("push", 100)
+	if err := f.Save(flagPath); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	ev, err := flags.Open(t.Context(), flags.Config{Path: flagPath, Ops: opNames(), Domain: t.Name(), Logger: quiet, CheckInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	ledgerPath := filepath.Join(dir, "ledger.jsonl")
+	ledger := canary.NewLedger(canary.NewFileStore(ledgerPath), canary.LedgerConfig{FlushEvery: 10 * time.Millisecond, Logger: quiet})
+	ctx, cancel := context.WithCancel(t.Context())
+	go ledger.Run(ctx)
+	watcher := canary.NewRollback(canary.RollbackConfig{Window: time.Minute, MinCalls: 20, Apply: rollbackInFile(flagPath), Ledger: ledger, Logger: quiet})
+	var pushes atomic.Int64
+	a2 := backends.ExecutorFunc(func(_ context.Context, req backends.Request) (backends.Result, error) {
+		if pushes.Add(1)%5 == 0 {
+			return nil, backends.Errorf(backends.Unavailable, "approach2 push failed")
+		}
+		return backends.NewResult(req.Op()), nil
+	})
+	a1 := backends.ExecutorFunc(func(_ context.Context, req backends.Request) (backends.Result, error) {
+		return backends.NewResult(req.Op()), nil
+	})
+	r, err := gateway.NewRouter(gateway.RouterConfig{Backends: map[string]backends.Executor{"approach1": a1, "approach2": a2},
+		Default: "approach1", Flags: ev, Observe: observe(ledger, watcher), Registerer: prometheus.NewRegistry(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(i int) (backends.Result, error) {
+		req := &backends.PushRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a"}, Workspace: "w" + string(rune('a'+i%26))}}
+		return r.Execute(t.Context(), req)
+	}
+	start := time.Now()
+	rolledBack := false
+	for i := 0; i < 1000 && !rolledBack; i++ {
+		_, _ = push(i)
+		if g, err := flags.Load(flagPath); err == nil && g.Route("push") == 0 {
+			rolledBack = true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !rolledBack {
+		t.Fatal("push was not rolled back")
+	}
+	t.Logf("rolled back after %s and %d pushes on approach2", time.Since(start), pushes.Load())
+	changes, _ := os.ReadFile(flagPath + ".changes.jsonl")
+	if !strings.Contains(string(changes), "gitgate (automatic rollback)") || !strings.Contains(string(changes), "error rate 20.0%") {
+		t.Fatalf("change log: %s", changes)
+	}
+	time.Sleep(200 * time.Millisecond) // the evaluator picks the file up
+	if res, err := push(0); err != nil || res.GetServed().Backend != "approach1" {
+		t.Fatalf("after the rollback push went to %+v (%v)", res, err)
+	}
+	cancel()
+	ledger.Wait()
+	entries, err := canary.ReadFile(ledgerPath, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range entries {
+		found = found || (e.Kind == "rollback" && e.Op == "push" && strings.Contains(e.Detail, "error rate"))
+	}
+	if !found {
+		t.Fatalf("no rollback entry among %d ledger entries", len(entries))
+	}
+}

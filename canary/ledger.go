@@ -173,10 +173,23 @@ func (l *Ledger) Run(ctx context.Context) {
 	}
 }
 
-// Wait returns once Run has returned (at once if Run never started).
+// Wait returns once everything recorded has been written: after Run has
+// returned, or, when Run never started, after writing the queue itself.
 func (l *Ledger) Wait() {
-	if l.started.Load() {
+	if !l.started.CompareAndSwap(false, true) {
 		<-l.done
+		return
+	}
+	var batch []Entry
+	for {
+		select {
+		case e := <-l.ch:
+			batch = append(batch, e)
+		default:
+			l.flush(context.Background(), batch)
+			close(l.done)
+			return
+		}
 	}
 }
 

@@ -79,7 +79,7 @@ func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File
 	if err := f.Save(path); err != nil {
 		return fmt.Errorf("write flags: %w", err)
 	}
-	entry, _ := json.Marshal(map[string]string{"at": time.Now().UTC().Format(time.RFC3339), "by": c.who(), "reason": c.reason, "change": what})
+	entry, _ := json.Marshal(map[string]string{"at": time.Now().UTC().Format(time.RFC3339Nano), "by": c.who(), "reason": c.reason, "change": what})
 	if err := appendLine(path+".changes.jsonl", entry); err != nil {
 		return fmt.Errorf("flags changed, but the change log could not be written: %w", err)
 	}
@@ -173,7 +173,7 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 		},
 	}
 	rb.bind(rbCmd, true)
-	root.AddCommand(setCmd, rbCmd)
+	root.AddCommand(setCmd, rbCmd, newAdvanceCmd(o))
 	return root
 }
 

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/flags"
+	"github.com/spf13/cobra"
+)
+
+func newAdvanceCmd(o *globalOptions) *cobra.Command {
+	c := &changeOptions{o: o}
+	var force bool
+	var ledgerPath string
+	cmd := &cobra.Command{
+		Use:   "advance OP",
+		Short: "Move OP to the next stage (0 → 10 → 50 → 100 %) if the current stage's analysis passes",
+		Long: `advance reads the canary ledger since OP's stage began (its last change in the
+flag change log) and moves OP to the next stage only when Approach 2 had enough
+calls, and its error rate and P95 stayed within the thresholds and close to
+Approach 1's. --force moves it regardless, and says so in the change log.`,
+		Example: `  gitgate canary advance status --reason "10% stage clean for a week"`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op := args[0]
+			path, err := c.path()
+			if err != nil {
+				return err
+			}
+			f, err := flags.Load(path)
+			if err != nil {
+				return err
+			}
+			if _, ok := f.Flags[flags.RouteFlag(op)]; !ok {
+				return fmt.Errorf("unknown operation %q", op)
+			}
+			next, ok := canary.NextStage(f.Route(op))
+			if !ok {
+				return fmt.Errorf("%s is already at 100%%", op)
+			}
+			if ledgerPath == "" {
+				ledgerPath = path + ".ledger.jsonl"
+			}
+			since, err := stageStart(path+".changes.jsonl", op)
+			if err != nil {
+				return err
+			}
+			entries, err := canary.ReadFile(ledgerPath, since)
+			if err != nil {
+				return fmt.Errorf("read the ledger: %w", err)
+			}
+			a := canary.Analyze(entries, op, since, canary.Thresholds{})
+			printAnalysis(cmd.OutOrStdout(), a)
+			what := fmt.Sprintf("%s: advanced to %d%% on approach2", op, next)
+			if !a.Pass {
+				if !force {
+					return fmt.Errorf("the %d%% stage of %s did not pass; not advancing (--force to override)", f.Route(op), op)
+				}
+				what += " (FORCED past a failing analysis: " + strings.Join(a.Failures, "; ") + ")"
+			}
+			return c.edit(cmd.OutOrStdout(), what, func(f *flags.File) error { return f.SetRoute(op, next) })
+		},
+	}
+	c.bind(cmd, true)
+	cmd.Flags().BoolVar(&force, "force", false, "advance even if the analysis does not pass (recorded as forced)")
+	cmd.Flags().StringVar(&ledgerPath, "ledger", "", "canary ledger (default: <flag file>.ledger.jsonl)")
+	return cmd
+}
+
+// stageStart is when op's route last changed, from the flag change log (the
+// zero time when it never did).
+func stageStart(changeLog, op string) (time.Time, error) {
+	f, err := os.Open(changeLog)
+	if os.IsNotExist(err) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer f.Close()
+	var since time.Time
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var c struct{ At, Change string }
+		if json.Unmarshal(sc.Bytes(), &c) != nil || !strings.HasPrefix(c.Change, op+":") {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339Nano, c.At); err == nil {
+			since = at
+		}
+	}
+	return since, sc.Err()
+}
+
+func printAnalysis(out io.Writer, a canary.Analysis) {
+	fmt.Fprintf(out, "%s since %s\n", a.Op, a.Since.Format(time.RFC3339))
+	for _, s := range []struct {
+		name string
+		st   canary.Stats
+	}{{"approach1", a.A1}, {"approach2", a.A2}} {
+		fmt.Fprintf(out, "  %-10s %6d calls  %5.1f%% errors  P95 %s\n", s.name, s.st.Calls, 100*s.st.ErrorRate, s.st.P95)
+	}
+	if a.Pass {
+		fmt.Fprintln(out, "  analysis: pass")
+		return
+	}
+	for _, why := range a.Failures {
+		fmt.Fprintf(out, "  fails: %s\n", why)
+	}
+}

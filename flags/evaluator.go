@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	flagd "github.com/open-feature/go-sdk-contrib/providers/flagd/pkg"
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,7 +107,8 @@ func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
 // file becomes usable: flagd's own watcher does not recover from a file
 // that was missing when it started.
 func (e *Evaluator) startProvider() {
-	p, err := flagd.NewProvider(flagd.WithFileResolver(), flagd.WithOfflineFilePath(e.cfg.Path))
+	p, err := flagd.NewProvider(flagd.WithFileResolver(), flagd.WithOfflineFilePath(e.cfg.Path),
+		flagd.WithLogger(logr.FromSlogHandler(e.cfg.Logger.Handler()))) // its logs join ours, redacted
 	if err == nil {
 		err = openfeature.SetNamedProviderAndWait(e.cfg.Domain, p)
 	}

@@ -18,14 +18,15 @@ import (
 // Entry is one ledger record.
 type Entry struct {
 	At         time.Time `json:"at"`
-	Kind       string    `json:"kind"` // call, rollback
+	Kind       string    `json:"kind"` // call, comparison, rollback
 	Op         string    `json:"op"`
 	Routed     string    `json:"routed,omitempty"`  // the backend the flags chose
 	Backend    string    `json:"backend,omitempty"` // the backend that served
 	FellBack   bool      `json:"fell_back,omitempty"`
 	Category   string    `json:"category,omitempty"` // error category, "" on success
 	DurationMS float64   `json:"duration_ms,omitempty"`
-	Detail     string    `json:"detail,omitempty"` // already redacted
+	Outcome    string    `json:"outcome,omitempty"` // comparisons: match, mismatch, shadow_error, shadow_timeout, skipped
+	Detail     string    `json:"detail,omitempty"`  // already redacted
 }
 
 // Store persists ledger entries.

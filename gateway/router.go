@@ -34,6 +34,8 @@ type RouterConfig struct {
 	// Observe, if set, is told about every call once it ended (for the
 	// canary ledger and automatic rollback). It must not block.
 	Observe func(Observation)
+	// Shadow configures shadow comparison of reads (rates from the flags).
+	Shadow ShadowConfig
 	// Metrics records every call. If nil, calls are not measured.
 	Metrics *Metrics
 	// Logger logs one line per call. If nil, slog.Default().
@@ -59,6 +61,7 @@ type Router struct {
 	cfg      RouterConfig
 	breakers *breakers
 	fallback *prometheus.CounterVec
+	shadow   *shadower
 }
 
 var _ backends.Executor = (*Router)(nil)
@@ -71,7 +74,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Router{cfg: cfg, breakers: newBreakers(flags.Approach2, cfg.Breakers, cfg.Registerer, cfg.Logger),
+	r := &Router{cfg: cfg, breakers: newBreakers(flags.Approach2, cfg.Breakers, cfg.Registerer, cfg.Logger), shadow: newShadower(cfg.Shadow),
 		fallback: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_fallbacks_total", Help: "Calls routed to Approach 2 that Approach 1 served instead, by operation and reason.",
 		}, []string{"op", "reason"})}
@@ -83,7 +86,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 
 // Execute routes req.
 func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
-	name := r.pick(ctx, req)
+	name, shadowRate := r.pick(ctx, req)
 	start := time.Now()
 	var done func(string, error, time.Duration)
 	if r.cfg.Metrics != nil {
@@ -104,22 +107,25 @@ func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Re
 	}
 	s := res.GetServed()
 	s.Backend, s.FellBack = served, fell
+	if !fell {
+		r.maybeShadow(req, shadowRate, served, res)
+	}
 	return res, nil
 }
 
-// pick chooses the backend: the flags' decision when configured, the
-// default otherwise (or when the flags name a backend that is not
-// configured).
-func (r *Router) pick(ctx context.Context, req backends.Request) string {
+// pick chooses the backend and the shadow rate: the flags' decision when
+// configured, the default otherwise (or when the flags name a backend that
+// is not configured).
+func (r *Router) pick(ctx context.Context, req backends.Request) (string, float64) {
 	if r.cfg.Flags == nil {
-		return r.cfg.Default
+		return r.cfg.Default, 0
 	}
 	s := req.GetScope()
 	d := r.cfg.Flags.Decide(ctx, string(req.Op()), s.Principal.Project+"/"+s.Workspace)
 	if _, ok := r.cfg.Backends[d.Backend]; !ok {
-		return r.cfg.Default
+		return r.cfg.Default, d.ShadowRate
 	}
-	return d.Backend
+	return d.Backend, d.ShadowRate
 }
 
 // route calls the chosen backend; Approach 2 goes through its breaker and

@@ -88,7 +88,7 @@ func stageStart(changeLog, op string) (time.Time, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var c struct{ At, Change string }
-		if json.Unmarshal(sc.Bytes(), &c) != nil || !strings.HasPrefix(c.Change, op+":") {
+		if json.Unmarshal(sc.Bytes(), &c) != nil || !strings.HasPrefix(c.Change, op+":") || strings.HasPrefix(c.Change, op+": shadow") {
 			continue
 		}
 		if at, err := time.Parse(time.RFC3339Nano, c.At); err == nil {

@@ -202,11 +202,14 @@ func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
 	}
 	var decider gateway.Decider
 	var observer func(gateway.Observation)
+	var shadow gateway.ShadowConfig
 	if a.flags != nil {
-		decider, observer = a.flags, a.canaryObserver()
+		decider = a.flags
+		observer, shadow.Observe = a.canaryObserver()
+		shadow.Self = a.cfg.Canary.ShadowSelf
 	}
 	var err error
-	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def, Flags: decider, Observe: observer,
+	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def, Flags: decider, Observe: observer, Shadow: shadow,
 		Registerer: a.registry, Metrics: gateway.NewMetrics(a.registry, names...), Logger: a.log})
 	return err
 }

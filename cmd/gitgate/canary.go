@@ -3,14 +3,17 @@ package main
 import (
 	"io"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 )
 
 // canaryObserver starts the ledger and the automatic rollback for the
-// gateway's router and returns what the router tells about every call.
-func (a *app) canaryObserver() func(gateway.Observation) {
+// gateway's router and returns what the router tells about every call and
+// every shadow comparison.
+func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowObservation)) {
 	path := a.cfg.Canary.LedgerPath
 	if path == "" {
 		path = a.cfg.Flags.Path + ".ledger.jsonl"
@@ -22,7 +25,14 @@ func (a *app) canaryObserver() func(gateway.Observation) {
 	watcher := canary.NewRollback(canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls,
 		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: rollbackInFile(a.cfg.Flags.Path),
 		Ledger: ledger, Registerer: a.registry, Logger: a.log})
-	return observe(ledger, watcher)
+	comparisons := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitgate_shadow_comparisons_total",
+		Help: "Shadow comparisons by operation and outcome (match, mismatch, shadow_error, shadow_timeout, skipped)."}, []string{"op", "outcome"})
+	a.registry.MustRegister(comparisons)
+	return observe(ledger, watcher), func(o gateway.ShadowObservation) {
+		comparisons.WithLabelValues(string(o.Op), o.Outcome).Inc()
+		ledger.Record(canary.Entry{At: o.At.UTC(), Kind: "comparison", Op: string(o.Op), Routed: o.Primary, Backend: o.Shadow,
+			Outcome: o.Outcome, Detail: a.redactor.String(o.Diff), DurationMS: float64(o.Duration.Microseconds()) / 1000})
+	}
 }
 
 func observe(ledger *canary.Ledger, watcher *canary.Rollback) func(gateway.Observation) {

@@ -78,6 +78,7 @@ type FlagsConfig struct {
 // CanaryConfig configures the ledger and automatic rollback.
 type CanaryConfig struct {
 	LedgerPath string `mapstructure:"ledger_path"`
+	ShadowSelf bool   `mapstructure:"shadow_self"`
 	Rollback   struct {
 		Window       time.Duration `mapstructure:"window"`
 		MinCalls     int           `mapstructure:"min_calls"`

@@ -173,7 +173,26 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 		},
 	}
 	rb.bind(rbCmd, true)
-	root.AddCommand(setCmd, rbCmd, newAdvanceCmd(o))
+	sh := &changeOptions{o: o}
+	shCmd := &cobra.Command{
+		Use: "shadow OP PERCENT", Short: "Mirror PERCENT of OP's calls to the other backend and compare (reads only, for now)",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pct, err := strconv.Atoi(strings.TrimSuffix(args[1], "%"))
+			if err != nil || pct < 0 || pct > 100 {
+				return fmt.Errorf("PERCENT %q must be a number from 0 to 100", args[1])
+			}
+			op := args[0]
+			return sh.edit(cmd.OutOrStdout(), fmt.Sprintf("%s: shadow %d%%", op, pct), func(f *flags.File) error {
+				if _, ok := f.Flags[flags.ShadowFlag(op)]; !ok {
+					return fmt.Errorf("unknown operation %q", op)
+				}
+				return f.SetShadow(op, float64(pct)/100)
+			})
+		},
+	}
+	sh.bind(shCmd, true)
+	root.AddCommand(setCmd, rbCmd, newAdvanceCmd(o), shCmd)
 	return root
 }
 

@@ -52,6 +52,10 @@ type Rollback struct {
 	mu      sync.Mutex
 	windows map[string][]Call
 	pending map[string]bool
+	// last is when each operation was last rolled back: calls still on
+	// their way to Approach 2 must not trigger a second rollback within the
+	// same window.
+	last map[string]time.Time
 }
 
 // NewRollback returns a watcher.
@@ -71,7 +75,7 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Rollback{cfg: cfg, windows: map[string][]Call{}, pending: map[string]bool{},
+	r := &Rollback{cfg: cfg, windows: map[string][]Call{}, pending: map[string]bool{}, last: map[string]time.Time{},
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_auto_rollbacks_total", Help: "Operations the gateway sent back to Approach 1 on its own, by operation.",
 		}, []string{"op"})}
@@ -107,9 +111,13 @@ func (r *Rollback) add(c Call) string {
 	if r.pending[c.Op] || len(w) < r.cfg.MinCalls {
 		return ""
 	}
+	if last, ok := r.last[c.Op]; ok && c.At.Sub(last) < r.cfg.Window {
+		return "" // rolled back within this window already
+	}
 	reason := r.judge(w)
 	if reason != "" {
 		r.pending[c.Op] = true
+		r.last[c.Op] = c.At
 		r.windows[c.Op] = nil
 	}
 	return reason

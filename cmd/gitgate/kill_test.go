@@ -25,23 +25,11 @@ type callRecord struct {
 // Approach 1, and none fails because of the switch; with the flag file
 // deleted, the admin listener's override keeps it engaged.
 func TestKillSwitchUnderLoad(t *testing.T) {
-	w := newWorld(t)
-	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
-	w.sharedSandboxes = t.TempDir()
-	w.cfg = w.config(t)
-	addr, _ := w.startBackend(t)
-	flagPath := filepath.Join(t.TempDir(), "flags.json")
 	all := flags.NewFile(opNames())
 	for _, op := range opNames() {
 		_ = all.SetRoute(op, 100)
 	}
-	if err := all.Save(flagPath); err != nil {
-		t.Fatal(err)
-	}
-	w.cfg.Flags.Path = flagPath
-	w.cfg.Redis.Addr, w.cfg.Redis.Prefix = "127.0.0.1:6379", w.redisPrefix
-	w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
-	w.startHTTP(t)
+	w, flagPath, _ := newCanaryWorld(t, all)
 	setup := w.httpClient(t, agentToken)
 	if got := w.ok(t, setup, "clone", map[string]any{"workspace": "k", "url": w.repoURL})["backend"]; got != "approach2" {
 		t.Fatalf("at 100%% clone went to %v", got)
@@ -109,4 +97,26 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 		}
 	}
 
+}
+
+// newCanaryWorld is a gateway routing by the flag file f (saved to a temp
+// path, returned) to Approach 1 in process and to a gitgate backend child,
+// the two sharing Redis and the sandbox directory. The backend child's
+// process is returned for tests that kill it.
+func newCanaryWorld(t *testing.T, f *flags.File) (w *world, flagPath string, backend *os.Process) {
+	t.Helper()
+	w = newWorld(t)
+	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
+	w.sharedSandboxes = t.TempDir()
+	w.cfg = w.config(t)
+	addr, proc := w.startBackend(t)
+	flagPath = filepath.Join(t.TempDir(), "flags.json")
+	if err := f.Save(flagPath); err != nil {
+		t.Fatal(err)
+	}
+	w.cfg.Flags.Path = flagPath
+	w.cfg.Redis.Addr, w.cfg.Redis.Prefix = "127.0.0.1:6379", w.redisPrefix
+	w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
+	w.startHTTP(t)
+	return w, flagPath, proc
 }

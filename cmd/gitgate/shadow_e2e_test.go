@@ -1,11 +1,9 @@
 package main
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 )
@@ -14,22 +12,10 @@ import (
 // mirrored to the Approach 2 service on the same (shared) workspace; every
 // comparison in the ledger is a match.
 func TestShadowedReadsMatchAcrossBackends(t *testing.T) {
-	w := newWorld(t)
-	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
-	w.sharedSandboxes = t.TempDir()
-	w.cfg = w.config(t)
-	addr, _ := w.startBackend(t)
-	flagPath := filepath.Join(t.TempDir(), "flags.json")
 	f := flags.NewFile(opNames())
 	_ = f.SetShadow("status", 1)
 	_ = f.SetShadow("read_file", 1)
-	if err := f.Save(flagPath); err != nil {
-		t.Fatal(err)
-	}
-	w.cfg.Flags.Path = flagPath
-	w.cfg.Redis.Addr, w.cfg.Redis.Prefix = "127.0.0.1:6379", w.redisPrefix
-	w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
-	w.startHTTP(t)
+	w, flagPath, _ := newCanaryWorld(t, f)
 	c := w.httpClient(t, agentToken)
 	w.ok(t, c, "clone", map[string]any{"workspace": "sh", "url": w.repoURL})
 	w.ok(t, c, "write_file", map[string]any{"workspace": "sh", "path": "new.txt", "content": "n"})

@@ -266,6 +266,12 @@ func (c *Config) validateSandbox() error {
 		if c.Backend.Default != "approach1" {
 			return fmt.Errorf("backend.default: with flags.path set it is the fallback and must be approach1")
 		}
+		if !c.Sandbox.Local.Shared {
+			// A workspace cloned through one backend must be usable through
+			// the other: a fallback, a rollback or an operation at a
+			// different stage sends it there.
+			return fmt.Errorf("sandbox.local.shared: canary routing (flags.path) needs the sandbox directory shared with the Approach 2 service, and Redis")
+		}
 		if err := c.needApproach2(); err != nil {
 			return fmt.Errorf("flags.path needs Approach 2: %w", err)
 		}

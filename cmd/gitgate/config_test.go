@@ -86,6 +86,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{strings.Replace(agent(""), "author_name: A", "author_name: A <evil>", 1), "", "agents[0].author_name"},
 		{agent("") + "mcp: {stdio_agent: ghost}\n", "", "mcp.stdio_agent"},
 		{"sandbox: {ttl: soon}", "", "sandbox"},
+		{"flags: {path: /srv/gitgate/flags.json}", "", "sandbox.local.shared"},
+		{"flags: {path: /srv/gitgate/flags.json}\nbackend: {default: approach2}", "", "backend.default"},
 	}
 	for _, c := range cases {
 		_, err := loadConfig(writeConfig(t, c.yaml), noEnv)

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint fmt bench proto check-generated protoc services
+.PHONY: help run build test lint fmt bench bench-canary proto check-generated protoc services
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ fmt: ## Format the code
 
 bench: ## Status through the gateway against direct git: latency and 16-agent throughput
 	$(GO) test -run '^$$' -bench 'BenchmarkStatus' -benchtime 4000x -benchmem ./cmd/gitgate
+
+bench-canary: services ## Canary routing: added median per call, and the P95 cost of shadowing 10 % (Redis, PostgreSQL)
+	$(GO) test -run '^$$' -bench 'BenchmarkRoutingOverhead' -benchmem ./cmd/gitgate
+	$(GO) test -run '^$$' -bench 'BenchmarkShadowOverheadP95' -benchtime 2400x ./cmd/gitgate 2>/dev/null
 
 protoc: # protoc from Debian's protobuf-compiler, installed when missing
 	@command -v protoc >/dev/null 2>&1 || { echo "installing protobuf-compiler (protoc)"; \

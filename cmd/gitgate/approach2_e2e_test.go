@@ -30,7 +30,7 @@ func freeAddr(t testing.TB) string {
 
 // startBackend runs `gitgate backend` as a child process with the world's
 // configuration and waits until its health service says SERVING.
-func (w *world) startBackend(t *testing.T) (addr string, proc *os.Process) {
+func (w *world) startBackend(t testing.TB) (addr string, proc *os.Process) {
 	t.Helper()
 	addr, adminAddr := freeAddr(t), freeAddr(t)
 	path := filepath.Join(t.TempDir(), "gitgate.yaml")
@@ -70,7 +70,7 @@ func healthOf(ctx context.Context, addr string) (healthpb.HealthCheckResponse_Se
 	return res.GetStatus(), err
 }
 
-func waitServing(t *testing.T, addr string) {
+func waitServing(t testing.TB, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

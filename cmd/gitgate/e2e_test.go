@@ -94,7 +94,7 @@ var (
 )
 
 // gitgateBinary builds the gitgate binary once per test run.
-func gitgateBinary(t *testing.T) string {
+func gitgateBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "gitgate-bin-")

@@ -103,7 +103,7 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 // path, returned) to Approach 1 in process and to a gitgate backend child,
 // the two sharing Redis and the sandbox directory. The backend child's
 // process is returned for tests that kill it.
-func newCanaryWorld(t *testing.T, f *flags.File) (w *world, flagPath string, backend *os.Process) {
+func newCanaryWorld(t testing.TB, f *flags.File) (w *world, flagPath string, backend *os.Process) {
 	t.Helper()
 	w = newWorld(t)
 	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))

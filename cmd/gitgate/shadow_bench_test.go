@@ -1,0 +1,85 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/flags"
+)
+
+// shadowRoundCalls is how many statuses run between two changes of the
+// shadow rate.
+const shadowRoundCalls = 200
+
+// BenchmarkShadowOverheadP95 measures what shadowing 10 % of an agent's
+// statuses on the Approach 2 service costs the agent: the gateway serves
+// status from Approach 1 and the flag file alternates, in rounds of 200
+// calls, between no shadowing and 10 % (each change applied before its
+// round starts), so both conditions see the same machine noise. It reports
+// both P95s and their ratio (the target is ≤ 1.05), and fails if no shadow
+// comparison was recorded. Run with -benchtime 2400x (12 rounds).
+func BenchmarkShadowOverheadP95(b *testing.B) {
+	tuneRuntime()
+	f := flags.NewFile(opNames())
+	w, flagPath, _ := newCanaryWorld(b, f)
+	c := w.httpClient(b, agentToken)
+	w.ok(b, c, "clone", map[string]any{"workspace": "shadow-bench", "url": w.repoURL})
+	setRate := func(rate float64) {
+		if err := f.SetShadow("status", rate); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Save(flagPath); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(time.Second) // applied within ~300 ms; let the previous round's shadows finish too
+	}
+	var plain, shadowed []time.Duration
+	rate, n := 0.0, 0
+	setRate(rate)
+	for b.Loop() {
+		if n > 0 && n%shadowRoundCalls == 0 {
+			rate = 0.1 - rate
+			setRate(rate)
+		}
+		n++
+		t0 := time.Now()
+		if res := w.call(b, c, "status", map[string]any{"workspace": "shadow-bench"}); res.IsError {
+			b.Fatal(text(res))
+		}
+		if d := time.Since(t0); rate == 0 {
+			plain = append(plain, d)
+		} else {
+			shadowed = append(shadowed, d)
+		}
+	}
+	if len(plain) == 0 || len(shadowed) == 0 {
+		b.Fatalf("%d calls: run at least %d (-benchtime %dx) so that both conditions are measured", n, 2*shadowRoundCalls, 12*shadowRoundCalls)
+	}
+	time.Sleep(time.Second) // the last shadows, then the ledger's flush
+	entries, err := canary.ReadFile(flagPath+".ledger.jsonl", time.Time{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	comparisons := 0
+	for _, e := range entries {
+		if e.Kind == "comparison" {
+			comparisons++
+		}
+	}
+	if comparisons == 0 {
+		b.Fatal("no shadow comparison was recorded: the 10 % rounds did not shadow")
+	}
+	p0, p1 := p95(plain), p95(shadowed)
+	b.ReportMetric(float64(p0.Microseconds()), "plain-p95-µs")
+	b.ReportMetric(float64(p1.Microseconds()), "shadowed-p95-µs")
+	b.ReportMetric(float64(p1)/float64(p0), "p95-ratio")
+	b.ReportMetric(float64(comparisons)/float64(len(shadowed)), "shadowed-share")
+}
+
+func p95(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)*95/100]
+}

@@ -108,7 +108,7 @@ func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
 // that was missing when it started.
 func (e *Evaluator) startProvider() {
 	p, err := flagd.NewProvider(flagd.WithFileResolver(), flagd.WithOfflineFilePath(e.cfg.Path),
-		flagd.WithLogger(logr.FromSlogHandler(e.cfg.Logger.Handler()))) // its logs join ours, redacted
+		flagd.WithLogger(logr.FromSlogHandler(e.cfg.Logger.Handler()))) // the provider's logs join ours, redacted (v0.3.1's in-process file sync still writes its own zap lines, file paths and events, to stderr)
 	if err == nil {
 		err = openfeature.SetNamedProviderAndWait(e.cfg.Domain, p)
 	}

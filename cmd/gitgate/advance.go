@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,7 +18,7 @@ import (
 func newAdvanceCmd(o *globalOptions) *cobra.Command {
 	c := &changeOptions{o: o}
 	var force bool
-	var ledgerPath string
+	var ledgerPath, ledgerDSNEnv string
 	cmd := &cobra.Command{
 		Use:   "advance OP",
 		Short: "Move OP to the next stage (0 → 10 → 50 → 100 %) if the current stage's analysis passes",
@@ -44,14 +45,11 @@ Approach 1's. --force moves it regardless, and says so in the change log.`,
 			if !ok {
 				return fmt.Errorf("%s is already at 100%%", op)
 			}
-			if ledgerPath == "" {
-				ledgerPath = path + ".ledger.jsonl"
-			}
 			since, err := stageStart(path+".changes.jsonl", op)
 			if err != nil {
 				return err
 			}
-			entries, err := canary.ReadFile(ledgerPath, since)
+			entries, err := readLedger(cmd.Context(), ledgerFile(path, ledgerPath), ledgerDSNEnv, op, since)
 			if err != nil {
 				return fmt.Errorf("read the ledger: %w", err)
 			}
@@ -69,8 +67,29 @@ Approach 1's. --force moves it regardless, and says so in the change log.`,
 	}
 	c.bind(cmd, true)
 	cmd.Flags().BoolVar(&force, "force", false, "advance even if the analysis does not pass (recorded as forced)")
-	cmd.Flags().StringVar(&ledgerPath, "ledger", "", "canary ledger (default: <flag file>.ledger.jsonl)")
+	cmd.Flags().StringVar(&ledgerPath, "ledger", "", "canary ledger file (default: <flag file>.ledger.jsonl)")
+	cmd.Flags().StringVar(&ledgerDSNEnv, "ledger-dsn-env", "", "environment variable holding the PostgreSQL DSN of the ledger (the gateway's canary.ledger_dsn_env), instead of the file")
 	return cmd
+}
+
+// readLedger reads op's entries since the stage began from PostgreSQL when
+// dsnEnv names a variable, from the file otherwise.
+func readLedger(ctx context.Context, file, dsnEnv, op string, since time.Time) ([]canary.Entry, error) {
+	if dsnEnv == "" {
+		return canary.ReadFile(file, since)
+	}
+	dsn := os.Getenv(dsnEnv)
+	if dsn == "" {
+		return nil, fmt.Errorf("--ledger-dsn-env: environment variable %s is not set", dsnEnv)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	store, err := canary.OpenPGStore(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	return store.Read(ctx, op, since)
 }
 
 // stageStart is when op's route last changed, from the flag change log (the

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 )
@@ -73,5 +75,51 @@ func TestCanaryCommands(t *testing.T) {
 	}
 	if _, err := run(t, "canary", "set", "status", "10", "--file", path); err == nil {
 		t.Fatal("a change without --reason was accepted")
+	}
+}
+
+// TestCanaryAdvanceReadsThePostgresLedger: with the ledger in PostgreSQL
+// (canary.ledger_dsn_env), advance judges the stage from there: refused
+// while it is empty, allowed once it holds a healthy stage, and a missing
+// variable is a clear error.
+func TestCanaryAdvanceReadsThePostgresLedger(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	if err := flags.NewFile(opNames()).Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "canary", "set", "status", "10", "--file", path, "--by", "ana", "--reason", "start"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("E2E_LEDGER_DSN", backendtest.PostgresDSN(t))
+	args := []string{"canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "stage clean", "--ledger-dsn-env", "E2E_LEDGER_DSN"}
+	if out, err := run(t, args...); err == nil || !strings.Contains(out, "only 0 approach2 calls") {
+		t.Fatalf("advance on an empty PostgreSQL ledger: %v\n%s", err, out)
+	}
+	store, err := canary.OpenPGStore(t.Context(), os.Getenv("E2E_LEDGER_DSN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var entries []canary.Entry
+	now := time.Now().UTC()
+	for i := range 300 {
+		routed := "approach1"
+		if i%3 == 0 {
+			routed = "approach2"
+		}
+		entries = append(entries, canary.Entry{At: now, Kind: "call", Op: "status", Routed: routed, Backend: routed, DurationMS: 5})
+	}
+	if err := store.Append(t.Context(), entries); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, args...); err != nil || !strings.Contains(out, "analysis: pass") {
+		t.Fatalf("advance with a healthy stage in PostgreSQL: %v\n%s", err, out)
+	}
+	if f, _ := flags.Load(path); f.Route("status") != 50 {
+		t.Fatalf("status at %d%% after advance", f.Route("status"))
+	}
+	out, err := run(t, "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "x", "--ledger-dsn-env", "GITGATE_NO_SUCH_VAR")
+	if err == nil || !strings.Contains(err.Error()+out, "GITGATE_NO_SUCH_VAR is not set") {
+		t.Fatalf("missing variable: %v\n%s", err, out)
 	}
 }

@@ -205,7 +205,10 @@ func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
 	var shadow gateway.ShadowConfig
 	if a.flags != nil {
 		decider = a.flags
-		observer, shadow.Observe = a.canaryObserver()
+		var err error
+		if observer, shadow.Observe, err = a.canaryObserver(); err != nil {
+			return err
+		}
 		shadow.Self = a.cfg.Canary.ShadowSelf
 	}
 	var err error

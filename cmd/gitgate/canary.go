@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"io"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -13,14 +15,14 @@ import (
 // canaryObserver starts the ledger and the automatic rollback for the
 // gateway's router and returns what the router tells about every call and
 // every shadow comparison.
-func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowObservation)) {
-	path := a.cfg.Canary.LedgerPath
-	if path == "" {
-		path = a.cfg.Flags.Path + ".ledger.jsonl"
+func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowObservation), error) {
+	store, closeStore, err := a.ledgerStore()
+	if err != nil {
+		return nil, nil, err
 	}
-	ledger := canary.NewLedger(canary.NewFileStore(path), canary.LedgerConfig{Registerer: a.registry, Logger: a.log})
+	ledger := canary.NewLedger(store, canary.LedgerConfig{Registerer: a.registry, Logger: a.log})
 	a.runners = append(a.runners, ledger.Run)
-	a.closers = append(a.closers, ledger.Wait)
+	a.closers = append(a.closers, ledger.Wait, closeStore) // the last flush before the store closes
 	rb := a.cfg.Canary.Rollback
 	watcher := canary.NewRollback(canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls,
 		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: rollbackInFile(a.cfg.Flags.Path),
@@ -32,7 +34,30 @@ func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowOb
 		comparisons.WithLabelValues(string(o.Op), o.Outcome).Inc()
 		ledger.Record(canary.Entry{At: o.At.UTC(), Kind: "comparison", Op: string(o.Op), Routed: o.Primary, Backend: o.Shadow,
 			Outcome: o.Outcome, Detail: a.redactor.String(o.Diff), DurationMS: float64(o.Duration.Microseconds()) / 1000})
+	}, nil
+}
+
+// ledgerStore is PostgreSQL when canary.ledger_dsn_env is set, the JSON
+// lines file otherwise.
+func (a *app) ledgerStore() (store canary.Store, closeStore func(), err error) {
+	if dsn := a.cfg.Canary.LedgerDSN; dsn != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pg, err := canary.OpenPGStore(ctx, dsn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pg, pg.Close, nil
 	}
+	return canary.NewFileStore(ledgerFile(a.cfg.Flags.Path, a.cfg.Canary.LedgerPath)), func() {}, nil
+}
+
+// ledgerFile is the file store's path: path, or beside the flag file.
+func ledgerFile(flagPath, path string) string {
+	if path == "" {
+		return flagPath + ".ledger.jsonl"
+	}
+	return path
 }
 
 func observe(ledger *canary.Ledger, watcher *canary.Rollback) func(gateway.Observation) {

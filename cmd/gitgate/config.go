@@ -78,8 +78,12 @@ type FlagsConfig struct {
 // CanaryConfig configures the ledger and automatic rollback.
 type CanaryConfig struct {
 	LedgerPath string `mapstructure:"ledger_path"`
-	ShadowSelf bool   `mapstructure:"shadow_self"`
-	Rollback   struct {
+	// LedgerDSNEnv names the variable holding a PostgreSQL DSN: when set,
+	// the ledger is kept there instead of in LedgerPath.
+	LedgerDSNEnv string `mapstructure:"ledger_dsn_env"`
+	LedgerDSN    string `mapstructure:"-"`
+	ShadowSelf   bool   `mapstructure:"shadow_self"`
+	Rollback     struct {
 		Window       time.Duration `mapstructure:"window"`
 		MinCalls     int           `mapstructure:"min_calls"`
 		MaxErrorRate float64       `mapstructure:"max_error_rate"`
@@ -202,6 +206,12 @@ func (c *Config) resolveTokens(getenv func(string) string) error {
 	}
 	if c.Postgres.DSNEnv != "" {
 		c.Postgres.DSN = getenv(c.Postgres.DSNEnv)
+	}
+	if c.Canary.LedgerDSNEnv != "" {
+		c.Canary.LedgerDSN = getenv(c.Canary.LedgerDSNEnv)
+		if c.Canary.LedgerDSN == "" {
+			return fmt.Errorf("config: canary.ledger_dsn_env: environment variable %s (the ledger's PostgreSQL DSN) is not set", c.Canary.LedgerDSNEnv)
+		}
 	}
 	for name, p := range c.Projects {
 		if p.TokenEnv != "" {

@@ -87,6 +87,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{agent("") + "mcp: {stdio_agent: ghost}\n", "", "mcp.stdio_agent"},
 		{"sandbox: {ttl: soon}", "", "sandbox"},
 		{"flags: {path: /srv/gitgate/flags.json}", "", "sandbox.local.shared"},
+		{"canary: {ledger_dsn_env: GITGATE_NO_SUCH_DSN}", "", "canary.ledger_dsn_env"},
 		{"flags: {path: /srv/gitgate/flags.json}\nbackend: {default: approach2}", "", "backend.default"},
 	}
 	for _, c := range cases {

@@ -102,8 +102,9 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 // newCanaryWorld is a gateway routing by the flag file f (saved to a temp
 // path, returned) to Approach 1 in process and to a gitgate backend child,
 // the two sharing Redis and the sandbox directory. The backend child's
-// process is returned for tests that kill it.
-func newCanaryWorld(t testing.TB, f *flags.File) (w *world, flagPath string, backend *os.Process) {
+// process is returned for tests that kill it. tune, if any, adjusts the
+// gateway's configuration before it starts.
+func newCanaryWorld(t testing.TB, f *flags.File, tune ...func(*Config)) (w *world, flagPath string, backend *os.Process) {
 	t.Helper()
 	w = newWorld(t)
 	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
@@ -117,6 +118,9 @@ func newCanaryWorld(t testing.TB, f *flags.File) (w *world, flagPath string, bac
 	w.cfg.Flags.Path = flagPath
 	w.cfg.Redis.Addr, w.cfg.Redis.Prefix = "127.0.0.1:6379", w.redisPrefix
 	w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
+	for _, f := range tune {
+		f(w.cfg)
+	}
 	w.startHTTP(t)
 	return w, flagPath, proc
 }

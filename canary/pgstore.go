@@ -1,0 +1,89 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ledgerTableSQL creates the ledger's table in the DSN's schema (search_path).
+const ledgerTableSQL = `CREATE TABLE IF NOT EXISTS gitgate_canary_ledger (
+	id          bigserial PRIMARY KEY,
+	at          timestamptz NOT NULL,
+	kind        text NOT NULL,
+	op          text NOT NULL,
+	routed      text NOT NULL DEFAULT '',
+	backend     text NOT NULL DEFAULT '',
+	fell_back   boolean NOT NULL DEFAULT false,
+	category    text NOT NULL DEFAULT '',
+	duration_ms double precision NOT NULL DEFAULT 0,
+	outcome     text NOT NULL DEFAULT '',
+	detail      text NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS gitgate_canary_ledger_op_at ON gitgate_canary_ledger (op, at)`
+
+var ledgerColumns = []string{"at", "kind", "op", "routed", "backend", "fell_back", "category", "duration_ms", "outcome", "detail"}
+
+// PGStore is the ledger in PostgreSQL, for gateways that share one
+// analysis (several replicas) or keep the ledger off their disks.
+type PGStore struct {
+	pool *pgxpool.Pool
+}
+
+// OpenPGStore connects to dsn and creates the ledger table when missing.
+// Errors never carry the DSN (it may hold a password).
+func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: the PostgreSQL DSN does not parse")
+	}
+	cfg.MaxConns = 2 // one flusher, one reader
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: connect to PostgreSQL: %w", err)
+	}
+	if _, err := pool.Exec(ctx, ledgerTableSQL); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ledger: create its table: %w", err)
+	}
+	return &PGStore{pool: pool}, nil
+}
+
+// Append copies entries in one round trip.
+func (s *PGStore) Append(ctx context.Context, entries []Entry) error {
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"gitgate_canary_ledger"}, ledgerColumns,
+		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+			e := entries[i]
+			return []any{e.At, e.Kind, e.Op, e.Routed, e.Backend, e.FellBack, e.Category, e.DurationMS, e.Outcome, e.Detail}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("ledger: append %d entries: %w", len(entries), err)
+	}
+	return nil
+}
+
+// Read returns the entries for op (every operation when op is "") at or
+// after since, oldest first.
+func (s *PGStore) Read(ctx context.Context, op string, since time.Time) ([]Entry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT at, kind, op, routed, backend, fell_back, category, duration_ms, outcome, detail
+		FROM gitgate_canary_ledger WHERE at >= $1 AND ($2 = '' OR op = $2) ORDER BY at, id`, since, op)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
+		var e Entry
+		err := r.Scan(&e.At, &e.Kind, &e.Op, &e.Routed, &e.Backend, &e.FellBack, &e.Category, &e.DurationMS, &e.Outcome, &e.Detail)
+		e.At = e.At.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read: %w", err)
+	}
+	return out, nil
+}
+
+// Close releases the connections.
+func (s *PGStore) Close() { s.pool.Close() }

@@ -1,0 +1,89 @@
+package canary
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends/backendtest"
+)
+
+// TestPGStoreRoundTrip: entries recorded through a ledger on PostgreSQL
+// read back whole, filtered by operation and time, and the stage analysis
+// reads them as it reads the file store's.
+func TestPGStoreRoundTrip(t *testing.T) {
+	dsn := backendtest.PostgresDSN(t)
+	store, err := OpenPGStore(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if again, err := OpenPGStore(t.Context(), dsn); err != nil { // the table exists: opening twice is fine
+		t.Fatal(err)
+	} else {
+		again.Close()
+	}
+	l := NewLedger(store, LedgerConfig{FlushEvery: 10 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	ctx, cancel := context.WithCancel(t.Context())
+	go l.Run(ctx)
+	at := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
+	for i := range 250 {
+		e := Entry{At: at.Add(time.Duration(i) * time.Second), Kind: "call", Op: "status", Routed: "approach2", Backend: "approach2", DurationMS: 2}
+		if i%2 == 1 {
+			e.Routed, e.Backend = "approach1", "approach1"
+		}
+		l.Record(e)
+	}
+	l.Record(Entry{At: at, Kind: "comparison", Op: "status", Routed: "approach1", Backend: "approach2", Outcome: "mismatch", Detail: "-a\n+b"})
+	l.Record(Entry{At: at, Kind: "call", Op: "push", Routed: "approach2", Backend: "approach1", FellBack: true, Category: "unavailable"})
+	cancel()
+	l.Wait()
+
+	all, err := store.Read(t.Context(), "", time.Time{})
+	if err != nil || len(all) != 252 {
+		t.Fatalf("read %d entries (%v), want 252", len(all), err)
+	}
+	push, err := store.Read(t.Context(), "push", time.Time{})
+	if err != nil || len(push) != 1 || !push[0].FellBack || push[0].Category != "unavailable" || push[0].Backend != "approach1" || !push[0].At.Equal(at) {
+		t.Fatalf("push entries %+v %v", push, err)
+	}
+	late, err := store.Read(t.Context(), "status", at.Add(200*time.Second))
+	if err != nil || len(late) != 50 || late[0].At != at.Add(200*time.Second) {
+		t.Fatalf("%d status entries from 200 s (%v), want 50 starting there", len(late), err)
+	}
+	status, _ := store.Read(t.Context(), "status", time.Time{})
+	var mismatch *Entry
+	for i := range status {
+		if status[i].Kind == "comparison" {
+			mismatch = &status[i]
+		}
+	}
+	if mismatch == nil || mismatch.Outcome != "mismatch" || mismatch.Detail != "-a\n+b" {
+		t.Fatalf("comparison not read back: %+v", mismatch)
+	}
+	a := Analyze(status, "status", at, Thresholds{})
+	if a.A1.Calls != 125 || a.A2.Calls != 125 || a.A2.P95 != 2*time.Millisecond {
+		t.Fatalf("the analysis found no calls in the PostgreSQL ledger: %+v", a)
+	}
+}
+
+// TestPGStoreErrorsHideTheDSN: a DSN with a password that cannot connect
+// gives an error that does not contain the password.
+func TestPGStoreErrorsHideTheDSN(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for _, dsn := range []string{
+		"postgres://gitgate:hunter2-secret@127.0.0.1:1/x?sslmode=disable&connect_timeout=1",
+		"postgres://gitgate:hunter2-secret@[::1", // does not parse
+	} {
+		_, err := OpenPGStore(ctx, dsn)
+		if err == nil {
+			t.Fatalf("%q: opened", dsn)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("the error shows the password: %v", err)
+		}
+	}
+}

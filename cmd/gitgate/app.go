@@ -268,7 +268,7 @@ func (a *app) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener, drain 
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newHTTPServer(srv.HTTPHandler(), a.log), newHTTPServer(admin.Handler(a.registry, a.ready, a.killSwitch()), a.log)}
+	servers := []*http.Server{newHTTPServer(srv.HTTPHandler(), a.log), newHTTPServer(admin.Handler(a.registry, a.ready, a.killSwitch(), a.cfg.Listen.AdminTokenSHA256), a.log)}
 	errc := make(chan error, 2)
 	for i, ln := range []net.Listener{mcpLn, adminLn} {
 		go func() { errc <- servers[i].Serve(ln) }()

@@ -186,7 +186,7 @@ func (a *app) grpcServer() (*grpc.Server, *health.Server, error) {
 // serveGRPC serves until ctx ends, then reports NOT_SERVING, drains calls in
 // flight for up to drainTimeout and stops.
 func (a *app) serveGRPC(ctx context.Context, g *grpc.Server, hs *health.Server, ln, adminLn net.Listener) error {
-	adminSrv := newHTTPServer(admin.Handler(a.registry, a.ready, nil), a.log)
+	adminSrv := newHTTPServer(admin.Handler(a.registry, a.ready, nil, ""), a.log)
 	go func() { _ = adminSrv.Serve(adminLn) }()
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(ln) }()

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -39,6 +41,10 @@ type Config struct {
 type ListenConfig struct {
 	MCP   string `mapstructure:"mcp"`
 	Admin string `mapstructure:"admin"`
+	// AdminTokenSHA256 (hex, from `gitgate hash-token`), when set, is
+	// required to set or clear the kill-switch override on the admin
+	// listener.
+	AdminTokenSHA256 string `mapstructure:"admin_token_sha256"`
 }
 
 // MCPConfig configures the MCP endpoint.
@@ -243,6 +249,11 @@ func (c *Config) validateListen() error {
 	for key, addr := range map[string]string{"listen.mcp": c.Listen.MCP, "listen.admin": c.Listen.Admin} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s: %q is not host:port", key, addr)
+		}
+	}
+	if t := c.Listen.AdminTokenSHA256; t != "" {
+		if b, err := hex.DecodeString(t); err != nil || len(b) != sha256.Size {
+			return fmt.Errorf("listen.admin_token_sha256: must be 64 hex digits (gitgate hash-token)")
 		}
 	}
 	if !strings.HasPrefix(c.MCP.Path, "/") {

@@ -88,6 +88,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"sandbox: {ttl: soon}", "", "sandbox"},
 		{"flags: {path: /srv/gitgate/flags.json}", "", "sandbox.local.shared"},
 		{"canary: {ledger_dsn_env: GITGATE_NO_SUCH_DSN}", "", "canary.ledger_dsn_env"},
+		{"listen: {admin_token_sha256: abc}", "", "listen.admin_token_sha256"},
 		{"flags: {path: /srv/gitgate/flags.json}\nbackend: {default: approach2}", "", "backend.default"},
 	}
 	for _, c := range cases {

@@ -199,13 +199,15 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 func newKillCmd(o *globalOptions) *cobra.Command {
 	c := &changeOptions{o: o}
 	var admins []string
+	var tokenEnv string
 	cmd := &cobra.Command{
 		Use:   "kill on|off",
 		Short: "Engage or release the kill switch: every operation to Approach 1",
 		Long: `kill sets the kill switch in the flag file (running gateways apply it within a
 second). With --admin it also sets (on) or clears (off) the local override on
 those gateways' admin listeners, which works even when the flag file is
-missing or broken.`,
+missing or broken. Gateways with listen.admin_token_sha256 set want their
+admin token, read from the variable --admin-token-env names.`,
 		Example: `  gitgate kill on --reason "approach2 errors" --admin http://127.0.0.1:7421`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -218,7 +220,7 @@ missing or broken.`,
 				return fileErr
 			}
 			for _, a := range admins {
-				if err := setOverride(a, on, c.who(), c.reason); err != nil {
+				if err := setOverride(a, on, c.who(), c.reason, os.Getenv(tokenEnv)); err != nil {
 					return fmt.Errorf("%s: %w", a, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "override %s on %s\n", args[0], a)
@@ -231,22 +233,32 @@ missing or broken.`,
 	}
 	c.bind(cmd, true)
 	cmd.Flags().StringSliceVar(&admins, "admin", nil, "admin listener URLs of running gateways to set the override on")
+	cmd.Flags().StringVar(&tokenEnv, "admin-token-env", "GITGATE_ADMIN_TOKEN", "environment variable holding the admin token, sent when set")
 	return cmd
 }
 
 // setOverride sets (on) or clears (off) the kill-switch override of a
 // running gateway through its admin listener.
-func setOverride(adminURL string, on bool, by, reason string) error {
+func setOverride(adminURL string, on bool, by, reason, token string) error {
 	client := &http.Client{Timeout: 5 * time.Second}
-	var resp *http.Response
+	var req *http.Request
 	var err error
 	if on {
 		body, _ := json.Marshal(map[string]any{"kill": true, "by": by, "reason": reason})
-		resp, err = client.Post(strings.TrimSuffix(adminURL, "/")+"/kill", "application/json", bytes.NewReader(body))
+		req, err = http.NewRequest(http.MethodPost, strings.TrimSuffix(adminURL, "/")+"/kill", bytes.NewReader(body))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 	} else {
-		req, _ := http.NewRequest(http.MethodDelete, strings.TrimSuffix(adminURL, "/")+"/kill?by="+url.QueryEscape(by)+"&reason="+url.QueryEscape(reason), nil)
-		resp, err = client.Do(req)
+		req, err = http.NewRequest(http.MethodDelete, strings.TrimSuffix(adminURL, "/")+"/kill?by="+url.QueryEscape(by)+"&reason="+url.QueryEscape(reason), nil)
 	}
+	if err != nil {
+		return fmt.Errorf("admin URL: %w", err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/gateway"
 )
 
 type callRecord struct {
@@ -123,4 +125,65 @@ func newCanaryWorld(t testing.TB, f *flags.File, tune ...func(*Config)) (w *worl
 	}
 	w.startHTTP(t)
 	return w, flagPath, proc
+}
+
+// TestAdminTokenGuardsTheOverride: with listen.admin_token_sha256 set, the
+// override cannot be set or cleared without the token (and stays as it
+// was), `gitgate kill --admin` sends it from GITGATE_ADMIN_TOKEN, and the
+// token appears in no log.
+func TestAdminTokenGuardsTheOverride(t *testing.T) {
+	const adminToken = "adm-4f1c9e-not-for-agents"
+	w, flagPath, _ := newCanaryWorld(t, flags.NewFile(opNames()), func(c *Config) {
+		c.Listen.AdminTokenSHA256 = gateway.HashToken(adminToken)
+	})
+	override := func() map[string]any {
+		_, body := get(t, w.adminURL+"/kill")
+		var v map[string]any
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatalf("GET /kill: %v %s", err, body)
+		}
+		return v
+	}
+	body, _ := json.Marshal(map[string]any{"kill": true, "by": "mallory", "reason": "no token"})
+	for _, auth := range []string{"", "Bearer wrong-token", adminToken} {
+		req, _ := http.NewRequest(http.MethodPost, w.adminURL+"/kill", bytes.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("POST /kill with Authorization %q: %v %v, want 401", auth, err, resp)
+		}
+		resp.Body.Close()
+	}
+	if v := override(); v["override"] != false {
+		t.Fatalf("the override changed without the token: %v", v)
+	}
+	kill := func(onOff string) error {
+		root := newRootCmd()
+		root.SetArgs([]string{"kill", onOff, "--file", flagPath, "--by", "oncall", "--reason", "token test", "--admin", w.adminURL})
+		root.SetOut(&bytes.Buffer{})
+		root.SetErr(&bytes.Buffer{})
+		return root.Execute()
+	}
+	t.Setenv("GITGATE_ADMIN_TOKEN", "")
+	if err := kill("on"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("kill on without the token: %v", err)
+	}
+	t.Setenv("GITGATE_ADMIN_TOKEN", adminToken)
+	if err := kill("on"); err != nil {
+		t.Fatal(err)
+	}
+	if v := override(); v["override"] != true || v["kill"] != true || v["by"] != "oncall" {
+		t.Fatalf("override after kill on with the token: %v", v)
+	}
+	if err := kill("off"); err != nil {
+		t.Fatal(err)
+	}
+	if v := override(); v["override"] != false {
+		t.Fatalf("override after kill off: %v", v)
+	}
+	if strings.Contains(w.logs.String(), adminToken) {
+		t.Fatal("the admin token is in the logs")
+	}
 }

@@ -5,9 +5,13 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gitgate/gitgate/flags"
@@ -27,11 +31,14 @@ type KillSwitch interface {
 	CurrentOverride() (flags.Override, bool)
 }
 
-// Handler returns the admin endpoints; kill may be nil (no flags).
-func Handler(g prometheus.Gatherer, ready ReadyFunc, kill KillSwitch) http.Handler {
+// Handler returns the admin endpoints; kill may be nil (no flags). When
+// killTokenSHA256 (hex) is set, setting or clearing the kill-switch override
+// needs "Authorization: Bearer <token>" with the token of that hash.
+func Handler(g prometheus.Gatherer, ready ReadyFunc, kill KillSwitch, killTokenSHA256 string) http.Handler {
 	mux := http.NewServeMux()
 	if kill != nil {
-		mux.Handle("/kill", killHandler{kill})
+		want, _ := hex.DecodeString(killTokenSHA256)
+		mux.Handle("/kill", killHandler{k: kill, tokenHash: want})
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -51,10 +58,28 @@ func Handler(g prometheus.Gatherer, ready ReadyFunc, kill KillSwitch) http.Handl
 
 // killHandler serves the override: GET shows it, POST {"kill": true, "by":
 // "...", "reason": "..."} sets it, DELETE ?by=...&reason=... clears it. Every
-// change needs who and why.
-type killHandler struct{ k KillSwitch }
+// change needs who and why, and the admin token when one is set.
+type killHandler struct {
+	k         KillSwitch
+	tokenHash []byte // SHA-256 of the admin token; empty: changes need none
+}
+
+// authorized reports whether r may change the override.
+func (h killHandler) authorized(r *http.Request) bool {
+	if len(h.tokenHash) == 0 {
+		return true
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	sum := sha256.Sum256([]byte(token))
+	return ok && subtle.ConstantTimeCompare(sum[:], h.tokenHash) == 1
+}
 
 func (h killHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gitgate admin"`)
+		http.Error(w, "changing the kill switch needs the admin token (Authorization: Bearer ...)", http.StatusUnauthorized)
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		ov, on := h.k.CurrentOverride()

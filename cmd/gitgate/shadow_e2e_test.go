@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
@@ -87,5 +90,52 @@ func TestLedgerInPostgres(t *testing.T) {
 	}
 	if _, err := os.Stat(flagPath + ".ledger.jsonl"); !os.IsNotExist(err) {
 		t.Fatalf("a ledger file was written too: %v", err)
+	}
+}
+
+// TestFullShadowingNeverPushes: with every operation shadowed at 100 %,
+// the remote receives exactly the pushes the agents made — each commit
+// once, no branch nobody pushed — and every comparison in the ledger is of
+// a read. (Writes are not shadowed yet; this keeps it so until their
+// side-effect-free predictions exist.)
+func TestFullShadowingNeverPushes(t *testing.T) {
+	f := flags.NewFile(opNames())
+	for _, op := range opNames() {
+		_ = f.SetShadow(op, 1)
+	}
+	w, flagPath, _ := newCanaryWorld(t, f)
+	c := w.httpClient(t, agentToken)
+	before := w.remoteGit(t, "for-each-ref", "--format=%(refname)")
+	w.ok(t, c, "clone", map[string]any{"workspace": "full", "url": w.repoURL})
+	w.ok(t, c, "checkout", map[string]any{"workspace": "full", "branch": "shadowed", "create": true})
+	for i := range 3 {
+		w.ok(t, c, "write_file", map[string]any{"workspace": "full", "path": fmt.Sprintf("s%d.txt", i), "content": "s"})
+		w.ok(t, c, "status", map[string]any{"workspace": "full"})
+		w.ok(t, c, "commit", map[string]any{"workspace": "full", "message": fmt.Sprintf("shadowed %d", i)})
+		w.ok(t, c, "push", map[string]any{"workspace": "full"})
+	}
+	time.Sleep(500 * time.Millisecond) // any shadow still running
+	if got := w.remoteGit(t, "log", "--format=%s", "refs/heads/shadowed"); !strings.HasPrefix(got, "shadowed 2\nshadowed 1\nshadowed 0\n") || strings.Count(got, "shadowed ") != 3 {
+		t.Fatalf("remote branch holds:\n%s", got)
+	}
+	if after := w.remoteGit(t, "for-each-ref", "--format=%(refname)"); after != before+"\nrefs/heads/shadowed" {
+		t.Fatalf("remote refs before:\n%safter:\n%s", before, after)
+	}
+	var comparisons int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && comparisons < 3; time.Sleep(100 * time.Millisecond) {
+		entries, _ := canary.ReadFile(flagPath+".ledger.jsonl", time.Time{})
+		comparisons = 0
+		for _, e := range entries {
+			if e.Kind != "comparison" {
+				continue
+			}
+			comparisons++
+			if !backends.Op(e.Op).IsRead() {
+				t.Fatalf("a write was shadowed: %+v", e)
+			}
+		}
+	}
+	if comparisons < 3 {
+		t.Fatalf("%d comparisons recorded; the reads were not shadowed", comparisons)
 	}
 }

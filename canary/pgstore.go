@@ -3,6 +3,7 @@ package canary
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,30 +31,57 @@ var ledgerColumns = []string{"at", "kind", "op", "routed", "backend", "fell_back
 // PGStore is the ledger in PostgreSQL, for gateways that share one
 // analysis (several replicas) or keep the ledger off their disks.
 type PGStore struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	ready atomic.Bool // the table is known to exist
 }
 
-// OpenPGStore connects to dsn and creates the ledger table when missing.
-// Errors never carry the DSN (it may hold a password).
-func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
+// NewPGStore prepares a store on dsn without connecting; the table is
+// created by Init or, failing that, by the first Append that reaches the
+// database. Errors never carry the DSN (it may hold a password).
+func NewPGStore(dsn string) (*PGStore, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: the PostgreSQL DSN does not parse")
 	}
 	cfg.MaxConns = 2 // one flusher, one reader
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: connect to PostgreSQL: %w", err)
-	}
-	if _, err := pool.Exec(ctx, ledgerTableSQL); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("ledger: create its table: %w", err)
+		return nil, fmt.Errorf("ledger: PostgreSQL pool: %w", err)
 	}
 	return &PGStore{pool: pool}, nil
 }
 
+// OpenPGStore is NewPGStore and Init: it fails when the database cannot be
+// reached.
+func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
+	s, err := NewPGStore(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Init(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Init creates the ledger table when missing.
+func (s *PGStore) Init(ctx context.Context) error {
+	if s.ready.Load() {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, ledgerTableSQL); err != nil {
+		return fmt.Errorf("ledger: create its table in PostgreSQL: %w", err)
+	}
+	s.ready.Store(true)
+	return nil
+}
+
 // Append copies entries in one round trip.
 func (s *PGStore) Append(ctx context.Context, entries []Entry) error {
+	if err := s.Init(ctx); err != nil {
+		return err
+	}
 	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"gitgate_canary_ledger"}, ledgerColumns,
 		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
 			e := entries[i]

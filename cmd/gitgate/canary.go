@@ -38,14 +38,19 @@ func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowOb
 }
 
 // ledgerStore is PostgreSQL when canary.ledger_dsn_env is set, the JSON
-// lines file otherwise.
+// lines file otherwise. An unreachable database does not stop the gateway.
 func (a *app) ledgerStore() (store canary.Store, closeStore func(), err error) {
 	if dsn := a.cfg.Canary.LedgerDSN; dsn != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		pg, err := canary.OpenPGStore(ctx, dsn)
+		pg, err := canary.NewPGStore(dsn)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, err // a configuration mistake
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := pg.Init(ctx); err != nil {
+			// Agents are served regardless; batches fail (and are counted in
+			// gitgate_ledger_write_errors_total) until the database is back.
+			a.log.Error("the canary ledger's PostgreSQL is not reachable; serving anyway, ledger entries are lost until it is", "err", err)
 		}
 		return pg, pg.Close, nil
 	}

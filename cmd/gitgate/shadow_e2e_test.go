@@ -139,3 +139,34 @@ func TestFullShadowingNeverPushes(t *testing.T) {
 		t.Fatalf("%d comparisons recorded; the reads were not shadowed", comparisons)
 	}
 }
+
+// TestLedgerDatabaseDownServesAnyway: with the ledger's PostgreSQL
+// unreachable, the gateway starts, serves routed calls, counts the batches
+// it could not write, and logs no DSN password.
+func TestLedgerDatabaseDownServesAnyway(t *testing.T) {
+	f := flags.NewFile(opNames())
+	_ = f.SetRoute("status", 100)
+	const password = "ledger-pw-9d2e"
+	w, _, _ := newCanaryWorld(t, f, func(c *Config) {
+		c.Canary.LedgerDSN = "postgres://gitgate:" + password + "@127.0.0.1:1/ledger?sslmode=disable&connect_timeout=1"
+	})
+	c := w.httpClient(t, agentToken)
+	w.ok(t, c, "clone", map[string]any{"workspace": "down", "url": w.repoURL})
+	for range 5 {
+		if got := w.ok(t, c, "status", map[string]any{"workspace": "down"})["backend"]; got != "approach2" {
+			t.Fatalf("status served by %v", got)
+		}
+	}
+	var failed string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if failed = w.metric(t, "gitgate_ledger_write_errors_total"); failed != "" && failed != "0" {
+			break
+		}
+	}
+	if failed == "" || failed == "0" {
+		t.Fatalf("gitgate_ledger_write_errors_total = %q with the database down", failed)
+	}
+	if logs := w.logs.String(); strings.Contains(logs, password) || !strings.Contains(logs, "ledger") {
+		t.Fatalf("logs show the password or say nothing of the ledger:\n%s", logs)
+	}
+}

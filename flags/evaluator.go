@@ -121,9 +121,30 @@ func (e *Evaluator) startProvider() {
 	e.provider, e.client = p, openfeature.NewClient(e.cfg.Domain)
 	e.clientMu.Unlock()
 	if old != nil {
-		old.Shutdown()
+		e.shutdown(old)
 	}
 	e.ready.Store(true)
+}
+
+// shutdownTimeout bounds a provider's Shutdown.
+const shutdownTimeout = 2 * time.Second
+
+// shutdown stops a provider, giving up after shutdownTimeout: flagd's
+// provider v0.3.1 can deadlock in Shutdown when a file event arrives at the
+// same moment (its Shutdown holds the lock its event loop needs, while the
+// file sync waits on that loop), and a stuck provider must not hang the
+// gateway's restart of the provider or its exit.
+func (e *Evaluator) shutdown(p interface{ Shutdown() }) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Shutdown()
+	}()
+	select {
+	case <-done:
+	case <-time.After(shutdownTimeout):
+		e.cfg.Logger.Warn("flag provider did not shut down in time; abandoning it", "timeout", shutdownTimeout)
+	}
 }
 
 // Close stops the evaluator.
@@ -133,7 +154,7 @@ func (e *Evaluator) Close() {
 	e.clientMu.Lock()
 	defer e.clientMu.Unlock()
 	if e.provider != nil {
-		e.provider.Shutdown()
+		e.shutdown(e.provider)
 	}
 }
 

@@ -196,3 +196,33 @@ func TestFileValidation(t *testing.T) {
 		t.Errorf("route %d kill %v", g.Route("push"), g.Kill())
 	}
 }
+
+// TestCloseWhileTheFileChanges: closing the evaluator while flag-file
+// changes are arriving returns (flagd's provider v0.3.1 can deadlock in
+// Shutdown then; Close gives up on it after shutdownTimeout).
+func TestCloseWhileTheFileChanges(t *testing.T) {
+	for i := range 20 {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "flags.json")
+		f := NewFile(ops)
+		if err := f.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		e, err := Open(t.Context(), Config{Path: path, Ops: ops, Domain: fmt.Sprintf("%s-%d", t.Name(), i),
+			Logger: slog.New(slog.DiscardHandler), CheckInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range 3 {
+			_ = f.SetRoute("status", 10*(n+1))
+			_ = f.Save(path)
+		}
+		closed := make(chan struct{})
+		go func() { e.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(shutdownTimeout + 20*time.Second): // a hang, not a slow machine
+			t.Fatalf("round %d: Close did not return while the file was changing", i)
+		}
+	}
+}

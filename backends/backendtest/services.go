@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -75,8 +76,28 @@ func RedisPrefix(t testing.TB, c *redis.Client) string {
 		defer cancel()
 		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
+			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+				t.Errorf("cleaning up %s: %v", iter.Val(), err)
+			}
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("cleaning up %s*: %v", prefix, err)
 		}
 	})
 	return prefix
+}
+
+// UnreachableRedis returns a client of a loopback port nothing listens on,
+// failing fast (no retries), closed when the test ends.
+func UnreachableRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

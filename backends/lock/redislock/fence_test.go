@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gitgate/gitgate/backends/backendtest"
 )
 
 // resourceScript is a fence-checking resource, standing in for the
@@ -38,8 +40,8 @@ func writeResource(t *testing.T, c *redis.Client, key string, fence int64, value
 // resource refuses A's stale fence, A's watchdog reports the loss on its
 // next turn, and A's release leaves B's lock alone.
 func TestPausedHolderIsFencedOut(t *testing.T) {
-	c := newClient(t)
-	prefix := testPrefix(t, c)
+	c := backendtest.Redis(t)
+	prefix := backendtest.RedisPrefix(t, c)
 	const ttl = 600 * time.Millisecond
 	l := New(c, Options{Prefix: prefix, TTL: ttl, RetryInterval: 10 * time.Millisecond})
 	ctx := t.Context()

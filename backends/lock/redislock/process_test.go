@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gitgate/gitgate/backends/backendtest"
 )
 
 // The environment of a helper process started by TestTwoProcesses.
@@ -35,8 +37,8 @@ type record struct {
 // that contend for one key through Redis and log their critical sections to
 // one file; the sections must not overlap and their fences must grow.
 func TestTwoProcesses(t *testing.T) {
-	c := newClient(t)
-	prefix := testPrefix(t, c)
+	c := backendtest.Redis(t)
+	prefix := backendtest.RedisPrefix(t, c)
 	file := filepath.Join(t.TempDir(), "log")
 	cmds, outs := make([]*exec.Cmd, 2), make([]bytes.Buffer, 2)
 	for i := range cmds {
@@ -105,7 +107,7 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		return
 	}
-	c := newClient(t)
+	c := backendtest.Redis(t)
 	prefix := os.Getenv(helperPrefixEnv)
 	l := New(c, Options{Prefix: prefix, TTL: 5 * time.Second, RetryInterval: 2 * time.Millisecond})
 	barrier(t, c, prefix+"ready")

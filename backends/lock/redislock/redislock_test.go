@@ -12,6 +12,8 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/lock"
+
+	"github.com/gitgate/gitgate/backends/backendtest"
 )
 
 // span is one critical section: its fence and its entry and exit positions
@@ -22,8 +24,8 @@ type span struct {
 }
 
 func TestMutualExclusionAndFenceOrder(t *testing.T) {
-	c := newClient(t)
-	l := New(c, Options{Prefix: testPrefix(t, c), TTL: 5 * time.Second, RetryInterval: 5 * time.Millisecond})
+	c := backendtest.Redis(t)
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: 5 * time.Second, RetryInterval: 5 * time.Millisecond})
 	const workers, rounds = 40, 3
 	var (
 		mu    sync.Mutex
@@ -83,10 +85,10 @@ func checkSpans(t *testing.T, spans []span, n int) {
 }
 
 func TestRenewalKeepsLockAndAuditsInOrder(t *testing.T) {
-	c := newClient(t)
+	c := backendtest.Redis(t)
 	rec := &recorder{}
 	const ttl = 300 * time.Millisecond
-	l := New(c, Options{Prefix: testPrefix(t, c), TTL: ttl, Auditor: rec})
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: ttl, Auditor: rec})
 	le, err := l.Acquire(t.Context(), "ws")
 	if err != nil {
 		t.Fatal(err)
@@ -132,9 +134,9 @@ func checkAudit(t *testing.T, ev []lock.AuditEvent, token string, fence int64) {
 }
 
 func TestReleaseIsIdempotentAndCompareAndDelete(t *testing.T) {
-	c := newClient(t)
+	c := backendtest.Redis(t)
 	rec := &recorder{}
-	l := New(c, Options{Prefix: testPrefix(t, c), Auditor: rec})
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), Auditor: rec})
 	ctx := t.Context()
 	le, err := l.Acquire(ctx, "ws")
 	if err != nil {
@@ -161,10 +163,10 @@ func TestReleaseIsIdempotentAndCompareAndDelete(t *testing.T) {
 }
 
 func TestKeyTakenByAnotherIsLostAndReleaseHarmless(t *testing.T) {
-	c := newClient(t)
+	c := backendtest.Redis(t)
 	rec := &recorder{}
 	const ttl = 300 * time.Millisecond
-	l := New(c, Options{Prefix: testPrefix(t, c), TTL: ttl, Auditor: rec})
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: ttl, Auditor: rec})
 	ctx := t.Context()
 	le, err := l.Acquire(ctx, "ws")
 	if err != nil {
@@ -189,12 +191,12 @@ func TestKeyTakenByAnotherIsLostAndReleaseHarmless(t *testing.T) {
 }
 
 func TestTransientErrorsExpireLeaseBeforeTTL(t *testing.T) {
-	c := newClient(t)
+	c := backendtest.Redis(t)
 	hook := &faultHook{}
 	c.AddHook(hook)
 	rec := &recorder{}
 	const ttl = 600 * time.Millisecond
-	l := New(c, Options{Prefix: testPrefix(t, c), TTL: ttl, Auditor: rec})
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: ttl, Auditor: rec})
 	le, err := l.Acquire(t.Context(), "ws")
 	if err != nil {
 		t.Fatal(err)
@@ -220,8 +222,8 @@ func TestTransientErrorsExpireLeaseBeforeTTL(t *testing.T) {
 }
 
 func TestNoGoroutineLeak(t *testing.T) {
-	c := newClient(t)
-	l := New(c, Options{Prefix: testPrefix(t, c), TTL: 300 * time.Millisecond, Auditor: &recorder{}})
+	c := backendtest.Redis(t)
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: 300 * time.Millisecond, Auditor: &recorder{}})
 	ctx := t.Context()
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
@@ -250,8 +252,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 }
 
 func TestAcquireWaitEndsWithContext(t *testing.T) {
-	c := newClient(t)
-	l := New(c, Options{Prefix: testPrefix(t, c), RetryInterval: 10 * time.Millisecond})
+	c := backendtest.Redis(t)
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), RetryInterval: 10 * time.Millisecond})
 	held, err := l.Acquire(t.Context(), "ws")
 	if err != nil {
 		t.Fatal(err)
@@ -273,9 +275,9 @@ func TestAcquireWaitEndsWithContext(t *testing.T) {
 }
 
 func TestRedisUnreachableFailsClosed(t *testing.T) {
-	c := newClient(t)
-	prefix := testPrefix(t, c)
-	l := New(unreachableClient(t), Options{Prefix: prefix})
+	c := backendtest.Redis(t)
+	prefix := backendtest.RedisPrefix(t, c)
+	l := New(backendtest.UnreachableRedis(t), Options{Prefix: prefix})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	le, err := l.Acquire(ctx, "ws")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
+
+	"github.com/gitgate/gitgate/backends/backendtest"
 )
 
 func key(project, agent, name string) sandbox.WorkspaceKey {
@@ -97,9 +99,9 @@ func run(ctx context.Context, s sandbox.BindingStore, st step) (string, error) {
 // TestSameAsMemoryBindings runs one scenario against MemoryBindings and
 // the Redis store and requires identical results at every step.
 func TestSameAsMemoryBindings(t *testing.T) {
-	c := newClient(t)
+	c := backendtest.Redis(t)
 	ctx := t.Context()
-	mem, rs := sandbox.NewMemoryBindings(), New(c, Options{Prefix: testPrefix(t, c), TTL: time.Minute})
+	mem, rs := sandbox.NewMemoryBindings(), New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: time.Minute})
 	for i, st := range scenario {
 		want, err := run(ctx, mem, st)
 		if err != nil {
@@ -119,8 +121,8 @@ func TestSameAsMemoryBindings(t *testing.T) {
 }
 
 func TestTimesRoundTripInUTC(t *testing.T) {
-	c := newClient(t)
-	s := New(c, Options{Prefix: testPrefix(t, c), TTL: time.Minute})
+	c := backendtest.Redis(t)
+	s := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: time.Minute})
 	ctx := t.Context()
 	local := time.FixedZone("X", 5*3600+1800)
 	b := binding(key("p", "", "w"), "s1")
@@ -138,8 +140,8 @@ func TestTimesRoundTripInUTC(t *testing.T) {
 }
 
 func TestBindingsExpire(t *testing.T) {
-	c := newClient(t)
-	prefix := testPrefix(t, c)
+	c := backendtest.Redis(t)
+	prefix := backendtest.RedisPrefix(t, c)
 	const ttl = 300 * time.Millisecond
 	s := New(c, Options{Prefix: prefix, TTL: ttl})
 	ctx := t.Context()
@@ -170,8 +172,8 @@ func TestBindingsExpire(t *testing.T) {
 }
 
 func TestListDropsExpiredMembers(t *testing.T) {
-	c := newClient(t)
-	prefix := testPrefix(t, c)
+	c := backendtest.Redis(t)
+	prefix := backendtest.RedisPrefix(t, c)
 	s := New(c, Options{Prefix: prefix, TTL: time.Minute})
 	ctx := t.Context()
 	for _, name := range []string{"a", "b"} {
@@ -191,8 +193,8 @@ func TestListDropsExpiredMembers(t *testing.T) {
 // TestTwoStoresShareState is the point of the package: a gateway and a
 // service, each with its own Store, see one set of bindings.
 func TestTwoStoresShareState(t *testing.T) {
-	c1, c2 := newClient(t), newClient(t)
-	prefix := testPrefix(t, c1)
+	c1, c2 := backendtest.Redis(t), backendtest.Redis(t)
+	prefix := backendtest.RedisPrefix(t, c1)
 	gateway, service := New(c1, Options{Prefix: prefix, TTL: time.Minute}), New(c2, Options{Prefix: prefix, TTL: time.Minute})
 	ctx := t.Context()
 	b := binding(key("p", "a", "w"), "s1")
@@ -214,7 +216,7 @@ func TestTwoStoresShareState(t *testing.T) {
 }
 
 func TestRedisDownIsUnavailable(t *testing.T) {
-	s := New(unreachableClient(t), Options{TTL: time.Minute})
+	s := New(backendtest.UnreachableRedis(t), Options{TTL: time.Minute})
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	b := binding(key("p", "", "w"), "s1")
@@ -247,8 +249,8 @@ func TestNewRequiresTTL(t *testing.T) {
 // that move every binding to s2: whatever the interleaving, each binding's
 // last write is to s2, so all must survive.
 func TestDeleteSandboxKeepsRepointedBindings(t *testing.T) {
-	c := newClient(t)
-	s := New(c, Options{Prefix: testPrefix(t, c), TTL: time.Minute})
+	c := backendtest.Redis(t)
+	s := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: time.Minute})
 	ctx := t.Context()
 	const n = 30
 	for round := range 5 {

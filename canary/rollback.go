@@ -3,7 +3,6 @@ package canary
 import (
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -136,8 +135,7 @@ func (r *Rollback) judge(w []Call) string {
 	if rate > r.cfg.MaxErrorRate {
 		return fmt.Sprintf("approach2 error rate %.1f%% > %.1f%% over the last %d calls (%s window)", 100*rate, 100*r.cfg.MaxErrorRate, len(w), r.cfg.Window)
 	}
-	slices.Sort(durations)
-	if p95 := durations[len(durations)*95/100]; p95 > r.cfg.MaxP95 {
+	if p95 := p95(durations); p95 > r.cfg.MaxP95 {
 		return fmt.Sprintf("approach2 P95 latency %s > %s over the last %d calls (%s window)", p95, r.cfg.MaxP95, len(w), r.cfg.Window)
 	}
 	return ""

@@ -109,6 +109,7 @@ func count(s *Stats, failed bool) {
 	s.ErrorRate = float64(s.Failures) / float64(s.Calls)
 }
 
+// p95 is the 95th percentile of d (sorted in place); 0 when d is empty.
 func p95(d []time.Duration) time.Duration {
 	if len(d) == 0 {
 		return 0

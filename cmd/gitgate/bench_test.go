@@ -77,10 +77,13 @@ func BenchmarkStatusLatency(b *testing.B) {
 	b.ReportMetric(float64(mg)/float64(md), "gateway/direct")
 }
 
-func median(d []time.Duration) time.Duration {
+func median(d []time.Duration) time.Duration { return percentile(d, 50) }
+
+// percentile is the pct-th percentile of d (not modified).
+func percentile(d []time.Duration, pct int) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
-	return s[len(s)/2]
+	return s[len(s)*pct/100]
 }
 
 const throughputClients = 16

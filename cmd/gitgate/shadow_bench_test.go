@@ -1,7 +1,6 @@
 package main
 
 import (
-	"slices"
 	"testing"
 	"time"
 
@@ -71,15 +70,9 @@ func BenchmarkShadowOverheadP95(b *testing.B) {
 	if comparisons == 0 {
 		b.Fatal("no shadow comparison was recorded: the 10 % rounds did not shadow")
 	}
-	p0, p1 := p95(plain), p95(shadowed)
+	p0, p1 := percentile(plain, 95), percentile(shadowed, 95)
 	b.ReportMetric(float64(p0.Microseconds()), "plain-p95-µs")
 	b.ReportMetric(float64(p1.Microseconds()), "shadowed-p95-µs")
 	b.ReportMetric(float64(p1)/float64(p0), "p95-ratio")
 	b.ReportMetric(float64(comparisons)/float64(len(shadowed)), "shadowed-share")
-}
-
-func p95(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)*95/100]
 }

@@ -27,6 +27,10 @@ type Project struct {
 	Token string
 	// Username is sent with the token; if empty, "x-access-token".
 	Username string
+	// ReadToken, if set, is a read-only token for the same remotes. Shadow
+	// predictions read the remote (ls-remote) with it; without it they use
+	// Token, for ls-remote only, which cannot change the remote.
+	ReadToken string
 }
 
 // Projects resolves project names.

@@ -22,12 +22,18 @@ import (
 // a GitHub token so that redaction by pattern is exercised too.
 const Token = "ghs_conformanceTOKEN0123456789abcdefXYZ"
 
+// ReadToken is the project's read-only token: the remote lets it fetch and
+// refuses it on push. Shadow predictions read the remote with it.
+const ReadToken = "ghs_conformanceREADONLY0123456789abcdef"
+
 // Project describes the project the backend must be configured with.
 type Project struct {
 	Name    string
 	Schemes []string // transports the project allows
 	Hosts   []string // hosts the project allows
 	Token   string
+	// ReadToken is the read-only token ("" for none).
+	ReadToken string
 }
 
 // Env is one test's world: a remote with a seeded repository and the
@@ -42,6 +48,9 @@ type Env struct {
 	// check keeps it out of Project's workspaces.
 	Agent, Agent2, Stranger backends.Principal
 	StrangerProject         Project
+	// SandboxRoots are the local sandbox directories of the engines built
+	// for this env (NewEngine), for tests that fingerprint them.
+	SandboxRoots []string
 }
 
 // Factory builds the executor under test for env. It registers its own
@@ -58,7 +67,7 @@ var SeedFiles = map[string]string{
 func NewEnv(t testing.TB) *Env {
 	t.Helper()
 	root := t.TempDir()
-	srv, err := gitremote.New(gitremote.Config{Root: root, Username: "x-access-token", Token: Token})
+	srv, err := gitremote.New(gitremote.Config{Root: root, Username: "x-access-token", Token: Token, ReadToken: ReadToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +81,7 @@ func NewEnv(t testing.TB) *Env {
 	u, _ := url.Parse(srv.URL())
 	env := &Env{
 		Remote: srv, RemoteFS: root, RepoURL: srv.RepoURL("demo"),
-		Project:         Project{Name: "alpha", Schemes: []string{"http"}, Hosts: []string{u.Host}, Token: Token},
+		Project:         Project{Name: "alpha", Schemes: []string{"http"}, Hosts: []string{u.Host}, Token: Token, ReadToken: ReadToken},
 		StrangerProject: Project{Name: "beta", Schemes: []string{"http"}, Hosts: []string{u.Host}, Token: Token},
 		Agent:           backends.Principal{Project: "alpha", Agent: "ada", AuthorName: "Ada Agent", AuthorEmail: "ada@agents.example"},
 		Agent2:          backends.Principal{Project: "alpha", Agent: "bob", AuthorName: "Bob Agent", AuthorEmail: "bob@agents.example"},
@@ -91,6 +100,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Workspaces", func(t *testing.T) { testWorkspaces(t, f) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
+	t.Run("Predictions", func(t *testing.T) { testPredictions(t, f) })
 }
 
 // RemoteGit runs git on the remote's bare repository "demo" and returns its

@@ -24,10 +24,12 @@ func NewApproach1(t testing.TB, env *Env) *approach1.Executor {
 // in process).
 func NewEngine(t testing.TB, env *Env, locker lock.Locker, bindings sandbox.BindingStore) *approach1.Executor {
 	t.Helper()
-	provider, err := local.Open(t.TempDir())
+	dir := t.TempDir()
+	provider, err := local.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	env.SandboxRoots = append(env.SandboxRoots, dir)
 	if bindings == nil {
 		bindings = sandbox.NewMemoryBindings()
 	}
@@ -39,7 +41,7 @@ func NewEngine(t testing.TB, env *Env, locker lock.Locker, bindings sandbox.Bind
 	t.Cleanup(func() { mgr.Close(context.WithoutCancel(context.Background())) })
 	projects := approach1.ProjectMap{}
 	for _, p := range []Project{env.Project, env.StrangerProject} {
-		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, Username: "x-access-token"}
+		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, ReadToken: p.ReadToken, Username: "x-access-token"}
 	}
 	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: locker, Projects: projects, Logger: quiet})
 	if err != nil {

@@ -30,6 +30,18 @@ type Invocation struct {
 	Remote *Remote
 	// Identity is set for commands that may create commits.
 	Identity *Identity
+	// Scratch, if set, sends the command's index and new objects to
+	// scratch files, so that it can build trees and commits without
+	// touching the repository (shadow predictions).
+	Scratch *Scratch
+}
+
+// Scratch is a private index file and object directory. The object
+// directory must list the repository's own object directory in its
+// info/alternates, so that existing objects stay readable.
+type Scratch struct {
+	IndexFile string // GIT_INDEX_FILE
+	ObjectDir string // GIT_OBJECT_DIRECTORY
 }
 
 // Remote carries what a network command needs: the transports and hosts the
@@ -51,6 +63,9 @@ type Remote struct {
 // Identity is the author and committer of commits the command makes.
 type Identity struct {
 	Name, Email string
+	// AuthorDate and CommitterDate, if set, fix the commit's dates (git's
+	// raw "<seconds> <zone>" form), to reproduce a commit exactly.
+	AuthorDate, CommitterDate string
 }
 
 // Command is a ready-to-run program invocation.
@@ -184,6 +199,15 @@ func environment(home, tmp string, inv Invocation) []string {
 		env = append(env,
 			"GIT_AUTHOR_NAME="+id.Name, "GIT_AUTHOR_EMAIL="+id.Email,
 			"GIT_COMMITTER_NAME="+id.Name, "GIT_COMMITTER_EMAIL="+id.Email)
+		if id.AuthorDate != "" {
+			env = append(env, "GIT_AUTHOR_DATE="+id.AuthorDate)
+		}
+		if id.CommitterDate != "" {
+			env = append(env, "GIT_COMMITTER_DATE="+id.CommitterDate)
+		}
+	}
+	if sc := inv.Scratch; sc != nil {
+		env = append(env, "GIT_INDEX_FILE="+sc.IndexFile, "GIT_OBJECT_DIRECTORY="+sc.ObjectDir)
 	}
 	return env
 }

@@ -48,6 +48,9 @@ type Config struct {
 	// Token is the password every request must carry (the project's git
 	// token). If empty, auth is disabled: anyone may read AND write.
 	Token string
+	// ReadToken, if set, is a second password that may fetch but not push
+	// (a read-only token): receive-pack requests carrying it get 403.
+	ReadToken string
 	// Addr is the TCP listen address. If empty, DefaultAddr ("127.0.0.1:0",
 	// a free loopback port) is used.
 	Addr string

@@ -242,3 +242,37 @@ func TestValidation(t *testing.T) {
 		t.Error("CommitFile with invalid branch succeeded")
 	}
 }
+
+// TestReadTokenFetchesButCannotPush: the read-only token clones and lists
+// refs, is refused on push (the remote unchanged), and is recorded as such.
+func TestReadTokenFetchesButCannotPush(t *testing.T) {
+	const readToken = "read-only-0c7d1e"
+	s := startServer(t, Config{Username: "dev", Token: testToken, ReadToken: readToken})
+	c := newClient(t, "dev", readToken)
+	work := filepath.Join(t.TempDir(), "work")
+	c.git("", "clone", "--", s.RepoURL("demo"), work)
+	before, _ := s.Ref(t.Context(), "demo", "refs/heads/main")
+	c.git(work, "commit", "-q", "--allow-empty", "-m", "should not land")
+	out, err := c.try(work, "push", "origin", "HEAD:refs/heads/main")
+	if err == nil {
+		t.Fatalf("push with the read-only token succeeded:\n%s", out)
+	}
+	if after, _ := s.Ref(t.Context(), "demo", "refs/heads/main"); after != before || s.Pushes("demo") != 0 {
+		t.Fatalf("the remote changed: main %s → %s, %d pushes", before, after, s.Pushes("demo"))
+	}
+	var reads, refused int
+	for _, r := range s.Requests() {
+		if r.ReadOnly {
+			reads++
+		}
+		if r.ReadOnly && r.Status == http.StatusForbidden {
+			refused++
+		}
+		if strings.Contains(fmt.Sprint(r), readToken) {
+			t.Fatalf("request record shows the token: %+v", r)
+		}
+	}
+	if reads == 0 || refused == 0 {
+		t.Fatalf("%d read-only requests, %d refused; want both > 0", reads, refused)
+	}
+}

@@ -27,6 +27,8 @@ type RequestRecord struct {
 	Status  int    // HTTP status code sent
 	User    string // Basic-auth user name supplied (never the password), "" if none
 	HadAuth bool   // whether the request carried Basic-auth credentials
+	// ReadOnly is true when the credentials were the read-only token.
+	ReadOnly bool
 }
 
 // Pushes returns how many successful pushes (POSTs to
@@ -64,7 +66,7 @@ func (s *Server) record(next http.Handler) http.Handler {
 		user, _, hadAuth := r.BasicAuth()
 		rec := RequestRecord{
 			Method: r.Method, Path: s.redact(r.URL.Path), Service: service(r),
-			Status: sw.code(), User: s.redact(user), HadAuth: hadAuth,
+			Status: sw.code(), User: s.redact(user), HadAuth: hadAuth, ReadOnly: s.isReadToken(r),
 		}
 		s.log.Debug("git http request", "method", rec.Method, "path", rec.Path,
 			"service", rec.Service, "status", rec.Status, "user", rec.User)
@@ -116,6 +118,10 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
+	if s.isReadToken(r) && (rest == "git-receive-pack" || service(r) == "git-receive-pack") {
+		http.Error(w, "this token is read-only", http.StatusForbidden)
+		return
+	}
 	if _, err := s.repoDir(name); err != nil {
 		http.NotFound(w, r)
 		return
@@ -154,10 +160,16 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 	if !hadAuth {
 		return "", false
 	}
-	passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.Token)) == 1
+	passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.Token)) == 1 || s.isReadToken(r)
 	userOK := s.cfg.Username == "" ||
 		subtle.ConstantTimeCompare([]byte(user), []byte(s.cfg.Username)) == 1
 	return s.remoteUser(user), passOK && userOK
+}
+
+// isReadToken reports whether r carries the read-only token.
+func (s *Server) isReadToken(r *http.Request) bool {
+	_, pass, ok := r.BasicAuth()
+	return ok && s.cfg.ReadToken != "" && subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.ReadToken)) == 1
 }
 
 // remoteUser returns a safe REMOTE_USER value for user name u.
@@ -221,12 +233,14 @@ func service(r *http.Request) string {
 	return ""
 }
 
-// redact replaces every occurrence of the token in v.
+// redact replaces every occurrence of the tokens in v.
 func (s *Server) redact(v string) string {
-	if s.cfg.Token == "" {
-		return v
+	for _, tok := range []string{s.cfg.Token, s.cfg.ReadToken} {
+		if tok != "" {
+			v = strings.ReplaceAll(v, tok, "[REDACTED]")
+		}
 	}
-	return strings.ReplaceAll(v, s.cfg.Token, "[REDACTED]")
+	return v
 }
 
 // statusWriter remembers the status code written through it.

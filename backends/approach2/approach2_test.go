@@ -19,8 +19,9 @@ const serviceToken = "svc-token-for-tests-0123456789"
 // connected client.
 func startService(t testing.TB, engine backends.Executor) *approach2.Client {
 	t.Helper()
-	srv := approach2.NewServer(approach2.ServerConfig{Engine: engine, Token: serviceToken})
-	g := grpc.NewServer(grpc.ChainStreamInterceptor(srv.AuthInterceptor))
+	pred, _ := engine.(backends.Predictor)
+	srv := approach2.NewServer(approach2.ServerConfig{Engine: engine, Predictor: pred, Token: serviceToken})
+	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -31,7 +31,10 @@ type Client struct {
 	stub pb.GitServiceClient
 }
 
-var _ backends.Executor = (*Client)(nil)
+var (
+	_ backends.Executor  = (*Client)(nil)
+	_ backends.Predictor = (*Client)(nil)
+)
 
 // Dial connects to the service at target ("host:port"). Connections are
 // kept alive so that a silently dead peer is noticed within about 40 s.
@@ -73,6 +76,25 @@ func (c *Client) Execute(ctx context.Context, req backends.Request) (backends.Re
 		return nil, callError(err, false)
 	}
 	return receive(ctx, req.Op(), stream)
+}
+
+// Predict asks the service for a shadow prediction of a write another
+// backend made (backends.Predictor).
+func (c *Client) Predict(ctx context.Context, req backends.Request, primary backends.Result) (*backends.Prediction, error) {
+	pbReq, err := encodeRequest(req, false)
+	if err != nil {
+		return nil, err
+	}
+	pbRes, err := encodeResult(req.Op(), primary)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.stub.Predict(ctx, &pb.PredictRequest{Operation: pbReq, Primary: pbRes})
+	if err != nil {
+		e, _, _ := fromStatus(err)
+		return nil, e
+	}
+	return &backends.Prediction{Expected: out.GetExpected(), Found: out.GetFound(), Stale: out.GetStale()}, nil
 }
 
 func receive(ctx context.Context, op backends.Op, stream grpc.ServerStreamingClient[pb.OperationEvent]) (backends.Result, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,11 +35,21 @@ func wantErr(t *testing.T, err error, cat backends.Category, notStarted bool) {
 	}
 }
 
+// refusingEngine fails the test if anything reaches it.
+type refusingEngine struct{ t *testing.T }
+
+func (e refusingEngine) Execute(context.Context, backends.Request) (backends.Result, error) {
+	e.t.Error("the engine ran for an unauthenticated call")
+	return nil, nil
+}
+
+func (e refusingEngine) Predict(context.Context, backends.Request, backends.Result) (*backends.Prediction, error) {
+	e.t.Error("the engine predicted for an unauthenticated call")
+	return nil, nil
+}
+
 func TestWrongServiceTokenIsRefusedBeforeStarting(t *testing.T) {
-	c := startService(t, backends.ExecutorFunc(func(context.Context, backends.Request) (backends.Result, error) {
-		t.Fatal("the engine ran for an unauthenticated call")
-		return nil, nil
-	}))
+	c := startService(t, refusingEngine{t})
 	addr := c.Target()
 	bad, err := approach2.Dial(addr, approach2.ClientConfig{Token: "wrong", Insecure: true})
 	if err != nil {
@@ -47,6 +58,11 @@ func TestWrongServiceTokenIsRefusedBeforeStarting(t *testing.T) {
 	defer bad.Close()
 	_, err = bad.Execute(t.Context(), statusReq())
 	wantErr(t, err, backends.Unauthenticated, true)
+	commit := &backends.CommitRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a"}, Workspace: "w"}, Message: "m"}
+	_, err = bad.Predict(t.Context(), commit, &backends.CommitResult{SHA: strings.Repeat("a", 40)})
+	if backends.CategoryOf(err) != backends.Unauthenticated {
+		t.Fatalf("Predict with the wrong token: %v", err)
+	}
 }
 
 func TestNothingListeningIsUnavailableAndNotStarted(t *testing.T) {
@@ -69,7 +85,7 @@ func TestNothingListeningIsUnavailableAndNotStarted(t *testing.T) {
 func TestServiceStoppedMidOperation(t *testing.T) {
 	started := make(chan struct{}, 1)
 	srv := approach2.NewServer(approach2.ServerConfig{Engine: slowEngine(started), Token: serviceToken})
-	g := grpc.NewServer(grpc.ChainStreamInterceptor(srv.AuthInterceptor))
+	g := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(g)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go func() { _ = g.Serve(ln) }()

@@ -44,7 +44,10 @@ func newOnceService(t *testing.T, env *backendtest.Env, locker lock.Locker, bind
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startService(t, once), j
+	return startService(t, struct {
+		backends.Executor
+		backends.Predictor
+	}{once, engine}), j
 }
 
 func scope(env *backendtest.Env, key string) backends.Scope {

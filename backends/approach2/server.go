@@ -31,6 +31,10 @@ type ServerConfig struct {
 	// Engine runs the operations (the same git engine as Approach 1, with
 	// the service's own sandboxes, locks and journal). Required.
 	Engine backends.Executor
+	// Predictor makes shadow predictions (the service's engine, without
+	// the journal: a prediction changes nothing). If nil, Predict is
+	// unimplemented.
+	Predictor backends.Predictor
 	// Token is the bearer token the gateway must present. Required.
 	Token  string
 	Logger *slog.Logger // if nil, slog.Default()
@@ -52,6 +56,20 @@ func NewServer(cfg ServerConfig) *Server {
 
 // Register adds the service to s.
 func (s *Server) Register(g *grpc.Server) { pb.RegisterGitServiceServer(g, s) }
+
+// ServerOptions returns the interceptors that guard every method with the
+// gateway's token; pass them to grpc.NewServer.
+func (s *Server) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.ChainStreamInterceptor(s.AuthInterceptor), grpc.ChainUnaryInterceptor(s.UnaryAuthInterceptor)}
+}
+
+// UnaryAuthInterceptor is AuthInterceptor for unary methods (Predict).
+func (s *Server) UnaryAuthInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if strings.HasPrefix(info.FullMethod, "/gitgate.") && !s.authorised(ctx) {
+		return nil, toStatus(backends.Errorf(backends.Unauthenticated, "the gateway's service token is missing or wrong"), false)
+	}
+	return handler(ctx, req)
+}
 
 // AuthInterceptor refuses calls without the gateway's bearer token (health
 // and reflection stay open for probes and discovery).
@@ -95,6 +113,26 @@ func (s *Server) Execute(req *pb.OperationRequest, stream grpc.ServerStreamingSe
 		return toStatus(err, true)
 	}
 	return stream.Send(&pb.OperationEvent{Event: &pb.OperationEvent_Result{Result: out}})
+}
+
+// Predict makes a shadow prediction; see the proto.
+func (s *Server) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Prediction, error) {
+	if s.cfg.Predictor == nil {
+		return nil, status.Error(codes.Unimplemented, "approach2: this service makes no predictions")
+	}
+	goReq, err := decodeRequest(req.GetOperation())
+	if err != nil {
+		return nil, toStatus(err, false)
+	}
+	primary, err := decodeResult(goReq.Op(), req.GetPrimary())
+	if err != nil {
+		return nil, toStatus(backends.Errorf(backends.InvalidArgument, "primary result: %w", err), false)
+	}
+	p, err := s.cfg.Predictor.Predict(ctx, goReq, primary)
+	if err != nil {
+		return nil, toStatus(err, true)
+	}
+	return &pb.Prediction{Expected: p.Expected, Found: p.Found, Stale: p.Stale}, nil
 }
 
 // progressSender forwards progress lines; sends are serialised because a

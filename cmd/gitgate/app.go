@@ -39,6 +39,7 @@ type app struct {
 	sandboxes *sandbox.Manager
 	bindings  sandbox.BindingStore
 	router    *gateway.Router
+	predictor backends.Predictor // the service's engine, for shadow predictions
 	directory *gateway.Directory
 	stopReap  context.CancelFunc
 	closers   []func()

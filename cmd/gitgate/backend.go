@@ -73,6 +73,7 @@ func newServiceApp(ctx context.Context, cfg *Config, logOut io.Writer) (*app, er
 		a.close(ctx)
 		return nil, err
 	}
+	a.predictor = engine
 	once, err := approach2.NewOnce(approach2.OnceConfig{Engine: engine, Locker: locker, Journal: a.journal,
 		LockKey: a.lockKey, Logger: a.log})
 	if err != nil {
@@ -173,8 +174,8 @@ func (a *app) grpcServer() (*grpc.Server, *health.Server, error) {
 		}
 		opts = append(opts, grpc.Creds(creds))
 	}
-	svc := approach2.NewServer(approach2.ServerConfig{Engine: a.router, Token: a.cfg.Approach2.Token, Logger: a.log})
-	g := grpc.NewServer(append(opts, grpc.ChainStreamInterceptor(svc.AuthInterceptor))...)
+	svc := approach2.NewServer(approach2.ServerConfig{Engine: a.router, Predictor: a.predictor, Token: a.cfg.Approach2.Token, Logger: a.log})
+	g := grpc.NewServer(append(opts, svc.ServerOptions()...)...)
 	svc.Register(g)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING) // until the first readiness check passes

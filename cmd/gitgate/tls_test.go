@@ -85,7 +85,7 @@ func TestMutualTLS(t *testing.T) {
 			ran = true
 			return &backends.StatusResult{}, nil
 		})})
-	g := grpc.NewServer(grpc.Creds(creds), grpc.ChainStreamInterceptor(svc.AuthInterceptor))
+	g := grpc.NewServer(append(svc.ServerOptions(), grpc.Creds(creds))...)
 	svc.Register(g)
 	ln := listenLoopback(t)
 	go func() { _ = g.Serve(ln) }()

@@ -28,6 +28,121 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type PredictRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// operation is the write as the primary received it.
+	Operation *OperationRequest `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	// primary is the primary backend's result.
+	Primary       *OperationResult `protobuf:"bytes,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PredictRequest) Reset() {
+	*x = PredictRequest{}
+	mi := &file_approach2_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PredictRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PredictRequest) ProtoMessage() {}
+
+func (x *PredictRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PredictRequest.ProtoReflect.Descriptor instead.
+func (*PredictRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PredictRequest) GetOperation() *OperationRequest {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+func (x *PredictRequest) GetPrimary() *OperationResult {
+	if x != nil {
+		return x.Primary
+	}
+	return nil
+}
+
+type Prediction struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Expected map[string]string      `protobuf:"bytes,1,rep,name=expected,proto3" json:"expected,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Found    map[string]string      `protobuf:"bytes,2,rep,name=found,proto3" json:"found,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// stale says why there is nothing to compare (the workspace moved on).
+	Stale         string `protobuf:"bytes,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Prediction) Reset() {
+	*x = Prediction{}
+	mi := &file_approach2_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Prediction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Prediction) ProtoMessage() {}
+
+func (x *Prediction) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Prediction.ProtoReflect.Descriptor instead.
+func (*Prediction) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Prediction) GetExpected() map[string]string {
+	if x != nil {
+		return x.Expected
+	}
+	return nil
+}
+
+func (x *Prediction) GetFound() map[string]string {
+	if x != nil {
+		return x.Found
+	}
+	return nil
+}
+
+func (x *Prediction) GetStale() string {
+	if x != nil {
+		return x.Stale
+	}
+	return ""
+}
+
 // Principal is who acts; the gateway authenticated it.
 type Principal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -41,7 +156,7 @@ type Principal struct {
 
 func (x *Principal) Reset() {
 	*x = Principal{}
-	mi := &file_approach2_proto_msgTypes[0]
+	mi := &file_approach2_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +168,7 @@ func (x *Principal) String() string {
 func (*Principal) ProtoMessage() {}
 
 func (x *Principal) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[0]
+	mi := &file_approach2_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +181,7 @@ func (x *Principal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Principal.ProtoReflect.Descriptor instead.
 func (*Principal) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{0}
+	return file_approach2_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Principal) GetProject() string {
@@ -128,7 +243,7 @@ type OperationRequest struct {
 
 func (x *OperationRequest) Reset() {
 	*x = OperationRequest{}
-	mi := &file_approach2_proto_msgTypes[1]
+	mi := &file_approach2_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +255,7 @@ func (x *OperationRequest) String() string {
 func (*OperationRequest) ProtoMessage() {}
 
 func (x *OperationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[1]
+	mi := &file_approach2_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +268,7 @@ func (x *OperationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationRequest.ProtoReflect.Descriptor instead.
 func (*OperationRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{1}
+	return file_approach2_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OperationRequest) GetPrincipal() *Principal {
@@ -426,7 +541,7 @@ type OperationEvent struct {
 
 func (x *OperationEvent) Reset() {
 	*x = OperationEvent{}
-	mi := &file_approach2_proto_msgTypes[2]
+	mi := &file_approach2_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +553,7 @@ func (x *OperationEvent) String() string {
 func (*OperationEvent) ProtoMessage() {}
 
 func (x *OperationEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[2]
+	mi := &file_approach2_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +566,7 @@ func (x *OperationEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationEvent.ProtoReflect.Descriptor instead.
 func (*OperationEvent) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{2}
+	return file_approach2_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OperationEvent) GetEvent() isOperationEvent_Event {
@@ -506,7 +621,7 @@ type Served struct {
 
 func (x *Served) Reset() {
 	*x = Served{}
-	mi := &file_approach2_proto_msgTypes[3]
+	mi := &file_approach2_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +633,7 @@ func (x *Served) String() string {
 func (*Served) ProtoMessage() {}
 
 func (x *Served) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[3]
+	mi := &file_approach2_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +646,7 @@ func (x *Served) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Served.ProtoReflect.Descriptor instead.
 func (*Served) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{3}
+	return file_approach2_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Served) GetBackend() string {
@@ -582,7 +697,7 @@ type OperationResult struct {
 
 func (x *OperationResult) Reset() {
 	*x = OperationResult{}
-	mi := &file_approach2_proto_msgTypes[4]
+	mi := &file_approach2_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +709,7 @@ func (x *OperationResult) String() string {
 func (*OperationResult) ProtoMessage() {}
 
 func (x *OperationResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[4]
+	mi := &file_approach2_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +722,7 @@ func (x *OperationResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationResult.ProtoReflect.Descriptor instead.
 func (*OperationResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{4}
+	return file_approach2_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OperationResult) GetServed() *Served {
@@ -865,7 +980,7 @@ type CloneRequest struct {
 
 func (x *CloneRequest) Reset() {
 	*x = CloneRequest{}
-	mi := &file_approach2_proto_msgTypes[5]
+	mi := &file_approach2_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +992,7 @@ func (x *CloneRequest) String() string {
 func (*CloneRequest) ProtoMessage() {}
 
 func (x *CloneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[5]
+	mi := &file_approach2_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1005,7 @@ func (x *CloneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneRequest.ProtoReflect.Descriptor instead.
 func (*CloneRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{5}
+	return file_approach2_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CloneRequest) GetWorkspace() string {
@@ -931,7 +1046,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_approach2_proto_msgTypes[6]
+	mi := &file_approach2_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -943,7 +1058,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[6]
+	mi := &file_approach2_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -956,7 +1071,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{6}
+	return file_approach2_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PullRequest) GetWorkspace() string {
@@ -983,7 +1098,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_approach2_proto_msgTypes[7]
+	mi := &file_approach2_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1110,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[7]
+	mi := &file_approach2_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1123,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{7}
+	return file_approach2_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PushRequest) GetWorkspace() string {
@@ -1034,7 +1149,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_approach2_proto_msgTypes[8]
+	mi := &file_approach2_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1161,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[8]
+	mi := &file_approach2_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1174,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{8}
+	return file_approach2_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatusRequest) GetWorkspace() string {
@@ -1083,7 +1198,7 @@ type DiffRequest struct {
 
 func (x *DiffRequest) Reset() {
 	*x = DiffRequest{}
-	mi := &file_approach2_proto_msgTypes[9]
+	mi := &file_approach2_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1210,7 @@ func (x *DiffRequest) String() string {
 func (*DiffRequest) ProtoMessage() {}
 
 func (x *DiffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[9]
+	mi := &file_approach2_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1223,7 @@ func (x *DiffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffRequest.ProtoReflect.Descriptor instead.
 func (*DiffRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{9}
+	return file_approach2_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DiffRequest) GetWorkspace() string {
@@ -1166,7 +1281,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_approach2_proto_msgTypes[10]
+	mi := &file_approach2_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1293,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[10]
+	mi := &file_approach2_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1306,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{10}
+	return file_approach2_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogRequest) GetWorkspace() string {
@@ -1239,7 +1354,7 @@ type BranchesRequest struct {
 
 func (x *BranchesRequest) Reset() {
 	*x = BranchesRequest{}
-	mi := &file_approach2_proto_msgTypes[11]
+	mi := &file_approach2_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1366,7 @@ func (x *BranchesRequest) String() string {
 func (*BranchesRequest) ProtoMessage() {}
 
 func (x *BranchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[11]
+	mi := &file_approach2_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1379,7 @@ func (x *BranchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BranchesRequest.ProtoReflect.Descriptor instead.
 func (*BranchesRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{11}
+	return file_approach2_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BranchesRequest) GetWorkspace() string {
@@ -1293,7 +1408,7 @@ type CheckoutRequest struct {
 
 func (x *CheckoutRequest) Reset() {
 	*x = CheckoutRequest{}
-	mi := &file_approach2_proto_msgTypes[12]
+	mi := &file_approach2_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1420,7 @@ func (x *CheckoutRequest) String() string {
 func (*CheckoutRequest) ProtoMessage() {}
 
 func (x *CheckoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[12]
+	mi := &file_approach2_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1433,7 @@ func (x *CheckoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckoutRequest.ProtoReflect.Descriptor instead.
 func (*CheckoutRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{12}
+	return file_approach2_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CheckoutRequest) GetWorkspace() string {
@@ -1360,7 +1475,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_approach2_proto_msgTypes[13]
+	mi := &file_approach2_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1487,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[13]
+	mi := &file_approach2_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1500,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{13}
+	return file_approach2_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CommitRequest) GetWorkspace() string {
@@ -1421,7 +1536,7 @@ type ReadFileRequest struct {
 
 func (x *ReadFileRequest) Reset() {
 	*x = ReadFileRequest{}
-	mi := &file_approach2_proto_msgTypes[14]
+	mi := &file_approach2_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1548,7 @@ func (x *ReadFileRequest) String() string {
 func (*ReadFileRequest) ProtoMessage() {}
 
 func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[14]
+	mi := &file_approach2_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1561,7 @@ func (x *ReadFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileRequest.ProtoReflect.Descriptor instead.
 func (*ReadFileRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{14}
+	return file_approach2_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReadFileRequest) GetWorkspace() string {
@@ -1489,7 +1604,7 @@ type WriteFileRequest struct {
 
 func (x *WriteFileRequest) Reset() {
 	*x = WriteFileRequest{}
-	mi := &file_approach2_proto_msgTypes[15]
+	mi := &file_approach2_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1616,7 @@ func (x *WriteFileRequest) String() string {
 func (*WriteFileRequest) ProtoMessage() {}
 
 func (x *WriteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[15]
+	mi := &file_approach2_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1629,7 @@ func (x *WriteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteFileRequest.ProtoReflect.Descriptor instead.
 func (*WriteFileRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{15}
+	return file_approach2_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WriteFileRequest) GetWorkspace() string {
@@ -1558,7 +1673,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_approach2_proto_msgTypes[16]
+	mi := &file_approach2_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1685,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[16]
+	mi := &file_approach2_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1698,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{16}
+	return file_approach2_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListFilesRequest) GetWorkspace() string {
@@ -1631,7 +1746,7 @@ type DeleteFileRequest struct {
 
 func (x *DeleteFileRequest) Reset() {
 	*x = DeleteFileRequest{}
-	mi := &file_approach2_proto_msgTypes[17]
+	mi := &file_approach2_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1758,7 @@ func (x *DeleteFileRequest) String() string {
 func (*DeleteFileRequest) ProtoMessage() {}
 
 func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[17]
+	mi := &file_approach2_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1771,7 @@ func (x *DeleteFileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFileRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{17}
+	return file_approach2_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteFileRequest) GetWorkspace() string {
@@ -1681,7 +1796,7 @@ type ListWorkspacesRequest struct {
 
 func (x *ListWorkspacesRequest) Reset() {
 	*x = ListWorkspacesRequest{}
-	mi := &file_approach2_proto_msgTypes[18]
+	mi := &file_approach2_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1808,7 @@ func (x *ListWorkspacesRequest) String() string {
 func (*ListWorkspacesRequest) ProtoMessage() {}
 
 func (x *ListWorkspacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[18]
+	mi := &file_approach2_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1821,7 @@ func (x *ListWorkspacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkspacesRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkspacesRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{18}
+	return file_approach2_proto_rawDescGZIP(), []int{20}
 }
 
 type ReleaseWorkspaceRequest struct {
@@ -1719,7 +1834,7 @@ type ReleaseWorkspaceRequest struct {
 
 func (x *ReleaseWorkspaceRequest) Reset() {
 	*x = ReleaseWorkspaceRequest{}
-	mi := &file_approach2_proto_msgTypes[19]
+	mi := &file_approach2_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1846,7 @@ func (x *ReleaseWorkspaceRequest) String() string {
 func (*ReleaseWorkspaceRequest) ProtoMessage() {}
 
 func (x *ReleaseWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[19]
+	mi := &file_approach2_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1859,7 @@ func (x *ReleaseWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{19}
+	return file_approach2_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReleaseWorkspaceRequest) GetWorkspace() string {
@@ -1772,7 +1887,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_approach2_proto_msgTypes[20]
+	mi := &file_approach2_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +1899,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[20]
+	mi := &file_approach2_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +1912,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{20}
+	return file_approach2_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CloneResult) GetWorkspace() string {
@@ -1835,7 +1950,7 @@ type PullResult struct {
 
 func (x *PullResult) Reset() {
 	*x = PullResult{}
-	mi := &file_approach2_proto_msgTypes[21]
+	mi := &file_approach2_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1962,7 @@ func (x *PullResult) String() string {
 func (*PullResult) ProtoMessage() {}
 
 func (x *PullResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[21]
+	mi := &file_approach2_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1975,7 @@ func (x *PullResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResult.ProtoReflect.Descriptor instead.
 func (*PullResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{21}
+	return file_approach2_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PullResult) GetBranch() string {
@@ -1918,7 +2033,7 @@ type PushResult struct {
 
 func (x *PushResult) Reset() {
 	*x = PushResult{}
-	mi := &file_approach2_proto_msgTypes[22]
+	mi := &file_approach2_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2045,7 @@ func (x *PushResult) String() string {
 func (*PushResult) ProtoMessage() {}
 
 func (x *PushResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[22]
+	mi := &file_approach2_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2058,7 @@ func (x *PushResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResult.ProtoReflect.Descriptor instead.
 func (*PushResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{22}
+	return file_approach2_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PushResult) GetBranch() string {
@@ -1993,7 +2108,7 @@ type StatusEntry struct {
 
 func (x *StatusEntry) Reset() {
 	*x = StatusEntry{}
-	mi := &file_approach2_proto_msgTypes[23]
+	mi := &file_approach2_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2120,7 @@ func (x *StatusEntry) String() string {
 func (*StatusEntry) ProtoMessage() {}
 
 func (x *StatusEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[23]
+	mi := &file_approach2_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2133,7 @@ func (x *StatusEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusEntry.ProtoReflect.Descriptor instead.
 func (*StatusEntry) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{23}
+	return file_approach2_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StatusEntry) GetPath() string {
@@ -2064,7 +2179,7 @@ type StatusResult struct {
 
 func (x *StatusResult) Reset() {
 	*x = StatusResult{}
-	mi := &file_approach2_proto_msgTypes[24]
+	mi := &file_approach2_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2191,7 @@ func (x *StatusResult) String() string {
 func (*StatusResult) ProtoMessage() {}
 
 func (x *StatusResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[24]
+	mi := &file_approach2_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2204,7 @@ func (x *StatusResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResult.ProtoReflect.Descriptor instead.
 func (*StatusResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{24}
+	return file_approach2_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StatusResult) GetBranch() string {
@@ -2152,7 +2267,7 @@ type DiffResult struct {
 
 func (x *DiffResult) Reset() {
 	*x = DiffResult{}
-	mi := &file_approach2_proto_msgTypes[25]
+	mi := &file_approach2_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2279,7 @@ func (x *DiffResult) String() string {
 func (*DiffResult) ProtoMessage() {}
 
 func (x *DiffResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[25]
+	mi := &file_approach2_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2292,7 @@ func (x *DiffResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffResult.ProtoReflect.Descriptor instead.
 func (*DiffResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{25}
+	return file_approach2_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DiffResult) GetDiff() string {
@@ -2217,7 +2332,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_approach2_proto_msgTypes[26]
+	mi := &file_approach2_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2344,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[26]
+	mi := &file_approach2_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2357,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{26}
+	return file_approach2_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Commit) GetSha() string {
@@ -2312,7 +2427,7 @@ type LogResult struct {
 
 func (x *LogResult) Reset() {
 	*x = LogResult{}
-	mi := &file_approach2_proto_msgTypes[27]
+	mi := &file_approach2_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2439,7 @@ func (x *LogResult) String() string {
 func (*LogResult) ProtoMessage() {}
 
 func (x *LogResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[27]
+	mi := &file_approach2_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2452,7 @@ func (x *LogResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResult.ProtoReflect.Descriptor instead.
 func (*LogResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{27}
+	return file_approach2_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LogResult) GetCommits() []*Commit {
@@ -2374,7 +2489,7 @@ type Branch struct {
 
 func (x *Branch) Reset() {
 	*x = Branch{}
-	mi := &file_approach2_proto_msgTypes[28]
+	mi := &file_approach2_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +2501,7 @@ func (x *Branch) String() string {
 func (*Branch) ProtoMessage() {}
 
 func (x *Branch) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[28]
+	mi := &file_approach2_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +2514,7 @@ func (x *Branch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Branch.ProtoReflect.Descriptor instead.
 func (*Branch) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{28}
+	return file_approach2_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Branch) GetName() string {
@@ -2447,7 +2562,7 @@ type BranchesResult struct {
 
 func (x *BranchesResult) Reset() {
 	*x = BranchesResult{}
-	mi := &file_approach2_proto_msgTypes[29]
+	mi := &file_approach2_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2459,7 +2574,7 @@ func (x *BranchesResult) String() string {
 func (*BranchesResult) ProtoMessage() {}
 
 func (x *BranchesResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[29]
+	mi := &file_approach2_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2472,7 +2587,7 @@ func (x *BranchesResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BranchesResult.ProtoReflect.Descriptor instead.
 func (*BranchesResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{29}
+	return file_approach2_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BranchesResult) GetCurrent() string {
@@ -2500,7 +2615,7 @@ type CheckoutResult struct {
 
 func (x *CheckoutResult) Reset() {
 	*x = CheckoutResult{}
-	mi := &file_approach2_proto_msgTypes[30]
+	mi := &file_approach2_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2627,7 @@ func (x *CheckoutResult) String() string {
 func (*CheckoutResult) ProtoMessage() {}
 
 func (x *CheckoutResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[30]
+	mi := &file_approach2_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2640,7 @@ func (x *CheckoutResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckoutResult.ProtoReflect.Descriptor instead.
 func (*CheckoutResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{30}
+	return file_approach2_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CheckoutResult) GetBranch() string {
@@ -2559,7 +2674,7 @@ type CommitResult struct {
 
 func (x *CommitResult) Reset() {
 	*x = CommitResult{}
-	mi := &file_approach2_proto_msgTypes[31]
+	mi := &file_approach2_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2686,7 @@ func (x *CommitResult) String() string {
 func (*CommitResult) ProtoMessage() {}
 
 func (x *CommitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[31]
+	mi := &file_approach2_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +2699,7 @@ func (x *CommitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResult.ProtoReflect.Descriptor instead.
 func (*CommitResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{31}
+	return file_approach2_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CommitResult) GetSha() string {
@@ -2615,7 +2730,7 @@ type ReadFileResult struct {
 
 func (x *ReadFileResult) Reset() {
 	*x = ReadFileResult{}
-	mi := &file_approach2_proto_msgTypes[32]
+	mi := &file_approach2_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +2742,7 @@ func (x *ReadFileResult) String() string {
 func (*ReadFileResult) ProtoMessage() {}
 
 func (x *ReadFileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[32]
+	mi := &file_approach2_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +2755,7 @@ func (x *ReadFileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileResult.ProtoReflect.Descriptor instead.
 func (*ReadFileResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{32}
+	return file_approach2_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReadFileResult) GetPath() string {
@@ -2696,7 +2811,7 @@ type WriteFileResult struct {
 
 func (x *WriteFileResult) Reset() {
 	*x = WriteFileResult{}
-	mi := &file_approach2_proto_msgTypes[33]
+	mi := &file_approach2_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2708,7 +2823,7 @@ func (x *WriteFileResult) String() string {
 func (*WriteFileResult) ProtoMessage() {}
 
 func (x *WriteFileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[33]
+	mi := &file_approach2_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2721,7 +2836,7 @@ func (x *WriteFileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteFileResult.ProtoReflect.Descriptor instead.
 func (*WriteFileResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{33}
+	return file_approach2_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WriteFileResult) GetPath() string {
@@ -2756,7 +2871,7 @@ type FileEntry struct {
 
 func (x *FileEntry) Reset() {
 	*x = FileEntry{}
-	mi := &file_approach2_proto_msgTypes[34]
+	mi := &file_approach2_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2768,7 +2883,7 @@ func (x *FileEntry) String() string {
 func (*FileEntry) ProtoMessage() {}
 
 func (x *FileEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[34]
+	mi := &file_approach2_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2781,7 +2896,7 @@ func (x *FileEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEntry.ProtoReflect.Descriptor instead.
 func (*FileEntry) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{34}
+	return file_approach2_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FileEntry) GetPath() string {
@@ -2816,7 +2931,7 @@ type ListFilesResult struct {
 
 func (x *ListFilesResult) Reset() {
 	*x = ListFilesResult{}
-	mi := &file_approach2_proto_msgTypes[35]
+	mi := &file_approach2_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +2943,7 @@ func (x *ListFilesResult) String() string {
 func (*ListFilesResult) ProtoMessage() {}
 
 func (x *ListFilesResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[35]
+	mi := &file_approach2_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +2956,7 @@ func (x *ListFilesResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResult.ProtoReflect.Descriptor instead.
 func (*ListFilesResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{35}
+	return file_approach2_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListFilesResult) GetEntries() []*FileEntry {
@@ -2875,7 +2990,7 @@ type DeleteFileResult struct {
 
 func (x *DeleteFileResult) Reset() {
 	*x = DeleteFileResult{}
-	mi := &file_approach2_proto_msgTypes[36]
+	mi := &file_approach2_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3002,7 @@ func (x *DeleteFileResult) String() string {
 func (*DeleteFileResult) ProtoMessage() {}
 
 func (x *DeleteFileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[36]
+	mi := &file_approach2_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3015,7 @@ func (x *DeleteFileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileResult.ProtoReflect.Descriptor instead.
 func (*DeleteFileResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{36}
+	return file_approach2_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteFileResult) GetPath() string {
@@ -2930,7 +3045,7 @@ type WorkspaceInfo struct {
 
 func (x *WorkspaceInfo) Reset() {
 	*x = WorkspaceInfo{}
-	mi := &file_approach2_proto_msgTypes[37]
+	mi := &file_approach2_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2942,7 +3057,7 @@ func (x *WorkspaceInfo) String() string {
 func (*WorkspaceInfo) ProtoMessage() {}
 
 func (x *WorkspaceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[37]
+	mi := &file_approach2_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,7 +3070,7 @@ func (x *WorkspaceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkspaceInfo.ProtoReflect.Descriptor instead.
 func (*WorkspaceInfo) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{37}
+	return file_approach2_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WorkspaceInfo) GetName() string {
@@ -3002,7 +3117,7 @@ type ListWorkspacesResult struct {
 
 func (x *ListWorkspacesResult) Reset() {
 	*x = ListWorkspacesResult{}
-	mi := &file_approach2_proto_msgTypes[38]
+	mi := &file_approach2_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3014,7 +3129,7 @@ func (x *ListWorkspacesResult) String() string {
 func (*ListWorkspacesResult) ProtoMessage() {}
 
 func (x *ListWorkspacesResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[38]
+	mi := &file_approach2_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3027,7 +3142,7 @@ func (x *ListWorkspacesResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkspacesResult.ProtoReflect.Descriptor instead.
 func (*ListWorkspacesResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{38}
+	return file_approach2_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListWorkspacesResult) GetWorkspaces() []*WorkspaceInfo {
@@ -3047,7 +3162,7 @@ type ReleaseWorkspaceResult struct {
 
 func (x *ReleaseWorkspaceResult) Reset() {
 	*x = ReleaseWorkspaceResult{}
-	mi := &file_approach2_proto_msgTypes[39]
+	mi := &file_approach2_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3059,7 +3174,7 @@ func (x *ReleaseWorkspaceResult) String() string {
 func (*ReleaseWorkspaceResult) ProtoMessage() {}
 
 func (x *ReleaseWorkspaceResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[39]
+	mi := &file_approach2_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3072,7 +3187,7 @@ func (x *ReleaseWorkspaceResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseWorkspaceResult.ProtoReflect.Descriptor instead.
 func (*ReleaseWorkspaceResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{39}
+	return file_approach2_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReleaseWorkspaceResult) GetWorkspace() string {
@@ -3093,7 +3208,22 @@ var File_approach2_proto protoreflect.FileDescriptor
 
 const file_approach2_proto_rawDesc = "" +
 	"\n" +
-	"\x0fapproach2.proto\x12\x14gitgate.approach2.v1\"\x7f\n" +
+	"\x0fapproach2.proto\x12\x14gitgate.approach2.v1\"\x97\x01\n" +
+	"\x0ePredictRequest\x12D\n" +
+	"\toperation\x18\x01 \x01(\v2&.gitgate.approach2.v1.OperationRequestR\toperation\x12?\n" +
+	"\aprimary\x18\x02 \x01(\v2%.gitgate.approach2.v1.OperationResultR\aprimary\"\xa8\x02\n" +
+	"\n" +
+	"Prediction\x12J\n" +
+	"\bexpected\x18\x01 \x03(\v2..gitgate.approach2.v1.Prediction.ExpectedEntryR\bexpected\x12A\n" +
+	"\x05found\x18\x02 \x03(\v2+.gitgate.approach2.v1.Prediction.FoundEntryR\x05found\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\tR\x05stale\x1a;\n" +
+	"\rExpectedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"FoundEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x7f\n" +
 	"\tPrincipal\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x14\n" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x1f\n" +
@@ -3325,10 +3455,11 @@ const file_approach2_proto_rawDesc = "" +
 	"workspaces\"R\n" +
 	"\x16ReleaseWorkspaceResult\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x1a\n" +
-	"\breleased\x18\x02 \x01(\bR\breleased2g\n" +
+	"\breleased\x18\x02 \x01(\bR\breleased2\xba\x01\n" +
 	"\n" +
 	"GitService\x12Y\n" +
-	"\aExecute\x12&.gitgate.approach2.v1.OperationRequest\x1a$.gitgate.approach2.v1.OperationEvent0\x01B;Z9github.com/gitgate/gitgate/backends/approach2/approach2pbb\x06proto3"
+	"\aExecute\x12&.gitgate.approach2.v1.OperationRequest\x1a$.gitgate.approach2.v1.OperationEvent0\x01\x12Q\n" +
+	"\aPredict\x12$.gitgate.approach2.v1.PredictRequest\x1a .gitgate.approach2.v1.PredictionB;Z9github.com/gitgate/gitgate/backends/approach2/approach2pbb\x06proto3"
 
 var (
 	file_approach2_proto_rawDescOnce sync.Once
@@ -3342,95 +3473,105 @@ func file_approach2_proto_rawDescGZIP() []byte {
 	return file_approach2_proto_rawDescData
 }
 
-var file_approach2_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_approach2_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_approach2_proto_goTypes = []any{
-	(*Principal)(nil),               // 0: gitgate.approach2.v1.Principal
-	(*OperationRequest)(nil),        // 1: gitgate.approach2.v1.OperationRequest
-	(*OperationEvent)(nil),          // 2: gitgate.approach2.v1.OperationEvent
-	(*Served)(nil),                  // 3: gitgate.approach2.v1.Served
-	(*OperationResult)(nil),         // 4: gitgate.approach2.v1.OperationResult
-	(*CloneRequest)(nil),            // 5: gitgate.approach2.v1.CloneRequest
-	(*PullRequest)(nil),             // 6: gitgate.approach2.v1.PullRequest
-	(*PushRequest)(nil),             // 7: gitgate.approach2.v1.PushRequest
-	(*StatusRequest)(nil),           // 8: gitgate.approach2.v1.StatusRequest
-	(*DiffRequest)(nil),             // 9: gitgate.approach2.v1.DiffRequest
-	(*LogRequest)(nil),              // 10: gitgate.approach2.v1.LogRequest
-	(*BranchesRequest)(nil),         // 11: gitgate.approach2.v1.BranchesRequest
-	(*CheckoutRequest)(nil),         // 12: gitgate.approach2.v1.CheckoutRequest
-	(*CommitRequest)(nil),           // 13: gitgate.approach2.v1.CommitRequest
-	(*ReadFileRequest)(nil),         // 14: gitgate.approach2.v1.ReadFileRequest
-	(*WriteFileRequest)(nil),        // 15: gitgate.approach2.v1.WriteFileRequest
-	(*ListFilesRequest)(nil),        // 16: gitgate.approach2.v1.ListFilesRequest
-	(*DeleteFileRequest)(nil),       // 17: gitgate.approach2.v1.DeleteFileRequest
-	(*ListWorkspacesRequest)(nil),   // 18: gitgate.approach2.v1.ListWorkspacesRequest
-	(*ReleaseWorkspaceRequest)(nil), // 19: gitgate.approach2.v1.ReleaseWorkspaceRequest
-	(*CloneResult)(nil),             // 20: gitgate.approach2.v1.CloneResult
-	(*PullResult)(nil),              // 21: gitgate.approach2.v1.PullResult
-	(*PushResult)(nil),              // 22: gitgate.approach2.v1.PushResult
-	(*StatusEntry)(nil),             // 23: gitgate.approach2.v1.StatusEntry
-	(*StatusResult)(nil),            // 24: gitgate.approach2.v1.StatusResult
-	(*DiffResult)(nil),              // 25: gitgate.approach2.v1.DiffResult
-	(*Commit)(nil),                  // 26: gitgate.approach2.v1.Commit
-	(*LogResult)(nil),               // 27: gitgate.approach2.v1.LogResult
-	(*Branch)(nil),                  // 28: gitgate.approach2.v1.Branch
-	(*BranchesResult)(nil),          // 29: gitgate.approach2.v1.BranchesResult
-	(*CheckoutResult)(nil),          // 30: gitgate.approach2.v1.CheckoutResult
-	(*CommitResult)(nil),            // 31: gitgate.approach2.v1.CommitResult
-	(*ReadFileResult)(nil),          // 32: gitgate.approach2.v1.ReadFileResult
-	(*WriteFileResult)(nil),         // 33: gitgate.approach2.v1.WriteFileResult
-	(*FileEntry)(nil),               // 34: gitgate.approach2.v1.FileEntry
-	(*ListFilesResult)(nil),         // 35: gitgate.approach2.v1.ListFilesResult
-	(*DeleteFileResult)(nil),        // 36: gitgate.approach2.v1.DeleteFileResult
-	(*WorkspaceInfo)(nil),           // 37: gitgate.approach2.v1.WorkspaceInfo
-	(*ListWorkspacesResult)(nil),    // 38: gitgate.approach2.v1.ListWorkspacesResult
-	(*ReleaseWorkspaceResult)(nil),  // 39: gitgate.approach2.v1.ReleaseWorkspaceResult
+	(*PredictRequest)(nil),          // 0: gitgate.approach2.v1.PredictRequest
+	(*Prediction)(nil),              // 1: gitgate.approach2.v1.Prediction
+	(*Principal)(nil),               // 2: gitgate.approach2.v1.Principal
+	(*OperationRequest)(nil),        // 3: gitgate.approach2.v1.OperationRequest
+	(*OperationEvent)(nil),          // 4: gitgate.approach2.v1.OperationEvent
+	(*Served)(nil),                  // 5: gitgate.approach2.v1.Served
+	(*OperationResult)(nil),         // 6: gitgate.approach2.v1.OperationResult
+	(*CloneRequest)(nil),            // 7: gitgate.approach2.v1.CloneRequest
+	(*PullRequest)(nil),             // 8: gitgate.approach2.v1.PullRequest
+	(*PushRequest)(nil),             // 9: gitgate.approach2.v1.PushRequest
+	(*StatusRequest)(nil),           // 10: gitgate.approach2.v1.StatusRequest
+	(*DiffRequest)(nil),             // 11: gitgate.approach2.v1.DiffRequest
+	(*LogRequest)(nil),              // 12: gitgate.approach2.v1.LogRequest
+	(*BranchesRequest)(nil),         // 13: gitgate.approach2.v1.BranchesRequest
+	(*CheckoutRequest)(nil),         // 14: gitgate.approach2.v1.CheckoutRequest
+	(*CommitRequest)(nil),           // 15: gitgate.approach2.v1.CommitRequest
+	(*ReadFileRequest)(nil),         // 16: gitgate.approach2.v1.ReadFileRequest
+	(*WriteFileRequest)(nil),        // 17: gitgate.approach2.v1.WriteFileRequest
+	(*ListFilesRequest)(nil),        // 18: gitgate.approach2.v1.ListFilesRequest
+	(*DeleteFileRequest)(nil),       // 19: gitgate.approach2.v1.DeleteFileRequest
+	(*ListWorkspacesRequest)(nil),   // 20: gitgate.approach2.v1.ListWorkspacesRequest
+	(*ReleaseWorkspaceRequest)(nil), // 21: gitgate.approach2.v1.ReleaseWorkspaceRequest
+	(*CloneResult)(nil),             // 22: gitgate.approach2.v1.CloneResult
+	(*PullResult)(nil),              // 23: gitgate.approach2.v1.PullResult
+	(*PushResult)(nil),              // 24: gitgate.approach2.v1.PushResult
+	(*StatusEntry)(nil),             // 25: gitgate.approach2.v1.StatusEntry
+	(*StatusResult)(nil),            // 26: gitgate.approach2.v1.StatusResult
+	(*DiffResult)(nil),              // 27: gitgate.approach2.v1.DiffResult
+	(*Commit)(nil),                  // 28: gitgate.approach2.v1.Commit
+	(*LogResult)(nil),               // 29: gitgate.approach2.v1.LogResult
+	(*Branch)(nil),                  // 30: gitgate.approach2.v1.Branch
+	(*BranchesResult)(nil),          // 31: gitgate.approach2.v1.BranchesResult
+	(*CheckoutResult)(nil),          // 32: gitgate.approach2.v1.CheckoutResult
+	(*CommitResult)(nil),            // 33: gitgate.approach2.v1.CommitResult
+	(*ReadFileResult)(nil),          // 34: gitgate.approach2.v1.ReadFileResult
+	(*WriteFileResult)(nil),         // 35: gitgate.approach2.v1.WriteFileResult
+	(*FileEntry)(nil),               // 36: gitgate.approach2.v1.FileEntry
+	(*ListFilesResult)(nil),         // 37: gitgate.approach2.v1.ListFilesResult
+	(*DeleteFileResult)(nil),        // 38: gitgate.approach2.v1.DeleteFileResult
+	(*WorkspaceInfo)(nil),           // 39: gitgate.approach2.v1.WorkspaceInfo
+	(*ListWorkspacesResult)(nil),    // 40: gitgate.approach2.v1.ListWorkspacesResult
+	(*ReleaseWorkspaceResult)(nil),  // 41: gitgate.approach2.v1.ReleaseWorkspaceResult
+	nil,                             // 42: gitgate.approach2.v1.Prediction.ExpectedEntry
+	nil,                             // 43: gitgate.approach2.v1.Prediction.FoundEntry
 }
 var file_approach2_proto_depIdxs = []int32{
-	0,  // 0: gitgate.approach2.v1.OperationRequest.principal:type_name -> gitgate.approach2.v1.Principal
-	5,  // 1: gitgate.approach2.v1.OperationRequest.clone:type_name -> gitgate.approach2.v1.CloneRequest
-	6,  // 2: gitgate.approach2.v1.OperationRequest.pull:type_name -> gitgate.approach2.v1.PullRequest
-	7,  // 3: gitgate.approach2.v1.OperationRequest.push:type_name -> gitgate.approach2.v1.PushRequest
-	8,  // 4: gitgate.approach2.v1.OperationRequest.status:type_name -> gitgate.approach2.v1.StatusRequest
-	9,  // 5: gitgate.approach2.v1.OperationRequest.diff:type_name -> gitgate.approach2.v1.DiffRequest
-	10, // 6: gitgate.approach2.v1.OperationRequest.log:type_name -> gitgate.approach2.v1.LogRequest
-	11, // 7: gitgate.approach2.v1.OperationRequest.branches:type_name -> gitgate.approach2.v1.BranchesRequest
-	12, // 8: gitgate.approach2.v1.OperationRequest.checkout:type_name -> gitgate.approach2.v1.CheckoutRequest
-	13, // 9: gitgate.approach2.v1.OperationRequest.commit:type_name -> gitgate.approach2.v1.CommitRequest
-	14, // 10: gitgate.approach2.v1.OperationRequest.read_file:type_name -> gitgate.approach2.v1.ReadFileRequest
-	15, // 11: gitgate.approach2.v1.OperationRequest.write_file:type_name -> gitgate.approach2.v1.WriteFileRequest
-	16, // 12: gitgate.approach2.v1.OperationRequest.list_files:type_name -> gitgate.approach2.v1.ListFilesRequest
-	17, // 13: gitgate.approach2.v1.OperationRequest.delete_file:type_name -> gitgate.approach2.v1.DeleteFileRequest
-	18, // 14: gitgate.approach2.v1.OperationRequest.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesRequest
-	19, // 15: gitgate.approach2.v1.OperationRequest.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceRequest
-	4,  // 16: gitgate.approach2.v1.OperationEvent.result:type_name -> gitgate.approach2.v1.OperationResult
-	3,  // 17: gitgate.approach2.v1.OperationResult.served:type_name -> gitgate.approach2.v1.Served
-	20, // 18: gitgate.approach2.v1.OperationResult.clone:type_name -> gitgate.approach2.v1.CloneResult
-	21, // 19: gitgate.approach2.v1.OperationResult.pull:type_name -> gitgate.approach2.v1.PullResult
-	22, // 20: gitgate.approach2.v1.OperationResult.push:type_name -> gitgate.approach2.v1.PushResult
-	24, // 21: gitgate.approach2.v1.OperationResult.status:type_name -> gitgate.approach2.v1.StatusResult
-	25, // 22: gitgate.approach2.v1.OperationResult.diff:type_name -> gitgate.approach2.v1.DiffResult
-	27, // 23: gitgate.approach2.v1.OperationResult.log:type_name -> gitgate.approach2.v1.LogResult
-	29, // 24: gitgate.approach2.v1.OperationResult.branches:type_name -> gitgate.approach2.v1.BranchesResult
-	30, // 25: gitgate.approach2.v1.OperationResult.checkout:type_name -> gitgate.approach2.v1.CheckoutResult
-	31, // 26: gitgate.approach2.v1.OperationResult.commit:type_name -> gitgate.approach2.v1.CommitResult
-	32, // 27: gitgate.approach2.v1.OperationResult.read_file:type_name -> gitgate.approach2.v1.ReadFileResult
-	33, // 28: gitgate.approach2.v1.OperationResult.write_file:type_name -> gitgate.approach2.v1.WriteFileResult
-	35, // 29: gitgate.approach2.v1.OperationResult.list_files:type_name -> gitgate.approach2.v1.ListFilesResult
-	36, // 30: gitgate.approach2.v1.OperationResult.delete_file:type_name -> gitgate.approach2.v1.DeleteFileResult
-	38, // 31: gitgate.approach2.v1.OperationResult.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesResult
-	39, // 32: gitgate.approach2.v1.OperationResult.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceResult
-	23, // 33: gitgate.approach2.v1.StatusResult.entries:type_name -> gitgate.approach2.v1.StatusEntry
-	26, // 34: gitgate.approach2.v1.LogResult.commits:type_name -> gitgate.approach2.v1.Commit
-	28, // 35: gitgate.approach2.v1.BranchesResult.branches:type_name -> gitgate.approach2.v1.Branch
-	34, // 36: gitgate.approach2.v1.ListFilesResult.entries:type_name -> gitgate.approach2.v1.FileEntry
-	37, // 37: gitgate.approach2.v1.ListWorkspacesResult.workspaces:type_name -> gitgate.approach2.v1.WorkspaceInfo
-	1,  // 38: gitgate.approach2.v1.GitService.Execute:input_type -> gitgate.approach2.v1.OperationRequest
-	2,  // 39: gitgate.approach2.v1.GitService.Execute:output_type -> gitgate.approach2.v1.OperationEvent
-	39, // [39:40] is the sub-list for method output_type
-	38, // [38:39] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	3,  // 0: gitgate.approach2.v1.PredictRequest.operation:type_name -> gitgate.approach2.v1.OperationRequest
+	6,  // 1: gitgate.approach2.v1.PredictRequest.primary:type_name -> gitgate.approach2.v1.OperationResult
+	42, // 2: gitgate.approach2.v1.Prediction.expected:type_name -> gitgate.approach2.v1.Prediction.ExpectedEntry
+	43, // 3: gitgate.approach2.v1.Prediction.found:type_name -> gitgate.approach2.v1.Prediction.FoundEntry
+	2,  // 4: gitgate.approach2.v1.OperationRequest.principal:type_name -> gitgate.approach2.v1.Principal
+	7,  // 5: gitgate.approach2.v1.OperationRequest.clone:type_name -> gitgate.approach2.v1.CloneRequest
+	8,  // 6: gitgate.approach2.v1.OperationRequest.pull:type_name -> gitgate.approach2.v1.PullRequest
+	9,  // 7: gitgate.approach2.v1.OperationRequest.push:type_name -> gitgate.approach2.v1.PushRequest
+	10, // 8: gitgate.approach2.v1.OperationRequest.status:type_name -> gitgate.approach2.v1.StatusRequest
+	11, // 9: gitgate.approach2.v1.OperationRequest.diff:type_name -> gitgate.approach2.v1.DiffRequest
+	12, // 10: gitgate.approach2.v1.OperationRequest.log:type_name -> gitgate.approach2.v1.LogRequest
+	13, // 11: gitgate.approach2.v1.OperationRequest.branches:type_name -> gitgate.approach2.v1.BranchesRequest
+	14, // 12: gitgate.approach2.v1.OperationRequest.checkout:type_name -> gitgate.approach2.v1.CheckoutRequest
+	15, // 13: gitgate.approach2.v1.OperationRequest.commit:type_name -> gitgate.approach2.v1.CommitRequest
+	16, // 14: gitgate.approach2.v1.OperationRequest.read_file:type_name -> gitgate.approach2.v1.ReadFileRequest
+	17, // 15: gitgate.approach2.v1.OperationRequest.write_file:type_name -> gitgate.approach2.v1.WriteFileRequest
+	18, // 16: gitgate.approach2.v1.OperationRequest.list_files:type_name -> gitgate.approach2.v1.ListFilesRequest
+	19, // 17: gitgate.approach2.v1.OperationRequest.delete_file:type_name -> gitgate.approach2.v1.DeleteFileRequest
+	20, // 18: gitgate.approach2.v1.OperationRequest.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesRequest
+	21, // 19: gitgate.approach2.v1.OperationRequest.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceRequest
+	6,  // 20: gitgate.approach2.v1.OperationEvent.result:type_name -> gitgate.approach2.v1.OperationResult
+	5,  // 21: gitgate.approach2.v1.OperationResult.served:type_name -> gitgate.approach2.v1.Served
+	22, // 22: gitgate.approach2.v1.OperationResult.clone:type_name -> gitgate.approach2.v1.CloneResult
+	23, // 23: gitgate.approach2.v1.OperationResult.pull:type_name -> gitgate.approach2.v1.PullResult
+	24, // 24: gitgate.approach2.v1.OperationResult.push:type_name -> gitgate.approach2.v1.PushResult
+	26, // 25: gitgate.approach2.v1.OperationResult.status:type_name -> gitgate.approach2.v1.StatusResult
+	27, // 26: gitgate.approach2.v1.OperationResult.diff:type_name -> gitgate.approach2.v1.DiffResult
+	29, // 27: gitgate.approach2.v1.OperationResult.log:type_name -> gitgate.approach2.v1.LogResult
+	31, // 28: gitgate.approach2.v1.OperationResult.branches:type_name -> gitgate.approach2.v1.BranchesResult
+	32, // 29: gitgate.approach2.v1.OperationResult.checkout:type_name -> gitgate.approach2.v1.CheckoutResult
+	33, // 30: gitgate.approach2.v1.OperationResult.commit:type_name -> gitgate.approach2.v1.CommitResult
+	34, // 31: gitgate.approach2.v1.OperationResult.read_file:type_name -> gitgate.approach2.v1.ReadFileResult
+	35, // 32: gitgate.approach2.v1.OperationResult.write_file:type_name -> gitgate.approach2.v1.WriteFileResult
+	37, // 33: gitgate.approach2.v1.OperationResult.list_files:type_name -> gitgate.approach2.v1.ListFilesResult
+	38, // 34: gitgate.approach2.v1.OperationResult.delete_file:type_name -> gitgate.approach2.v1.DeleteFileResult
+	40, // 35: gitgate.approach2.v1.OperationResult.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesResult
+	41, // 36: gitgate.approach2.v1.OperationResult.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceResult
+	25, // 37: gitgate.approach2.v1.StatusResult.entries:type_name -> gitgate.approach2.v1.StatusEntry
+	28, // 38: gitgate.approach2.v1.LogResult.commits:type_name -> gitgate.approach2.v1.Commit
+	30, // 39: gitgate.approach2.v1.BranchesResult.branches:type_name -> gitgate.approach2.v1.Branch
+	36, // 40: gitgate.approach2.v1.ListFilesResult.entries:type_name -> gitgate.approach2.v1.FileEntry
+	39, // 41: gitgate.approach2.v1.ListWorkspacesResult.workspaces:type_name -> gitgate.approach2.v1.WorkspaceInfo
+	3,  // 42: gitgate.approach2.v1.GitService.Execute:input_type -> gitgate.approach2.v1.OperationRequest
+	0,  // 43: gitgate.approach2.v1.GitService.Predict:input_type -> gitgate.approach2.v1.PredictRequest
+	4,  // 44: gitgate.approach2.v1.GitService.Execute:output_type -> gitgate.approach2.v1.OperationEvent
+	1,  // 45: gitgate.approach2.v1.GitService.Predict:output_type -> gitgate.approach2.v1.Prediction
+	44, // [44:46] is the sub-list for method output_type
+	42, // [42:44] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_approach2_proto_init() }
@@ -3438,7 +3579,7 @@ func file_approach2_proto_init() {
 	if File_approach2_proto != nil {
 		return
 	}
-	file_approach2_proto_msgTypes[1].OneofWrappers = []any{
+	file_approach2_proto_msgTypes[3].OneofWrappers = []any{
 		(*OperationRequest_Clone)(nil),
 		(*OperationRequest_Pull)(nil),
 		(*OperationRequest_Push)(nil),
@@ -3455,11 +3596,11 @@ func file_approach2_proto_init() {
 		(*OperationRequest_ListWorkspaces)(nil),
 		(*OperationRequest_ReleaseWorkspace)(nil),
 	}
-	file_approach2_proto_msgTypes[2].OneofWrappers = []any{
+	file_approach2_proto_msgTypes[4].OneofWrappers = []any{
 		(*OperationEvent_Progress)(nil),
 		(*OperationEvent_Result)(nil),
 	}
-	file_approach2_proto_msgTypes[4].OneofWrappers = []any{
+	file_approach2_proto_msgTypes[6].OneofWrappers = []any{
 		(*OperationResult_Clone)(nil),
 		(*OperationResult_Pull)(nil),
 		(*OperationResult_Push)(nil),
@@ -3482,7 +3623,7 @@ func file_approach2_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_approach2_proto_rawDesc), len(file_approach2_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

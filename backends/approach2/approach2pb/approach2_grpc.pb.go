@@ -27,6 +27,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	GitService_Execute_FullMethodName = "/gitgate.approach2.v1.GitService/Execute"
+	GitService_Predict_FullMethodName = "/gitgate.approach2.v1.GitService/Predict"
 )
 
 // GitServiceClient is the client API for GitService service.
@@ -38,6 +39,11 @@ type GitServiceClient interface {
 	// gRPC statuses with an ErrorInfo detail whose reason is the gitgate
 	// category and whose metadata says whether the operation started.
 	Execute(ctx context.Context, in *OperationRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OperationEvent], error)
+	// Predict is a shadow prediction of a write another backend made
+	// (backends.Predictor): what the write should have produced, derived
+	// without side effects, next to what the workspace and remote show.
+	// It changes nothing. Reads are refused (they are mirrored instead).
+	Predict(ctx context.Context, in *PredictRequest, opts ...grpc.CallOption) (*Prediction, error)
 }
 
 type gitServiceClient struct {
@@ -67,6 +73,16 @@ func (c *gitServiceClient) Execute(ctx context.Context, in *OperationRequest, op
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GitService_ExecuteClient = grpc.ServerStreamingClient[OperationEvent]
 
+func (c *gitServiceClient) Predict(ctx context.Context, in *PredictRequest, opts ...grpc.CallOption) (*Prediction, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Prediction)
+	err := c.cc.Invoke(ctx, GitService_Predict_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GitServiceServer is the server API for GitService service.
 // All implementations must embed UnimplementedGitServiceServer
 // for forward compatibility.
@@ -76,6 +92,11 @@ type GitServiceServer interface {
 	// gRPC statuses with an ErrorInfo detail whose reason is the gitgate
 	// category and whose metadata says whether the operation started.
 	Execute(*OperationRequest, grpc.ServerStreamingServer[OperationEvent]) error
+	// Predict is a shadow prediction of a write another backend made
+	// (backends.Predictor): what the write should have produced, derived
+	// without side effects, next to what the workspace and remote show.
+	// It changes nothing. Reads are refused (they are mirrored instead).
+	Predict(context.Context, *PredictRequest) (*Prediction, error)
 	mustEmbedUnimplementedGitServiceServer()
 }
 
@@ -88,6 +109,9 @@ type UnimplementedGitServiceServer struct{}
 
 func (UnimplementedGitServiceServer) Execute(*OperationRequest, grpc.ServerStreamingServer[OperationEvent]) error {
 	return status.Error(codes.Unimplemented, "method Execute not implemented")
+}
+func (UnimplementedGitServiceServer) Predict(context.Context, *PredictRequest) (*Prediction, error) {
+	return nil, status.Error(codes.Unimplemented, "method Predict not implemented")
 }
 func (UnimplementedGitServiceServer) mustEmbedUnimplementedGitServiceServer() {}
 func (UnimplementedGitServiceServer) testEmbeddedByValue()                    {}
@@ -121,13 +145,36 @@ func _GitService_Execute_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GitService_ExecuteServer = grpc.ServerStreamingServer[OperationEvent]
 
+func _GitService_Predict_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PredictRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GitServiceServer).Predict(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GitService_Predict_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GitServiceServer).Predict(ctx, req.(*PredictRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GitService_ServiceDesc is the grpc.ServiceDesc for GitService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var GitService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "gitgate.approach2.v1.GitService",
 	HandlerType: (*GitServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Predict",
+			Handler:    _GitService_Predict_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Execute",

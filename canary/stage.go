@@ -36,6 +36,10 @@ type Thresholds struct {
 	// MaxP95OverA1: Approach 2's P95 may be at most this multiple of
 	// Approach 1's. Default 1.5.
 	MaxP95OverA1 float64
+	// MaxMismatchRate of shadow comparisons (mismatches over matches plus
+	// mismatches; stale, skipped, errored and timed-out shadows are not
+	// comparisons). Default 0.01.
+	MaxMismatchRate float64
 }
 
 func (t Thresholds) withDefaults() Thresholds {
@@ -54,6 +58,9 @@ func (t Thresholds) withDefaults() Thresholds {
 	if t.MaxP95OverA1 <= 0 {
 		t.MaxP95OverA1 = 1.5
 	}
+	if t.MaxMismatchRate <= 0 {
+		t.MaxMismatchRate = 0.01
+	}
 	return t
 }
 
@@ -64,11 +71,21 @@ type Stats struct {
 	P95             time.Duration
 }
 
+// Shadowing summarises the shadow comparisons in a stage.
+type Shadowing struct {
+	Compared, Mismatches int
+	MismatchRate         float64
+	// Unfinished counts shadows that errored or ran out of time; Stale,
+	// those that found the workspace had moved on (nothing to compare).
+	Unfinished, Stale int
+}
+
 // Analysis is the verdict on an operation's current stage.
 type Analysis struct {
 	Op       string
 	Since    time.Time
 	A1, A2   Stats
+	Shadow   Shadowing
 	Pass     bool
 	Failures []string // why it did not pass
 }
@@ -81,7 +98,14 @@ func Analyze(entries []Entry, op string, since time.Time, th Thresholds) Analysi
 	a := Analysis{Op: op, Since: since}
 	var d1, d2 []time.Duration
 	for _, e := range entries {
-		if e.Kind != "call" || e.Op != op || e.At.Before(since) {
+		if e.Op != op || e.At.Before(since) {
+			continue
+		}
+		if e.Kind == "comparison" {
+			a.Shadow.add(e.Outcome)
+			continue
+		}
+		if e.Kind != "call" {
 			continue
 		}
 		failed := e.FellBack || (e.Category != "" && !backends.Category(e.Category).IsClientMistake())
@@ -99,6 +123,21 @@ func Analyze(entries []Entry, op string, since time.Time, th Thresholds) Analysi
 	a.Failures = judgeStage(a, th)
 	a.Pass = len(a.Failures) == 0
 	return a
+}
+
+func (s *Shadowing) add(outcome string) {
+	switch outcome {
+	case "match", "mismatch":
+		s.Compared++
+		if outcome == "mismatch" {
+			s.Mismatches++
+		}
+		s.MismatchRate = float64(s.Mismatches) / float64(s.Compared)
+	case "shadow_error", "shadow_timeout":
+		s.Unfinished++
+	case "stale":
+		s.Stale++
+	}
 }
 
 func count(s *Stats, failed bool) {
@@ -135,6 +174,10 @@ func judgeStage(a Analysis, th Thresholds) []string {
 	}
 	if a.A1.P95 > 0 && float64(a.A2.P95) > th.MaxP95OverA1*float64(a.A1.P95) {
 		why = append(why, fmt.Sprintf("approach2 P95 %s is more than %.1fx approach1's %s", a.A2.P95, th.MaxP95OverA1, a.A1.P95))
+	}
+	if a.Shadow.MismatchRate > th.MaxMismatchRate {
+		why = append(why, fmt.Sprintf("shadow mismatch rate %.1f%% (%d of %d) > %.1f%%",
+			100*a.Shadow.MismatchRate, a.Shadow.Mismatches, a.Shadow.Compared, 100*th.MaxMismatchRate))
 	}
 	return why
 }

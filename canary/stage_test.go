@@ -45,6 +45,19 @@ func TestAnalyze(t *testing.T) {
 	if a := Analyze(fallbacks, "status", since, Thresholds{}); a.Pass {
 		t.Error("fallbacks did not count against approach2")
 	}
+	mismatches := append(old, calls("approach2", 200, 0, 10, in)...)
+	for i := range 100 {
+		outcome := "match"
+		if i%20 == 0 {
+			outcome = "mismatch" // 5 of 100
+		}
+		mismatches = append(mismatches, Entry{At: in, Kind: "comparison", Op: "status", Outcome: outcome},
+			Entry{At: in, Kind: "comparison", Op: "status", Outcome: "stale"})
+	}
+	a := Analyze(mismatches, "status", since, Thresholds{})
+	if a.Pass || a.Shadow.Compared != 100 || a.Shadow.Stale != 100 || !strings.Contains(strings.Join(a.Failures, "; "), "mismatch rate 5.0% (5 of 100)") {
+		t.Errorf("mismatches: %+v", a)
+	}
 	mistakes := append(old, calls("approach2", 200, 0, 10, in)...)
 	for i := range 100 {
 		mistakes[len(mistakes)-1-i].Category = "invalid_argument"

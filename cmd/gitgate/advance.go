@@ -125,6 +125,8 @@ func printAnalysis(out io.Writer, a canary.Analysis) {
 	}{{"approach1", a.A1}, {"approach2", a.A2}} {
 		fmt.Fprintf(out, "  %-10s %6d calls  %5.1f%% errors  P95 %s\n", s.name, s.st.Calls, 100*s.st.ErrorRate, s.st.P95)
 	}
+	sh := a.Shadow
+	fmt.Fprintf(out, "  shadow     %6d compared  %5.1f%% mismatches  (%d unfinished, %d stale)\n", sh.Compared, 100*sh.MismatchRate, sh.Unfinished, sh.Stale)
 	if a.Pass {
 		fmt.Fprintln(out, "  analysis: pass")
 		return

@@ -25,7 +25,7 @@ type Entry struct {
 	FellBack   bool      `json:"fell_back,omitempty"`
 	Category   string    `json:"category,omitempty"` // error category, "" on success
 	DurationMS float64   `json:"duration_ms,omitempty"`
-	Outcome    string    `json:"outcome,omitempty"` // comparisons: match, mismatch, shadow_error, shadow_timeout, skipped
+	Outcome    string    `json:"outcome,omitempty"` // comparisons: match, mismatch, shadow_error, shadow_timeout, skipped, stale
 	Detail     string    `json:"detail,omitempty"`  // already redacted
 }
 

@@ -30,7 +30,7 @@ type ShadowObservation struct {
 	Op       backends.Op
 	Primary  string // the backend that served the agent
 	Shadow   string // the backend that ran the shadow
-	Outcome  string // match, mismatch, shadow_error, shadow_timeout, skipped
+	Outcome  string // match, mismatch, shadow_error, shadow_timeout, skipped, stale
 	Diff     string // for mismatches: what differed (not yet redacted)
 	Duration time.Duration
 }
@@ -50,16 +50,22 @@ func newShadower(cfg ShadowConfig) *shadower {
 	return &shadower{cfg: cfg, slots: make(chan struct{}, cfg.MaxConcurrent)}
 }
 
-// maybe runs req in shadow with probability rate, after the primary call
-// has returned: it never delays the agent. Only reads are mirrored; writes
-// would need side-effect-free predictions.
+// maybeShadow runs req in shadow with probability rate, after the primary
+// call has returned: it never delays the agent. Reads are mirrored on the
+// other backend and the results compared; writes cannot be repeated, so
+// the other backend predicts them without side effects
+// (backends.Predictor) and its prediction is compared with what the
+// primary did (design.md §3).
 func (r *Router) maybeShadow(req backends.Request, rate float64, primary string, res backends.Result) {
 	s := r.shadow
-	if s == nil || s.cfg.Observe == nil || rate <= 0 || !req.Op().IsRead() || rand.Float64() >= rate {
+	if s == nil || s.cfg.Observe == nil || rate <= 0 || rand.Float64() >= rate {
 		return
 	}
 	other := r.otherBackend(primary)
 	if other == "" {
+		return
+	}
+	if _, predicts := r.cfg.Backends[other].(backends.Predictor); !req.Op().IsRead() && !predicts {
 		return
 	}
 	select {
@@ -91,19 +97,57 @@ func (r *Router) runShadow(req backends.Request, primary, other string, res back
 	defer cancel()
 	start := time.Now()
 	o := ShadowObservation{At: start, Op: req.Op(), Primary: primary, Shadow: other}
-	got, err := r.call(ctx, other, req)
+	var diff string
+	var err error
+	if req.Op().IsRead() {
+		var got backends.Result
+		if got, err = r.call(ctx, other, req); err == nil {
+			diff, err = compare(res, got)
+		}
+	} else {
+		var p *backends.Prediction
+		if p, err = r.predict(ctx, other, req, res); err == nil {
+			if p.Stale != "" {
+				o.Outcome, o.Diff, o.Duration = "stale", p.Stale, time.Since(start)
+				return o
+			}
+			diff, err = compare(p.Found, p.Expected)
+		}
+	}
 	o.Duration = time.Since(start)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		o.Outcome = "shadow_timeout"
 	case err != nil:
 		o.Outcome, o.Diff = "shadow_error", err.Error()
+	case diff != "":
+		o.Outcome, o.Diff = "mismatch", diff
 	default:
-		o.Diff, err = canary.Compare(res, got)
 		o.Outcome = "match"
-		if err != nil || o.Diff != "" {
-			o.Outcome = "mismatch"
-		}
 	}
 	return o
+}
+
+// compare returns canary.Compare's diff, or a comparison error as a diff.
+func compare(primary, shadow any) (string, error) {
+	diff, err := canary.Compare(primary, shadow)
+	if err != nil {
+		return "", backends.Errorf(backends.Internal, "comparison failed: %w", err)
+	}
+	return diff, nil
+}
+
+// predict asks the named backend for a prediction of a write the primary
+// made, turning a panic into an internal error.
+func (r *Router) predict(ctx context.Context, name string, req backends.Request, primary backends.Result) (p *backends.Prediction, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p, err = nil, backends.Errorf(backends.Internal, "internal error in backend %s's prediction: %v", name, v)
+		}
+	}()
+	p, err = r.cfg.Backends[name].(backends.Predictor).Predict(ctx, req, primary)
+	if err == nil && p == nil {
+		err = backends.Errorf(backends.Internal, "backend %s returned no prediction", name)
+	}
+	return p, err
 }

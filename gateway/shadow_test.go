@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,14 +112,82 @@ func TestShadowNeverDelaysTheAgent(t *testing.T) {
 	close(release)
 }
 
-func TestWritesAreNotShadowed(t *testing.T) {
+// predicting is a shadow backend that predicts writes with a script.
+type predicting struct {
+	scripted
+	predictions atomic.Int64
+	predict     func(backends.Request, backends.Result) (*backends.Prediction, error)
+}
+
+func (p *predicting) Predict(_ context.Context, req backends.Request, primary backends.Result) (*backends.Prediction, error) {
+	p.predictions.Add(1)
+	return p.predict(req, primary)
+}
+
+// TestWritesArePredictedNeverRepeated: a shadowed write is never executed
+// on the shadow backend, only predicted; the prediction's facts are
+// compared with what the primary did (a readable diff when they differ),
+// and a stale prediction is recorded as such, not as a mismatch.
+func TestWritesArePredictedNeverRepeated(t *testing.T) {
+	a2 := &predicting{predict: func(req backends.Request, primary backends.Result) (*backends.Prediction, error) {
+		switch req.Op() {
+		case backends.OpCommit:
+			return &backends.Prediction{Expected: map[string]string{"tree": "t1"}, Found: map[string]string{"tree": "t1"}}, nil
+		case backends.OpPush:
+			return &backends.Prediction{Expected: map[string]string{"remote_head": "abc"}, Found: map[string]string{"remote_head": "def"}}, nil
+		case backends.OpWriteFile:
+			return &backends.Prediction{Stale: "the workspace moved on"}, nil
+		}
+		panic("a shadow bug")
+	}}
+	r, c := shadowRouter(t, backends.ExecutorFunc(func(_ context.Context, req backends.Request) (backends.Result, error) {
+		return backends.NewResult(req.Op()), nil
+	}), a2, ShadowConfig{})
+	ops := []backends.Op{backends.OpCommit, backends.OpPush, backends.OpWriteFile, backends.OpClone}
+	for _, op := range ops {
+		if _, err := r.Execute(t.Context(), req(op)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[backends.Op]ShadowObservation{}
+	for _, o := range c.wait(t, len(ops)) {
+		got[o.Op] = o
+	}
+	if n := a2.calls.Load(); n != 0 {
+		t.Fatalf("approach2 executed %d shadow writes", n)
+	}
+	if n := a2.predictions.Load(); n != int64(len(ops)) {
+		t.Fatalf("%d predictions, want %d", n, len(ops))
+	}
+	want := map[backends.Op][2]string{
+		backends.OpCommit:    {"match", ""},
+		backends.OpPush:      {"mismatch", "remote_head: primary \"def\" / shadow \"abc\""},
+		backends.OpWriteFile: {"stale", "the workspace moved on"},
+		backends.OpClone:     {"shadow_error", ""},
+	}
+	for op, w := range want {
+		o := got[op]
+		if o.Outcome != w[0] || w[1] != "" && o.Diff != w[1] {
+			t.Errorf("%s: %+v, want %v", op, o, w)
+		}
+	}
+}
+
+// TestWritesAreNotShadowedWithoutPredictions: a shadow backend that cannot
+// predict is never sent a write.
+func TestWritesAreNotShadowedWithoutPredictions(t *testing.T) {
 	a2 := &scripted{}
-	r, _ := shadowRouter(t, statusOf(0), a2, ShadowConfig{})
+	r, c := shadowRouter(t, statusOf(0), a2, ShadowConfig{})
 	for _, op := range []backends.Op{backends.OpPush, backends.OpCommit, backends.OpWriteFile, backends.OpClone} {
 		_, _ = r.Execute(t.Context(), req(op))
 	}
 	time.Sleep(50 * time.Millisecond)
 	if n := a2.calls.Load(); n != 0 {
 		t.Fatalf("approach2 received %d shadow writes", n)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.obs) != 0 {
+		t.Fatalf("observations %+v", c.obs)
 	}
 }

@@ -141,27 +141,51 @@ func (e *Executor) predictCommit(ctx context.Context, r *backends.CommitRequest,
 	if err != nil {
 		return nil, err
 	}
-	expected := map[string]string{"branch": branch, "sha": firstLine(out), "tree": tree, "author": author.Name + " <" + author.Email + ">"}
-	found := map[string]string{"branch": res.Branch, "sha": res.SHA, "tree": made.tree, "author": made.author}
+	expected := map[string]string{"branch": branch, "sha": firstLine(out), "tree": tree,
+		"author": author.Name + " <" + author.Email + ">", "message": r.Message}
+	found := map[string]string{"branch": res.Branch, "sha": res.SHA, "tree": made.tree, "author": made.author, "message": made.message}
 	return e.unlessMoved(ctx, w.Binding, head, expected, found)
 }
 
 // commit is what predictions read of a commit.
 type commit struct {
-	parents, tree, author, authorDate, committerDate string
+	parents, tree, author, authorDate, committerDate, message string
 }
 
+// commitFacts reads a commit object (git cat-file: headers, a blank line,
+// the message byte for byte).
 func (e *Executor) commitFacts(ctx context.Context, b sandbox.Binding, sha string) (commit, error) {
-	res, err := e.git(ctx, b, gitRun{op: "predict", read: true, noTree: true,
-		args: []string{"show", "-s", "--date=raw", "--format=%P%n%T%n%an <%ae>%n%ad%n%cd", "--end-of-options", sha}})
+	res, err := e.git(ctx, b, gitRun{op: "predict", read: true, noTree: true, args: []string{"cat-file", "commit", sha}})
 	if err != nil {
 		return commit{}, err
 	}
-	lines := strings.Split(string(res.Stdout), "\n")
-	if len(lines) < 5 {
-		return commit{}, backends.Errorf(backends.Internal, "unexpected output from git show")
+	headers, message, _ := strings.Cut(string(res.Stdout), "\n\n")
+	c := commit{message: message}
+	var parents []string
+	for line := range strings.SplitSeq(headers, "\n") {
+		key, value, _ := strings.Cut(line, " ")
+		switch key {
+		case "tree":
+			c.tree = value
+		case "parent":
+			parents = append(parents, value)
+		case "author":
+			c.author, c.authorDate = splitIdent(value)
+		case "committer":
+			_, c.committerDate = splitIdent(value)
+		}
 	}
-	return commit{parents: lines[0], tree: lines[1], author: lines[2], authorDate: lines[3], committerDate: lines[4]}, nil
+	c.parents = strings.Join(parents, " ")
+	return c, nil
+}
+
+// splitIdent splits "Name <email> 1700000000 +0000" after the '>'.
+func splitIdent(v string) (who, date string) {
+	i := strings.LastIndexByte(v, '>')
+	if i < 0 {
+		return v, ""
+	}
+	return v[:i+1], strings.TrimSpace(v[i+1:])
 }
 
 // predictPull works out from the starting point (the primary's "before")
@@ -169,6 +193,9 @@ func (e *Executor) commitFacts(ctx context.Context, b sandbox.Binding, sha strin
 // fast-forward, a refusal (ff-only), or a merge whose tree is computed with
 // merge-tree in the scratch object directory.
 func (e *Executor) predictPull(ctx context.Context, r *backends.PullRequest, res *backends.PullResult) (*backends.Prediction, error) {
+	if res.Before != "" && !isObjectID(res.Before) || !isObjectID(res.After) {
+		return nil, backends.Errorf(backends.InvalidArgument, "the primary's pull result does not name commits")
+	}
 	w, err := e.openRead(ctx, &r.Scope)
 	if err != nil {
 		return nil, err

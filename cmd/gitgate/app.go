@@ -111,6 +111,7 @@ func newBase(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	a.redactor = redact.New(secrets...)
 	for _, p := range cfg.Projects {
 		a.redactor.Add(p.Token)
+		a.redactor.Add(p.ReadToken)
 	}
 	a.redactor.Add(cfg.Approach2.Token)
 	a.log = newLogger(cfg.Log, logOut, a.redactor)
@@ -222,7 +223,7 @@ func (a *app) projects() approach1.ProjectMap {
 	m := approach1.ProjectMap{}
 	for name, p := range a.cfg.Projects {
 		m[name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.AllowedSchemes, Hosts: p.AllowedHosts},
-			Token: p.Token, Username: p.TokenUsername}
+			Token: p.Token, ReadToken: p.ReadToken, Username: p.TokenUsername}
 	}
 	return m
 }

@@ -48,7 +48,7 @@ func (w *world) startBackend(t testing.TB) (addr string, proc *os.Process) {
 	if w.pgDSN == "" {
 		w.pgDSN = backendtest.PostgresDSN(t)
 	}
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken,
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken, "E2E_GIT_READ_TOKEN=" + gitReadToken,
 		"E2E_SERVICE_TOKEN=" + serviceToken, "E2E_PG_DSN=" + w.pgDSN}
 	cmd.Stderr = w.logs
 	if err := cmd.Start(); err != nil {

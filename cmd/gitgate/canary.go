@@ -28,7 +28,7 @@ func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowOb
 		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: rollbackInFile(a.cfg.Flags.Path),
 		Ledger: ledger, Registerer: a.registry, Logger: a.log})
 	comparisons := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitgate_shadow_comparisons_total",
-		Help: "Shadow comparisons by operation and outcome (match, mismatch, shadow_error, shadow_timeout, skipped)."}, []string{"op", "outcome"})
+		Help: "Shadow comparisons by operation and outcome (match, mismatch, shadow_error, shadow_timeout, skipped, stale)."}, []string{"op", "outcome"})
 	a.registry.MustRegister(comparisons)
 	return observe(ledger, watcher), func(o gateway.ShadowObservation) {
 		comparisons.WithLabelValues(string(o.Op), o.Outcome).Inc()

@@ -163,7 +163,11 @@ type ProjectConfig struct {
 	AllowedSchemes []string `mapstructure:"allowed_schemes"`
 	TokenEnv       string   `mapstructure:"token_env"`
 	TokenUsername  string   `mapstructure:"token_username"`
-	Token          string   `mapstructure:"-"`
+	// ReadTokenEnv names the variable holding a read-only token for the
+	// same remotes, used by shadow predictions (ls-remote). Optional.
+	ReadTokenEnv string `mapstructure:"read_token_env"`
+	Token        string `mapstructure:"-"`
+	ReadToken    string `mapstructure:"-"`
 }
 
 // AgentConfig is one agent.
@@ -224,6 +228,11 @@ func (c *Config) resolveTokens(getenv func(string) string) error {
 			p.Token = getenv(p.TokenEnv)
 			if p.Token == "" {
 				return fmt.Errorf("config: projects.%s.token_env: environment variable %s is not set (or empty)", name, p.TokenEnv)
+			}
+		}
+		if p.ReadTokenEnv != "" {
+			if p.ReadToken = getenv(p.ReadTokenEnv); p.ReadToken == "" {
+				return fmt.Errorf("config: projects.%s.read_token_env: environment variable %s is not set (or empty)", name, p.ReadTokenEnv)
 			}
 		}
 		c.Projects[name] = p

@@ -123,7 +123,7 @@ func (w *world) stdioClient(t *testing.T) *client.Client {
 	if err := os.WriteFile(path, []byte(w.configYAML(t.TempDir())), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken}
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken, "E2E_GIT_READ_TOKEN=" + gitReadToken}
 	c, err := client.NewStdioMCPClientWithOptions(gitgateBinary(t), env, []string{"serve", "--stdio", "--config", path},
 		transport.WithCommandStderrWriter(w.logs))
 	if err != nil {

@@ -175,7 +175,7 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 	rb.bind(rbCmd, true)
 	sh := &changeOptions{o: o}
 	shCmd := &cobra.Command{
-		Use: "shadow OP PERCENT", Short: "Mirror PERCENT of OP's calls to the other backend and compare (reads only, for now)",
+		Use: "shadow OP PERCENT", Short: "Shadow PERCENT of OP's calls on the other backend (reads mirrored, writes predicted) and compare",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pct, err := strconv.Atoi(strings.TrimSuffix(args[1], "%"))

@@ -94,10 +94,12 @@ func TestLedgerInPostgres(t *testing.T) {
 }
 
 // TestFullShadowingNeverPushes: with every operation shadowed at 100 %,
-// the remote receives exactly the pushes the agents made — each commit
-// once, no branch nobody pushed — and every comparison in the ledger is of
-// a read. (Writes are not shadowed yet; this keeps it so until their
-// side-effect-free predictions exist.)
+// reads are mirrored on the Approach 2 service and writes predicted by it
+// (over gRPC, reading the remote with the read-only token), and the remote
+// receives exactly the pushes the agent made — each commit once, no branch
+// nobody pushed, no receive-pack request with the read-only token. Every
+// write prediction matches what Approach 1 did, or is stale (the agent had
+// moved on); none is a mismatch.
 func TestFullShadowingNeverPushes(t *testing.T) {
 	f := flags.NewFile(opNames())
 	for _, op := range opNames() {
@@ -106,6 +108,8 @@ func TestFullShadowingNeverPushes(t *testing.T) {
 	w, flagPath, _ := newCanaryWorld(t, f)
 	c := w.httpClient(t, agentToken)
 	before := w.remoteGit(t, "for-each-ref", "--format=%(refname)")
+	pushesBefore := w.remote.Pushes("demo")
+	calls := 2
 	w.ok(t, c, "clone", map[string]any{"workspace": "full", "url": w.repoURL})
 	w.ok(t, c, "checkout", map[string]any{"workspace": "full", "branch": "shadowed", "create": true})
 	for i := range 3 {
@@ -113,30 +117,63 @@ func TestFullShadowingNeverPushes(t *testing.T) {
 		w.ok(t, c, "status", map[string]any{"workspace": "full"})
 		w.ok(t, c, "commit", map[string]any{"workspace": "full", "message": fmt.Sprintf("shadowed %d", i)})
 		w.ok(t, c, "push", map[string]any{"workspace": "full"})
+		calls += 4
 	}
-	time.Sleep(500 * time.Millisecond) // any shadow still running
+	var comparisons []canary.Entry
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(comparisons) < calls; time.Sleep(100 * time.Millisecond) {
+		entries, _ := canary.ReadFile(flagPath+".ledger.jsonl", time.Time{})
+		comparisons = comparisons[:0]
+		for _, e := range entries {
+			if e.Kind == "comparison" {
+				comparisons = append(comparisons, e)
+			}
+		}
+	}
+	if len(comparisons) != calls {
+		t.Fatalf("%d comparisons recorded for %d calls", len(comparisons), calls)
+	}
 	if got := w.remoteGit(t, "log", "--format=%s", "refs/heads/shadowed"); !strings.HasPrefix(got, "shadowed 2\nshadowed 1\nshadowed 0\n") || strings.Count(got, "shadowed ") != 3 {
 		t.Fatalf("remote branch holds:\n%s", got)
 	}
 	if after := w.remoteGit(t, "for-each-ref", "--format=%(refname)"); after != before+"\nrefs/heads/shadowed" {
 		t.Fatalf("remote refs before:\n%safter:\n%s", before, after)
 	}
-	var comparisons int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && comparisons < 3; time.Sleep(100 * time.Millisecond) {
-		entries, _ := canary.ReadFile(flagPath+".ledger.jsonl", time.Time{})
-		comparisons = 0
-		for _, e := range entries {
-			if e.Kind != "comparison" {
-				continue
-			}
-			comparisons++
-			if !backends.Op(e.Op).IsRead() {
-				t.Fatalf("a write was shadowed: %+v", e)
+	if n := w.remote.Pushes("demo") - pushesBefore; n != 3 {
+		t.Fatalf("%d pushes reached the remote, want the agent's 3", n)
+	}
+	predicted := map[string]int{}
+	for _, e := range comparisons {
+		if e.Routed != "approach1" || e.Backend != "approach2" {
+			t.Fatalf("comparison %+v", e)
+		}
+		if backends.Op(e.Op).IsRead() {
+			continue
+		}
+		switch e.Outcome {
+		case "match":
+			predicted[e.Op]++
+		case "stale":
+		default:
+			t.Fatalf("write comparison %+v", e)
+		}
+	}
+	t.Logf("matching write predictions by operation: %v", predicted)
+	for _, op := range []string{"clone", "checkout", "write_file", "commit", "push"} {
+		if predicted[op] == 0 {
+			t.Errorf("no matching prediction of %s (%v)", op, predicted)
+		}
+	}
+	var readOnly int
+	for _, r := range w.remote.Requests() {
+		if r.ReadOnly {
+			readOnly++
+			if strings.Contains(r.Path, "receive-pack") || r.Service == "git-receive-pack" {
+				t.Fatalf("a shadow asked to push: %+v", r)
 			}
 		}
 	}
-	if comparisons < 3 {
-		t.Fatalf("%d comparisons recorded; the reads were not shadowed", comparisons)
+	if readOnly == 0 {
+		t.Fatal("no shadow read the remote with the read-only token")
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 // bearer tokens. Tests scan everything they capture for them.
 const (
 	gitToken      = "ghp_e2eSECRETtoken0123456789abcdefABCD"
+	gitReadToken  = "ghp_e2eREADONLYtoken0123456789abcdefAB"
 	agentToken    = "gga_e2e_agent_token_ada_0123456789"
 	strangerToken = "gga_e2e_agent_token_eve_0123456789"
 )
@@ -59,7 +60,7 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, remoteRoot: t.TempDir(), logs: &syncBuffer{}}
-	srv, err := gitremote.New(gitremote.Config{Root: w.remoteRoot, Username: "x-access-token", Token: gitToken,
+	srv, err := gitremote.New(gitremote.Config{Root: w.remoteRoot, Username: "x-access-token", Token: gitToken, ReadToken: gitReadToken,
 		BeforeReceivePack: func(repo string) {
 			if hook := w.pushHook.Load(); hook != nil {
 				(*hook)(repo)
@@ -89,8 +90,11 @@ func (w *world) config(t testing.TB) *Config {
 		t.Fatal(err)
 	}
 	cfg, err := loadConfig(path, func(k string) string {
-		if k == "E2E_GIT_TOKEN" {
+		switch k {
+		case "E2E_GIT_TOKEN":
 			return gitToken
+		case "E2E_GIT_READ_TOKEN":
+			return gitReadToken
 		}
 		return ""
 	})
@@ -120,7 +124,7 @@ sandbox: {local: {dir: %q, shared: %v}, pool: {min_idle: 1, max_size: 8}}
 git: {allow_http: true}
 mcp: {stdio_agent: ada}
 projects:
-  alpha: {allowed_hosts: [%q], allowed_schemes: [http], token_env: E2E_GIT_TOKEN, token_username: x-access-token}
+  alpha: {allowed_hosts: [%q], allowed_schemes: [http], token_env: E2E_GIT_TOKEN, read_token_env: E2E_GIT_READ_TOKEN, token_username: x-access-token}
   beta: {allowed_hosts: [%q], allowed_schemes: [http], token_env: E2E_GIT_TOKEN}
 agents:
   - {name: ada, project: alpha, token_sha256: %s, author_name: Ada Agent, author_email: ada@agents.example}
@@ -258,7 +262,7 @@ func (w *world) scanForSecrets() {
 	w.mu.Lock()
 	captured := strings.Join(w.transcript, "\n") + "\n" + w.logs.String()
 	w.mu.Unlock()
-	for _, secret := range []string{gitToken, agentToken, strangerToken, serviceToken} {
+	for _, secret := range []string{gitToken, gitReadToken, agentToken, strangerToken, serviceToken} {
 		if n := strings.Count(captured, secret); n > 0 {
 			w.t.Errorf("secret %.8s… appears %d times in %d bytes of logs and results", secret, n, len(captured))
 		}

@@ -53,5 +53,20 @@ func ProgressFrom(ctx context.Context) ProgressFunc {
 	return fn
 }
 
+type shadowKey struct{}
+
+// WithShadow marks ctx as shadow work (a mirrored read or a prediction):
+// backends run it at the lowest CPU priority, so that it competes as
+// little as possible with the calls agents wait for.
+func WithShadow(ctx context.Context) context.Context {
+	return context.WithValue(ctx, shadowKey{}, true)
+}
+
+// IsShadow reports whether ctx is shadow work.
+func IsShadow(ctx context.Context) bool {
+	v, _ := ctx.Value(shadowKey{}).(bool)
+	return v
+}
+
 // String describes a principal for logs: "project/agent".
 func (p Principal) String() string { return fmt.Sprintf("%s/%s", p.Project, p.Agent) }

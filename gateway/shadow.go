@@ -93,7 +93,7 @@ func (r *Router) otherBackend(primary string) string {
 }
 
 func (r *Router) runShadow(req backends.Request, primary, other string, res backends.Result) ShadowObservation {
-	ctx, cancel := context.WithTimeout(context.Background(), r.shadow.cfg.Budget)
+	ctx, cancel := context.WithTimeout(backends.WithShadow(context.Background()), r.shadow.cfg.Budget)
 	defer cancel()
 	start := time.Now()
 	o := ShadowObservation{At: start, Op: req.Op(), Primary: primary, Shadow: other}

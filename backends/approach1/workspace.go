@@ -142,7 +142,7 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 	cmd := gitcmd.Build(e.cfg.GitPath, root+"/home", root+"/tmp", inv)
 	timeout := e.cfg.Limits.CommandTimeout
 	req := sandbox.ExecRequest{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: root,
-		Stdin: g.stdin, MaxOutput: g.maxOut}
+		Stdin: g.stdin, MaxOutput: g.maxOut, Background: backends.IsShadow(ctx)}
 	if g.remote != nil {
 		timeout = e.cfg.Limits.RemoteTimeout
 		req.OnStderr = progressTap(ctx)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -67,6 +68,9 @@ func (c *Client) Execute(ctx context.Context, req backends.Request) (backends.Re
 	pbReq, err := encodeRequest(req, backends.ProgressFrom(ctx) != nil)
 	if err != nil {
 		return nil, backends.NotStarted(err)
+	}
+	if backends.IsShadow(ctx) {
+		ctx = metadata.AppendToOutgoingContext(ctx, shadowHeader, "1")
 	}
 	stream, err := c.stub.Execute(ctx, pbReq)
 	if err != nil {

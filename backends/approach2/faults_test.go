@@ -111,3 +111,22 @@ func TestDeadlineShorterThanTheOperation(t *testing.T) {
 		t.Fatalf("the call outlived its deadline by far: %s", waited)
 	}
 }
+
+// TestShadowCallsReachTheEngineMarked: a call the gateway makes as shadow
+// work arrives at the service's engine marked as such (so its git runs at
+// the lowest priority); other calls do not.
+func TestShadowCallsReachTheEngineMarked(t *testing.T) {
+	var seen []bool
+	c := startService(t, backends.ExecutorFunc(func(ctx context.Context, req backends.Request) (backends.Result, error) {
+		seen = append(seen, backends.IsShadow(ctx))
+		return &backends.StatusResult{}, nil
+	}))
+	for _, ctx := range []context.Context{t.Context(), backends.WithShadow(t.Context())} {
+		if _, err := c.Execute(ctx, statusReq()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 2 || seen[0] || !seen[1] {
+		t.Fatalf("shadow marks seen by the engine: %v, want [false true]", seen)
+	}
+}

@@ -26,6 +26,10 @@ const Name = "approach2"
 // received it knows the operation never started.
 const acceptedHeader = "gitgate-accepted"
 
+// shadowHeader marks a call as shadow work (backends.WithShadow), which the
+// service runs at the lowest CPU priority.
+const shadowHeader = "gitgate-shadow"
+
 // ServerConfig configures a Server.
 type ServerConfig struct {
 	// Engine runs the operations (the same git engine as Approach 1, with
@@ -101,6 +105,9 @@ func (s *Server) Execute(req *pb.OperationRequest, stream grpc.ServerStreamingSe
 		return status.Error(codes.Unavailable, "approach2: could not accept the operation")
 	}
 	ctx := stream.Context()
+	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(shadowHeader)) > 0 {
+		ctx = backends.WithShadow(ctx)
+	}
 	if req.GetProgress() {
 		ctx = backends.WithProgress(ctx, progressSender(stream))
 	}
@@ -128,7 +135,7 @@ func (s *Server) Predict(ctx context.Context, req *pb.PredictRequest) (*pb.Predi
 	if err != nil {
 		return nil, toStatus(backends.Errorf(backends.InvalidArgument, "primary result: %w", err), false)
 	}
-	p, err := s.cfg.Predictor.Predict(ctx, goReq, primary)
+	p, err := s.cfg.Predictor.Predict(backends.WithShadow(ctx), goReq, primary)
 	if err != nil {
 		return nil, toStatus(err, true)
 	}

@@ -60,6 +60,9 @@ type ExecRequest struct {
 	MaxOutput int
 	// OnStderr, if set, receives stderr as it arrives (for progress).
 	OnStderr func(chunk []byte)
+	// Background asks for the lowest CPU priority (shadow work), where the
+	// provider can set it.
+	Background bool
 }
 
 // ExecResult is a finished run. A non-zero exit code is not an error.

@@ -38,6 +38,10 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	if err := cmd.Start(); err != nil {
 		return sandbox.ExecResult{}, backends.Errorf(backends.Internal, "start %s: %w", req.Path, err)
 	}
+	if req.Background {
+		// Niceness 19 for the leader; the helpers it starts inherit it.
+		_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, 19)
+	}
 	var stopped atomic.Pointer[error]
 	kill := func(why error) {
 		if stopped.CompareAndSwap(nil, &why) {

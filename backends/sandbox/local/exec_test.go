@@ -246,3 +246,20 @@ func dead(pid int) bool {
 	}
 	return false
 }
+
+// TestExecBackgroundRunsAtLowestPriority: shadow work (Background) runs at
+// niceness 19, with the helpers it starts; other commands at ours.
+func TestExecBackgroundRunsAtLowestPriority(t *testing.T) {
+	p, info := newSandbox(t)
+	niceness := func(background bool) string {
+		res := run(t, p, info, sandbox.ExecRequest{Path: "/bin/sh", Args: []string{"-c", "sleep 0.1; nice"}, Env: []string{pathEnv}, Background: background})
+		return strings.TrimSpace(string(res.Stdout))
+	}
+	ours := niceness(false)
+	if ours == "19" {
+		t.Skip("the tests already run at niceness 19")
+	}
+	if got := niceness(true); got != "19" {
+		t.Fatalf("background command at niceness %q (ours %q), want 19", got, ours)
+	}
+}

@@ -19,8 +19,14 @@ import (
 
 // Config configures an Evaluator.
 type Config struct {
-	// Path is the flagd JSON flag file. Required.
+	// Path is the flagd JSON flag file. Required unless SyncAddr is set.
 	Path string
+	// SyncAddr, instead of Path, is a flagd sync source ("host:port"): a
+	// flagd server, or anything serving flagd.sync.v1.FlagSyncService,
+	// that a fleet of gateways shares. Its flags are in the same format.
+	SyncAddr string
+	// SyncSelector picks the source's flag set (flagd's selector).
+	SyncSelector string
 	// Ops are the operations flags may name (for validating the file).
 	Ops []string
 	// OverridePath, if set, keeps the kill-switch override in this file so
@@ -40,6 +46,9 @@ type Decision struct {
 	Backend    string  // Approach1 or Approach2
 	ShadowRate float64 // share of calls to mirror or predict on the other backend
 	Killed     bool    // the kill switch sent it to Approach 1
+	// RolledBack is set when the gateway rolled the operation back itself
+	// (sync source only: see RollBackLocally).
+	RolledBack bool
 	// FailSafe says why the flags could not be used (the call goes to
 	// Approach 1); empty when they were.
 	FailSafe string
@@ -70,13 +79,15 @@ type Evaluator struct {
 
 	logMu  sync.Mutex
 	logged map[string]time.Time
+
+	sync *syncState // with SyncAddr
 }
 
 // Open starts evaluating the flag file. A missing or invalid file is not an
 // error: every call goes to Approach 1 until it is fixed.
 func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
-	if cfg.Path == "" {
-		return nil, errors.New("flags: Config needs the flag file's Path")
+	if (cfg.Path == "") == (cfg.SyncAddr == "") {
+		return nil, errors.New("flags: Config needs either the flag file's Path or a SyncAddr")
 	}
 	if cfg.Domain == "" {
 		cfg.Domain = "gitgate"
@@ -97,6 +108,13 @@ func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
 	}
 	if err := e.loadOverride(); err != nil {
 		return nil, err
+	}
+	if cfg.SyncAddr != "" {
+		if err := e.openSync(); err != nil {
+			return nil, err
+		}
+		go e.watchSync()
+		return e, nil
 	}
 	e.checkFile()
 	go e.watch()
@@ -151,6 +169,7 @@ func (e *Evaluator) shutdown(p interface{ Shutdown() }) {
 func (e *Evaluator) Close() {
 	close(e.stop)
 	<-e.done
+	e.closeSync()
 	e.clientMu.Lock()
 	defer e.clientMu.Unlock()
 	if e.provider != nil {
@@ -197,6 +216,9 @@ func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
 	if ov := e.override.Load(); ov != nil && ov.Kill {
 		return Decision{Backend: Approach1, Killed: true}
 	}
+	if e.rolledBack(op) {
+		return Decision{Backend: Approach1, RolledBack: true}
+	}
 	if why := e.fileErr.Load(); why != nil {
 		return e.failSafe("file", "invalid_source", *why)
 	}
@@ -205,6 +227,11 @@ func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
 	e.clientMu.RUnlock()
 	if client == nil || !e.ready.Load() {
 		return e.failSafe("file", "provider_not_ready", "the flag provider is not serving the file")
+	}
+	if e.sync != nil {
+		if ok, why := e.syncServing(client); !ok {
+			return e.failSafe("sync", "source_"+why, "the flag sync source is "+why)
+		}
 	}
 	evalCtx := openfeature.NewEvaluationContext(workspace, nil)
 	kill, err := client.BooleanValueDetails(ctx, KillSwitchFlag, false, evalCtx)

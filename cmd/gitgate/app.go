@@ -73,7 +73,7 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 		return nil, err
 	}
 	execs := map[string]backends.Executor{approach1.Name: engine}
-	if cfg.Backend.Default == approach2.Name || cfg.Flags.Path != "" {
+	if cfg.Backend.Default == approach2.Name || cfg.Flags.Canary() {
 		client, err := dialApproach2(cfg.Approach2)
 		if err != nil {
 			return nil, err
@@ -81,7 +81,7 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 		a.closers = append(a.closers, func() { _ = client.Close() })
 		execs[approach2.Name] = client
 	}
-	if cfg.Flags.Path != "" {
+	if cfg.Flags.Canary() {
 		if a.flags, err = a.openFlags(); err != nil {
 			return nil, err
 		}
@@ -89,13 +89,14 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	return a, a.newRouter(execs, cfg.Backend.Default)
 }
 
-// openFlags starts evaluating the canary flag file.
+// openFlags starts evaluating the canary flags (file or sync source).
 func (a *app) openFlags() (*flags.Evaluator, error) {
 	override := a.cfg.Flags.OverridePath
 	if override == "" {
 		override = a.cfg.Flags.Path + ".override.json"
 	}
-	ev, err := flags.Open(context.Background(), flags.Config{Path: a.cfg.Flags.Path, Ops: opNames(), OverridePath: override,
+	ev, err := flags.Open(context.Background(), flags.Config{Path: a.cfg.Flags.Path, SyncAddr: a.cfg.Flags.SyncAddr,
+		SyncSelector: a.cfg.Flags.SyncSelector, Ops: opNames(), OverridePath: override,
 		Registerer: a.registry, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("flags.override_path: %w", err)

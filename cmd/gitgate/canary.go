@@ -25,7 +25,7 @@ func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowOb
 	a.closers = append(a.closers, ledger.Wait, closeStore) // the last flush before the store closes
 	rb := a.cfg.Canary.Rollback
 	watcher := canary.NewRollback(canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls,
-		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: rollbackInFile(a.cfg.Flags.Path),
+		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: a.rollbackApply(),
 		Ledger: ledger, Registerer: a.registry, Logger: a.log})
 	comparisons := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitgate_shadow_comparisons_total",
 		Help: "Shadow comparisons by operation and outcome (match, mismatch, shadow_error, shadow_timeout, skipped, stale)."}, []string{"op", "outcome"})
@@ -72,6 +72,16 @@ func observe(ledger *canary.Ledger, watcher *canary.Rollback) func(gateway.Obser
 			FellBack: o.FellBack, Category: string(o.Category), DurationMS: float64(o.Duration.Microseconds()) / 1000})
 		watcher.Observe(canary.Call{At: o.At, Op: string(o.Op), Routed: o.Routed, FellBack: o.FellBack, Failed: failed, Duration: o.Duration})
 	}
+}
+
+// rollbackApply is how automatic rollback sends an operation back: by
+// editing the flag file, or, with a sync source the gateway cannot edit,
+// on this gateway until an operator changes the route at the source.
+func (a *app) rollbackApply() func(op, reason string) error {
+	if a.cfg.Flags.SyncAddr != "" {
+		return a.flags.RollBackLocally
+	}
+	return rollbackInFile(a.cfg.Flags.Path)
 }
 
 // rollbackInFile sets op back to 0 % in the flag file, as `gitgate canary

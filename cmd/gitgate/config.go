@@ -75,11 +75,18 @@ type PoolConfig struct {
 	AcquireTimeout time.Duration `mapstructure:"acquire_timeout"`
 }
 
-// FlagsConfig locates the canary flag file.
+// FlagsConfig locates the canary flags: a file, or a flagd sync source
+// shared by a fleet.
 type FlagsConfig struct {
 	Path         string `mapstructure:"path"`
+	SyncAddr     string `mapstructure:"sync_addr"`
+	SyncSelector string `mapstructure:"sync_selector"`
 	OverridePath string `mapstructure:"override_path"`
 }
+
+// Canary reports whether canary routing is configured (a flag file or a
+// sync source).
+func (f FlagsConfig) Canary() bool { return f.Path != "" || f.SyncAddr != "" }
 
 // CanaryConfig configures the ledger and automatic rollback.
 type CanaryConfig struct {
@@ -292,18 +299,29 @@ func (c *Config) validateSandbox() error {
 	if c.Sandbox.TTL < time.Minute {
 		return fmt.Errorf("sandbox.ttl: %s is shorter than one minute", c.Sandbox.TTL)
 	}
-	if c.Flags.Path != "" {
+	if c.Flags.Path != "" && c.Flags.SyncAddr != "" {
+		return fmt.Errorf("flags.sync_addr: set either flags.path (a file) or flags.sync_addr (a flagd sync source), not both")
+	}
+	if c.Flags.SyncAddr != "" {
+		if c.Flags.OverridePath == "" {
+			return fmt.Errorf("flags.override_path: required with flags.sync_addr (where the kill-switch override is kept across restarts)")
+		}
+		if c.Canary.LedgerPath == "" && c.Canary.LedgerDSNEnv == "" {
+			return fmt.Errorf("canary.ledger_path: required with flags.sync_addr, unless canary.ledger_dsn_env is set")
+		}
+	}
+	if c.Flags.Canary() {
 		if c.Backend.Default != "approach1" {
-			return fmt.Errorf("backend.default: with flags.path set it is the fallback and must be approach1")
+			return fmt.Errorf("backend.default: with canary flags (flags.path or flags.sync_addr) it is the fallback and must be approach1")
 		}
 		if !c.Sandbox.Local.Shared {
 			// A workspace cloned through one backend must be usable through
 			// the other: a fallback, a rollback or an operation at a
 			// different stage sends it there.
-			return fmt.Errorf("sandbox.local.shared: canary routing (flags.path) needs the sandbox directory shared with the Approach 2 service, and Redis")
+			return fmt.Errorf("sandbox.local.shared: canary routing (flags.path or flags.sync_addr) needs the sandbox directory shared with the Approach 2 service, and Redis")
 		}
 		if err := c.needApproach2(); err != nil {
-			return fmt.Errorf("flags.path needs Approach 2: %w", err)
+			return fmt.Errorf("canary routing needs Approach 2: %w", err)
 		}
 	}
 	switch c.Backend.Default {

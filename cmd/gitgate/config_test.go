@@ -90,6 +90,11 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"canary: {ledger_dsn_env: GITGATE_NO_SUCH_DSN}", "", "canary.ledger_dsn_env"},
 		{"listen: {admin_token_sha256: abc}", "", "listen.admin_token_sha256"},
 		{"flags: {path: /srv/gitgate/flags.json}\nbackend: {default: approach2}", "", "backend.default"},
+		{"flags: {path: /srv/f.json, sync_addr: 10.0.0.5:8015}", "", "flags.sync_addr"},
+		{"flags: {sync_addr: 10.0.0.5:8015}", "", "flags.override_path"},
+		{"flags: {sync_addr: 10.0.0.5:8015, override_path: /srv/o.json}", "", "canary.ledger_path"},
+		{"flags: {sync_addr: 10.0.0.5:8015, override_path: /srv/o.json}\ncanary: {ledger_path: /srv/l.jsonl}", "", "sandbox.local.shared"},
+		{"projects:\n  web: {allowed_hosts: [h], read_token_env: MISSING_TOKEN}", "", "projects.web.read_token_env"},
 	}
 	for _, c := range cases {
 		_, err := loadConfig(writeConfig(t, c.yaml), noEnv)

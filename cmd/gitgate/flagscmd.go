@@ -116,7 +116,7 @@ func newFlagsCmd(o *globalOptions) *cobra.Command {
 	}
 	show.Flags().StringVar(&c.file, "file", "", "flag file (default: flags.path of the configuration)")
 	root := &cobra.Command{Use: "flags", Short: "Inspect the canary flags"}
-	root.AddCommand(show)
+	root.AddCommand(show, newFlagsServeCmd(o))
 	return root
 }
 

@@ -1,0 +1,199 @@
+package flags
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	flagd "github.com/open-feature/go-sdk-contrib/providers/flagd/pkg"
+	"github.com/open-feature/go-sdk/openfeature"
+)
+
+// A fleet of gateways can share one flag source instead of a file: a flagd
+// server (or any flagd.sync.v1.FlagSyncService) streams the flags to each
+// gateway's in-process flagd evaluator over gRPC. The rules stay the same:
+// while the source is not serving (not yet synced, stale after a broken
+// stream, in error) every call goes to Approach 1 with a metric and a log
+// line, the local kill-switch override works regardless, and a provider
+// that failed is restarted. The stream itself is followed by syncClient.
+
+// syncRestartAfter is how long the provider may stay in error before it
+// is restarted.
+const syncRestartAfter = 5 * time.Second
+
+type syncState struct {
+	current  atomic.Pointer[syncClient] // the running provider's sync client
+	handlers map[openfeature.EventType]openfeature.EventCallback
+	client   *openfeature.Client // for the event handlers
+
+	mu         sync.Mutex
+	failedAt   time.Time         // when the provider was first seen failed, zero when it is not
+	rolledBack map[string]string // op → why, rolled back by this gateway
+}
+
+func (e *Evaluator) openSync() error {
+	host, portText, err := net.SplitHostPort(e.cfg.SyncAddr)
+	port, perr := strconv.ParseUint(portText, 10, 16)
+	if err != nil || perr != nil || host == "" || port == 0 {
+		return fmt.Errorf("flags: sync source %q is not host:port", e.cfg.SyncAddr)
+	}
+	s := &syncState{rolledBack: map[string]string{}, client: openfeature.NewClient(e.cfg.Domain)}
+	e.sync = s
+	s.handlers = map[openfeature.EventType]openfeature.EventCallback{
+		openfeature.ProviderReady: handler(func(openfeature.EventDetails) {
+			e.cfg.Logger.Info("flag sync source serving", "source", e.cfg.SyncAddr)
+		}),
+		openfeature.ProviderError:        handler(func(d openfeature.EventDetails) { e.sourceDown("error", d.Message) }),
+		openfeature.ProviderConfigChange: handler(func(d openfeature.EventDetails) { e.sourceChanged(d.FlagChanges) }),
+	}
+	for t, h := range s.handlers {
+		s.client.AddHandler(t, h)
+	}
+	e.startSync()
+	return nil
+}
+
+func handler(fn func(openfeature.EventDetails)) openfeature.EventCallback {
+	return &fn
+}
+
+// startSync (re)starts the provider on the sync source. It does not wait:
+// until the first flags arrive the client is not ready, and calls go to
+// Approach 1.
+func (e *Evaluator) startSync() {
+	sc := &syncClient{addr: e.cfg.SyncAddr, selector: e.cfg.SyncSelector, onChange: func(up bool, err error) {
+		if up {
+			e.cfg.Logger.Info("flag sync stream up", "source", e.cfg.SyncAddr)
+		} else {
+			e.sourceDown("disconnected", fmt.Sprint(err))
+		}
+	}}
+	p, err := flagd.NewProvider(flagd.WithInProcessResolver(), flagd.WithCustomSyncProviderAndUri(sc, "grpc://"+e.cfg.SyncAddr),
+		flagd.WithLogger(logr.FromSlogHandler(e.cfg.Logger.Handler())))
+	if err == nil {
+		err = openfeature.SetNamedProvider(e.cfg.Domain, p)
+	}
+	if err != nil {
+		e.cfg.Logger.Warn("flag provider not started; every operation goes to Approach 1", "source", e.cfg.SyncAddr, "err", err)
+		return
+	}
+	e.sync.current.Store(sc)
+	e.clientMu.Lock()
+	old := e.provider
+	e.provider, e.client = p, openfeature.NewClient(e.cfg.Domain)
+	e.clientMu.Unlock()
+	if old != nil {
+		go e.shutdown(old)
+	}
+	e.ready.Store(true)
+}
+
+// watchSync restarts a provider that has been in error for
+// syncRestartAfter (syncClient reconnects by itself; an error state, for
+// example after flags the provider could not use, does not clear itself).
+func (e *Evaluator) watchSync() {
+	defer close(e.done)
+	t := time.NewTicker(e.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		e.clientMu.RLock()
+		client := e.client
+		e.clientMu.RUnlock()
+		st := client.State()
+		failed := st == openfeature.ErrorState || st == openfeature.FatalState
+		s := e.sync
+		s.mu.Lock()
+		switch {
+		case !failed:
+			s.failedAt = time.Time{}
+		case s.failedAt.IsZero():
+			s.failedAt = time.Now()
+		}
+		restart := failed && time.Since(s.failedAt) >= syncRestartAfter
+		if restart {
+			s.failedAt = time.Time{}
+		}
+		s.mu.Unlock()
+		if restart {
+			e.cfg.Logger.Warn("restarting the flag provider; operations go to Approach 1 until the source serves", "source", e.cfg.SyncAddr, "state", string(st))
+			e.startSync()
+		}
+	}
+}
+
+func (e *Evaluator) closeSync() {
+	if e.sync == nil {
+		return
+	}
+	for t, h := range e.sync.handlers {
+		e.sync.client.RemoveHandler(t, h)
+	}
+}
+
+func (e *Evaluator) sourceDown(state, msg string) {
+	e.cfg.Logger.Warn("flag sync source unusable; every operation goes to Approach 1", "source", e.cfg.SyncAddr, "state", state, "detail", msg)
+}
+
+// sourceChanged ends this gateway's own rollbacks of operations whose route
+// an operator changed at the source.
+func (e *Evaluator) sourceChanged(changed []string) {
+	s := e.sync
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, flag := range changed {
+		for op := range s.rolledBack {
+			if flag == RouteFlag(op) {
+				delete(s.rolledBack, op)
+				e.cfg.Logger.Warn("the source changed the route of an operation this gateway had rolled back; following the source again", "op", op)
+			}
+		}
+	}
+}
+
+// RollBackLocally sends op to Approach 1 on this gateway, whatever the
+// sync source says, until an operator changes op's route at the source
+// (which the gateway cannot edit). It is how automatic rollback works with
+// a sync source; with a file, rollback edits the file instead.
+func (e *Evaluator) RollBackLocally(op, reason string) error {
+	if e.sync == nil {
+		return fmt.Errorf("flags: local rollback needs a sync source; edit the flag file instead")
+	}
+	e.sync.mu.Lock()
+	e.sync.rolledBack[op] = reason
+	e.sync.mu.Unlock()
+	e.cfg.Logger.Warn("operation rolled back on this gateway until its route changes at the flag source", "op", op, "reason", reason)
+	return nil
+}
+
+// syncServing reports whether the sync source is serving: the stream is
+// up and the provider ready.
+func (e *Evaluator) syncServing(client *openfeature.Client) (bool, string) {
+	if sc := e.sync.current.Load(); sc == nil || !sc.connected.Load() {
+		return false, "disconnected"
+	}
+	if st := client.State(); st != openfeature.ReadyState {
+		return false, strings.ToLower(string(st))
+	}
+	return true, ""
+}
+
+// rolledBack reports whether this gateway rolled op back itself.
+func (e *Evaluator) rolledBack(op string) bool {
+	if e.sync == nil {
+		return false
+	}
+	e.sync.mu.Lock()
+	defer e.sync.mu.Unlock()
+	_, ok := e.sync.rolledBack[op]
+	return ok
+}

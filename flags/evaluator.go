@@ -83,8 +83,9 @@ type Evaluator struct {
 	sync *syncState // with SyncAddr
 }
 
-// Open starts evaluating the flag file. A missing or invalid file is not an
-// error: every call goes to Approach 1 until it is fixed.
+// Open starts evaluating the flags (a file or a sync source). A missing or
+// invalid file, or an unreachable source, is not an error: every call goes
+// to Approach 1 until it is usable.
 func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
 	if (cfg.Path == "") == (cfg.SyncAddr == "") {
 		return nil, errors.New("flags: Config needs either the flag file's Path or a SyncAddr")

@@ -128,7 +128,8 @@ func (r *Router) runShadow(req backends.Request, primary, other string, res back
 	return o
 }
 
-// compare returns canary.Compare's diff, or a comparison error as a diff.
+// compare returns canary.Compare's diff; a failure to compare is an
+// internal error (recorded as shadow_error).
 func compare(primary, shadow any) (string, error) {
 	diff, err := canary.Compare(primary, shadow)
 	if err != nil {

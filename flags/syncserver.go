@@ -23,9 +23,9 @@ import (
 // and they send everything to Approach 1, as they would with the file.
 type SyncServer struct {
 	syncv1grpc.UnimplementedFlagSyncServiceServer
-	path   string
-	ops    []string
-	log    *slog.Logger
+	path string
+	ops  []string
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	current string // the valid flags being served, "" when there are none

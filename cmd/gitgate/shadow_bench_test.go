@@ -1,6 +1,10 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,11 +31,36 @@ func BenchmarkShadowOverheadP95(b *testing.B) { shadowOverhead(b, 0.1) }
 // the machine's noise alone does to BenchmarkShadowOverheadP95's.
 func BenchmarkShadowNoiseFloorP95(b *testing.B) { shadowOverhead(b, 0) }
 
+// BenchmarkShadowOverheadP95SeparateCores is BenchmarkShadowOverheadP95
+// with the Approach 2 service (and the git it runs) pinned to one core and
+// the agent, the gateway and its git to the other: the production shape,
+// where the service has its own host, as far as two cores can show it.
+func BenchmarkShadowOverheadP95SeparateCores(b *testing.B) {
+	pin(b, os.Getpid(), "0")
+	shadowOverhead(b, 0.1, func(service *os.Process) { pin(b, service.Pid, "1") })
+}
+
+// pin sets the CPU affinity of every thread of pid (children started
+// later inherit it), restoring all CPUs at the end of the benchmark.
+func pin(b *testing.B, pid int, cpus string) {
+	b.Helper()
+	set := func(cpus string) error {
+		return exec.Command("/usr/bin/taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)).Run()
+	}
+	if err := set(cpus); err != nil {
+		b.Skipf("taskset: %v", err)
+	}
+	b.Cleanup(func() { _ = set("0-" + strconv.Itoa(runtime.NumCPU()-1)) })
+}
+
 // shadowOverhead alternates rounds between no shadowing and rate.
-func shadowOverhead(b *testing.B, shadowRate float64) {
+func shadowOverhead(b *testing.B, shadowRate float64, tune ...func(service *os.Process)) {
 	tuneRuntime()
 	f := flags.NewFile(opNames())
-	w, flagPath, _ := newCanaryWorld(b, f)
+	w, flagPath, service := newCanaryWorld(b, f)
+	for _, fn := range tune {
+		fn(service)
+	}
 	c := w.httpClient(b, agentToken)
 	w.ok(b, c, "clone", map[string]any{"workspace": "shadow-bench", "url": w.repoURL})
 	for range shadowRoundCalls { // warm up: the first calls after a clone are slower and would bias the first condition

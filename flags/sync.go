@@ -1,6 +1,8 @@
 package flags
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
@@ -33,7 +35,8 @@ type syncState struct {
 
 	mu         sync.Mutex
 	failedAt   time.Time         // when the provider was first seen failed, zero when it is not
-	rolledBack map[string]string // op → why, rolled back by this gateway
+	rolledBack map[string]string // op → the route it had at the source when this gateway rolled it back
+	routes     map[string]string // route flag → its definition in the last flags received
 }
 
 func (e *Evaluator) openSync() error {
@@ -42,14 +45,13 @@ func (e *Evaluator) openSync() error {
 	if err != nil || perr != nil || host == "" || port == 0 {
 		return fmt.Errorf("flags: sync source %q is not host:port", e.cfg.SyncAddr)
 	}
-	s := &syncState{rolledBack: map[string]string{}, client: openfeature.NewClient(e.cfg.Domain)}
+	s := &syncState{rolledBack: map[string]string{}, routes: map[string]string{}, client: openfeature.NewClient(e.cfg.Domain)}
 	e.sync = s
 	s.handlers = map[openfeature.EventType]openfeature.EventCallback{
 		openfeature.ProviderReady: handler(func(openfeature.EventDetails) {
 			e.cfg.Logger.Info("flag sync source serving", "source", e.cfg.SyncAddr)
 		}),
-		openfeature.ProviderError:        handler(func(d openfeature.EventDetails) { e.sourceDown("error", d.Message) }),
-		openfeature.ProviderConfigChange: handler(func(d openfeature.EventDetails) { e.sourceChanged(d.FlagChanges) }),
+		openfeature.ProviderError: handler(func(d openfeature.EventDetails) { e.sourceDown("error", d.Message) }),
 	}
 	for t, h := range s.handlers {
 		s.client.AddHandler(t, h)
@@ -66,7 +68,7 @@ func handler(fn func(openfeature.EventDetails)) openfeature.EventCallback {
 // until the first flags arrive the client is not ready, and calls go to
 // Approach 1.
 func (e *Evaluator) startSync() {
-	sc := &syncClient{addr: e.cfg.SyncAddr, selector: e.cfg.SyncSelector, onChange: func(up bool, err error) {
+	sc := &syncClient{addr: e.cfg.SyncAddr, selector: e.cfg.SyncSelector, onData: e.sourceData, onChange: func(up bool, err error) {
 		if up {
 			e.cfg.Logger.Info("flag sync stream up", "source", e.cfg.SyncAddr)
 		} else {
@@ -144,18 +146,31 @@ func (e *Evaluator) sourceDown(state, msg string) {
 	e.cfg.Logger.Warn("flag sync source unusable; every operation goes to Approach 1", "source", e.cfg.SyncAddr, "state", state, "detail", msg)
 }
 
-// sourceChanged ends this gateway's own rollbacks of operations whose route
-// an operator changed at the source.
-func (e *Evaluator) sourceChanged(changed []string) {
+// sourceData notes the route flags of flags received from the source, and
+// ends this gateway's own rollback of an operation whose route an operator
+// changed there. (flagd's config-change events are not used for this:
+// they are delivered asynchronously, and the first one lists every flag.)
+func (e *Evaluator) sourceData(flags string) {
+	var doc struct {
+		Flags map[string]json.RawMessage `json:"flags"`
+	}
+	if err := json.Unmarshal([]byte(flags), &doc); err != nil {
+		return // the provider refuses it too, and reports it
+	}
 	s := e.sync
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, flag := range changed {
-		for op := range s.rolledBack {
-			if flag == RouteFlag(op) {
-				delete(s.rolledBack, op)
-				e.cfg.Logger.Warn("the source changed the route of an operation this gateway had rolled back; following the source again", "op", op)
-			}
+	clear(s.routes)
+	for name, def := range doc.Flags {
+		var compact bytes.Buffer
+		if json.Compact(&compact, def) == nil {
+			s.routes[name] = compact.String()
+		}
+	}
+	for op, was := range s.rolledBack {
+		if s.routes[RouteFlag(op)] != was {
+			delete(s.rolledBack, op)
+			e.cfg.Logger.Warn("the source changed the route of an operation this gateway had rolled back; following the source again", "op", op)
 		}
 	}
 }
@@ -169,7 +184,7 @@ func (e *Evaluator) RollBackLocally(op, reason string) error {
 		return fmt.Errorf("flags: local rollback needs a sync source; edit the flag file instead")
 	}
 	e.sync.mu.Lock()
-	e.sync.rolledBack[op] = reason
+	e.sync.rolledBack[op] = e.sync.routes[RouteFlag(op)]
 	e.sync.mu.Unlock()
 	e.cfg.Logger.Warn("operation rolled back on this gateway until its route changes at the flag source", "op", op, "reason", reason)
 	return nil

@@ -24,6 +24,9 @@ type syncClient struct {
 	connected atomic.Bool
 	// onChange, if set, is told about every stream state change.
 	onChange func(up bool, err error)
+	// onData, if set, sees every flag configuration received, before the
+	// provider does.
+	onData func(flags string)
 
 	conn *grpc.ClientConn
 	stub syncv1grpc.FlagSyncServiceClient
@@ -68,6 +71,9 @@ func (c *syncClient) stream(ctx context.Context, out chan<- isync.DataSync) erro
 		msg, err := stream.Recv()
 		if err != nil {
 			return err
+		}
+		if c.onData != nil {
+			c.onData(msg.GetFlagConfiguration())
 		}
 		select {
 		case out <- isync.DataSync{FlagData: msg.GetFlagConfiguration(), SyncContext: msg.GetSyncContext(), Source: c.addr, Selector: c.selector}:

@@ -1,0 +1,383 @@
+// Package e2bfake is a local stand-in for E2B, faithful to the protocol
+// facts in shared/e2b-protocol.md, for tests: the control-plane REST API
+// (create, list v2 with metadata filters and pages, get, timeout, connect,
+// kill; API key; concurrency cap answered with 429 and Retry-After) and
+// envd behind the shared-host proxy (E2b-Sandbox-Id header; 502 for an
+// unknown or dead sandbox; X-Access-Token), whose process service speaks
+// the Connect protocol's streaming framing and really runs the commands on
+// this machine, each sandbox being a directory. Every request is recorded
+// whole, for tests that prove what never reaches E2B.
+package e2bfake
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	APIKey string // required
+	// MaxConcurrent running sandboxes; more creates get 429. 0: 20.
+	MaxConcurrent int
+	// RetryAfter is sent with 429s, in seconds. 0: 1.
+	RetryAfter int
+	// SandboxHome is the directory every sandbox's commands see as their
+	// home ("/home/user" in E2B's base template); paths under it are
+	// mapped to the sandbox's directory on this machine.
+	SandboxHome string
+	// CPUCount and MemoryMB are reported for every sandbox. 0: 2 and 512.
+	CPUCount, MemoryMB int
+}
+
+// Record is one request as the server received it.
+type Record struct {
+	Method, Path, Query string
+	Header              http.Header
+	Body                []byte
+}
+
+// Sandbox is a running sandbox.
+type Sandbox struct {
+	ID, Template string
+	Metadata     map[string]string
+	Started, End time.Time
+	Token        string
+	Dir          string // on this machine; SandboxHome inside
+	Dead         bool   // envd no longer answers (502), as after a crash
+}
+
+// Server is the fake.
+type Server struct {
+	cfg  Config
+	http *httptest.Server
+	root string
+
+	mu        sync.Mutex
+	sandboxes map[string]*Sandbox
+	records   []Record
+	// Hook, if set, runs before each envd request is served; a test uses
+	// it to kill a sandbox mid-operation or slow envd down.
+	hook func(sandboxID, path string)
+	// cutAfter, when > 0, makes process streams break off (connection
+	// dropped, no end frame) after that many events.
+	cutAfter int
+}
+
+// Start starts a server on a loopback port; Close stops it.
+func Start(cfg Config) (*Server, error) {
+	if cfg.APIKey == "" {
+		return nil, fmt.Errorf("e2bfake: Config needs an APIKey")
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 20
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 1
+	}
+	if cfg.SandboxHome == "" {
+		cfg.SandboxHome = "/home/user"
+	}
+	if cfg.CPUCount <= 0 {
+		cfg.CPUCount = 2
+	}
+	if cfg.MemoryMB <= 0 {
+		cfg.MemoryMB = 512
+	}
+	root, err := os.MkdirTemp("", "e2bfake-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, root: root, sandboxes: map[string]*Sandbox{}}
+	s.http = httptest.NewServer(s.routes())
+	return s, nil
+}
+
+// URL is the base URL of both the API and the envd proxy.
+func (s *Server) URL() string { return s.http.URL }
+
+// Close stops the server and removes every sandbox's directory.
+func (s *Server) Close() {
+	s.http.Close()
+	_ = os.RemoveAll(s.root)
+}
+
+// Records returns every request received so far.
+func (s *Server) Records() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Record(nil), s.records...)
+}
+
+// SetHook sets the function run before each envd request.
+func (s *Server) SetHook(fn func(sandboxID, path string)) {
+	s.mu.Lock()
+	s.hook = fn
+	s.mu.Unlock()
+}
+
+// CutStreamsAfter makes every later process stream break off after n
+// events, without its end frame, as a dropped connection would (0: never).
+func (s *Server) CutStreamsAfter(n int) {
+	s.mu.Lock()
+	s.cutAfter = n
+	s.mu.Unlock()
+}
+
+// Kill makes a sandbox's envd unreachable (502), as a crashed VM.
+func (s *Server) Kill(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sb := s.sandboxes[id]; sb != nil {
+		sb.Dead = true
+	}
+}
+
+// Sandboxes returns the running sandboxes.
+func (s *Server) Sandboxes() []Sandbox {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Sandbox
+	for _, sb := range s.sandboxes {
+		out = append(out, *sb)
+	}
+	return out
+}
+
+func (s *Server) routes() http.Handler {
+	api := http.NewServeMux()
+	api.HandleFunc("POST /sandboxes", s.create)
+	api.HandleFunc("GET /v2/sandboxes", s.list)
+	api.HandleFunc("GET /sandboxes/{id}", s.get)
+	api.HandleFunc("POST /sandboxes/{id}/timeout", s.setTimeout)
+	api.HandleFunc("POST /sandboxes/{id}/connect", s.connect)
+	api.HandleFunc("DELETE /sandboxes/{id}", s.kill)
+	envd := s.envdRoutes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		s.mu.Lock()
+		s.records = append(s.records, Record{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+		s.reapExpired()
+		s.mu.Unlock()
+		if r.Header.Get("E2b-Sandbox-Id") != "" {
+			envd.ServeHTTP(w, r)
+			return
+		}
+		if r.Header.Get("X-API-Key") != s.cfg.APIKey {
+			apiError(w, http.StatusUnauthorized, "Invalid API key")
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// reapExpired removes sandboxes past their end. Callers hold s.mu.
+func (s *Server) reapExpired() {
+	for id, sb := range s.sandboxes {
+		if time.Now().After(sb.End) {
+			_ = os.RemoveAll(sb.Dir)
+			delete(s.sandboxes, id)
+		}
+	}
+}
+
+func apiError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"code": status, "message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		TemplateID string            `json:"templateID"`
+		Timeout    *int32            `json:"timeout"`
+		Metadata   map[string]string `json:"metadata"`
+		Secure     bool              `json:"secure"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.TemplateID == "" {
+		apiError(w, http.StatusBadRequest, "invalid body")
+		return
+	}
+	timeout := int32(15) // the API's default
+	if req.Timeout != nil {
+		timeout = *req.Timeout
+	}
+	if timeout <= 0 {
+		apiError(w, http.StatusBadRequest, "Timeout must be greater than 0")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sandboxes) >= s.cfg.MaxConcurrent {
+		w.Header().Set("Retry-After", strconv.Itoa(s.cfg.RetryAfter))
+		apiError(w, http.StatusTooManyRequests, fmt.Sprintf("you have reached the maximum number of concurrent E2B sandboxes (%d)", s.cfg.MaxConcurrent))
+		return
+	}
+	id := "i" + randomHex(10)
+	dir := filepath.Join(s.root, id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		apiError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	sb := &Sandbox{ID: id, Template: req.TemplateID, Metadata: req.Metadata, Started: time.Now().UTC(),
+		End: time.Now().Add(time.Duration(timeout) * time.Second), Dir: dir}
+	out := map[string]any{"sandboxID": id, "templateID": req.TemplateID, "clientID": "fake", "envdVersion": "0.6.13"}
+	if req.Secure {
+		sb.Token = randomHex(16)
+		out["envdAccessToken"] = sb.Token
+	}
+	s.sandboxes[id] = sb
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) listed(sb *Sandbox) map[string]any {
+	return map[string]any{"sandboxID": sb.ID, "templateID": sb.Template, "clientID": "fake", "startedAt": sb.Started,
+		"endAt": sb.End.UTC(), "cpuCount": s.cfg.CPUCount, "memoryMB": s.cfg.MemoryMB, "diskSizeMB": 10240,
+		"metadata": sb.Metadata, "state": "running", "envdVersion": "0.6.13"}
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	want := url.Values{}
+	if m := q.Get("metadata"); m != "" {
+		var err error
+		if want, err = url.ParseQuery(m); err != nil {
+			apiError(w, http.StatusBadRequest, "invalid metadata")
+			return
+		}
+	}
+	limit := 100
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 100 {
+			apiError(w, http.StatusBadRequest, "invalid limit")
+			return
+		}
+		limit = n
+	}
+	start, _ := strconv.Atoi(q.Get("nextToken"))
+	s.mu.Lock()
+	var match []*Sandbox
+	for _, sb := range s.sandboxes {
+		ok := true
+		for k := range want {
+			if sb.Metadata[k] != want.Get(k) {
+				ok = false
+			}
+		}
+		if ok {
+			match = append(match, sb)
+		}
+	}
+	sort.Slice(match, func(i, j int) bool { return match[i].ID < match[j].ID })
+	var page []map[string]any
+	for i := start; i < len(match) && i < start+limit; i++ {
+		page = append(page, s.listed(match[i]))
+	}
+	s.mu.Unlock()
+	if start+limit < len(match) {
+		w.Header().Set("X-Next-Token", strconv.Itoa(start+limit))
+	}
+	if page == nil {
+		page = []map[string]any{}
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *Sandbox {
+	sb := s.sandboxes[r.PathValue("id")]
+	if sb == nil {
+		apiError(w, http.StatusNotFound, "sandbox \""+r.PathValue("id")+"\" not found")
+	}
+	return sb
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sb := s.lookup(w, r); sb != nil {
+		out := s.listed(sb)
+		if sb.Token != "" {
+			out["envdAccessToken"] = sb.Token
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (s *Server) timeoutBody(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
+	var req struct {
+		Timeout *int32 `json:"timeout"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Timeout == nil || *req.Timeout <= 0 {
+		apiError(w, http.StatusBadRequest, "timeout is required")
+		return 0, false
+	}
+	return time.Duration(*req.Timeout) * time.Second, true
+}
+
+func (s *Server) setTimeout(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.timeoutBody(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sb := s.lookup(w, r); sb != nil {
+		sb.End = time.Now().Add(d) // overwrites: may shorten
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.timeoutBody(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sb := s.lookup(w, r); sb != nil {
+		if end := time.Now().Add(d); end.After(sb.End) {
+			sb.End = end // only ever extends
+		}
+		out := map[string]any{"sandboxID": sb.ID, "templateID": sb.Template, "clientID": "fake", "envdVersion": "0.6.13"}
+		if sb.Token != "" {
+			out["envdAccessToken"] = sb.Token
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (s *Server) kill(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sb := s.lookup(w, r); sb != nil {
+		_ = os.RemoveAll(sb.Dir)
+		delete(s.sandboxes, sb.ID)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

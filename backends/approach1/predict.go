@@ -508,7 +508,7 @@ func (e *Executor) lsRemote(ctx context.Context, p backends.Principal, b sandbox
 }
 
 // scratch creates a private index path and object directory in the
-// sandbox's temporary directory (the repository's objects readable through
+// sandbox's temporary directory (the repository's objects readable as
 // alternates) and returns them with a function that deletes both.
 func (e *Executor) scratch(ctx context.Context, b sandbox.Binding) (*gitcmd.Scratch, func(), error) {
 	var rnd [8]byte
@@ -516,7 +516,7 @@ func (e *Executor) scratch(ctx context.Context, b sandbox.Binding) (*gitcmd.Scra
 	name := "predict-" + hex.EncodeToString(rnd[:])
 	tmp, dir := b.Root+"/tmp", b.Root+"/tmp/"+name
 	p := e.cfg.Sandboxes.Provider()
-	if _, err := p.WriteFile(ctx, b.SandboxID, tmp, name+"/objects/info/alternates", []byte(b.GitDir()+"/objects\n")); err != nil {
+	if _, err := p.WriteFile(ctx, b.SandboxID, tmp, name+"/objects/info/gitgate-scratch", []byte("shadow prediction scratch space\n")); err != nil {
 		return nil, nil, err
 	}
 	cleanup := func() {
@@ -524,7 +524,7 @@ func (e *Executor) scratch(ctx context.Context, b sandbox.Binding) (*gitcmd.Scra
 			e.cfg.Logger.Warn("removing a prediction's scratch directory failed", "err", err)
 		}
 	}
-	return &gitcmd.Scratch{IndexFile: dir + "/index", ObjectDir: dir + "/objects"}, cleanup, nil
+	return &gitcmd.Scratch{IndexFile: dir + "/index", ObjectDir: dir + "/objects", Alternates: b.GitDir() + "/objects"}, cleanup, nil
 }
 
 // predictRun runs a read-only git command for a prediction (in the scratch

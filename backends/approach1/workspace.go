@@ -2,6 +2,8 @@ package approach1
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -148,8 +150,32 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 		req.OnStderr = progressTap(ctx)
 	}
 	req.Timeout = timeout
+	if sw, ok := e.cfg.Sandboxes.Provider().(sandbox.SecretWriter); ok && inv.Remote != nil && inv.Remote.Token != "" {
+		// The token goes as a file, read by the credential helper, and
+		// leaves the sandbox with the command.
+		path := root + "/tmp/.credential-" + secretName()
+		if err := sw.WriteSecret(ctx, sandboxID, path, []byte(inv.Remote.Token+"\n")); err != nil {
+			return sandbox.ExecResult{}, err
+		}
+		defer func() {
+			if err := e.cfg.Sandboxes.Provider().RemoveAll(context.WithoutCancel(ctx), sandboxID, path); err != nil {
+				e.cfg.Logger.Warn("removing the credential file from the sandbox failed", "sandbox", sandboxID, "err", err)
+			}
+		}()
+		remote := *inv.Remote
+		remote.Token, remote.TokenFile = "", path
+		inv.Remote = &remote
+		cmd = gitcmd.Build(e.cfg.GitPath, root+"/home", root+"/tmp", inv)
+		req.Path, req.Args, req.Env = cmd.Path, cmd.Args, cmd.Env
+	}
 	e.metrics.processes.WithLabelValues(string(g.op)).Inc()
 	return e.cfg.Sandboxes.Provider().Exec(ctx, sandboxID, req)
+}
+
+func secretName() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // git runs a git command and turns a non-zero exit into a categorised error.

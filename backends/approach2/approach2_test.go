@@ -8,7 +8,10 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/lock/redislock"
+	"github.com/gitgate/gitgate/backends/sandbox/e2b"
+	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
 	"google.golang.org/grpc"
 )
@@ -56,5 +59,28 @@ func TestConformanceWithRedisAndPostgres(t *testing.T) {
 		bindings := redisbind.New(rdb, redisbind.Options{Prefix: prefix, TTL: time.Hour})
 		c, _ := newOnceService(t, env, locker, bindings, 0)
 		return c
+	})
+}
+
+// TestConformanceOnE2B runs the whole suite through the gRPC service whose
+// engine runs on E2B sandboxes (the local E2B, commands run for real).
+func TestConformanceOnE2B(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
+		const key = "e2b_conformanceKEY0123456789abcdef"
+		s, err := e2bfake.Start(e2bfake.Config{APIKey: key, MaxConcurrent: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		env.SandboxRoots = append(env.SandboxRoots, s.Root())
+		a, err := e2b.NewAPI(e2b.APIConfig{BaseURL: s.URL(), APIKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e2b.NewProvider(e2b.ProviderConfig{API: a, EnvdURL: s.URL(), Template: "gitgate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return startService(t, backendtest.NewEngineOn(t, env, p, &lock.Memory{}, nil))
 	})
 }

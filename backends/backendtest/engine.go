@@ -30,6 +30,13 @@ func NewEngine(t testing.TB, env *Env, locker lock.Locker, bindings sandbox.Bind
 		t.Fatal(err)
 	}
 	env.SandboxRoots = append(env.SandboxRoots, dir)
+	return NewEngineOn(t, env, provider, locker, bindings)
+}
+
+// NewEngineOn is NewEngine on the given sandbox provider (whose
+// directories, if any on this machine, the caller adds to SandboxRoots).
+func NewEngineOn(t testing.TB, env *Env, provider sandbox.Provider, locker lock.Locker, bindings sandbox.BindingStore) *approach1.Executor {
+	t.Helper()
 	if bindings == nil {
 		bindings = sandbox.NewMemoryBindings()
 	}

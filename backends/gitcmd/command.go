@@ -36,12 +36,12 @@ type Invocation struct {
 	Scratch *Scratch
 }
 
-// Scratch is a private index file and object directory. The object
-// directory must list the repository's own object directory in its
-// info/alternates, so that existing objects stay readable.
+// Scratch is a private index file and object directory (which must
+// exist); the repository's own objects stay readable as alternates.
 type Scratch struct {
-	IndexFile string // GIT_INDEX_FILE
-	ObjectDir string // GIT_OBJECT_DIRECTORY
+	IndexFile  string // GIT_INDEX_FILE
+	ObjectDir  string // GIT_OBJECT_DIRECTORY
+	Alternates string // GIT_ALTERNATE_OBJECT_DIRECTORIES: the repository's object directory
 }
 
 // Remote carries what a network command needs: the transports and hosts the
@@ -207,7 +207,7 @@ func environment(home, tmp string, inv Invocation) []string {
 		}
 	}
 	if sc := inv.Scratch; sc != nil {
-		env = append(env, "GIT_INDEX_FILE="+sc.IndexFile, "GIT_OBJECT_DIRECTORY="+sc.ObjectDir)
+		env = append(env, "GIT_INDEX_FILE="+sc.IndexFile, "GIT_OBJECT_DIRECTORY="+sc.ObjectDir, "GIT_ALTERNATE_OBJECT_DIRECTORIES="+sc.Alternates)
 	}
 	return env
 }

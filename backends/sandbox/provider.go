@@ -38,6 +38,16 @@ type Info struct {
 	Created time.Time
 }
 
+// SecretWriter is implemented by providers whose far side logs command
+// requests (E2B's envd logs arguments, environment and standard input):
+// secrets such as a project's git token then reach the sandbox as a file,
+// which the command reads and gitgate removes right after it.
+type SecretWriter interface {
+	// WriteSecret writes data to the absolute path (in a directory only
+	// the sandbox's user can enter).
+	WriteSecret(ctx context.Context, id, path string, data []byte) error
+}
+
 // CreateOptions configures a new sandbox.
 type CreateOptions struct {
 	Owner Owner

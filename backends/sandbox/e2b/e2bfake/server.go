@@ -105,6 +105,9 @@ func Start(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Root is the directory on this machine holding every sandbox's directory.
+func (s *Server) Root() string { return s.root }
+
 // URL is the base URL of both the API and the envd proxy.
 func (s *Server) URL() string { return s.http.URL }
 

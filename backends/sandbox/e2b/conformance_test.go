@@ -1,0 +1,36 @@
+package e2b_test
+
+import (
+	"testing"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/sandbox/e2b"
+	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+)
+
+// newProvider is the E2B provider on a fresh local E2B.
+func newProvider(t testing.TB, s *e2bfake.Server) *e2b.Provider {
+	t.Helper()
+	a, err := e2b.NewAPI(e2b.APIConfig{BaseURL: s.URL(), APIKey: apiKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e2b.NewProvider(e2b.ProviderConfig{API: a, EnvdURL: s.URL(), Template: "gitgate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestConformanceOnE2B runs the whole backend conformance suite with the
+// embedded executor on E2B sandboxes (the local E2B, commands run for
+// real).
+func TestConformanceOnE2B(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
+		s := fake(t, e2bfake.Config{MaxConcurrent: 100})
+		env.SandboxRoots = append(env.SandboxRoots, s.Root())
+		return backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	})
+}

@@ -1,0 +1,449 @@
+package e2b
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+// Metadata keys gitgate puts on its sandboxes.
+const (
+	metaApp     = "gitgate"
+	metaProject = "gitgate.project"
+	metaAgent   = "gitgate.agent"
+)
+
+// ProviderConfig configures the E2B sandbox provider.
+type ProviderConfig struct {
+	API *API // required
+	// EnvdURL is the proxy envd is reached through, e.g.
+	// "https://sandbox.e2b.app". Required.
+	EnvdURL string
+	// Template is the sandbox template (ID or alias). Required.
+	Template string
+	// User runs the commands. If empty, "user" (E2B's base template).
+	User string
+	// Root is the directory gitgate keeps its files under in each
+	// sandbox. If empty, "/home/user/gitgate".
+	Root string
+	// Lifetime is the timeout a sandbox is created with (seconds, always
+	// sent); SetTTL extends it. If zero, one hour.
+	Lifetime time.Duration
+	// Keepalive for command streams. If zero, 50 s.
+	Keepalive time.Duration
+}
+
+// Provider runs sandboxes in E2B. Safe for concurrent use.
+type Provider struct {
+	cfg ProviderConfig
+
+	mu    sync.Mutex
+	known map[string]known // sandbox id → what envd needs
+}
+
+type known struct {
+	info  sandbox.Info
+	token string
+}
+
+var _ sandbox.Provider = (*Provider)(nil)
+
+// NewProvider returns a provider.
+func NewProvider(cfg ProviderConfig) (*Provider, error) {
+	if cfg.API == nil || cfg.EnvdURL == "" || cfg.Template == "" {
+		return nil, errors.New("e2b: the provider needs the API, the envd URL and a template")
+	}
+	if cfg.User == "" {
+		cfg.User = "user"
+	}
+	if cfg.Root == "" {
+		cfg.Root = "/home/user/gitgate"
+	}
+	if cfg.Lifetime <= 0 {
+		cfg.Lifetime = time.Hour
+	}
+	return &Provider{cfg: cfg, known: map[string]known{}}, nil
+}
+
+// Name returns "e2b".
+func (p *Provider) Name() string { return "e2b" }
+
+func (p *Provider) envd(k known) *Envd {
+	return &Envd{BaseURL: p.cfg.EnvdURL, SandboxID: k.info.ID, AccessToken: k.token, User: p.cfg.User, Keepalive: p.cfg.Keepalive}
+}
+
+// Create starts a sandbox for opts.Owner (secure, with the owner in its
+// metadata and an explicit timeout) and makes gitgate's directories.
+func (p *Provider) Create(ctx context.Context, opts sandbox.CreateOptions) (sandbox.Info, error) {
+	lifetime := max(opts.TTL, p.cfg.Lifetime)
+	meta := map[string]string{metaApp: "1", metaProject: opts.Owner.Project}
+	if opts.Owner.Agent != "" {
+		meta[metaAgent] = opts.Owner.Agent
+	}
+	sb, err := p.cfg.API.Create(ctx, NewSandbox{TemplateID: p.cfg.Template, Timeout: seconds(lifetime), Metadata: meta, Secure: true})
+	if err != nil {
+		return sandbox.Info{}, err
+	}
+	k := known{info: sandbox.Info{ID: sb.SandboxID, Owner: opts.Owner, Root: p.cfg.Root, Created: time.Now()}, token: sb.EnvdAccessToken}
+	dirs := []string{"-p", "-m", "700", "--"}
+	for _, sub := range []string{"home", "ws", "git", "tmp"} {
+		dirs = append(dirs, p.cfg.Root+"/"+sub)
+	}
+	res, err := p.envd(k).Run(ctx, ExecRequest{Cmd: "/bin/mkdir", Args: dirs, Cwd: "/", Timeout: time.Minute})
+	if err == nil && res.ExitCode != 0 {
+		err = backends.Errorf(backends.Unavailable, "e2b: preparing the sandbox failed: %s", strings.TrimSpace(string(res.Stderr)))
+	}
+	if err != nil {
+		_ = p.cfg.API.Kill(context.WithoutCancel(ctx), sb.SandboxID)
+		return sandbox.Info{}, err
+	}
+	p.mu.Lock()
+	p.known[k.info.ID] = k
+	p.mu.Unlock()
+	return k.info, nil
+}
+
+// Find returns owner's running sandboxes.
+func (p *Provider) Find(ctx context.Context, owner sandbox.Owner) ([]sandbox.Info, error) {
+	meta := map[string]string{metaApp: "1", metaProject: owner.Project}
+	if owner.Agent != "" {
+		meta[metaAgent] = owner.Agent
+	}
+	listed, err := p.cfg.API.List(ctx, meta)
+	if err != nil {
+		return nil, err
+	}
+	var out []sandbox.Info
+	for _, l := range listed {
+		if l.Metadata[metaAgent] != owner.Agent {
+			continue // a per-agent sandbox is not the project's
+		}
+		out = append(out, sandbox.Info{ID: l.SandboxID, Owner: owner, Root: p.cfg.Root, Created: l.StartedAt})
+	}
+	return out, nil
+}
+
+// Lookup returns a running sandbox by id (also one another process made).
+func (p *Provider) Lookup(ctx context.Context, id string) (sandbox.Info, error) {
+	k, err := p.lookup(ctx, id)
+	return k.info, err
+}
+
+func (p *Provider) lookup(ctx context.Context, id string) (known, error) {
+	p.mu.Lock()
+	k, ok := p.known[id]
+	p.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	d, err := p.cfg.API.Get(ctx, id)
+	if err != nil {
+		return known{}, err
+	}
+	if d.Metadata[metaApp] != "1" {
+		return known{}, backends.Errorf(backends.NotFound, "e2b: sandbox %s is not gitgate's", id)
+	}
+	k = known{info: sandbox.Info{ID: id, Owner: sandbox.Owner{Project: d.Metadata[metaProject], Agent: d.Metadata[metaAgent]},
+		Root: p.cfg.Root, Created: d.StartedAt}, token: d.EnvdAccessToken}
+	p.mu.Lock()
+	p.known[id] = k
+	p.mu.Unlock()
+	return k, nil
+}
+
+// Exec runs a program in the sandbox. Standard input, when given, is
+// uploaded as a file and redirected by a fixed wrapper, so that it never
+// travels in envd's logged requests either.
+func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	k, err := p.lookup(ctx, id)
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	e := p.envd(k)
+	env := map[string]string{}
+	for _, kv := range req.Env {
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			env[name] = value
+		}
+	}
+	cmd, args := req.Path, req.Args
+	if req.Stdin != nil {
+		in := p.cfg.Root + "/tmp/stdin-" + randomName()
+		if err := e.Upload(ctx, in, req.Stdin); err != nil {
+			return sandbox.ExecResult{}, p.gone(id, err)
+		}
+		// Open the file as standard input, unlink it, then become the program.
+		cmd, args = "/bin/sh", append([]string{"-c", `f=$1; shift; exec <"$f"; rm -f -- "$f"; exec "$@"`, "sh", in, req.Path}, req.Args...)
+	}
+	if req.Background {
+		cmd, args = "/usr/bin/nice", append([]string{"-n", "19", "--", cmd}, args...)
+	}
+	dir := req.Dir
+	if dir == "" {
+		dir = p.cfg.Root
+	}
+	res, err := e.Run(ctx, ExecRequest{Cmd: cmd, Args: args, Env: env, Cwd: dir, Timeout: req.Timeout,
+		MaxOutput: req.MaxOutput, OnStderr: req.OnStderr})
+	if err != nil {
+		return sandbox.ExecResult{}, p.gone(id, err)
+	}
+	return sandbox.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode,
+		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated, StdoutTotalBytes: res.StdoutTotalBytes}, nil
+}
+
+// gone forgets a sandbox whose envd says it is gone, so that the next
+// Lookup asks the API (which then reports it not found).
+func (p *Provider) gone(id string, err error) error {
+	if errors.Is(err, ErrSandboxGone) {
+		p.mu.Lock()
+		delete(p.known, id)
+		p.mu.Unlock()
+	}
+	return err
+}
+
+func randomName() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// WriteSecret uploads data to path (under the 0700 tmp directory): the
+// upload's body is not in envd's request log, unlike arguments,
+// environment variables and standard input.
+func (p *Provider) WriteSecret(ctx context.Context, id, path string, data []byte) error {
+	k, err := p.lookup(ctx, id)
+	if err != nil {
+		return err
+	}
+	return p.gone(id, p.envd(k).Upload(ctx, path, data))
+}
+
+var _ sandbox.SecretWriter = (*Provider)(nil)
+
+// SetTTL sets the sandbox's remaining lifetime (E2B kills it when it
+// runs out).
+func (p *Provider) SetTTL(ctx context.Context, id string, ttl time.Duration) error {
+	return p.cfg.API.SetTimeout(ctx, id, max(ttl, time.Minute))
+}
+
+// Destroy kills the sandbox.
+func (p *Provider) Destroy(ctx context.Context, id string) error {
+	p.mu.Lock()
+	delete(p.known, id)
+	p.mu.Unlock()
+	return p.cfg.API.Kill(ctx, id)
+}
+
+// File operations run as one fixed shell script each, inside the
+// sandbox, with the paths as positional parameters (never interpolated).
+// Each resolves symbolic links with realpath and refuses a target outside
+// the root it was given, as the local provider's os.Root does; exit codes
+// carry the outcome.
+const (
+	exitNotFound = 3
+	exitEscapes  = 4
+	exitNotFile  = 5
+	exitNotEmpty = 6
+	exitIsDir    = 7
+)
+
+// confine is shared by the scripts: $1 the root, $2 the path below it;
+// sets r (the resolved root) and t (the resolved target, which may not
+// exist when mode is -m).
+const confine = `r=$(realpath -e -- "$1") || exit 3
+t=$(realpath $MODE -- "$1/$2") || exit 3
+case "$t" in "$r"|"$r"/*) ;; *) exit 4 ;; esac
+`
+
+var readScript = `MODE=-e
+` + confine + `[ -f "$t" ] || exit 5
+stat -c %s -- "$t"
+tail -c +$(($3 + 1)) -- "$t" | head -c "$4"
+`
+
+func (p *Provider) script(ctx context.Context, id, script string, maxOut int, args ...string) (sandbox.ExecResult, error) {
+	return p.Exec(ctx, id, sandbox.ExecRequest{Path: "/bin/sh", Args: append([]string{"-c", script, "sh"}, args...),
+		Env: []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}, Timeout: time.Minute, MaxOutput: maxOut})
+}
+
+func fileOpError(res sandbox.ExecResult, rel string) error {
+	switch res.ExitCode {
+	case exitNotFound:
+		return backends.Errorf(backends.NotFound, "%s: no such file or directory", rel)
+	case exitEscapes:
+		return backends.Errorf(backends.Forbidden, "%s: path leaves the work tree (through '..' or a symbolic link)", rel)
+	case exitNotFile:
+		return backends.Errorf(backends.InvalidArgument, "%s: not a regular file", rel)
+	case exitNotEmpty:
+		return backends.Errorf(backends.Conflict, "%s: directory is not empty", rel)
+	case exitIsDir:
+		return backends.Errorf(backends.InvalidArgument, "%s: is a directory", rel)
+	}
+	return backends.Errorf(backends.Internal, "%s: file operation failed: %s", rel, strings.TrimSpace(string(res.Stderr)))
+}
+
+// ReadFile reads up to limit bytes at offset of root/rel.
+func (p *Provider) ReadFile(ctx context.Context, id, root, rel string, offset, limit int64) (sandbox.FileData, error) {
+	res, err := p.script(ctx, id, readScript, int(limit)+32, root, rel, strconv.FormatInt(offset, 10), strconv.FormatInt(limit, 10))
+	if err != nil {
+		return sandbox.FileData{}, err
+	}
+	if res.ExitCode != 0 {
+		return sandbox.FileData{}, fileOpError(res, rel)
+	}
+	sizeLine, data, ok := strings.Cut(string(res.Stdout), "\n")
+	size, perr := strconv.ParseInt(sizeLine, 10, 64)
+	if !ok || perr != nil {
+		return sandbox.FileData{}, backends.Errorf(backends.Internal, "%s: unexpected output reading the file", rel)
+	}
+	return sandbox.FileData{Data: []byte(data), Size: size}, nil
+}
+
+// writeScript: $3 the uploaded temporary file. The parent directories are
+// created after the confinement check; the file is renamed into place, so
+// readers never see a partial file and a symbolic link at the target is
+// replaced, not followed; a regular file keeps its mode.
+var writeScript = `MODE=-m
+d=$(dirname -- "$2")
+` + strings.Replace(confine, `"$1/$2"`, `"$1/$d"`, 1) + `t="$t/$(basename -- "$2")"
+[ -d "$t" ] && [ ! -L "$t" ] && { rm -f -- "$3"; exit 7; }
+created=1
+if [ -e "$t" ] || [ -L "$t" ]; then created=0; fi
+if [ -f "$t" ] && [ ! -L "$t" ]; then chmod --reference="$t" -- "$3"; else chmod 644 -- "$3"; fi
+mkdir -p -- "$(dirname -- "$t")" && mv -f -T -- "$3" "$t" || { rm -f -- "$3"; exit 1; }
+echo $created
+`
+
+// WriteFile atomically replaces (or creates) root/rel.
+func (p *Provider) WriteFile(ctx context.Context, id, root, rel string, data []byte) (bool, error) {
+	k, err := p.lookup(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	tmp := p.cfg.Root + "/tmp/upload-" + randomName()
+	if err := p.envd(k).Upload(ctx, tmp, data); err != nil {
+		return false, p.gone(id, err)
+	}
+	res, err := p.script(ctx, id, writeScript, 64, root, rel, tmp)
+	if err != nil {
+		return false, err
+	}
+	if res.ExitCode != 0 {
+		return false, fileOpError(res, rel)
+	}
+	return strings.TrimSpace(string(res.Stdout)) == "1", nil
+}
+
+// listScript: $3 "1" for recursive. Entries are "type size path" records
+// separated by NUL; symbolic links are listed, not followed.
+var listScript = `MODE=-e
+` + confine + `[ -d "$t" ] || exit 5
+cd -- "$t" || exit 1
+if [ "$3" = 1 ]; then find . -mindepth 1 -printf '%y %s %P\0'; else find . -mindepth 1 -maxdepth 1 -printf '%y %s %P\0'; fi
+`
+
+// ListDir lists root/rel, recursively if asked, up to max entries, in the
+// order of a depth-first walk with each directory's entries sorted.
+func (p *Provider) ListDir(ctx context.Context, id, root, rel string, recursive bool, maxEntries int) ([]sandbox.Entry, error) {
+	rec := "0"
+	if recursive {
+		rec = "1"
+	}
+	res, err := p.script(ctx, id, listScript, 64<<20, root, rel, rec)
+	if err != nil {
+		return nil, err
+	}
+	if res.ExitCode != 0 {
+		if res.ExitCode == exitNotFile {
+			return nil, backends.Errorf(backends.InvalidArgument, "%s: not a directory", rel)
+		}
+		return nil, fileOpError(res, rel)
+	}
+	var out []sandbox.Entry
+	for rec := range strings.SplitSeq(string(res.Stdout), "\x00") {
+		kind, rest, ok := strings.Cut(rec, " ")
+		size, name, ok2 := strings.Cut(rest, " ")
+		if !ok || !ok2 {
+			continue
+		}
+		e := sandbox.Entry{Path: path.Join(rel, name), Type: "file"}
+		switch kind {
+		case "d":
+			e.Type = "dir"
+		case "l":
+			e.Type = "symlink"
+		default:
+			e.Size, _ = strconv.ParseInt(size, 10, 64)
+		}
+		if rel == "." || rel == "" {
+			e.Path = name
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b sandbox.Entry) int {
+		return slices.Compare(strings.Split(a.Path, "/"), strings.Split(b.Path, "/"))
+	})
+	if len(out) > maxEntries {
+		out = out[:maxEntries]
+	}
+	return out, nil
+}
+
+// removeScript deletes a file, a symbolic link or an empty directory and
+// prints whether there was anything.
+var removeScript = `MODE=-e
+d=$(dirname -- "$2")
+` + strings.Replace(confine, `"$1/$2"`, `"$1/$d"`, 1) + `t="$t/$(basename -- "$2")"
+if [ ! -e "$t" ] && [ ! -L "$t" ]; then echo 0; exit 0; fi
+if [ -d "$t" ] && [ ! -L "$t" ]; then rmdir -- "$t" 2>/dev/null || exit 6; else rm -f -- "$t" || exit 1; fi
+echo 1
+`
+
+// Remove deletes root/rel (a file, a symbolic link or an empty directory).
+func (p *Provider) Remove(ctx context.Context, id, root, rel string) (bool, error) {
+	res, err := p.script(ctx, id, removeScript, 64, root, rel)
+	if err != nil {
+		return false, err
+	}
+	if res.ExitCode == exitNotFound {
+		return false, nil // the parent does not exist either
+	}
+	if res.ExitCode != 0 {
+		return false, fileOpError(res, rel)
+	}
+	return strings.TrimSpace(string(res.Stdout)) == "1", nil
+}
+
+// RemoveAll deletes the tree at target, which must lie strictly below the
+// sandbox's root (rm does not follow symbolic links).
+func (p *Provider) RemoveAll(ctx context.Context, id, target string) error {
+	clean := path.Clean(target)
+	if !strings.HasPrefix(clean, p.cfg.Root+"/") {
+		return backends.Errorf(backends.Internal, "path %s is outside sandbox %s", target, id)
+	}
+	res, err := p.Exec(ctx, id, sandbox.ExecRequest{Path: "/bin/rm", Args: []string{"-rf", "--", clean}, Timeout: time.Minute})
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return backends.Errorf(backends.Internal, "remove: %s", strings.TrimSpace(string(res.Stderr)))
+	}
+	return nil
+}
+
+// String describes the provider for logs.
+func (p *Provider) String() string {
+	return fmt.Sprintf("e2b(template %s, root %s)", p.cfg.Template, p.cfg.Root)
+}

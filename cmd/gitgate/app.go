@@ -17,6 +17,7 @@ import (
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/lock/redislock"
+	"github.com/gitgate/gitgate/backends/sandbox/e2b"
 	"github.com/gitgate/gitgate/backends/redact"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
@@ -115,6 +116,7 @@ func newBase(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 		a.redactor.Add(p.ReadToken)
 	}
 	a.redactor.Add(cfg.Approach2.Token)
+	a.redactor.Add(cfg.Sandbox.E2B.APIKey)
 	a.log = newLogger(cfg.Log, logOut, a.redactor)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	dir, err := cfg.directory()
@@ -156,9 +158,9 @@ func (a *app) killSwitch() admin.KillSwitch {
 // newEngine builds the git engine (the embedded executor) on local
 // sandboxes.
 func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
-	provider, err := local.OpenWith(d.dir, local.Options{Shared: a.cfg.Sandbox.Local.Shared})
+	provider, err := a.newProvider(d.dir)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox directory: %w", err)
+		return nil, err
 	}
 	var creator sandbox.Creator
 	if d.creator != nil {
@@ -168,7 +170,7 @@ func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
 	}
 	a.bindings = d.binds
 	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Creator: creator, Bindings: d.binds,
-		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.cfg.Sandbox.Local.Shared})
+		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.sandboxesShared()})
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +179,33 @@ func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
 		PerAgent: a.cfg.Sandbox.Scope == "agent", GitPath: a.cfg.Git.Path, Limits: a.limits(),
 		Registerer: a.registry, Logger: a.log, Backend: d.backend,
 	})
+}
+
+// newProvider returns the configured sandbox provider.
+func (a *app) newProvider(dir string) (sandbox.Provider, error) {
+	if a.cfg.Sandbox.Provider != "e2b" {
+		p, err := local.OpenWith(dir, local.Options{Shared: a.cfg.Sandbox.Local.Shared})
+		if err != nil {
+			return nil, fmt.Errorf("sandbox directory: %w", err)
+		}
+		return p, nil
+	}
+	c := a.cfg.Sandbox.E2B
+	api, err := e2b.NewAPI(e2b.APIConfig{BaseURL: c.apiURL(), APIKey: c.APIKey})
+	if err != nil {
+		return nil, err
+	}
+	return e2b.NewProvider(e2b.ProviderConfig{API: api, EnvdURL: c.envdURL(), Template: c.Template, User: c.User,
+		Root: c.Root, Lifetime: c.Lifetime, Keepalive: c.Keepalive})
+}
+
+// sandboxesShared reports whether other processes use the same sandboxes
+// (then they outlive this process: another adopts or reaps them).
+func (a *app) sandboxesShared() bool {
+	if a.cfg.Sandbox.Provider == "e2b" {
+		return a.cfg.Redis.Addr != ""
+	}
+	return a.cfg.Sandbox.Local.Shared
 }
 
 // sharedState returns the locker and binding store: Redis when configured

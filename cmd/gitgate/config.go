@@ -65,6 +65,40 @@ type SandboxConfig struct {
 		Shared bool   `mapstructure:"shared"`
 	} `mapstructure:"local"`
 	Pool PoolConfig `mapstructure:"pool"`
+	E2B  E2BConfig  `mapstructure:"e2b"`
+}
+
+// E2BConfig configures the E2B sandbox provider. The API key is read from
+// the variable APIKeyEnv names, never from the file.
+type E2BConfig struct {
+	Domain    string        `mapstructure:"domain"`
+	APIURL    string        `mapstructure:"api_url"`
+	EnvdURL   string        `mapstructure:"envd_url"`
+	APIKeyEnv string        `mapstructure:"api_key_env"`
+	APIKey    string        `mapstructure:"-"`
+	Template  string        `mapstructure:"template"`
+	User      string        `mapstructure:"user"`
+	Root      string        `mapstructure:"root"`
+	Lifetime  time.Duration `mapstructure:"lifetime"`
+	Keepalive time.Duration `mapstructure:"keepalive"`
+	// Prices, in US dollars per second, for the cost metrics.
+	VCPUSecondUSD float64 `mapstructure:"vcpu_second_usd"`
+	GiBSecondUSD  float64 `mapstructure:"gib_second_usd"`
+}
+
+// apiURL and envdURL default from the domain.
+func (e E2BConfig) apiURL() string {
+	if e.APIURL != "" {
+		return e.APIURL
+	}
+	return "https://api." + e.Domain
+}
+
+func (e E2BConfig) envdURL() string {
+	if e.EnvdURL != "" {
+		return e.EnvdURL
+	}
+	return "https://sandbox." + e.Domain
 }
 
 // PoolConfig configures the service's warm pool.
@@ -218,6 +252,9 @@ func loadConfig(path string, getenv func(string) string) (*Config, error) {
 }
 
 func (c *Config) resolveTokens(getenv func(string) string) error {
+	if c.Sandbox.Provider == "e2b" && c.Sandbox.E2B.APIKeyEnv != "" {
+		c.Sandbox.E2B.APIKey = getenv(c.Sandbox.E2B.APIKeyEnv)
+	}
 	if c.Approach2.TokenEnv != "" {
 		c.Approach2.Token = getenv(c.Approach2.TokenEnv)
 	}
@@ -287,8 +324,27 @@ func (c *Config) validateListen() error {
 }
 
 func (c *Config) validateSandbox() error {
-	if c.Sandbox.Provider != "local" {
-		return fmt.Errorf("sandbox.provider: %q is not supported (local)", c.Sandbox.Provider)
+	switch c.Sandbox.Provider {
+	case "local":
+	case "e2b":
+		e := c.Sandbox.E2B
+		if e.APIKey == "" {
+			return fmt.Errorf("sandbox.e2b.api_key_env: environment variable %s (the E2B API key) is not set", e.APIKeyEnv)
+		}
+		if e.Template == "" {
+			return fmt.Errorf("sandbox.e2b.template: a template (with git installed) is required")
+		}
+		if e.Domain == "" && (e.APIURL == "" || e.EnvdURL == "") {
+			return fmt.Errorf("sandbox.e2b.domain: set the domain (e2b.app) or both api_url and envd_url")
+		}
+		if !strings.HasPrefix(e.Root, "/") {
+			return fmt.Errorf("sandbox.e2b.root: %q must be an absolute path in the sandbox", e.Root)
+		}
+		if e.Lifetime < time.Minute {
+			return fmt.Errorf("sandbox.e2b.lifetime: %s is shorter than one minute", e.Lifetime)
+		}
+	default:
+		return fmt.Errorf("sandbox.provider: %q must be local or e2b", c.Sandbox.Provider)
 	}
 	if c.Sandbox.Scope != "project" && c.Sandbox.Scope != "agent" {
 		return fmt.Errorf("sandbox.scope: %q must be project or agent", c.Sandbox.Scope)
@@ -314,11 +370,15 @@ func (c *Config) validateSandbox() error {
 		if c.Backend.Default != "approach1" {
 			return fmt.Errorf("backend.default: with canary flags (flags.path or flags.sync_addr) it is the fallback and must be approach1")
 		}
-		if !c.Sandbox.Local.Shared {
-			// A workspace cloned through one backend must be usable through
-			// the other: a fallback, a rollback or an operation at a
-			// different stage sends it there.
+		// A workspace cloned through one backend must be usable through the
+		// other: a fallback, a rollback or an operation at a different stage
+		// sends it there. E2B sandboxes are reachable from both; local ones
+		// only through a shared directory; the bindings live in Redis.
+		if c.Sandbox.Provider == "local" && !c.Sandbox.Local.Shared {
 			return fmt.Errorf("sandbox.local.shared: canary routing (flags.path or flags.sync_addr) needs the sandbox directory shared with the Approach 2 service, and Redis")
+		}
+		if c.Redis.Addr == "" {
+			return fmt.Errorf("redis.addr: canary routing needs the workspace bindings and locks shared with the Approach 2 service")
 		}
 		if err := c.needApproach2(); err != nil {
 			return fmt.Errorf("canary routing needs Approach 2: %w", err)

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+)
+
+const e2bKey = "e2b_e2eKEY0123456789abcdef0123456789"
+
+// TestGatewayOnE2B: a gateway configured with sandbox.provider e2b (the
+// local E2B standing in for the cloud) serves an agent's clone → write →
+// commit → push over MCP; the commit is on the remote; the sandbox carries
+// the project in its metadata; neither the API key nor the git token
+// appears in any command sent to E2B or in the gateway's output.
+func TestGatewayOnE2B(t *testing.T) {
+	s, err := e2bfake.Start(e2bfake.Config{APIKey: e2bKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	w := newWorld(t)
+	w.cfg.Sandbox.Provider = "e2b"
+	w.cfg.Sandbox.E2B.APIURL, w.cfg.Sandbox.E2B.EnvdURL, w.cfg.Sandbox.E2B.APIKey = s.URL(), s.URL(), e2bKey
+	if err := w.cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	w.startHTTP(t)
+	c := w.httpClient(t, agentToken)
+	w.ok(t, c, "clone", map[string]any{"workspace": "cloud", "url": w.repoURL})
+	w.ok(t, c, "checkout", map[string]any{"workspace": "cloud", "branch": "from-e2b", "create": true})
+	w.ok(t, c, "write_file", map[string]any{"workspace": "cloud", "path": "e2b.txt", "content": "made in a microVM\n"})
+	w.ok(t, c, "commit", map[string]any{"workspace": "cloud", "message": "Commit made on E2B"})
+	w.ok(t, c, "push", map[string]any{"workspace": "cloud"})
+	if got := w.remoteGit(t, "log", "-1", "--format=%s %an", "refs/heads/from-e2b"); got != "Commit made on E2B Ada Agent" {
+		t.Fatalf("remote branch head: %q", got)
+	}
+	sandboxes := s.Sandboxes()
+	if len(sandboxes) != 1 || sandboxes[0].Metadata["gitgate.project"] != "alpha" || time.Until(sandboxes[0].End) < 50*time.Minute {
+		t.Fatalf("sandboxes on E2B: %+v", sandboxes)
+	}
+	for _, r := range s.Records() {
+		if r.Path == "/files" && r.Method == "POST" {
+			continue // credential files carry the token, by design
+		}
+		all := r.Method + r.Path + r.Query + string(r.Body)
+		for k, v := range r.Header {
+			if k != "X-Api-Key" {
+				all += strings.Join(v, ",")
+			}
+		}
+		if strings.Contains(all, gitToken) || strings.Contains(all, e2bKey) {
+			t.Fatalf("a secret in a request to E2B: %s %s", r.Method, r.Path)
+		}
+	}
+	if strings.Contains(w.logs.String(), e2bKey) {
+		t.Fatal("the E2B API key is in the gateway's log")
+	}
+}
+
+// TestE2BNeedsItsKey: sandbox.provider e2b without the key's variable set
+// is refused at start with an error naming the key.
+func TestE2BNeedsItsKey(t *testing.T) {
+	path := writeConfig(t, "sandbox: {provider: e2b}")
+	_, err := loadConfig(path, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "sandbox.e2b.api_key_env") || !strings.Contains(err.Error(), "E2B_API_KEY") {
+		t.Fatalf("error %v", err)
+	}
+	if _, err := loadConfig(path, func(k string) string { return map[string]string{"E2B_API_KEY": e2bKey}[k] }); err != nil {
+		t.Fatalf("with the key set: %v", err)
+	}
+	_ = os.Remove(path)
+}

@@ -187,8 +187,10 @@ func (e *Executor) dispatchFiles(ctx context.Context, req backends.Request) (bac
 }
 
 type metrics struct {
-	lockWait  prometheus.Histogram
-	processes *prometheus.CounterVec
+	lockWait       prometheus.Histogram
+	processes      *prometheus.CounterVec
+	sandboxSeconds *prometheus.CounterVec
+	sandboxCost    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, backend string) *metrics {
@@ -202,8 +204,16 @@ func newMetrics(reg prometheus.Registerer, backend string) *metrics {
 			ConstLabels: prometheus.Labels{"backend": backend},
 		}, []string{"op"}),
 	}
+	m.sandboxSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitgate_sandbox_seconds_total", Help: "Sandbox time the operations' commands took, in seconds, by operation.",
+		ConstLabels: prometheus.Labels{"backend": backend},
+	}, []string{"op"})
+	m.sandboxCost = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitgate_sandbox_cost_usd_total", Help: "What the operations' commands cost at the sandbox provider's per-second price (E2B), in US dollars, by operation.",
+		ConstLabels: prometheus.Labels{"backend": backend},
+	}, []string{"op"})
 	if reg != nil {
-		reg.MustRegister(m.lockWait, m.processes)
+		reg.MustRegister(m.lockWait, m.processes, m.sandboxSeconds, m.sandboxCost)
 	}
 	return m
 }

@@ -169,7 +169,14 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 		req.Path, req.Args, req.Env = cmd.Path, cmd.Args, cmd.Env
 	}
 	e.metrics.processes.WithLabelValues(string(g.op)).Inc()
-	return e.cfg.Sandboxes.Provider().Exec(ctx, sandboxID, req)
+	start := time.Now()
+	res, err := e.cfg.Sandboxes.Provider().Exec(ctx, sandboxID, req)
+	d := time.Since(start).Seconds()
+	e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
+	if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {
+		e.metrics.sandboxCost.WithLabelValues(string(g.op)).Add(d * c.CostPerSecond(sandboxID))
+	}
+	return res, err
 }
 
 func secretName() string {

@@ -48,6 +48,13 @@ type SecretWriter interface {
 	WriteSecret(ctx context.Context, id, path string, data []byte) error
 }
 
+// Coster is implemented by providers that bill sandboxes by the second:
+// CostPerSecond is what the sandbox costs while it runs (its vCPUs and
+// memory at the configured prices), 0 when unknown.
+type Coster interface {
+	CostPerSecond(id string) float64
+}
+
 // CreateOptions configures a new sandbox.
 type CreateOptions struct {
 	Owner Owner

@@ -196,7 +196,8 @@ func (a *app) newProvider(dir string) (sandbox.Provider, error) {
 		return nil, err
 	}
 	return e2b.NewProvider(e2b.ProviderConfig{API: api, EnvdURL: c.envdURL(), Template: c.Template, User: c.User,
-		Root: c.Root, Lifetime: c.Lifetime, Keepalive: c.Keepalive})
+		Root: c.Root, Lifetime: c.Lifetime, Keepalive: c.Keepalive, VCPUSecondUSD: c.VCPUSecondUSD, GiBSecondUSD: c.GiBSecondUSD,
+		Registerer: a.registry})
 }
 
 // sandboxesShared reports whether other processes use the same sandboxes

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +60,12 @@ func TestGatewayOnE2B(t *testing.T) {
 	}
 	if strings.Contains(w.logs.String(), e2bKey) {
 		t.Fatal("the E2B API key is in the gateway's log")
+	}
+	// 2 vCPUs and 512 MiB at E2B's prices: $0.00003025 per second of commands.
+	seconds, _ := strconv.ParseFloat(w.metric(t, `gitgate_sandbox_seconds_total{backend="approach1",op="clone"}`), 64)
+	cost, _ := strconv.ParseFloat(w.metric(t, `gitgate_sandbox_cost_usd_total{backend="approach1",op="clone"}`), 64)
+	if seconds <= 0 || math.Abs(cost-seconds*0.00003025) > 1e-12 {
+		t.Fatalf("clone: %v sandbox-seconds cost $%v, want $%v", seconds, cost, seconds*0.00003025)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Metadata keys gitgate puts on its sandboxes.
@@ -42,22 +43,47 @@ type ProviderConfig struct {
 	Lifetime time.Duration
 	// Keepalive for command streams. If zero, 50 s.
 	Keepalive time.Duration
+	// VCPUSecondUSD and GiBSecondUSD price a running sandbox. If zero,
+	// E2B's published prices ($0.000014 per vCPU-second, $0.0000045 per
+	// GiB-second).
+	VCPUSecondUSD, GiBSecondUSD float64
+	// Registerer receives the lifetime and cost metrics. If nil, not
+	// registered.
+	Registerer prometheus.Registerer
 }
+
+// Default prices (E2B's published ones, per second).
+const (
+	DefaultVCPUSecondUSD = 0.000014
+	DefaultGiBSecondUSD  = 0.0000045
+)
 
 // Provider runs sandboxes in E2B. Safe for concurrent use.
 type Provider struct {
 	cfg ProviderConfig
 
 	mu    sync.Mutex
-	known map[string]known // sandbox id → what envd needs
+	known map[string]known // sandbox id → what envd and the cost model need
+
+	lifetime, cost prometheus.Counter
 }
 
 type known struct {
-	info  sandbox.Info
-	token string
+	info     sandbox.Info
+	token    string
+	cpus     int
+	memoryMB int
 }
 
-var _ sandbox.Provider = (*Provider)(nil)
+// perSecond is what k costs per second of life.
+func (p *Provider) perSecond(k known) float64 {
+	return float64(k.cpus)*p.cfg.VCPUSecondUSD + float64(k.memoryMB)/1024*p.cfg.GiBSecondUSD
+}
+
+var (
+	_ sandbox.Provider = (*Provider)(nil)
+	_ sandbox.Coster   = (*Provider)(nil)
+)
 
 // NewProvider returns a provider.
 func NewProvider(cfg ProviderConfig) (*Provider, error) {
@@ -73,7 +99,29 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	if cfg.Lifetime <= 0 {
 		cfg.Lifetime = time.Hour
 	}
-	return &Provider{cfg: cfg, known: map[string]known{}}, nil
+	if cfg.VCPUSecondUSD <= 0 {
+		cfg.VCPUSecondUSD = DefaultVCPUSecondUSD
+	}
+	if cfg.GiBSecondUSD <= 0 {
+		cfg.GiBSecondUSD = DefaultGiBSecondUSD
+	}
+	p := &Provider{cfg: cfg, known: map[string]known{},
+		lifetime: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_e2b_sandbox_seconds_total",
+			Help: "Lifetime of the E2B sandboxes gitgate destroyed, in seconds (what E2B bills)."}),
+		cost: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_e2b_cost_usd_total",
+			Help: "Cost of the E2B sandboxes gitgate destroyed, in US dollars, from their vCPUs and memory at the configured prices."}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(p.lifetime, p.cost)
+	}
+	return p, nil
+}
+
+// CostPerSecond implements sandbox.Coster.
+func (p *Provider) CostPerSecond(id string) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.perSecond(p.known[id])
 }
 
 // Name returns "e2b".
@@ -107,6 +155,9 @@ func (p *Provider) Create(ctx context.Context, opts sandbox.CreateOptions) (sand
 	if err != nil {
 		_ = p.cfg.API.Kill(context.WithoutCancel(ctx), sb.SandboxID)
 		return sandbox.Info{}, err
+	}
+	if d, err := p.cfg.API.Get(ctx, sb.SandboxID); err == nil { // sizes come from the template
+		k.cpus, k.memoryMB = d.CPUCount, d.MemoryMB
 	}
 	p.mu.Lock()
 	p.known[k.info.ID] = k
@@ -155,7 +206,7 @@ func (p *Provider) lookup(ctx context.Context, id string) (known, error) {
 		return known{}, backends.Errorf(backends.NotFound, "e2b: sandbox %s is not gitgate's", id)
 	}
 	k = known{info: sandbox.Info{ID: id, Owner: sandbox.Owner{Project: d.Metadata[metaProject], Agent: d.Metadata[metaAgent]},
-		Root: p.cfg.Root, Created: d.StartedAt}, token: d.EnvdAccessToken}
+		Root: p.cfg.Root, Created: d.StartedAt}, token: d.EnvdAccessToken, cpus: d.CPUCount, memoryMB: d.MemoryMB}
 	p.mu.Lock()
 	p.known[id] = k
 	p.mu.Unlock()
@@ -238,12 +289,21 @@ func (p *Provider) SetTTL(ctx context.Context, id string, ttl time.Duration) err
 	return p.cfg.API.SetTimeout(ctx, id, max(ttl, time.Minute))
 }
 
-// Destroy kills the sandbox.
+// Destroy kills the sandbox and counts its lifetime and cost.
 func (p *Provider) Destroy(ctx context.Context, id string) error {
 	p.mu.Lock()
+	k, ok := p.known[id]
 	delete(p.known, id)
 	p.mu.Unlock()
-	return p.cfg.API.Kill(ctx, id)
+	if err := p.cfg.API.Kill(ctx, id); err != nil {
+		return err
+	}
+	if ok && !k.info.Created.IsZero() {
+		life := time.Since(k.info.Created).Seconds()
+		p.lifetime.Add(life)
+		p.cost.Add(life * p.perSecond(k))
+	}
+	return nil
 }
 
 // File operations run as one fixed shell script each, inside the

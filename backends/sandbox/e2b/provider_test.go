@@ -1,0 +1,60 @@
+package e2b_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/backends/sandbox/e2b"
+	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestCostModel: a sandbox's price per second comes from its vCPUs and
+// memory (reported by E2B) at the configured prices, and destroying it
+// counts its lifetime and cost; a sandbox that is gone is not found.
+func TestCostModel(t *testing.T) {
+	s := fake(t, e2bfake.Config{CPUCount: 4, MemoryMB: 2048})
+	a := api(t, s, apiKey)
+	reg := prometheus.NewRegistry()
+	p, err := e2b.NewProvider(e2b.ProviderConfig{API: a, EnvdURL: s.URL(), Template: "gitgate", Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "alpha"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 4*e2b.DefaultVCPUSecondUSD + 2*e2b.DefaultGiBSecondUSD // $0.000065/s, $0.234/h
+	if got := p.CostPerSecond(info.ID); math.Abs(got-want) > 1e-15 {
+		t.Fatalf("cost per second %v, want %v", got, want)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := p.Destroy(t.Context(), info.ID); err != nil {
+		t.Fatal(err)
+	}
+	life, cost := counter(t, reg, "gitgate_e2b_sandbox_seconds_total"), counter(t, reg, "gitgate_e2b_cost_usd_total")
+	if life < 0.2 || life > 5 || math.Abs(cost-life*want) > 1e-12 {
+		t.Fatalf("lifetime %v s, cost $%v", life, cost)
+	}
+	_, err = p.Lookup(t.Context(), info.ID)
+	wantCategory(t, err, backends.NotFound)
+}
+
+// counter returns the value of a registered counter.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}

@@ -122,6 +122,7 @@ func (e *Executor) finishClone(ctx context.Context, b sandbox.Binding) (*backend
 			e.cfg.Logger.Warn("index refresh after clone failed", "workspace", b.Key.String(), "err", err)
 		}
 	}
+	b.Branch = branch
 	if err := e.cfg.Bindings.Put(ctx, b); err != nil {
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}

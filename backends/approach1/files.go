@@ -7,6 +7,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
 // Work-tree file operations go through the sandbox provider, which confines
@@ -28,6 +29,7 @@ func (e *Executor) readFile(ctx context.Context, r *backends.ReadFileRequest) (*
 	}
 	defer w.close()
 	fd, err := e.cfg.Sandboxes.Provider().ReadFile(ctx, w.SandboxID, w.WorkTree(), rel, int64(offset), int64(limit))
+	err = e.gone(ctx, w.SandboxID, err)
 	if err != nil {
 		return nil, err
 	}
@@ -74,9 +76,11 @@ func (e *Executor) writeFile(ctx context.Context, r *backends.WriteFileRequest) 
 	}
 	defer finish(ctx, w, lease)
 	created, err := e.cfg.Sandboxes.Provider().WriteFile(ctx, w.SandboxID, w.WorkTree(), rel, data)
+	err = e.gone(ctx, w.SandboxID, err)
 	if err != nil {
 		return nil, err
 	}
+	e.record(ctx, w, func(b *sandbox.Binding) { b.Dirty = true })
 	return &backends.WriteFileResult{Path: rel, Size: int64(len(data)), Created: created}, nil
 }
 
@@ -122,6 +126,7 @@ func (e *Executor) listFiles(ctx context.Context, r *backends.ListFilesRequest) 
 	}
 	defer w.close()
 	entries, err := e.cfg.Sandboxes.Provider().ListDir(ctx, w.SandboxID, w.WorkTree(), rel, r.Recursive, offset+limit+1)
+	err = e.gone(ctx, w.SandboxID, err)
 	if err != nil {
 		return nil, err
 	}
@@ -147,8 +152,12 @@ func (e *Executor) deleteFile(ctx context.Context, r *backends.DeleteFileRequest
 	}
 	defer finish(ctx, w, lease)
 	existed, err := e.cfg.Sandboxes.Provider().Remove(ctx, w.SandboxID, w.WorkTree(), rel)
+	err = e.gone(ctx, w.SandboxID, err)
 	if err != nil {
 		return nil, err
+	}
+	if existed {
+		e.record(ctx, w, func(b *sandbox.Binding) { b.Dirty = true })
 	}
 	return &backends.DeleteFileResult{Path: rel, Deleted: existed}, nil
 }

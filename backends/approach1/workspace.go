@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,8 +53,10 @@ func (e *Executor) lock(ctx context.Context, k sandbox.WorkspaceKey) (lock.Lease
 	return lease, err
 }
 
-// open looks up a cloned workspace and marks its sandbox busy.
-func (e *Executor) open(ctx context.Context, k sandbox.WorkspaceKey) (*workspace, error) {
+// open looks up a cloned workspace and marks its sandbox busy. A workspace
+// whose sandbox is gone is replaced (see replace); locked says whether the
+// caller holds the workspace's lock.
+func (e *Executor) open(ctx context.Context, k sandbox.WorkspaceKey, p backends.Principal, locked bool) (*workspace, error) {
 	b, ok, err := e.cfg.Bindings.Get(ctx, k)
 	if err != nil {
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
@@ -62,10 +66,90 @@ func (e *Executor) open(ctx context.Context, k sandbox.WorkspaceKey) (*workspace
 	}
 	done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID)
 	if !alive {
-		_ = e.cfg.Bindings.Delete(ctx, k)
-		return nil, backends.Errorf(backends.NotFound, "workspace %q expired (its sandbox was idle past the TTL and was reaped); clone it again", k.Name)
+		return e.replace(ctx, b, p, locked)
 	}
 	return &workspace{Binding: b, done: done}, nil
+}
+
+// replace handles a workspace whose sandbox is gone (it died, or its
+// provider ended it; idle sandboxes the reaper destroys take their
+// bindings with them). When nothing would be lost — no uncommitted
+// changes, no commits not pushed — the workspace is cloned again into a
+// new sandbox, on the branch it was on, and the operation goes on;
+// otherwise its binding is dropped and the agent is told what was lost.
+func (e *Executor) replace(ctx context.Context, b sandbox.Binding, p backends.Principal, locked bool) (*workspace, error) {
+	if !locked {
+		lease, err := e.lock(ctx, b.Key)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+		return e.open(ctx, b.Key, p, true) // another operation may have replaced it meanwhile
+	}
+	if lost := b.Unsaved(); lost != "" {
+		_ = e.cfg.Bindings.Delete(ctx, b.Key)
+		return nil, backends.Errorf(backends.NotFound, "workspace %q was lost with its sandbox, and with it %s; clone it again", b.Key.Name, lost)
+	}
+	remote, _, err := e.remoteFor(p, b.URL)
+	if err != nil {
+		return nil, err
+	}
+	info, done, err := e.cfg.Sandboxes.Acquire(ctx, b.Key.Owner())
+	if err != nil {
+		return nil, err
+	}
+	nb := b
+	nb.SandboxID, nb.Root, nb.LastUsed = info.ID, info.Root, time.Now().UTC()
+	args := []string{"clone", "--no-recurse-submodules"}
+	if b.Branch != "" {
+		args = append(args, "--branch="+b.Branch)
+	}
+	if err := e.cloneInto(ctx, nb, args, remote); err != nil {
+		done()
+		return nil, backends.Errorf(backends.Unavailable, "workspace %q lost its sandbox and could not be cloned again: %s", b.Key.Name, backends.MessageOf(err))
+	}
+	if _, err := e.finishClone(ctx, nb); err != nil {
+		done()
+		return nil, err
+	}
+	e.cfg.Logger.Warn("workspace's sandbox was gone; cloned it again into a new one (nothing unsaved was lost)",
+		"workspace", b.Key.String(), "old_sandbox", b.SandboxID, "sandbox", nb.SandboxID, "branch", b.Branch)
+	return &workspace{Binding: nb, done: done}, nil
+}
+
+// record applies change to the workspace's binding and stores it: what a
+// replacement sandbox could not restore (see sandbox.Binding.Unsaved).
+// The operation already happened, so a failure is logged, not returned.
+func (e *Executor) record(ctx context.Context, w *workspace, change func(*sandbox.Binding)) {
+	change(&w.Binding)
+	if err := e.cfg.Bindings.Put(context.WithoutCancel(ctx), w.Binding); err != nil {
+		e.cfg.Logger.Warn("workspace binding not updated", "workspace", w.Key.String(), "err", err)
+	}
+}
+
+// addBranch returns the space-separated list with branch, once.
+func addBranch(list, branch string) string {
+	names := strings.Fields(list)
+	if branch == "" || slices.Contains(names, branch) {
+		return list
+	}
+	return strings.Join(append(names, branch), " ")
+}
+
+// removeBranch returns the space-separated list without branch.
+func removeBranch(list, branch string) string {
+	return strings.Join(slices.DeleteFunc(strings.Fields(list), func(x string) bool { return x == branch }), " ")
+}
+
+// gone notes a sandbox its provider found gone (the manager forgets it)
+// and says so in the error.
+func (e *Executor) gone(ctx context.Context, sandboxID string, err error) error {
+	if err == nil || !errors.Is(err, sandbox.ErrGone) {
+		return err
+	}
+	e.cfg.Sandboxes.Forget(ctx, sandboxID)
+	return &backends.Error{Category: backends.Unavailable, Err: err,
+		Message: "the workspace's sandbox stopped during this operation; the next operation replaces it (" + backends.MessageOf(err) + ")"}
 }
 
 // openLocked takes the write lock and opens the workspace.
@@ -78,7 +162,7 @@ func (e *Executor) openLocked(ctx context.Context, s *backends.Scope) (*workspac
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := e.open(ctx, k)
+	w, err := e.open(ctx, k, s.Principal, true)
 	if err != nil {
 		_ = lease.Release(context.WithoutCancel(ctx))
 		return nil, nil, err
@@ -108,7 +192,7 @@ func (e *Executor) openRead(ctx context.Context, s *backends.Scope) (*workspace,
 	if err != nil {
 		return nil, err
 	}
-	return e.open(ctx, k)
+	return e.open(ctx, k, s.Principal, false)
 }
 
 func finish(ctx context.Context, w *workspace, lease lock.Lease) {
@@ -171,6 +255,7 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 	e.metrics.processes.WithLabelValues(string(g.op)).Inc()
 	start := time.Now()
 	res, err := e.cfg.Sandboxes.Provider().Exec(ctx, sandboxID, req)
+	err = e.gone(ctx, sandboxID, err)
 	d := time.Since(start).Seconds()
 	e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
 	if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {

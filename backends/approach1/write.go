@@ -44,6 +44,12 @@ func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*back
 	if err != nil {
 		return nil, err
 	}
+	e.record(ctx, w, func(b *sandbox.Binding) {
+		b.Unpushed = addBranch(b.Unpushed, branch)
+		if len(paths) == 0 {
+			b.Dirty = false // everything was committed
+		}
+	})
 	return &backends.CommitResult{SHA: sha, Branch: branch}, nil
 }
 
@@ -75,6 +81,12 @@ func (e *Executor) checkout(ctx context.Context, r *backends.CheckoutRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	e.record(ctx, w, func(b *sandbox.Binding) {
+		b.Branch = branch
+		if r.Create {
+			b.Unpushed = addBranch(b.Unpushed, branch) // not on the remote yet
+		}
+	})
 	return &backends.CheckoutResult{Branch: branch, Head: sha, Created: r.Create}, nil
 }
 
@@ -99,7 +111,13 @@ func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends
 	if err != nil {
 		return nil, err
 	}
-	return pushResult(res.Stdout, res.ExitCode, gitError(res, w.Root), branch, sha)
+	out, err := pushResult(res.Stdout, res.ExitCode, gitError(res, w.Root), branch, sha)
+	if err == nil {
+		e.record(ctx, w, func(b *sandbox.Binding) {
+			b.Unpushed = removeBranch(b.Unpushed, branch)
+		})
+	}
+	return out, err
 }
 
 // pushTarget returns the branch to push and its tip.
@@ -174,6 +192,9 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 		return nil, err
 	}
 	merged := strings.Contains(string(res.Stdout), "Merge made by")
+	if merged {
+		e.record(ctx, w, func(b *sandbox.Binding) { b.Unpushed = addBranch(b.Unpushed, branch) })
+	}
 	return &backends.PullResult{Branch: branch, Before: before, After: after, Updated: before != after,
 		Merged: merged, Upstream: "origin/" + branch}, nil
 }

@@ -36,6 +36,26 @@ type Binding struct {
 	URL       string // the repository URL it was cloned from (never with credentials)
 	Created   time.Time
 	LastUsed  time.Time
+	// What a new sandbox could not restore if this one died, kept up to
+	// date by the executor's writes: the branch checked out, whether the
+	// work tree has uncommitted changes, and the branches with commits not
+	// pushed (names separated by spaces, which branch names cannot hold).
+	Branch   string
+	Dirty    bool
+	Unpushed string
+}
+
+// Unsaved describes what would be lost with the sandbox ("" when nothing
+// would: the workspace can be cloned again as it was).
+func (b Binding) Unsaved() string {
+	var lost []string
+	if b.Dirty {
+		lost = append(lost, "uncommitted changes")
+	}
+	if b.Unpushed != "" {
+		lost = append(lost, "commits not pushed on "+strings.Join(strings.Fields(b.Unpushed), ", "))
+	}
+	return strings.Join(lost, " and ")
 }
 
 // WorkTree returns the absolute sandbox path of the workspace's work tree.

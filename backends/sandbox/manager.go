@@ -135,6 +135,35 @@ func (m *Manager) Use(ctx context.Context, id string) (release func(), ok bool) 
 	return m.releaser(s), true
 }
 
+// Forget drops a sandbox its provider found gone: its owner gets a new one
+// on the next Acquire, and it is destroyed where the provider still knows
+// it. Its bindings stay, for the executor to repair or report on the
+// workspace's next operation.
+func (m *Manager) Forget(ctx context.Context, id string) {
+	m.mu.Lock()
+	s := m.byID[id]
+	if s != nil {
+		delete(m.byID, id)
+		if m.slots[s.owner] == s {
+			delete(m.slots, s.owner)
+		}
+	}
+	m.mu.Unlock()
+	if s == nil {
+		return
+	}
+	s.create.Lock()
+	if s.info != nil && s.info.ID == id {
+		s.info = nil
+		m.metrics.active.Dec()
+	}
+	s.create.Unlock()
+	if err := m.cfg.Creator.Destroy(context.WithoutCancel(ctx), id); err != nil {
+		m.cfg.Logger.Debug("destroying a sandbox that is gone failed", "sandbox", id, "err", err)
+	}
+	m.cfg.Logger.Warn("sandbox gone; its owner gets a new one", "sandbox", id, "owner", s.owner.String())
+}
+
 // adopt takes charge of a live sandbox another process created. Adopted
 // sandboxes are found by id only: the owner keeps getting its own sandbox
 // from Acquire.

@@ -9,6 +9,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -37,6 +38,11 @@ type Info struct {
 	Root    string
 	Created time.Time
 }
+
+// ErrGone marks errors of providers that found the sandbox itself gone
+// (it died, or the provider ended it): the manager forgets it, and the
+// executor replaces it on the workspace's next operation.
+var ErrGone = errors.New("sandbox: the sandbox is gone")
 
 // SecretWriter is implemented by providers whose far side logs command
 // requests (E2B's envd logs arguments, environment and standard input):

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
 // The Connect protocol's streaming framing is written by hand: one
@@ -30,7 +31,7 @@ const envdPort = "49983"
 
 // ErrSandboxGone marks errors that say the sandbox itself is gone (the
 // proxy answers 502): the caller should replace it.
-var ErrSandboxGone = errors.New("e2b: the sandbox is not running")
+var ErrSandboxGone = sandbox.ErrGone
 
 // Envd is a client of one sandbox's envd, through the shared-host proxy.
 type Envd struct {
@@ -114,6 +115,13 @@ func (e *Envd) Run(ctx context.Context, r ExecRequest) (ExecResult, error) {
 	keepalive := e.Keepalive
 	if keepalive <= 0 {
 		keepalive = 50 * time.Second
+	}
+	if r.Timeout > 0 {
+		// envd enforces the deadline; this catches an envd too slow to
+		// even start, or a stream that stalls past it.
+		var cancelDeadline context.CancelFunc
+		ctx, cancelDeadline = context.WithTimeout(ctx, r.Timeout+max(time.Second, r.Timeout/4))
+		defer cancelDeadline()
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -87,6 +87,14 @@ type record struct {
 	URL       string    `json:"url"`
 	Created   time.Time `json:"created"`
 	LastUsed  time.Time `json:"last_used"`
+	// What a replacement sandbox could not restore (sandbox.Binding).
+	// Tracked is false in records written before these fields existed:
+	// they are read as having uncommitted changes, so that a workspace
+	// whose state is unknown is never silently cloned again.
+	Tracked  bool   `json:"tracked"`
+	Branch   string `json:"branch,omitempty"`
+	Dirty    bool   `json:"dirty,omitempty"`
+	Unpushed string `json:"unpushed,omitempty"`
 }
 
 func encode(b sandbox.Binding) ([]byte, error) {
@@ -94,6 +102,7 @@ func encode(b sandbox.Binding) ([]byte, error) {
 		Project: b.Key.Project, Agent: b.Key.Agent, Name: b.Key.Name,
 		SandboxID: b.SandboxID, Root: b.Root, URL: b.URL,
 		Created: b.Created.UTC(), LastUsed: b.LastUsed.UTC(),
+		Tracked: true, Branch: b.Branch, Dirty: b.Dirty, Unpushed: b.Unpushed,
 	})
 	if err != nil {
 		return nil, backends.Errorf(backends.InvalidArgument, "binding of %s cannot be stored: %w", b.Key, err)
@@ -110,6 +119,7 @@ func decode(data string) (sandbox.Binding, error) {
 		Key:       sandbox.WorkspaceKey{Project: r.Project, Agent: r.Agent, Name: r.Name},
 		SandboxID: r.SandboxID, Root: r.Root, URL: r.URL,
 		Created: r.Created, LastUsed: r.LastUsed,
+		Branch: r.Branch, Dirty: r.Dirty || !r.Tracked, Unpushed: r.Unpushed,
 	}, nil
 }
 

@@ -139,6 +139,27 @@ func TestTimesRoundTripInUTC(t *testing.T) {
 	}
 }
 
+// TestUnsavedStateRoundTrips: what a replacement sandbox could not
+// restore is stored, and a record from before it was tracked reads as
+// having uncommitted changes (never silently cloned again).
+func TestUnsavedStateRoundTrips(t *testing.T) {
+	c := backendtest.Redis(t)
+	s := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: time.Minute})
+	ctx := t.Context()
+	b := binding(key("p", "", "w"), "s1")
+	b.Branch, b.Dirty, b.Unpushed = "topic", true, "topic main"
+	if err := s.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.Get(ctx, b.Key); err != nil || got.Branch != "topic" || !got.Dirty || got.Unpushed != "topic main" {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	old, err := decode(`{"project":"p","name":"w","sandbox_id":"s1","root":"/r","url":"https://h/r.git","created":"2026-01-01T00:00:00Z","last_used":"2026-01-01T00:00:00Z"}`)
+	if err != nil || !old.Dirty || old.Unsaved() == "" {
+		t.Fatalf("an untracked record decodes as %+v (%v)", old, err)
+	}
+}
+
 func TestBindingsExpire(t *testing.T) {
 	c := backendtest.Redis(t)
 	prefix := backendtest.RedisPrefix(t, c)

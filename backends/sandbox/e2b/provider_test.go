@@ -2,6 +2,7 @@ package e2b_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,4 +58,30 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// TestExecStdinAndBackground: standard input reaches the program (through
+// an uploaded file, never in the request), and shadow work runs at
+// niceness 19.
+func TestExecStdinAndBackground(t *testing.T) {
+	s := fake(t, e2bfake.Config{})
+	p := newProvider(t, s)
+	info, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "alpha"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const input = "a commit message\nwith two lines"
+	res, err := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Path: "/bin/cat", Stdin: []byte(input), Timeout: time.Minute})
+	if err != nil || string(res.Stdout) != input {
+		t.Fatalf("cat of stdin: %q, %v", res.Stdout, err)
+	}
+	for _, r := range s.Records() {
+		if r.Path == "/process.Process/Start" && strings.Contains(string(r.Body), "commit message") {
+			t.Fatal("standard input travelled in a process request")
+		}
+	}
+	res, err = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Path: "/bin/sh", Args: []string{"-c", "nice"}, Background: true, Timeout: time.Minute})
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != "19" {
+		t.Fatalf("background niceness: %q, %v", res.Stdout, err)
+	}
 }

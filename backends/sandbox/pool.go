@@ -22,7 +22,8 @@ type Creator interface {
 // PoolConfig configures a Pool. Zero values take the documented defaults.
 type PoolConfig struct {
 	Provider Provider // required
-	// MinIdle is how many unbound sandboxes are kept ready. Default 2.
+	// MinIdle is how many unbound sandboxes are kept ready; 0 keeps none
+	// (sandboxes are created on demand: on E2B every idle one is billed).
 	MinIdle int
 	// MaxSize bounds all live sandboxes, idle and bound. Default 16.
 	MaxSize int
@@ -73,7 +74,7 @@ func (c PoolConfig) withDefaults() PoolConfig {
 			*v = d
 		}
 	}
-	def(&c.MinIdle, 2)
+	c.MinIdle = max(c.MinIdle, 0)
 	def(&c.MaxSize, 16)
 	def(&c.MaxQueue, 64)
 	c.MinIdle = min(c.MinIdle, c.MaxSize)

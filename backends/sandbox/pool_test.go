@@ -217,3 +217,19 @@ func BenchmarkPoolAcquisition(b *testing.B) {
 	b.ReportMetric(float64(cold.Nanoseconds())/float64(b.N), "cold-ns/op")
 	b.ReportMetric(float64(cold)/float64(warm), "cold/warm")
 }
+
+// TestPoolWithoutWarmSandboxes: MinIdle 0 keeps none ready (on E2B each
+// idle sandbox is billed); sandboxes are then created on demand.
+func TestPoolWithoutWarmSandboxes(t *testing.T) {
+	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 0, MaxSize: 4}, 0)
+	time.Sleep(100 * time.Millisecond)
+	if n := fp.creates.Load(); n != 0 || !p.Ready() {
+		t.Fatalf("%d sandboxes created ahead of need (ready %v), want none", n, p.Ready())
+	}
+	if _, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := fp.creates.Load(); n != 1 {
+		t.Fatalf("%d creates for one demand", n)
+	}
+}

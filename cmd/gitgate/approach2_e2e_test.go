@@ -49,7 +49,7 @@ func (w *world) startBackend(t testing.TB) (addr string, proc *os.Process) {
 		w.pgDSN = backendtest.PostgresDSN(t)
 	}
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken, "E2E_GIT_READ_TOKEN=" + gitReadToken,
-		"E2E_SERVICE_TOKEN=" + serviceToken, "E2E_PG_DSN=" + w.pgDSN}
+		"E2E_SERVICE_TOKEN=" + serviceToken, "E2E_PG_DSN=" + w.pgDSN, "E2E_E2B_KEY=" + e2bKey}
 	cmd.Stderr = w.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

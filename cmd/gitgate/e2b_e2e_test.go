@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+	"github.com/gitgate/gitgate/flags"
 )
 
 const e2bKey = "e2b_e2eKEY0123456789abcdef0123456789"
@@ -81,4 +82,37 @@ func TestE2BNeedsItsKey(t *testing.T) {
 		t.Fatalf("with the key set: %v", err)
 	}
 	_ = os.Remove(path)
+}
+
+// TestCanaryOnE2B: with sandbox.provider e2b in both processes (the gateway
+// and the Approach 2 service child, sharing Redis), a workspace cloned and
+// changed through Approach 1 is read through Approach 2 in the same E2B
+// sandbox: configuration alone moves both backends to E2B.
+func TestCanaryOnE2B(t *testing.T) {
+	s, err := e2bfake.Start(e2bfake.Config{APIKey: e2bKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	f := flags.NewFile(opNames())
+	_ = f.SetRoute("status", 100)
+	w, _, _ := newCanaryWorldWith(t, f, func(w *world) { w.e2bURL = s.URL() })
+	if w.cfg.Sandbox.Provider != "e2b" {
+		t.Fatalf("the gateway runs on %q sandboxes", w.cfg.Sandbox.Provider)
+	}
+	c := w.httpClient(t, agentToken)
+	w.ok(t, c, "clone", map[string]any{"workspace": "both", "url": w.repoURL})
+	w.ok(t, c, "write_file", map[string]any{"workspace": "both", "path": "shared.txt", "content": "s"})
+	w.ok(t, c, "commit", map[string]any{"workspace": "both", "message": "made through approach1"})
+	st := w.ok(t, c, "status", map[string]any{"workspace": "both"})
+	if st["backend"] != "approach2" || st["ahead"] != float64(1) || st["clean"] != true {
+		t.Fatalf("status through approach2: %v", st)
+	}
+	if sbs := s.Sandboxes(); len(sbs) != 1 || sbs[0].Metadata["gitgate.project"] != "alpha" {
+		t.Fatalf("E2B holds %+v; both backends should use the workspace's one sandbox (and no warm pool: min_idle 0)", sbs)
+	}
+	w.ok(t, c, "push", map[string]any{"workspace": "both"})
+	if got := w.remoteGit(t, "log", "-1", "--format=%s", "refs/heads/main"); got != "made through approach1" {
+		t.Fatalf("remote main: %q", got)
+	}
 }

@@ -108,7 +108,17 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 // gateway's configuration before it starts.
 func newCanaryWorld(t testing.TB, f *flags.File, tune ...func(*Config)) (w *world, flagPath string, backend *os.Process) {
 	t.Helper()
+	return newCanaryWorldWith(t, f, nil, tune...)
+}
+
+// newCanaryWorldWith is newCanaryWorld with prepare, if set, adjusting the
+// world before any configuration is written.
+func newCanaryWorldWith(t testing.TB, f *flags.File, prepare func(*world), tune ...func(*Config)) (w *world, flagPath string, backend *os.Process) {
+	t.Helper()
 	w = newWorld(t)
+	if prepare != nil {
+		prepare(w)
+	}
 	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
 	w.sharedSandboxes = t.TempDir()
 	w.cfg = w.config(t)

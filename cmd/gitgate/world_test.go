@@ -55,6 +55,7 @@ type world struct {
 
 	mu         sync.Mutex
 	transcript []string // every tool result and error the clients saw
+	e2bURL     string   // when set, sandboxes are E2B's (the local E2B at this URL)
 }
 
 func newWorld(t testing.TB) *world {
@@ -95,6 +96,8 @@ func (w *world) config(t testing.TB) *Config {
 			return gitToken
 		case "E2E_GIT_READ_TOKEN":
 			return gitReadToken
+		case "E2E_E2B_KEY":
+			return e2bKey
 		}
 		return ""
 	})
@@ -117,10 +120,14 @@ func (w *world) configYAML(sandboxDir string) string {
 		redis = fmt.Sprintf("redis: {addr: %q, prefix: %q, lock_ttl: 1s}\n", addr, w.redisPrefix)
 	}
 	u, _ := url.Parse(w.remote.URL())
+	sandboxes := fmt.Sprintf("sandbox: {local: {dir: %q, shared: %v}, pool: {min_idle: 1, max_size: 8}}", sandboxDir, w.sharedSandboxes != "")
+	if w.e2bURL != "" {
+		sandboxes = fmt.Sprintf("sandbox: {provider: e2b, e2b: {api_url: %q, envd_url: %q, api_key_env: E2E_E2B_KEY, template: gitgate}, pool: {min_idle: 0, max_size: 8}}", w.e2bURL, w.e2bURL)
+	}
 	return fmt.Sprintf(`
 listen: {mcp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 log: {level: debug, format: json}
-sandbox: {local: {dir: %q, shared: %v}, pool: {min_idle: 1, max_size: 8}}
+%s
 git: {allow_http: true}
 mcp: {stdio_agent: ada}
 projects:
@@ -129,7 +136,7 @@ projects:
 agents:
   - {name: ada, project: alpha, token_sha256: %s, author_name: Ada Agent, author_email: ada@agents.example}
   - {name: eve, project: beta, token_sha256: %s, author_name: Eve, author_email: eve@beta.example}
-`, sandboxDir, w.sharedSandboxes != "", u.Host, u.Host, gateway.HashToken(agentToken), gateway.HashToken(strangerToken)) + redis
+`, sandboxes, u.Host, u.Host, gateway.HashToken(agentToken), gateway.HashToken(strangerToken)) + redis
 }
 
 // startHTTP runs the gateway on loopback until the test ends.

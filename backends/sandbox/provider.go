@@ -4,7 +4,7 @@
 // that says which sandbox holds which workspace.
 //
 // Providers live in sub-packages: local (a directory tree per sandbox on this
-// machine) and, later, e2b.
+// machine) and e2b (E2B microVMs).
 package sandbox
 
 import (

@@ -227,6 +227,9 @@ func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
 	client := e.client
 	e.clientMu.RUnlock()
 	if client == nil || !e.ready.Load() {
+		if e.sync != nil {
+			return e.failSafe("sync", "provider_not_ready", "the flag provider is not set up")
+		}
 		return e.failSafe("file", "provider_not_ready", "the flag provider is not serving the file")
 	}
 	if e.sync != nil {

@@ -111,8 +111,11 @@ func (e *Evaluator) watchSync() {
 		e.clientMu.RLock()
 		client := e.client
 		e.clientMu.RUnlock()
-		st := client.State()
-		failed := st == openfeature.ErrorState || st == openfeature.FatalState
+		st := openfeature.State("not started") // the provider could not even be set up
+		if client != nil {
+			st = client.State()
+		}
+		failed := client == nil || st == openfeature.ErrorState || st == openfeature.FatalState
 		s := e.sync
 		s.mu.Lock()
 		switch {

@@ -39,7 +39,7 @@ bench: ## Status through the gateway against direct git: latency and 16-agent th
 
 bench-canary: services ## Canary routing: added median per call, and the P95 cost of shadowing 10 % (Redis, PostgreSQL)
 	$(GO) test -run '^$$' -bench 'BenchmarkRoutingOverhead' -benchmem ./cmd/gitgate
-	$(GO) test -run '^$$' -bench 'BenchmarkShadow(OverheadP95|NoiseFloorP95|OverheadP95SeparateCores)$$' -benchtime 4800x ./cmd/gitgate 2>/dev/null | grep -v '^{"level"'
+	$(GO) test -run '^$$' -bench 'BenchmarkShadow(OverheadP95|OverheadP95Writes|NoiseFloorP95|OverheadP95SeparateCores)$$' -benchtime 4800x ./cmd/gitgate 2>/dev/null | grep -v '^{"level"'
 
 protoc: # protoc from Debian's protobuf-compiler, installed when missing
 	@command -v protoc >/dev/null 2>&1 || { echo "installing protobuf-compiler (protoc)"; \

@@ -24,12 +24,18 @@ const shadowRoundCalls = 200
 // both P95s and their ratio (the target is ≤ 1.05), and fails if no shadow
 // comparison was recorded. Run with -benchtime 4800x (24 rounds): the
 // P95 of fewer calls moves by more than the 5 % it is meant to resolve.
-func BenchmarkShadowOverheadP95(b *testing.B) { shadowOverhead(b, 0.1) }
+func BenchmarkShadowOverheadP95(b *testing.B) { shadowOverhead(b, 0.1, false) }
+
+// BenchmarkShadowOverheadP95Writes is the same for writes: each step is a
+// write_file and a commit (both timed), and the shadowed rounds predict 10 %
+// of them on the Approach 2 service (a commit's prediction runs five git
+// commands there).
+func BenchmarkShadowOverheadP95Writes(b *testing.B) { shadowOverhead(b, 0.1, true) }
 
 // BenchmarkShadowNoiseFloorP95 is the same measurement with nothing
 // shadowed in either condition: the spread of its ratio around 1 is what
 // the machine's noise alone does to BenchmarkShadowOverheadP95's.
-func BenchmarkShadowNoiseFloorP95(b *testing.B) { shadowOverhead(b, 0) }
+func BenchmarkShadowNoiseFloorP95(b *testing.B) { shadowOverhead(b, 0, false) }
 
 // BenchmarkShadowOverheadP95SeparateCores is BenchmarkShadowOverheadP95
 // with the Approach 2 service (and the git it runs) pinned to one core and
@@ -37,7 +43,7 @@ func BenchmarkShadowNoiseFloorP95(b *testing.B) { shadowOverhead(b, 0) }
 // where the service has its own host, as far as two cores can show it.
 func BenchmarkShadowOverheadP95SeparateCores(b *testing.B) {
 	pin(b, os.Getpid(), "0")
-	shadowOverhead(b, 0.1, func(service *os.Process) { pin(b, service.Pid, "1") })
+	shadowOverhead(b, 0.1, false, func(service *os.Process) { pin(b, service.Pid, "1") })
 }
 
 // pin sets the CPU affinity of every thread of pid (children started
@@ -53,8 +59,9 @@ func pin(b *testing.B, pid int, cpus string) {
 	b.Cleanup(func() { _ = set("0-" + strconv.Itoa(runtime.NumCPU()-1)) })
 }
 
-// shadowOverhead alternates rounds between no shadowing and rate.
-func shadowOverhead(b *testing.B, shadowRate float64, tune ...func(service *os.Process)) {
+// shadowOverhead alternates rounds between no shadowing and shadowRate,
+// of statuses or (writes) of write_file + commit steps.
+func shadowOverhead(b *testing.B, shadowRate float64, writes bool, tune ...func(service *os.Process)) {
 	tuneRuntime()
 	f := flags.NewFile(opNames())
 	w, flagPath, service := newCanaryWorld(b, f)
@@ -63,12 +70,36 @@ func shadowOverhead(b *testing.B, shadowRate float64, tune ...func(service *os.P
 	}
 	c := w.httpClient(b, agentToken)
 	w.ok(b, c, "clone", map[string]any{"workspace": "shadow-bench", "url": w.repoURL})
-	for range shadowRoundCalls { // warm up: the first calls after a clone are slower and would bias the first condition
-		w.call(b, c, "status", map[string]any{"workspace": "shadow-bench"})
+	ops := []string{"status"}
+	if writes {
+		ops = []string{"write_file", "commit"}
+	}
+	step := func(i int) []time.Duration {
+		var took []time.Duration
+		for _, op := range ops {
+			args := map[string]any{"workspace": "shadow-bench"}
+			switch op {
+			case "write_file":
+				args["path"], args["content"] = "bench.txt", strconv.Itoa(i)
+			case "commit":
+				args["message"] = "bench " + strconv.Itoa(i)
+			}
+			t0 := time.Now()
+			if res := w.call(b, c, op, args); res.IsError {
+				b.Fatal(text(res))
+			}
+			took = append(took, time.Since(t0))
+		}
+		return took
+	}
+	for i := range shadowRoundCalls { // warm up: the first calls after a clone are slower and would bias the first condition
+		step(-1 - i)
 	}
 	setRate := func(rate float64) {
-		if err := f.SetShadow("status", rate); err != nil {
-			b.Fatal(err)
+		for _, op := range ops {
+			if err := f.SetShadow(op, rate); err != nil {
+				b.Fatal(err)
+			}
 		}
 		if err := f.Save(flagPath); err != nil {
 			b.Fatal(err)
@@ -85,14 +116,10 @@ func shadowOverhead(b *testing.B, shadowRate float64, tune ...func(service *os.P
 			round++
 		}
 		n++
-		t0 := time.Now()
-		if res := w.call(b, c, "status", map[string]any{"workspace": "shadow-bench"}); res.IsError {
-			b.Fatal(text(res))
-		}
-		if d := time.Since(t0); round%2 == 0 {
-			plain = append(plain, d)
+		if took := step(n); round%2 == 0 {
+			plain = append(plain, took...)
 		} else {
-			shadowed = append(shadowed, d)
+			shadowed = append(shadowed, took...)
 		}
 	}
 	if len(plain) == 0 || len(shadowed) == 0 {
@@ -103,10 +130,16 @@ func shadowOverhead(b *testing.B, shadowRate float64, tune ...func(service *os.P
 	if err != nil {
 		b.Fatal(err)
 	}
-	comparisons := 0
+	comparisons, mismatches, stale := 0, 0, 0
 	for _, e := range entries {
 		if e.Kind == "comparison" {
 			comparisons++
+			switch e.Outcome {
+			case "mismatch":
+				mismatches++
+			case "stale":
+				stale++
+			}
 		}
 	}
 	if comparisons == 0 && shadowRate > 0 {
@@ -120,4 +153,8 @@ func shadowOverhead(b *testing.B, shadowRate float64, tune ...func(service *os.P
 	b.ReportMetric(float64(p1.Microseconds()), "shadowed-p95-µs")
 	b.ReportMetric(float64(p1)/float64(p0), "p95-ratio")
 	b.ReportMetric(float64(comparisons)/float64(len(shadowed)), "shadowed-share")
+	if comparisons > 0 {
+		b.ReportMetric(float64(mismatches)/float64(comparisons), "mismatch-share")
+		b.ReportMetric(float64(stale)/float64(comparisons), "stale-share")
+	}
 }

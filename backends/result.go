@@ -6,6 +6,11 @@ type Served struct {
 	Backend    string `json:"backend" jsonschema:"which backend served the call (approach1 or approach2)"`
 	FellBack   bool   `json:"fell_back,omitempty" jsonschema:"true when the call fell back to another backend"`
 	DurationMS int64  `json:"duration_ms" jsonschema:"time spent serving the call, in milliseconds"`
+	// WriteSeq is, for a write, the workspace's write count once it was
+	// made (sandbox.Binding.Writes): a shadow prediction that finds a
+	// higher count knows another write came after and compares nothing.
+	// Not shown to agents.
+	WriteSeq uint64 `json:"-"`
 }
 
 // Result is implemented by every *XxxResult type of this package.

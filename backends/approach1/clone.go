@@ -123,8 +123,9 @@ func (e *Executor) finishClone(ctx context.Context, b sandbox.Binding) (*backend
 		}
 	}
 	b.Branch = branch
+	b.Writes++
 	if err := e.cfg.Bindings.Put(ctx, b); err != nil {
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
-	return &backends.CloneResult{Workspace: b.Key.Name, Branch: branch, Head: sha}, nil
+	return &backends.CloneResult{Served: backends.Served{WriteSeq: b.Writes}, Workspace: b.Key.Name, Branch: branch, Head: sha}, nil
 }

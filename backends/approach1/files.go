@@ -81,7 +81,7 @@ func (e *Executor) writeFile(ctx context.Context, r *backends.WriteFileRequest) 
 		return nil, err
 	}
 	e.record(ctx, w, func(b *sandbox.Binding) { b.Dirty = true })
-	return &backends.WriteFileResult{Path: rel, Size: int64(len(data)), Created: created}, nil
+	return &backends.WriteFileResult{Served: written(w), Path: rel, Size: int64(len(data)), Created: created}, nil
 }
 
 func (e *Executor) decodeContent(r *backends.WriteFileRequest) ([]byte, error) {
@@ -159,5 +159,5 @@ func (e *Executor) deleteFile(ctx context.Context, r *backends.DeleteFileRequest
 	if existed {
 		e.record(ctx, w, func(b *sandbox.Binding) { b.Dirty = true })
 	}
-	return &backends.DeleteFileResult{Path: rel, Deleted: existed}, nil
+	return &backends.DeleteFileResult{Served: written(w), Path: rel, Deleted: existed}, nil
 }

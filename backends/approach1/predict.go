@@ -34,10 +34,46 @@ func (e *Executor) Predict(ctx context.Context, req backends.Request, primary ba
 		return nil, backends.Errorf(backends.InvalidArgument, "%s is a read: reads are mirrored, not predicted", req.Op())
 	}
 	p, err := e.predict(ctx, req, primary)
+	if (err != nil || p.Stale == "") && readsWorkTree(req.Op()) {
+		// A later write makes the work tree say nothing about this one; it
+		// may even have pulled a file from under a command (an error).
+		if later, serr := e.superseded(ctx, req.GetScope(), primary); later {
+			p, err = stale("another write to the workspace came after it"), nil
+		} else if err == nil {
+			err = serr
+		}
+	}
 	if err != nil {
 		return nil, backends.WithOp(req.Op(), err)
 	}
 	return p, nil
+}
+
+// readsWorkTree reports whether op's prediction compares work-tree
+// contents, which any later write may change; the others compare commits
+// and refs and check HEAD themselves.
+func readsWorkTree(op backends.Op) bool {
+	return op == backends.OpCommit || op == backends.OpWriteFile || op == backends.OpDeleteFile
+}
+
+// superseded reports whether another write came after the primary's: the
+// workspace's write count, read once the prediction is made, has moved
+// past the one the primary's result carries (0: unknown, as for a result
+// replayed from the journal).
+func (e *Executor) superseded(ctx context.Context, s *backends.Scope, primary backends.Result) (bool, error) {
+	seq := primary.GetServed().WriteSeq
+	if seq == 0 {
+		return false, nil
+	}
+	k, err := e.key(s)
+	if err != nil {
+		return false, err
+	}
+	b, ok, err := e.cfg.Bindings.Get(ctx, k)
+	if err != nil {
+		return false, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	}
+	return ok && b.Writes > seq, nil
 }
 
 func (e *Executor) predict(ctx context.Context, req backends.Request, primary backends.Result) (*backends.Prediction, error) {

@@ -117,15 +117,21 @@ func (e *Executor) replace(ctx context.Context, b sandbox.Binding, p backends.Pr
 	return &workspace{Binding: nb, done: done}, nil
 }
 
-// record applies change to the workspace's binding and stores it: what a
-// replacement sandbox could not restore (see sandbox.Binding.Unsaved).
-// The operation already happened, so a failure is logged, not returned.
+// record counts a write made in the workspace, applies change to its
+// binding (what a replacement sandbox could not restore, see
+// sandbox.Binding.Unsaved) and stores it. The write already happened, so a
+// failure is logged, not returned.
 func (e *Executor) record(ctx context.Context, w *workspace, change func(*sandbox.Binding)) {
+	w.Binding.Writes++
 	change(&w.Binding)
 	if err := e.cfg.Bindings.Put(context.WithoutCancel(ctx), w.Binding); err != nil {
 		e.cfg.Logger.Warn("workspace binding not updated", "workspace", w.Key.String(), "err", err)
 	}
 }
+
+// written is the Served of a write's result: the workspace's write count
+// once it was made (for shadow predictions).
+func written(w *workspace) backends.Served { return backends.Served{WriteSeq: w.Binding.Writes} }
 
 // addBranch returns the space-separated list with branch, once.
 func addBranch(list, branch string) string {

@@ -50,7 +50,7 @@ func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*back
 			b.Dirty = false // everything was committed
 		}
 	})
-	return &backends.CommitResult{SHA: sha, Branch: branch}, nil
+	return &backends.CommitResult{Served: written(w), SHA: sha, Branch: branch}, nil
 }
 
 func (e *Executor) checkout(ctx context.Context, r *backends.CheckoutRequest) (*backends.CheckoutResult, error) {
@@ -87,7 +87,7 @@ func (e *Executor) checkout(ctx context.Context, r *backends.CheckoutRequest) (*
 			b.Unpushed = addBranch(b.Unpushed, branch) // not on the remote yet
 		}
 	})
-	return &backends.CheckoutResult{Branch: branch, Head: sha, Created: r.Create}, nil
+	return &backends.CheckoutResult{Served: written(w), Branch: branch, Head: sha, Created: r.Create}, nil
 }
 
 func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends.PushResult, error) {
@@ -116,6 +116,7 @@ func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends
 		e.record(ctx, w, func(b *sandbox.Binding) {
 			b.Unpushed = removeBranch(b.Unpushed, branch)
 		})
+		out.Served = written(w)
 	}
 	return out, err
 }
@@ -192,10 +193,12 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 		return nil, err
 	}
 	merged := strings.Contains(string(res.Stdout), "Merge made by")
-	if merged {
-		e.record(ctx, w, func(b *sandbox.Binding) { b.Unpushed = addBranch(b.Unpushed, branch) })
-	}
-	return &backends.PullResult{Branch: branch, Before: before, After: after, Updated: before != after,
+	e.record(ctx, w, func(b *sandbox.Binding) {
+		if merged {
+			b.Unpushed = addBranch(b.Unpushed, branch)
+		}
+	})
+	return &backends.PullResult{Served: written(w), Branch: branch, Before: before, After: after, Updated: before != after,
 		Merged: merged, Upstream: "origin/" + branch}, nil
 }
 

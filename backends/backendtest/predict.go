@@ -3,11 +3,14 @@ package backendtest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
@@ -105,6 +108,8 @@ func testPredictions(t *testing.T, f Factory) {
 	claim := &backends.PushResult{Branch: "main", RemoteRef: "refs/heads/main", Head: res.(*backends.CommitResult).SHA}
 	wantMismatch(t, predict(unpushed, claim), "remote_head")
 
+	predictWhileWriting(t, ex, pr, p)
+
 	match(&backends.ReleaseWorkspaceRequest{Scope: scope("pred"), Force: true})
 
 	// reads are refused: they are mirrored, not predicted
@@ -126,6 +131,49 @@ func testPredictions(t *testing.T, f Factory) {
 	}
 	if readOnly == 0 {
 		t.Fatal("no prediction read the remote with the read-only token")
+	}
+}
+
+// predictWhileWriting predicts writes while the agent goes on writing (as a
+// shadow does, after the answer): a prediction that finds later writes is
+// stale, never a mismatch.
+func predictWhileWriting(t *testing.T, ex backends.Executor, pr backends.Predictor, p backends.Principal) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	for i := range 40 {
+		for _, req := range []backends.Request{
+			&backends.WriteFileRequest{Scope: scope("pred"), Path: "busy.txt", Content: strconv.Itoa(i)},
+			&backends.CommitRequest{Scope: scope("pred"), Message: "busy " + strconv.Itoa(i)},
+		} {
+			req.GetScope().Principal = p
+			res, err := ex.Execute(Ctx(t), req)
+			if err != nil {
+				t.Fatalf("%s: %v", req.Op(), err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pred, err := pr.Predict(Ctx(t), req, res)
+				outcome := "match"
+				switch {
+				case err != nil:
+					outcome = "error: " + err.Error()
+				case pred.Stale != "":
+					outcome = "stale"
+				case !maps.Equal(pred.Expected, pred.Found):
+					outcome = fmt.Sprintf("mismatch: %v / %v", pred.Expected, pred.Found)
+				}
+				mu.Lock()
+				outcomes[outcome]++
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	if len(outcomes) > 2 || outcomes["match"] == 0 || outcomes["match"]+outcomes["stale"] != 80 {
+		t.Fatalf("predictions made while the agent kept writing: %v", outcomes)
 	}
 }
 

@@ -43,6 +43,10 @@ type Binding struct {
 	Branch   string
 	Dirty    bool
 	Unpushed string
+	// Writes counts the writes made in the workspace (shadow predictions
+	// use it to tell whether another write came after the one they
+	// predict).
+	Writes uint64
 }
 
 // Unsaved describes what would be lost with the sandbox ("" when nothing

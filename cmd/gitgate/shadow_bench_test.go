@@ -137,6 +137,9 @@ func shadowOverhead(b *testing.B, shadowRate float64, writes bool, tune ...func(
 			switch e.Outcome {
 			case "mismatch":
 				mismatches++
+				if mismatches <= 3 {
+					b.Logf("mismatch in %s: %s", e.Op, e.Detail)
+				}
 			case "stale":
 				stale++
 			}

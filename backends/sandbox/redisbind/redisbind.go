@@ -95,6 +95,7 @@ type record struct {
 	Branch   string `json:"branch,omitempty"`
 	Dirty    bool   `json:"dirty,omitempty"`
 	Unpushed string `json:"unpushed,omitempty"`
+	Writes   uint64 `json:"writes,omitempty"`
 }
 
 func encode(b sandbox.Binding) ([]byte, error) {
@@ -102,7 +103,7 @@ func encode(b sandbox.Binding) ([]byte, error) {
 		Project: b.Key.Project, Agent: b.Key.Agent, Name: b.Key.Name,
 		SandboxID: b.SandboxID, Root: b.Root, URL: b.URL,
 		Created: b.Created.UTC(), LastUsed: b.LastUsed.UTC(),
-		Tracked: true, Branch: b.Branch, Dirty: b.Dirty, Unpushed: b.Unpushed,
+		Tracked: true, Branch: b.Branch, Dirty: b.Dirty, Unpushed: b.Unpushed, Writes: b.Writes,
 	})
 	if err != nil {
 		return nil, backends.Errorf(backends.InvalidArgument, "binding of %s cannot be stored: %w", b.Key, err)
@@ -119,7 +120,7 @@ func decode(data string) (sandbox.Binding, error) {
 		Key:       sandbox.WorkspaceKey{Project: r.Project, Agent: r.Agent, Name: r.Name},
 		SandboxID: r.SandboxID, Root: r.Root, URL: r.URL,
 		Created: r.Created, LastUsed: r.LastUsed,
-		Branch: r.Branch, Dirty: r.Dirty || !r.Tracked, Unpushed: r.Unpushed,
+		Branch: r.Branch, Dirty: r.Dirty || !r.Tracked, Unpushed: r.Unpushed, Writes: r.Writes,
 	}, nil
 }
 

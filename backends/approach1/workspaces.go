@@ -2,11 +2,13 @@ package approach1
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
 func (e *Executor) listWorkspaces(ctx context.Context, r *backends.ListWorkspacesRequest) (*backends.ListWorkspacesResult, error) {
@@ -32,11 +34,39 @@ func (e *Executor) listWorkspaces(ctx context.Context, r *backends.ListWorkspace
 }
 
 func (e *Executor) release(ctx context.Context, r *backends.ReleaseWorkspaceRequest) (*backends.ReleaseWorkspaceResult, error) {
-	w, lease, err := e.openLocked(ctx, &r.Scope)
+	k, err := e.key(&r.Scope)
 	if err != nil {
 		return nil, err
 	}
-	defer finish(ctx, w, lease)
+	lease, err := e.lock(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	if gone, err := e.releaseGone(ctx, k, r.Force); err != nil {
+		return nil, err
+	} else if gone {
+		return &backends.ReleaseWorkspaceResult{Workspace: k.Name, Released: true}, nil
+	}
+	res, err := e.releaseLive(ctx, k, r)
+	if errors.Is(err, sandbox.ErrGone) { // it died just now: the manager has forgotten it
+		if gone, gerr := e.releaseGone(ctx, k, r.Force); gerr != nil {
+			return nil, gerr
+		} else if gone {
+			return &backends.ReleaseWorkspaceResult{Workspace: k.Name, Released: true}, nil
+		}
+	}
+	return res, err
+}
+
+// releaseLive releases a workspace in a live sandbox; the caller holds
+// its lock.
+func (e *Executor) releaseLive(ctx context.Context, k sandbox.WorkspaceKey, r *backends.ReleaseWorkspaceRequest) (*backends.ReleaseWorkspaceResult, error) {
+	w, err := e.open(ctx, k, r.Principal, true)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
 	if !r.Force {
 		if err := e.checkNothingToLose(ctx, w); err != nil {
 			return nil, err
@@ -46,13 +76,39 @@ func (e *Executor) release(ctx context.Context, r *backends.ReleaseWorkspaceRequ
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
 	p := e.cfg.Sandboxes.Provider()
-	if err := p.RemoveAll(ctx, w.SandboxID, w.WorkTree()); err != nil {
-		return nil, err
-	}
-	if err := p.RemoveAll(ctx, w.SandboxID, w.GitDir()); err != nil {
-		return nil, err
+	for _, dir := range []string{w.WorkTree(), w.GitDir()} {
+		if err := e.gone(ctx, w.SandboxID, p.RemoveAll(ctx, w.SandboxID, dir)); errors.Is(err, sandbox.ErrGone) {
+			break // the binding is gone and the sandbox with everything in it
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	return &backends.ReleaseWorkspaceResult{Workspace: w.Key.Name, Released: true}, nil
+}
+
+// releaseGone releases a workspace whose sandbox is gone without cloning
+// it again first (as any other operation would): there is nothing left to
+// remove, only the binding — unless it held unsaved work and force is not
+// given. gone is false when the sandbox is alive (or there is no binding).
+func (e *Executor) releaseGone(ctx context.Context, k sandbox.WorkspaceKey, force bool) (gone bool, err error) {
+	b, ok, err := e.cfg.Bindings.Get(ctx, k)
+	if err != nil {
+		return false, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	}
+	if !ok {
+		return false, nil // open reports it
+	}
+	if done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID); alive {
+		done()
+		return false, nil
+	}
+	if lost := b.Unsaved(); lost != "" && !force {
+		return true, backends.Errorf(backends.Conflict, "workspace %q's sandbox is gone, and with it %s; release with force to forget it", k.Name, lost)
+	}
+	if err := e.cfg.Bindings.Delete(ctx, k); err != nil {
+		return true, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	}
+	return true, nil
 }
 
 // checkNothingToLose refuses to release a workspace with uncommitted changes

@@ -151,3 +151,31 @@ func TestSandboxDiesMidOperation(t *testing.T) {
 		t.Fatal("something reached the remote")
 	}
 }
+
+// TestReleaseWhenTheSandboxIsGone: releasing a workspace whose sandbox died
+// does not clone it again first; with unsaved work it needs force.
+func TestReleaseWhenTheSandboxIsGone(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	s := fake(t, e2bfake.Config{})
+	ex := backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	p := env.Agent
+	backendtest.Clone(t, ex, env, p, "clean")
+	backendtest.Clone(t, ex, env, p, "dirty")
+	backendtest.Do[*backends.WriteFileResult](t, ex, p, &backends.WriteFileRequest{Scope: ws("dirty"), Path: "a.txt", Content: "a"})
+	s.Kill(onlySandbox(t, s))
+	fetches := env.Remote.Requests()
+	backendtest.Do[*backends.ReleaseWorkspaceResult](t, ex, p, &backends.ReleaseWorkspaceRequest{Scope: ws("clean")})
+	err := backendtest.Fail(t, ex, p, &backends.ReleaseWorkspaceRequest{Scope: ws("dirty")})
+	wantCategory(t, err, backends.Conflict)
+	if !strings.Contains(err.Error(), "uncommitted changes") {
+		t.Fatalf("%v", err)
+	}
+	backendtest.Do[*backends.ReleaseWorkspaceResult](t, ex, p, &backends.ReleaseWorkspaceRequest{Scope: ws("dirty"), Force: true})
+	if n := len(env.Remote.Requests()) - len(fetches); n != 0 {
+		t.Fatalf("releasing reached the remote %d times (a re-clone)", n)
+	}
+	ls := backendtest.Do[*backends.ListWorkspacesResult](t, ex, p, &backends.ListWorkspacesRequest{})
+	if len(ls.Workspaces) != 0 {
+		t.Fatalf("workspaces left: %+v", ls.Workspaces)
+	}
+}

@@ -84,7 +84,7 @@ func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []
 // removes the ".git" file clone leaves in the work tree. On failure it
 // removes whatever it created, so a failed clone leaves nothing behind.
 func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
-	p := e.cfg.Sandboxes.Provider()
+	p := e.provider()
 	cleanup := func() {
 		c := context.WithoutCancel(ctx)
 		_ = p.RemoveAll(c, b.SandboxID, b.WorkTree())

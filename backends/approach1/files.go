@@ -28,8 +28,7 @@ func (e *Executor) readFile(ctx context.Context, r *backends.ReadFileRequest) (*
 		return nil, err
 	}
 	defer w.close()
-	fd, err := e.cfg.Sandboxes.Provider().ReadFile(ctx, w.SandboxID, w.WorkTree(), rel, int64(offset), int64(limit))
-	err = e.gone(ctx, w.SandboxID, err)
+	fd, err := e.provider().ReadFile(ctx, w.SandboxID, w.WorkTree(), rel, int64(offset), int64(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +74,7 @@ func (e *Executor) writeFile(ctx context.Context, r *backends.WriteFileRequest) 
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
-	created, err := e.cfg.Sandboxes.Provider().WriteFile(ctx, w.SandboxID, w.WorkTree(), rel, data)
-	err = e.gone(ctx, w.SandboxID, err)
+	created, err := e.provider().WriteFile(ctx, w.SandboxID, w.WorkTree(), rel, data)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +123,7 @@ func (e *Executor) listFiles(ctx context.Context, r *backends.ListFilesRequest) 
 		return nil, err
 	}
 	defer w.close()
-	entries, err := e.cfg.Sandboxes.Provider().ListDir(ctx, w.SandboxID, w.WorkTree(), rel, r.Recursive, offset+limit+1)
-	err = e.gone(ctx, w.SandboxID, err)
+	entries, err := e.provider().ListDir(ctx, w.SandboxID, w.WorkTree(), rel, r.Recursive, offset+limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +148,7 @@ func (e *Executor) deleteFile(ctx context.Context, r *backends.DeleteFileRequest
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
-	existed, err := e.cfg.Sandboxes.Provider().Remove(ctx, w.SandboxID, w.WorkTree(), rel)
-	err = e.gone(ctx, w.SandboxID, err)
+	existed, err := e.provider().Remove(ctx, w.SandboxID, w.WorkTree(), rel)
 	if err != nil {
 		return nil, err
 	}

@@ -442,7 +442,7 @@ func (e *Executor) predictWriteFile(ctx context.Context, r *backends.WriteFileRe
 		return nil, err
 	}
 	defer w.close()
-	fd, err := e.cfg.Sandboxes.Provider().ReadFile(ctx, w.SandboxID, w.WorkTree(), rel, 0, int64(e.cfg.Limits.MaxFileBytes)+1)
+	fd, err := e.provider().ReadFile(ctx, w.SandboxID, w.WorkTree(), rel, 0, int64(e.cfg.Limits.MaxFileBytes)+1)
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +462,7 @@ func (e *Executor) predictDeleteFile(ctx context.Context, r *backends.DeleteFile
 		return nil, err
 	}
 	defer w.close()
-	_, err = e.cfg.Sandboxes.Provider().ReadFile(ctx, w.SandboxID, w.WorkTree(), rel, 0, 0)
+	_, err = e.provider().ReadFile(ctx, w.SandboxID, w.WorkTree(), rel, 0, 0)
 	exists := backends.CategoryOf(err) != backends.NotFound
 	return &backends.Prediction{Expected: map[string]string{"path": rel, "exists": "false"},
 		Found: map[string]string{"path": res.Path, "exists": strconv.FormatBool(exists)}}, nil
@@ -551,7 +551,7 @@ func (e *Executor) scratch(ctx context.Context, b sandbox.Binding) (*gitcmd.Scra
 	_, _ = rand.Read(rnd[:])
 	name := "predict-" + hex.EncodeToString(rnd[:])
 	tmp, dir := b.Root+"/tmp", b.Root+"/tmp/"+name
-	p := e.cfg.Sandboxes.Provider()
+	p := e.provider()
 	if _, err := p.WriteFile(ctx, b.SandboxID, tmp, name+"/objects/info/gitgate-scratch", []byte("shadow prediction scratch space\n")); err != nil {
 		return nil, nil, err
 	}

@@ -63,8 +63,8 @@ func findPacked(packed []byte, ref string) string {
 }
 
 func (e *Executor) readGitFile(ctx context.Context, b sandbox.Binding, rel string) ([]byte, error) {
-	fd, err := e.cfg.Sandboxes.Provider().ReadFile(ctx, b.SandboxID, b.GitDir(), rel, 0, 1<<20)
-	if err = e.gone(ctx, b.SandboxID, err); err != nil {
+	fd, err := e.provider().ReadFile(ctx, b.SandboxID, b.GitDir(), rel, 0, 1<<20)
+	if err != nil {
 		return nil, err
 	}
 	return fd.Data, nil

@@ -231,6 +231,22 @@ func (e *Executor) run(ctx context.Context, b sandbox.Binding, g gitRun) (sandbo
 }
 
 func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, inv gitcmd.Invocation) (sandbox.ExecResult, error) {
+	if _, ok := e.cfg.Sandboxes.Provider().(sandbox.SecretWriter); ok && inv.Remote != nil && inv.Remote.Token != "" {
+		// The token goes as a file, read by the credential helper, and
+		// leaves the sandbox with the command.
+		path := root + "/tmp/.credential-" + secretName()
+		if err := e.provider().WriteSecret(ctx, sandboxID, path, []byte(inv.Remote.Token+"\n")); err != nil {
+			return sandbox.ExecResult{}, err
+		}
+		defer func() {
+			if err := e.provider().RemoveAll(context.WithoutCancel(ctx), sandboxID, path); err != nil {
+				e.cfg.Logger.Warn("removing the credential file from the sandbox failed", "sandbox", sandboxID, "err", err)
+			}
+		}()
+		remote := *inv.Remote
+		remote.Token, remote.TokenFile = "", path
+		inv.Remote = &remote
+	}
 	cmd := gitcmd.Build(e.cfg.GitPath, root+"/home", root+"/tmp", inv)
 	timeout := e.cfg.Limits.CommandTimeout
 	req := sandbox.ExecRequest{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: root,
@@ -240,28 +256,9 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 		req.OnStderr = progressTap(ctx)
 	}
 	req.Timeout = timeout
-	if sw, ok := e.cfg.Sandboxes.Provider().(sandbox.SecretWriter); ok && inv.Remote != nil && inv.Remote.Token != "" {
-		// The token goes as a file, read by the credential helper, and
-		// leaves the sandbox with the command.
-		path := root + "/tmp/.credential-" + secretName()
-		if err := sw.WriteSecret(ctx, sandboxID, path, []byte(inv.Remote.Token+"\n")); err != nil {
-			return sandbox.ExecResult{}, err
-		}
-		defer func() {
-			if err := e.cfg.Sandboxes.Provider().RemoveAll(context.WithoutCancel(ctx), sandboxID, path); err != nil {
-				e.cfg.Logger.Warn("removing the credential file from the sandbox failed", "sandbox", sandboxID, "err", err)
-			}
-		}()
-		remote := *inv.Remote
-		remote.Token, remote.TokenFile = "", path
-		inv.Remote = &remote
-		cmd = gitcmd.Build(e.cfg.GitPath, root+"/home", root+"/tmp", inv)
-		req.Path, req.Args, req.Env = cmd.Path, cmd.Args, cmd.Env
-	}
 	e.metrics.processes.WithLabelValues(string(g.op)).Inc()
 	start := time.Now()
-	res, err := e.cfg.Sandboxes.Provider().Exec(ctx, sandboxID, req)
-	err = e.gone(ctx, sandboxID, err)
+	res, err := e.provider().Exec(ctx, sandboxID, req)
 	d := time.Since(start).Seconds()
 	e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
 	if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {

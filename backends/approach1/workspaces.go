@@ -75,9 +75,9 @@ func (e *Executor) releaseLive(ctx context.Context, k sandbox.WorkspaceKey, r *b
 	if err := e.cfg.Bindings.Delete(ctx, w.Key); err != nil {
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
-	p := e.cfg.Sandboxes.Provider()
+	p := e.provider()
 	for _, dir := range []string{w.WorkTree(), w.GitDir()} {
-		if err := e.gone(ctx, w.SandboxID, p.RemoveAll(ctx, w.SandboxID, dir)); errors.Is(err, sandbox.ErrGone) {
+		if err := p.RemoveAll(ctx, w.SandboxID, dir); errors.Is(err, sandbox.ErrGone) {
 			break // the binding is gone and the sandbox with everything in it
 		} else if err != nil {
 			return nil, err

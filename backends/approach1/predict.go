@@ -133,15 +133,11 @@ func (e *Executor) predictCommit(ctx context.Context, r *backends.CommitRequest,
 	if !isObjectID(res.SHA) {
 		return nil, backends.Errorf(backends.InvalidArgument, "the primary's commit id %q is not an object id", res.SHA)
 	}
-	w, err := e.openRead(ctx, &r.Scope)
+	w, branch, head, err := e.openAtHead(ctx, &r.Scope)
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	branch, head, err := e.head(ctx, w.Binding)
-	if err != nil {
-		return nil, err
-	}
 	if head != res.SHA {
 		return stale("HEAD moved on from the commit"), nil
 	}
@@ -232,15 +228,11 @@ func (e *Executor) predictPull(ctx context.Context, r *backends.PullRequest, res
 	if res.Before != "" && !isObjectID(res.Before) || !isObjectID(res.After) {
 		return nil, backends.Errorf(backends.InvalidArgument, "the primary's pull result does not name commits")
 	}
-	w, err := e.openRead(ctx, &r.Scope)
+	w, branch, head, err := e.openAtHead(ctx, &r.Scope)
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	branch, head, err := e.head(ctx, w.Binding)
-	if err != nil {
-		return nil, err
-	}
 	if branch != res.Branch || head != res.After {
 		return stale("HEAD moved on from the pull"), nil
 	}
@@ -362,15 +354,11 @@ func (e *Executor) predictPush(ctx context.Context, r *backends.PushRequest, res
 // predictClone expects the workspace to be on the branch the remote names
 // (its HEAD, or the requested branch) at the commit the remote has there.
 func (e *Executor) predictClone(ctx context.Context, r *backends.CloneRequest, res *backends.CloneResult) (*backends.Prediction, error) {
-	w, err := e.openRead(ctx, &r.Scope)
+	w, branch, head, err := e.openAtHead(ctx, &r.Scope)
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	branch, head, err := e.head(ctx, w.Binding)
-	if err != nil {
-		return nil, err
-	}
 	if branch != res.Branch || head != res.Head {
 		return stale("the workspace moved on from the clone"), nil
 	}
@@ -393,15 +381,11 @@ func (e *Executor) predictCheckout(ctx context.Context, r *backends.CheckoutRequ
 	if err := gitcmd.ValidateBranch(r.Branch); err != nil {
 		return nil, err
 	}
-	w, err := e.openRead(ctx, &r.Scope)
+	w, branch, head, err := e.openAtHead(ctx, &r.Scope)
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
-	branch, head, err := e.head(ctx, w.Binding)
-	if err != nil {
-		return nil, err
-	}
 	if branch != res.Branch || head != res.Head {
 		return stale("HEAD moved on from the checkout"), nil
 	}
@@ -480,6 +464,21 @@ func (e *Executor) predictRelease(ctx context.Context, r *backends.ReleaseWorksp
 	}
 	return &backends.Prediction{Expected: map[string]string{"workspace": "released"},
 		Found: map[string]string{"workspace": map[bool]string{true: "still bound", false: "released"}[bound]}}, nil
+}
+
+// openAtHead opens the workspace lock-free and reads HEAD, which every
+// prediction compares with the primary's result first.
+func (e *Executor) openAtHead(ctx context.Context, s *backends.Scope) (*workspace, string, string, error) {
+	w, err := e.openRead(ctx, s)
+	if err != nil {
+		return nil, "", "", err
+	}
+	branch, head, err := e.head(ctx, w.Binding)
+	if err != nil {
+		w.close()
+		return nil, "", "", err
+	}
+	return w, branch, head, nil
 }
 
 // unlessMoved returns the prediction, or a stale one when HEAD moved while

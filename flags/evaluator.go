@@ -114,11 +114,11 @@ func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
 		if err := e.openSync(); err != nil {
 			return nil, err
 		}
-		go e.watchSync()
+		go e.every(e.checkSync)
 		return e, nil
 	}
 	e.checkFile()
-	go e.watch()
+	go e.every(e.checkFile) // flagd keeps the last good flags when the file turns invalid, but an invalid source must mean Approach 1
 	return e, nil
 }
 
@@ -178,9 +178,8 @@ func (e *Evaluator) Close() {
 	}
 }
 
-// watch checks the flag file itself: flagd keeps the last good flags when
-// the file turns invalid, but an invalid source must mean Approach 1.
-func (e *Evaluator) watch() {
+// every runs check every CheckInterval until Close.
+func (e *Evaluator) every(check func()) {
 	defer close(e.done)
 	t := time.NewTicker(e.cfg.CheckInterval)
 	defer t.Stop()
@@ -189,7 +188,7 @@ func (e *Evaluator) watch() {
 		case <-e.stop:
 			return
 		case <-t.C:
-			e.checkFile()
+			check()
 		}
 	}
 }

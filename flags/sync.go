@@ -95,44 +95,34 @@ func (e *Evaluator) startSync() {
 	e.ready.Store(true)
 }
 
-// watchSync restarts a provider that has been in error for
+// checkSync restarts a provider that has been in error for
 // syncRestartAfter (syncClient reconnects by itself; an error state, for
 // example after flags the provider could not use, does not clear itself).
-func (e *Evaluator) watchSync() {
-	defer close(e.done)
-	t := time.NewTicker(e.cfg.CheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
-		}
-		e.clientMu.RLock()
-		client := e.client
-		e.clientMu.RUnlock()
-		st := openfeature.State("not started") // the provider could not even be set up
-		if client != nil {
-			st = client.State()
-		}
-		failed := client == nil || st == openfeature.ErrorState || st == openfeature.FatalState
-		s := e.sync
-		s.mu.Lock()
-		switch {
-		case !failed:
-			s.failedAt = time.Time{}
-		case s.failedAt.IsZero():
-			s.failedAt = time.Now()
-		}
-		restart := failed && time.Since(s.failedAt) >= syncRestartAfter
-		if restart {
-			s.failedAt = time.Time{}
-		}
-		s.mu.Unlock()
-		if restart {
-			e.cfg.Logger.Warn("restarting the flag provider; operations go to Approach 1 until the source serves", "source", e.cfg.SyncAddr, "state", string(st))
-			e.startSync()
-		}
+func (e *Evaluator) checkSync() {
+	e.clientMu.RLock()
+	client := e.client
+	e.clientMu.RUnlock()
+	st := openfeature.State("not started") // the provider could not even be set up
+	if client != nil {
+		st = client.State()
+	}
+	failed := client == nil || st == openfeature.ErrorState || st == openfeature.FatalState
+	s := e.sync
+	s.mu.Lock()
+	switch {
+	case !failed:
+		s.failedAt = time.Time{}
+	case s.failedAt.IsZero():
+		s.failedAt = time.Now()
+	}
+	restart := failed && time.Since(s.failedAt) >= syncRestartAfter
+	if restart {
+		s.failedAt = time.Time{}
+	}
+	s.mu.Unlock()
+	if restart {
+		e.cfg.Logger.Warn("restarting the flag provider; operations go to Approach 1 until the source serves", "source", e.cfg.SyncAddr, "state", string(st))
+		e.startSync()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
@@ -22,6 +23,15 @@ func newProvider(t testing.TB, s *e2bfake.Server) *e2b.Provider {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// onE2B is a test world: a remote with the seeded repository, the local
+// E2B (cfg) and the embedded executor on E2B sandboxes.
+func onE2B(t *testing.T, cfg e2bfake.Config) (*backendtest.Env, *e2bfake.Server, *approach1.Executor) {
+	t.Helper()
+	env := backendtest.NewEnv(t)
+	s := fake(t, cfg)
+	return env, s, backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
 }
 
 // TestConformanceOnE2B runs the whole backend conformance suite with the

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/backendtest"
-	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 )
@@ -27,9 +26,7 @@ func ws(name string) backends.Scope { return backends.Scope{Workspace: name} }
 // finds it (unavailable, saying so); the next operation gets a new sandbox
 // with the workspace cloned again on its branch — nothing was unsaved.
 func TestDeadSandboxIsReplaced(t *testing.T) {
-	env := backendtest.NewEnv(t)
-	s := fake(t, e2bfake.Config{})
-	ex := backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "w")
 	backendtest.Do[*backends.CheckoutResult](t, ex, p, &backends.CheckoutRequest{Scope: ws("w"), Branch: "topic", Create: true})
@@ -58,9 +55,7 @@ func TestDeadSandboxIsReplaced(t *testing.T) {
 // work that was not pushed, the workspace is not silently re-cloned: the
 // agent is told what was lost, and may clone again.
 func TestDeadSandboxWithUnsavedWorkIsReported(t *testing.T) {
-	env := backendtest.NewEnv(t)
-	s := fake(t, e2bfake.Config{})
-	ex := backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "w")
 	backendtest.Do[*backends.WriteFileResult](t, ex, p, &backends.WriteFileRequest{Scope: ws("w"), Path: "a.txt", Content: "a"})
@@ -81,9 +76,7 @@ func TestDeadSandboxWithUnsavedWorkIsReported(t *testing.T) {
 // usable; at E2B's concurrency cap a new sandbox is rate_limited (after
 // retries that honour Retry-After) and nothing is left bound.
 func TestStreamCutAndCapacity(t *testing.T) {
-	env := backendtest.NewEnv(t)
-	s := fake(t, e2bfake.Config{MaxConcurrent: 1, RetryAfter: 1})
-	ex := backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	env, s, ex := onE2B(t, e2bfake.Config{MaxConcurrent: 1, RetryAfter: 1})
 	backendtest.Clone(t, ex, env, env.Agent, "w")
 	s.CutStreamsAfter(1)
 	err := backendtest.Fail(t, ex, env.Agent, &backends.LogRequest{Scope: ws("w")})
@@ -125,9 +118,7 @@ func TestSlowEnvdPastTheDeadline(t *testing.T) {
 // of a commit (after add): the commit fails as unavailable, and the next
 // operation reports the uncommitted change as lost.
 func TestSandboxDiesMidOperation(t *testing.T) {
-	env := backendtest.NewEnv(t)
-	s := fake(t, e2bfake.Config{})
-	ex := backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "w")
 	backendtest.Do[*backends.WriteFileResult](t, ex, p, &backends.WriteFileRequest{Scope: ws("w"), Path: "a.txt", Content: "a"})
@@ -155,9 +146,7 @@ func TestSandboxDiesMidOperation(t *testing.T) {
 // TestReleaseWhenTheSandboxIsGone: releasing a workspace whose sandbox died
 // does not clone it again first; with unsaved work it needs force.
 func TestReleaseWhenTheSandboxIsGone(t *testing.T) {
-	env := backendtest.NewEnv(t)
-	s := fake(t, e2bfake.Config{})
-	ex := backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "clean")
 	backendtest.Clone(t, ex, env, p, "dirty")

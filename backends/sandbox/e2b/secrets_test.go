@@ -10,7 +10,6 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/backendtest"
-	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 )
 
@@ -21,9 +20,7 @@ import (
 // standard input, a header or a query — and that no credential file is left
 // in the sandbox afterwards.
 func TestTokenNeverInCommands(t *testing.T) {
-	env := backendtest.NewEnv(t)
-	s := fake(t, e2bfake.Config{})
-	ex := backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	clone := backendtest.Clone(t, ex, env, p, "sec")
 	backendtest.Do[*backends.WriteFileResult](t, ex, p, &backends.WriteFileRequest{Scope: backends.Scope{Workspace: "sec"}, Path: "x.txt", Content: "x"})

@@ -8,9 +8,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/backendtest"
-	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/lock/redislock"
-	"github.com/gitgate/gitgate/backends/sandbox/e2b"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
 	"google.golang.org/grpc"
@@ -66,21 +64,7 @@ func TestConformanceWithRedisAndPostgres(t *testing.T) {
 // engine runs on E2B sandboxes (the local E2B, commands run for real).
 func TestConformanceOnE2B(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
-		const key = "e2b_conformanceKEY0123456789abcdef"
-		s, err := e2bfake.Start(e2bfake.Config{APIKey: key, MaxConcurrent: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		env.SandboxRoots = append(env.SandboxRoots, s.Root())
-		a, err := e2b.NewAPI(e2b.APIConfig{BaseURL: s.URL(), APIKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := e2b.NewProvider(e2b.ProviderConfig{API: a, EnvdURL: s.URL(), Template: "gitgate"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return startService(t, backendtest.NewEngineOn(t, env, p, &lock.Memory{}, nil))
+		engine, _ := backendtest.NewE2BEngine(t, env, e2bfake.Config{MaxConcurrent: 100})
+		return startService(t, engine)
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/backendtest"
-	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 )
@@ -30,8 +29,8 @@ func newProvider(t testing.TB, s *e2bfake.Server) *e2b.Provider {
 func onE2B(t *testing.T, cfg e2bfake.Config) (*backendtest.Env, *e2bfake.Server, *approach1.Executor) {
 	t.Helper()
 	env := backendtest.NewEnv(t)
-	s := fake(t, cfg)
-	return env, s, backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+	ex, s := backendtest.NewE2BEngine(t, env, cfg)
+	return env, s, ex
 }
 
 // TestConformanceOnE2B runs the whole backend conformance suite with the
@@ -39,8 +38,7 @@ func onE2B(t *testing.T, cfg e2bfake.Config) (*backendtest.Env, *e2bfake.Server,
 // real).
 func TestConformanceOnE2B(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
-		s := fake(t, e2bfake.Config{MaxConcurrent: 100})
-		env.SandboxRoots = append(env.SandboxRoots, s.Root())
-		return backendtest.NewEngineOn(t, env, newProvider(t, s), &lock.Memory{}, nil)
+		ex, _ := backendtest.NewE2BEngine(t, env, e2bfake.Config{MaxConcurrent: 100})
+		return ex
 	})
 }

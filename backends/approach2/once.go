@@ -23,7 +23,7 @@ type OnceConfig struct {
 	// Required.
 	Locker lock.Locker
 	// Journal records every write before it runs. Required.
-	Journal *journal.Journal
+	Journal journal.Store
 	// LockKey names the workspace lock of a request (the same key the
 	// engine and the gateway use). Required.
 	LockKey func(backends.Request) string

@@ -68,9 +68,9 @@ type RemoteRefFunc func(ctx context.Context, p backends.Principal, url, ref stri
 
 // ReconcileConfig configures Reconcile.
 type ReconcileConfig struct {
-	Journal   *journal.Journal // required
-	Locker    lock.Locker      // required: the workspace locks
-	RemoteRef RemoteRefFunc    // required
+	Journal   journal.Store // required
+	Locker    lock.Locker   // required: the workspace locks
+	RemoteRef RemoteRefFunc // required
 	// LockWait bounds the wait for a workspace lock; an entry whose lock
 	// stays held belongs to a live process and is left to it. Default 2 s.
 	LockWait time.Duration

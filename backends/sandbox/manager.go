@@ -102,7 +102,7 @@ func (m *Manager) Acquire(ctx context.Context, owner Owner) (info Info, release 
 		return Info{}, nil, err
 	}
 	defer s.create.Unlock()
-	if s.info == nil {
+	if s.info == nil && !m.adoptOwned(ctx, owner, s) {
 		if err := m.create(ctx, owner, s); err != nil {
 			return Info{}, nil, err
 		}
@@ -249,6 +249,7 @@ func (m *Manager) create(ctx context.Context, owner Owner, s *slot) error {
 		return errors.New("sandbox: manager is closed")
 	}
 	m.metrics.active.Inc()
+	m.recordOwner(ctx, info)
 	m.cfg.Logger.Info("sandbox created", "sandbox", info.ID, "owner", owner.String(),
 		"provider", m.cfg.Provider.Name(), "duration_ms", m.cfg.Now().Sub(start).Milliseconds())
 	return nil

@@ -120,6 +120,7 @@ type managerMetrics struct {
 	createSeconds *prometheus.HistogramVec
 	active        prometheus.Gauge
 	reaped        prometheus.Counter
+	swept         prometheus.Counter
 }
 
 func newManagerMetrics(reg prometheus.Registerer, provider string) *managerMetrics {
@@ -135,9 +136,12 @@ func newManagerMetrics(reg prometheus.Registerer, provider string) *managerMetri
 		reaped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gitgate_sandboxes_reaped_total", Help: "Sandboxes destroyed after idling past the TTL or at shutdown.", ConstLabels: labels,
 		}),
+		swept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitgate_sandboxes_swept_total", Help: "Orphaned sandboxes destroyed: no live process held them and they held no workspace (warm sandboxes of a killed process).", ConstLabels: labels,
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(mm.createSeconds, mm.active, mm.reaped)
+		reg.MustRegister(mm.createSeconds, mm.active, mm.reaped, mm.swept)
 	}
 	return mm
 }

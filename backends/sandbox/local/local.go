@@ -4,6 +4,15 @@
 // timeout. It is the embedded default; it isolates workspaces from each other
 // and from the gateway's own files, but not processes from the host (use the
 // E2B provider for that).
+//
+// Sandboxes outlive the process that made them: each describes itself in a
+// metadata file (id, owner, root), so that a restarted gateway, a stdio
+// process started per call, or another process sharing the directory finds
+// and adopts them. Every process that uses a sandbox holds a shared lock
+// (flock) on its holder file for as long as it may use it; a sandbox that
+// no live process holds and that holds no workspace is an orphan (a warm
+// sandbox of a process that was killed, say), which ClaimOrphan lets a
+// sweeper remove safely.
 package local
 
 import (
@@ -16,16 +25,23 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
-// markerFile marks a directory as owned by this provider, so that Open may
-// clear sandboxes left by an earlier process without risking other data.
+// markerFile marks a directory as owned by this provider, so that Open
+// refuses a directory holding anything else.
 const markerFile = ".gitgate-local-sandboxes"
+
+// holderFile, in each sandbox, is locked shared by every process using the
+// sandbox; an exclusive lock on it proves that none does.
+const holderFile = ".gitgate-holders"
 
 // Provider is the local sandbox provider. Safe for concurrent use.
 type Provider struct {
@@ -34,24 +50,24 @@ type Provider struct {
 
 	mu        sync.Mutex
 	sandboxes map[string]sandbox.Info
+	held      map[string]*os.File // holder files this process keeps locked (shared)
 }
 
 var _ sandbox.Provider = (*Provider)(nil)
 
 // Open returns a provider keeping its sandboxes under dir, which it creates
-// if needed. Sandboxes left there by an earlier process are removed: local
-// sandboxes do not outlive the process that made them (nor do the workspace
-// bindings of the in-process store).
+// if needed. Sandboxes an earlier process left there are found again (Find,
+// Lookup, List): they outlive the process that made them.
 func Open(dir string) (*Provider, error) {
 	return OpenWith(dir, Options{})
 }
 
 // Options configures a Provider.
 type Options struct {
-	// Shared makes the directory shared by several processes (the gateway
-	// and the Approach 2 service on one machine): it is not cleared at
-	// start, and sandboxes another process created are found by id (see
-	// Lookup). Their bindings live in Redis then.
+	// Shared says that several processes use the directory at once (the
+	// gateway and the Approach 2 service on one machine). Every provider
+	// finds the sandboxes other processes made, so it changes nothing
+	// today; it is kept for the configuration key sandbox.local.shared.
 	Shared bool
 }
 
@@ -64,7 +80,7 @@ func OpenWith(dir string, opts Options) (*Provider, error) {
 	if err := prepareDir(abs, opts.Shared); err != nil {
 		return nil, err
 	}
-	return &Provider{dir: abs, shared: opts.Shared, sandboxes: map[string]sandbox.Info{}}, nil
+	return &Provider{dir: abs, shared: opts.Shared, sandboxes: map[string]sandbox.Info{}, held: map[string]*os.File{}}, nil
 }
 
 func prepareDir(dir string, shared bool) error {
@@ -80,18 +96,9 @@ func prepareDir(dir string, shared bool) error {
 		if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
 			return fmt.Errorf("local sandbox dir %s is not empty and not gitgate's (no %s); choose another sandbox.local.dir", dir, markerFile)
 		}
-		if shared {
-			return nil // other processes' sandboxes live here
-		}
-		for _, e := range entries {
-			if e.Name() != markerFile {
-				if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-					return fmt.Errorf("clear stale sandbox: %w", err)
-				}
-			}
-		}
+		return nil // sandboxes of earlier or other processes live here
 	}
-	return os.WriteFile(filepath.Join(dir, markerFile), []byte("gitgate local sandboxes; removed at start\n"), 0o600)
+	return os.WriteFile(filepath.Join(dir, markerFile), []byte("gitgate local sandboxes (they outlive the processes that made them)\n"), 0o600)
 }
 
 // Name returns "local".
@@ -114,7 +121,11 @@ func (p *Provider) Create(_ context.Context, opts sandbox.CreateOptions) (sandbo
 		}
 	}
 	info := sandbox.Info{ID: id, Owner: opts.Owner, Root: root, Created: time.Now()}
-	if err := writeMeta(info); err != nil {
+	err = writeMeta(info)
+	if err == nil {
+		err = p.hold(id)
+	}
+	if err != nil {
 		_ = os.RemoveAll(root)
 		return sandbox.Info{}, backends.Errorf(backends.Unavailable, "create sandbox: %w", err)
 	}
@@ -132,16 +143,38 @@ func newID() (string, error) {
 	return "sbx-" + hex.EncodeToString(b[:]), nil
 }
 
-// Find returns owner's sandboxes.
-func (p *Provider) Find(_ context.Context, owner sandbox.Owner) ([]sandbox.Info, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// Find returns owner's sandboxes, also those an earlier or another process
+// made, newest first.
+func (p *Provider) Find(ctx context.Context, owner sandbox.Owner) ([]sandbox.Info, error) {
+	all, err := p.List(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []sandbox.Info
-	for _, info := range p.sandboxes {
+	for _, info := range all {
 		if info.Owner == owner {
 			out = append(out, info)
 		}
 	}
+	return out, nil
+}
+
+// List returns every sandbox in the directory, newest first.
+func (p *Provider) List(_ context.Context) ([]sandbox.Info, error) {
+	entries, err := os.ReadDir(p.dir)
+	if err != nil {
+		return nil, backends.Errorf(backends.Unavailable, "list local sandboxes: %w", err)
+	}
+	var out []sandbox.Info
+	for _, e := range entries {
+		if !e.IsDir() || !idPattern.MatchString(e.Name()) {
+			continue
+		}
+		if info, err := readMeta(p.dir, e.Name()); err == nil {
+			out = append(out, info)
+		}
+	}
+	slices.SortFunc(out, func(a, b sandbox.Info) int { return b.Created.Compare(a.Created) })
 	return out, nil
 }
 
@@ -152,8 +185,8 @@ func (p *Provider) lookup(id string) (sandbox.Info, error) {
 	if ok {
 		return info, nil
 	}
-	if p.shared {
-		if info, err := readMeta(p.dir, id); err == nil {
+	if info, err := readMeta(p.dir, id); err == nil {
+		if err := p.hold(id); err == nil {
 			p.mu.Lock()
 			p.sandboxes[id] = info
 			p.mu.Unlock()
@@ -163,22 +196,136 @@ func (p *Provider) lookup(id string) (sandbox.Info, error) {
 	return sandbox.Info{}, backends.Errorf(backends.NotFound, "sandbox %s does not exist (it may have been reaped)", id)
 }
 
-// Lookup returns the sandbox id: one this provider created, or, in a shared
-// directory, one another process created.
+// describe returns what is known of sandbox id, without holding it.
+func (p *Provider) describe(id string) (sandbox.Info, error) {
+	p.mu.Lock()
+	info, ok := p.sandboxes[id]
+	p.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	if info, err := readMeta(p.dir, id); err == nil {
+		return info, nil
+	}
+	return sandbox.Info{}, backends.Errorf(backends.NotFound, "sandbox %s does not exist (it may have been reaped)", id)
+}
+
+// Lookup returns the sandbox id: one this provider created, or one an
+// earlier or another process created (which this process then holds).
 func (p *Provider) Lookup(_ context.Context, id string) (sandbox.Info, error) {
 	return p.lookup(id)
 }
 
-// metaFile describes a sandbox inside its directory, so that another
-// process sharing the directory can find it.
+// hold takes this process's shared lock on the sandbox's holder file, once.
+// The sandbox's metadata is read again under the lock: a sweeper that
+// removed the sandbox meanwhile leaves nothing to hold.
+func (p *Provider) hold(id string) error {
+	p.mu.Lock()
+	_, ok := p.held[id]
+	p.mu.Unlock()
+	if ok {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(p.dir, id, holderFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := readMeta(p.dir, id); err != nil {
+		f.Close()
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.held[id]; ok {
+		f.Close()
+		return nil
+	}
+	p.held[id] = f
+	return nil
+}
+
+// unhold releases this process's lock on the sandbox.
+func (p *Provider) unhold(id string) {
+	p.mu.Lock()
+	f := p.held[id]
+	delete(p.held, id)
+	p.mu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
+// Release lets go of a sandbox without destroying it: this process stops
+// holding it (another may adopt or sweep it).
+func (p *Provider) Release(id string) {
+	p.unhold(id)
+	p.mu.Lock()
+	delete(p.sandboxes, id)
+	p.mu.Unlock()
+}
+
+// RecordOwner records the owner a sandbox was handed to (a warm sandbox is
+// made without one), so that Find and recovery find it by its owner.
+func (p *Provider) RecordOwner(_ context.Context, id string, owner sandbox.Owner) error {
+	info, err := p.lookup(id)
+	if err != nil {
+		return err
+	}
+	if info.Owner == owner {
+		return nil
+	}
+	info.Owner = owner
+	if err := writeMeta(info); err != nil {
+		return backends.Errorf(backends.Unavailable, "record the sandbox's owner: %w", err)
+	}
+	p.mu.Lock()
+	p.sandboxes[id] = info
+	p.mu.Unlock()
+	return nil
+}
+
+// ClaimOrphan takes the sandbox for removal when no live process holds it
+// (an exclusive lock on its holder file succeeds) and it holds no
+// workspace; release gives the claim back. A claimed sandbox cannot be
+// adopted until released or destroyed.
+func (p *Provider) ClaimOrphan(_ context.Context, id string) (release func(), ok bool) {
+	if !idPattern.MatchString(id) {
+		return nil, false
+	}
+	f, err := os.OpenFile(filepath.Join(p.dir, id, holderFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, false
+	}
+	if ws, err := os.ReadDir(filepath.Join(p.dir, id, "git")); err != nil || len(ws) > 0 {
+		f.Close()
+		return nil, false
+	}
+	return func() { f.Close() }, true
+}
+
+// metaFile describes a sandbox inside its directory, so that a later or
+// another process sharing the directory can find it.
 const metaFile = ".gitgate-sandbox.json"
 
+// writeMeta replaces the metadata file atomically.
 func writeMeta(info sandbox.Info) error {
 	data, err := json.Marshal(info)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(info.Root, metaFile), data, 0o600)
+	tmp := filepath.Join(info.Root, metaFile+".tmp-"+strconv.Itoa(os.Getpid()))
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(info.Root, metaFile))
 }
 
 func readMeta(dir, id string) (sandbox.Info, error) {
@@ -206,13 +353,11 @@ func (p *Provider) SetTTL(_ context.Context, id string, _ time.Duration) error {
 
 // Destroy removes the sandbox directory.
 func (p *Provider) Destroy(_ context.Context, id string) error {
-	info, err := p.lookup(id)
+	info, err := p.describe(id)
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	delete(p.sandboxes, id)
-	p.mu.Unlock()
+	p.Release(id)
 	if err := os.RemoveAll(info.Root); err != nil {
 		return backends.Errorf(backends.Internal, "destroy sandbox: %w", err)
 	}

@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -32,7 +33,9 @@ func TestOpenCreatesDirWithMarker(t *testing.T) {
 	}
 }
 
-func TestOpenClearsOldSandboxes(t *testing.T) {
+// TestSandboxesOutliveTheProvider: a sandbox made by one provider (one
+// process) is found, with its files, by the next one on the directory.
+func TestSandboxesOutliveTheProvider(t *testing.T) {
 	dir := t.TempDir()
 	p1, err := local.Open(dir)
 	if err != nil {
@@ -45,14 +48,66 @@ func TestOpenClearsOldSandboxes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second Open: %v", err)
 	}
-	if _, err := os.Stat(info.Root); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("old sandbox %s still there after a second Open (err %v)", info.Root, err)
+	got := find(t, p2, sandbox.Owner{Project: "p"})
+	if len(got) != 1 || got[0].ID != info.ID || got[0].Root != info.Root {
+		t.Fatalf("second provider finds %v, want the first one's %s", got, info.ID)
 	}
-	if names := dirNames(t, dir); !slices.Equal(names, []string{marker}) {
-		t.Errorf("dir after second Open = %v, want only the marker", names)
+	if _, err := p2.Lookup(context.Background(), info.ID); err != nil {
+		t.Fatalf("Lookup of the earlier sandbox: %v", err)
 	}
-	if got := find(t, p2, sandbox.Owner{Project: "p"}); len(got) != 0 {
-		t.Errorf("new provider knows old sandboxes: %v", got)
+	if got := readFile(t, filepath.Join(info.Root, "ws", "f")); got != "data" {
+		t.Errorf("file in the earlier sandbox = %q", got)
+	}
+	if other := find(t, p2, sandbox.Owner{Project: "q"}); len(other) != 0 {
+		t.Errorf("another owner finds %v", other)
+	}
+}
+
+// TestClaimOrphan: a sandbox can be claimed for removal only while no
+// process holds it and it holds no workspace.
+func TestClaimOrphan(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p1, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := create(t, p1, sandbox.Owner{})
+	busy := create(t, p1, sandbox.Owner{Project: "p"})
+	if err := os.Mkdir(filepath.Join(busy.Root, "git", "w.git"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sweeper, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if release, ok := sweeper.ClaimOrphan(ctx, empty.ID); ok {
+		release()
+		t.Fatal("claimed a sandbox its creator still holds")
+	}
+	p1.Release(empty.ID) // the creator is gone (a killed process releases its locks too)
+	p1.Release(busy.ID)
+	if release, ok := sweeper.ClaimOrphan(ctx, busy.ID); ok {
+		release()
+		t.Fatal("claimed a sandbox that holds a workspace")
+	}
+	release, ok := sweeper.ClaimOrphan(ctx, empty.ID)
+	if !ok {
+		t.Fatal("an empty sandbox nobody holds was not claimed")
+	}
+	adopter, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sweeper.Destroy(ctx, empty.ID); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if _, err := adopter.Lookup(ctx, empty.ID); err == nil {
+		t.Error("a swept sandbox can still be adopted")
+	}
+	if _, err := adopter.Lookup(ctx, busy.ID); err != nil {
+		t.Errorf("the sandbox with a workspace is gone: %v", err)
 	}
 }
 

@@ -100,7 +100,8 @@ func TestSweepOrphans(t *testing.T) {
 		}
 		return pool
 	})
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	t.Cleanup(stop) // never before the sweep: a killed process does not drain its pool
 	go pool.Run(runCtx)
 	waitFor(t, "the pool is filled", func() bool { return pool.Ready() })
 	owned, release, err := killed.m.Acquire(ctx, sandbox.Owner{Project: "p"})
@@ -112,7 +113,6 @@ func TestSweepOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the pool is filled again", func() bool { return pool.Ready() })
-	stop()
 	all, err := killed.p.List(ctx)
 	if err != nil {
 		t.Fatal(err)

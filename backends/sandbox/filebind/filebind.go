@@ -1,0 +1,338 @@
+// Package filebind is the embedded implementation of sandbox.BindingStore:
+// one JSON file per workspace binding in a directory (the gateway's state
+// directory), so that workspaces outlive the process that made them
+// without Redis, and so that several processes on one machine (a gateway
+// and stdio processes, or one stdio process per MCP call) share them.
+//
+// Layout: <dir>/<hex(project)>/<hex(key)>.json, one file per binding. Every
+// write goes to a temporary file in the same directory, is synced, and
+// renamed into place (then the directory is synced), so a reader in any
+// process sees either the old or the new binding, never a torn one, and a
+// crash keeps one of the two. A file's modification time records when the
+// binding was last stored or read, which tells the reaper of another
+// process that the sandbox is in use (sandbox.UsageTracker).
+package filebind
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+// Store keeps bindings in a directory. Safe for concurrent use, also by
+// several processes sharing the directory.
+type Store struct {
+	dir string
+	ttl time.Duration
+	now func() time.Time
+}
+
+var (
+	_ sandbox.BindingStore = (*Store)(nil)
+	_ sandbox.UsageTracker = (*Store)(nil)
+)
+
+// Options configures a Store.
+type Options struct {
+	// TTL is the sandbox idle TTL: UsedWithin reports a sandbox used when
+	// one of its bindings was stored or read within it. If zero,
+	// sandbox.DefaultIdleTTL.
+	TTL time.Duration
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Open returns a store keeping its bindings under dir, created (0700) if
+// needed.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("filebind: create %s: %w", dir, err)
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = sandbox.DefaultIdleTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{dir: dir, ttl: opts.TTL, now: opts.Now}, nil
+}
+
+// record is the stored JSON of a binding; its tags fix the format
+// independently of sandbox.Binding's field names.
+type record struct {
+	Project   string    `json:"project"`
+	Agent     string    `json:"agent,omitempty"`
+	Name      string    `json:"name"`
+	SandboxID string    `json:"sandbox_id"`
+	Root      string    `json:"root"`
+	URL       string    `json:"url"`
+	Created   time.Time `json:"created"`
+	LastUsed  time.Time `json:"last_used"`
+	Branch    string    `json:"branch,omitempty"`
+	Dirty     bool      `json:"dirty,omitempty"`
+	Unpushed  string    `json:"unpushed,omitempty"`
+	Writes    uint64    `json:"writes,omitempty"`
+	// Extra holds the binding's fields that this record does not name
+	// (newer fields), so that they survive a round trip.
+	Extra json.RawMessage `json:"binding,omitempty"`
+}
+
+func (s *Store) projectDir(project string) string {
+	return filepath.Join(s.dir, hex.EncodeToString([]byte(project)))
+}
+
+func (s *Store) path(k sandbox.WorkspaceKey) string {
+	return filepath.Join(s.projectDir(k.Project), hex.EncodeToString([]byte(k.String()))+".json")
+}
+
+// Get returns the binding of key and marks it used.
+func (s *Store) Get(_ context.Context, key sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
+	p := s.path(key)
+	b, err := read(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return sandbox.Binding{}, false, nil
+	}
+	if err != nil {
+		return sandbox.Binding{}, false, err
+	}
+	s.touch(p)
+	return b, true, nil
+}
+
+// touch records a use in the file's modification time, at most a few
+// times per TTL (a read must not cost a write each time).
+func (s *Store) touch(p string) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return
+	}
+	now := s.now()
+	if now.Sub(st.ModTime()) >= s.ttl/8 {
+		_ = os.Chtimes(p, now, now)
+	}
+}
+
+func read(p string) (sandbox.Binding, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return sandbox.Binding{}, err
+		}
+		return sandbox.Binding{}, backends.Errorf(backends.Unavailable, "workspace bindings store (%s) cannot be read: %w", filepath.Dir(p), err)
+	}
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return sandbox.Binding{}, backends.Errorf(backends.Internal, "a stored workspace binding (%s) is corrupt: %w", p, err)
+	}
+	b := sandbox.Binding{}
+	if len(r.Extra) > 0 {
+		_ = json.Unmarshal(r.Extra, &b) // newer fields; those named below win
+	}
+	b.Key = sandbox.WorkspaceKey{Project: r.Project, Agent: r.Agent, Name: r.Name}
+	b.SandboxID, b.Root, b.URL = r.SandboxID, r.Root, r.URL
+	b.Created, b.LastUsed = r.Created, r.LastUsed
+	b.Branch, b.Dirty, b.Unpushed, b.Writes = r.Branch, r.Dirty, r.Unpushed, r.Writes
+	return b, nil
+}
+
+// Put stores b atomically.
+func (s *Store) Put(_ context.Context, b sandbox.Binding) error {
+	extra, err := json.Marshal(b)
+	if err != nil {
+		return backends.Errorf(backends.Internal, "binding of %s cannot be stored: %w", b.Key, err)
+	}
+	data, err := json.Marshal(record{
+		Project: b.Key.Project, Agent: b.Key.Agent, Name: b.Key.Name,
+		SandboxID: b.SandboxID, Root: b.Root, URL: b.URL,
+		Created: b.Created.UTC(), LastUsed: b.LastUsed.UTC(),
+		Branch: b.Branch, Dirty: b.Dirty, Unpushed: b.Unpushed, Writes: b.Writes, Extra: extra,
+	})
+	if err != nil {
+		return backends.Errorf(backends.Internal, "binding of %s cannot be stored: %w", b.Key, err)
+	}
+	dir := s.projectDir(b.Key.Project)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return unavailable(err)
+	}
+	return unavailable(writeAtomic(dir, s.path(b.Key), data))
+}
+
+// writeAtomic writes data to a temporary file in dir, syncs it, renames it
+// to p and syncs dir.
+func writeAtomic(dir, p string, data []byte) error {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(dir, ".tmp-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return backends.Errorf(backends.Unavailable, "workspace bindings store cannot be written: %w", err)
+}
+
+// Delete removes the binding of key.
+func (s *Store) Delete(_ context.Context, key sandbox.WorkspaceKey) error {
+	err := os.Remove(s.path(key))
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return unavailable(err)
+}
+
+// List returns project's bindings sorted by key.
+func (s *Store) List(_ context.Context, project string) ([]sandbox.Binding, error) {
+	out, err := s.listDir(s.projectDir(project))
+	if err != nil {
+		return nil, err
+	}
+	out = slices.DeleteFunc(out, func(b sandbox.Binding) bool { return b.Key.Project != project })
+	slices.SortFunc(out, func(a, b sandbox.Binding) int { return strings.Compare(a.Key.String(), b.Key.String()) })
+	return out, nil
+}
+
+// listDir reads every binding file of one project directory. A file
+// removed meanwhile is skipped.
+func (s *Store) listDir(dir string) ([]sandbox.Binding, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, backends.Errorf(backends.Unavailable, "workspace bindings store cannot be read: %w", err)
+	}
+	var out []sandbox.Binding
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := read(filepath.Join(dir, e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// all reads every binding of every project.
+func (s *Store) all() ([]sandbox.Binding, error) {
+	projects, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, backends.Errorf(backends.Unavailable, "workspace bindings store cannot be read: %w", err)
+	}
+	var out []sandbox.Binding
+	for _, p := range projects {
+		if !p.IsDir() {
+			continue
+		}
+		bs, err := s.listDir(filepath.Join(s.dir, p.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bs...)
+	}
+	return out, nil
+}
+
+// DeleteSandbox removes every binding held by sandbox id.
+func (s *Store) DeleteSandbox(ctx context.Context, id string) error {
+	bs, err := s.all()
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if b.SandboxID == id {
+			if err := s.Delete(ctx, b.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Holds reports whether any binding names sandbox id.
+func (s *Store) Holds(_ context.Context, id string) (bool, error) {
+	bs, err := s.all()
+	if err != nil {
+		return true, err
+	}
+	return slices.ContainsFunc(bs, func(b sandbox.Binding) bool { return b.SandboxID == id }), nil
+}
+
+// UsedWithin reports whether a binding of sandbox id was stored or read
+// within the TTL, by any process (see sandbox.UsageTracker).
+func (s *Store) UsedWithin(_ context.Context, id string) (bool, error) {
+	projects, err := os.ReadDir(s.dir)
+	if err != nil {
+		return true, backends.Errorf(backends.Unavailable, "workspace bindings store cannot be read: %w", err)
+	}
+	now := s.now()
+	for _, p := range projects {
+		if !p.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.dir, p.Name())
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".json") {
+				continue
+			}
+			st, err := e.Info()
+			if err != nil || now.Sub(st.ModTime()) >= s.ttl {
+				continue
+			}
+			if b, err := read(filepath.Join(dir, e.Name())); err == nil && b.SandboxID == id {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}

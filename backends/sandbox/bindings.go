@@ -30,9 +30,11 @@ func (k WorkspaceKey) Owner() Owner { return Owner{Project: k.Project, Agent: k.
 // Binding records which sandbox holds a workspace. It is shared state: every
 // backend acting on the workspace reads it.
 type Binding struct {
-	Key       WorkspaceKey
+	Key WorkspaceKey
+	// SandboxID is the sandbox holding the workspace; empty while the
+	// workspace is shelved (see Shelf).
 	SandboxID string
-	Root      string // the sandbox's Root
+	Root      string // the sandbox's Root (empty while shelved)
 	URL       string // the repository URL it was cloned from (never with credentials)
 	Created   time.Time
 	LastUsed  time.Time
@@ -47,6 +49,11 @@ type Binding struct {
 	// use it to tell whether another write came after the one they
 	// predict).
 	Writes uint64
+	// Shelf, when set, is the Vault key of the workspace's unsaved work
+	// (commits not pushed, uncommitted changes) saved when its sandbox
+	// was reaped or shut down; SandboxID is then empty, and the next
+	// operation restores the work into a new sandbox.
+	Shelf string
 }
 
 // Unsaved describes what would be lost with the sandbox ("" when nothing
@@ -146,7 +153,8 @@ func (s *MemoryBindings) List(_ context.Context, project string) ([]Binding, err
 	return out, nil
 }
 
-// DeleteSandbox removes every binding held by sandbox id.
+// DeleteSandbox removes every binding held by sandbox id (shelved bindings
+// are held by none and stay).
 func (s *MemoryBindings) DeleteSandbox(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -37,6 +37,12 @@ type ManagerConfig struct {
 	// sandboxes other processes share (they adopt them; idle ones are
 	// reaped by whichever process sees them idle).
 	KeepOnClose bool
+	// Preserve, if set, is called before a sandbox is destroyed (reaped
+	// idle, or at Close when forced is true) to save what its workspaces
+	// would lose with it. When it fails the sandbox is not destroyed: an
+	// idle one is retried at the next reap, and at Close it is left
+	// running. See reap.go.
+	Preserve func(ctx context.Context, info Info, forced bool) error
 }
 
 // Manager binds owners to sandboxes: it reuses an owner's sandbox while it is

@@ -22,8 +22,10 @@ func (m *Manager) Run(ctx context.Context) {
 }
 
 // ReapIdle destroys every sandbox that is not busy and has been idle for at
-// least the TTL, deleting its workspace bindings. It returns how many it
-// destroyed.
+// least the TTL, deleting its workspace bindings; ManagerConfig.Preserve
+// first saves what its workspaces would lose, and a sandbox whose work
+// could not be saved is kept until a later reap succeeds. It returns how
+// many it destroyed.
 func (m *Manager) ReapIdle(ctx context.Context) int {
 	n := 0
 	for _, s := range m.idleSlots() {
@@ -34,7 +36,9 @@ func (m *Manager) ReapIdle(ctx context.Context) int {
 	return n
 }
 
-// Close destroys every sandbox the manager created (unless KeepOnClose).
+// Close destroys every sandbox the manager created (unless KeepOnClose),
+// after ManagerConfig.Preserve has saved their unsaved work; a sandbox
+// whose work could not be saved is left running, with a WARN line.
 // Sandboxes of the local provider do not outlive the process that made them;
 // remote ones would be reaped by their own TTL, but closing frees them at
 // once.
@@ -85,6 +89,9 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 		m.mu.Unlock()
 		return false
 	}
+	if !m.preserve(ctx, *info, force) {
+		return false
+	}
 	if err := m.cfg.Bindings.DeleteSandbox(ctx, info.ID); err != nil {
 		m.cfg.Logger.Warn("sandbox bindings not deleted; keeping sandbox", "sandbox", info.ID, "err", err)
 		return false
@@ -105,6 +112,28 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 	return true
 }
 
+// preserve runs ManagerConfig.Preserve before info's sandbox is destroyed
+// and reports whether the sandbox may go. A failure keeps it: never is
+// unsaved work destroyed silently.
+func (m *Manager) preserve(ctx context.Context, info Info, force bool) bool {
+	if m.cfg.Preserve == nil {
+		return true
+	}
+	err := m.cfg.Preserve(ctx, info, force)
+	if err == nil {
+		return true
+	}
+	m.metrics.preserveFailed.Inc()
+	if force {
+		m.cfg.Logger.Warn("sandbox left running at shutdown: the unsaved work of its workspaces could not be saved",
+			"sandbox", info.ID, "owner", info.Owner.String(), "err", err)
+	} else {
+		m.cfg.Logger.Warn("idle sandbox kept: the unsaved work of its workspaces could not be saved; retrying at the next reap",
+			"sandbox", info.ID, "owner", info.Owner.String(), "err", err)
+	}
+	return false
+}
+
 // usedElsewhere reports whether the shared binding store saw the sandbox
 // used recently (by another process); on doubt it says yes.
 func (m *Manager) usedElsewhere(ctx context.Context, id string) bool {
@@ -121,6 +150,8 @@ type managerMetrics struct {
 	active        prometheus.Gauge
 	reaped        prometheus.Counter
 	swept         prometheus.Counter
+	// preserveFailed counts sandboxes kept because Preserve failed.
+	preserveFailed prometheus.Counter
 }
 
 func newManagerMetrics(reg prometheus.Registerer, provider string) *managerMetrics {
@@ -139,9 +170,12 @@ func newManagerMetrics(reg prometheus.Registerer, provider string) *managerMetri
 		swept: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gitgate_sandboxes_swept_total", Help: "Orphaned sandboxes destroyed: no live process held them and they held no workspace (warm sandboxes of a killed process).", ConstLabels: labels,
 		}),
+		preserveFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitgate_sandbox_preserve_failures_total", Help: "Times a sandbox was kept (not destroyed) because the unsaved work of its workspaces could not be saved.", ConstLabels: labels,
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(mm.createSeconds, mm.active, mm.reaped, mm.swept)
+		reg.MustRegister(mm.createSeconds, mm.active, mm.reaped, mm.swept, mm.preserveFailed)
 	}
 	return mm
 }

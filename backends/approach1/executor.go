@@ -85,8 +85,9 @@ type Config struct {
 
 // Executor is the Approach 1 backend.
 type Executor struct {
-	cfg     Config
-	metrics *metrics
+	cfg        Config
+	metrics    *metrics
+	recoveries recoveryClock // when each owner's sandboxes were last searched for lost bindings
 }
 
 var _ backends.Executor = (*Executor)(nil)
@@ -187,6 +188,7 @@ func (e *Executor) dispatchFiles(ctx context.Context, req backends.Request) (bac
 }
 
 type metrics struct {
+	recovered      prometheus.Counter
 	lockWait       prometheus.Histogram
 	processes      *prometheus.CounterVec
 	sandboxSeconds *prometheus.CounterVec
@@ -195,6 +197,10 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, backend string) *metrics {
 	m := &metrics{
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitgate_bindings_recovered_total", Help: "Workspace bindings the bindings store had lost (a Redis restarted without persistence), rebuilt from the sandboxes that hold the workspaces.",
+			ConstLabels: prometheus.Labels{"backend": backend},
+		}),
 		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "gitgate_lock_wait_seconds", Help: "Time write operations waited for their workspace lock.",
 			ConstLabels: prometheus.Labels{"backend": backend}, Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
@@ -213,7 +219,7 @@ func newMetrics(reg prometheus.Registerer, backend string) *metrics {
 		ConstLabels: prometheus.Labels{"backend": backend},
 	}, []string{"op"})
 	if reg != nil {
-		reg.MustRegister(m.lockWait, m.processes, m.sandboxSeconds, m.sandboxCost)
+		reg.MustRegister(m.recovered, m.lockWait, m.processes, m.sandboxSeconds, m.sandboxCost)
 	}
 	return m
 }

@@ -3,6 +3,7 @@ package approach1
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,14 @@ func (e *Executor) listWorkspaces(ctx context.Context, r *backends.ListWorkspace
 	bindings, err := e.cfg.Bindings.List(ctx, p.Project)
 	if err != nil {
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	}
+	owner := sandbox.Owner{Project: p.Project}
+	if e.cfg.PerAgent {
+		owner.Agent = p.Agent
+	}
+	if found := e.recoverAll(ctx, owner, bindings); len(found) > 0 {
+		bindings = append(bindings, found...)
+		slices.SortFunc(bindings, func(a, b sandbox.Binding) int { return strings.Compare(a.Key.String(), b.Key.String()) })
 	}
 	res := &backends.ListWorkspacesResult{Workspaces: []backends.WorkspaceInfo{}}
 	for _, b := range bindings {

@@ -45,8 +45,10 @@ func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) error 
 	if err != nil {
 		return backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
-	if !ok {
-		return nil
+	if !ok { // the store may have lost it: never clone over a workspace that exists
+		if b, ok, err = e.recoverBinding(ctx, k); err != nil || !ok {
+			return err
+		}
 	}
 	if done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID); alive {
 		done()

@@ -62,6 +62,11 @@ func (e *Executor) open(ctx context.Context, k sandbox.WorkspaceKey, p backends.
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
 	if !ok {
+		if b, ok, err = e.recoverBinding(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
 		return nil, backends.Errorf(backends.NotFound, "workspace %q does not exist; clone a repository into it first", k.Name)
 	}
 	done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID)

@@ -20,6 +20,7 @@ import (
 	"github.com/gitgate/gitgate/backends/redact"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
+	"github.com/gitgate/gitgate/backends/sandbox/filebind"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
 	"github.com/gitgate/gitgate/flags"
@@ -200,20 +201,30 @@ func (a *app) newProvider(dir string) (sandbox.Provider, error) {
 		Registerer: a.registry})
 }
 
-// sandboxesShared reports whether other processes use the same sandboxes
-// (then they outlive this process: another adopts or reaps them).
+// sandboxesShared reports whether the sandboxes outlive this process
+// (another process, or this one restarted, adopts or reaps them). Local
+// sandboxes always do: they cost nothing while idle, and they hold the
+// agents' work. E2B sandboxes are billed while they run: without Redis
+// nobody else adopts them, so a stopping gateway ends them (what they hold
+// unsaved is shelved first).
 func (a *app) sandboxesShared() bool {
 	if a.cfg.Sandbox.Provider == "e2b" {
 		return a.cfg.Redis.Addr != ""
 	}
-	return a.cfg.Sandbox.Local.Shared
+	return true
 }
 
 // sharedState returns the locker and binding store: Redis when configured
-// (shared with the other processes), in-process otherwise.
+// (shared with the other processes), otherwise the embedded ones in the
+// state directory, shared by the processes of this machine (a gateway and
+// stdio processes) and kept across restarts.
 func (a *app) sharedState(ctx context.Context) (lock.Locker, sandbox.BindingStore, error) {
 	if a.cfg.Redis.Addr == "" {
-		return &lock.Memory{}, sandbox.NewMemoryBindings(), nil
+		binds, err := filebind.Open(a.cfg.statePath("bindings"), filebind.Options{TTL: a.cfg.Sandbox.TTL})
+		if err != nil {
+			return nil, nil, fmt.Errorf("state_dir: %w", err)
+		}
+		return &lock.Memory{}, binds, nil
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: a.cfg.Redis.Addr})
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -273,10 +284,21 @@ func (a *app) mcpServer(hosts []string) (*mcpserver.Server, error) {
 	})
 }
 
-// startReaper starts reaping idle sandboxes.
+// startReaper starts reaping idle sandboxes, and sweeping orphaned ones
+// (warm sandboxes of a process that was killed) now and then.
 func (a *app) startReaper(ctx context.Context) {
 	ctx, a.stopReap = context.WithCancel(ctx)
 	go a.sandboxes.Run(ctx)
+	go func() {
+		for {
+			if n := a.sandboxes.SweepOrphans(ctx); n > 0 {
+				a.log.Info("orphaned sandboxes swept", "count", n)
+			}
+			if !sleepCtx(ctx, 10*time.Minute) {
+				return
+			}
+		}
+	}()
 	for _, run := range a.runners {
 		go run(ctx)
 	}

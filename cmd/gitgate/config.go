@@ -21,6 +21,9 @@ import (
 
 // Config is the typed configuration; see configs/gitgate.yaml for every key.
 type Config struct {
+	// StateDir holds what must outlive the process on this machine (see
+	// configs/gitgate.yaml); resolved at load time when empty.
+	StateDir  string                   `mapstructure:"state_dir"`
 	Listen    ListenConfig             `mapstructure:"listen"`
 	MCP       MCPConfig                `mapstructure:"mcp"`
 	Sandbox   SandboxConfig            `mapstructure:"sandbox"`
@@ -244,6 +247,9 @@ func loadConfig(path string, getenv func(string) string) (*Config, error) {
 	}
 	if err := c.resolveTokens(getenv); err != nil {
 		return nil, err
+	}
+	if c.StateDir == "" {
+		c.StateDir = defaultStateDir(getenv)
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -513,9 +519,24 @@ func (c *Config) sandboxDir() (string, error) {
 	if c.Sandbox.Local.Dir != "" {
 		return c.Sandbox.Local.Dir, nil
 	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	return filepath.Join(base, "gitgate", "sandboxes"), nil
+	return filepath.Join(c.StateDir, "sandboxes"), nil
 }
+
+// defaultStateDir is $XDG_STATE_HOME/gitgate, or ~/.local/state/gitgate.
+func defaultStateDir(getenv func(string) string) string {
+	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "gitgate")
+	}
+	home := getenv("HOME")
+	if home == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			home = h
+		} else {
+			home = os.TempDir()
+		}
+	}
+	return filepath.Join(home, ".local", "state", "gitgate")
+}
+
+// statePath is a directory under the state directory.
+func (c *Config) statePath(name string) string { return filepath.Join(c.StateDir, name) }

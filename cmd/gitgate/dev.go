@@ -114,6 +114,7 @@ func startDevWorld(ctx context.Context, cfg *Config, state string) (*devWorld, e
 	cfg.Agents = []AgentConfig{{Name: "dev-agent", Project: "dev", TokenSHA256: gateway.HashToken(agentToken),
 		AuthorName: "gitgate dev agent", AuthorEmail: "dev-agent@gitgate.invalid"}}
 	cfg.MCP.StdioAgent = "dev-agent"
+	cfg.StateDir = state // the demo keeps nothing once it stops
 	if cfg.Sandbox.Local.Dir == "" {
 		cfg.Sandbox.Local.Dir = filepath.Join(state, "sandboxes")
 	}

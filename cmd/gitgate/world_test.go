@@ -125,6 +125,7 @@ func (w *world) configYAML(sandboxDir string) string {
 		sandboxes = fmt.Sprintf("sandbox: {provider: e2b, e2b: {api_url: %q, envd_url: %q, api_key_env: E2E_E2B_KEY, template: gitgate}, pool: {min_idle: 0, max_size: 8}}", w.e2bURL, w.e2bURL)
 	}
 	return fmt.Sprintf(`
+state_dir: %q
 listen: {mcp: "127.0.0.1:0", admin: "127.0.0.1:0"}
 log: {level: debug, format: json}
 %s
@@ -136,7 +137,7 @@ projects:
 agents:
   - {name: ada, project: alpha, token_sha256: %s, author_name: Ada Agent, author_email: ada@agents.example}
   - {name: eve, project: beta, token_sha256: %s, author_name: Eve, author_email: eve@beta.example}
-`, sandboxes, u.Host, u.Host, gateway.HashToken(agentToken), gateway.HashToken(strangerToken)) + redis
+`, sandboxDir+".state", sandboxes, u.Host, u.Host, gateway.HashToken(agentToken), gateway.HashToken(strangerToken)) + redis
 }
 
 // startHTTP runs the gateway on loopback until the test ends.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -30,7 +31,15 @@ type OnceConfig struct {
 	// WaitForDuplicate bounds how long a retry waits for an identical
 	// operation still running. If zero, 30 s.
 	WaitForDuplicate time.Duration
-	Logger           *slog.Logger // if nil, slog.Default()
+	// RemoteReach reads the remote to settle a push whose own result does
+	// not tell whether it landed (its lock was lost, or it ended in a
+	// timeout). If nil, such a push is settled with its own error.
+	RemoteReach RemoteReachFunc
+	// Recovery, if set, is waited on (with the caller's context) before a
+	// write takes its workspace lock, so that a write to a workspace whose
+	// interrupted entries are still being reconciled runs after them.
+	Recovery *Recovery
+	Logger   *slog.Logger // if nil, slog.Default()
 }
 
 // Once makes writes exactly-once: each is recorded in the journal under the
@@ -41,7 +50,19 @@ type OnceConfig struct {
 // A write that has started runs to completion even when the caller gives
 // up (git's own time limits still bound it): its result is settled in the
 // journal, and the caller's retry replays it. Stopping it half-way would
-// leave an outcome nobody knows. Losing the lock does stop it.
+// leave an outcome nobody knows.
+//
+// Losing the workspace lock (its lease lapsed: the process paused past the
+// TTL, Redis restarted or lost the key) stops every write but a push: a
+// successor may already be changing the workspace. A push is the exception
+// because stopping it is what would make its outcome unknowable (the
+// remote may have updated its ref already), while letting it end changes
+// only the remote, atomically, and the remote-tracking ref. Whatever ends
+// a write whose lease was lost, what is recorded is what happened: its own
+// result when it succeeded or provably never started; for a push that
+// failed, what the remote shows (see settlePush); for any other write that
+// was stopped, unknown. Settling stays fenced: when a successor took the
+// entry over (Takeover), the successor's outcome is the one recorded.
 type Once struct {
 	cfg OnceConfig
 }
@@ -75,6 +96,11 @@ func (o *Once) Execute(ctx context.Context, req backends.Request) (backends.Resu
 		return nil, err
 	}
 	key := o.cfg.LockKey(req)
+	if o.cfg.Recovery != nil {
+		if err := o.cfg.Recovery.Wait(ctx, key); err != nil {
+			return nil, err
+		}
+	}
 	lease, err := o.cfg.Locker.Acquire(ctx, key)
 	if err != nil {
 		return nil, err
@@ -87,7 +113,7 @@ func (o *Once) Execute(ctx context.Context, req backends.Request) (backends.Resu
 	if err != nil {
 		return nil, err
 	}
-	runCtx, stop := detached(ctx, key, lease)
+	runCtx, stop := detached(ctx, key, lease, req.Op() != backends.OpPush)
 	defer stop()
 	switch outcome {
 	case journal.Replay:
@@ -121,11 +147,11 @@ func (o *Once) begin(req backends.Request) (journal.Begin, error) {
 }
 
 // detached returns a context for running a started write: free of the
-// caller's deadline and cancellation, carrying the held lease, and
-// cancelled when the lease is lost.
-func detached(ctx context.Context, key string, lease lock.Lease) (context.Context, func()) {
+// caller's deadline and cancellation, carrying the held lease, and, with
+// stopOnLoss, cancelled when the lease is lost.
+func detached(ctx context.Context, key string, lease lock.Lease, stopOnLoss bool) (context.Context, func()) {
 	run, cancel := context.WithCancel(lock.WithLease(context.WithoutCancel(ctx), key, lease))
-	if lost := lease.Lost(); lost != nil {
+	if lost := lease.Lost(); lost != nil && stopOnLoss {
 		stopWatch := make(chan struct{})
 		go func() {
 			select {
@@ -142,7 +168,7 @@ func detached(ctx context.Context, key string, lease lock.Lease) (context.Contex
 // run records the plan recovery needs, then runs the write and settles it.
 // A write whose plan cannot be made never started: it settles as failed.
 func (o *Once) run(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease) (backends.Result, error) {
-	prepared, err := o.prepare(ctx, req, o.cfg.LockKey(req))
+	p, prepared, err := o.prepare(ctx, req, o.cfg.LockKey(req))
 	if err == nil {
 		err = o.cfg.Journal.SetPrepared(ctx, entry.ID, lease.Fence(), prepared)
 	}
@@ -151,8 +177,84 @@ func (o *Once) run(ctx context.Context, req backends.Request, entry journal.Entr
 		return nil, err
 	}
 	res, err := o.cfg.Engine.Execute(ctx, req)
-	o.settle(ctx, entry, lease.Fence(), res, err)
-	return res, err
+	if err == nil || errors.Is(err, backends.ErrNotStarted) {
+		o.settle(ctx, entry, lease.Fence(), res, err)
+		return res, err
+	}
+	return o.unseen(ctx, req, entry, lease, p, err)
+}
+
+// unseen settles a write that failed after it started, when its error may
+// not be the truth: a push whose lease was lost or which ended in a timeout
+// or an unavailable dependency is settled by what the remote shows; any
+// other write whose lease was lost (and so was stopped) as unknown. Other
+// failures are settled as they are. It returns what the caller is told,
+// the same as a retry with the key replays.
+func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease, p plan, opErr error) (backends.Result, error) {
+	lost := leaseLost(lease)
+	cat := backends.CategoryOf(opErr)
+	fence := lease.Fence()
+	switch {
+	case req.Op() == backends.OpPush && (lost || cat == backends.Timeout || cat == backends.Unavailable) && o.cfg.RemoteReach != nil && p.Target != "":
+		why := fmt.Sprintf("the push ended with an error (%s)", backends.MessageOf(opErr))
+		if lost {
+			why = "the workspace lock was lost while the push ran"
+		}
+		checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteCheckTimeout)
+		out, err := settlePush(checkCtx, o.cfg.RemoteReach, entry, p, why)
+		cancel()
+		if err != nil {
+			o.cfg.Logger.Warn("the remote could not be read to settle a push", "entry", entry.ID, "err", err)
+			if lost {
+				return o.settleUnknown(ctx, req.Op(), entry, fence, "the workspace lock was lost while the push ran, and the remote could not be read to tell whether it landed")
+			}
+			break
+		}
+		if out.state == journal.Succeeded {
+			res := backends.NewResult(req.Op())
+			if err := json.Unmarshal(out.result, res); err != nil {
+				return nil, backends.Errorf(backends.Internal, "the settled push result cannot be read: %w", err)
+			}
+			o.settle(ctx, entry, fence, res, nil)
+			return res, nil
+		}
+		err = &backends.Error{Category: backends.Category(out.category), Message: out.message}
+		o.settle(ctx, entry, fence, nil, err)
+		return nil, err
+	case lost:
+		return o.settleUnknown(ctx, req.Op(), entry, fence,
+			"the workspace lock was lost while it ran, so it was stopped part-way; outcome unknown")
+	}
+	o.settle(ctx, entry, fence, nil, opErr)
+	return nil, opErr
+}
+
+// remoteCheckTimeout bounds reading the remote to settle a push.
+const remoteCheckTimeout = 2 * time.Minute
+
+// leaseLost reports whether the lease is known to be lost.
+func leaseLost(l lock.Lease) bool {
+	select {
+	case <-l.Lost():
+		return true
+	default:
+		return false
+	}
+}
+
+// settleUnknown records that the outcome of the entry run under fence is
+// unknown, unless a successor took the entry over (its fence moved on) or
+// it was settled meanwhile, and returns the error a replay gives.
+func (o *Once) settleUnknown(ctx context.Context, op backends.Op, entry journal.Entry, fence int64, msg string) (backends.Result, error) {
+	ctx = context.WithoutCancel(ctx)
+	cur, err := o.cfg.Journal.Get(ctx, entry.ID)
+	if err == nil && cur.State == journal.Started && cur.Fence == fence {
+		err = o.cfg.Journal.Reconciled(ctx, entry.ID, journal.Unknown, nil, string(backends.Conflict), msg)
+	}
+	if err != nil {
+		o.cfg.Logger.Error("journal entry not settled", "entry", entry.ID, "op", entry.Op, "fence", fence, "err", err)
+	}
+	return replay(op, journal.Entry{State: journal.Unknown})
 }
 
 // settle records the outcome. A fenced settle means the lock was taken

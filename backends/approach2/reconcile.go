@@ -3,7 +3,9 @@ package approach2
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -23,15 +25,16 @@ type plan struct {
 
 // prepare describes req for recovery. For a push it reads, under the
 // workspace lock, the branch and commit about to be pushed and the URL.
-func (o *Once) prepare(ctx context.Context, req backends.Request, lockKey string) ([]byte, error) {
+func (o *Once) prepare(ctx context.Context, req backends.Request, lockKey string) (plan, []byte, error) {
 	s := req.GetScope()
 	p := plan{LockKey: lockKey, Agent: s.Principal}
 	if push, ok := req.(*backends.PushRequest); ok {
 		if err := o.preparePush(ctx, push, &p); err != nil {
-			return nil, err
+			return p, nil, err
 		}
 	}
-	return json.Marshal(p)
+	raw, err := json.Marshal(p)
+	return p, raw, err
 }
 
 func (o *Once) preparePush(ctx context.Context, push *backends.PushRequest, p *plan) error {
@@ -63,42 +66,228 @@ func (o *Once) preparePush(ctx context.Context, push *backends.PushRequest, p *p
 	return nil
 }
 
-// RemoteRefFunc returns the commit a ref points to on a project's remote.
-type RemoteRefFunc func(ctx context.Context, p backends.Principal, url, ref string) (string, error)
+// RemoteReachFunc tells what the remote at url shows of commit on ref, seen
+// from the workspace s names: the ref's tip ("" when the ref does not
+// exist) and whether commit is that tip or one of its ancestors. The
+// engine's (*approach1.Executor).RemoteReach is one.
+type RemoteReachFunc func(ctx context.Context, s backends.Scope, url, ref, commit string) (tip string, contains bool, err error)
 
-// ReconcileConfig configures Reconcile.
+// ReconcileConfig configures Reconcile and Recovery.
 type ReconcileConfig struct {
-	Journal   journal.Store // required
-	Locker    lock.Locker   // required: the workspace locks
-	RemoteRef RemoteRefFunc // required
+	Journal     journal.Store   // required
+	Locker      lock.Locker     // required: the workspace locks
+	RemoteReach RemoteReachFunc // required
 	// LockWait bounds the wait for a workspace lock; an entry whose lock
-	// stays held belongs to a live process and is left to it. Default 2 s.
+	// stays held belongs to a live process and is left to it. Make it
+	// longer than the lock TTL, so that the lease of a holder that died
+	// expires during the wait. Default 2 s.
 	LockWait time.Duration
+	// Parallel is how many entries are settled at once. Default 8.
+	Parallel int
 	Logger   *slog.Logger
 }
 
-// Reconcile settles the journal entries left started by processes that
-// died, instead of repeating them: a push is checked against the remote's
-// refs (succeeded when the remote has the commit, failed when it does not);
-// any other write is settled as unknown. It returns how many it settled.
-func Reconcile(ctx context.Context, cfg ReconcileConfig) (int, error) {
+func (cfg ReconcileConfig) withDefaults() ReconcileConfig {
 	if cfg.LockWait <= 0 {
 		cfg.LockWait = 2 * time.Second
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	return cfg
+}
+
+// Reconcile settles the journal entries left started by processes that
+// died, instead of repeating them, up to cfg.Parallel at a time: a push is
+// settled by what the remote shows (see settlePush); any other write is
+// settled as unknown. It returns how many it settled. An entry whose
+// workspace lock stays held (a live holder) or whose remote does not answer
+// is left for a later pass.
+func Reconcile(ctx context.Context, cfg ReconcileConfig) (int, error) {
+	cfg = cfg.withDefaults()
 	entries, err := cfg.Journal.Unsettled(ctx, 0)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	return settleAll(ctx, cfg, entries, func(journal.Entry) {}), nil
+}
+
+// settleAll reconciles entries, cfg.Parallel at a time, calls done after
+// each attempt and returns how many were settled.
+func settleAll(ctx context.Context, cfg ReconcileConfig, entries []journal.Entry, done func(journal.Entry)) int {
+	var (
+		mu sync.Mutex
+		n  int
+		wg sync.WaitGroup
+	)
+	slots := make(chan struct{}, cfg.Parallel)
 	for _, e := range entries {
-		if reconcileOne(ctx, cfg, e) {
-			n++
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			settled := reconcileOne(ctx, cfg, e)
+			done(e)
+			if settled {
+				mu.Lock()
+				n++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return n
+}
+
+// Recovery settles, in the background, what crashed processes left
+// started, while the service serves: only writes to the workspaces of those
+// entries wait for them (Wait), each until its entries were settled or found
+// to belong to a live holder.
+type Recovery struct {
+	cfg ReconcileConfig
+
+	listed chan struct{} // closed once the start pass has listed its entries
+
+	mu      sync.Mutex
+	pending map[string]int           // workspace lock key → entries still to settle
+	settled map[string]chan struct{} // closed when pending[key] drops to 0
+	busy    map[int64]bool           // entries being reconciled now → whether writes wait for them
+}
+
+// NewRecovery returns a Recovery; Start begins its work.
+func NewRecovery(cfg ReconcileConfig) *Recovery {
+	return &Recovery{cfg: cfg.withDefaults(), listed: make(chan struct{}),
+		pending: map[string]int{}, settled: map[string]chan struct{}{}, busy: map[int64]bool{}}
+}
+
+// Start lists the entries left started and settles them in the background;
+// it returns at once. Until the list is read, every write waits for it (one
+// query); then only writes to the listed entries' workspaces wait. If the
+// list cannot be read, nothing waits and the next Pass tries again.
+func (r *Recovery) Start(ctx context.Context) {
+	go func() {
+		entries, err := r.cfg.Journal.Unsettled(ctx, 0)
+		if err != nil {
+			r.cfg.Logger.Warn("journal reconciliation could not list interrupted operations; will retry", "err", err)
+			close(r.listed)
+			return
+		}
+		entries = r.claim(entries, true)
+		close(r.listed)
+		began := time.Now()
+		n := settleAll(ctx, r.cfg, entries, r.release)
+		if len(entries) > 0 {
+			r.cfg.Logger.Info("journal reconciled interrupted operations", "found", len(entries), "settled", n,
+				"seconds", time.Since(began).Seconds())
+		}
+	}()
+}
+
+// Pass is one more reconciliation pass over every entry still started
+// (those being reconciled already excepted), run without making writes
+// wait: it finds the entries of holders that died after Start. It returns
+// how many it settled.
+func (r *Recovery) Pass(ctx context.Context) (int, error) {
+	entries, err := r.cfg.Journal.Unsettled(ctx, 0)
+	if err != nil {
+		return 0, err
+	}
+	entries = r.claim(entries, false)
+	return settleAll(ctx, r.cfg, entries, r.release), nil
+}
+
+// claim marks entries as being reconciled and drops those already being
+// reconciled; with gate, writes to their workspaces wait until release.
+func (r *Recovery) claim(entries []journal.Entry, gate bool) []journal.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var mine []journal.Entry
+	for _, e := range entries {
+		if _, ok := r.busy[e.ID]; ok {
+			continue
+		}
+		mine = append(mine, e)
+		key := lockKeyOf(e)
+		r.busy[e.ID] = gate && key != ""
+		if r.busy[e.ID] {
+			if r.pending[key] == 0 {
+				r.settled[key] = make(chan struct{})
+			}
+			r.pending[key]++
 		}
 	}
-	return n, nil
+	return mine
+}
+
+// release ends the reconciliation attempt of e.
+func (r *Recovery) release(e journal.Entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	gated := r.busy[e.ID]
+	delete(r.busy, e.ID)
+	key := lockKeyOf(e)
+	if !gated || r.pending[key] == 0 {
+		return
+	}
+	if r.pending[key]--; r.pending[key] == 0 {
+		close(r.settled[key])
+		delete(r.pending, key)
+		delete(r.settled, key)
+	}
+}
+
+// Wait returns once no entry the start pass found for the workspace lock
+// key is left to reconcile, or when ctx ends (a timeout or unavailable
+// error that says the write never started).
+func (r *Recovery) Wait(ctx context.Context, lockKey string) error {
+	select {
+	case <-r.listed:
+	case <-ctx.Done():
+		return waitErr(ctx)
+	}
+	r.mu.Lock()
+	ch := r.settled[lockKey]
+	r.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return waitErr(ctx)
+	}
+}
+
+// Unsettled reports how many entries of the start pass are still to settle.
+func (r *Recovery) Unsettled() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.pending {
+		n += c
+	}
+	return n
+}
+
+func waitErr(ctx context.Context) error {
+	cat := backends.Unavailable
+	if ctx.Err() == context.DeadlineExceeded {
+		cat = backends.Timeout
+	}
+	return backends.NotStarted(backends.Errorf(cat,
+		"an operation on this workspace interrupted by a restart of the service is still being settled; nothing was changed, retry shortly: %w", ctx.Err()))
+}
+
+// lockKeyOf is the workspace lock key an entry's plan records ("" if none).
+func lockKeyOf(e journal.Entry) string {
+	var p plan
+	if json.Unmarshal(e.Prepared, &p) != nil {
+		return ""
+	}
+	return p.LockKey
 }
 
 func reconcileOne(ctx context.Context, cfg ReconcileConfig, e journal.Entry) bool {
@@ -116,15 +305,20 @@ func reconcileOne(ctx context.Context, cfg ReconcileConfig, e journal.Entry) boo
 	if cur, err := cfg.Journal.Get(ctx, e.ID); err != nil || cur.State != journal.Started {
 		return false
 	}
-	state, result, cat, msg := settleFromRemote(ctx, cfg, e, p)
-	if state == "" {
-		return false
+	o := outcome{journal.Unknown, nil, string(backends.Conflict), "interrupted before it settled; outcome unknown"}
+	if e.Op == string(backends.OpPush) && p.Target != "" && p.URL != "" {
+		var err error
+		o, err = settlePush(lock.WithLease(ctx, p.LockKey, lease), cfg.RemoteReach, e, p, "the service stopped while the push ran")
+		if err != nil {
+			cfg.Logger.Warn("remote not reachable for reconciliation; will retry", "entry", e.ID, "err", err)
+			return false
+		}
 	}
-	if err := cfg.Journal.Reconciled(ctx, e.ID, state, result, cat, msg); err != nil {
+	if err := cfg.Journal.Reconciled(ctx, e.ID, o.state, o.result, o.category, o.message); err != nil {
 		cfg.Logger.Warn("journal entry not reconciled", "entry", e.ID, "err", err)
 		return false
 	}
-	cfg.Logger.Info("journal entry reconciled", "entry", e.ID, "op", e.Op, "state", state)
+	cfg.Logger.Info("journal entry reconciled", "entry", e.ID, "op", e.Op, "state", o.state)
 	return true
 }
 
@@ -143,21 +337,54 @@ func settleUnplanned(ctx context.Context, cfg ReconcileConfig, e journal.Entry) 
 	return err == nil
 }
 
-// settleFromRemote decides an interrupted entry's outcome. An empty state
-// means "cannot tell now" (the remote did not answer): try again later.
-func settleFromRemote(ctx context.Context, cfg ReconcileConfig, e journal.Entry, p plan) (journal.State, []byte, string, string) {
-	if e.Op != string(backends.OpPush) || p.Target == "" || p.URL == "" {
-		return journal.Unknown, nil, string(backends.Conflict), "interrupted before it settled; outcome unknown"
+// outcome is how an entry is settled.
+type outcome struct {
+	state    journal.State
+	result   []byte
+	category string
+	message  string
+}
+
+// settlePush decides the outcome of a push nobody saw end (why says what
+// interrupted it) from what the remote shows now, by ancestry:
+//
+//   - The planned commit is reachable from the remote branch: the push
+//     landed (even if the branch moved on since, by this agent or anyone):
+//     succeeded, with the result a push of that commit returns.
+//   - The branch exists but does not contain the commit: either the push
+//     never reached the remote, or it did and the branch was force-moved
+//     since (nobody can tell the two apart from the remote). Either way the
+//     commit is not on the remote now: failed (conflict), saying so and that
+//     the next step is to pull and push again with a new key.
+//   - The branch does not exist: the push never created it, or it was
+//     deleted since; the commit is not on the remote under that branch:
+//     failed (conflict), push again with a new key.
+//
+// A push still in flight when this runs (one whose holder lost its lock,
+// or an orphaned git of a crashed process) may land afterwards; the message
+// says what the remote showed at the time, and pushing again is harmless.
+// An error means the remote could not be asked: try again later.
+func settlePush(ctx context.Context, reach RemoteReachFunc, e journal.Entry, p plan, why string) (outcome, error) {
+	if reach == nil {
+		return outcome{}, backends.Errorf(backends.Internal, "no way to read the remote is configured")
 	}
 	ref := "refs/heads/" + p.Branch
-	sha, err := cfg.RemoteRef(ctx, p.Agent, p.URL, ref)
+	s := backends.Scope{Principal: p.Agent, Workspace: e.Workspace}
+	tip, contains, err := reach(ctx, s, p.URL, ref, p.Target)
 	if err != nil {
-		cfg.Logger.Warn("remote not reachable for reconciliation; will retry", "entry", e.ID, "err", err)
-		return "", nil, "", ""
+		return outcome{}, err
 	}
-	if sha != p.Target {
-		return journal.Failed, nil, string(backends.Unavailable), "the push was interrupted before it reached the remote; push again"
+	if contains {
+		result, _ := json.Marshal(backends.PushResult{Branch: p.Branch, RemoteRef: ref, Head: p.Target})
+		return outcome{state: journal.Succeeded, result: result}, nil
 	}
-	result, _ := json.Marshal(backends.PushResult{Branch: p.Branch, RemoteRef: ref, Head: p.Target})
-	return journal.Succeeded, result, "", ""
+	msg := fmt.Sprintf("%s; the remote has no branch %q now, so commit %s is not on the remote under it (the push did not land, or the branch was deleted since): push again with a new idempotency key if it should be there",
+		why, p.Branch, short(p.Target))
+	if tip != "" {
+		msg = fmt.Sprintf("%s; the remote branch %q is at %s, which does not contain commit %s (the push did not land, or the branch was force-moved since): the commit is not on the remote now; pull, then push again with a new idempotency key if it should be there",
+			why, p.Branch, short(tip), short(p.Target))
+	}
+	return outcome{state: journal.Failed, category: string(backends.Conflict), message: msg}, nil
 }
+
+func short(sha string) string { return sha[:min(len(sha), 12)] }

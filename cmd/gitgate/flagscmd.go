@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -59,12 +60,25 @@ func (c *changeOptions) who() string {
 	return "unknown"
 }
 
-// edit loads the flag file, applies change, validates and saves it
-// atomically, and appends who, why and what to the change log beside it.
+// edit loads the flag file, applies change, validates it and records it
+// with who, why and what in the change log beside it, as one transaction:
+// every edit holds an exclusive lock on the change log from reading the
+// flags to saving them, so that two edits (an operator's and the gateway's
+// automatic rollback, say) never lose one another; and the change record is
+// appended and synced before the flag file is atomically replaced, so that
+// whoever sees the new flags also finds their record. If the flag file
+// cannot be written, the record is taken back.
 func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File) error) error {
 	path, err := c.path()
 	if err != nil {
 		return err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("read flags: %w", err) // and leave no change log beside a mistyped path
+	}
+	log, logErr := openChangeLog(path + ".changes.jsonl")
+	if logErr == nil {
+		defer log.Close() // and unlocked
 	}
 	f, err := flags.Load(path)
 	if err != nil {
@@ -76,25 +90,56 @@ func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File
 	if err := f.Validate(opNames()); err != nil {
 		return fmt.Errorf("the change would make the flags invalid: %w", err)
 	}
+	entry, _ := json.Marshal(map[string]string{"at": time.Now().UTC().Format(time.RFC3339Nano), "by": c.who(), "reason": c.reason, "change": what})
+	var before int64
+	if logErr == nil {
+		before, logErr = log.append(entry)
+	}
 	if err := f.Save(path); err != nil {
+		if logErr == nil {
+			if terr := log.Truncate(before); terr != nil {
+				return fmt.Errorf("write flags: %w (and the change log still records the change: %v)", err, terr)
+			}
+		}
 		return fmt.Errorf("write flags: %w", err)
 	}
-	entry, _ := json.Marshal(map[string]string{"at": time.Now().UTC().Format(time.RFC3339Nano), "by": c.who(), "reason": c.reason, "change": what})
-	if err := appendLine(path+".changes.jsonl", entry); err != nil {
-		return fmt.Errorf("flags changed, but the change log could not be written: %w", err)
+	if logErr != nil {
+		// The change stands (a kill switch must work even when its record
+		// cannot be written), but say so.
+		return fmt.Errorf("flags changed, but the change log could not be written: %w", logErr)
 	}
 	fmt.Fprintf(out, "%s (by %s: %s)\n", what, c.who(), c.reason)
 	return nil
 }
 
-func appendLine(path string, line []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+// changeLog is the flag change log, opened for appending and locked
+// (exclusively, across processes) until closed.
+type changeLog struct{ *os.File }
+
+func openChangeLog(path string) (*changeLog, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	_, err = f.Write(append(line, '\n'))
-	return err
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &changeLog{f}, nil
+}
+
+// append writes line durably at the end of the log and returns the size
+// the log had before (to take the line back).
+func (l *changeLog) append(line []byte) (int64, error) {
+	st, err := l.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := l.Write(append(line, '\n')); err != nil {
+		_ = l.Truncate(st.Size())
+		return 0, err
+	}
+	return st.Size(), l.Sync()
 }
 
 func newFlagsCmd(o *globalOptions) *cobra.Command {

@@ -11,6 +11,9 @@ type Served struct {
 	// higher count knows another write came after and compares nothing.
 	// Not shown to agents.
 	WriteSeq uint64 `json:"-"`
+	// Notices are what the agent must know beside the result, such as a
+	// workspace restored into a new sandbox after its own was removed.
+	Notices []string `json:"notices,omitempty" jsonschema:"things you must know about this call besides its result (for example: your workspace's sandbox was removed and your unsaved work was restored into a new one)"`
 }
 
 // Result is implemented by every *XxxResult type of this package.

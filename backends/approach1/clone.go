@@ -50,6 +50,9 @@ func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) error 
 			return err
 		}
 	}
+	if b.Shelf != "" { // its work waits in the vault (shelf.go)
+		return backends.Errorf(backends.Conflict, "workspace %q already exists (cloned from %s; its saved work is restored on its next use); release it or choose another name", k.Name, b.URL)
+	}
 	if done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID); alive {
 		done()
 		return backends.Errorf(backends.Conflict, "workspace %q already exists (cloned from %s); release it or choose another name", k.Name, b.URL)

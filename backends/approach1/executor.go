@@ -81,6 +81,10 @@ type Config struct {
 	// Backend names this executor in results and metrics. If empty, Name;
 	// the Approach 2 service runs the same engine as "approach2".
 	Backend string
+	// Vault keeps the unsaved work of workspaces whose sandbox is removed
+	// (see Preserve, shelf.go). Every backend sharing the bindings must
+	// reach the same vault. If nil, such work is not saved.
+	Vault sandbox.Vault
 }
 
 // Executor is the Approach 1 backend.
@@ -88,6 +92,7 @@ type Executor struct {
 	cfg        Config
 	metrics    *metrics
 	recoveries recoveryClock // when each owner's sandboxes were last searched for lost bindings
+	shelf      *shelfMetrics
 }
 
 var _ backends.Executor = (*Executor)(nil)
@@ -107,7 +112,7 @@ func New(cfg Config) (*Executor, error) {
 	if cfg.Backend == "" {
 		cfg.Backend = Name
 	}
-	return &Executor{cfg: cfg, metrics: newMetrics(cfg.Registerer, cfg.Backend)}, nil
+	return &Executor{cfg: cfg, metrics: newMetrics(cfg.Registerer, cfg.Backend), shelf: newShelfMetrics(cfg.Registerer, cfg.Backend)}, nil
 }
 
 func (l Limits) withDefaults() Limits {
@@ -135,11 +140,13 @@ func (e *Executor) Execute(ctx context.Context, req backends.Request) (backends.
 		return nil, backends.Errorf(backends.InvalidArgument, "no request")
 	}
 	start := time.Now()
+	ctx, notes := withNotices(ctx)
 	res, err := e.dispatch(ctx, req)
 	if err != nil {
-		return nil, backends.WithOp(req.Op(), err)
+		return nil, backends.WithOp(req.Op(), notes.onError(err))
 	}
 	served := res.GetServed()
+	served.Notices = append(served.Notices, notes.get()...)
 	served.Backend = e.cfg.Backend
 	served.DurationMS = time.Since(start).Milliseconds()
 	return res, nil

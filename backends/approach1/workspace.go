@@ -69,6 +69,9 @@ func (e *Executor) open(ctx context.Context, k sandbox.WorkspaceKey, p backends.
 	if !ok {
 		return nil, backends.Errorf(backends.NotFound, "workspace %q does not exist; clone a repository into it first", k.Name)
 	}
+	if b.Shelf != "" { // its sandbox was removed, its unsaved work saved (shelf.go)
+		return e.unshelve(ctx, b, p, locked)
+	}
 	done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID)
 	if !alive {
 		return e.replace(ctx, b, p, locked)
@@ -91,7 +94,11 @@ func (e *Executor) replace(ctx context.Context, b sandbox.Binding, p backends.Pr
 		defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
 		return e.open(ctx, b.Key, p, true) // another operation may have replaced it meanwhile
 	}
+	if now, ok, err := e.cfg.Bindings.Get(ctx, b.Key); err == nil && ok && now.Shelf != "" {
+		return e.unshelve(ctx, now, p, true) // shelved while this operation waited for the sandbox
+	}
 	if lost := b.Unsaved(); lost != "" {
+		e.workLost(ctx, b, "sandbox_gone")
 		_ = e.cfg.Bindings.Delete(ctx, b.Key)
 		return nil, backends.Errorf(backends.NotFound, "workspace %q was lost with its sandbox, and with it %s; clone it again", b.Key.Name, lost)
 	}

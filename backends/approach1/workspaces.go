@@ -107,6 +107,9 @@ func (e *Executor) releaseGone(ctx context.Context, k sandbox.WorkspaceKey, forc
 	if !ok {
 		return false, nil // open reports it
 	}
+	if b.Shelf != "" {
+		return true, e.releaseShelved(ctx, b, force)
+	}
 	if done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID); alive {
 		done()
 		return false, nil

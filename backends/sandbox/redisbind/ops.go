@@ -25,9 +25,47 @@ end
 return n
 `)
 
-// Get returns the binding of key and resets its TTL (a read is a use).
+// getScript reads a binding and resets its expiry (a read is a use): the
+// idle TTL (ARGV[1], ms), or the retention (ARGV[2]) for a shelved one,
+// decided in the same atomic step so that a concurrent shelving Put is
+// never cut back to the TTL. The project's set (KEYS[2]) is extended to
+// at least that expiry, never shortened. It returns the binding's JSON or
+// nil.
+var getScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local ttl = tonumber(ARGV[1])
+local ok, r = pcall(cjson.decode, v)
+if ok and type(r) == 'table' and type(r.shelf) == 'string' and r.shelf ~= '' then
+  ttl = tonumber(ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+local cur = redis.call('PTTL', KEYS[2])
+if cur ~= -2 and cur < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+return v
+`)
+
+// putScript stores a binding (KEYS[1] = ARGV[1], expiring after ARGV[2]
+// ms), adds its member (ARGV[3]) to the project's set (KEYS[2]), whose
+// expiry it extends to at least the binding's, and, when KEYS[3] is given,
+// to the sandbox's set, which expires after ARGV[4] ms.
+var putScript = redis.NewScript(`
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('SADD', KEYS[2], ARGV[3])
+local cur = redis.call('PTTL', KEYS[2])
+if cur < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+if KEYS[3] then
+  redis.call('SADD', KEYS[3], ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
+return 1
+`)
+
+// Get returns the binding of key and resets its expiry (a read is a use).
 func (s *Store) Get(ctx context.Context, key sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
-	data, err := s.client.GetEx(ctx, s.bindingKey(key.String()), s.ttl).Result()
+	keys := []string{s.bindingKey(key.String()), s.projectKey(key.Project)}
+	data, err := getScript.Run(ctx, s.client, keys, s.ttl.Milliseconds(), s.retention.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return sandbox.Binding{}, false, nil
 	}
@@ -38,33 +76,28 @@ func (s *Store) Get(ctx context.Context, key sandbox.WorkspaceKey) (sandbox.Bind
 	if err != nil || b.Key != key { // b.Key differs only when two keys share a String()
 		return sandbox.Binding{}, false, err
 	}
-	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.PExpire(ctx, s.projectKey(key.Project), s.ttl)
-		p.PExpire(ctx, s.sandboxKey(b.SandboxID), s.ttl)
-		return nil
-	})
-	if err != nil {
-		return sandbox.Binding{}, false, unavailable(err)
+	if b.SandboxID != "" {
+		if err := s.client.PExpire(ctx, s.sandboxKey(b.SandboxID), s.ttl).Err(); err != nil {
+			return sandbox.Binding{}, false, unavailable(err)
+		}
 	}
 	return b, true, nil
 }
 
-// Put stores b, replacing the binding of its key, and resets the TTLs of
-// the binding and of its project and sandbox sets.
+// Put stores b, replacing the binding of its key, and resets the expiry of
+// the binding (the TTL, or the retention of a shelved binding) and of its
+// sandbox's set, and extends its project's set's.
 func (s *Store) Put(ctx context.Context, b sandbox.Binding) error {
 	data, err := encode(b)
 	if err != nil {
 		return err
 	}
 	member := b.Key.String()
-	_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, s.bindingKey(member), data, s.ttl)
-		for _, set := range []string{s.projectKey(b.Key.Project), s.sandboxKey(b.SandboxID)} {
-			p.SAdd(ctx, set, member)
-			p.PExpire(ctx, set, s.ttl)
-		}
-		return nil
-	})
+	keys := []string{s.bindingKey(member), s.projectKey(b.Key.Project)}
+	if b.SandboxID != "" {
+		keys = append(keys, s.sandboxKey(b.SandboxID))
+	}
+	err = putScript.Run(ctx, s.client, keys, data, s.ttlFor(b).Milliseconds(), member, s.ttl.Milliseconds()).Err()
 	return unavailable(err)
 }
 
@@ -78,7 +111,7 @@ func (s *Store) Delete(ctx context.Context, key sandbox.WorkspaceKey) error {
 	_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, s.bindingKey(member))
 		p.SRem(ctx, s.projectKey(key.Project), member)
-		if found {
+		if found && old.SandboxID != "" {
 			p.SRem(ctx, s.sandboxKey(old.SandboxID), member)
 		}
 		return nil

@@ -11,13 +11,17 @@
 //
 // Every key expires after the sandbox idle TTL. Put and Get reset it, as
 // using a workspace resets its sandbox's idle time, so a binding lives as
-// long as its sandbox could. The sets are refreshed with their members, so
-// they outlive them; List drops members whose binding has expired. A sandbox
-// set may keep a member whose binding moved to another sandbox:
-// DeleteSandbox checks each binding's sandbox before deleting it.
+// long as its sandbox could. A shelved binding (sandbox.Binding.Shelf: its
+// sandbox is gone and its unsaved work waits in the vault) expires after
+// the longer Options.Retention instead (default 7 days), and belongs to no
+// sandbox set. The sets are refreshed with their members, so they outlive
+// them: a project's set is only ever extended, to the longest expiry of
+// its members; List drops members whose binding has expired. A sandbox set
+// may keep a member whose binding moved to another sandbox (or was
+// shelved): DeleteSandbox checks each binding's sandbox before deleting it.
 //
-// Multi-key updates run in MULTI/EXEC transactions, and every key of one
-// operation is named up front; the layout still assumes a single Redis
+// Multi-key updates run in MULTI/EXEC transactions or Lua scripts, and
+// every key of one operation is named up front; the layout still assumes a single Redis
 // instance (or a primary with replicas), not Redis Cluster, whose
 // transactions cannot span the hash slots these keys fall in.
 package redisbind
@@ -45,14 +49,24 @@ type Options struct {
 	// TTL is the sandbox idle TTL: a binding neither stored nor read for
 	// this long expires. Required (New panics when it is not positive).
 	TTL time.Duration
+	// Retention is how long a shelved binding (one whose unsaved work was
+	// saved to the vault when its sandbox went) lives without being used:
+	// the workspace is restored when used within it. If zero,
+	// DefaultRetention; never shorter than TTL. Keep the vault's entries
+	// at least as long.
+	Retention time.Duration
 }
+
+// DefaultRetention is Options.Retention when it is zero.
+const DefaultRetention = 7 * 24 * time.Hour
 
 // Store is a sandbox.BindingStore kept in Redis. It is safe for concurrent
 // use, also by several processes sharing one Redis.
 type Store struct {
-	client redis.UniversalClient
-	prefix string
-	ttl    time.Duration
+	client    redis.UniversalClient
+	prefix    string
+	ttl       time.Duration
+	retention time.Duration
 }
 
 var _ sandbox.BindingStore = (*Store)(nil)
@@ -68,7 +82,19 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
-	return &Store{client: client, prefix: opts.Prefix, ttl: opts.TTL}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	return &Store{client: client, prefix: opts.Prefix, ttl: opts.TTL, retention: max(opts.Retention, opts.TTL)}
+}
+
+// ttlFor is how long b lives unused: the idle TTL, or the retention of a
+// shelved binding.
+func (s *Store) ttlFor(b sandbox.Binding) time.Duration {
+	if b.Shelf != "" {
+		return s.retention
+	}
+	return s.ttl
 }
 
 func (s *Store) bindingKey(member string) string  { return s.prefix + "binding:" + member }
@@ -96,6 +122,9 @@ type record struct {
 	Dirty    bool   `json:"dirty,omitempty"`
 	Unpushed string `json:"unpushed,omitempty"`
 	Writes   uint64 `json:"writes,omitempty"`
+	// Shelf is the vault key of a shelved workspace's work (the name
+	// "shelf" is also read by the Lua scripts of ops.go).
+	Shelf string `json:"shelf,omitempty"`
 }
 
 func encode(b sandbox.Binding) ([]byte, error) {
@@ -104,6 +133,7 @@ func encode(b sandbox.Binding) ([]byte, error) {
 		SandboxID: b.SandboxID, Root: b.Root, URL: b.URL,
 		Created: b.Created.UTC(), LastUsed: b.LastUsed.UTC(),
 		Tracked: true, Branch: b.Branch, Dirty: b.Dirty, Unpushed: b.Unpushed, Writes: b.Writes,
+		Shelf: b.Shelf,
 	})
 	if err != nil {
 		return nil, backends.Errorf(backends.InvalidArgument, "binding of %s cannot be stored: %w", b.Key, err)
@@ -121,6 +151,7 @@ func decode(data string) (sandbox.Binding, error) {
 		SandboxID: r.SandboxID, Root: r.Root, URL: r.URL,
 		Created: r.Created, LastUsed: r.LastUsed,
 		Branch: r.Branch, Dirty: r.Dirty || !r.Tracked, Unpushed: r.Unpushed, Writes: r.Writes,
+		Shelf: r.Shelf,
 	}, nil
 }
 

@@ -1,0 +1,326 @@
+package approach1_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/approach1"
+	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// shelfWorld is an executor whose manager reaps on a fake clock and
+// preserves unsaved work into a directory vault.
+type shelfWorld struct {
+	env      *backendtest.Env
+	ex       *approach1.Executor
+	mgr      *sandbox.Manager
+	clock    *fakeClock
+	bindings sandbox.BindingStore
+	vault    sandbox.Vault
+	vaultDir string
+	reg      *prometheus.Registry
+	log      *syncBuffer
+}
+
+type shelfOptions struct {
+	provider sandbox.Provider     // nil: local
+	bindings sandbox.BindingStore // nil: in memory
+	vault    sandbox.Vault        // nil: a DirVault in a temporary directory
+}
+
+func newShelfWorld(t *testing.T, env *backendtest.Env, o shelfOptions) *shelfWorld {
+	t.Helper()
+	w := &shelfWorld{env: env, clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}, reg: prometheus.NewRegistry(), log: &syncBuffer{}}
+	if o.provider == nil {
+		p, err := local.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.provider = p
+	}
+	if o.bindings == nil {
+		o.bindings = sandbox.NewMemoryBindings()
+	}
+	w.bindings = o.bindings
+	if o.vault == nil {
+		w.vaultDir = filepath.Join(t.TempDir(), "vault")
+		v, err := sandbox.NewDirVault(w.vaultDir, sandbox.DirVaultOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.vault = v
+	}
+	w.vault = o.vault
+	logger := slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var ex *approach1.Executor
+	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: o.provider, Bindings: o.bindings, IdleTTL: time.Hour,
+		Now: w.clock.Now, Logger: logger,
+		Preserve: func(ctx context.Context, info sandbox.Info, forced bool) error { return ex.Preserve(ctx, info, forced) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.Close(context.WithoutCancel(t.Context())) })
+	ex, err = approach1.New(approach1.Config{Sandboxes: mgr, Bindings: o.bindings, Locker: &lock.Memory{}, Vault: o.vault,
+		Registerer: w.reg, Logger: logger,
+		Projects: approach1.ProjectMap{"alpha": {Remotes: gitcmd.RemotePolicy{Schemes: env.Project.Schemes, Hosts: env.Project.Hosts}, Token: env.Project.Token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ex, w.mgr = ex, mgr
+	return w
+}
+
+// reap lets the sandboxes idle past the TTL and reaps them.
+func (w *shelfWorld) reap(t *testing.T) int {
+	t.Helper()
+	w.clock.Advance(2 * time.Hour)
+	return w.mgr.ReapIdle(t.Context())
+}
+
+func (w *shelfWorld) binding(t *testing.T, name string) sandbox.Binding {
+	t.Helper()
+	b, ok, err := w.bindings.Get(t.Context(), sandbox.WorkspaceKey{Project: "alpha", Name: name})
+	if err != nil || !ok {
+		t.Fatalf("binding of %s: %v, %v", name, ok, err)
+	}
+	return b
+}
+
+// metric returns a counter's value by its one variable label.
+func (w *shelfWorld) metric(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	families, err := w.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func (w *shelfWorld) vaultEntries(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(w.vaultDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// hostGit runs git on a workspace of a sandbox on this machine (what an
+// agent cannot do through the tools: stage without committing).
+func hostGit(t *testing.T, b sandbox.Binding, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "core.quotePath=false", "--git-dir=" + b.GitDir(), "--work-tree=" + b.WorkTree()}, args...)...)
+	cmd.Dir = b.WorkTree()
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1", "LC_ALL=C"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// workTreeFiles returns every file of the work tree and its content.
+func workTreeFiles(t *testing.T, root string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(root, path)
+		files[rel] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// workspaceState is everything restoring must bring back.
+type workspaceState struct {
+	status, porcelain, staged, unstaged, refs, config, log string
+	files                                                  map[string]string
+}
+
+func stateOf(t *testing.T, w *shelfWorld, name string) workspaceState {
+	t.Helper()
+	b := w.binding(t, name)
+	st := backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: name}})
+	st.Served = backends.Served{}
+	var config []string
+	for line := range strings.Lines(hostGit(t, b, "config", "--local", "--list")) {
+		if strings.HasPrefix(line, "branch.") || strings.HasPrefix(line, "remote.") {
+			config = append(config, line)
+		}
+	}
+	return workspaceState{
+		status:    fmt.Sprintf("%+v", *st),
+		porcelain: hostGit(t, b, "status", "--porcelain=v2", "--branch", "--untracked-files=all"),
+		staged:    hostGit(t, b, "diff", "--cached"),
+		unstaged:  hostGit(t, b, "diff"),
+		refs:      hostGit(t, b, "for-each-ref", "--format=%(refname) %(objectname) %(upstream)", "refs/heads/", "refs/remotes/"),
+		config:    strings.Join(config, ""),
+		log:       hostGit(t, b, "log", "--all", "--format=%H %P %an %ae %at %s"),
+		files:     workTreeFiles(t, b.WorkTree()),
+	}
+}
+
+// makeUnsavedWork leaves workspace name with commits not pushed on two
+// branches (main and the new branch topic, which is checked out), a
+// staged new file, a staged modification modified again, an unstaged
+// modification, an untracked file, and an unstaged and a staged deletion.
+func makeUnsavedWork(t *testing.T, w *shelfWorld, name string) {
+	t.Helper()
+	ex, agent, ws := w.ex, w.env.Agent, backends.Scope{Workspace: name}
+	write := func(path, content string) {
+		backendtest.Do[*backends.WriteFileResult](t, ex, agent, &backends.WriteFileRequest{Scope: ws, Path: path, Content: content})
+	}
+	write("main-only.txt", "committed on main, not pushed\n")
+	backendtest.Do[*backends.CommitResult](t, ex, agent, &backends.CommitRequest{Scope: ws, Message: "main: local commit"})
+	backendtest.Do[*backends.CheckoutResult](t, ex, agent, &backends.CheckoutRequest{Scope: ws, Branch: "topic", Create: true})
+	write("topic.txt", "committed on topic, never pushed\n")
+	write("doomed.txt", "deleted, staged\n")
+	backendtest.Do[*backends.CommitResult](t, ex, agent, &backends.CommitRequest{Scope: ws, Message: "topic: local commit"})
+	b := w.binding(t, name)
+	write("staged-new.txt", "staged new file\n")
+	write("topic.txt", "staged change\n")
+	hostGit(t, b, "add", "staged-new.txt", "topic.txt")
+	hostGit(t, b, "rm", "-q", "doomed.txt")
+	write("topic.txt", "staged change, then changed again\n")
+	write("README.md", "# demo\n\nchanged, not staged\n")
+	write("notes/untracked.txt", "untracked\n")
+	backendtest.Do[*backends.DeleteFileResult](t, ex, agent, &backends.DeleteFileRequest{Scope: ws, Path: "src/main.go"})
+	porcelain := hostGit(t, b, "status", "--porcelain")
+	for _, want := range []string{"A  staged-new.txt", "MM topic.txt", "D  doomed.txt", " M README.md", "?? notes/", " D src/main.go"} {
+		if !strings.Contains(porcelain, want) {
+			t.Fatalf("setup: status lacks %q:\n%s", want, porcelain)
+		}
+	}
+}
+
+// TestReapedWorkspaceIsRestored: a workspace reaped at its idle TTL with
+// commits not pushed on two branches and every kind of uncommitted change
+// is saved to the vault (WARN, metric) and restored intact on its next
+// use, which tells the agent; the vault entry is gone afterwards.
+func TestReapedWorkspaceIsRestored(t *testing.T) {
+	w := newShelfWorld(t, backendtest.NewEnv(t), shelfOptions{})
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "w")
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "clean") // nothing unsaved: goes with the sandbox, as before
+	makeUnsavedWork(t, w, "w")
+	before := stateOf(t, w, "w")
+	old := w.binding(t, "w")
+
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d sandboxes, want 1", n)
+	}
+	shelved := w.binding(t, "w")
+	if shelved.Shelf == "" || shelved.SandboxID != "" {
+		t.Fatalf("binding after the reap = %+v, want it shelved", shelved)
+	}
+	if _, err := os.Stat(old.Root); !os.IsNotExist(err) {
+		t.Fatalf("the reaped sandbox still exists (%v)", err)
+	}
+	if got := w.vaultEntries(t); len(got) != 1 || got[0] != shelved.Shelf {
+		t.Fatalf("vault holds %v, want the one shelf %s", got, shelved.Shelf)
+	}
+	if _, ok, _ := w.bindings.Get(t.Context(), sandbox.WorkspaceKey{Project: "alpha", Name: "clean"}); ok {
+		t.Error("the clean workspace's binding outlived its sandbox")
+	}
+	log := w.log.String()
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "workspace=alpha/w") || !strings.Contains(log, "the work was saved") {
+		t.Errorf("no WARN line for the shelved workspace:\n%s", log)
+	}
+	if strings.Contains(log, backendtest.Token) {
+		t.Error("the token reached the log")
+	}
+	if got := w.metric(t, "gitgate_workspaces_shelved_total", "outcome", "ok"); got != 1 {
+		t.Errorf("gitgate_workspaces_shelved_total{outcome=ok} = %v, want 1", got)
+	}
+	// Clone refuses the name: the workspace still exists.
+	err := backendtest.Fail(t, w.ex, w.env.Agent, &backends.CloneRequest{Scope: backends.Scope{Workspace: "w"}, URL: w.env.RepoURL})
+	backendtest.WantCategory(t, err, backends.Conflict)
+
+	// The next use restores it and says so.
+	st := backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
+	if len(st.Notices) != 1 || !strings.Contains(st.Notices[0], "restored") || !strings.Contains(st.Notices[0], `"w"`) {
+		t.Fatalf("notices = %q, want one telling of the restore", st.Notices)
+	}
+	restored := w.binding(t, "w")
+	if restored.Shelf != "" || restored.SandboxID == "" || restored.SandboxID == old.SandboxID {
+		t.Fatalf("binding after the restore = %+v", restored)
+	}
+	if restored.Dirty != old.Dirty || restored.Unpushed != old.Unpushed || restored.Branch != "topic" {
+		t.Errorf("restored binding's state = %+v, want that of %+v", restored, old)
+	}
+	after := stateOf(t, w, "w")
+	if !reflect.DeepEqual(after, before) {
+		t.Errorf("restored workspace differs:\n got %+v\nwant %+v", after, before)
+	}
+	if got := w.vaultEntries(t); len(got) != 0 {
+		t.Errorf("vault after the restore holds %v, want nothing", got)
+	}
+	if got := w.metric(t, "gitgate_workspaces_restored_total", "outcome", "ok"); got != 1 {
+		t.Errorf("gitgate_workspaces_restored_total{outcome=ok} = %v, want 1", got)
+	}
+	if log := w.log.String(); !strings.Contains(log, "shelved workspace restored") {
+		t.Errorf("no WARN line for the restore:\n%s", log)
+	}
+	// Only the first call is told; the work goes on as before.
+	st = backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
+	if len(st.Notices) != 0 {
+		t.Errorf("a later call was told again: %q", st.Notices)
+	}
+	backendtest.Do[*backends.CommitResult](t, w.ex, w.env.Agent, &backends.CommitRequest{Scope: backends.Scope{Workspace: "w"}, Message: "topic: the rest"})
+	backendtest.Do[*backends.PushResult](t, w.ex, w.env.Agent, &backends.PushRequest{Scope: backends.Scope{Workspace: "w"}})
+	if got := w.env.RemoteRef(t, "refs/heads/topic"); got == "" {
+		t.Error("topic did not reach the remote after the restore")
+	}
+}

@@ -616,7 +616,9 @@ type Served struct {
 	FellBack   bool                   `protobuf:"varint,2,opt,name=fell_back,json=fellBack,proto3" json:"fell_back,omitempty"`
 	DurationMs int64                  `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
 	// write_seq: for a write, the workspace's write count once it was made.
-	WriteSeq      uint64 `protobuf:"varint,4,opt,name=write_seq,json=writeSeq,proto3" json:"write_seq,omitempty"`
+	WriteSeq uint64 `protobuf:"varint,4,opt,name=write_seq,json=writeSeq,proto3" json:"write_seq,omitempty"`
+	// notices: what the agent must know beside the result (backends.Served.Notices).
+	Notices       []string `protobuf:"bytes,5,rep,name=notices,proto3" json:"notices,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -677,6 +679,13 @@ func (x *Served) GetWriteSeq() uint64 {
 		return x.WriteSeq
 	}
 	return 0
+}
+
+func (x *Served) GetNotices() []string {
+	if x != nil {
+		return x.Notices
+	}
+	return nil
 }
 
 type OperationResult struct {
@@ -3266,13 +3275,14 @@ const file_approach2_proto_rawDesc = "" +
 	"\x0eOperationEvent\x12\x1c\n" +
 	"\bprogress\x18\x01 \x01(\tH\x00R\bprogress\x12?\n" +
 	"\x06result\x18\x02 \x01(\v2%.gitgate.approach2.v1.OperationResultH\x00R\x06resultB\a\n" +
-	"\x05event\"}\n" +
+	"\x05event\"\x97\x01\n" +
 	"\x06Served\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x1b\n" +
 	"\tfell_back\x18\x02 \x01(\bR\bfellBack\x12\x1f\n" +
 	"\vduration_ms\x18\x03 \x01(\x03R\n" +
 	"durationMs\x12\x1b\n" +
-	"\twrite_seq\x18\x04 \x01(\x04R\bwriteSeq\"\xc1\b\n" +
+	"\twrite_seq\x18\x04 \x01(\x04R\bwriteSeq\x12\x18\n" +
+	"\anotices\x18\x05 \x03(\tR\anotices\"\xc1\b\n" +
 	"\x0fOperationResult\x124\n" +
 	"\x06served\x18\x01 \x01(\v2\x1c.gitgate.approach2.v1.ServedR\x06served\x129\n" +
 	"\x05clone\x18\n" +

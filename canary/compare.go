@@ -8,8 +8,10 @@ import (
 )
 
 // volatile are result fields that legitimately differ between backends and
-// runs: who served, how long it took, and when a workspace was last used.
-var volatile = map[string]bool{"backend": true, "fell_back": true, "duration_ms": true, "last_used": true}
+// runs: who served, how long it took, when a workspace was last used, and
+// the notices of one call (a workspace restored by the call that served
+// first).
+var volatile = map[string]bool{"backend": true, "fell_back": true, "duration_ms": true, "last_used": true, "notices": true}
 
 // maxDiffLines caps a diff's length.
 const maxDiffLines = 20

@@ -8,9 +8,13 @@ import (
 )
 
 // render is the readable text beside a result's structured content: what a
-// person (or a model without structured-output support) needs to know.
+// person (or a model without structured-output support) needs to know. The
+// result's notices (backends.Served.Notices) come first.
 func render(res backends.Result) string {
 	var b strings.Builder
+	for _, n := range res.GetServed().Notices {
+		fmt.Fprintf(&b, "NOTICE: %s\n\n", n)
+	}
 	renderBody(&b, res)
 	fmt.Fprintf(&b, "\n[served by %s in %d ms]", res.GetServed().Backend, res.GetServed().DurationMS)
 	return b.String()

@@ -324,3 +324,118 @@ func TestReapedWorkspaceIsRestored(t *testing.T) {
 		t.Error("topic did not reach the remote after the restore")
 	}
 }
+
+// TestPreserveFailureKeepsSandbox: when the work cannot be saved (the
+// vault is unwritable) the idle sandbox is not reaped, a WARN line and
+// the metrics say so, and the work is intact; once the vault works again
+// the next reap saves it.
+func TestPreserveFailureKeepsSandbox(t *testing.T) {
+	w := newShelfWorld(t, backendtest.NewEnv(t), shelfOptions{})
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "w")
+	makeUnsavedWork(t, w, "w")
+	before := stateOf(t, w, "w")
+	old := w.binding(t, "w")
+	// The vault's directory replaced by a file: nothing can be written.
+	if err := os.Rename(w.vaultDir, w.vaultDir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(w.vaultDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if n := w.reap(t); n != 0 {
+			t.Fatalf("reaped %d sandboxes although their work could not be saved", n)
+		}
+	}
+	if b := w.binding(t, "w"); b.SandboxID != old.SandboxID || b.Shelf != "" {
+		t.Fatalf("binding after the failed saves = %+v", b)
+	}
+	log := w.log.String()
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "could not be saved") || !strings.Contains(log, "workspace=alpha/w") {
+		t.Errorf("no WARN line for the failed save:\n%s", log)
+	}
+	if got := w.metric(t, "gitgate_workspaces_shelved_total", "outcome", "error"); got != 2 {
+		t.Errorf("gitgate_workspaces_shelved_total{outcome=error} = %v, want 2", got)
+	}
+	if after := stateOf(t, w, "w"); !reflect.DeepEqual(after, before) {
+		t.Errorf("work changed by the failed saves:\n got %+v\nwant %+v", after, before)
+	}
+	// No leftovers in the workspace from the attempts.
+	if out := hostGit(t, old, "for-each-ref", "refs/gitgate/"); out != "" {
+		t.Errorf("shelf refs left behind: %s", out)
+	}
+	if err := os.Remove(w.vaultDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(w.vaultDir+".away", w.vaultDir); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d once the vault works, want 1", n)
+	}
+	st := backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
+	if len(st.Notices) != 1 {
+		t.Fatalf("notices = %q", st.Notices)
+	}
+	if after := stateOf(t, w, "w"); !reflect.DeepEqual(after, before) {
+		t.Errorf("restored workspace differs:\n got %+v\nwant %+v", after, before)
+	}
+}
+
+// TestShelfMissingIsReported: a shelf whose vault entry vanished is lost
+// work: the agent is told what, the operator sees a WARN line and the
+// lost metric, and the name is free again.
+func TestShelfMissingIsReported(t *testing.T) {
+	w := newShelfWorld(t, backendtest.NewEnv(t), shelfOptions{})
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "w")
+	backendtest.Do[*backends.WriteFileResult](t, w.ex, w.env.Agent, &backends.WriteFileRequest{Scope: backends.Scope{Workspace: "w"}, Path: "a.txt", Content: "a"})
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d", n)
+	}
+	if err := os.Remove(filepath.Join(w.vaultDir, w.binding(t, "w").Shelf)); err != nil {
+		t.Fatal(err)
+	}
+	err := backendtest.Fail(t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
+	backendtest.WantCategory(t, err, backends.NotFound)
+	if !strings.Contains(err.Error(), "uncommitted changes") || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("the agent is not told what was lost: %v", err)
+	}
+	if got := w.metric(t, "gitgate_workspaces_lost_total", "reason", "shelf_missing"); got != 1 {
+		t.Errorf("gitgate_workspaces_lost_total{reason=shelf_missing} = %v, want 1", got)
+	}
+	if !strings.Contains(w.log.String(), "lost unsaved work") {
+		t.Errorf("no WARN line for the lost work:\n%s", w.log.String())
+	}
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "w")
+}
+
+// TestShelvedReleaseAndNoticeOnError: releasing a shelved workspace needs
+// force (which discards the vault entry); an operation that restores the
+// workspace and then fails still tells the agent of the restore.
+func TestShelvedReleaseAndNoticeOnError(t *testing.T) {
+	w := newShelfWorld(t, backendtest.NewEnv(t), shelfOptions{})
+	for _, name := range []string{"a", "b"} {
+		backendtest.Clone(t, w.ex, w.env, w.env.Agent, name)
+		backendtest.Do[*backends.WriteFileResult](t, w.ex, w.env.Agent, &backends.WriteFileRequest{Scope: backends.Scope{Workspace: name}, Path: "x.txt", Content: "x"})
+	}
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d", n)
+	}
+	if got := w.vaultEntries(t); len(got) != 2 {
+		t.Fatalf("vault holds %v, want two shelves", got)
+	}
+	err := backendtest.Fail(t, w.ex, w.env.Agent, &backends.ReleaseWorkspaceRequest{Scope: backends.Scope{Workspace: "a"}})
+	backendtest.WantCategory(t, err, backends.Conflict)
+	backendtest.Do[*backends.ReleaseWorkspaceResult](t, w.ex, w.env.Agent, &backends.ReleaseWorkspaceRequest{Scope: backends.Scope{Workspace: "a"}, Force: true})
+	if got := w.vaultEntries(t); len(got) != 1 || got[0] != w.binding(t, "b").Shelf {
+		t.Fatalf("vault after the forced release holds %v, want b's shelf only", got)
+	}
+	err = backendtest.Fail(t, w.ex, w.env.Agent, &backends.CheckoutRequest{Scope: backends.Scope{Workspace: "b"}, Branch: "no-such-branch"})
+	if !strings.Contains(err.Error(), "restored in a new sandbox") {
+		t.Fatalf("a failed call after the restore does not tell of it: %v", err)
+	}
+	r := backendtest.Do[*backends.ReadFileResult](t, w.ex, w.env.Agent, &backends.ReadFileRequest{Scope: backends.Scope{Workspace: "b"}, Path: "x.txt"})
+	if r.Content != "x" || len(r.Notices) != 0 {
+		t.Fatalf("after the restore: %+v", r)
+	}
+}

@@ -7,8 +7,11 @@ import (
 	"github.com/gitgate/gitgate/backends/backendtest"
 )
 
+// TestConformance runs the whole suite against Approach 1 as the gateway
+// runs it on one machine: the engine behind the exactly-once layer, with
+// the embedded journal and file locks.
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
-		return backendtest.NewApproach1(t, env)
+		return backendtest.NewApproach1Once(t, env)
 	})
 }

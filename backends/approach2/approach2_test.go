@@ -8,6 +8,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/lock/redislock"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
@@ -38,10 +39,14 @@ func startService(t testing.TB, engine backends.Executor) *approach2.Client {
 	return c
 }
 
-// TestConformance runs the whole suite through the gRPC client and service.
+// TestConformance runs the whole suite through the gRPC client and service
+// (the engine behind the exactly-once layer, here with the embedded
+// journal and in-process locks).
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
-		return startService(t, backendtest.NewApproach1(t, env))
+		locker := &lock.Memory{}
+		engine := backendtest.NewEngine(t, env, lock.Reentrant(locker), nil)
+		return startService(t, backendtest.WithOnce(t, engine, locker, backendtest.NewDirJournal(t)))
 	})
 }
 
@@ -64,7 +69,7 @@ func TestConformanceWithRedisAndPostgres(t *testing.T) {
 // engine runs on E2B sandboxes (the local E2B, commands run for real).
 func TestConformanceOnE2B(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
-		engine, _ := backendtest.NewE2BEngine(t, env, e2bfake.Config{MaxConcurrent: 100})
-		return startService(t, engine)
+		once, _ := backendtest.NewE2BOnce(t, env, e2bfake.Config{MaxConcurrent: 100})
+		return startService(t, once)
 	})
 }

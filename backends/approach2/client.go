@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gitgate/gitgate/backends"
 	pb "github.com/gitgate/gitgate/backends/approach2/approach2pb"
+	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -24,12 +26,54 @@ type ClientConfig struct {
 	// Insecure allows the token over a connection without TLS (loopback
 	// and tests). Without it, dial options must provide TLS.
 	Insecure bool
+	// MaxFileBytes is the write_file limit (limits.max_file_bytes) and
+	// MaxOutputBytes the output page limit (limits.max_output_bytes), as
+	// configured for the service; zero means the defaults (10 MiB,
+	// 256 KiB). They size the messages the client sends and accepts (see
+	// MaxMessageBytes), and a write_file above the limit is refused here,
+	// with the service's answer, without sending it.
+	MaxFileBytes, MaxOutputBytes int
 }
+
+// The defaults of the size limits, the same as Approach 1's.
+const (
+	DefaultMaxFileBytes   = 10 << 20
+	DefaultMaxOutputBytes = 256 << 10
+)
+
+// messageHeadroom is what a message may hold besides its largest field.
+const messageHeadroom = 1 << 20
+
+// MaxMessageBytes is the gRPC message size the client and the server
+// accept for the given limits (zero: the defaults): room for write_file
+// content of maxFileBytes, or an output page of maxOutputBytes, even
+// base64-encoded (a third larger), plus 1 MiB for the rest of the message.
+// gRPC's own default, 4 MiB, would refuse files the documented limit
+// allows.
+func MaxMessageBytes(maxFileBytes, maxOutputBytes int) int {
+	f, o := limitsOrDefaults(maxFileBytes, maxOutputBytes)
+	return encodedLen(max(f, o)) + messageHeadroom
+}
+
+func limitsOrDefaults(maxFileBytes, maxOutputBytes int) (int, int) {
+	if maxFileBytes <= 0 {
+		maxFileBytes = DefaultMaxFileBytes
+	}
+	if maxOutputBytes <= 0 {
+		maxOutputBytes = DefaultMaxOutputBytes
+	}
+	return maxFileBytes, maxOutputBytes
+}
+
+// encodedLen bounds the length of n bytes as write_file content: base64
+// with padding, as Approach 1 allows before decoding.
+func encodedLen(n int) int { return n*4/3 + 4 }
 
 // Client calls the Approach 2 service. It implements backends.Executor.
 type Client struct {
-	conn *grpc.ClientConn
-	stub pb.GitServiceClient
+	conn         *grpc.ClientConn
+	stub         pb.GitServiceClient
+	maxFileBytes int
 }
 
 var (
@@ -39,10 +83,15 @@ var (
 
 // Dial connects to the service at target ("host:port"). Connections are
 // kept alive so that a silently dead peer is noticed within about 40 s.
+// Messages up to MaxMessageBytes of the configured limits are sent and
+// accepted.
 func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, error) {
+	maxFile, _ := limitsOrDefaults(cfg.MaxFileBytes, cfg.MaxOutputBytes)
+	size := MaxMessageBytes(cfg.MaxFileBytes, cfg.MaxOutputBytes)
 	base := []grpc.DialOption{
 		grpc.WithPerRPCCredentials(bearer{token: cfg.Token, insecure: cfg.Insecure}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(size), grpc.MaxCallRecvMsgSize(size)),
 	}
 	if cfg.Insecure {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -51,7 +100,7 @@ func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, er
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, stub: pb.NewGitServiceClient(conn)}, nil
+	return &Client{conn: conn, stub: pb.NewGitServiceClient(conn), maxFileBytes: maxFile}, nil
 }
 
 // Target returns the address the client dials.
@@ -65,6 +114,9 @@ func (c *Client) Close() error { return c.conn.Close() }
 // backends.ErrNotStarted; any other error may belong to an operation that
 // happened.
 func (c *Client) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
+	if err := c.checkSize(req); err != nil {
+		return nil, backends.NotStarted(err)
+	}
 	pbReq, err := encodeRequest(req, backends.ProgressFrom(ctx) != nil)
 	if err != nil {
 		return nil, backends.NotStarted(err)
@@ -80,6 +132,17 @@ func (c *Client) Execute(ctx context.Context, req backends.Request) (backends.Re
 		return nil, callError(err, false)
 	}
 	return receive(ctx, req.Op(), stream)
+}
+
+// checkSize refuses write_file content that cannot be within the limit
+// even base64-encoded, with the answer Approach 1 (and so the service)
+// gives, instead of a message too large to send. Content closer to the
+// limit is sent: the service decodes it and decides.
+func (c *Client) checkSize(req backends.Request) error {
+	if w, ok := req.(*backends.WriteFileRequest); ok && len(w.Content) > encodedLen(c.maxFileBytes) {
+		return backends.WithOp(req.Op(), backends.Errorf(backends.ResourceExhausted, "content is larger than the %d-byte limit", c.maxFileBytes))
+	}
+	return nil
 }
 
 // Predict asks the service for a shadow prediction of a write another
@@ -152,7 +215,21 @@ func encodeRequest(req backends.Request, progress bool) (*pb.OperationRequest, e
 	if fd == nil || fd.ContainingOneof() == nil {
 		return nil, backends.Errorf(backends.InvalidArgument, "operation %q is not supported", req.Op())
 	}
+	if !utf8.ValidString(out.IdempotencyKey) && req.Op().IsRead() {
+		out.IdempotencyKey = "" // reads ignore keys
+	} else if !utf8.ValidString(out.IdempotencyKey) {
+		return nil, backends.Errorf(backends.InvalidArgument,
+			"the idempotency key must be 1 to %d bytes of text without control characters (a UUID is a good choice)", journal.MaxKeyLen)
+	}
 	if err := toProto(req, m.Mutable(fd).Message()); err != nil {
+		var bad *invalidUTF8
+		switch {
+		case errors.As(err, &bad) && bad.field == "content":
+			// Approach 1's answer: binary content travels as base64.
+			return nil, backends.Errorf(backends.InvalidArgument, "content is not valid UTF-8; send it with encoding base64")
+		case errors.As(err, &bad):
+			return nil, backends.Errorf(backends.InvalidArgument, "%s is not valid UTF-8 text", bad.field)
+		}
 		return nil, backends.Errorf(backends.Internal, "encode %s: %w", req.Op(), err)
 	}
 	return out, nil

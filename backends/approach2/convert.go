@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -35,6 +36,9 @@ func copyToProto(v reflect.Value, m protoreflect.Message) error {
 			return fmt.Errorf("approach2: %s has no Go field %q in %s", fd.FullName(), fd.Name(), v.Type())
 		}
 		fv := v.FieldByIndex(idx)
+		if err := validText(fv, fd); err != nil {
+			return err
+		}
 		if fd.IsList() {
 			if err := listToProto(fv, m.Mutable(fd).List(), fd); err != nil {
 				return err
@@ -44,6 +48,31 @@ func copyToProto(v reflect.Value, m protoreflect.Message) error {
 		if !fv.IsZero() {
 			m.Set(fd, scalarToProto(fv))
 		}
+	}
+	return nil
+}
+
+// invalidUTF8 is the error of a Go string that a proto string field cannot
+// carry (proto3 strings are UTF-8).
+type invalidUTF8 struct{ field string }
+
+func (e *invalidUTF8) Error() string { return e.field + " is not valid UTF-8" }
+
+// validText refuses a string, or list of strings, that is not UTF-8.
+func validText(fv reflect.Value, fd protoreflect.FieldDescriptor) error {
+	if fd.Kind() != protoreflect.StringKind {
+		return nil
+	}
+	if fd.IsList() {
+		for j := range fv.Len() {
+			if !utf8.ValidString(fv.Index(j).String()) {
+				return &invalidUTF8{field: string(fd.Name())}
+			}
+		}
+		return nil
+	}
+	if !utf8.ValidString(fv.String()) {
+		return &invalidUTF8{field: string(fd.Name())}
 	}
 	return nil
 }

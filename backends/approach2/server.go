@@ -40,8 +40,14 @@ type ServerConfig struct {
 	// unimplemented.
 	Predictor backends.Predictor
 	// Token is the bearer token the gateway must present. Required.
-	Token  string
-	Logger *slog.Logger // if nil, slog.Default()
+	Token string
+	// MaxFileBytes and MaxOutputBytes are the limits the engine enforces
+	// (limits.max_file_bytes, limits.max_output_bytes; zero: the defaults).
+	// They size the largest message the service accepts (MaxMessageBytes),
+	// so that every write_file the engine allows arrives and the engine,
+	// not gRPC, answers one above its limit.
+	MaxFileBytes, MaxOutputBytes int
+	Logger                       *slog.Logger // if nil, slog.Default()
 }
 
 // Server implements GitService.
@@ -62,9 +68,11 @@ func NewServer(cfg ServerConfig) *Server {
 func (s *Server) Register(g *grpc.Server) { pb.RegisterGitServiceServer(g, s) }
 
 // ServerOptions returns the interceptors that guard every method with the
-// gateway's token; pass them to grpc.NewServer.
+// gateway's token and the message size the configured limits need; pass
+// them to grpc.NewServer.
 func (s *Server) ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.ChainStreamInterceptor(s.AuthInterceptor), grpc.ChainUnaryInterceptor(s.UnaryAuthInterceptor)}
+	return []grpc.ServerOption{grpc.ChainStreamInterceptor(s.AuthInterceptor), grpc.ChainUnaryInterceptor(s.UnaryAuthInterceptor),
+		grpc.MaxRecvMsgSize(MaxMessageBytes(s.cfg.MaxFileBytes, s.cfg.MaxOutputBytes))}
 }
 
 // UnaryAuthInterceptor is AuthInterceptor for unary methods (Predict).

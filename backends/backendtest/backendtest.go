@@ -90,7 +90,10 @@ func NewEnv(t testing.TB) *Env {
 	return env
 }
 
-// Run runs the whole suite against executors built by f.
+// Run runs the whole suite against executors built by f. The executor
+// must keep every promise of the tool schemas, idempotency keys included:
+// build it the way the product runs it, behind the exactly-once layer
+// (NewApproach1Once, WithOnce), with the default limits.
 func Run(t *testing.T, f Factory) {
 	t.Run("Flow", func(t *testing.T) { testFlow(t, f) })
 	t.Run("Reads", func(t *testing.T) { testReads(t, f) })
@@ -101,6 +104,9 @@ func Run(t *testing.T, f Factory) {
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
 	t.Run("Predictions", func(t *testing.T) { testPredictions(t, f) })
+	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, f) })
+	t.Run("SizeLimits", func(t *testing.T) { testSizeLimits(t, f) })
+	t.Run("Paging", func(t *testing.T) { testPaging(t, f) })
 }
 
 // RemoteGit runs git on the remote's bare repository "demo" and returns its

@@ -35,10 +35,10 @@ func onE2B(t *testing.T, cfg e2bfake.Config) (*backendtest.Env, *e2bfake.Server,
 
 // TestConformanceOnE2B runs the whole backend conformance suite with the
 // embedded executor on E2B sandboxes (the local E2B, commands run for
-// real).
+// real), behind the exactly-once layer as the gateway runs it.
 func TestConformanceOnE2B(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
-		ex, _ := backendtest.NewE2BEngine(t, env, e2bfake.Config{MaxConcurrent: 100})
+		ex, _ := backendtest.NewE2BOnce(t, env, e2bfake.Config{MaxConcurrent: 100})
 		return ex
 	})
 }

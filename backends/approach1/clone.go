@@ -2,6 +2,7 @@ package approach1
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -87,7 +88,10 @@ func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []
 
 // cloneInto clones with the git directory kept outside the work tree, then
 // removes the ".git" file clone leaves in the work tree. On failure it
-// removes whatever it created, so a failed clone leaves nothing behind.
+// removes whatever it created, so a failed clone leaves nothing behind —
+// unless the provider could not confirm that the clone stopped
+// (sandbox.ErrMayStillRun): nothing is removed or written beside a git that
+// may still be writing there.
 func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
 	p := e.provider()
 	cleanup := func() {
@@ -106,7 +110,9 @@ func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []stri
 		_, err = p.Remove(ctx, b.SandboxID, b.WorkTree(), ".git")
 	}
 	if err != nil {
-		cleanup()
+		if !errors.Is(err, sandbox.ErrMayStillRun) {
+			cleanup()
+		}
 		return err
 	}
 	return nil

@@ -13,11 +13,21 @@ import (
 // newProvider is the E2B provider on a fresh local E2B.
 func newProvider(t testing.TB, s *e2bfake.Server) *e2b.Provider {
 	t.Helper()
+	return newProviderWith(t, s, nil)
+}
+
+// newProviderWith is newProvider with its configuration changed by edit.
+func newProviderWith(t testing.TB, s *e2bfake.Server, edit func(*e2b.ProviderConfig)) *e2b.Provider {
+	t.Helper()
 	a, err := e2b.NewAPI(e2b.APIConfig{BaseURL: s.URL(), APIKey: apiKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := e2b.NewProvider(e2b.ProviderConfig{API: a, EnvdURL: s.URL(), Template: "gitgate"})
+	cfg := e2b.ProviderConfig{API: a, EnvdURL: s.URL(), Template: "gitgate"}
+	if edit != nil {
+		edit(&cfg)
+	}
+	p, err := e2b.NewProvider(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

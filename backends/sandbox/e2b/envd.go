@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -50,15 +52,30 @@ type Envd struct {
 	// Keepalive asks envd for keepalive events while a command is silent;
 	// a stream silent for three times as long is given up. If zero, 50 s.
 	Keepalive time.Duration
+	// KillGrace is how long a command's process group has between SIGTERM
+	// and SIGKILL, at its deadline or when it is stopped. If zero, 5 s.
+	KillGrace time.Duration
+	// StopWait is how much longer than KillGrace gitgate waits for envd to
+	// confirm that a stopped command is gone. If zero, 10 s.
+	StopWait time.Duration
 }
 
 // ExecRequest is one command.
 type ExecRequest struct {
 	Cmd  string
 	Args []string
-	Env  map[string]string
-	Cwd  string
-	// Timeout is the command's deadline, enforced by envd (which kills it).
+	// Env is the command's whole environment: nothing of envd's own (its
+	// PATH, HOME, USER, LOGNAME, and the template's variables from /init)
+	// reaches it. The values travel as arguments of /usr/bin/env, which
+	// envd logs as it logs environment variables: never put a secret here
+	// (upload it as a file).
+	Env map[string]string
+	Cwd string
+	// Timeout is the command's deadline. The command runs in its own
+	// process group under GNU timeout: at the deadline the whole group gets
+	// SIGTERM, and SIGKILL KillGrace later if the command is still there.
+	// envd's own deadline (Connect-Timeout-Ms, which kills only the process
+	// it started) is set later than that, as a backstop. Zero: none.
 	Timeout time.Duration
 	// MaxOutput caps the bytes kept of stdout and of stderr each. 0: 1 MiB.
 	MaxOutput int
@@ -74,11 +91,32 @@ type ExecResult struct {
 	StdoutTotalBytes                 int64
 }
 
+// The programs every command is wrapped in (GNU coreutils, in every E2B
+// template).
+const (
+	envPath     = "/usr/bin/env"
+	timeoutPath = "/usr/bin/timeout"
+)
+
 func (e *Envd) client() *http.Client {
 	if e.HTTP != nil {
 		return e.HTTP
 	}
 	return http.DefaultClient
+}
+
+func (e *Envd) grace() time.Duration {
+	if e.KillGrace > 0 {
+		return e.KillGrace
+	}
+	return 5 * time.Second
+}
+
+func (e *Envd) stopWait() time.Duration {
+	if e.StopWait > 0 {
+		return e.StopWait
+	}
+	return 10 * time.Second
 }
 
 func (e *Envd) newRequest(ctx context.Context, method, path string, q url.Values, body io.Reader) (*http.Request, error) {
@@ -101,13 +139,124 @@ func (e *Envd) newRequest(ctx context.Context, method, path string, q url.Values
 	return req, nil
 }
 
-// Run runs a command and waits for it. A non-zero exit is a result, not an
-// error; errors carry a category, and ErrSandboxGone when the sandbox is.
+// validName reports whether name can be an environment variable's name
+// given to env(1).
+func validName(name string) bool {
+	if name == "" || (name[0] >= '0' && name[0] <= '9') {
+		return false
+	}
+	for _, c := range name {
+		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Run runs a command and waits for it: as `env -i NAME=VALUE… timeout -k
+// KillGrace Timeout cmd args…`, so that it sees exactly r.Env and runs,
+// with all its children, in a process group of its own that dies at its
+// deadline. A non-zero exit is a result, not an error; errors carry a
+// category, and ErrSandboxGone when the sandbox is gone.
+//
+// envd keeps a command running when its client goes away. So when the call
+// ends without the command's end (cancelled, the stream fell silent or was
+// cut, the backstop deadline passed), Run stops the command: SIGTERM
+// through envd to the started process (timeout passes it to the group),
+// then SIGKILL to the group, until envd's process list no longer shows it
+// (bounded by KillGrace and StopWait). If that cannot be confirmed, the
+// error is marked sandbox.ErrMayStillRun.
 func (e *Envd) Run(ctx context.Context, r ExecRequest) (ExecResult, error) {
-	msg := map[string]any{"process": map[string]any{"cmd": r.Cmd, "args": nonNil(r.Args), "envs": r.Env, "cwd": r.Cwd}, "stdin": false}
+	grace := e.grace()
+	args := []string{"-i", "--"}
+	names := make([]string, 0, len(r.Env))
+	for name := range r.Env {
+		if !validName(name) {
+			return ExecResult{}, backends.Errorf(backends.Internal, "e2b: %q is not an environment variable name", name)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		args = append(args, name+"="+r.Env[name])
+	}
+	deadline := "0" // timeout(1): no deadline, still a process group
+	var envdTimeout time.Duration
+	if r.Timeout > 0 {
+		deadline = seconds3(r.Timeout)
+		envdTimeout = r.Timeout + grace + max(2*time.Second, r.Timeout/10)
+	}
+	args = append(append(args, timeoutPath, "-k", seconds3(grace), deadline, r.Cmd), r.Args...)
+	tag := "gitgate-" + randomName()
+	began := time.Now()
+	res, pid, mayRun, err := e.stream(ctx, startSpec{cmd: envPath, args: args, cwd: r.Cwd, tag: tag, timeout: envdTimeout,
+		maxOutput: r.MaxOutput, onStderr: r.OnStderr})
+	if err != nil {
+		if !mayRun {
+			return res, err
+		}
+		gone, sandboxGone := e.stop(context.WithoutCancel(ctx), tag, pid)
+		switch {
+		case sandboxGone:
+			return res, fmt.Errorf("%w: %w", ErrSandboxGone, err)
+		case !gone:
+			return res, &stillRunning{tag: tag, pid: pid, err: &backends.Error{Category: backends.CategoryOf(err),
+				Message: backends.MessageOf(err) + "; gitgate could not confirm that the command stopped: it may still be running in the sandbox",
+				Err:     errors.Join(err, sandbox.ErrMayStillRun)}}
+		}
+		return res, err
+	}
+	if r.Timeout > 0 && time.Since(began) >= r.Timeout && (res.ExitCode == 124 || res.ExitCode == -1 || res.ExitCode == 128+9) {
+		// timeout(1) ended it (124), or had to kill the group (itself
+		// included). Anything of the group that ignored SIGTERM and
+		// outlived the command goes now.
+		sweep, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace+e.stopWait())
+		_ = e.killGroup(sweep, pid)
+		cancel()
+		return res, backends.Errorf(backends.Timeout, "e2b: the command ran past its deadline (%s) and was stopped", r.Timeout)
+	}
+	return res, nil
+}
+
+// seconds3 formats d for timeout(1), in seconds with millisecond
+// precision.
+func seconds3(d time.Duration) string {
+	return strconv.FormatFloat(max(d, time.Millisecond).Seconds(), 'f', 3, 64) + "s"
+}
+
+// stillRunning is an error of a command Run could not confirm stopped; the
+// provider remembers it, and runs nothing more in the sandbox until it is.
+type stillRunning struct {
+	tag string
+	pid uint32
+	err error
+}
+
+func (s *stillRunning) Error() string { return s.err.Error() }
+func (s *stillRunning) Unwrap() error { return s.err }
+
+type startSpec struct {
+	cmd       string
+	args      []string
+	cwd       string
+	tag       string        // "" for none
+	timeout   time.Duration // envd's deadline; 0 for none
+	maxOutput int
+	onStderr  func([]byte)
+}
+
+// stream starts a command through envd and reads its events to the end.
+// mayRun reports, with an error, whether the command may have started and
+// not ended (then the caller stops it).
+func (e *Envd) stream(ctx context.Context, r startSpec) (res ExecResult, pid uint32, mayRun bool, err error) {
+	proc := map[string]any{"cmd": r.cmd, "args": nonNil(r.args), "cwd": r.cwd}
+	msg := map[string]any{"process": proc, "stdin": false}
+	if r.tag != "" {
+		msg["tag"] = r.tag
+	}
 	payload, err := json.Marshal(msg)
 	if err != nil {
-		return ExecResult{}, backends.Errorf(backends.Internal, "e2b: encode the command: %w", err)
+		return ExecResult{}, 0, false, backends.Errorf(backends.Internal, "e2b: encode the command: %w", err)
 	}
 	frame := make([]byte, 5+len(payload))
 	binary.BigEndian.PutUint32(frame[1:5], uint32(len(payload)))
@@ -116,32 +265,32 @@ func (e *Envd) Run(ctx context.Context, r ExecRequest) (ExecResult, error) {
 	if keepalive <= 0 {
 		keepalive = 50 * time.Second
 	}
-	if r.Timeout > 0 {
-		// envd enforces the deadline; this catches an envd too slow to
+	if r.timeout > 0 {
+		// envd enforces its deadline; this catches an envd too slow to
 		// even start, or a stream that stalls past it.
 		var cancelDeadline context.CancelFunc
-		ctx, cancelDeadline = context.WithTimeout(ctx, r.Timeout+max(time.Second, r.Timeout/4))
+		ctx, cancelDeadline = context.WithTimeout(ctx, r.timeout+max(time.Second, r.timeout/4))
 		defer cancelDeadline()
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := e.newRequest(ctx, http.MethodPost, "/process.Process/Start", nil, bytes.NewReader(frame))
 	if err != nil {
-		return ExecResult{}, err
+		return ExecResult{}, 0, false, err
 	}
 	req.Header.Set("Content-Type", "application/connect+json")
 	req.Header.Set("Connect-Protocol-Version", "1")
 	req.Header.Set("Keepalive-Ping-Interval", strconv.Itoa(max(1, int(keepalive/time.Second))))
-	if r.Timeout > 0 {
-		req.Header.Set("Connect-Timeout-Ms", strconv.FormatInt(r.Timeout.Milliseconds(), 10))
+	if r.timeout > 0 {
+		req.Header.Set("Connect-Timeout-Ms", strconv.FormatInt(r.timeout.Milliseconds(), 10))
 	}
 	resp, err := e.client().Do(req)
 	if err != nil {
-		return ExecResult{}, transportError(ctx, err)
+		return ExecResult{}, 0, true, transportError(ctx, err) // the request may have reached envd
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return ExecResult{}, envdHTTPError(resp)
+		return ExecResult{}, 0, false, envdHTTPError(resp)
 	}
 	// A stream silent for three keepalive intervals is dead.
 	silence := time.AfterFunc(3*keepalive, func() { cancel(errSilent) })
@@ -150,6 +299,10 @@ func (e *Envd) Run(ctx context.Context, r ExecRequest) (ExecResult, error) {
 }
 
 var errSilent = errors.New("envd sent nothing for three keepalive intervals")
+
+// errBadUser marks envd's refusals of the user gitgate runs commands as
+// (a name the sandbox's /etc/passwd does not have).
+var errBadUser = errors.New("envd does not know the user")
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -185,50 +338,55 @@ type endOfStream struct {
 	} `json:"error"`
 }
 
-func readProcessStream(ctx context.Context, body *bufio.Reader, r ExecRequest, heard func()) (ExecResult, error) {
-	limit := r.MaxOutput
+func readProcessStream(ctx context.Context, body *bufio.Reader, r startSpec, heard func()) (ExecResult, uint32, bool, error) {
+	limit := r.maxOutput
 	if limit <= 0 {
 		limit = 1 << 20
 	}
 	var res ExecResult
 	var stdout, stderr bytes.Buffer
-	ended := false
+	var pid uint32
+	started, ended := false, false
 	for {
 		flags, msg, err := readEnvelope(body)
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-				return res, transportError(ctx, cause)
+				return res, pid, !ended, transportError(ctx, cause)
 			}
-			return res, backends.Errorf(backends.Unavailable, "e2b: the command's stream was cut before its end (it may have run): %v", err)
+			return res, pid, !ended, backends.Errorf(backends.Unavailable, "e2b: the command's stream was cut before its end (it may have run): %v", err)
 		}
 		heard()
 		if flags&0x02 != 0 {
 			var eos endOfStream
 			if err := json.Unmarshal(msg, &eos); err != nil {
-				return res, backends.Errorf(backends.Internal, "e2b: unreadable end of stream: %v", err)
+				return res, pid, !ended, backends.Errorf(backends.Internal, "e2b: unreadable end of stream: %v", err)
 			}
 			if eos.Error != nil {
-				return res, connectError(eos.Error.Code, eos.Error.Message)
+				// Before the start event envd refused the command (bad cwd,
+				// unknown user), unless its deadline had passed already.
+				return res, pid, !ended && (started || eos.Error.Code == "deadline_exceeded"), connectError(eos.Error.Code, eos.Error.Message)
 			}
 			if !ended {
-				return res, backends.Errorf(backends.Unavailable, "e2b: the command's stream ended without its result")
+				return res, pid, true, backends.Errorf(backends.Unavailable, "e2b: the command's stream ended without its result")
 			}
 			res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
-			return res, nil
+			return res, pid, false, nil
 		}
 		var ev processEvent
 		if err := json.Unmarshal(msg, &ev); err != nil {
-			return res, backends.Errorf(backends.Internal, "e2b: unreadable process event: %v", err)
+			return res, pid, !ended, backends.Errorf(backends.Internal, "e2b: unreadable process event: %v", err)
 		}
 		switch {
+		case ev.Event.Start != nil:
+			started, pid = true, ev.Event.Start.Pid
 		case ev.Event.Data != nil:
 			if d := ev.Event.Data.Stdout; len(d) > 0 {
 				res.StdoutTotalBytes += int64(len(d))
 				res.StdoutTruncated = keep(&stdout, d, limit) || res.StdoutTruncated
 			}
 			if d := ev.Event.Data.Stderr; len(d) > 0 {
-				if r.OnStderr != nil {
-					r.OnStderr(d)
+				if r.onStderr != nil {
+					r.onStderr(d)
 				}
 				res.StderrTruncated = keep(&stderr, d, limit) || res.StderrTruncated
 			}
@@ -280,6 +438,9 @@ func connectError(code, msg string) error {
 		cat = backends.Timeout
 	case "unauthenticated":
 		cat = backends.Unauthenticated
+		if strings.HasPrefix(msg, "invalid username") || strings.HasPrefix(msg, "invalid default user") {
+			return fmt.Errorf("%w: %w", errBadUser, backends.Errorf(cat, "e2b: envd: %s: %s", code, msg))
+		}
 	case "permission_denied":
 		cat = backends.Forbidden
 	case "invalid_argument", "failed_precondition", "out_of_range":
@@ -310,6 +471,9 @@ func envdHTTPError(resp *http.Response) error {
 	var code string
 	if json.Unmarshal(e.Code, &code) == nil && code != "" {
 		return connectError(code, e.Message) // a unary Connect error
+	}
+	if resp.StatusCode == http.StatusUnauthorized && strings.HasPrefix(e.Message, "error looking up user") {
+		return fmt.Errorf("%w: %w", errBadUser, apiError(resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, data))
 	}
 	return apiError(resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, data)
 }
@@ -395,4 +559,123 @@ func (e *Envd) Download(ctx context.Context, path string, offset, limit int64) (
 		data = data[:limit]
 	}
 	return data, size, nil
+}
+
+// unary calls a unary Connect method of envd with JSON.
+func (e *Envd) unary(ctx context.Context, method string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return backends.Errorf(backends.Internal, "e2b: encode %s: %w", method, err)
+	}
+	req, err := e.newRequest(ctx, http.MethodPost, "/"+method, nil, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connect-Protocol-Version", "1")
+	resp, err := e.client().Do(req)
+	if err != nil {
+		return transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return envdHTTPError(resp)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return backends.Errorf(backends.Unavailable, "e2b: %s: reading the answer: %v", method, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return backends.Errorf(backends.Internal, "e2b: %s: unexpected answer: %v", method, err)
+		}
+	}
+	return nil
+}
+
+// Signal sends SIGTERM or SIGKILL ("SIGNAL_SIGTERM", "SIGNAL_SIGKILL") to
+// the process envd started with tag (not to its children: envd signals
+// that process only). A process that is not there is not an error.
+func (e *Envd) Signal(ctx context.Context, tag, signal string) error {
+	err := e.unary(ctx, "process.Process/SendSignal", map[string]any{"process": map[string]any{"tag": tag}, "signal": signal}, nil)
+	if backends.CategoryOf(err) == backends.NotFound {
+		return nil
+	}
+	return err
+}
+
+// Process is one process envd started and has not reaped.
+type Process struct {
+	Pid uint32 `json:"pid"`
+	Tag string `json:"tag"`
+}
+
+// List returns the processes envd started that have not ended (their
+// children are not listed).
+func (e *Envd) List(ctx context.Context) ([]Process, error) {
+	var out struct {
+		Processes []Process `json:"processes"`
+	}
+	err := e.unary(ctx, "process.Process/List", map[string]any{}, &out)
+	return out.Processes, err
+}
+
+// killGroup sends SIGKILL to the process group pid leads (every command
+// Run starts leads one), from a command of its own.
+func (e *Envd) killGroup(ctx context.Context, pid uint32) error {
+	if pid == 0 {
+		return nil
+	}
+	_, _, _, err := e.stream(ctx, startSpec{cmd: "/bin/sh", args: []string{"-c", `kill -s KILL -- "-$1" 2>/dev/null; exit 0`, "sh", strconv.FormatUint(uint64(pid), 10)},
+		cwd: "/", timeout: 30 * time.Second})
+	return err
+}
+
+// stop ends the command Run started with tag (pid, when known, is its
+// process group) and reports whether envd confirmed it gone, or that the
+// sandbox itself is gone. It waits at most KillGrace plus StopWait.
+//
+// SIGTERM to the started process makes timeout(1) pass it to the group
+// and SIGKILL the group KillGrace later; should the process still be
+// listed after that, the group gets SIGKILL from a command of gitgate's.
+// Once the process is gone, the group gets SIGKILL once more, for
+// children that outlived it. (A process group's id cannot be reused while
+// any member lives; once it is empty, the id would have to be reused by
+// another group leader within these seconds for that last signal to miss.)
+func (e *Envd) stop(ctx context.Context, tag string, pid uint32) (gone, sandboxGone bool) {
+	grace := e.grace()
+	ctx, cancel := context.WithTimeout(ctx, grace+e.stopWait())
+	defer cancel()
+	escalateAt := time.Now().Add(grace + time.Second)
+	if err := e.Signal(ctx, tag, "SIGNAL_SIGTERM"); errors.Is(err, ErrSandboxGone) {
+		return true, true
+	}
+	wait, escalated := 20*time.Millisecond, false
+	for {
+		procs, err := e.List(ctx)
+		if errors.Is(err, ErrSandboxGone) {
+			return true, true
+		}
+		if err == nil {
+			i := slices.IndexFunc(procs, func(p Process) bool { return p.Tag == tag })
+			if i < 0 {
+				_ = e.killGroup(ctx, pid)
+				return true, false
+			}
+			if pid == 0 {
+				pid = procs[i].Pid
+			}
+			if !escalated && time.Now().After(escalateAt) {
+				escalated = true
+				_ = e.killGroup(ctx, pid)
+				_ = e.Signal(ctx, tag, "SIGNAL_SIGKILL")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
 }

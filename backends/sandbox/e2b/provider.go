@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -50,6 +53,18 @@ type ProviderConfig struct {
 	// Registerer receives the lifetime and cost metrics. If nil, not
 	// registered.
 	Registerer prometheus.Registerer
+	// HTTP is the client for envd. If nil, http.DefaultClient.
+	HTTP *http.Client
+	// KillGrace is how long a command's process group has between SIGTERM
+	// and SIGKILL, at its deadline or when its call is cancelled. If zero,
+	// 5 s.
+	KillGrace time.Duration
+	// StopWait is how much longer than KillGrace a cancelled call waits
+	// for envd to confirm its command gone. If zero, 10 s.
+	StopWait time.Duration
+	// Logger receives the provider's errors of configuration. If nil,
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Default prices (E2B's published ones, per second).
@@ -61,15 +76,26 @@ const (
 // Provider runs sandboxes in E2B. Safe for concurrent use.
 type Provider struct {
 	cfg ProviderConfig
+	// domain is the E2B domain EnvdURL serves ("" when EnvdURL is not
+	// https://sandbox.<domain>: then it serves every sandbox).
+	domain string
 
 	mu    sync.Mutex
 	known map[string]known // sandbox id → what envd and the cost model need
+	// pending holds, per sandbox, the commands that could not be confirmed
+	// stopped: nothing more runs there until they are.
+	pending map[string][]*stillRunning
+	// userErr, once set, is the operator's error of configuration
+	// (sandbox.e2b.user names no user of the template): no sandbox is
+	// created and no command run while it stands.
+	userErr error
 
 	lifetime, cost prometheus.Counter
 }
 
 type known struct {
 	info     sandbox.Info
+	envdURL  string
 	token    string
 	cpus     int
 	memoryMB int
@@ -105,7 +131,10 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	if cfg.GiBSecondUSD <= 0 {
 		cfg.GiBSecondUSD = DefaultGiBSecondUSD
 	}
-	p := &Provider{cfg: cfg, known: map[string]known{},
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Provider{cfg: cfg, domain: domainOf(cfg.EnvdURL), known: map[string]known{}, pending: map[string][]*stillRunning{},
 		lifetime: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_e2b_sandbox_seconds_total",
 			Help: "Lifetime of the E2B sandboxes gitgate destroyed, in seconds (what E2B bills)."}),
 		cost: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_e2b_cost_usd_total",
@@ -128,12 +157,147 @@ func (p *Provider) CostPerSecond(id string) float64 {
 func (p *Provider) Name() string { return "e2b" }
 
 func (p *Provider) envd(k known) *Envd {
-	return &Envd{BaseURL: p.cfg.EnvdURL, SandboxID: k.info.ID, AccessToken: k.token, User: p.cfg.User, Keepalive: p.cfg.Keepalive}
+	return &Envd{BaseURL: k.envdURL, SandboxID: k.info.ID, AccessToken: k.token, User: p.cfg.User, HTTP: p.cfg.HTTP,
+		Keepalive: p.cfg.Keepalive, KillGrace: p.cfg.KillGrace, StopWait: p.cfg.StopWait}
+}
+
+// sharedHostDomains are the domains whose sandboxes E2B's SDKs reach
+// through the shared host sandbox.<domain> (js-sdk connectionConfig.ts,
+// supportedDomains); on other domains they use <port>-<id>.<domain>.
+var sharedHostDomains = []string{"e2b.app", "e2b.dev", "e2b.pro", "e2b-staging.dev"}
+
+// domainOf is the domain of an envd URL of the form
+// <scheme>://sandbox.<domain>, else "".
+func domainOf(envdURL string) string {
+	u, err := url.Parse(envdURL)
+	if err != nil {
+		return ""
+	}
+	d, _ := strings.CutPrefix(u.Hostname(), "sandbox.")
+	if d == u.Hostname() {
+		return ""
+	}
+	return d
+}
+
+// envdURLFor is where envd of sandbox id is reached, given the domain E2B
+// named for it in its create or get answer. As in E2B's SDKs: the
+// sandbox's own domain when named (a URL given that is not
+// sandbox.<domain> overrides it, as the SDKs' sandbox URL does), else the
+// configured one.
+func (p *Provider) envdURLFor(id string, domain *string) string {
+	if p.domain == "" || domain == nil || *domain == "" || *domain == p.domain {
+		return p.cfg.EnvdURL
+	}
+	scheme := "https"
+	if u, err := url.Parse(p.cfg.EnvdURL); err == nil && u.Scheme != "" {
+		scheme = u.Scheme
+	}
+	if slices.Contains(sharedHostDomains, *domain) {
+		return scheme + "://sandbox." + *domain
+	}
+	return scheme + "://" + envdPort + "-" + id + "." + *domain
+}
+
+// badUser turns envd's refusal of the configured user into the operator's
+// error of configuration, remembered so that no sandbox is created (and
+// killed) per call for nothing, and logged once. Its category is
+// unavailable, not unauthenticated: the agent's credentials are fine, the
+// agent can do nothing about it, and the backend cannot serve anyone until
+// an operator acts, which is what breakers must count (a client mistake
+// would not count). It is marked not started: no command ran.
+func (p *Provider) badUser(err error) error {
+	if !errors.Is(err, errBadUser) {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.userErr == nil {
+		p.userErr = backends.NotStarted(backends.Errorf(backends.Unavailable,
+			"e2b: the sandbox user %q (configuration key sandbox.e2b.user) does not exist in template %q (envd: %s); "+
+				"an operator must set sandbox.e2b.user to a user of the template (E2B's base template has \"user\") and restart gitgate",
+			p.cfg.User, p.cfg.Template, envdMessage(err)))
+		p.cfg.Logger.Error("e2b: sandbox.e2b.user names no user of the template; no sandbox is created until the configuration is fixed",
+			"user", p.cfg.User, "template", p.cfg.Template, "err", err)
+	}
+	return p.userErr
+}
+
+// envdMessage is what envd said in err.
+func envdMessage(err error) string {
+	msg := backends.MessageOf(err)
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return strings.TrimSpace(msg[i+2:])
+	}
+	return msg
+}
+
+// check records what an error of envd says: a configuration error, a
+// command that may still run, a sandbox that is gone.
+func (p *Provider) check(id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var sr *stillRunning
+	if errors.As(err, &sr) {
+		p.mu.Lock()
+		p.pending[id] = append(p.pending[id], sr)
+		p.mu.Unlock()
+	}
+	return p.gone(id, p.badUser(err))
+}
+
+// ready fails when nothing may run in the sandbox: the configuration is
+// wrong, or an earlier command there could not be confirmed stopped (it is
+// tried again now).
+func (p *Provider) ready(ctx context.Context, k known) error {
+	p.mu.Lock()
+	userErr, pending := p.userErr, p.pending[k.info.ID]
+	p.mu.Unlock()
+	if userErr != nil {
+		return userErr
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	e := p.envd(k)
+	var left []*stillRunning
+	for _, sr := range pending {
+		if gone, sandboxGone := e.stop(ctx, sr.tag, sr.pid); sandboxGone {
+			p.mu.Lock()
+			delete(p.pending, k.info.ID)
+			p.mu.Unlock()
+			return p.gone(k.info.ID, fmt.Errorf("%w: %w", ErrSandboxGone, backends.Errorf(backends.Unavailable, "e2b: the sandbox is not running")))
+		} else if !gone {
+			left = append(left, sr)
+		}
+	}
+	p.mu.Lock()
+	// Commands recorded meanwhile stay; those confirmed stopped go.
+	p.pending[k.info.ID] = slices.DeleteFunc(p.pending[k.info.ID], func(sr *stillRunning) bool {
+		return slices.Contains(pending, sr) && !slices.Contains(left, sr)
+	})
+	if len(p.pending[k.info.ID]) == 0 {
+		delete(p.pending, k.info.ID)
+	}
+	p.mu.Unlock()
+	if len(left) > 0 {
+		return backends.NotStarted(backends.Errorf(backends.Unavailable,
+			"e2b: an earlier command in sandbox %s could not be confirmed stopped and may still be running; nothing else runs there until it is: retry later: %w",
+			k.info.ID, sandbox.ErrMayStillRun))
+	}
+	return nil
 }
 
 // Create starts a sandbox for opts.Owner (secure, with the owner in its
 // metadata and an explicit timeout) and makes gitgate's directories.
 func (p *Provider) Create(ctx context.Context, opts sandbox.CreateOptions) (sandbox.Info, error) {
+	p.mu.Lock()
+	userErr := p.userErr
+	p.mu.Unlock()
+	if userErr != nil {
+		return sandbox.Info{}, userErr
+	}
 	lifetime := max(opts.TTL, p.cfg.Lifetime)
 	meta := map[string]string{metaApp: "1", metaProject: opts.Owner.Project}
 	if opts.Owner.Agent != "" {
@@ -143,7 +307,8 @@ func (p *Provider) Create(ctx context.Context, opts sandbox.CreateOptions) (sand
 	if err != nil {
 		return sandbox.Info{}, err
 	}
-	k := known{info: sandbox.Info{ID: sb.SandboxID, Owner: opts.Owner, Root: p.cfg.Root, Created: time.Now()}, token: sb.EnvdAccessToken}
+	k := known{info: sandbox.Info{ID: sb.SandboxID, Owner: opts.Owner, Root: p.cfg.Root, Created: time.Now()},
+		envdURL: p.envdURLFor(sb.SandboxID, sb.Domain), token: sb.EnvdAccessToken}
 	dirs := []string{"-p", "-m", "700", "--"}
 	for _, sub := range []string{"home", "ws", "git", "tmp"} {
 		dirs = append(dirs, p.cfg.Root+"/"+sub)
@@ -154,7 +319,7 @@ func (p *Provider) Create(ctx context.Context, opts sandbox.CreateOptions) (sand
 	}
 	if err != nil {
 		_ = p.cfg.API.Kill(context.WithoutCancel(ctx), sb.SandboxID)
-		return sandbox.Info{}, err
+		return sandbox.Info{}, p.badUser(err)
 	}
 	if d, err := p.cfg.API.Get(ctx, sb.SandboxID); err == nil { // sizes come from the template
 		k.cpus, k.memoryMB = d.CPUCount, d.MemoryMB
@@ -206,19 +371,24 @@ func (p *Provider) lookup(ctx context.Context, id string) (known, error) {
 		return known{}, backends.Errorf(backends.NotFound, "e2b: sandbox %s is not gitgate's", id)
 	}
 	k = known{info: sandbox.Info{ID: id, Owner: sandbox.Owner{Project: d.Metadata[metaProject], Agent: d.Metadata[metaAgent]},
-		Root: p.cfg.Root, Created: d.StartedAt}, token: d.EnvdAccessToken, cpus: d.CPUCount, memoryMB: d.MemoryMB}
+		Root: p.cfg.Root, Created: d.StartedAt}, envdURL: p.envdURLFor(id, d.Domain), token: d.EnvdAccessToken, cpus: d.CPUCount, memoryMB: d.MemoryMB}
 	p.mu.Lock()
 	p.known[id] = k
 	p.mu.Unlock()
 	return k, nil
 }
 
-// Exec runs a program in the sandbox. Standard input, when given, is
-// uploaded as a file and redirected by a fixed wrapper, so that it never
-// travels in envd's logged requests either.
+// Exec runs a program in the sandbox, with exactly req.Env as its
+// environment, in a process group of its own that dies at req.Timeout (see
+// Envd.Run). Standard input, when given, is uploaded as a file, made
+// private (uploads are created 0644) and redirected by a fixed wrapper, so
+// that it never travels in envd's logged requests either.
 func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
 	k, err := p.lookup(ctx, id)
 	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	if err := p.ready(ctx, k); err != nil {
 		return sandbox.ExecResult{}, err
 	}
 	e := p.envd(k)
@@ -229,13 +399,20 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 		}
 	}
 	cmd, args := req.Path, req.Args
+	in := ""
 	if req.Stdin != nil {
-		in := p.cfg.Root + "/tmp/stdin-" + randomName()
+		in = p.cfg.Root + "/tmp/stdin-" + randomName()
 		if err := e.Upload(ctx, in, req.Stdin); err != nil {
-			return sandbox.ExecResult{}, p.gone(id, err)
+			p.discard(ctx, k, in)
+			return sandbox.ExecResult{}, p.check(id, err)
 		}
-		// Open the file as standard input, unlink it, then become the program.
-		cmd, args = "/bin/sh", append([]string{"-c", `f=$1; shift; exec <"$f"; rm -f -- "$f"; exec "$@"`, "sh", in, req.Path}, req.Args...)
+		// Make the file private, open it as standard input, unlink it,
+		// then become the program.
+		script := stdinScript
+		if _, ok := env["PWD"]; !ok {
+			script = "unset PWD; " + script // the shell exports one of its own
+		}
+		cmd, args = "/bin/sh", append([]string{"-c", script, "sh", in, req.Path}, req.Args...)
 	}
 	if req.Background {
 		cmd, args = "/usr/bin/nice", append([]string{"-n", "19", "--", cmd}, args...)
@@ -247,10 +424,32 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	res, err := e.Run(ctx, ExecRequest{Cmd: cmd, Args: args, Env: env, Cwd: dir, Timeout: req.Timeout,
 		MaxOutput: req.MaxOutput, OnStderr: req.OnStderr})
 	if err != nil {
-		return sandbox.ExecResult{}, p.gone(id, err)
+		if in != "" {
+			p.discard(ctx, k, in) // the wrapper may not have run
+		}
+		return sandbox.ExecResult{}, p.check(id, err)
 	}
 	return sandbox.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode,
 		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated, StdoutTotalBytes: res.StdoutTotalBytes}, nil
+}
+
+// stdinScript: $1 the uploaded standard input, then the program and its
+// arguments. Only absolute paths: the environment is the program's.
+const stdinScript = `f=$1; shift; /bin/chmod 600 -- "$f" || exit 126; exec <"$f"; /bin/rm -f -- "$f"; exec "$@"`
+
+// discard removes an uploaded file gitgate no longer needs, best effort,
+// whatever the state of the call (also beside a command that may still
+// run: the file is gitgate's own, in its private tmp directory).
+func (p *Provider) discard(ctx context.Context, k known, file string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	res, err := p.envd(k).Run(ctx, ExecRequest{Cmd: "/bin/rm", Args: []string{"-f", "--", file}, Cwd: "/", Timeout: 30 * time.Second})
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("rm: %s", strings.TrimSpace(string(res.Stderr)))
+	}
+	if err != nil {
+		p.cfg.Logger.Warn("e2b: removing an upload from the sandbox failed", "sandbox", k.info.ID, "file", path.Base(file), "err", err)
+	}
 }
 
 // gone forgets a sandbox whose envd says it is gone, so that the next
@@ -273,12 +472,30 @@ func randomName() string {
 // WriteSecret uploads data to path (under the 0700 tmp directory): the
 // upload's body is not in envd's request log, unlike arguments,
 // environment variables and standard input.
-func (p *Provider) WriteSecret(ctx context.Context, id, path string, data []byte) error {
+//
+// envd creates uploads 0644 (and chowns them to the user): the file is
+// made 0600 before WriteSecret returns, and removed if that fails.
+func (p *Provider) WriteSecret(ctx context.Context, id, file string, data []byte) error {
 	k, err := p.lookup(ctx, id)
 	if err != nil {
 		return err
 	}
-	return p.gone(id, p.envd(k).Upload(ctx, path, data))
+	if err := p.ready(ctx, k); err != nil {
+		return err
+	}
+	if err := p.envd(k).Upload(ctx, file, data); err != nil {
+		p.discard(ctx, k, file)
+		return p.check(id, err)
+	}
+	res, err := p.Exec(ctx, id, sandbox.ExecRequest{Path: "/bin/chmod", Args: []string{"600", "--", file}, Timeout: time.Minute})
+	if err == nil && res.ExitCode != 0 {
+		err = backends.Errorf(backends.Internal, "e2b: making the credential file private failed: %s", strings.TrimSpace(string(res.Stderr)))
+	}
+	if err != nil {
+		p.discard(ctx, k, file)
+		return err
+	}
+	return nil
 }
 
 var _ sandbox.SecretWriter = (*Provider)(nil)
@@ -294,6 +511,7 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 	p.mu.Lock()
 	k, ok := p.known[id]
 	delete(p.known, id)
+	delete(p.pending, id) // its commands end with it
 	p.mu.Unlock()
 	if err := p.cfg.API.Kill(ctx, id); err != nil {
 		return err
@@ -371,11 +589,13 @@ func (p *Provider) ReadFile(ctx context.Context, id, root, rel string, offset, l
 	return sandbox.FileData{Data: []byte(data), Size: size}, nil
 }
 
-// writeScript: $3 the uploaded temporary file. The parent directories are
+// writeScript: $3 the uploaded temporary file, removed on every way out.
+// The parent directories are
 // created after the confinement check; the file is renamed into place, so
 // readers never see a partial file and a symbolic link at the target is
 // replaced, not followed; a regular file keeps its mode.
-var writeScript = `MODE=-m
+var writeScript = `trap 'rm -f -- "$3"' EXIT
+MODE=-m
 d=$(dirname -- "$2")
 ` + strings.Replace(confine, `"$1/$2"`, `"$1/$d"`, 1) + `t="$t/$(basename -- "$2")"
 [ -d "$t" ] && [ ! -L "$t" ] && { rm -f -- "$3"; exit 7; }
@@ -392,12 +612,17 @@ func (p *Provider) WriteFile(ctx context.Context, id, root, rel string, data []b
 	if err != nil {
 		return false, err
 	}
+	if err := p.ready(ctx, k); err != nil {
+		return false, err
+	}
 	tmp := p.cfg.Root + "/tmp/upload-" + randomName()
 	if err := p.envd(k).Upload(ctx, tmp, data); err != nil {
-		return false, p.gone(id, err)
+		p.discard(ctx, k, tmp) // a cut upload may have left part of it
+		return false, p.check(id, err)
 	}
 	res, err := p.script(ctx, id, writeScript, 64, root, rel, tmp)
 	if err != nil {
+		p.discard(ctx, k, tmp) // the script may not have run
 		return false, err
 	}
 	if res.ExitCode != 0 {

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +29,8 @@ func (s *Server) envdRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("POST /process.Process/Start", s.start)
+	mux.HandleFunc("POST /process.Process/List", s.listProcs)
+	mux.HandleFunc("POST /process.Process/SendSignal", s.sendSignal)
 	mux.HandleFunc("GET /files", s.download)
 	mux.HandleFunc("POST /files", s.upload)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -153,18 +157,78 @@ func readEnvelope(r io.Reader, v any) error {
 }
 
 type startRequest struct {
-	Process struct {
-		Cmd  string            `json:"cmd"`
-		Args []string          `json:"args"`
-		Envs map[string]string `json:"envs"`
-		Cwd  *string           `json:"cwd"`
-	} `json:"process"`
-	Stdin *bool `json:"stdin"`
+	Process processConfig `json:"process"`
+	Tag     *string       `json:"tag"`
+	Stdin   *bool         `json:"stdin"`
 }
 
-// start is process.Process/Start: the command runs for real, its output
-// streams as data events, and the stream ends with an end event and the
-// end-of-stream envelope (or only the latter with an error).
+type processConfig struct {
+	Cmd  string            `json:"cmd"`
+	Args []string          `json:"args"`
+	Envs map[string]string `json:"envs,omitempty"`
+	Cwd  *string           `json:"cwd,omitempty"`
+}
+
+// proc is a process envd started. As in envd, it belongs to the sandbox,
+// not to the request that started it: a client that goes away leaves it
+// running, and only its Connect deadline, SendSignal or the sandbox's end
+// stop it.
+type proc struct {
+	pid    uint32
+	tag    *string
+	config processConfig
+	cmd    *exec.Cmd
+
+	mu       sync.Mutex
+	sink     *connectWriter // the attached stream; nil once it went away
+	sb       *Sandbox
+	s        *Server
+	activity chan struct{}
+	done     chan struct{} // closed once the process was reaped
+	end      map[string]any
+}
+
+// procOutput forwards one of the process's outputs to the attached stream,
+// if any (envd drops output no stream is forked to).
+type procOutput struct {
+	p    *proc
+	name string
+}
+
+func (o procOutput) Write(b []byte) (int, error) {
+	o.p.mu.Lock()
+	defer o.p.mu.Unlock()
+	if o.p.sink != nil {
+		o.p.sink.event(map[string]any{"data": map[string]any{o.name: o.p.s.outside(o.p.sb, b)}})
+		select {
+		case o.p.activity <- struct{}{}:
+		default:
+		}
+	}
+	return len(b), nil
+}
+
+func (p *proc) detach() {
+	p.mu.Lock()
+	p.sink = nil
+	p.mu.Unlock()
+}
+
+// envdShell is how envd execs every command: through /bin/sh and nice, so
+// that the process envd knows (and reports the pid of) becomes the
+// command itself, and a missing program is nice's exit 127. (envd also
+// raises the OOM score in the same script; the fake leaves that out.)
+const envdShell = `exec /usr/bin/nice -n 0 "$@"`
+
+// start is process.Process/Start, as envd 0.6.13 does it
+// (packages/envd/internal/services/process/start.go and handler/handler.go):
+// the command runs for real under envd's environment (PATH, HOME, USER,
+// LOGNAME, then /init's variables, then the request's); its output streams
+// as data events; the stream ends with an end event and the end-of-stream
+// envelope, or only the latter with an error. Connect-Timeout-Ms is also
+// the process's deadline, at which only the started process is killed
+// (SIGKILL, no process group: its children live on). A client that goes
+// away does not stop the process.
 func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/connect+json" {
 		w.Header().Set("Accept-Post", "application/connect+json, application/connect+proto, application/grpc, application/grpc-web")
@@ -182,11 +246,13 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		cw.end("invalid_argument", "bad request: "+err.Error())
 		return
 	}
-	if _, err := user(r); err != nil {
+	name, err := user(r)
+	if err != nil {
 		cw.end("unauthenticated", err.Error())
 		return
 	}
 	ctx := r.Context()
+	procCtx, cancelProc := context.Background(), context.CancelFunc(func() {})
 	if ms := r.Header.Get("Connect-Timeout-Ms"); ms != "" {
 		n, err := strconv.Atoi(ms)
 		if err != nil || n <= 0 {
@@ -196,6 +262,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Millisecond)
 		defer cancel()
+		procCtx, cancelProc = context.WithTimeout(procCtx, time.Duration(n)*time.Millisecond)
 	}
 	cwd := s.cfg.SandboxHome
 	if req.Process.Cwd != nil {
@@ -203,94 +270,269 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	}
 	dir := s.inside(sb, cwd)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		cancelProc()
 		cw.end("invalid_argument", fmt.Sprintf("cwd '%s' does not exist", cwd))
 		return
 	}
-	args := make([]string, len(req.Process.Args))
-	for i, a := range req.Process.Args {
-		args[i] = s.insideAll(sb, a)
+	args := []string{"-c", envdShell, "--", s.inside(sb, req.Process.Cmd)}
+	for _, a := range req.Process.Args {
+		args = append(args, s.insideAll(sb, a))
 	}
-	cmd := exec.Command(s.inside(sb, req.Process.Cmd), args...)
+	cmd := exec.CommandContext(procCtx, "/bin/sh", args...) // the deadline kills this pid only
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + s.inside(sb, s.cfg.SandboxHome), "USER=user", "LOGNAME=user"}
+	home := s.cfg.SandboxHome
+	if name == "root" {
+		home = "/root"
+	}
+	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + s.inside(sb, home), "USER=" + name, "LOGNAME=" + name}
+	for _, k := range sortedKeys(s.initEnv(sb)) {
+		cmd.Env = append(cmd.Env, k+"="+s.initEnv(sb)[k])
+	}
 	for k, v := range req.Process.Envs {
 		cmd.Env = append(cmd.Env, k+"="+s.insideAll(sb, v))
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
+	p := &proc{tag: req.Tag, config: req.Process, cmd: cmd, sink: cw, sb: sb, s: s,
+		activity: make(chan struct{}, 1), done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = procOutput{p, "stdout"}, procOutput{p, "stderr"}
+	// envd reaps the process and closes its pipes at once; children that
+	// still hold them are cut off (here after a short delay, so that a
+	// loaded machine never loses a finished command's last output).
+	cmd.WaitDelay = 2 * time.Second
+	p.mu.Lock() // no output before the start event
 	if err := cmd.Start(); err != nil {
-		// envd execs through a shell wrapper: a missing binary is exit 127.
-		cw.event(map[string]any{"start": map[string]any{"pid": 0}})
-		cw.event(map[string]any{"data": map[string]any{"stderr": []byte(fmt.Sprintf("nice: '%s': No such file or directory\n", req.Process.Cmd))}})
-		cw.event(map[string]any{"end": map[string]any{"exitCode": 127, "exited": true, "status": "exit status 127", "error": "exit status 127"}})
-		cw.end("", "")
+		p.mu.Unlock()
+		cancelProc()
+		cw.end("invalid_argument", fmt.Sprintf("error starting process '%s': %v", req.Process.Cmd, err))
 		return
 	}
-	cw.event(map[string]any{"start": map[string]any{"pid": cmd.Process.Pid}})
-	var wg sync.WaitGroup
-	activity := make(chan struct{}, 1)
-	pump := func(rd io.Reader, name string) {
-		defer wg.Done()
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := rd.Read(buf)
-			if n > 0 {
-				cw.event(map[string]any{"data": map[string]any{name: s.outside(sb, buf[:n])}})
-				select {
-				case activity <- struct{}{}:
-				default:
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}
-	wg.Add(2)
-	go pump(stdout, "stdout")
-	go pump(stderr, "stderr")
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	p.pid = uint32(cmd.Process.Pid)
+	s.addProc(sb.ID, p)
+	cw.event(map[string]any{"start": map[string]any{"pid": p.pid}})
+	p.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		cancelProc()
+		p.end = endEvent(cmd.ProcessState)
+		s.removeProc(sb.ID, p.pid)
+		close(p.done)
+	}()
 	keepalive := 90 * time.Second
 	if v, err := strconv.Atoi(r.Header.Get("Keepalive-Ping-Interval")); err == nil && v > 0 {
 		keepalive = time.Duration(v) * time.Second
 	}
 	ticker := time.NewTicker(keepalive)
 	defer ticker.Stop()
-	for waiting := true; waiting; {
+	for {
 		select {
-		case <-done:
-			waiting = false
-		case <-activity:
+		case <-p.done:
+			p.detach()
+			if cw.isCut() {
+				panic(http.ErrAbortHandler) // the connection drops: no end event, no end frame
+			}
+			cw.event(map[string]any{"end": p.end})
+			cw.end("", "")
+			return
+		case <-p.activity:
 			ticker.Reset(keepalive)
 		case <-ticker.C:
 			cw.event(map[string]any{"keepalive": map[string]any{}})
 		case <-ctx.Done():
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			_ = cmd.Wait()
+			p.detach() // the process runs on (killed by its own deadline, if any)
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				cw.end("deadline_exceeded", "context deadline exceeded")
 			}
 			return
 		}
 	}
-	err := cmd.Wait()
-	if cw.isCut() {
-		panic(http.ErrAbortHandler) // the connection drops: no end event, no end frame
+}
+
+// endEvent is envd's end event for a reaped process.
+func endEvent(ps *os.ProcessState) map[string]any {
+	if ps == nil {
+		return map[string]any{"exitCode": -1, "status": "unknown", "error": "unknown"}
 	}
-	end := map[string]any{"exited": true, "status": "exit status 0"}
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			end = map[string]any{"exitCode": -1, "status": "signal: " + ws.Signal().String(), "error": "signal: " + ws.Signal().String()}
-		} else {
-			end = map[string]any{"exitCode": exit.ExitCode(), "exited": true, "status": exit.Error(), "error": exit.Error()}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return map[string]any{"exitCode": -1, "status": ps.String(), "error": ps.String()}
+	}
+	if ps.ExitCode() == 0 {
+		return map[string]any{"exited": true, "status": ps.String()}
+	}
+	return map[string]any{"exitCode": ps.ExitCode(), "exited": true, "status": ps.String(), "error": ps.String()}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// initEnv is what envd's /init gave it: E2B_SANDBOX_ID and the template's
+// variables (Config.InitEnv).
+func (s *Server) initEnv(sb *Sandbox) map[string]string {
+	env := map[string]string{}
+	maps.Copy(env, s.cfg.InitEnv)
+	env["E2B_SANDBOX_ID"] = sb.ID
+	return env
+}
+
+func (s *Server) addProc(sandboxID string, p *proc) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.procs[sandboxID] == nil {
+		s.procs[sandboxID] = map[uint32]*proc{}
+	}
+	s.procs[sandboxID][p.pid] = p
+}
+
+func (s *Server) removeProc(sandboxID string, pid uint32) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	delete(s.procs[sandboxID], pid)
+}
+
+// unary reads a unary Connect request (application/json) after envd's
+// username check; it answers errors itself and reports whether to go on.
+func unary(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		w.Header().Set("Accept-Post", "application/json, application/proto")
+		w.WriteHeader(http.StatusUnsupportedMediaType)
+		return false
+	}
+	if _, err := user(r); err != nil {
+		connectUnaryError(w, http.StatusUnauthorized, "unauthenticated", err.Error())
+		return false
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		connectUnaryError(w, http.StatusBadRequest, "invalid_argument", "bad request: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func connectUnaryError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
+}
+
+// listProcs is process.Process/List: the processes envd started that were not
+// reaped yet (their children are not listed).
+func (s *Server) listProcs(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if !unary(w, r, &req) {
+		return
+	}
+	sb := sandboxOf(r)
+	s.pmu.Lock()
+	out := []map[string]any{}
+	for _, p := range s.procs[sb.ID] {
+		info := map[string]any{"pid": p.pid, "config": p.config}
+		if p.tag != nil {
+			info["tag"] = *p.tag
+		}
+		out = append(out, info)
+	}
+	s.pmu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i]["pid"].(uint32) < out[j]["pid"].(uint32) })
+	writeJSON(w, http.StatusOK, map[string]any{"processes": out})
+}
+
+// sendSignal is process.Process/SendSignal: SIGTERM or SIGKILL to the
+// started process only (envd signals cmd.Process, not a group), selected
+// by pid or by tag.
+func (s *Server) sendSignal(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Process struct {
+			Pid *uint32 `json:"pid"`
+			Tag *string `json:"tag"`
+		} `json:"process"`
+		Signal json.RawMessage `json:"signal"`
+	}
+	if !unary(w, r, &req) {
+		return
+	}
+	var sig syscall.Signal
+	switch strings.Trim(string(req.Signal), `"`) {
+	case "SIGNAL_SIGKILL", "9":
+		sig = syscall.SIGKILL
+	case "SIGNAL_SIGTERM", "15":
+		sig = syscall.SIGTERM
+	default:
+		connectUnaryError(w, http.StatusNotImplemented, "unimplemented", "invalid signal: "+string(req.Signal))
+		return
+	}
+	sb := sandboxOf(r)
+	s.pmu.Lock()
+	var found *proc
+	var what string
+	switch {
+	case req.Process.Pid != nil:
+		found = s.procs[sb.ID][*req.Process.Pid]
+		what = fmt.Sprintf("pid %d", *req.Process.Pid)
+	case req.Process.Tag != nil:
+		for _, p := range s.procs[sb.ID] {
+			if p.tag != nil && *p.tag == *req.Process.Tag {
+				found = p
+			}
+		}
+		what = "tag " + *req.Process.Tag
+	default:
+		s.pmu.Unlock()
+		connectUnaryError(w, http.StatusNotImplemented, "unimplemented", "invalid input type")
+		return
+	}
+	s.pmu.Unlock()
+	if found == nil {
+		connectUnaryError(w, http.StatusNotFound, "not_found", "process with "+what+" not found")
+		return
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+		found.detach() // envd stops forwarding its output
+	}
+	if err := found.cmd.Process.Signal(sig); err != nil {
+		connectUnaryError(w, http.StatusInternalServerError, "internal", "error sending signal: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// killSandboxProcesses ends every process of a sandbox, as the end of its
+// VM does: those envd started (with the process groups they lead), and
+// any other whose working directory is in the sandbox or whose
+// environment names it (their children).
+func (s *Server) killSandboxProcesses(sb *Sandbox) {
+	s.pmu.Lock()
+	procs := s.procs[sb.ID]
+	delete(s.procs, sb.ID)
+	s.pmu.Unlock()
+	for _, p := range procs {
+		killWithGroup(int(p.pid))
+	}
+	entries, _ := os.ReadDir("/proc")
+	marker := []byte("E2B_SANDBOX_ID=" + sb.ID + "\x00")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cwd, _ := os.Readlink("/proc/" + e.Name() + "/cwd")
+		environ, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if cwd == sb.Dir || strings.HasPrefix(cwd, sb.Dir+"/") || bytes.Contains(environ, marker) {
+			killWithGroup(pid)
 		}
 	}
-	cw.event(map[string]any{"end": end})
-	cw.end("", "")
+}
+
+// killWithGroup kills pid, and the process group it leads if it leads one
+// (never this test process's own group).
+func killWithGroup(pid int) {
+	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid && pgid != syscall.Getpgrp() {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // insideAll maps every occurrence of the sandbox home in v (arguments such
@@ -331,9 +573,16 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, filepath.Base(p), st.ModTime(), f)
 }
 
-// upload is POST /files with an application/octet-stream body: parents
-// are created, an existing file overwritten.
+// upload is POST /files with an application/octet-stream body, as envd
+// does it (packages/envd/internal/api/upload.go): the username must exist
+// (else 401), parents are created (0755), an existing file is truncated
+// and keeps its mode, a new one is created 0666 less the umask — 0644, not
+// private. (envd also chowns it to the user; the fake runs as one user.)
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	if name := r.URL.Query().Get("username"); name != "" && name != "user" && name != "root" {
+		apiError(w, http.StatusUnauthorized, fmt.Sprintf("error looking up user '%s': user: unknown user %s", name, name))
+		return
+	}
 	p, ok := s.filePath(w, r)
 	if !ok {
 		return
@@ -342,12 +591,16 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "only application/octet-stream uploads are supported by this fake")
 		return
 	}
-	data, err := io.ReadAll(r.Body)
+	err := os.MkdirAll(filepath.Dir(p), 0o755)
+	var f *os.File
 	if err == nil {
-		err = os.MkdirAll(filepath.Dir(p), 0o755)
+		f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 	}
 	if err == nil {
-		err = os.WriteFile(p, data, 0o600)
+		_, err = io.Copy(f, r.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, "write failed")

@@ -40,13 +40,34 @@ type Config struct {
 	SandboxHome string
 	// CPUCount and MemoryMB are reported for every sandbox. 0: 2 and 512.
 	CPUCount, MemoryMB int
+	// InitEnv is what the template gives envd's /init as environment
+	// variables; envd adds them (and E2B_SANDBOX_ID) to every command's
+	// environment. nil: DefaultInitEnv, a template that sets git
+	// configuration through the environment (a command that runs git with
+	// it gets an unusable HTTP proxy).
+	InitEnv map[string]string
+	// Domain, when set, is the domain the API's create, get and connect
+	// answers name for the sandbox (E2B's "domain" field).
+	Domain string
+}
+
+// DefaultInitEnv is the /init environment of the default template: git
+// configuration through GIT_CONFIG_COUNT (an HTTP proxy nobody listens
+// on) and a GIT_DIR, as a template may set them. Every command envd runs
+// sees them unless it builds its own environment.
+var DefaultInitEnv = map[string]string{
+	"GIT_CONFIG_COUNT":   "1",
+	"GIT_CONFIG_KEY_0":   "http.proxy",
+	"GIT_CONFIG_VALUE_0": "http://127.0.0.1:9",
+	"GIT_DIR":            "/nonexistent/e2b-template-git-dir",
+	"E2B_TEMPLATE_VAR":   "set-by-the-template",
 }
 
 // Record is one request as the server received it.
 type Record struct {
-	Method, Path, Query string
-	Header              http.Header
-	Body                []byte
+	Method, Host, Path, Query string
+	Header                    http.Header
+	Body                      []byte
 }
 
 // Sandbox is a running sandbox.
@@ -74,6 +95,9 @@ type Server struct {
 	// cutAfter, when > 0, makes process streams break off (connection
 	// dropped, no end frame) after that many events.
 	cutAfter int
+
+	pmu   sync.Mutex
+	procs map[string]map[uint32]*proc // sandbox id → pid → process envd started
 }
 
 // Start starts a server on a loopback port; Close stops it.
@@ -96,11 +120,14 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.MemoryMB <= 0 {
 		cfg.MemoryMB = 512
 	}
+	if cfg.InitEnv == nil {
+		cfg.InitEnv = DefaultInitEnv
+	}
 	root, err := os.MkdirTemp("", "e2bfake-")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, root: root, sandboxes: map[string]*Sandbox{}}
+	s := &Server{cfg: cfg, root: root, sandboxes: map[string]*Sandbox{}, procs: map[string]map[uint32]*proc{}}
 	s.http = httptest.NewServer(s.routes())
 	return s, nil
 }
@@ -111,8 +138,15 @@ func (s *Server) Root() string { return s.root }
 // URL is the base URL of both the API and the envd proxy.
 func (s *Server) URL() string { return s.http.URL }
 
-// Close stops the server and removes every sandbox's directory.
+// Close stops the server, ends every sandbox's processes and removes its
+// directory.
 func (s *Server) Close() {
+	s.http.CloseClientConnections()
+	s.mu.Lock()
+	for _, sb := range s.sandboxes {
+		s.killSandboxProcesses(sb)
+	}
+	s.mu.Unlock()
 	s.http.Close()
 	_ = os.RemoveAll(s.root)
 }
@@ -139,12 +173,14 @@ func (s *Server) CutStreamsAfter(n int) {
 	s.mu.Unlock()
 }
 
-// Kill makes a sandbox's envd unreachable (502), as a crashed VM.
+// Kill makes a sandbox's envd unreachable (502) and ends its processes,
+// as a crashed VM.
 func (s *Server) Kill(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sb := s.sandboxes[id]; sb != nil {
 		sb.Dead = true
+		s.killSandboxProcesses(sb)
 	}
 }
 
@@ -172,7 +208,7 @@ func (s *Server) routes() http.Handler {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(strings.NewReader(string(body)))
 		s.mu.Lock()
-		s.records = append(s.records, Record{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+		s.records = append(s.records, Record{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 		s.reapExpired()
 		s.mu.Unlock()
 		if r.Header.Get("E2b-Sandbox-Id") != "" {
@@ -191,6 +227,7 @@ func (s *Server) routes() http.Handler {
 func (s *Server) reapExpired() {
 	for id, sb := range s.sandboxes {
 		if time.Now().After(sb.End) {
+			s.killSandboxProcesses(sb)
 			_ = os.RemoveAll(sb.Dir)
 			delete(s.sandboxes, id)
 		}
@@ -250,6 +287,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	sb := &Sandbox{ID: id, Template: req.TemplateID, Metadata: req.Metadata, Started: time.Now().UTC(),
 		End: time.Now().Add(time.Duration(timeout) * time.Second), Dir: dir}
 	out := map[string]any{"sandboxID": id, "templateID": req.TemplateID, "clientID": "fake", "envdVersion": "0.6.13"}
+	if s.cfg.Domain != "" {
+		out["domain"] = s.cfg.Domain
+	}
 	if req.Secure {
 		sb.Token = randomHex(16)
 		out["envdAccessToken"] = sb.Token
@@ -325,6 +365,9 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	if sb := s.lookup(w, r); sb != nil {
 		out := s.listed(sb)
+		if s.cfg.Domain != "" {
+			out["domain"] = s.cfg.Domain
+		}
 		if sb.Token != "" {
 			out["envdAccessToken"] = sb.Token
 		}
@@ -368,6 +411,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 			sb.End = end // only ever extends
 		}
 		out := map[string]any{"sandboxID": sb.ID, "templateID": sb.Template, "clientID": "fake", "envdVersion": "0.6.13"}
+		if s.cfg.Domain != "" {
+			out["domain"] = s.cfg.Domain
+		}
 		if sb.Token != "" {
 			out["envdAccessToken"] = sb.Token
 		}
@@ -379,6 +425,7 @@ func (s *Server) kill(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sb := s.lookup(w, r); sb != nil {
+		s.killSandboxProcesses(sb)
 		_ = os.RemoveAll(sb.Dir)
 		delete(s.sandboxes, sb.ID)
 		w.WriteHeader(http.StatusNoContent)

@@ -55,7 +55,8 @@ type shelfWorld struct {
 type shelfOptions struct {
 	provider sandbox.Provider     // nil: local
 	bindings sandbox.BindingStore // nil: in memory
-	vault    sandbox.Vault        // nil: a DirVault in a temporary directory
+	vaultDir string               // "": a DirVault in a new temporary directory
+	backend  string               // the executor's Backend name
 }
 
 func newShelfWorld(t *testing.T, env *backendtest.Env, o shelfOptions) *shelfWorld {
@@ -72,15 +73,15 @@ func newShelfWorld(t *testing.T, env *backendtest.Env, o shelfOptions) *shelfWor
 		o.bindings = sandbox.NewMemoryBindings()
 	}
 	w.bindings = o.bindings
-	if o.vault == nil {
+	w.vaultDir = o.vaultDir
+	if w.vaultDir == "" {
 		w.vaultDir = filepath.Join(t.TempDir(), "vault")
-		v, err := sandbox.NewDirVault(w.vaultDir, sandbox.DirVaultOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.vault = v
 	}
-	w.vault = o.vault
+	v, err := sandbox.NewDirVault(w.vaultDir, sandbox.DirVaultOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.vault = v
 	logger := slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var ex *approach1.Executor
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: o.provider, Bindings: o.bindings, IdleTTL: time.Hour,
@@ -90,8 +91,8 @@ func newShelfWorld(t *testing.T, env *backendtest.Env, o shelfOptions) *shelfWor
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mgr.Close(context.WithoutCancel(t.Context())) })
-	ex, err = approach1.New(approach1.Config{Sandboxes: mgr, Bindings: o.bindings, Locker: &lock.Memory{}, Vault: o.vault,
-		Registerer: w.reg, Logger: logger,
+	ex, err = approach1.New(approach1.Config{Sandboxes: mgr, Bindings: o.bindings, Locker: &lock.Memory{}, Vault: w.vault,
+		Registerer: w.reg, Logger: logger, Backend: o.backend,
 		Projects: approach1.ProjectMap{"alpha": {Remotes: gitcmd.RemotePolicy{Schemes: env.Project.Schemes, Hosts: env.Project.Hosts}, Token: env.Project.Token}}})
 	if err != nil {
 		t.Fatal(err)
@@ -192,8 +193,14 @@ type workspaceState struct {
 
 func stateOf(t *testing.T, w *shelfWorld, name string) workspaceState {
 	t.Helper()
+	return stateThrough(t, w, w.ex, name)
+}
+
+// stateThrough is stateOf with the status read through ex.
+func stateThrough(t *testing.T, w *shelfWorld, ex backends.Executor, name string) workspaceState {
+	t.Helper()
 	b := w.binding(t, name)
-	st := backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: name}})
+	st := backendtest.Do[*backends.StatusResult](t, ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: name}})
 	st.Served = backends.Served{}
 	var config []string
 	for line := range strings.Lines(hostGit(t, b, "config", "--local", "--list")) {
@@ -219,7 +226,13 @@ func stateOf(t *testing.T, w *shelfWorld, name string) workspaceState {
 // modification, an untracked file, and an unstaged and a staged deletion.
 func makeUnsavedWork(t *testing.T, w *shelfWorld, name string) {
 	t.Helper()
-	ex, agent, ws := w.ex, w.env.Agent, backends.Scope{Workspace: name}
+	makeUnsavedWorkThrough(t, w, w.ex, name)
+}
+
+// makeUnsavedWorkThrough is makeUnsavedWork through ex.
+func makeUnsavedWorkThrough(t *testing.T, w *shelfWorld, ex backends.Executor, name string) {
+	t.Helper()
+	agent, ws := w.env.Agent, backends.Scope{Workspace: name}
 	write := func(path, content string) {
 		backendtest.Do[*backends.WriteFileResult](t, ex, agent, &backends.WriteFileRequest{Scope: ws, Path: path, Content: content})
 	}

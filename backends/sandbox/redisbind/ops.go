@@ -26,9 +26,9 @@ return n
 `)
 
 // getScript reads a binding and resets its expiry (a read is a use): the
-// idle TTL (ARGV[1], ms), or the retention (ARGV[2]) for a shelved one,
-// decided in the same atomic step so that a concurrent shelving Put is
-// never cut back to the TTL. The project's set (KEYS[2]) is extended to
+// idle TTL (ARGV[1], ms), or the retention (ARGV[2]) for one with unsaved
+// or shelved work (Store.ttlFor), decided in the same atomic step so that
+// a concurrent Put of such a binding is never cut back to the TTL. The project's set (KEYS[2]) is extended to
 // at least that expiry, never shortened. It returns the binding's JSON or
 // nil.
 var getScript = redis.NewScript(`
@@ -36,7 +36,9 @@ local v = redis.call('GET', KEYS[1])
 if not v then return false end
 local ttl = tonumber(ARGV[1])
 local ok, r = pcall(cjson.decode, v)
-if ok and type(r) == 'table' and type(r.shelf) == 'string' and r.shelf ~= '' then
+if not ok or type(r) ~= 'table' or r.tracked ~= true or r.dirty == true
+  or (type(r.unpushed) == 'string' and r.unpushed ~= '')
+  or (type(r.shelf) == 'string' and r.shelf ~= '') then
   ttl = tonumber(ARGV[2])
 end
 redis.call('PEXPIRE', KEYS[1], ttl)

@@ -11,10 +11,13 @@
 //
 // Every key expires after the sandbox idle TTL. Put and Get reset it, as
 // using a workspace resets its sandbox's idle time, so a binding lives as
-// long as its sandbox could. A shelved binding (sandbox.Binding.Shelf: its
-// sandbox is gone and its unsaved work waits in the vault) expires after
-// the longer Options.Retention instead (default 7 days), and belongs to no
-// sandbox set. The sets are refreshed with their members, so they outlive
+// long as its sandbox could. A binding that holds work a new sandbox could
+// not restore (sandbox.Binding.Unsaved) or that is shelved (Binding.Shelf:
+// its sandbox is gone and its unsaved work waits in the vault) expires
+// after the longer Options.Retention instead (default 7 days): the reaper
+// finds it when the sandbox idles out (and shelves its work), and an agent
+// whose sandbox died is told what was lost rather than that the workspace
+// never existed. A shelved binding belongs to no sandbox set. The sets are refreshed with their members, so they outlive
 // them: a project's set is only ever extended, to the longest expiry of
 // its members; List drops members whose binding has expired. A sandbox set
 // may keep a member whose binding moved to another sandbox (or was
@@ -49,11 +52,11 @@ type Options struct {
 	// TTL is the sandbox idle TTL: a binding neither stored nor read for
 	// this long expires. Required (New panics when it is not positive).
 	TTL time.Duration
-	// Retention is how long a shelved binding (one whose unsaved work was
-	// saved to the vault when its sandbox went) lives without being used:
-	// the workspace is restored when used within it. If zero,
-	// DefaultRetention; never shorter than TTL. Keep the vault's entries
-	// at least as long.
+	// Retention is how long a binding with unsaved work, or shelved (its
+	// unsaved work saved to the vault when its sandbox went), lives
+	// without being used: a shelved workspace is restored when used within
+	// it. If zero, DefaultRetention; never shorter than TTL. Keep the
+	// vault's entries at least as long.
 	Retention time.Duration
 }
 
@@ -89,9 +92,9 @@ func New(client redis.UniversalClient, opts Options) *Store {
 }
 
 // ttlFor is how long b lives unused: the idle TTL, or the retention of a
-// shelved binding.
+// binding with unsaved or shelved work (getScript decides the same).
 func (s *Store) ttlFor(b sandbox.Binding) time.Duration {
-	if b.Shelf != "" {
+	if b.Shelf != "" || b.Unsaved() != "" {
 		return s.retention
 	}
 	return s.ttl
@@ -122,8 +125,8 @@ type record struct {
 	Dirty    bool   `json:"dirty,omitempty"`
 	Unpushed string `json:"unpushed,omitempty"`
 	Writes   uint64 `json:"writes,omitempty"`
-	// Shelf is the vault key of a shelved workspace's work (the name
-	// "shelf" is also read by the Lua scripts of ops.go).
+	// Shelf is the vault key of a shelved workspace's work. (getScript
+	// reads shelf, tracked, dirty and unpushed by these names.)
 	Shelf string `json:"shelf,omitempty"`
 }
 

@@ -71,17 +71,77 @@ func TestShelvedBindingOutlivesTTL(t *testing.T) {
 	if n, _ := c.Exists(ctx, s.sandboxKey("")).Result(); n != 0 {
 		t.Error("a shelved binding was added to a sandbox set with an empty id")
 	}
-	// Restored into a new sandbox: the TTL again.
+	// Restored into a new sandbox, still with unsaved work: kept for the
+	// retention (the reaper must find it to shelve it again), while its
+	// sandbox's set expires with the TTL; once everything is pushed and
+	// committed, the TTL again.
 	restored := shelved
 	restored.SandboxID, restored.Root, restored.Shelf = "s2", "/sbx/s2", ""
 	if err := s.Put(ctx, restored); err != nil {
 		t.Fatal(err)
 	}
-	if d := pttl(s.bindingKey(restored.Key.String())); d > ttl {
-		t.Errorf("restored binding expires in %v, want the TTL (%v)", d, ttl)
+	if d := pttl(s.bindingKey(restored.Key.String())); d <= ttl {
+		t.Errorf("binding with unsaved work expires in %v, want the retention (%v)", d, retention)
+	}
+	if d := pttl(s.sandboxKey("s2")); d > ttl {
+		t.Errorf("sandbox set expires in %v, want the TTL (%v)", d, ttl)
 	}
 	if used, err := s.UsedWithin(ctx, "s2"); err != nil || !used {
 		t.Errorf("UsedWithin(s2) = %v, %v after the restore", used, err)
+	}
+	restored.Dirty, restored.Unpushed = false, ""
+	if err := s.Put(ctx, restored); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Get(ctx, restored.Key); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(s.bindingKey(restored.Key.String())); d > ttl {
+		t.Errorf("binding with nothing unsaved expires in %v, want the TTL (%v)", d, ttl)
+	}
+}
+
+// TestUnsavedBindingOutlivesTTL: a binding with uncommitted changes or
+// commits not pushed — or from before that was tracked — is kept for the
+// retention, also when read, so that the reaper finds it to save its work
+// when the sandbox idles out; one with nothing unsaved keeps the TTL.
+func TestUnsavedBindingOutlivesTTL(t *testing.T) {
+	c := backendtest.Redis(t)
+	const ttl, retention = time.Minute, 48 * time.Hour
+	s := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: ttl, Retention: retention})
+	ctx := t.Context()
+	cases := map[string]func(*sandbox.Binding){
+		"dirty":    func(b *sandbox.Binding) { b.Dirty = true },
+		"unpushed": func(b *sandbox.Binding) { b.Unpushed = "main" },
+		"clean":    func(*sandbox.Binding) {},
+	}
+	for name, change := range cases {
+		b := binding(key("p", "", name), "s1")
+		change(&b)
+		if err := s.Put(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Get(ctx, b.Key); err != nil {
+			t.Fatal(err)
+		}
+		d, err := c.PTTL(ctx, s.bindingKey(b.Key.String())).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if long := d > ttl; long != (name != "clean") {
+			t.Errorf("%s binding expires in %v (TTL %v, retention %v)", name, d, ttl, retention)
+		}
+	}
+	// A record from before the state was tracked counts as unsaved.
+	old := `{"project":"p","name":"old","sandbox_id":"s1","root":"/r","url":"https://h/r.git","created":"2026-01-01T00:00:00Z","last_used":"2026-01-01T00:00:00Z"}`
+	if err := c.Set(ctx, s.bindingKey("p/old"), old, ttl).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Get(ctx, key("p", "", "old")); !ok || err != nil {
+		t.Fatalf("Get of an old record = %v, %v", ok, err)
+	}
+	if d, _ := c.PTTL(ctx, s.bindingKey("p/old")).Result(); d <= ttl {
+		t.Errorf("an untracked old record expires in %v, want the retention", d)
 	}
 }
 

@@ -76,7 +76,7 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	}
 	execs := map[string]backends.Executor{approach1.Name: engine}
 	if cfg.Backend.Default == approach2.Name || cfg.Flags.Canary() {
-		client, err := dialApproach2(cfg.Approach2)
+		client, err := dialApproach2(cfg.Approach2, cfg.Limits)
 		if err != nil {
 			return nil, err
 		}

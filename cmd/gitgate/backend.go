@@ -177,7 +177,8 @@ func (a *app) grpcServer() (*grpc.Server, *health.Server, error) {
 		}
 		opts = append(opts, grpc.Creds(creds))
 	}
-	svc := approach2.NewServer(approach2.ServerConfig{Engine: a.router, Predictor: a.predictor, Token: a.cfg.Approach2.Token, Logger: a.log})
+	svc := approach2.NewServer(approach2.ServerConfig{Engine: a.router, Predictor: a.predictor, Token: a.cfg.Approach2.Token, Logger: a.log,
+		MaxFileBytes: a.cfg.Limits.MaxFileBytes, MaxOutputBytes: a.cfg.Limits.MaxOutputBytes})
 	g := grpc.NewServer(append(opts, svc.ServerOptions()...)...)
 	svc.Register(g)
 	hs := health.NewServer()
@@ -250,8 +251,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// dialApproach2 connects the gateway to the service.
-func dialApproach2(c Approach2Config) (*approach2.Client, error) {
+// dialApproach2 connects the gateway to the service; l sizes its messages
+// and refuses a write_file above the limit the service enforces.
+func dialApproach2(c Approach2Config, l LimitsConfig) (*approach2.Client, error) {
 	var opts []grpc.DialOption
 	if !c.Insecure {
 		creds, err := clientTLS(c)
@@ -260,5 +262,6 @@ func dialApproach2(c Approach2Config) (*approach2.Client, error) {
 		}
 		opts = append(opts, grpc.WithTransportCredentials(creds))
 	}
-	return approach2.Dial(c.Target, approach2.ClientConfig{Token: c.Token, Insecure: c.Insecure}, opts...)
+	return approach2.Dial(c.Target, approach2.ClientConfig{Token: c.Token, Insecure: c.Insecure,
+		MaxFileBytes: l.MaxFileBytes, MaxOutputBytes: l.MaxOutputBytes}, opts...)
 }

@@ -50,6 +50,9 @@ type shelfWorld struct {
 	vaultDir string
 	reg      *prometheus.Registry
 	log      *syncBuffer
+	// host maps a binding's sandbox paths to this machine's (identity for
+	// local sandboxes).
+	host func(sandbox.Binding) sandbox.Binding
 }
 
 type shelfOptions struct {
@@ -61,7 +64,8 @@ type shelfOptions struct {
 
 func newShelfWorld(t *testing.T, env *backendtest.Env, o shelfOptions) *shelfWorld {
 	t.Helper()
-	w := &shelfWorld{env: env, clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}, reg: prometheus.NewRegistry(), log: &syncBuffer{}}
+	w := &shelfWorld{env: env, clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}, reg: prometheus.NewRegistry(), log: &syncBuffer{},
+		host: func(b sandbox.Binding) sandbox.Binding { return b }}
 	if o.provider == nil {
 		p, err := local.Open(t.TempDir())
 		if err != nil {
@@ -115,6 +119,12 @@ func (w *shelfWorld) binding(t *testing.T, name string) sandbox.Binding {
 		t.Fatalf("binding of %s: %v, %v", name, ok, err)
 	}
 	return b
+}
+
+// hostBinding is the binding of name with its paths on this machine.
+func (w *shelfWorld) hostBinding(t *testing.T, name string) sandbox.Binding {
+	t.Helper()
+	return w.host(w.binding(t, name))
 }
 
 // metric returns a counter's value by its one variable label.
@@ -199,7 +209,7 @@ func stateOf(t *testing.T, w *shelfWorld, name string) workspaceState {
 // stateThrough is stateOf with the status read through ex.
 func stateThrough(t *testing.T, w *shelfWorld, ex backends.Executor, name string) workspaceState {
 	t.Helper()
-	b := w.binding(t, name)
+	b := w.hostBinding(t, name)
 	st := backendtest.Do[*backends.StatusResult](t, ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: name}})
 	st.Served = backends.Served{}
 	var config []string
@@ -242,7 +252,7 @@ func makeUnsavedWorkThrough(t *testing.T, w *shelfWorld, ex backends.Executor, n
 	write("topic.txt", "committed on topic, never pushed\n")
 	write("doomed.txt", "deleted, staged\n")
 	backendtest.Do[*backends.CommitResult](t, ex, agent, &backends.CommitRequest{Scope: ws, Message: "topic: local commit"})
-	b := w.binding(t, name)
+	b := w.hostBinding(t, name)
 	write("staged-new.txt", "staged new file\n")
 	write("topic.txt", "staged change\n")
 	hostGit(t, b, "add", "staged-new.txt", "topic.txt")

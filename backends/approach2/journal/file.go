@@ -250,7 +250,14 @@ func (d *Dir) create(hash string, b Begin) (*diskEntry, bool, error) {
 	if err := d.writeNew(d.idPath(id), []byte(hash)); err != nil {
 		return nil, false, err
 	}
-	if err := d.writeNew(d.markerPath(hash), nil); err != nil && !errors.Is(err, fs.ErrExist) {
+	switch err := d.writeNew(d.markerPath(hash), nil); {
+	case errors.Is(err, fs.ErrExist):
+		// A leftover: make it fresh, so that Unsettled does not drop it
+		// before the entry exists (see markerGrace).
+		if err := os.Chtimes(d.markerPath(hash), time.Now(), time.Now()); err != nil {
+			return nil, false, err
+		}
+	case err != nil:
 		return nil, false, err
 	}
 	raw, err := json.Marshal(e)
@@ -469,7 +476,7 @@ func (d *Dir) Unsettled(ctx context.Context, olderThan time.Duration) ([]Entry, 
 const markerGrace = time.Minute
 
 func (d *Dir) dropMarker(m fs.DirEntry) {
-	if info, err := m.Info(); err == nil && d.now().Sub(info.ModTime()) > markerGrace {
+	if info, err := m.Info(); err == nil && time.Since(info.ModTime()) > markerGrace { // file times are real time
 		_ = os.Remove(d.markerPath(m.Name()))
 	}
 }
@@ -534,7 +541,7 @@ const leftoverAge = time.Hour
 func (d *Dir) pruneLeftovers() {
 	old := func(e fs.DirEntry) bool {
 		info, err := e.Info()
-		return err == nil && d.now().Sub(info.ModTime()) > leftoverAge
+		return err == nil && time.Since(info.ModTime()) > leftoverAge // file times are real time
 	}
 	if tmps, err := os.ReadDir(filepath.Join(d.dir, dirTmp)); err == nil {
 		for _, f := range tmps {

@@ -249,3 +249,31 @@ func backendsWant(t *testing.T, err error, want backends.Category) {
 		t.Fatalf("err = %v, want category %s", err, want)
 	}
 }
+
+// TestReaperOutlivesProviderTTL: with Preserve set, an idle sandbox whose
+// provider lifetime (counted from its last extension, which may precede
+// its last use) would end before the reaper reaches it is extended, so
+// that its work is saved before the provider could end it; it is still
+// reaped once idle for the TTL.
+func TestReaperOutlivesProviderTTL(t *testing.T) {
+	pe := newPreserveEnv(t)
+	a := pe.acquire(sandbox.Owner{Project: "p"}) // created: lifetime until TTL from now
+	pe.clock.add(ttl / 8)
+	pe.use(a.ID) // a use too soon after the last extension to extend again
+	base := pe.p.setTTLs.Load()
+	pe.clock.add(ttl / 2)
+	if n := pe.m.ReapIdle(t.Context()); n != 0 || pe.p.setTTLs.Load() != base {
+		t.Fatalf("half-way: reaped %d, extended %d times; want nothing", n, pe.p.setTTLs.Load()-base)
+	}
+	pe.clock.add(ttl/2 - ttl/8 - time.Second) // the provider's lifetime ends within the margin
+	if n := pe.m.ReapIdle(t.Context()); n != 0 {
+		t.Fatalf("reaped %d before the idle TTL", n)
+	}
+	if got := pe.p.setTTLs.Load() - base; got != 1 {
+		t.Fatalf("lifetime extended %d times before the provider would end it, want 1", got)
+	}
+	pe.clock.add(ttl/8 + time.Second) // idle for the TTL now
+	if n := pe.m.ReapIdle(t.Context()); n != 1 || len(pe.calls) != 1 {
+		t.Fatalf("reaped %d with %d Preserve calls, want 1 and 1", n, len(pe.calls))
+	}
+}

@@ -33,7 +33,46 @@ func (m *Manager) ReapIdle(ctx context.Context) int {
 			n++
 		}
 	}
+	m.outliveProviderTTL(ctx)
 	return n
+}
+
+// outliveProviderTTL keeps the reaper ahead of providers that end a
+// sandbox at its own TTL (E2B), when work is saved before reaping
+// (ManagerConfig.Preserve): the provider's lifetime runs from the last
+// extension (see extendTTL), which may come before the last use, so it
+// could end before the sandbox has idled for IdleTTL — taking unsaved work
+// with it before Preserve could save it. An idle sandbox whose provider
+// lifetime ends within a margin (two reap intervals and a minute, at most
+// a quarter of the TTL) is extended by IdleTTL; so is one kept because its
+// work could not be saved, for the next attempt. Sandboxes being created
+// are skipped until the next reap.
+func (m *Manager) outliveProviderTTL(ctx context.Context) {
+	if m.cfg.Preserve == nil {
+		return
+	}
+	margin := min(2*m.cfg.ReapInterval+time.Minute, m.cfg.IdleTTL/4)
+	m.mu.Lock()
+	slots := make([]*slot, 0, len(m.byID))
+	for _, s := range m.byID {
+		slots = append(slots, s)
+	}
+	m.mu.Unlock()
+	for _, s := range slots {
+		if !s.create.TryLock() {
+			continue
+		}
+		now := m.cfg.Now()
+		if s.info != nil && now.Sub(s.lastTTL) >= m.cfg.IdleTTL-margin {
+			if err := m.cfg.Provider.SetTTL(ctx, s.info.ID, m.cfg.IdleTTL); err != nil {
+				m.cfg.Logger.Warn("idle sandbox's lifetime not extended; the provider may end it before its work is saved",
+					"sandbox", s.info.ID, "err", err)
+			} else {
+				s.lastTTL = now
+			}
+		}
+		s.create.Unlock()
+	}
 }
 
 // Close destroys every sandbox the manager created (unless KeepOnClose),

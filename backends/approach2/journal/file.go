@@ -252,11 +252,10 @@ func (d *Dir) create(hash string, b Begin) (*diskEntry, bool, error) {
 	}
 	switch err := d.writeNew(d.markerPath(hash), nil); {
 	case errors.Is(err, fs.ErrExist):
-		// A leftover: make it fresh, so that Unsettled does not drop it
-		// before the entry exists (see markerGrace).
-		if err := os.Chtimes(d.markerPath(hash), time.Now(), time.Now()); err != nil {
-			return nil, false, err
-		}
+		// Another Start's, or a leftover: make it fresh, so that Unsettled
+		// does not drop it before the entry exists (see markerGrace). If
+		// it is gone, its entry was settled, and the create below fails.
+		_ = os.Chtimes(d.markerPath(hash), time.Now(), time.Now())
 	case err != nil:
 		return nil, false, err
 	}

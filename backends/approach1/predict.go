@@ -34,9 +34,11 @@ func (e *Executor) Predict(ctx context.Context, req backends.Request, primary ba
 		return nil, backends.Errorf(backends.InvalidArgument, "%s is a read: reads are mirrored, not predicted", req.Op())
 	}
 	p, err := e.predict(ctx, req, primary)
-	if (err != nil || p.Stale == "") && readsWorkTree(req.Op()) {
+	if (err != nil || p.Stale == "") && (readsWorkTree(req.Op()) || req.Op() == backends.OpPush) {
 		// A later write makes the work tree say nothing about this one; it
-		// may even have pulled a file from under a command (an error).
+		// may even have pulled a file from under a command (an error). A
+		// push's prediction reads the remote and the branch's upstream,
+		// which the agent's next push moves and rewrites meanwhile.
 		if later, serr := e.superseded(ctx, req.GetScope(), primary); later {
 			p, err = stale("another write to the workspace came after it"), nil
 		} else if err == nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,16 +30,7 @@ func TestShadowedReadsMatchAcrossBackends(t *testing.T) {
 		w.ok(t, c, "read_file", map[string]any{"workspace": "sh", "path": "README.md"})
 	}
 	ledger := flagPath + ".ledger.jsonl"
-	var comparisons []canary.Entry
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(comparisons) < 20; time.Sleep(100 * time.Millisecond) {
-		entries, _ := canary.ReadFile(ledger, time.Time{})
-		comparisons = comparisons[:0]
-		for _, e := range entries {
-			if e.Kind == "comparison" {
-				comparisons = append(comparisons, e)
-			}
-		}
-	}
+	comparisons := waitComparisons(t, ledger, 20)
 	if len(comparisons) != 20 {
 		t.Fatalf("%d comparisons in the ledger, want 20", len(comparisons))
 	}
@@ -70,7 +62,7 @@ func TestLedgerInPostgres(t *testing.T) {
 	}
 	defer store.Close()
 	var status, comparisons []canary.Entry
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && (len(status) < 5 || len(comparisons) < 5); time.Sleep(100 * time.Millisecond) {
+	eventually(t, "the ledger's entries reach PostgreSQL", func() bool {
 		status, _ = store.Read(t.Context(), "status", time.Time{})
 		all, _ := store.Read(t.Context(), "read_file", time.Time{})
 		comparisons = comparisons[:0]
@@ -79,7 +71,8 @@ func TestLedgerInPostgres(t *testing.T) {
 				comparisons = append(comparisons, e)
 			}
 		}
-	}
+		return len(status) >= 5 && len(comparisons) >= 5
+	})
 	if len(status) != 5 || len(comparisons) != 5 {
 		t.Fatalf("PostgreSQL ledger: %d status calls (want 5), %d read_file comparisons (want 5)", len(status), len(comparisons))
 	}
@@ -99,7 +92,10 @@ func TestLedgerInPostgres(t *testing.T) {
 // receives exactly the pushes the agent made — each commit once, no branch
 // nobody pushed, no receive-pack request with the read-only token. Every
 // write prediction matches what Approach 1 did, or is stale (the agent had
-// moved on); none is a mismatch.
+// moved on); none is a mismatch. The agent first waits for each call's
+// comparison (so that every write can be predicted before the workspace
+// moves on, whatever the machine's load), then works on without waiting,
+// as agents do, while the shadows run behind it.
 func TestFullShadowingNeverPushes(t *testing.T) {
 	f := flags.NewFile(opNames())
 	for _, op := range opNames() {
@@ -109,26 +105,27 @@ func TestFullShadowingNeverPushes(t *testing.T) {
 	c := w.httpClient(t, agentToken)
 	before := w.remoteGit(t, "for-each-ref", "--format=%(refname)")
 	pushesBefore := w.remote.Pushes("demo")
-	calls := 2
-	w.ok(t, c, "clone", map[string]any{"workspace": "full", "url": w.repoURL})
-	w.ok(t, c, "checkout", map[string]any{"workspace": "full", "branch": "shadowed", "create": true})
-	for i := range 3 {
-		w.ok(t, c, "write_file", map[string]any{"workspace": "full", "path": fmt.Sprintf("s%d.txt", i), "content": "s"})
-		w.ok(t, c, "status", map[string]any{"workspace": "full"})
-		w.ok(t, c, "commit", map[string]any{"workspace": "full", "message": fmt.Sprintf("shadowed %d", i)})
-		w.ok(t, c, "push", map[string]any{"workspace": "full"})
-		calls += 4
-	}
-	var comparisons []canary.Entry
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(comparisons) < calls; time.Sleep(100 * time.Millisecond) {
-		entries, _ := canary.ReadFile(flagPath+".ledger.jsonl", time.Time{})
-		comparisons = comparisons[:0]
-		for _, e := range entries {
-			if e.Kind == "comparison" {
-				comparisons = append(comparisons, e)
-			}
+	calls := 0
+	call := func(tool string, args map[string]any, wait bool) {
+		t.Helper()
+		w.ok(t, c, tool, args)
+		calls++
+		if wait {
+			eventually(t, fmt.Sprintf("the shadow comparison of call %d (%s)", calls, tool), func() bool {
+				return w.shadowComparisons(t) >= calls
+			})
 		}
 	}
+	call("clone", map[string]any{"workspace": "full", "url": w.repoURL}, true)
+	call("checkout", map[string]any{"workspace": "full", "branch": "shadowed", "create": true}, true)
+	for i := range 3 {
+		wait := i == 0
+		call("write_file", map[string]any{"workspace": "full", "path": fmt.Sprintf("s%d.txt", i), "content": "s"}, wait)
+		call("status", map[string]any{"workspace": "full"}, wait)
+		call("commit", map[string]any{"workspace": "full", "message": fmt.Sprintf("shadowed %d", i)}, wait)
+		call("push", map[string]any{"workspace": "full"}, wait)
+	}
+	comparisons := waitComparisons(t, flagPath+".ledger.jsonl", calls)
 	if len(comparisons) != calls {
 		t.Fatalf("%d comparisons recorded for %d calls", len(comparisons), calls)
 	}
@@ -195,15 +192,47 @@ func TestLedgerDatabaseDownServesAnyway(t *testing.T) {
 		}
 	}
 	var failed string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if failed = w.metric(t, "gitgate_ledger_write_errors_total"); failed != "" && failed != "0" {
-			break
-		}
-	}
+	eventually(t, "a ledger batch fails to be written", func() bool {
+		failed = w.metric(t, "gitgate_ledger_write_errors_total")
+		return failed != "" && failed != "0"
+	})
 	if failed == "" || failed == "0" {
 		t.Fatalf("gitgate_ledger_write_errors_total = %q with the database down", failed)
 	}
 	if logs := w.logs.String(); strings.Contains(logs, password) || !strings.Contains(logs, "ledger") {
 		t.Fatalf("logs show the password or say nothing of the ledger:\n%s", logs)
 	}
+}
+
+// waitComparisons waits until the ledger file holds at least n shadow
+// comparisons (they are recorded after the calls returned) and returns them.
+func waitComparisons(t *testing.T, ledger string, n int) []canary.Entry {
+	t.Helper()
+	var comparisons []canary.Entry
+	eventually(t, fmt.Sprintf("%d comparisons are in the ledger", n), func() bool {
+		entries, _ := canary.ReadFile(ledger, time.Time{})
+		comparisons = comparisons[:0]
+		for _, e := range entries {
+			if e.Kind == "comparison" {
+				comparisons = append(comparisons, e)
+			}
+		}
+		return len(comparisons) >= n
+	})
+	return comparisons
+}
+
+// shadowComparisons is how many shadow comparisons the gateway has made
+// (of any operation and outcome), from its metrics.
+func (w *world) shadowComparisons(t *testing.T) int {
+	t.Helper()
+	_, body := get(t, w.adminURL+"/metrics")
+	n := 0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "gitgate_shadow_comparisons_total{") {
+			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			n += int(v)
+		}
+	}
+	return n
 }

@@ -47,6 +47,7 @@ type RollbackConfig struct {
 type Rollback struct {
 	cfg     RollbackConfig
 	counter *prometheus.CounterVec
+	running sync.WaitGroup // rollbacks being applied
 
 	mu      sync.Mutex
 	windows map[string][]Call
@@ -92,9 +93,14 @@ func (r *Rollback) Observe(c Call) {
 	}
 	reason := r.add(c)
 	if reason != "" {
-		go r.rollBack(c.Op, reason)
+		// Applied beside the call, which it must not delay.
+		r.running.Go(func() { r.rollBack(c.Op, reason) })
 	}
 }
+
+// Wait returns once every rollback that Observe started has been applied
+// (or has failed) and recorded: in the flags, the metric and the ledger.
+func (r *Rollback) Wait() { r.running.Wait() }
 
 // add keeps c in its operation's window and returns why the operation must
 // be rolled back, or "".

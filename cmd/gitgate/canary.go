@@ -21,12 +21,14 @@ func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowOb
 		return nil, nil, err
 	}
 	ledger := canary.NewLedger(store, canary.LedgerConfig{Registerer: a.registry, Logger: a.log})
-	a.runners = append(a.runners, ledger.Run)
-	a.closers = append(a.closers, ledger.Wait, closeStore) // the last flush before the store closes
 	rb := a.cfg.Canary.Rollback
 	watcher := canary.NewRollback(canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls,
 		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: a.rollbackApply(),
 		Ledger: ledger, Registerer: a.registry, Logger: a.log})
+	a.runners = append(a.runners, ledger.Run)
+	// A rollback under way is finished (and recorded in the ledger) before
+	// the ledger's last flush, which comes before the store closes.
+	a.closers = append(a.closers, watcher.Wait, ledger.Wait, closeStore)
 	comparisons := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitgate_shadow_comparisons_total",
 		Help: "Shadow comparisons by operation and outcome (match, mismatch, shadow_error, shadow_timeout, skipped, stale)."}, []string{"op", "outcome"})
 	a.registry.MustRegister(comparisons)

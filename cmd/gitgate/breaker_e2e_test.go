@@ -25,13 +25,18 @@ func TestApproach2KilledAtFiftyPercent(t *testing.T) {
 
 	const agents = 12
 	var readFailures, writesOK, writesFailed, afterKill atomic.Int64
-	var killedAt atomic.Pointer[time.Time]
-	stop := time.Now().Add(5 * time.Second)
+	var killed atomic.Bool
+	var started sync.WaitGroup // every agent has made a round of calls (or given up)
+	rounds := make([]atomic.Int64, agents)
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	started.Add(agents)
 	for i := range agents {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			first := sync.OnceFunc(started.Done)
+			defer first()
 			c := newLoadClient(t, w.mcpURL, agentToken)
 			ws := fmt.Sprintf(`{"workspace":"half-%02d"`, i)
 			if _, err := c.backendOf(t, "clone", ws+`,"url":"`+w.repoURL+`"}`); err != "" {
@@ -39,13 +44,16 @@ func TestApproach2KilledAtFiftyPercent(t *testing.T) {
 				return
 			}
 			_, _ = c.backendOf(t, "checkout", ws+fmt.Sprintf(`,"branch":"half-%02d","create":true}`, i))
-			for n := 0; time.Now().Before(stop); n++ {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				after := killed.Load()
 				if _, err := c.backendOf(t, "status", ws+"}"); err != "" {
 					readFailures.Add(1)
 					t.Errorf("a read failed: %s", err)
-				}
-				if k := killedAt.Load(); k != nil {
-					afterKill.Add(1)
 				}
 				path := fmt.Sprintf("f-%03d.txt", n)
 				ok := true
@@ -63,31 +71,62 @@ func TestApproach2KilledAtFiftyPercent(t *testing.T) {
 				} else {
 					writesFailed.Add(1)
 				}
+				if after {
+					afterKill.Add(1) // a whole round started after the kill
+				}
+				rounds[i].Add(1)
+				first()
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
-	now := time.Now()
-	killedAt.Store(&now)
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopLoad()
+	started.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	var atKill [agents]int64
+	for i := range rounds {
+		atKill[i] = rounds[i].Load()
+	}
+	killed.Store(true)
 	_ = proc.Kill()
-	wg.Wait()
-	t.Logf("reads failed %d; write rounds ok %d, failed %d; %d rounds after the kill", readFailures.Load(), writesOK.Load(), writesFailed.Load(), afterKill.Load())
+	// Every operation the load sends to the dead service must be cut off
+	// from it: by its breaker (5 consecutive failures) or, when fewer calls
+	// came in, by the automatic rollback that answers the error rate
+	// first. Which of the two wins per operation depends on the timing.
+	ops := []string{"status", "write_file", "commit", "push"}
+	cutOff := func(op string) (state, rolledBack string, ok bool) {
+		state = w.metric(t, `gitgate_breaker_state{backend="approach2",op="`+op+`"}`)
+		rolledBack = w.metric(t, `gitgate_auto_rollbacks_total{op="`+op+`"}`)
+		return state, rolledBack, state == "2" || (rolledBack != "" && rolledBack != "0")
+	}
+	took := eventually(t, "every agent has worked two rounds against the dead service and every operation is cut off from it", func() bool {
+		for i := range rounds {
+			if rounds[i].Load() < atKill[i]+2 {
+				return false
+			}
+		}
+		for _, op := range ops {
+			if _, _, ok := cutOff(op); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	stopLoad()
+	t.Logf("reads failed %d; write rounds ok %d, failed %d; %d rounds after the kill, over %s", readFailures.Load(), writesOK.Load(), writesFailed.Load(), afterKill.Load(), took.Round(time.Millisecond))
 	if afterKill.Load() == 0 || writesOK.Load() == 0 {
 		t.Fatal("the load did not run across the kill")
 	}
-	// Every operation the load sent to the dead service must have been cut
-	// off from it: by its breaker (5 consecutive failures) or, when fewer
-	// calls came in, by the automatic rollback that answers the error rate
-	// first. Which of the two wins per operation depends on the timing.
 	breakersOpen := 0
-	for _, op := range []string{"status", "write_file", "commit", "push"} {
-		state := w.metric(t, `gitgate_breaker_state{backend="approach2",op="`+op+`"}`)
-		rolledBack := w.metric(t, `gitgate_auto_rollbacks_total{op="`+op+`"}`)
+	for _, op := range ops {
+		state, rolledBack, ok := cutOff(op)
 		t.Logf("%s: breaker state %q, automatic rollbacks %q", op, state, rolledBack)
 		if state == "2" {
 			breakersOpen++
 		}
-		if state != "2" && (rolledBack == "" || rolledBack == "0") {
+		if !ok {
 			t.Errorf("%s still reaches the dead Approach 2: breaker state %q (want 2, open) and no automatic rollback", op, state)
 		}
 	}

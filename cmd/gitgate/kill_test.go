@@ -23,9 +23,11 @@ type callRecord struct {
 }
 
 // TestKillSwitchUnderLoad: with every operation on Approach 2 and 32 agents
-// working, `gitgate kill on` makes every call started a second later go to
-// Approach 1, and none fails because of the switch; with the flag file
-// deleted, the admin listener's override keeps it engaged.
+// working, `gitgate kill on` makes every call started after the gateway
+// applied the switch go to Approach 1, and none fails because of the
+// switch; with the flag file deleted, the admin listener's override keeps
+// it engaged. (How soon the gateway applies it is a timing property,
+// logged here and not asserted: a loaded machine only delays it.)
 func TestKillSwitchUnderLoad(t *testing.T) {
 	all := flags.NewFile(opNames())
 	for _, op := range opNames() {
@@ -39,14 +41,30 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 
 	var mu sync.Mutex
 	var records []callRecord
-	stop := time.Now().Add(4 * time.Second)
+	count := func(match func(callRecord) bool) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, r := range records {
+			if match(r) {
+				n++
+			}
+		}
+		return n
+	}
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c := newLoadClient(t, w.mcpURL, agentToken)
-			for time.Now().Before(stop) {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				start := time.Now()
 				backend, err := c.backendOf(t, "status", `{"workspace":"k"}`)
 				mu.Lock()
@@ -55,7 +73,11 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(time.Second)
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopLoad()
+	eventually(t, "32 calls under load are served by approach2", func() bool {
+		return count(func(r callRecord) bool { return r.backend == "approach2" }) >= 32
+	})
 	killed := time.Now()
 	root := newRootCmd()
 	root.SetArgs([]string{"kill", "on", "--file", flagPath, "--by", "oncall", "--reason", "drill under load"})
@@ -63,23 +85,38 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
+	// applied is when the test saw the gateway's flags engage the switch:
+	// no later than the moment they did, so a call started after it must
+	// go to Approach 1.
+	var applied time.Time
+	eventually(t, "the gateway applies the kill switch", func() bool {
+		if w.app.flags.Decide(t.Context(), "status", "alpha/k").Killed {
+			applied = time.Now()
+			return true
+		}
+		return false
+	})
+	eventually(t, "64 calls start after the switch was applied", func() bool {
+		return count(func(r callRecord) bool { return r.start.After(applied) }) >= 64
+	})
+	stopLoad()
 	var before, after, failed int
 	for _, r := range records {
 		if r.err != "" {
 			failed++
 			t.Errorf("call failed: %s", r.err)
 		}
-		if r.start.After(killed.Add(time.Second)) {
+		if r.start.After(applied) {
 			after++
 			if r.backend != "approach1" {
-				t.Errorf("a call started %s after the switch went to %s", r.start.Sub(killed), r.backend)
+				t.Errorf("a call started %s after the switch was applied went to %s", r.start.Sub(applied), r.backend)
 			}
 		} else if r.start.Before(killed) && r.backend == "approach2" {
 			before++
 		}
 	}
-	t.Logf("%d calls: %d on approach2 before the switch, %d checked after it, %d failed", len(records), before, after, failed)
+	t.Logf("%d calls: %d on approach2 before the switch, %d checked after it; applied %s after the command; %d failed",
+		len(records), before, after, applied.Sub(killed).Round(time.Millisecond), failed)
 	if before == 0 || after == 0 {
 		t.Fatalf("the load did not straddle the switch (%d before, %d after)", before, after)
 	}

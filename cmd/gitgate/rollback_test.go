@@ -59,25 +59,31 @@ func TestAutomaticRollback(t *testing.T) {
 		return r.Execute(t.Context(), req)
 	}
 	start := time.Now()
-	rolledBack := false
-	for i := 0; i < 1000 && !rolledBack; i++ {
-		_, _ = push(i)
-		if g, err := flags.Load(flagPath); err == nil && g.Route("push") == 0 {
-			rolledBack = true
-		}
-		time.Sleep(time.Millisecond)
+	rolledBack := func() bool {
+		g, err := flags.Load(flagPath)
+		return err == nil && g.Route("push") == 0
 	}
-	if !rolledBack {
-		t.Fatal("push was not rolled back")
-	}
+	// Push (as agents keep doing) until the gateway has rolled push back in
+	// the flag file; the rollback runs beside the calls, not in them.
+	n := 0
+	eventually(t, "push is rolled back in the flag file", func() bool {
+		_, _ = push(n)
+		n++
+		return rolledBack()
+	})
 	t.Logf("rolled back after %s and %d pushes on approach2", time.Since(start), pushes.Load())
+	// The change record is written with the flag file, never after it.
 	changes, _ := os.ReadFile(flagPath + ".changes.jsonl")
 	if !strings.Contains(string(changes), "gitgate (automatic rollback)") || !strings.Contains(string(changes), "error rate 20.0%") {
 		t.Fatalf("change log: %s", changes)
 	}
-	time.Sleep(200 * time.Millisecond) // the evaluator picks the file up
-	if res, err := push(0); err != nil || res.GetServed().Backend != "approach1" {
-		t.Fatalf("after the rollback push went to %+v (%v)", res, err)
+	eventually(t, "the evaluator reads the rolled-back file", func() bool {
+		return ev.Decide(t.Context(), "push", "p/wa").Backend == flags.Approach1
+	})
+	for i := range 5 {
+		if res, err := push(i); err != nil || res.GetServed().Backend != "approach1" {
+			t.Fatalf("after the rollback push went to %+v (%v)", res, err)
+		}
 	}
 	cancel()
 	ledger.Wait()

@@ -371,12 +371,15 @@ func (e *Executor) restore(ctx context.Context, b sandbox.Binding, p backends.Pr
 		_ = pv.RemoveAll(c, nb.SandboxID, nb.WorkTree())
 		_ = pv.RemoveAll(c, nb.SandboxID, nb.GitDir())
 		done()
+		if backends.CategoryOf(err) == backends.Conflict { // retrying will not help
+			return nil, nil, backends.Errorf(backends.Conflict, "workspace %q's saved work could not be restored: %s", b.Key.Name, backends.MessageOf(err))
+		}
 		return nil, nil, backends.Errorf(backends.CategoryOf(err), "workspace %q's saved work could not be restored (%s); it is kept, try again later", b.Key.Name, backends.MessageOf(err))
 	}
 	if err := e.cloneInto(ctx, nb, []string{"clone", "--no-recurse-submodules", "--no-checkout"}, remote); err != nil {
 		return fail(err)
 	}
-	if err := e.applyShelf(ctx, nb, m, bundle); err != nil {
+	if err := e.applyShelf(ctx, nb, b.Shelf, m, bundle); err != nil {
 		return fail(err)
 	}
 	if err := e.cfg.Bindings.Put(ctx, nb); err != nil {
@@ -429,7 +432,7 @@ func (e *Executor) readShelf(ctx context.Context, b sandbox.Binding) (*shelfMani
 // applyShelf puts the shelf into a fresh clone made with --no-checkout:
 // the bundle's objects, the local branches (and none other), their
 // upstreams, HEAD, then the work tree and the index exactly.
-func (e *Executor) applyShelf(ctx context.Context, b sandbox.Binding, m *shelfManifest, bundle []byte) error {
+func (e *Executor) applyShelf(ctx context.Context, b sandbox.Binding, shelfKey string, m *shelfManifest, bundle []byte) error {
 	tmpName := "shelf-" + secretName() + ".bundle"
 	pv := e.provider()
 	if _, err := pv.WriteFile(ctx, b.SandboxID, b.Root+"/tmp", tmpName, bundle); err != nil {
@@ -441,6 +444,10 @@ func (e *Executor) applyShelf(ctx context.Context, b sandbox.Binding, m *shelfMa
 		return err
 	}
 	if err := g("bundle", "unbundle", b.Root+"/tmp/"+tmpName); err != nil {
+		if strings.Contains(backends.MessageOf(err), "prerequisite") {
+			return backends.Errorf(backends.Conflict, "the remote no longer has commits it builds on (a branch was force-pushed or deleted since); "+
+				"release the workspace with force to discard it, or ask the operator to recover it from the workspace vault (entry %s)", shelfKey)
+		}
 		return err
 	}
 	res, err := e.git(ctx, b, gitRun{op: "restore", args: []string{"for-each-ref", "--format=%(refname:strip=2)", "refs/heads/"}})

@@ -462,3 +462,39 @@ func TestShelvedReleaseAndNoticeOnError(t *testing.T) {
 		t.Fatalf("after the restore: %+v", r)
 	}
 }
+
+// TestShelfOnRewrittenRemote: saved work whose base the remote no longer
+// has (its branch was force-pushed away and collected) cannot be
+// restored; the agent is told why and what to do (conflict: retrying will
+// not help), and the work stays in the vault for the operator.
+func TestShelfOnRewrittenRemote(t *testing.T) {
+	w := newShelfWorld(t, backendtest.NewEnv(t), shelfOptions{})
+	ws := backends.Scope{Workspace: "w"}
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "w")
+	backendtest.Do[*backends.WriteFileResult](t, w.ex, w.env.Agent, &backends.WriteFileRequest{Scope: ws, Path: "a.txt", Content: "a"})
+	backendtest.Do[*backends.CommitResult](t, w.ex, w.env.Agent, &backends.CommitRequest{Scope: ws, Message: "local"})
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d", n)
+	}
+	// main rewritten on the remote: an unrelated commit, the old one collected.
+	tree := w.env.RemoteGit(t, "rev-parse", "main^{tree}")
+	orphan := w.env.RemoteGit(t, "-c", "user.name=x", "-c", "user.email=x@x", "commit-tree", "-m", "rewritten", tree)
+	w.env.RemoteGit(t, "update-ref", "refs/heads/main", orphan)
+	w.env.RemoteGit(t, "reflog", "expire", "--expire=now", "--all")
+	w.env.RemoteGit(t, "gc", "-q", "--prune=now")
+	err := backendtest.Fail(t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: ws})
+	backendtest.WantCategory(t, err, backends.Conflict)
+	if !strings.Contains(err.Error(), "no longer has") || !strings.Contains(err.Error(), "release the workspace with force") {
+		t.Fatalf("the agent is not told why and what to do: %v", err)
+	}
+	if got := w.vaultEntries(t); len(got) != 1 {
+		t.Fatalf("vault holds %v, want the shelf kept", got)
+	}
+	if got := w.metric(t, "gitgate_workspaces_restored_total", "outcome", "error"); got != 1 {
+		t.Errorf("gitgate_workspaces_restored_total{outcome=error} = %v, want 1", got)
+	}
+	backendtest.Do[*backends.ReleaseWorkspaceResult](t, w.ex, w.env.Agent, &backends.ReleaseWorkspaceRequest{Scope: ws, Force: true})
+	if got := w.vaultEntries(t); len(got) != 0 {
+		t.Fatalf("vault after the forced release holds %v", got)
+	}
+}

@@ -277,3 +277,41 @@ func TestReaperOutlivesProviderTTL(t *testing.T) {
 		t.Fatalf("reaped %d with %d Preserve calls, want 1 and 1", n, len(pe.calls))
 	}
 }
+
+// TestDirVaultSweep: entries older than the given age and stale
+// temporaries go; recent ones and foreign files stay.
+func TestDirVaultSweep(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "vault")
+	v, err := sandbox.NewDirVault(dir, sandbox.DirVaultOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"old", "new"} {
+		if _, err := v.Put(t.Context(), k, strings.NewReader(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, content := range map[string]string{".tmp-old-1": "x", ".tmp-new-1": "x", ".foreign": "x"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-30 * 24 * time.Hour)
+	for _, name := range []string{"old", ".tmp-old-1", ".foreign"} {
+		if err := os.Chtimes(filepath.Join(dir, name), long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := v.Sweep(t.Context(), 14*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1", n, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != ".foreign .tmp-new-1 new" {
+		t.Fatalf("after the sweep: %v", names)
+	}
+}

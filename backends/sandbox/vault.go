@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"time"
 
 	"github.com/gitgate/gitgate/backends"
 )
@@ -33,7 +35,7 @@ type Vault interface {
 
 // DefaultVaultMaxBytes caps one vault entry when DirVaultOptions.MaxBytes is
 // zero.
-const DefaultVaultMaxBytes = 256 << 20
+const DefaultVaultMaxBytes = 128 << 20
 
 // DirVaultOptions configures a DirVault.
 type DirVaultOptions struct {
@@ -162,6 +164,41 @@ func (v *DirVault) Delete(_ context.Context, key string) error {
 		return backends.Errorf(backends.Unavailable, "the workspace vault (%s) entry %s cannot be deleted: %w", v.dir, key, err)
 	}
 	return syncDir(v.dir)
+}
+
+// Sweep deletes the entries not written for olderThan, and temporary
+// files of interrupted Puts older than an hour, and returns how many
+// entries it deleted. Entries are written once, when work is saved, and
+// deleted when it is restored or discarded: one older than the binding
+// store's retention (redisbind.Options.Retention) belongs to a binding
+// that has expired. Run it with olderThan well beyond that retention.
+func (v *DirVault) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	entries, err := os.ReadDir(v.dir)
+	if err != nil {
+		return 0, backends.Errorf(backends.Unavailable, "the workspace vault (%s) cannot be listed: %w", v.dir, err)
+	}
+	now, n := time.Now(), 0
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		tmp := strings.HasPrefix(e.Name(), ".tmp-")
+		age := now.Sub(info.ModTime())
+		if tmp && age < time.Hour || !tmp && (age < olderThan || !vaultKey.MatchString(e.Name())) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(v.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, backends.Errorf(backends.Unavailable, "the workspace vault (%s) entry %s cannot be deleted: %w", v.dir, e.Name(), err)
+		}
+		if !tmp {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func syncDir(dir string) error {

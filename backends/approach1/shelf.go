@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -260,8 +261,9 @@ func (sx shelfExec) commitTree(ctx context.Context, tree, parent, msg string) (s
 // no index yet).
 func (sx shelfExec) copyIndex(ctx context.Context, rel string) error {
 	data, err := io.ReadAll(&sandboxReader{ctx: ctx, p: sx.p, id: sx.b.SandboxID, root: sx.b.GitDir(), rel: "index"})
-	if backends.CategoryOf(err) == backends.NotFound {
-		return nil
+	if backends.CategoryOf(err) == backends.NotFound { // the directory is still needed, for the index git writes
+		_, err = sx.p.WriteFile(ctx, sx.b.SandboxID, sx.b.Root+"/tmp", path.Dir(rel)+"/.gitgate-shelf", nil)
+		return err
 	}
 	if err != nil {
 		return err

@@ -209,9 +209,9 @@ func stateOf(t *testing.T, w *shelfWorld, name string) workspaceState {
 // stateThrough is stateOf with the status read through ex.
 func stateThrough(t *testing.T, w *shelfWorld, ex backends.Executor, name string) workspaceState {
 	t.Helper()
-	b := w.hostBinding(t, name)
 	st := backendtest.Do[*backends.StatusResult](t, ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: name}})
 	st.Served = backends.Served{}
+	b := w.hostBinding(t, name)
 	var config []string
 	for line := range strings.Lines(hostGit(t, b, "config", "--local", "--list")) {
 		if strings.HasPrefix(line, "branch.") || strings.HasPrefix(line, "remote.") {
@@ -497,4 +497,25 @@ func TestShelfOnRewrittenRemote(t *testing.T) {
 	if got := w.vaultEntries(t); len(got) != 0 {
 		t.Fatalf("vault after the forced release holds %v", got)
 	}
+}
+
+// TestShelfOfEmptyRepository: work in a clone of an empty repository
+// (no commit yet, HEAD on an unborn branch) is saved and restored too.
+func TestShelfOfEmptyRepository(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	if err := env.Remote.CreateRepo(t.Context(), "empty", nil); err != nil {
+		t.Fatal(err)
+	}
+	w := newShelfWorld(t, env, shelfOptions{})
+	ws := backends.Scope{Workspace: "e"}
+	backendtest.Do[*backends.CloneResult](t, w.ex, env.Agent, &backends.CloneRequest{Scope: ws, URL: env.Remote.RepoURL("empty")})
+	backendtest.Do[*backends.WriteFileResult](t, w.ex, env.Agent, &backends.WriteFileRequest{Scope: ws, Path: "first.txt", Content: "first\n"})
+	before := stateOf(t, w, "e")
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d\n%s", n, w.log.String())
+	}
+	if after := stateOf(t, w, "e"); !reflect.DeepEqual(after, before) {
+		t.Errorf("restored workspace differs:\n got %+v\nwant %+v", after, before)
+	}
+	backendtest.Do[*backends.CommitResult](t, w.ex, env.Agent, &backends.CommitRequest{Scope: ws, Message: "first"})
 }

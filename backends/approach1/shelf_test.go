@@ -519,3 +519,27 @@ func TestShelfOfEmptyRepository(t *testing.T) {
 	}
 	backendtest.Do[*backends.CommitResult](t, w.ex, env.Agent, &backends.CommitRequest{Scope: ws, Message: "first"})
 }
+
+// TestShutdownShelvesWork: a manager closing (the gateway shutting down)
+// saves the unsaved work of the sandboxes it destroys; the next process,
+// sharing the bindings and the vault, restores it and says why.
+func TestShutdownShelvesWork(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	bindings := sandbox.NewMemoryBindings()
+	first := newShelfWorld(t, env, shelfOptions{bindings: bindings})
+	backendtest.Clone(t, first.ex, env, env.Agent, "w")
+	makeUnsavedWork(t, first, "w")
+	before := stateOf(t, first, "w")
+	first.mgr.Close(t.Context())
+	if b := first.binding(t, "w"); b.Shelf == "" {
+		t.Fatalf("binding after the shutdown = %+v, want it shelved", b)
+	}
+	next := newShelfWorld(t, env, shelfOptions{bindings: bindings, vaultDir: first.vaultDir})
+	st := backendtest.Do[*backends.StatusResult](t, next.ex, env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
+	if len(st.Notices) != 1 || !strings.Contains(st.Notices[0], "shut down") {
+		t.Fatalf("notices = %q, want one saying the gateway shut down", st.Notices)
+	}
+	if after := stateOf(t, next, "w"); !reflect.DeepEqual(after, before) {
+		t.Errorf("restored workspace differs:\n got %+v\nwant %+v", after, before)
+	}
+}

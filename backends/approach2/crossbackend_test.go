@@ -115,3 +115,15 @@ func wantCommits(t *testing.T, ex backends.Executor, env *backendtest.Env, subje
 		t.Fatalf("history has %d commits %q, want %d", got, subject, n)
 	}
 }
+
+// TestBadInputAnswersAreTheSame: Approach 1 (in process, exactly-once) and
+// Approach 2 (over gRPC) refuse every bad request with the same category
+// and message.
+func TestBadInputAnswersAreTheSame(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	a1 := backendtest.NewApproach1Once(t, env)
+	locker := &lock.Memory{}
+	engine := backendtest.NewEngine(t, env, lock.Reentrant(locker), nil)
+	a2 := startService(t, backendtest.WithOnce(t, engine, locker, backendtest.NewDirJournal(t)))
+	backendtest.CompareBadInput(t, env, a1, a2)
+}

@@ -160,3 +160,24 @@ func snapshot(t *testing.T, ex backends.Executor, env *Env) string {
 	}
 	return b.String()
 }
+
+// CompareBadInput runs every bad case against a and b, two backends built
+// for env, and fails where their answers differ in category or message:
+// an agent must not be able to tell which backend refused it.
+func CompareBadInput(t *testing.T, env *Env, a, b backends.Executor) {
+	t.Helper()
+	env.RemoteSymlinks(t, map[string]string{"escape": "/etc/passwd", "escape-dir": "/tmp"})
+	Clone(t, a, env, env.Agent, "bad")
+	Clone(t, b, env, env.Agent, "bad")
+	for _, c := range badCases(env) {
+		as := env.Agent
+		if c.as != nil {
+			as = *c.as
+		}
+		ea, eb := Fail(t, a, as, c.req), Fail(t, b, as, c.req)
+		ca, cb := backends.CategoryOf(ea), backends.CategoryOf(eb)
+		if ca != cb || backends.MessageOf(ea) != backends.MessageOf(eb) {
+			t.Errorf("%s: the backends answer differently:\n  %s: %s\n  %s: %s", c.name, ca, backends.MessageOf(ea), cb, backends.MessageOf(eb))
+		}
+	}
+}

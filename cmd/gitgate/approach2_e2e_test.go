@@ -32,7 +32,14 @@ func freeAddr(t testing.TB) string {
 // configuration and waits until its health service says SERVING.
 func (w *world) startBackend(t testing.TB) (addr string, proc *os.Process) {
 	t.Helper()
-	addr, adminAddr := freeAddr(t), freeAddr(t)
+	addr = freeAddr(t)
+	return addr, w.startBackendOn(t, addr, freeAddr(t))
+}
+
+// startBackendOn is startBackend on the given addresses (to restart the
+// service where the gateway expects it).
+func (w *world) startBackendOn(t testing.TB, addr, adminAddr string) *os.Process {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "gitgate.yaml")
 	ownDir := ", sandbox_dir: \"" + t.TempDir() + "\""
 	if w.sharedSandboxes != "" {
@@ -57,7 +64,7 @@ func (w *world) startBackend(t testing.TB) (addr string, proc *os.Process) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	waitServing(t, addr)
 	w.backendWait = cmd.Wait
-	return addr, cmd.Process
+	return cmd.Process
 }
 
 func healthOf(ctx context.Context, addr string) (healthpb.HealthCheckResponse_ServingStatus, error) {
@@ -72,17 +79,12 @@ func healthOf(ctx context.Context, addr string) (healthpb.HealthCheckResponse_Se
 
 func waitServing(t testing.TB, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	eventually(t, "the service at "+addr+" reports SERVING", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
 		st, err := healthOf(ctx, addr)
-		cancel()
-		if err == nil && st == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("the service at %s never reported SERVING", addr)
+		return err == nil && st == healthpb.HealthCheckResponse_SERVING
+	})
 }
 
 // TestAgentFlowThroughApproach2: the gateway sends every operation to the
@@ -113,7 +115,7 @@ func TestAgentFlowThroughApproach2(t *testing.T) {
 		if err != nil {
 			t.Fatalf("service exit after SIGTERM: %v", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("service did not exit after SIGTERM")
 	}
 	w.fail(t, c, "status", map[string]any{"workspace": "work"}, "unavailable")
@@ -157,15 +159,10 @@ func TestHealthFollowsDependencies(t *testing.T) {
 	w.redisAddr = proxy
 	addr, _ := w.startBackend(t)
 	cut()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	eventually(t, "the service reports NOT_SERVING with Redis gone", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
 		st, err := healthOf(ctx, addr)
-		cancel()
-		if err == nil && st == healthpb.HealthCheckResponse_NOT_SERVING {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("the service kept reporting SERVING with Redis gone")
+		return err == nil && st == healthpb.HealthCheckResponse_NOT_SERVING
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -143,4 +144,69 @@ func TestApproach2KilledAtFiftyPercent(t *testing.T) {
 			seen[s] = true
 		}
 	}
+}
+
+// TestBreakerClosesWhenTheServiceComesBack: status is all on Approach 2.
+// The service is killed: status falls back to Approach 1 and its breaker
+// opens. The service is started again where the gateway expects it: once
+// the breaker's open period (the gateway's default, 30 s) is over, it goes
+// half-open, its probe succeeds, it closes, and status is served by
+// Approach 2 again. The automatic rollback is held off so that it does not
+// take status off Approach 2 first.
+func TestBreakerClosesWhenTheServiceComesBack(t *testing.T) {
+	f := flags.NewFile(opNames())
+	_ = f.SetRoute("status", 100)
+	w, _, proc := newCanaryWorld(t, f, func(c *Config) { c.Canary.Rollback.MinCalls = 1 << 30 })
+	addr := w.cfg.Approach2.Target
+	c := w.httpClient(t, agentToken)
+	w.ok(t, c, "clone", map[string]any{"workspace": "back", "url": w.repoURL})
+	status := func() (backend string, fellBack bool) {
+		t.Helper()
+		res := w.ok(t, c, "status", map[string]any{"workspace": "back"})
+		fell, _ := res["fell_back"].(bool)
+		return res["backend"].(string), fell
+	}
+	const breaker = `gitgate_breaker_state{backend="approach2",op="status"}`
+	if b, fell := status(); b != "approach2" || fell || w.metric(t, breaker) != "0" {
+		t.Fatalf("with the service up: served by %s (fell back %v), breaker %s", b, fell, w.metric(t, breaker))
+	}
+
+	if err := proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.backendWait()
+	eventually(t, "the breaker opens", func() bool {
+		if b, fell := status(); b != "approach1" || !fell {
+			t.Fatalf("status with the service dead: served by %s (fell back %v)", b, fell)
+		}
+		return w.metric(t, breaker) == "2"
+	})
+
+	opened := time.Now()
+	w.startBackendOn(t, addr, freeAddr(t))
+	took := eventuallyEvery(t, "status is served by approach2 again", 250*time.Millisecond, func() bool {
+		b, _ := status() // a fallback until the breaker lets a probe through
+		return b == "approach2"
+	})
+	t.Logf("served by approach2 again %s after the service came back (%s after the breaker opened)", took.Round(time.Millisecond), time.Since(opened).Round(time.Millisecond))
+	for i := range 5 {
+		if b, fell := status(); b != "approach2" || fell {
+			t.Fatalf("call %d once the service is back: served by %s (fell back %v)", i, b, fell)
+		}
+	}
+	if got := w.metric(t, breaker); got != "0" {
+		t.Fatalf("breaker state %s, want 0 (closed)", got)
+	}
+	var transitions []string
+	for _, line := range strings.Split(w.logs.String(), "\n") {
+		var l struct{ Msg, Breaker, From, To string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "circuit breaker changed state" && l.Breaker == "approach2/status" {
+			transitions = append(transitions, l.From+"→"+l.To)
+		}
+	}
+	got := strings.Join(transitions, ", ")
+	if !strings.HasPrefix(got, "closed→open") || !strings.HasSuffix(got, "open→half-open, half-open→closed") {
+		t.Fatalf("breaker transitions: %s", got)
+	}
+	t.Logf("breaker transitions: %s", got)
 }

@@ -16,6 +16,13 @@ const patience = 2 * time.Minute
 // fails the test if cond does not hold within patience.
 func eventually(t testing.TB, what string, cond func() bool) time.Duration {
 	t.Helper()
+	return eventuallyEvery(t, what, 20*time.Millisecond, cond)
+}
+
+// eventuallyEvery is eventually polling every interval (for a cond that
+// costs a real call).
+func eventuallyEvery(t testing.TB, what string, interval time.Duration, cond func() bool) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for {
 		if cond() {
@@ -24,6 +31,6 @@ func eventually(t testing.TB, what string, cond func() bool) time.Duration {
 		if time.Since(start) > patience {
 			t.Fatalf("gave up after %s waiting until %s", time.Since(start).Round(time.Millisecond), what)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }

@@ -61,6 +61,11 @@ type shelfManifest struct {
 	// Branches are every local branch and its tip, pushed or not.
 	Branches  map[string]string `json:"branches"`
 	Upstreams []shelfUpstream   `json:"upstreams,omitempty"`
+	// Remotes are the remote-tracking refs, and Fetch the values of
+	// remote.origin.fetch (a shallow clone fetches one branch only): the
+	// restore's full clone is trimmed to them.
+	Remotes []string `json:"remotes"`
+	Fetch   []string `json:"fetch,omitempty"`
 	Unsaved   string            `json:"unsaved"`
 	Forced    bool              `json:"forced,omitempty"` // shelved at shutdown rather than after the idle TTL
 	Shelved   time.Time         `json:"shelved"`
@@ -217,6 +222,15 @@ func (sx shelfExec) snapshot(ctx context.Context, tmpName string) (*shelfManifes
 		if f[2] != "" && f[3] != "" {
 			m.Upstreams = append(m.Upstreams, shelfUpstream{Branch: name, Remote: f[2], Merge: f[3]})
 		}
+	}
+	if out, err = sx.git(ctx, []string{"for-each-ref", "--format=%(refname)", "refs/remotes/"}, "", nil); err != nil {
+		return nil, err
+	}
+	m.Remotes = strings.Fields(string(out))
+	if res, err = sx.run(ctx, []string{"config", "--get-all", "remote.origin.fetch"}, "", nil); err != nil {
+		return nil, err
+	} else if res.ExitCode == 0 {
+		m.Fetch = strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
 	}
 	// The work tree: the index copied, then everything added, so that
 	// tracked files stay tracked even where .gitignore matches them.
@@ -452,24 +466,39 @@ func (e *Executor) applyShelf(ctx context.Context, b sandbox.Binding, shelfKey s
 		}
 		return err
 	}
-	res, err := e.git(ctx, b, gitRun{op: "restore", args: []string{"for-each-ref", "--format=%(refname:strip=2)", "refs/heads/"}})
+	res, err := e.git(ctx, b, gitRun{op: "restore", args: []string{"for-each-ref", "--format=%(refname)", "refs/heads/", "refs/remotes/"}})
 	if err != nil {
 		return err
 	}
+	// The clone's refs become the shelf's: its local branches (and none
+	// other), and no remote-tracking ref the workspace did not have.
 	var refs strings.Builder
-	for name := range strings.Lines(string(res.Stdout)) {
-		name = strings.TrimSpace(name)
-		if _, keep := m.Branches[name]; !keep && name != "" {
-			fmt.Fprintf(&refs, "delete refs/heads/%s\n", name)
+	for _, ref := range strings.Fields(string(res.Stdout)) {
+		if name, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
+			if _, keep := m.Branches[name]; !keep {
+				fmt.Fprintf(&refs, "delete %s\n", ref)
+			}
+			// The clone's tracking configuration; the shelf's replaces it.
+			_, _ = e.run(ctx, b, gitRun{op: "restore", args: []string{"config", "--remove-section", "branch." + name}})
+		} else if !slices.Contains(m.Remotes, ref) {
+			fmt.Fprintf(&refs, "delete %s\n", ref)
 		}
-		// The clone's tracking configuration; the shelf's replaces it.
-		_, _ = e.run(ctx, b, gitRun{op: "restore", args: []string{"config", "--remove-section", "branch." + name}})
 	}
 	for name, sha := range m.Branches {
 		fmt.Fprintf(&refs, "update refs/heads/%s %s\n", name, sha)
 	}
-	if _, err := e.git(ctx, b, gitRun{op: "restore", args: []string{"update-ref", "--stdin"}, stdin: []byte(refs.String())}); err != nil {
+	if _, err := e.git(ctx, b, gitRun{op: "restore", args: []string{"update-ref", "--no-deref", "--stdin"}, stdin: []byte(refs.String())}); err != nil {
 		return err
+	}
+	if len(m.Fetch) > 0 {
+		if err := g("config", "--unset-all", "remote.origin.fetch"); err != nil {
+			return err
+		}
+		for _, f := range m.Fetch {
+			if err := g("config", "--add", "remote.origin.fetch", f); err != nil {
+				return err
+			}
+		}
 	}
 	for _, u := range m.Upstreams {
 		if err := g("config", "branch."+u.Branch+".remote", u.Remote); err != nil {

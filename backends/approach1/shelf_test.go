@@ -543,3 +543,32 @@ func TestShutdownShelvesWork(t *testing.T) {
 		t.Errorf("restored workspace differs:\n got %+v\nwant %+v", after, before)
 	}
 }
+
+// TestShelfOfShallowClone: a shallow clone's unsaved work is saved and
+// restored (into a full clone: more history, the same state).
+func TestShelfOfShallowClone(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	w := newShelfWorld(t, env, shelfOptions{})
+	ws := backends.Scope{Workspace: "s"}
+	if _, err := env.Remote.CommitFile(t.Context(), "demo", "other", "other.txt", "other\n", "another branch"); err != nil {
+		t.Fatal(err) // a branch the single-branch shallow clone does not see
+	}
+	backendtest.Do[*backends.CloneResult](t, w.ex, env.Agent, &backends.CloneRequest{Scope: ws, URL: env.RepoURL, Depth: 1})
+	backendtest.Do[*backends.WriteFileResult](t, w.ex, env.Agent, &backends.WriteFileRequest{Scope: ws, Path: "a.txt", Content: "a\n"})
+	backendtest.Do[*backends.CommitResult](t, w.ex, env.Agent, &backends.CommitRequest{Scope: ws, Message: "local"})
+	backendtest.Do[*backends.WriteFileResult](t, w.ex, env.Agent, &backends.WriteFileRequest{Scope: ws, Path: "b.txt", Content: "b\n"})
+	before := stateOf(t, w, "s")
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d\n%s", n, w.log.String())
+	}
+	after := stateOf(t, w, "s")
+	for line := range strings.Lines(before.log) {
+		if !strings.Contains(after.log, line) {
+			t.Errorf("commit lost in the restore: %s", line)
+		}
+	}
+	before.log, after.log = "", "" // the restore is a full clone: more history
+	if !reflect.DeepEqual(after, before) {
+		t.Errorf("restored workspace differs:\n got %+v\nwant %+v", after, before)
+	}
+}

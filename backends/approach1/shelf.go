@@ -64,11 +64,11 @@ type shelfManifest struct {
 	// Remotes are the remote-tracking refs, and Fetch the values of
 	// remote.origin.fetch (a shallow clone fetches one branch only): the
 	// restore's full clone is trimmed to them.
-	Remotes []string `json:"remotes"`
-	Fetch   []string `json:"fetch,omitempty"`
-	Unsaved   string            `json:"unsaved"`
-	Forced    bool              `json:"forced,omitempty"` // shelved at shutdown rather than after the idle TTL
-	Shelved   time.Time         `json:"shelved"`
+	Remotes []string  `json:"remotes"`
+	Fetch   []string  `json:"fetch,omitempty"`
+	Unsaved string    `json:"unsaved"`
+	Forced  bool      `json:"forced,omitempty"` // shelved at shutdown rather than after the idle TTL
+	Shelved time.Time `json:"shelved"`
 }
 
 // shelfUpstream is a branch's upstream configuration.

@@ -244,7 +244,10 @@ func leaseLost(l lock.Lease) bool {
 
 // settleUnknown records that the outcome of the entry run under fence is
 // unknown, unless a successor took the entry over (its fence moved on) or
-// it was settled meanwhile, and returns the error a replay gives.
+// it was settled meanwhile, and returns the error a replay gives. The
+// journal's Reconciled is not fenced, so the fence is read first; a
+// Takeover slipping in between would need the entry to have gone stale
+// (the journal's in-flight timeout, minutes) during that instant.
 func (o *Once) settleUnknown(ctx context.Context, op backends.Op, entry journal.Entry, fence int64, msg string) (backends.Result, error) {
 	ctx = context.WithoutCancel(ctx)
 	cur, err := o.cfg.Journal.Get(ctx, entry.ID)

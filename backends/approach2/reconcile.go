@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -146,7 +147,8 @@ func settleAll(ctx context.Context, cfg ReconcileConfig, entries []journal.Entry
 // entries wait for them (Wait), each until its entries were settled or found
 // to belong to a live holder.
 type Recovery struct {
-	cfg ReconcileConfig
+	cfg     ReconcileConfig
+	started atomic.Bool
 
 	listed chan struct{} // closed once the start pass has listed its entries
 
@@ -165,8 +167,12 @@ func NewRecovery(cfg ReconcileConfig) *Recovery {
 // Start lists the entries left started and settles them in the background;
 // it returns at once. Until the list is read, every write waits for it (one
 // query); then only writes to the listed entries' workspaces wait. If the
-// list cannot be read, nothing waits and the next Pass tries again.
+// list cannot be read, nothing waits and the next Pass tries again. Only
+// the first call does anything; before it, nothing waits.
 func (r *Recovery) Start(ctx context.Context) {
+	if !r.started.CompareAndSwap(false, true) {
+		return
+	}
 	go func() {
 		entries, err := r.cfg.Journal.Unsettled(ctx, 0)
 		if err != nil {
@@ -242,6 +248,9 @@ func (r *Recovery) release(e journal.Entry) {
 // key is left to reconcile, or when ctx ends (a timeout or unavailable
 // error that says the write never started).
 func (r *Recovery) Wait(ctx context.Context, lockKey string) error {
+	if !r.started.Load() {
+		return nil
+	}
 	select {
 	case <-r.listed:
 	case <-ctx.Done():

@@ -259,6 +259,9 @@ func TestRecoveryServesAtOnceAndSettlesInParallel(t *testing.T) {
 	rec := approach2.NewRecovery(approach2.ReconcileConfig{Journal: r.j, Locker: r.locker, Parallel: affected,
 		RemoteReach: blockingReach(r.engine.RemoteReach, calls, release)})
 	r.reconfigure(t, func(c *approach2.OnceConfig) { c.Recovery = rec })
+	if err := rec.Wait(t.Context(), lockKey(reqs[0])); err != nil { // not started: nothing waits
+		t.Fatal(err)
+	}
 	rec.Start(backendtest.Ctx(t))
 
 	// Every entry's check is in flight at once: they run in parallel.

@@ -53,11 +53,13 @@ func share(m map[string]string) float64 {
 }
 
 // eventually waits until cond holds (the provider reloads the file
-// asynchronously) and returns how long it took.
+// asynchronously) and returns how long it took. The deadline is generous:
+// a loaded machine only makes a test slower, never makes it fail; how soon
+// a change applies is measured by benchmarks.
 func eventually(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for time.Since(start) < 10*time.Second {
+	for time.Since(start) < 2*time.Minute {
 		if cond() {
 			return time.Since(start)
 		}

@@ -75,20 +75,16 @@ func TestServiceKilledMidPush(t *testing.T) {
 
 func waitSettled(t *testing.T, j *journal.Journal) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if left, err := j.Unsettled(t.Context(), 0); err == nil && len(left) == 0 {
-			return
-		}
-	}
-	t.Fatal("the interrupted push was never reconciled")
+	eventuallyEvery(t, "the interrupted push is reconciled", 100*time.Millisecond, func() bool {
+		left, err := j.Unsettled(t.Context(), 0)
+		return err == nil && len(left) == 0
+	})
 }
 
 func waitRemote(t *testing.T, w *world, ref, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if sha, _ := w.remote.Ref(t.Context(), "demo", ref); sha == want {
-			return
-		}
-	}
-	t.Fatalf("the remote's %s never reached %s", ref, want)
+	eventually(t, "the remote's "+ref+" reaches "+want, func() bool {
+		sha, _ := w.remote.Ref(t.Context(), "demo", ref)
+		return sha == want
+	})
 }

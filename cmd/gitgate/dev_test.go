@@ -48,7 +48,7 @@ func TestDevCommand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("gitgate dev after SIGINT: %v", err)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("gitgate dev did not stop after SIGINT")
 	}
 }

@@ -97,7 +97,7 @@ func TestMutualTLS(t *testing.T) {
 			return err
 		}
 		defer client.Close()
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), patience)
 		defer cancel()
 		_, err = client.Execute(ctx, &backends.StatusRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a"}, Workspace: "w"}})
 		return err

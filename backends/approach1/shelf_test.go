@@ -21,6 +21,7 @@ import (
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/backends/sandbox/filebind"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -60,12 +61,16 @@ type shelfOptions struct {
 	bindings sandbox.BindingStore // nil: in memory
 	vaultDir string               // "": a DirVault in a new temporary directory
 	backend  string               // the executor's Backend name
+	clock    *fakeClock           // nil: a new one
 }
 
 func newShelfWorld(t *testing.T, env *backendtest.Env, o shelfOptions) *shelfWorld {
 	t.Helper()
 	w := &shelfWorld{env: env, clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}, reg: prometheus.NewRegistry(), log: &syncBuffer{},
 		host: func(b sandbox.Binding) sandbox.Binding { return b }}
+	if o.clock != nil {
+		w.clock = o.clock
+	}
 	if o.provider == nil {
 		p, err := local.Open(t.TempDir())
 		if err != nil {
@@ -569,6 +574,29 @@ func TestShelfOfShallowClone(t *testing.T) {
 	}
 	before.log, after.log = "", "" // the restore is a full clone: more history
 	if !reflect.DeepEqual(after, before) {
+		t.Errorf("restored workspace differs:\n got %+v\nwant %+v", after, before)
+	}
+}
+
+// TestShelfWithFileBindings: the embedded binding store (filebind) keeps
+// a shelved binding, so the default single-machine setup restores too.
+func TestShelfWithFileBindings(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	store, err := filebind.Open(t.TempDir(), filebind.Options{TTL: time.Hour, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newShelfWorld(t, backendtest.NewEnv(t), shelfOptions{bindings: store, clock: clock})
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "w")
+	makeUnsavedWork(t, w, "w")
+	before := stateOf(t, w, "w")
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d\n%s", n, w.log.String())
+	}
+	if b := w.binding(t, "w"); b.Shelf == "" {
+		t.Fatalf("binding after the reap = %+v, want it shelved", b)
+	}
+	if after := stateOf(t, w, "w"); !reflect.DeepEqual(after, before) {
 		t.Errorf("restored workspace differs:\n got %+v\nwant %+v", after, before)
 	}
 }

@@ -219,3 +219,35 @@ func TestWriteStoppedByALostLockIsUnknown(t *testing.T) {
 		t.Fatalf("the retry replayed %v, want %v", again, err)
 	}
 }
+
+// TestPushThatTimedOutAfterLandingIsJournalledAsLanded: a push whose git
+// was stopped by its time limit after the remote had taken it is settled
+// by what the remote shows: succeeded, and the retry replays that.
+func TestPushThatTimedOutAfterLandingIsJournalledAsLanded(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	r := newRig(t, env, &lock.Memory{})
+	r.reconfigure(t, func(c *approach2.OnceConfig) {
+		c.Engine = backends.ExecutorFunc(func(ctx context.Context, req backends.Request) (backends.Result, error) {
+			res, err := r.engine.Execute(ctx, req)
+			if req.Op() == backends.OpPush && err == nil {
+				return nil, backends.Errorf(backends.Timeout, "push took longer than its time limit")
+			}
+			return res, err
+		})
+	})
+	commit := r.commitOn(t, r.once, "slow", "slow", "slow")
+	req := &backends.PushRequest{Scope: r.scope("slow", "k-slow")}
+	p := backendtest.Do[*backends.PushResult](t, r.once, env.Agent, req)
+	if p.Head != commit {
+		t.Fatalf("push answered %+v, want the push of %s", p, commit)
+	}
+	if e := r.recorded(t, req); e.State != journal.Succeeded {
+		t.Fatalf("journalled %s (%s: %s), want succeeded", e.State, e.ErrorCategory, e.ErrorMessage)
+	}
+	if retry := backendtest.Do[*backends.PushResult](t, r.once, env.Agent, req); retry.Head != commit {
+		t.Fatalf("the retry replayed %+v", retry)
+	}
+	if n := env.Remote.Pushes("demo"); n != 1 {
+		t.Fatalf("the remote saw %d pushes, want 1", n)
+	}
+}

@@ -58,10 +58,11 @@ type OnceConfig struct {
 // because stopping it is what would make its outcome unknowable (the
 // remote may have updated its ref already), while letting it end changes
 // only the remote, atomically, and the remote-tracking ref. Whatever ends
-// a write whose lease was lost, what is recorded is what happened: its own
-// result when it succeeded or provably never started; for a push that
-// failed, what the remote shows (see settlePush); for any other write that
-// was stopped, unknown. Settling stays fenced: when a successor took the
+// a write, what is recorded is what happened: its own result when it
+// succeeded, provably never started, or was refused by git; for a push
+// that ended without git's answer (a timeout, an unavailable dependency),
+// what the remote shows (see settlePush); for any other write that a lost
+// lease stopped, unknown. Settling stays fenced: when a successor took the
 // entry over (Takeover), the successor's outcome is the one recorded.
 type Once struct {
 	cfg OnceConfig
@@ -185,20 +186,22 @@ func (o *Once) run(ctx context.Context, req backends.Request, entry journal.Entr
 }
 
 // unseen settles a write that failed after it started, when its error may
-// not be the truth: a push whose lease was lost or which ended in a timeout
-// or an unavailable dependency is settled by what the remote shows; any
-// other write whose lease was lost (and so was stopped) as unknown. Other
+// not be the truth. A push that ended in a timeout, an unavailable
+// dependency or an internal error (git's own rejections are the truth) is
+// settled by what the remote shows; a push is never stopped by a lost
+// lease, so that holds whether or not its lease was lost. Any other write
+// whose lease was lost was stopped part-way: its outcome is unknown. Other
 // failures are settled as they are. It returns what the caller is told,
 // the same as a retry with the key replays.
 func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease, p plan, opErr error) (backends.Result, error) {
 	lost := leaseLost(lease)
-	cat := backends.CategoryOf(opErr)
 	fence := lease.Fence()
-	switch {
-	case req.Op() == backends.OpPush && (lost || cat == backends.Timeout || cat == backends.Unavailable) && o.cfg.RemoteReach != nil && p.Target != "":
+	switch cat := backends.CategoryOf(opErr); {
+	case req.Op() == backends.OpPush && (cat == backends.Timeout || cat == backends.Unavailable || cat == backends.Internal) &&
+		o.cfg.RemoteReach != nil && p.Target != "":
 		why := fmt.Sprintf("the push ended with an error (%s)", backends.MessageOf(opErr))
 		if lost {
-			why = "the workspace lock was lost while the push ran"
+			why = fmt.Sprintf("the workspace lock was lost while the push ran, and it ended with an error (%s)", backends.MessageOf(opErr))
 		}
 		checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteCheckTimeout)
 		out, err := settlePush(checkCtx, o.cfg.RemoteReach, entry, p, why)
@@ -221,7 +224,7 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 		err = &backends.Error{Category: backends.Category(out.category), Message: out.message}
 		o.settle(ctx, entry, fence, nil, err)
 		return nil, err
-	case lost:
+	case lost && req.Op() != backends.OpPush:
 		return o.settleUnknown(ctx, req.Op(), entry, fence,
 			"the workspace lock was lost while it ran, so it was stopped part-way; outcome unknown")
 	}

@@ -89,7 +89,15 @@ func (o DirOptions) withDefaults() DirOptions {
 //     reads only those.
 //
 // Settled entries are pruned once Retention has passed (opportunistically
-// by Start, or by Prune). It is safe for concurrent use.
+// by Start, or by Prune). It is safe for concurrent use. The directory must
+// be on a local file system (flock and link semantics). A journaled write
+// costs about a dozen fsyncs (Start, SetPrepared, Settle).
+//
+// Why not an embedded database: bbolt holds an exclusive lock on its file
+// for as long as a process has it open, so the stdio processes of one
+// client could not share it; SQLite (mattn/go-sqlite3 needs cgo,
+// modernc.org/sqlite is a large dependency) would do, but the few file
+// operations here keep every promise without one.
 type Dir struct {
 	dir  string
 	opts DirOptions

@@ -398,6 +398,11 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 			env[name] = value
 		}
 	}
+	if _, ok := env["GITGATE_TOKEN"]; ok {
+		// The environment travels as arguments of env(1), which envd logs:
+		// the git token reaches an E2B sandbox only as a file (WriteSecret).
+		return sandbox.ExecResult{}, backends.Errorf(backends.Internal, "e2b: refusing to pass the git token in a command; it must be written as a file (WriteSecret)")
+	}
 	cmd, args := req.Path, req.Args
 	in := ""
 	if req.Stdin != nil {

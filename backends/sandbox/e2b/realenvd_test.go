@@ -367,3 +367,23 @@ func TestDomainOfTheAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenNeverInTheEnvironment: the environment travels as arguments of
+// env(1), which envd logs; a command given the git token in it is refused
+// before anything is sent.
+func TestTokenNeverInTheEnvironment(t *testing.T) {
+	s := fake(t, e2bfake.Config{})
+	p := newProvider(t, s)
+	id := created(t, p)
+	before := len(s.Records())
+	_, err := p.Exec(t.Context(), id, sandbox.ExecRequest{Path: "/usr/bin/git", Env: []string{"GITGATE_TOKEN=not-a-real-token"}, Timeout: time.Minute})
+	wantCategory(t, err, backends.Internal)
+	if strings.Contains(err.Error(), "not-a-real-token") {
+		t.Fatalf("the error shows the token: %v", err)
+	}
+	for _, r := range s.Records()[before:] {
+		if strings.Contains(string(r.Body), "not-a-real-token") {
+			t.Fatalf("the token was sent: %s %s", r.Method, r.Path)
+		}
+	}
+}

@@ -7,6 +7,15 @@
 // the Connect protocol's streaming framing and really runs the commands on
 // this machine, each sandbox being a directory. Every request is recorded
 // whole, for tests that prove what never reaches E2B.
+//
+// Where gitgate depends on it, the fake behaves as envd 0.6.13 does (read
+// in e2b-dev/infra packages/envd): a command gets envd's environment plus
+// the template's /init variables (Config.InitEnv) plus the request's; its
+// Connect deadline SIGKILLs only the process envd started (no process
+// group); a client that goes away stops nothing; Process/List and
+// Process/SendSignal (by pid or tag, to that process only) work; uploads
+// are created 0644; an unknown user is refused (unauthenticated "invalid
+// username", or 401 on /files). It does not chown uploads (one user here).
 package e2bfake
 
 import (

@@ -215,9 +215,12 @@ func TestTwoProcesses(t *testing.T) {
 		t.Fatalf("%d critical sections logged, want %d", len(recs), 2*helperRounds)
 	}
 	slices.SortFunc(recs, func(a, b record) int { return int(a.fence - b.fence) })
-	count := map[int]int{}
+	count, switches := map[int]int{}, 0
 	for i, r := range recs {
 		count[r.pid]++
+		if i > 0 && recs[i-1].pid != r.pid {
+			switches++
+		}
 		if r.fence != int64(i+1) {
 			t.Fatalf("section %d (pid %d) has fence %d, want %d", i, r.pid, r.fence, i+1)
 		}
@@ -226,8 +229,9 @@ func TestTwoProcesses(t *testing.T) {
 		}
 	}
 	pid1, pid2 := cmds[0].Process.Pid, cmds[1].Process.Pid
-	if count[pid1] != helperRounds || count[pid2] != helperRounds {
-		t.Fatalf("sections per pid %v, want %d each from %d and %d", count, helperRounds, pid1, pid2)
+	if count[pid1] != helperRounds || count[pid2] != helperRounds || switches == 0 {
+		t.Fatalf("sections per pid %v, %d hand-overs between processes; want %d each from %d and %d, interleaved",
+			count, switches, helperRounds, pid1, pid2)
 	}
 }
 
@@ -259,6 +263,7 @@ func TestHelperProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	barrier(t, filepath.Dir(os.Getenv(helperFileEnv)))
 	for range helperRounds {
 		if err := logSection(t.Context(), l, os.Getenv(helperFileEnv)); err != nil {
 			t.Fatal(err)
@@ -291,4 +296,23 @@ func logSection(ctx context.Context, l *Locker, file string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// barrier returns once both helper processes have reached it: each leaves
+// a file in dir and waits for the other's.
+func barrier(t *testing.T, dir string) {
+	if err := os.WriteFile(filepath.Join(dir, "ready-"+strconv.Itoa(os.Getpid())), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitBound)
+	for {
+		ready, _ := filepath.Glob(filepath.Join(dir, "ready-*"))
+		if len(ready) >= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other helper process never got ready")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -83,7 +83,9 @@ type shelfUpstream struct {
 // (forced: at shutdown rather than after the idle TTL). Workspaces with
 // nothing unsaved are left alone (their bindings go with the sandbox).
 // Without a Config.Vault it saves nothing. An error means some work was
-// not saved: the manager keeps the sandbox and tries again later.
+// not saved: the manager keeps the sandbox and tries again later — unless
+// the error is sandbox.ErrGone (the sandbox died first): then the
+// bindings stay and each workspace's next operation reports the loss.
 //
 // It runs while the manager holds the sandbox, so it talks to the
 // provider directly, never through the manager.
@@ -100,7 +102,11 @@ func (e *Executor) Preserve(ctx context.Context, info sandbox.Info, forced bool)
 		if b.SandboxID != info.ID || b.Unsaved() == "" {
 			continue
 		}
-		if err := e.shelve(ctx, info, b, forced); err != nil {
+		if err := e.shelve(ctx, info, b, forced); errors.Is(err, sandbox.ErrGone) {
+			// Nothing left to save: the binding stays, and the
+			// workspace's next operation reports the loss (replace).
+			return fmt.Errorf("workspace %s: %w", b.Key, err)
+		} else if err != nil {
 			e.shelf.shelved.WithLabelValues("error").Inc()
 			e.cfg.Logger.Warn("workspace's unsaved work could not be saved; its sandbox is kept",
 				"workspace", b.Key.String(), "sandbox", info.ID, "unsaved", b.Unsaved(), "err", err)

@@ -97,3 +97,31 @@ func TestLostWithDeadSandboxIsCounted(t *testing.T) {
 		t.Errorf("no WARN line for the lost work:\n%s", log)
 	}
 }
+
+// TestDeadSandboxAtReap: a sandbox that died before the reaper could save
+// its work is not retried forever: the reaper drops it, the bindings stay,
+// and the agent's next call is told what was lost (WARN, metric).
+func TestDeadSandboxAtReap(t *testing.T) {
+	w, s := newE2BShelfWorld(t)
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "w")
+	backendtest.Do[*backends.WriteFileResult](t, w.ex, w.env.Agent, &backends.WriteFileRequest{Scope: backends.Scope{Workspace: "w"}, Path: "a.txt", Content: "a"})
+	s.Kill(w.binding(t, "w").SandboxID)
+	w.reap(t)
+	if n := w.reap(t); n != 0 {
+		t.Fatalf("the dead sandbox was reaped again (%d)", n)
+	}
+	if got := w.vaultEntries(t); len(got) != 0 {
+		t.Fatalf("vault holds %v", got)
+	}
+	if log := w.log.String(); !strings.Contains(log, "sandbox gone before the unsaved work") {
+		t.Errorf("no WARN line for the sandbox found gone:\n%s", log)
+	}
+	err := backendtest.Fail(t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
+	backendtest.WantCategory(t, err, backends.NotFound)
+	if !strings.Contains(err.Error(), "lost with its sandbox") || !strings.Contains(err.Error(), "uncommitted changes") {
+		t.Fatalf("the agent is not told what was lost: %v", err)
+	}
+	if got := w.metric(t, "gitgate_workspaces_lost_total", "reason", "sandbox_gone"); got != 1 {
+		t.Errorf("gitgate_workspaces_lost_total{reason=sandbox_gone} = %v, want 1", got)
+	}
+}

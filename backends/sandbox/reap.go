@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,12 +129,17 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 		m.mu.Unlock()
 		return false
 	}
-	if !m.preserve(ctx, *info, force) {
+	saved, gone := m.preserve(ctx, *info, force)
+	if !saved && !gone {
 		return false
 	}
-	if err := m.cfg.Bindings.DeleteSandbox(ctx, info.ID); err != nil {
-		m.cfg.Logger.Warn("sandbox bindings not deleted; keeping sandbox", "sandbox", info.ID, "err", err)
-		return false
+	// A sandbox found gone while saving keeps its bindings, as Forget
+	// does: the executor tells the agent what was lost on its next call.
+	if !gone {
+		if err := m.cfg.Bindings.DeleteSandbox(ctx, info.ID); err != nil {
+			m.cfg.Logger.Warn("sandbox bindings not deleted; keeping sandbox", "sandbox", info.ID, "err", err)
+			return false
+		}
 	}
 	if err := m.cfg.Creator.Destroy(ctx, info.ID); err != nil {
 		m.cfg.Logger.Warn("sandbox destroy failed", "sandbox", info.ID, "err", err)
@@ -152,15 +158,22 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 }
 
 // preserve runs ManagerConfig.Preserve before info's sandbox is destroyed
-// and reports whether the sandbox may go. A failure keeps it: never is
-// unsaved work destroyed silently.
-func (m *Manager) preserve(ctx context.Context, info Info, force bool) bool {
+// and reports whether the work was saved (the sandbox may go) or the
+// sandbox was found gone (ErrGone: there is nothing left to save or keep).
+// Any other failure keeps the sandbox: never is unsaved work destroyed
+// silently.
+func (m *Manager) preserve(ctx context.Context, info Info, force bool) (saved, gone bool) {
 	if m.cfg.Preserve == nil {
-		return true
+		return true, false
 	}
 	err := m.cfg.Preserve(ctx, info, force)
 	if err == nil {
-		return true
+		return true, false
+	}
+	if errors.Is(err, ErrGone) {
+		m.cfg.Logger.Warn("sandbox gone before the unsaved work of its workspaces could be saved; their next operations report the loss",
+			"sandbox", info.ID, "owner", info.Owner.String(), "err", err)
+		return false, true
 	}
 	m.metrics.preserveFailed.Inc()
 	if force {
@@ -170,7 +183,7 @@ func (m *Manager) preserve(ctx context.Context, info Info, force bool) bool {
 		m.cfg.Logger.Warn("idle sandbox kept: the unsaved work of its workspaces could not be saved; retrying at the next reap",
 			"sandbox", info.ID, "owner", info.Owner.String(), "err", err)
 	}
-	return false
+	return false, false
 }
 
 // usedElsewhere reports whether the shared binding store saw the sandbox

@@ -90,6 +90,9 @@ type shelfUpstream struct {
 // It runs while the manager holds the sandbox, so it talks to the
 // provider directly, never through the manager.
 func (e *Executor) Preserve(ctx context.Context, info sandbox.Info, forced bool) error {
+	if e == nil { // wired into the manager before the executor was made
+		return backends.Errorf(backends.Unavailable, "the executor is not ready to save sandbox %s's work", info.ID)
+	}
 	if e.cfg.Vault == nil {
 		return nil
 	}

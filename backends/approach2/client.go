@@ -29,7 +29,7 @@ type ClientConfig struct {
 	// MaxFileBytes is the write_file limit (limits.max_file_bytes) and
 	// MaxOutputBytes the output page limit (limits.max_output_bytes), as
 	// configured for the service; zero means the defaults (10 MiB,
-	// 256 KiB). They size the messages the client sends and accepts (see
+	// 256 KiB). They size the messages the client sends (see
 	// MaxMessageBytes), and a write_file above the limit is refused here,
 	// with the service's answer, without sending it.
 	MaxFileBytes, MaxOutputBytes int
@@ -44,8 +44,13 @@ const (
 // messageHeadroom is what a message may hold besides its largest field.
 const messageHeadroom = 1 << 20
 
-// MaxMessageBytes is the gRPC message size the client and the server
-// accept for the given limits (zero: the defaults): room for write_file
+// minResultBytes is the least the client accepts as an answer: reads that
+// are not paged (log, branches, status) can carry up to 16 MiB of git
+// output, more than a page.
+const minResultBytes = 64 << 20
+
+// MaxMessageBytes is the largest request the client sends and the server
+// accepts for the given limits (zero: the defaults): room for write_file
 // content of maxFileBytes, or an output page of maxOutputBytes, even
 // base64-encoded (a third larger), plus 1 MiB for the rest of the message.
 // gRPC's own default, 4 MiB, would refuse files the documented limit
@@ -83,15 +88,15 @@ var (
 
 // Dial connects to the service at target ("host:port"). Connections are
 // kept alive so that a silently dead peer is noticed within about 40 s.
-// Messages up to MaxMessageBytes of the configured limits are sent and
-// accepted.
+// Requests up to MaxMessageBytes of the configured limits are sent, and
+// answers up to that or 64 MiB, whichever is more, accepted.
 func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, error) {
 	maxFile, _ := limitsOrDefaults(cfg.MaxFileBytes, cfg.MaxOutputBytes)
 	size := MaxMessageBytes(cfg.MaxFileBytes, cfg.MaxOutputBytes)
 	base := []grpc.DialOption{
 		grpc.WithPerRPCCredentials(bearer{token: cfg.Token, insecure: cfg.Insecure}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(size), grpc.MaxCallRecvMsgSize(size)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(size), grpc.MaxCallRecvMsgSize(max(size, minResultBytes))),
 	}
 	if cfg.Insecure {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -11,8 +11,9 @@ import (
 
 // RemoteRef returns the commit ref points to on a repository of principal's
 // project ("" when the ref does not exist), asking the remote itself with
-// git ls-remote in one of the project's sandboxes. Crash recovery uses it to
-// learn whether an interrupted push landed.
+// git ls-remote in one of the project's sandboxes. To learn whether a
+// commit is on a branch, use RemoteReach: the tip alone cannot tell once the
+// branch moved on.
 func (e *Executor) RemoteRef(ctx context.Context, p backends.Principal, url, ref string) (string, error) {
 	remote, u, err := e.remoteFor(p, url)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -385,5 +386,57 @@ func TestTokenNeverInTheEnvironment(t *testing.T) {
 		if strings.Contains(string(r.Body), "not-a-real-token") {
 			t.Fatalf("the token was sent: %s %s", r.Method, r.Path)
 		}
+	}
+}
+
+// TestCloneFromAHangingRemote is the case seen on the real envd: git clone
+// from a remote that never answers, past its deadline and when its call is
+// cancelled; neither git nor its git-remote-http is left running.
+func TestCloneFromAHangingRemote(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	requests := 0
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		mu.Unlock()
+		select { // never answers while the test runs
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(remote.Close)
+	t.Cleanup(func() { close(release) })
+	s := fake(t, e2bfake.Config{})
+	p := newProviderWith(t, s, quick)
+	id := created(t, p)
+	for i, cancelled := range []bool{false, true} {
+		mark := marker(t)
+		before := func() int { mu.Lock(); defer mu.Unlock(); return requests }()
+		ctx, cancel := context.WithCancel(t.Context())
+		req := sandbox.ExecRequest{Path: "/usr/bin/git", Args: []string{"clone", "--", remote.URL + "/repo.git", "/home/user/gitgate/ws/c" + strconv.Itoa(i)},
+			Env: []string{"PATH=/usr/bin:/bin", "HOME=/home/user/gitgate/home", "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1", mark}, Timeout: 2 * time.Second}
+		if cancelled {
+			req.Timeout = 10 * time.Minute
+			go func() { // cancel once git-remote-http asks the remote
+				waitUntil(t, "the remote is asked", func() bool { mu.Lock(); defer mu.Unlock(); return requests > before })
+				cancel()
+			}()
+		}
+		_, err := p.Exec(ctx, id, req)
+		cancel()
+		if cancelled {
+			wantCategory(t, err, backends.Unavailable)
+		} else {
+			wantCategory(t, err, backends.Timeout)
+		}
+		if errors.Is(err, sandbox.ErrMayStillRun) {
+			t.Fatalf("not confirmed stopped: %v", err)
+		}
+		if mu.Lock(); requests == before {
+			t.Fatal("git never reached the remote (the test proves nothing)")
+		}
+		mu.Unlock()
+		waitNoneLeft(t, mark)
 	}
 }

@@ -162,6 +162,24 @@ func (e *Executor) shelve(ctx context.Context, info sandbox.Info, b sandbox.Bind
 	return nil
 }
 
+// humanDuration writes whole hours and minutes as words ("1 hour",
+// "90 minutes"), anything else as time.Duration does.
+func humanDuration(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d > 0 && d%time.Hour == 0:
+		return plural(int64(d/time.Hour), "hour")
+	case d > 0 && d%time.Minute == 0:
+		return plural(int64(d/time.Minute), "minute")
+	}
+	return d.String()
+}
+
 func shelfReason(forced bool) string {
 	if forced {
 		return "shutdown"
@@ -362,7 +380,7 @@ func (e *Executor) unshelve(ctx context.Context, b sandbox.Binding, p backends.P
 		return nil, err
 	}
 	e.shelf.restored.WithLabelValues("ok").Inc()
-	why := fmt.Sprintf("after %s unused", e.cfg.Sandboxes.IdleTTL())
+	why := "after " + humanDuration(e.cfg.Sandboxes.IdleTTL()) + " unused"
 	if m.Forced {
 		why = "when the gateway shut down"
 	}
@@ -390,11 +408,10 @@ func (e *Executor) restore(ctx context.Context, b sandbox.Binding, p backends.Pr
 	}
 	nb := b
 	nb.SandboxID, nb.Root, nb.Shelf, nb.LastUsed = info.ID, info.Root, "", time.Now().UTC()
+	// A failed attempt leaves its half-made clone, which no binding names,
+	// for the next attempt's clone to remove (cloneInto): a git that may
+	// still be running is never written beside.
 	fail := func(err error) (*workspace, *shelfManifest, error) {
-		pv := e.provider()
-		c := context.WithoutCancel(ctx)
-		_ = pv.RemoveAll(c, nb.SandboxID, nb.WorkTree())
-		_ = pv.RemoveAll(c, nb.SandboxID, nb.GitDir())
 		done()
 		if backends.CategoryOf(err) == backends.Conflict { // retrying will not help
 			return nil, nil, backends.Errorf(backends.Conflict, "workspace %q's saved work could not be restored: %s", b.Key.Name, backends.MessageOf(err))

@@ -318,7 +318,8 @@ func TestReapedWorkspaceIsRestored(t *testing.T) {
 
 	// The next use restores it and says so.
 	st := backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
-	if len(st.Notices) != 1 || !strings.Contains(st.Notices[0], "restored") || !strings.Contains(st.Notices[0], `"w"`) {
+	if len(st.Notices) != 1 || !strings.Contains(st.Notices[0], "restored") || !strings.Contains(st.Notices[0], `"w"`) ||
+		!strings.Contains(st.Notices[0], "after 1 hour unused") || !strings.Contains(st.Notices[0], "commits not pushed on main, topic") {
 		t.Fatalf("notices = %q, want one telling of the restore", st.Notices)
 	}
 	restored := w.binding(t, "w")

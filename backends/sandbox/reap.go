@@ -25,8 +25,11 @@ func (m *Manager) Run(ctx context.Context) {
 // ReapIdle destroys every sandbox that is not busy and has been idle for at
 // least the TTL, deleting its workspace bindings; ManagerConfig.Preserve
 // first saves what its workspaces would lose, and a sandbox whose work
-// could not be saved is kept until a later reap succeeds. It returns how
-// many it destroyed.
+// could not be saved is kept until a later reap succeeds (one found gone
+// meanwhile is dropped, its bindings kept for the executor to report the
+// loss). It then keeps the provider's own lifetime of the remaining
+// sandboxes ahead of the reaper (outliveProviderTTL). It returns how many
+// sandboxes it dropped.
 func (m *Manager) ReapIdle(ctx context.Context) int {
 	n := 0
 	for _, s := range m.idleSlots() {

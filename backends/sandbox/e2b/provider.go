@@ -223,11 +223,13 @@ func (p *Provider) badUser(err error) error {
 	return p.userErr
 }
 
-// envdMessage is what envd said in err.
+// envdMessage is what envd said about the user in err.
 func envdMessage(err error) string {
 	msg := backends.MessageOf(err)
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		return strings.TrimSpace(msg[i+2:])
+	for _, said := range []string{"invalid username", "invalid default user", "error looking up user"} {
+		if i := strings.Index(msg, said); i >= 0 {
+			return msg[i:]
+		}
 	}
 	return msg
 }
@@ -595,10 +597,10 @@ func (p *Provider) ReadFile(ctx context.Context, id, root, rel string, offset, l
 }
 
 // writeScript: $3 the uploaded temporary file, removed on every way out.
-// The parent directories are
-// created after the confinement check; the file is renamed into place, so
-// readers never see a partial file and a symbolic link at the target is
-// replaced, not followed; a regular file keeps its mode.
+// The parent directories are created after the confinement check; the
+// file is renamed into place, so readers never see a partial file and a
+// symbolic link at the target is replaced, not followed; a regular file
+// keeps its mode.
 var writeScript = `trap 'rm -f -- "$3"' EXIT
 MODE=-m
 d=$(dirname -- "$2")

@@ -309,7 +309,7 @@ func TestWrongUserIsTheOperatorsError(t *testing.T) {
 	for range 3 {
 		_, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "alpha"}})
 		wantCategory(t, err, backends.Unavailable)
-		if !strings.Contains(err.Error(), "sandbox.e2b.user") || !strings.Contains(err.Error(), "nobody-here") || !errors.Is(err, backends.ErrNotStarted) {
+		if !strings.Contains(err.Error(), "sandbox.e2b.user") || !strings.Contains(err.Error(), "invalid username: 'nobody-here'") || !errors.Is(err, backends.ErrNotStarted) {
 			t.Fatalf("error %v", err)
 		}
 	}
@@ -324,6 +324,15 @@ func TestWrongUserIsTheOperatorsError(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 || !strings.Contains(logs.String(), "sandbox.e2b.user") {
 		t.Fatalf("%d ERROR lines: %s", n, logs.String())
+	}
+	// Found through the API (made by a process configured right), the
+	// sandbox refuses the user's uploads (401): the same error.
+	id := created(t, newProvider(t, s))
+	other := newProviderWith(t, s, func(c *e2b.ProviderConfig) { c.User = "nobody-here"; c.Logger = slog.New(slog.DiscardHandler) })
+	_, err := other.WriteFile(t.Context(), id, "/home/user/gitgate/ws", "a.txt", []byte("a"))
+	wantCategory(t, err, backends.Unavailable)
+	if !strings.Contains(err.Error(), "sandbox.e2b.user") || !strings.Contains(err.Error(), "error looking up user 'nobody-here'") {
+		t.Fatalf("upload as an unknown user: %v", err)
 	}
 }
 

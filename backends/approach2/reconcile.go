@@ -3,6 +3,7 @@ package approach2
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -270,7 +271,8 @@ func (r *Recovery) Wait(ctx context.Context, lockKey string) error {
 	}
 }
 
-// Unsettled reports how many entries of the start pass are still to settle.
+// Unsettled reports how many entries of the start pass are still being
+// reconciled (writes to their workspaces wait for them).
 func (r *Recovery) Unsettled() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -283,7 +285,7 @@ func (r *Recovery) Unsettled() int {
 
 func waitErr(ctx context.Context) error {
 	cat := backends.Unavailable
-	if ctx.Err() == context.DeadlineExceeded {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		cat = backends.Timeout
 	}
 	return backends.NotStarted(backends.Errorf(cat,

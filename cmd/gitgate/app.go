@@ -16,6 +16,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/lock/filelock"
 	"github.com/gitgate/gitgate/backends/lock/redislock"
 	"github.com/gitgate/gitgate/backends/redact"
 	"github.com/gitgate/gitgate/backends/sandbox"
@@ -66,15 +67,26 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	locker, binds, err := a.sharedState(context.Background())
+	ctx := context.Background()
+	locker, binds, err := a.sharedState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	engine, err := a.newEngine(engineDeps{dir: dir, backend: approach1.Name, locker: locker, binds: binds})
+	engine, err := a.newEngine(engineDeps{dir: dir, backend: approach1.Name, locker: lock.Reentrant(locker), binds: binds})
 	if err != nil {
 		return nil, err
 	}
-	execs := map[string]backends.Executor{approach1.Name: engine}
+	j, err := a.gatewayJournal(ctx)
+	if err != nil {
+		a.close(ctx)
+		return nil, err
+	}
+	once, err := a.exactlyOnce(engine, locker, j, a.lockWait())
+	if err != nil {
+		a.close(ctx)
+		return nil, err
+	}
+	execs := map[string]backends.Executor{approach1.Name: once}
 	if cfg.Backend.Default == approach2.Name || cfg.Flags.Canary() {
 		client, err := dialApproach2(cfg.Approach2, cfg.Limits)
 		if err != nil {
@@ -224,7 +236,11 @@ func (a *app) sharedState(ctx context.Context) (lock.Locker, sandbox.BindingStor
 		if err != nil {
 			return nil, nil, fmt.Errorf("state_dir: %w", err)
 		}
-		return &lock.Memory{}, binds, nil
+		locker, err := filelock.New(a.cfg.statePath("locks"), filelock.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("state_dir: %w", err)
+		}
+		return locker, binds, nil
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: a.cfg.Redis.Addr})
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -237,6 +253,16 @@ func (a *app) sharedState(ctx context.Context) (lock.Locker, sandbox.BindingStor
 	a.closers = append(a.closers, func() { _ = rdb.Close() })
 	locker := redislock.New(rdb, redislock.Options{TTL: a.cfg.Redis.LockTTL, Prefix: a.cfg.Redis.Prefix, Auditor: a.auditor, Logger: a.log})
 	return locker, redisbind.New(rdb, redisbind.Options{Prefix: a.cfg.Redis.Prefix, TTL: a.cfg.Sandbox.TTL}), nil
+}
+
+// lockWait bounds how long reconciliation waits for a workspace lock that
+// a dead holder may still have: a Redis lease expires within its TTL; a
+// file lock dies with its process.
+func (a *app) lockWait() time.Duration {
+	if a.cfg.Redis.Addr != "" {
+		return a.cfg.Redis.LockTTL + 2*time.Second
+	}
+	return 2 * time.Second
 }
 
 func (a *app) newRouter(execs map[string]backends.Executor, def string) error {

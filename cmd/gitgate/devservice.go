@@ -37,8 +37,8 @@ func devService(ctx context.Context, cfg *Config, logOut io.Writer) (addr, why s
 	cfg.Redis = RedisConfig{Addr: "127.0.0.1:6379", Prefix: "gitgate-dev:" + prefix[:12] + ":", LockTTL: 10 * time.Second}
 	cfg.Sandbox.Local.Shared = true
 	cfg.Approach2.Token, cfg.Approach2.Insecure = token, true
+	cfg.Postgres.DSN = dsn // the gateway's Approach 1 shares the service's journal
 	svcCfg := *cfg
-	svcCfg.Postgres.DSN = dsn
 	ln, err := startServiceInProcess(ctx, &svcCfg, logOut)
 	if err != nil {
 		return "", err.Error()

@@ -143,6 +143,9 @@ agents:
 // startHTTP runs the gateway on loopback until the test ends.
 func (w *world) startHTTP(t testing.TB) {
 	t.Helper()
+	if w.pgDSN != "" && w.cfg.Postgres.DSN == "" {
+		w.cfg.Postgres.DSN = w.pgDSN // the gateway shares the service's journal
+	}
 	a, err := newApp(w.cfg, w.logs, agentToken, strangerToken)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gitgate/gitgate/backends/approach1"
+	"github.com/gitgate/gitgate/backends/approach2"
+	"github.com/gitgate/gitgate/backends/approach2/journal"
+	"github.com/gitgate/gitgate/backends/lock"
+)
+
+// gatewayJournal opens the journal the gateway's Approach 1 records its
+// writes in: the PostgreSQL journal when postgres.dsn_env is set — the
+// Approach 2 service's, so that a key used on one backend is honoured by
+// the other — and otherwise the embedded one in the state directory,
+// shared by the processes of this machine.
+func (a *app) gatewayJournal(ctx context.Context) (journal.Store, error) {
+	if a.cfg.Postgres.DSN != "" {
+		j, err := journal.Open(ctx, a.cfg.Postgres.DSN, journal.Options{Logger: a.log})
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		a.closers = append(a.closers, j.Close)
+		return j, nil
+	}
+	j, err := journal.OpenDir(a.cfg.statePath("journal"), journal.DirOptions{Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	a.closers = append(a.closers, j.Close)
+	return j, nil
+}
+
+// exactlyOnce puts engine behind the exactly-once layer (every write
+// journaled under the workspace lock; a retry with the same idempotency
+// key replays the first answer), with a recovery that settles, in the
+// background once the process runs, what a crashed process left started
+// (only writes to those workspaces wait for it). engine must lock through
+// lock.Reentrant(locker). lockWait bounds how long reconciliation waits for
+// a workspace lock a dead holder may still have.
+func (a *app) exactlyOnce(engine *approach1.Executor, locker lock.Locker, j journal.Store, lockWait time.Duration) (*approach2.Once, error) {
+	recovery := approach2.NewRecovery(approach2.ReconcileConfig{Journal: j, Locker: locker,
+		RemoteReach: engine.RemoteReach, LockWait: lockWait, Logger: a.log})
+	once, err := approach2.NewOnce(approach2.OnceConfig{Engine: engine, Locker: locker, Journal: j,
+		LockKey: a.lockKey, RemoteReach: engine.RemoteReach, Recovery: recovery, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	// Entries whose holder died later are skipped while its lease lives;
+	// looking again every few lock lifetimes settles them soon after.
+	every := 2 * max(lockWait, 5*time.Second)
+	a.runners = append(a.runners, func(ctx context.Context) {
+		recovery.Start(ctx)
+		for sleepCtx(ctx, every) {
+			if n, err := recovery.Pass(ctx); err != nil {
+				a.log.Warn("journal reconciliation failed", "err", err)
+			} else if n > 0 {
+				a.log.Info("journal reconciled interrupted operations", "settled", n)
+			}
+		}
+	})
+	return once, nil
+}

@@ -386,6 +386,9 @@ func (c *Config) validateSandbox() error {
 		if c.Redis.Addr == "" {
 			return fmt.Errorf("redis.addr: canary routing needs the workspace bindings and locks shared with the Approach 2 service")
 		}
+		if c.Postgres.DSN == "" {
+			return fmt.Errorf("postgres.dsn_env: canary routing needs the journal shared with the Approach 2 service (so that an idempotency key used on one backend is honoured by the other); set %s", c.Postgres.DSNEnv)
+		}
 		if err := c.needApproach2(); err != nil {
 			return fmt.Errorf("canary routing needs Approach 2: %w", err)
 		}

@@ -95,6 +95,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"flags: {sync_addr: 10.0.0.5:8015, override_path: /srv/o.json}", "", "canary.ledger_path"},
 		{"flags: {sync_addr: 10.0.0.5:8015, override_path: /srv/o.json}\ncanary: {ledger_path: /srv/l.jsonl}", "", "sandbox.local.shared"},
 		{"projects:\n  web: {allowed_hosts: [h], read_token_env: MISSING_TOKEN}", "", "projects.web.read_token_env"},
+		{"flags: {path: /srv/f.json}\nsandbox: {local: {shared: true}}\nredis: {addr: 127.0.0.1:6379}", "", "postgres.dsn_env"},
 	}
 	for _, c := range cases {
 		_, err := loadConfig(writeConfig(t, c.yaml), noEnv)

@@ -46,13 +46,13 @@ type app struct {
 	directory *gateway.Directory
 	stopReap  context.CancelFunc
 	closers   []func()
-	redis     *redis.Client    // when redis.addr is set
-	auditor   lock.Auditor     // the journal, in the service
-	journal   *journal.Journal // the service's
-	pool      *sandbox.Pool    // the service's
+	redis     *redis.Client           // when redis.addr is set
+	auditor   lock.Auditor            // the journal, in the service
+	journal   *journal.Journal        // the service's
+	pool      *sandbox.Pool           // the service's
+	starters  []func(context.Context) // run once before serving (they may start work of their own)
 	runners   []func(context.Context)
-	reconcile func(context.Context) // the service's journal reconciliation
-	flags     *flags.Evaluator      // the gateway's canary flags, when configured
+	flags     *flags.Evaluator // the gateway's canary flags, when configured
 }
 
 // newApp assembles the gateway. Logs go to logOut through the redactor;
@@ -279,7 +279,7 @@ func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
 		if observer, shadow.Observe, err = a.canaryObserver(); err != nil {
 			return err
 		}
-		shadow.Self = a.cfg.Canary.ShadowSelf
+		shadow.Self, shadow.Budget = a.cfg.Canary.ShadowSelf, a.cfg.Canary.ShadowBudget
 	}
 	var err error
 	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def, Flags: decider, Observe: observer, Shadow: shadow,
@@ -314,6 +314,9 @@ func (a *app) mcpServer(hosts []string) (*mcpserver.Server, error) {
 // (warm sandboxes of a process that was killed) now and then.
 func (a *app) startReaper(ctx context.Context) {
 	ctx, a.stopReap = context.WithCancel(ctx)
+	for _, start := range a.starters {
+		start(ctx)
+	}
 	go a.sandboxes.Run(ctx)
 	go func() {
 		for {

@@ -77,28 +77,11 @@ func newServiceApp(ctx context.Context, cfg *Config, logOut io.Writer) (*app, er
 	// Interrupted entries are settled in the background while the service
 	// serves; only writes to their workspaces wait for them. The lock wait
 	// outlasts the lock TTL, so that a dead holder's lease expires during it.
-	recovery := approach2.NewRecovery(approach2.ReconcileConfig{Journal: a.journal, Locker: locker,
-		RemoteReach: engine.RemoteReach, LockWait: cfg.Redis.LockTTL + 2*time.Second, Logger: a.log})
-	once, err := approach2.NewOnce(approach2.OnceConfig{Engine: engine, Locker: locker, Journal: a.journal,
-		LockKey: a.lockKey, RemoteReach: engine.RemoteReach, Recovery: recovery, Logger: a.log})
+	once, err := a.exactlyOnce(engine, locker, a.journal, a.lockWait())
 	if err != nil {
 		a.close(ctx)
 		return nil, err
 	}
-	a.reconcile = recovery.Start
-	// Entries whose holder died later (another replica) are skipped while
-	// its lease lives; looking again every two lock TTLs settles them soon
-	// after it expires.
-	every := 2 * max(cfg.Redis.LockTTL, 5*time.Second)
-	a.runners = append(a.runners, func(ctx context.Context) {
-		for sleepCtx(ctx, every) {
-			if n, err := recovery.Pass(ctx); err != nil {
-				a.log.Warn("journal reconciliation failed", "err", err)
-			} else if n > 0 {
-				a.log.Info("journal reconciled interrupted operations", "settled", n)
-			}
-		}
-	})
 	return a, a.newRouter(map[string]backends.Executor{approach2.Name: once}, approach2.Name)
 }
 
@@ -159,7 +142,6 @@ func runBackend(ctx context.Context, cfg *Config, logOut io.Writer) error {
 		ln.Close()
 		return fmt.Errorf("approach2.admin %s: %w", cfg.Approach2.Admin, err)
 	}
-	a.reconcile(ctx) // settle what a crashed process left started, in the background
 	a.startReaper(ctx)
 	return a.serveGRPC(ctx, g, hs, ln, adminLn)
 }

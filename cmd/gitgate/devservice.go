@@ -96,7 +96,6 @@ func startServiceInProcess(ctx context.Context, cfg *Config, logOut io.Writer) (
 		a.close(ctx)
 		return "", err
 	}
-	a.reconcile(ctx)
 	a.startReaper(ctx)
 	go func() {
 		_ = a.serveGRPC(ctx, g, hs, ln, adminLn)

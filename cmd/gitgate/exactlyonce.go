@@ -51,8 +51,8 @@ func (a *app) exactlyOnce(engine *approach1.Executor, locker lock.Locker, j jour
 	// Entries whose holder died later are skipped while its lease lives;
 	// looking again every few lock lifetimes settles them soon after.
 	every := 2 * max(lockWait, 5*time.Second)
+	a.starters = append(a.starters, recovery.Start) // lists what is left before serving; settles it beside
 	a.runners = append(a.runners, func(ctx context.Context) {
-		recovery.Start(ctx)
 		for sleepCtx(ctx, every) {
 			if n, err := recovery.Pass(ctx); err != nil {
 				a.log.Warn("journal reconciliation failed", "err", err)

@@ -133,6 +133,9 @@ type CanaryConfig struct {
 	LedgerDSNEnv string `mapstructure:"ledger_dsn_env"`
 	LedgerDSN    string `mapstructure:"-"`
 	ShadowSelf   bool   `mapstructure:"shadow_self"`
+	// ShadowBudget bounds a shadow call; past it the shadow is abandoned
+	// and recorded as shadow_timeout. Zero: the gateway's default (5 s).
+	ShadowBudget time.Duration `mapstructure:"shadow_budget"`
 	Rollback     struct {
 		Window       time.Duration `mapstructure:"window"`
 		MinCalls     int           `mapstructure:"min_calls"`

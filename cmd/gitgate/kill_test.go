@@ -167,6 +167,11 @@ func newCanaryWorldWith(t testing.TB, f *flags.File, prepare func(*world), tune 
 	w.cfg.Flags.Path = flagPath
 	w.cfg.Redis.Addr, w.cfg.Redis.Prefix = "127.0.0.1:6379", w.redisPrefix
 	w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
+	if _, bench := t.(*testing.B); !bench {
+		// Shadows run at the lowest CPU priority: on a loaded machine they
+		// may take long, which only makes a test slower.
+		w.cfg.Canary.ShadowBudget = patience
+	}
 	for _, f := range tune {
 		f(w.cfg)
 	}

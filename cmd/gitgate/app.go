@@ -182,16 +182,52 @@ func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
 		}
 	}
 	a.bindings = d.binds
-	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Creator: creator, Bindings: d.binds,
-		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.sandboxesShared()})
+	vault, err := a.openVault()
 	if err != nil {
 		return nil, err
 	}
-	return approach1.New(approach1.Config{
+	var engine *approach1.Executor
+	// What a sandbox holds unsaved is shelved in the vault before it is
+	// destroyed, and restored on the workspace's next use.
+	preserve := func(ctx context.Context, info sandbox.Info, forced bool) error { return engine.Preserve(ctx, info, forced) }
+	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Creator: creator, Bindings: d.binds,
+		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.sandboxesShared(), Preserve: preserve})
+	if err != nil {
+		return nil, err
+	}
+	engine, err = approach1.New(approach1.Config{
 		Sandboxes: a.sandboxes, Bindings: d.binds, Locker: d.locker, Projects: a.projects(),
 		PerAgent: a.cfg.Sandbox.Scope == "agent", GitPath: a.cfg.Git.Path, Limits: a.limits(),
-		Registerer: a.registry, Logger: a.log, Backend: d.backend,
+		Registerer: a.registry, Logger: a.log, Backend: d.backend, Vault: vault,
 	})
+	return engine, err
+}
+
+// openVault opens the vault of shelved work and sweeps, daily, entries
+// kept well past the retention (their bindings are gone).
+func (a *app) openVault() (*sandbox.DirVault, error) {
+	vault, err := sandbox.NewDirVault(a.cfg.vaultDir(), sandbox.DirVaultOptions{MaxBytes: a.cfg.Sandbox.Vault.MaxBytes})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox.vault.dir: %w", err)
+	}
+	a.runners = append(a.runners, func(ctx context.Context) {
+		for {
+			if n, err := vault.Sweep(ctx, 2*a.shelfRetention()); err != nil {
+				a.log.Warn("vault sweep failed", "err", err)
+			} else if n > 0 {
+				a.log.Info("shelved work past its retention removed from the vault", "entries", n)
+			}
+			if !sleepCtx(ctx, 24*time.Hour) {
+				return
+			}
+		}
+	})
+	return vault, nil
+}
+
+// shelfRetention is sandbox.shelf_retention, never shorter than the TTL.
+func (a *app) shelfRetention() time.Duration {
+	return max(a.cfg.Sandbox.ShelfRetention, a.cfg.Sandbox.TTL, time.Hour)
 }
 
 // newProvider returns the configured sandbox provider.
@@ -252,7 +288,7 @@ func (a *app) sharedState(ctx context.Context) (lock.Locker, sandbox.BindingStor
 	a.redis = rdb
 	a.closers = append(a.closers, func() { _ = rdb.Close() })
 	locker := redislock.New(rdb, redislock.Options{TTL: a.cfg.Redis.LockTTL, Prefix: a.cfg.Redis.Prefix, Auditor: a.auditor, Logger: a.log})
-	return locker, redisbind.New(rdb, redisbind.Options{Prefix: a.cfg.Redis.Prefix, TTL: a.cfg.Sandbox.TTL}), nil
+	return locker, redisbind.New(rdb, redisbind.Options{Prefix: a.cfg.Redis.Prefix, TTL: a.cfg.Sandbox.TTL, Retention: a.shelfRetention()}), nil
 }
 
 // lockWait bounds how long reconciliation waits for a workspace lock that

@@ -69,6 +69,15 @@ type SandboxConfig struct {
 	} `mapstructure:"local"`
 	Pool PoolConfig `mapstructure:"pool"`
 	E2B  E2BConfig  `mapstructure:"e2b"`
+	// Vault keeps the unsaved work of sandboxes that were reaped or
+	// dropped, until the workspace's next use restores it.
+	Vault struct {
+		Dir      string `mapstructure:"dir"`
+		MaxBytes int64  `mapstructure:"max_bytes"`
+	} `mapstructure:"vault"`
+	// ShelfRetention is how long shelved work (and a binding with unsaved
+	// work) is kept without being used.
+	ShelfRetention time.Duration `mapstructure:"shelf_retention"`
 }
 
 // E2BConfig configures the E2B sandbox provider. The API key is read from
@@ -542,6 +551,14 @@ func defaultStateDir(getenv func(string) string) string {
 		}
 	}
 	return filepath.Join(home, ".local", "state", "gitgate")
+}
+
+// vaultDir is sandbox.vault.dir, or <state_dir>/vault.
+func (c *Config) vaultDir() string {
+	if c.Sandbox.Vault.Dir != "" {
+		return c.Sandbox.Vault.Dir
+	}
+	return c.statePath("vault")
 }
 
 // statePath is a directory under the state directory.

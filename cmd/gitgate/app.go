@@ -189,7 +189,9 @@ func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
 	var engine *approach1.Executor
 	// What a sandbox holds unsaved is shelved in the vault before it is
 	// destroyed, and restored on the workspace's next use.
-	preserve := func(ctx context.Context, info sandbox.Info, forced bool) error { return engine.Preserve(ctx, info, forced) }
+	preserve := func(ctx context.Context, info sandbox.Info, forced bool) error {
+		return engine.Preserve(ctx, info, forced)
+	}
 	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Creator: creator, Bindings: d.binds,
 		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.sandboxesShared(), Preserve: preserve})
 	if err != nil {

@@ -43,6 +43,11 @@ func shadowRouter(t *testing.T, a1, a2 backends.Executor, cfg ShadowConfig) (*Ro
 	t.Helper()
 	c := &collected{got: make(chan struct{}, 1000)}
 	cfg.Observe = c.observe
+	if cfg.Budget == 0 {
+		// Shadows run at the lowest CPU priority: on a loaded machine real
+		// git predictions may take long, which only makes a test slower.
+		cfg.Budget = time.Minute
+	}
 	r, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{"approach1": a1, "approach2": a2}, Default: "approach1",
 		Flags: shadowDecider{}, Shadow: cfg, Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
 	if err != nil {

@@ -124,3 +124,25 @@ func TestBackendsSerialiseOnOneWorkspace(t *testing.T) {
 		t.Fatalf("%d commits, want %d", len(lg.Commits), 2*each+1)
 	}
 }
+
+// TestKeyHonouredAcrossBackendsThroughTheGateway: a commit made through
+// Approach 2 with a key, retried with that key through the gateway (whose
+// Approach 1 shares the service's journal), is answered with the first
+// result and not applied again; the key with another request is refused.
+func TestKeyHonouredAcrossBackendsThroughTheGateway(t *testing.T) {
+	cw := newCrossWorld(t)
+	cw.ok(t, cw.mcp, "clone", map[string]any{"workspace": "keyed", "url": cw.repoURL})
+	cw.ok(t, cw.mcp, "write_file", map[string]any{"workspace": "keyed", "path": "k.txt", "content": "once\n"})
+	s := cw.scope("keyed")
+	s.IdempotencyKey = "commit-k-1"
+	first := backendtest.Do[*backends.CommitResult](t, cw.a2, cw.ada, &backends.CommitRequest{Scope: s, Message: "exactly once"})
+	retry := cw.ok(t, cw.mcp, "commit", map[string]any{"workspace": "keyed", "message": "exactly once", "idempotency_key": "commit-k-1"})
+	if retry["sha"] != first.SHA || retry["backend"] != "approach1" {
+		t.Errorf("the retry through the gateway answered %v, want approach2's commit %s replayed", retry, first.SHA)
+	}
+	cw.fail(t, cw.mcp, "commit", map[string]any{"workspace": "keyed", "message": "another request", "idempotency_key": "commit-k-1"}, "invalid_argument")
+	lg := cw.ok(t, cw.mcp, "log", map[string]any{"workspace": "keyed", "limit": 5})
+	if n := strings.Count(toJSON(lg["commits"]), "exactly once"); n != 1 {
+		t.Errorf("%d commits named %q, want 1", n, "exactly once")
+	}
+}

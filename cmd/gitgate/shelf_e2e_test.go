@@ -29,7 +29,7 @@ func TestReapedWorkspaceIsRestoredThroughMCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the idle sandbox is reaped", func() bool {
+	eventually(t, "the idle sandbox is reaped", func() bool {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), "sbx-") {

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
@@ -50,7 +49,7 @@ func TestKilledServiceWarmSandboxesAreSwept(t *testing.T) {
 	backendtest.Do[*backends.CloneResult](t, c, ada, &backends.CloneRequest{Scope: backends.Scope{Workspace: "kept"}, URL: w.repoURL})
 	_ = c.Close()
 	var before []string
-	waitUntil(t, "the pool refills after the clone", func() bool {
+	eventually(t, "the pool refills after the clone", func() bool {
 		_, before = sandboxDirs(t, w.sharedSandboxes)
 		return len(before) >= 1
 	})
@@ -60,7 +59,7 @@ func TestKilledServiceWarmSandboxesAreSwept(t *testing.T) {
 	_ = w.backendWait()
 
 	addr, _ = w.startBackend(t)
-	waitUntil(t, "the killed service's warm sandboxes are swept", func() bool {
+	eventually(t, "the killed service's warm sandboxes are swept", func() bool {
 		_, empty := sandboxDirs(t, w.sharedSandboxes)
 		for _, old := range before {
 			for _, e := range empty {
@@ -83,17 +82,5 @@ func TestKilledServiceWarmSandboxesAreSwept(t *testing.T) {
 	backendtest.Do[*backends.StatusResult](t, c, ada, &backends.StatusRequest{Scope: backends.Scope{Workspace: "kept"}})
 	if !strings.Contains(w.logs.String(), "orphaned sandboxes swept") {
 		t.Error("the sweep was not logged")
-	}
-}
-
-// waitUntil waits for cond with a generous deadline (machines are busy).
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -292,28 +292,7 @@ func (d *Dir) stale(e *diskEntry) bool {
 // Reconcile), or until ctx ends, when it returns the Conflict; as
 // (*Journal).StartWait.
 func (d *Dir) StartWait(ctx context.Context, b Begin) (Entry, Outcome, error) {
-	e, o, err := d.Start(ctx, b)
-	if !errors.Is(err, ErrInFlight) {
-		return e, o, err
-	}
-	inFlight := err
-	t := time.NewTimer(d.opts.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return Entry{}, 0, inFlight
-		case <-t.C:
-		}
-		e, o, err := d.Start(ctx, b)
-		switch {
-		case err != nil && ctx.Err() != nil:
-			return Entry{}, 0, inFlight
-		case !errors.Is(err, ErrInFlight):
-			return e, o, err
-		}
-		t.Reset(d.opts.PollInterval)
-	}
+	return startWait(ctx, d.Start, b, d.opts.PollInterval)
 }
 
 // Settle records the end of the operation id run under fence, as

@@ -110,12 +110,17 @@ func judge(e Entry, stale bool, b Begin) (Entry, Outcome, error) {
 // calls it with a short deadline so that a quick retry gets the first
 // request's result instead of an error.
 func (j *Journal) StartWait(ctx context.Context, b Begin) (Entry, Outcome, error) {
-	e, o, err := j.Start(ctx, b)
+	return startWait(ctx, j.Start, b, j.opts.PollInterval)
+}
+
+// startWait is StartWait for any journal: start is its Start.
+func startWait(ctx context.Context, start func(context.Context, Begin) (Entry, Outcome, error), b Begin, poll time.Duration) (Entry, Outcome, error) {
+	e, o, err := start(ctx, b)
 	if !errors.Is(err, ErrInFlight) {
 		return e, o, err
 	}
 	inFlight := err
-	t := time.NewTimer(j.opts.PollInterval)
+	t := time.NewTimer(poll)
 	defer t.Stop()
 	for {
 		select {
@@ -123,14 +128,14 @@ func (j *Journal) StartWait(ctx context.Context, b Begin) (Entry, Outcome, error
 			return Entry{}, 0, inFlight
 		case <-t.C:
 		}
-		e, o, err := j.Start(ctx, b)
+		e, o, err := start(ctx, b)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return Entry{}, 0, inFlight // the wait ended mid-query
 		case !errors.Is(err, ErrInFlight):
 			return e, o, err
 		}
-		t.Reset(j.opts.PollInterval)
+		t.Reset(poll)
 	}
 }
 

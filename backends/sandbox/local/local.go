@@ -185,15 +185,17 @@ func (p *Provider) lookup(id string) (sandbox.Info, error) {
 	if ok {
 		return info, nil
 	}
-	if info, err := readMeta(p.dir, id); err == nil {
-		if err := p.hold(id); err == nil {
-			p.mu.Lock()
-			p.sandboxes[id] = info
-			p.mu.Unlock()
-			return info, nil
-		}
+	info, err := p.describe(id)
+	if err != nil {
+		return sandbox.Info{}, err
 	}
-	return sandbox.Info{}, backends.Errorf(backends.NotFound, "sandbox %s does not exist (it may have been reaped)", id)
+	if err := p.hold(id); err != nil {
+		return sandbox.Info{}, backends.Errorf(backends.NotFound, "sandbox %s does not exist (it may have been reaped)", id)
+	}
+	p.mu.Lock()
+	p.sandboxes[id] = info
+	p.mu.Unlock()
+	return info, nil
 }
 
 // describe returns what is known of sandbox id, without holding it.

@@ -17,7 +17,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -69,26 +68,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	return &Store{dir: dir, ttl: opts.TTL, now: opts.Now}, nil
 }
 
-// record is the stored JSON of a binding; its tags fix the format
-// independently of sandbox.Binding's field names.
-type record struct {
-	Project   string    `json:"project"`
-	Agent     string    `json:"agent,omitempty"`
-	Name      string    `json:"name"`
-	SandboxID string    `json:"sandbox_id"`
-	Root      string    `json:"root"`
-	URL       string    `json:"url"`
-	Created   time.Time `json:"created"`
-	LastUsed  time.Time `json:"last_used"`
-	Branch    string    `json:"branch,omitempty"`
-	Dirty     bool      `json:"dirty,omitempty"`
-	Unpushed  string    `json:"unpushed,omitempty"`
-	Writes    uint64    `json:"writes,omitempty"`
-	// Extra holds the binding's fields that this record does not name
-	// (newer fields), so that they survive a round trip.
-	Extra json.RawMessage `json:"binding,omitempty"`
-}
-
 func (s *Store) projectDir(project string) string {
 	return filepath.Join(s.dir, hex.EncodeToString([]byte(project)))
 }
@@ -132,35 +111,18 @@ func read(p string) (sandbox.Binding, error) {
 		}
 		return sandbox.Binding{}, backends.Errorf(backends.Unavailable, "workspace bindings store (%s) cannot be read: %w", filepath.Dir(p), err)
 	}
-	var r record
-	if err := json.Unmarshal(data, &r); err != nil {
+	b, err := sandbox.DecodeBinding(data)
+	if err != nil {
 		return sandbox.Binding{}, backends.Errorf(backends.Internal, "a stored workspace binding (%s) is corrupt: %w", p, err)
 	}
-	b := sandbox.Binding{}
-	if len(r.Extra) > 0 {
-		_ = json.Unmarshal(r.Extra, &b) // newer fields; those named below win
-	}
-	b.Key = sandbox.WorkspaceKey{Project: r.Project, Agent: r.Agent, Name: r.Name}
-	b.SandboxID, b.Root, b.URL = r.SandboxID, r.Root, r.URL
-	b.Created, b.LastUsed = r.Created, r.LastUsed
-	b.Branch, b.Dirty, b.Unpushed, b.Writes = r.Branch, r.Dirty, r.Unpushed, r.Writes
 	return b, nil
 }
 
 // Put stores b atomically.
 func (s *Store) Put(_ context.Context, b sandbox.Binding) error {
-	extra, err := json.Marshal(b)
+	data, err := sandbox.EncodeBinding(b)
 	if err != nil {
-		return backends.Errorf(backends.Internal, "binding of %s cannot be stored: %w", b.Key, err)
-	}
-	data, err := json.Marshal(record{
-		Project: b.Key.Project, Agent: b.Key.Agent, Name: b.Key.Name,
-		SandboxID: b.SandboxID, Root: b.Root, URL: b.URL,
-		Created: b.Created.UTC(), LastUsed: b.LastUsed.UTC(),
-		Branch: b.Branch, Dirty: b.Dirty, Unpushed: b.Unpushed, Writes: b.Writes, Extra: extra,
-	})
-	if err != nil {
-		return backends.Errorf(backends.Internal, "binding of %s cannot be stored: %w", b.Key, err)
+		return err
 	}
 	dir := s.projectDir(b.Key.Project)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -31,7 +31,6 @@ package redisbind
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -104,59 +103,9 @@ func (s *Store) bindingKey(member string) string  { return s.prefix + "binding:"
 func (s *Store) projectKey(project string) string { return s.prefix + "bindings:" + project }
 func (s *Store) sandboxKey(id string) string      { return s.prefix + "sandbox:" + id }
 
-// record is the stored JSON of a binding; its tags fix the format
-// independently of sandbox.Binding's field names. Times are UTC and
-// RFC 3339 with nanoseconds, so they round-trip exactly.
-type record struct {
-	Project   string    `json:"project"`
-	Agent     string    `json:"agent,omitempty"`
-	Name      string    `json:"name"`
-	SandboxID string    `json:"sandbox_id"`
-	Root      string    `json:"root"`
-	URL       string    `json:"url"`
-	Created   time.Time `json:"created"`
-	LastUsed  time.Time `json:"last_used"`
-	// What a replacement sandbox could not restore (sandbox.Binding).
-	// Tracked is false in records written before these fields existed:
-	// they are read as having uncommitted changes, so that a workspace
-	// whose state is unknown is never silently cloned again.
-	Tracked  bool   `json:"tracked"`
-	Branch   string `json:"branch,omitempty"`
-	Dirty    bool   `json:"dirty,omitempty"`
-	Unpushed string `json:"unpushed,omitempty"`
-	Writes   uint64 `json:"writes,omitempty"`
-	// Shelf is the vault key of a shelved workspace's work. (getScript
-	// reads shelf, tracked, dirty and unpushed by these names.)
-	Shelf string `json:"shelf,omitempty"`
-}
+func encode(b sandbox.Binding) ([]byte, error) { return sandbox.EncodeBinding(b) }
 
-func encode(b sandbox.Binding) ([]byte, error) {
-	data, err := json.Marshal(record{
-		Project: b.Key.Project, Agent: b.Key.Agent, Name: b.Key.Name,
-		SandboxID: b.SandboxID, Root: b.Root, URL: b.URL,
-		Created: b.Created.UTC(), LastUsed: b.LastUsed.UTC(),
-		Tracked: true, Branch: b.Branch, Dirty: b.Dirty, Unpushed: b.Unpushed, Writes: b.Writes,
-		Shelf: b.Shelf,
-	})
-	if err != nil {
-		return nil, backends.Errorf(backends.InvalidArgument, "binding of %s cannot be stored: %w", b.Key, err)
-	}
-	return data, nil
-}
-
-func decode(data string) (sandbox.Binding, error) {
-	var r record
-	if err := json.Unmarshal([]byte(data), &r); err != nil {
-		return sandbox.Binding{}, backends.Errorf(backends.Internal, "a stored workspace binding is corrupt: %w", err)
-	}
-	return sandbox.Binding{
-		Key:       sandbox.WorkspaceKey{Project: r.Project, Agent: r.Agent, Name: r.Name},
-		SandboxID: r.SandboxID, Root: r.Root, URL: r.URL,
-		Created: r.Created, LastUsed: r.LastUsed,
-		Branch: r.Branch, Dirty: r.Dirty || !r.Tracked, Unpushed: r.Unpushed, Writes: r.Writes,
-		Shelf: r.Shelf,
-	}, nil
-}
+func decode(data string) (sandbox.Binding, error) { return sandbox.DecodeBinding([]byte(data)) }
 
 // unavailable wraps a Redis error: unavailable, or timeout when ctx's
 // deadline cut the call off. Nil and errors that already are

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gitgate/gitgate/flags"
 )
@@ -161,5 +162,30 @@ func TestFailedSaveLeavesNoRecord(t *testing.T) {
 	}
 	if got := changeRecords(t, path); len(got) != 1 || got[0] != "status: 10% to approach2" {
 		t.Fatalf("change log after a failed edit: %v", got)
+	}
+}
+
+// TestKillSwitchWithTheChangeLogStuck: an edit that holds the change log's
+// lock and never finishes (a stopped process) does not stop the kill
+// switch: it is engaged, and the command says its record is missing.
+func TestKillSwitchWithTheChangeLogStuck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	if err := flags.NewFile(opNames()).Save(path); err != nil {
+		t.Fatal(err)
+	}
+	stuck, err := openChangeLog(path + ".changes.jsonl") // held until the test ends
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	wait := changeLogLockWait
+	changeLogLockWait = 200 * time.Millisecond
+	defer func() { changeLogLockWait = wait }()
+	out, err := run(t, "kill", "on", "--file", path, "--by", "oncall", "--reason", "stuck editor")
+	if err == nil || !strings.Contains(err.Error(), "change log could not be written") || !strings.Contains(err.Error(), "locked by another edit") {
+		t.Fatalf("kill on with the change log locked: %v\n%s", err, out)
+	}
+	if f, err := flags.Load(path); err != nil || !f.Kill() {
+		t.Fatalf("the kill switch is not engaged: %v", err)
 	}
 }

@@ -116,16 +116,30 @@ func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File
 // (exclusively, across processes) until closed.
 type changeLog struct{ *os.File }
 
+// changeLogLockWait is how long an edit waits for another edit's lock on
+// the change log. Edits take milliseconds; a holder stuck longer (a stopped
+// process) must not stop the kill switch, which then changes the flags
+// without a record and says so.
+var changeLogLockWait = 10 * time.Second
+
 func openChangeLog(path string) (*changeLog, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return &changeLog{f}, nil
+		}
+		if err != syscall.EWOULDBLOCK || time.Since(start) > changeLogLockWait {
+			f.Close()
+			if err == syscall.EWOULDBLOCK {
+				return nil, fmt.Errorf("%s is locked by another edit (for more than %s)", path, changeLogLockWait)
+			}
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
 	}
-	return &changeLog{f}, nil
 }
 
 // append writes line durably at the end of the log and returns the size

@@ -47,7 +47,7 @@ func TestTakeoverRefreshesClaim(t *testing.T) {
 	j := newJournal(t, Options{InFlightTimeout: 200 * time.Millisecond})
 	b := begin(t, Key{"p", "w", "k"}, "push", nil, 1)
 	e := mustStart(t, j, b, Proceed)
-	time.Sleep(300 * time.Millisecond)
+	waitStale(t, j, b)
 	mustStart(t, j, b, Reconcile)
 	if err := j.Takeover(testCtx(t), e.ID, 2); err != nil {
 		t.Fatalf("Takeover: %v", err)
@@ -65,20 +65,25 @@ func TestStaleEntryIsReconciled(t *testing.T) {
 	b.Prepared = []byte(`{"target":"abc","old":"def"}`)
 	e := mustStart(t, j, b, Proceed)
 	fresh := mustStart(t, j, begin(t, Key{"p", "w", "fresh"}, "push", nil, 1), Proceed)
+	t0 := time.Now()
 
-	time.Sleep(300 * time.Millisecond)
+	waitStale(t, j, b)
+	for time.Since(t0) < 1500*time.Millisecond { // a wide gap, so that a busy machine cannot close it
+		time.Sleep(10 * time.Millisecond)
+	}
 	late := mustStart(t, j, begin(t, Key{"p", "w", "late"}, "push", nil, 1), Proceed)
+	olderThan := time.Since(t0) / 2 // e and fresh are older; late is younger unless this test stalls that long
 	r := mustStart(t, j, b, Reconcile)
 	if r.ID != e.ID || r.State != Started || r.Fence != 4 || !jsonEqual(t, r.Prepared, b.Prepared) {
 		t.Fatalf("reconcile entry = %+v", r)
 	}
 
-	old, err := j.Unsettled(ctx, 250*time.Millisecond)
+	old, err := j.Unsettled(ctx, olderThan)
 	if err != nil {
 		t.Fatalf("Unsettled: %v", err)
 	}
 	if len(old) != 2 || old[0].ID != e.ID || old[1].ID != fresh.ID {
-		t.Fatalf("Unsettled(250ms) = %+v, want entries %d and %d", old, e.ID, fresh.ID)
+		t.Fatalf("Unsettled(%v) = %+v, want entries %d and %d", olderThan, old, e.ID, fresh.ID)
 	}
 	all, err := j.Unsettled(ctx, 0)
 	if err != nil {
@@ -137,3 +142,4 @@ func TestSettleValidates(t *testing.T) {
 	_, err := j.Get(ctx, e.ID+1000)
 	wantErr(t, err, backends.NotFound, ErrNotFound)
 }
+

@@ -218,11 +218,10 @@ func TestStartWaitGivesUpWithConflict(t *testing.T) {
 	mustStart(t, j, b, Proceed)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, _, err := j.StartWait(ctx, b)
 	wantErr(t, err, backends.Conflict, ErrInFlight)
-	if d := time.Since(start); d < 140*time.Millisecond || d > 2*time.Second {
-		t.Fatalf("StartWait returned after %v, want about 150ms", d)
+	if ctx.Err() == nil {
+		t.Fatal("StartWait gave up before its context ended")
 	}
 }
 

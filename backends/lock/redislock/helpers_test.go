@@ -30,7 +30,7 @@ func (r *recorder) RecordLockEvent(_ context.Context, e lock.AuditEvent) error {
 // waitFor returns the recorded events once the last one is named last.
 func (r *recorder) waitFor(t *testing.T, last string) []lock.AuditEvent {
 	t.Helper()
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		r.mu.Lock()
 		ev := append([]lock.AuditEvent(nil), r.events...)
 		r.mu.Unlock()

@@ -223,7 +223,8 @@ func TestTransientErrorsExpireLeaseBeforeTTL(t *testing.T) {
 
 func TestNoGoroutineLeak(t *testing.T) {
 	c := backendtest.Redis(t)
-	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: 300 * time.Millisecond, Auditor: &recorder{}})
+	rec := &recorder{}
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: 300 * time.Millisecond, Auditor: rec})
 	ctx := t.Context()
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
@@ -235,7 +236,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(120 * time.Millisecond) // let a renewal run
+		rec.waitFor(t, "renew") // a renewal ran
 		if err := le.Release(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -163,32 +163,49 @@ func TestUnsavedStateRoundTrips(t *testing.T) {
 func TestBindingsExpire(t *testing.T) {
 	c := backendtest.Redis(t)
 	prefix := backendtest.RedisPrefix(t, c)
-	const ttl = 300 * time.Millisecond
+	const ttl = 3 * time.Second
 	s := New(c, Options{Prefix: prefix, TTL: ttl})
 	ctx := t.Context()
 	b := binding(key("p", "", "w"), "s1")
 	if err := s.Put(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	// Reading resets the TTL: a binding in use outlives it.
-	for range 6 {
-		time.Sleep(ttl / 3)
+	// Reading resets the TTL: a binding in use outlives it. Observed on the
+	// key's remaining life, not on the clock: once it has run down, a Get
+	// sets it back near the full TTL.
+	bk := prefix + "binding:" + b.Key.String()
+	for range 3 {
+		waitFor(t, "the binding's TTL runs down", func() bool { return c.PTTL(ctx, bk).Val() < ttl*2/3 })
 		if _, ok, err := s.Get(ctx, b.Key); !ok || err != nil {
-			t.Fatalf("binding read every TTL/3 expired after all: %v, %v", ok, err)
+			t.Fatalf("binding read while its TTL ran expired after all: %v, %v", ok, err)
+		}
+		if left := c.PTTL(ctx, bk).Val(); left < ttl*2/3 {
+			t.Fatalf("a Get left the binding %v to live, want its TTL (%v) restarted", left, ttl)
 		}
 	}
 	if list, err := s.List(ctx, "p"); len(list) != 1 || err != nil {
-		t.Fatalf("List after 2×TTL of reads = %v, %v; want the binding", list, err)
+		t.Fatalf("List after the reads = %v, %v; want the binding", list, err)
 	}
-	time.Sleep(2 * ttl)
+	waitFor(t, "the binding expires once unused", func() bool { return c.Exists(ctx, bk).Val() == 0 })
 	if _, ok, err := s.Get(ctx, b.Key); ok || err != nil {
 		t.Fatalf("Get after the TTL = %v, %v; want not found", ok, err)
 	}
 	if list, err := s.List(ctx, "p"); len(list) != 0 || err != nil {
 		t.Fatalf("List after the TTL = %v, %v; want nothing", list, err)
 	}
-	if n := c.Exists(ctx, prefix+"bindings:p", prefix+"sandbox:s1").Val(); n != 0 {
-		t.Fatalf("%d sets outlived their last binding's TTL", n)
+	waitFor(t, "the sets expire with their last binding", func() bool {
+		return c.Exists(ctx, prefix+"bindings:p", prefix+"sandbox:s1").Val() == 0
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline (a busy machine only makes it slower).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
 	}
 }
 

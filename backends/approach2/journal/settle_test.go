@@ -142,4 +142,3 @@ func TestSettleValidates(t *testing.T) {
 	_, err := j.Get(ctx, e.ID+1000)
 	wantErr(t, err, backends.NotFound, ErrNotFound)
 }
-

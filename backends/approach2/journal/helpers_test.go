@@ -103,19 +103,6 @@ func begin(t *testing.T, k Key, op string, request any, fence int64) Begin {
 	return Begin{Key: k, Op: op, Fingerprint: fp, Fence: fence}
 }
 
-// mustStart starts b and requires outcome want.
-func mustStart(t *testing.T, j *Journal, b Begin, want Outcome) Entry {
-	t.Helper()
-	e, o, err := j.Start(testCtx(t), b)
-	if err != nil {
-		t.Fatalf("Start(%+v): %v", b.Key, err)
-	}
-	if o != want {
-		t.Fatalf("Start(%+v) outcome = %v, want %v", b.Key, o, want)
-	}
-	return e
-}
-
 // wantErr requires err to be a *backends.Error of category c wrapping target
 // (when target is not nil).
 func wantErr(t *testing.T, err error, c backends.Category, target error) {

@@ -349,7 +349,11 @@ func (p *Provider) Find(ctx context.Context, owner sandbox.Owner) ([]sandbox.Inf
 		}
 		out = append(out, sandbox.Info{ID: l.SandboxID, Owner: owner, Root: p.cfg.Root, Created: l.StartedAt})
 	}
-	return out, nil
+	pooled, err := p.pooledFor(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, pooled...), nil
 }
 
 // Lookup returns a running sandbox by id (also one another process made).
@@ -374,6 +378,9 @@ func (p *Provider) lookup(ctx context.Context, id string) (known, error) {
 	}
 	k = known{info: sandbox.Info{ID: id, Owner: sandbox.Owner{Project: d.Metadata[metaProject], Agent: d.Metadata[metaAgent]},
 		Root: p.cfg.Root, Created: d.StartedAt}, envdURL: p.envdURLFor(id, d.Domain), token: d.EnvdAccessToken, cpus: d.CPUCount, memoryMB: d.MemoryMB}
+	if k.info.Owner.Project == "" { // a warm sandbox of a pool: its owner is recorded in it, if it has one yet
+		k.info.Owner = p.recordedOwner(ctx, k)
+	}
 	p.mu.Lock()
 	p.known[id] = k
 	p.mu.Unlock()

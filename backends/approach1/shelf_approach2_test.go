@@ -1,7 +1,6 @@
 package approach1_test
 
 import (
-	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,29 +10,13 @@ import (
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
-	"google.golang.org/grpc"
 )
 
 // serveApproach2 serves engine as the Approach 2 service over gRPC on
 // loopback and returns a connected client.
 func serveApproach2(t *testing.T, engine backends.Executor) *approach2.Client {
 	t.Helper()
-	const token = "svc-token-for-shelf-tests-0123456789"
-	srv := approach2.NewServer(approach2.ServerConfig{Engine: engine, Token: token})
-	g := grpc.NewServer(srv.ServerOptions()...)
-	srv.Register(g)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(ln) }()
-	t.Cleanup(g.Stop)
-	c, err := approach2.Dial(ln.Addr().String(), approach2.ClientConfig{Token: token, Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return backendtest.ServeApproach2(t, engine, approach2.ClientConfig{})
 }
 
 // TestShelfThroughApproach2WithRedis: with bindings in Redis, a workspace

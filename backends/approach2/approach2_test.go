@@ -1,7 +1,6 @@
 package approach2_test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/gitgate/gitgate/backends/lock/redislock"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
-	"google.golang.org/grpc"
 )
 
 const serviceToken = "svc-token-for-tests-0123456789"
@@ -21,22 +19,7 @@ const serviceToken = "svc-token-for-tests-0123456789"
 // connected client.
 func startService(t testing.TB, engine backends.Executor) *approach2.Client {
 	t.Helper()
-	pred, _ := engine.(backends.Predictor)
-	srv := approach2.NewServer(approach2.ServerConfig{Engine: engine, Predictor: pred, Token: serviceToken})
-	g := grpc.NewServer(srv.ServerOptions()...)
-	srv.Register(g)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(ln) }()
-	t.Cleanup(g.Stop)
-	c, err := approach2.Dial(ln.Addr().String(), approach2.ClientConfig{Token: serviceToken, Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return backendtest.ServeApproach2(t, engine, approach2.ClientConfig{})
 }
 
 // TestConformance runs the whole suite through the gRPC client and service

@@ -3,14 +3,13 @@ package approach2_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
-	"google.golang.org/grpc"
+	"github.com/gitgate/gitgate/backends/backendtest"
 )
 
 func TestMaxMessageBytes(t *testing.T) {
@@ -36,23 +35,10 @@ func TestClientRefusesContentAboveItsLimit(t *testing.T) {
 		calls.Add(1)
 		return &backends.WriteFileResult{Path: "f", Size: 1}, nil
 	})
-	srv := approach2.NewServer(approach2.ServerConfig{Engine: engine, Token: serviceToken})
-	g := grpc.NewServer(srv.ServerOptions()...)
-	srv.Register(g)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(ln) }()
-	t.Cleanup(g.Stop)
-	c, err := approach2.Dial(ln.Addr().String(), approach2.ClientConfig{Token: serviceToken, Insecure: true, MaxFileBytes: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c := backendtest.ServeApproach2(t, engine, approach2.ClientConfig{MaxFileBytes: 1024})
 	p := backends.Principal{Project: "p", Agent: "a"}
 	w := &backends.WriteFileRequest{Scope: backends.Scope{Principal: p, Workspace: "w"}, Path: "f", Content: strings.Repeat("x", 1024*4/3+5)}
-	_, err = c.Execute(t.Context(), w)
+	_, err := c.Execute(t.Context(), w)
 	if backends.CategoryOf(err) != backends.ResourceExhausted || backends.MessageOf(err) != "content is larger than the 1024-byte limit" ||
 		!errors.Is(err, backends.ErrNotStarted) {
 		t.Fatalf("write above the client's limit: %v", err)

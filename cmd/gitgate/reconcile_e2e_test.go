@@ -20,7 +20,6 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/backendtest"
-	"github.com/gitgate/gitgate/backends/gitremote"
 )
 
 // loadAgent is one agent pushing its own branch through the service in a
@@ -84,6 +83,30 @@ func holdPushes(w *world, free int32) (held <-chan struct{}, release chan struct
 	}
 	w.pushHook.Store(&hook)
 	return ch, rel
+}
+
+// runUntilEachPushIsHeld starts the agents' load through c and returns once
+// each agent has a push held at the remote (its first two pass), so that a
+// fault (what) finds a push of every agent in flight. wg ends with the
+// agents; closing release lets the held pushes go on.
+func runUntilEachPushIsHeld(t *testing.T, w *world, c backends.Executor, agents []*loadAgent, what string) (wg *sync.WaitGroup, release chan struct{}) {
+	t.Helper()
+	held, release := holdPushes(w, int32(2*len(agents)))
+	wg = &sync.WaitGroup{}
+	stopped := make(chan error, len(agents))
+	for _, a := range agents {
+		wg.Go(func() { stopped <- fmt.Errorf("%s: %w", a.ws, a.run(context.WithoutCancel(t.Context()), c)) })
+	}
+	for range agents {
+		select {
+		case <-held:
+		case err := <-stopped:
+			t.Fatalf("an agent stopped before %s: %v", what, err)
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the agents' pushes never reached the remote")
+		}
+	}
+	return wg, release
 }
 
 // journalPush is a push entry as the journal holds it, with its plan.
@@ -259,20 +282,7 @@ func blackHole(t *testing.T, addr string) (stop func()) {
 // restartRemote serves the world's repositories again at addr.
 func restartRemote(t *testing.T, w *world, addr string) {
 	t.Helper()
-	srv, err := gitremote.New(gitremote.Config{Root: w.remoteRoot, Addr: addr, Username: "x-access-token", Token: gitToken, ReadToken: gitReadToken,
-		BeforeReceivePack: func(repo string) {
-			if hook := w.pushHook.Load(); hook != nil {
-				(*hook)(repo)
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	w.remote = srv
+	w.remote = w.serveRemote(t, addr)
 }
 
 // moveBranches changes the remote as others would after the crash: on one
@@ -332,21 +342,7 @@ func TestKilledUnderLoadServesAtOnceAndSettlesAsTheRemoteShows(t *testing.T) {
 
 	// Each agent's first two pushes pass; every later one is held at the
 	// remote, so that at the kill a push of every agent is in flight.
-	held, release := holdPushes(w, int32(2*len(agents)))
-	var wg sync.WaitGroup
-	stopped := make(chan error, len(agents))
-	for _, a := range agents {
-		wg.Go(func() { stopped <- fmt.Errorf("%s: %w", a.ws, a.run(context.WithoutCancel(t.Context()), c)) })
-	}
-	for range agents {
-		select {
-		case <-held:
-		case err := <-stopped:
-			t.Fatalf("an agent stopped before the kill: %v", err)
-		case <-time.After(2 * time.Minute):
-			t.Fatal("the agents' pushes never reached the remote")
-		}
-	}
+	wg, release := runUntilEachPushIsHeld(t, w, c, agents, "the kill")
 	if err := proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -504,21 +500,7 @@ func TestPostgresCutUnderLoadSettlesAsTheRemoteShows(t *testing.T) {
 	for _, a := range agents {
 		a.prepare(t, c, w.repoURL)
 	}
-	held, release := holdPushes(w, int32(2*len(agents)))
-	var wg sync.WaitGroup
-	stopped := make(chan error, len(agents))
-	for _, a := range agents {
-		wg.Go(func() { stopped <- fmt.Errorf("%s: %w", a.ws, a.run(context.WithoutCancel(t.Context()), c)) })
-	}
-	for range agents {
-		select {
-		case <-held:
-		case err := <-stopped:
-			t.Fatalf("an agent stopped before the cut: %v", err)
-		case <-time.After(2 * time.Minute):
-			t.Fatal("the agents' pushes never reached the remote")
-		}
-	}
+	wg, release := runUntilEachPushIsHeld(t, w, c, agents, "the cut")
 	proxy.cut()
 	close(release) // the pushes land; their journal entries cannot be settled
 	wg.Wait()      // each agent stops at its next write: the journal is gone

@@ -61,7 +61,22 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, remoteRoot: t.TempDir(), logs: &syncBuffer{}}
-	srv, err := gitremote.New(gitremote.Config{Root: w.remoteRoot, Username: "x-access-token", Token: gitToken, ReadToken: gitReadToken,
+	srv := w.serveRemote(t, "")
+	if err := srv.CreateRepo(t.Context(), "demo", sampleFiles); err != nil {
+		t.Fatal(err)
+	}
+	w.remote, w.repoURL = srv, srv.RepoURL("demo")
+	w.cfg = w.config(t)
+	t.Cleanup(w.scanForSecrets)
+	return w
+}
+
+// serveRemote serves the world's repositories (on addr, or a free port
+// when it is empty) until the test ends, calling the push hook before each
+// push is received.
+func (w *world) serveRemote(t testing.TB, addr string) *gitremote.Server {
+	t.Helper()
+	srv, err := gitremote.New(gitremote.Config{Root: w.remoteRoot, Addr: addr, Username: "x-access-token", Token: gitToken, ReadToken: gitReadToken,
 		BeforeReceivePack: func(repo string) {
 			if hook := w.pushHook.Load(); hook != nil {
 				(*hook)(repo)
@@ -74,13 +89,7 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	if err := srv.CreateRepo(t.Context(), "demo", sampleFiles); err != nil {
-		t.Fatal(err)
-	}
-	w.remote, w.repoURL = srv, srv.RepoURL("demo")
-	w.cfg = w.config(t)
-	t.Cleanup(w.scanForSecrets)
-	return w
+	return srv
 }
 
 // config builds the configuration through the real loader: a file naming

@@ -181,7 +181,7 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 		return nil, err
 	}
 	args := append(append([]string{"pull", "--progress", "--no-stat"}, mode...), "origin", branch)
-	res, err := e.run(ctx, w.Binding, gitRun{op: backends.OpPull, args: args, remote: remote, author: author})
+	res, err := e.runPull(ctx, w, branch, gitRun{op: backends.OpPull, args: args, remote: remote, author: author})
 	if err != nil {
 		return nil, err
 	}

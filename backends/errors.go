@@ -22,21 +22,23 @@ const (
 	ResourceExhausted Category = "resource_exhausted" // a size, count or capacity limit was reached
 	Unavailable       Category = "unavailable"        // a dependency is down or unreachable; retry later
 	Timeout           Category = "timeout"            // the operation ran past its deadline
+	Canceled          Category = "canceled"           // the caller gave up (its context was cancelled) before the answer
 	Internal          Category = "internal"           // a bug or an unexpected failure
 )
 
 // Categories lists every category, for metrics initialisation and docs.
 var Categories = []Category{
 	InvalidArgument, Forbidden, Unauthenticated, NotFound, Conflict,
-	RateLimited, ResourceExhausted, Unavailable, Timeout, Internal,
+	RateLimited, ResourceExhausted, Unavailable, Timeout, Canceled, Internal,
 }
 
 // IsClientMistake reports whether errors of this category come from the
-// caller's request rather than from the backend's health; such errors must not
-// trip circuit breakers.
+// caller (its request, or its giving up: canceled) rather than from the
+// backend's health; such errors must not trip circuit breakers nor count as
+// a backend's failures.
 func (c Category) IsClientMistake() bool {
 	switch c {
-	case InvalidArgument, Forbidden, Unauthenticated, NotFound, Conflict:
+	case InvalidArgument, Forbidden, Unauthenticated, NotFound, Conflict, Canceled:
 		return true
 	}
 	return false
@@ -85,7 +87,7 @@ func WithOp(op Op, err error) error {
 }
 
 // CategoryOf returns the category of err: the first *Error in its chain, or
-// timeout/unavailable for context errors, or internal for anything else.
+// timeout/canceled for context errors, or internal for anything else.
 // A nil error has no category ("").
 func CategoryOf(err error) Category {
 	if err == nil {
@@ -99,9 +101,30 @@ func CategoryOf(err error) Category {
 	case errors.Is(err, context.DeadlineExceeded):
 		return Timeout
 	case errors.Is(err, context.Canceled):
-		return Unavailable
+		return Canceled
 	}
 	return Internal
+}
+
+// CallerGaveUp returns err as a canceled *Error when ctx was cancelled (the
+// caller gave up: whatever failed then, such as a store call cut off, says
+// nothing about the backend's health), and err unchanged otherwise. The
+// cause stays in the chain, so errors.Is(result, context.Canceled) holds.
+// Errors marked with ErrNotStarted keep the mark.
+func CallerGaveUp(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.Canceled) || CategoryOf(err) == Canceled {
+		return err
+	}
+	out := &Error{Category: Canceled, Message: "the caller gave up (its request was cancelled) before the operation finished",
+		Err: errors.Join(context.Canceled, err)}
+	var e *Error
+	if errors.As(err, &e) {
+		out.Op = e.Op
+	}
+	if errors.Is(err, ErrNotStarted) {
+		return NotStarted(out)
+	}
+	return out
 }
 
 // MessageOf returns the agent-facing message of err without the category

@@ -1,6 +1,7 @@
 package approach1
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
 func (e *Executor) status(ctx context.Context, r *backends.StatusRequest) (*backends.StatusResult, error) {
@@ -24,6 +26,12 @@ func (e *Executor) status(ctx context.Context, r *backends.StatusRequest) (*back
 	return &st, nil
 }
 
+// diff shows the changes of the work tree (or of the index, with Staged)
+// and, unless Staged, the new files git does not track yet, which are part
+// of the agent's change too: git's diff of the tracked files, followed by
+// the new files' diffs (as added files, also when Ref is given). Both are
+// streamed: the offset's bytes are skipped as git writes them, and at most
+// one page is kept, so a call's memory does not depend on its offset.
 func (e *Executor) diff(ctx context.Context, r *backends.DiffRequest) (*backends.DiffResult, error) {
 	args := []string{"diff", "--no-color"} // Build adds --no-ext-diff --no-textconv
 	if r.Staged {
@@ -50,12 +58,66 @@ func (e *Executor) diff(ctx context.Context, r *backends.DiffRequest) (*backends
 		return nil, err
 	}
 	defer w.close()
-	res, err := e.git(ctx, w.Binding, gitRun{op: backends.OpDiff, args: args, read: true, maxOut: offset + limit + 1})
+	res, err := e.git(ctx, w.Binding, gitRun{op: backends.OpDiff, args: args, read: true, maxOut: limit + 1, skip: int64(offset)})
 	if err != nil {
 		return nil, err
 	}
-	text, trunc := window(res.Stdout, offset, limit, true)
+	out := res.Stdout
+	if !r.Staged && len(out) <= limit { // the page is not full: the new files follow
+		more, err := e.diffNewFiles(ctx, w, paths, max(0, int64(offset)-res.StdoutTotalBytes), limit+1-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	text, trunc := window(out, 0, limit, true)
+	if trunc.Truncated {
+		trunc.NextOffset += offset
+	}
 	return &backends.DiffResult{Diff: text, Truncation: trunc}, nil
+}
+
+// maxNewFileList bounds the list of untracked files diff reads (NUL
+// separated paths); the files past it are not shown.
+const maxNewFileList = 4 << 20
+
+// diffNewFiles returns the diff of the untracked, not ignored files under
+// paths as new files, skipping its first skip bytes and keeping at most
+// keep. The files are added with intent-to-add to a scratch index (an
+// empty one in the sandbox's temporary directory), so the workspace's own
+// index is never written: reads run beside writers.
+func (e *Executor) diffNewFiles(ctx context.Context, w *workspace, paths []string, skip int64, keep int) ([]byte, error) {
+	ls := append([]string{"ls-files", "-z", "--others", "--exclude-standard", "--"}, paths...)
+	res, err := e.git(ctx, w.Binding, gitRun{op: backends.OpDiff, args: ls, read: true, maxOut: maxNewFileList})
+	if err != nil || len(res.Stdout) == 0 {
+		return nil, err
+	}
+	list := res.Stdout
+	if res.StdoutTruncated { // keep whole names only
+		list = list[:bytes.LastIndexByte(list, 0)+1]
+	}
+	sc, cleanup, err := e.scratch(ctx, w.Binding)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	run := func(g gitRun) (sandbox.ExecResult, error) {
+		g.op, g.read = backends.OpDiff, true
+		inv := gitcmd.Invocation{GitDir: w.GitDir(), WorkTree: w.WorkTree(), Args: g.args, ReadOnly: true, Scratch: sc}
+		res, err := e.exec(ctx, w.SandboxID, w.Root, g, inv)
+		if err == nil && res.ExitCode != 0 {
+			err = gitError(res, w.Root)
+		}
+		return res, err
+	}
+	add := []string{"add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"}
+	// Build makes every pathspec literal: the names go as listed.
+	if _, err := run(gitRun{args: add, stdin: list}); err != nil {
+		return nil, err
+	}
+	diff := append([]string{"diff", "--no-color", "--end-of-options", "--"}, paths...)
+	res, err = run(gitRun{args: diff, maxOut: keep, skip: skip})
+	return res.Stdout, err
 }
 
 // page checks paging arguments and applies the cap.

@@ -229,10 +229,8 @@ type gitRun struct {
 	author *gitcmd.Identity
 	stdin  []byte
 	maxOut int
-	noTree bool // run without a work tree (plumbing on the git dir)
-	// watch, if set, runs the command under its project's size limits
-	// (transferlimit.go).
-	watch *diskWatch
+	skip   int64 // stdout bytes dropped before maxOut are kept (sandbox.ExecRequest.SkipStdout)
+	noTree bool  // run without a work tree (plumbing on the git dir)
 }
 
 // run runs a git command and returns its result whatever its exit code.
@@ -265,27 +263,21 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 	cmd := gitcmd.Build(e.cfg.GitPath, root+"/home", root+"/tmp", inv)
 	timeout := e.cfg.Limits.CommandTimeout
 	req := sandbox.ExecRequest{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: root,
-		Stdin: g.stdin, MaxOutput: g.maxOut, Background: backends.IsShadow(ctx)}
+		Stdin: g.stdin, MaxOutput: g.maxOut, SkipStdout: g.skip, Background: backends.IsShadow(ctx)}
 	if g.remote != nil {
 		timeout = e.cfg.Limits.RemoteTimeout
-		req.OnStderr = progressTap(ctx)
+		req.OnStderr = progressTap(ctx, root)
 	}
 	req.Timeout = timeout
-	call := func(ctx context.Context) (sandbox.ExecResult, error) {
-		e.metrics.processes.WithLabelValues(string(g.op)).Inc()
-		start := time.Now()
-		res, err := e.provider().Exec(ctx, sandboxID, req)
-		d := time.Since(start).Seconds()
-		e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
-		if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {
-			e.metrics.sandboxCost.WithLabelValues(string(g.op)).Add(d * c.CostPerSecond(sandboxID))
-		}
-		return res, err
+	e.metrics.processes.WithLabelValues(string(g.op)).Inc()
+	start := time.Now()
+	res, err := e.provider().Exec(ctx, sandboxID, req)
+	d := time.Since(start).Seconds()
+	e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
+	if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {
+		e.metrics.sandboxCost.WithLabelValues(string(g.op)).Add(d * c.CostPerSecond(sandboxID))
 	}
-	if g.watch != nil {
-		return e.execWatched(ctx, sandboxID, root, g.watch, &req, call)
-	}
-	return call(ctx)
+	return res, err
 }
 
 func secretName() string {
@@ -297,6 +289,9 @@ func secretName() string {
 // git runs a git command and turns a non-zero exit into a categorised error.
 func (e *Executor) git(ctx context.Context, b sandbox.Binding, g gitRun) (sandbox.ExecResult, error) {
 	res, err := e.run(ctx, b, g)
+	if err == nil {
+		res, err = e.unlockStaleIndex(ctx, b, g, res)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -315,15 +310,16 @@ func gitError(res sandbox.ExecResult, root string) error {
 }
 
 // progressTap forwards git's progress lines (split on \r and \n) to the
-// context's progress function.
-func progressTap(ctx context.Context) func([]byte) {
+// context's progress function, without the sandbox's paths under root
+// (see hideSandboxPaths).
+func progressTap(ctx context.Context, root string) func([]byte) {
 	fn := backends.ProgressFrom(ctx)
 	if fn == nil {
 		return nil
 	}
 	return func(chunk []byte) {
 		for _, line := range strings.FieldsFunc(string(chunk), func(r rune) bool { return r == '\r' || r == '\n' }) {
-			if line = strings.TrimSpace(line); line != "" {
+			if line = strings.TrimSpace(hideSandboxPaths(line, root)); line != "" {
 				fn(line)
 			}
 		}

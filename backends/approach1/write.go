@@ -181,7 +181,11 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 		return nil, err
 	}
 	args := append(append([]string{"pull", "--progress", "--no-stat"}, mode...), "origin", branch)
-	res, err := e.runPull(ctx, w, branch, gitRun{op: backends.OpPull, args: args, remote: remote, author: author})
+	pullRun := gitRun{op: backends.OpPull, args: args, remote: remote, author: author}
+	res, err := e.run(ctx, w.Binding, pullRun)
+	if err == nil {
+		res, err = e.unlockStaleIndex(ctx, w.Binding, pullRun, res)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -214,4 +218,23 @@ func (e *Executor) pullFailed(ctx context.Context, w *workspace, res sandbox.Exe
 		return backends.Errorf(backends.Internal, "pull stopped on conflicts and the merge could not be undone: %w", err)
 	}
 	return backends.Errorf(backends.Conflict, "pull stopped on conflicts (%s); the merge was undone and the workspace is unchanged", backends.MessageOf(failure))
+}
+
+// unlockStaleIndex handles a write that git refused because index.lock
+// exists (res is its failed result). Every write of a workspace runs under
+// the workspace's write lock, and reads never take the index lock
+// (GIT_OPTIONAL_LOCKS=0), so the file is stale: a git that crashed or was
+// killed left it. It is removed, with a warning, and the command runs once
+// more; any other failure, or a read, is returned as it was.
+func (e *Executor) unlockStaleIndex(ctx context.Context, b sandbox.Binding, g gitRun, res sandbox.ExecResult) (sandbox.ExecResult, error) {
+	if g.read || res.ExitCode == 0 || !gitcmd.IsIndexLocked(res.Stderr) {
+		return res, nil
+	}
+	if _, err := e.provider().Remove(ctx, b.SandboxID, b.GitDir(), "index.lock"); err != nil {
+		e.cfg.Logger.Warn("a stale index.lock could not be removed", "workspace", b.Key.String(), "op", g.op, "err", err)
+		return res, nil
+	}
+	e.cfg.Logger.Warn("removed a stale index.lock left by an earlier git (gitgate holds the workspace's lock) and ran the command again",
+		"workspace", b.Key.String(), "op", g.op)
+	return e.run(ctx, b, g)
 }

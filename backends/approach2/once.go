@@ -197,7 +197,7 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 	lost := leaseLost(lease)
 	fence := lease.Fence()
 	switch cat := backends.CategoryOf(opErr); {
-	case req.Op() == backends.OpPush && (cat == backends.Timeout || cat == backends.Unavailable || cat == backends.Internal) &&
+	case req.Op() == backends.OpPush && (cat == backends.Timeout || cat == backends.Unavailable || cat == backends.Canceled || cat == backends.Internal) &&
 		o.cfg.RemoteReach != nil && p.Target != "":
 		why := fmt.Sprintf("the push ended with an error (%s)", backends.MessageOf(opErr))
 		if lost {

@@ -26,6 +26,7 @@ var categoryCodes = map[backends.Category]codes.Code{
 	backends.ResourceExhausted: codes.ResourceExhausted,
 	backends.Unavailable:       codes.Unavailable,
 	backends.Timeout:           codes.DeadlineExceeded,
+	backends.Canceled:          codes.Canceled,
 	backends.Internal:          codes.Internal,
 }
 
@@ -37,7 +38,7 @@ var codeCategories = map[codes.Code]backends.Category{
 	codes.NotFound: backends.NotFound, codes.FailedPrecondition: backends.Conflict,
 	codes.AlreadyExists: backends.Conflict, codes.Aborted: backends.Conflict,
 	codes.ResourceExhausted: backends.ResourceExhausted, codes.Unavailable: backends.Unavailable,
-	codes.Canceled: backends.Unavailable, codes.DeadlineExceeded: backends.Timeout,
+	codes.Canceled: backends.Canceled, codes.DeadlineExceeded: backends.Timeout,
 }
 
 // toStatus turns an operation's error into a gRPC status carrying its

@@ -107,6 +107,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, f) })
 	t.Run("SizeLimits", func(t *testing.T) { testSizeLimits(t, f) })
 	t.Run("Paging", func(t *testing.T) { testPaging(t, f) })
+	t.Run("AgentText", func(t *testing.T) { testAgentText(t, f); testStaleIndexLock(t, f); testCallerGaveUp(t, f) })
 }
 
 // RemoteGit runs git on the remote's bare repository "demo" and returns its

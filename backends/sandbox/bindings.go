@@ -115,11 +115,16 @@ var _ BindingStore = (*MemoryBindings)(nil)
 // NewMemoryBindings returns an empty store.
 func NewMemoryBindings() *MemoryBindings { return &MemoryBindings{m: map[WorkspaceKey]Binding{}} }
 
-// Get returns the binding of key.
+// Get returns the binding of key, marked used now (a read is a use: its
+// LastUsed moves, as list_workspaces shows).
 func (s *MemoryBindings) Get(_ context.Context, key WorkspaceKey) (Binding, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.m[key]
+	if ok {
+		b.LastUsed = time.Now().UTC()
+		s.m[key] = b
+	}
 	return b, ok, nil
 }
 

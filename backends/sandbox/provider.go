@@ -81,34 +81,26 @@ type ExecRequest struct {
 	// MaxOutput caps the bytes kept of stdout and of stderr each; the rest is
 	// counted but dropped. Zero means 1 MiB.
 	MaxOutput int
+	// SkipStdout, if positive, drops the first SkipStdout bytes of stdout
+	// as they arrive, without keeping them (they count in
+	// StdoutTotalBytes but not as truncation): MaxOutput then caps what is
+	// kept after them. Paging through a long output costs memory for the
+	// page only, whatever its offset.
+	SkipStdout int64
 	// OnStderr, if set, receives stderr as it arrives (for progress).
 	OnStderr func(chunk []byte)
 	// Background asks for the lowest CPU priority (shadow work), where the
 	// provider can set it.
 	Background bool
-	// MaxFileBytes, if positive, caps the size of every file the command
-	// and the processes it starts write (RLIMIT_FSIZE): a write past it
-	// fails and the writer gets SIGXFSZ, which ends it. Zero: no cap.
-	MaxFileBytes int64
-}
-
-// DiskUser is implemented by providers that can measure disk use in a
-// sandbox, so that transfers are stopped at a size limit while they run.
-type DiskUser interface {
-	// DiskUsage returns, for each absolute sandbox path (under the
-	// sandbox's Root), the bytes allocated to the files under it, hard
-	// links counted each time; 0 for a path that does not exist. Each call
-	// is one round trip to the sandbox at most.
-	DiskUsage(ctx context.Context, id string, paths []string) ([]int64, error)
 }
 
 // ExecResult is a finished run. A non-zero exit code is not an error.
 type ExecResult struct {
 	Stdout, Stderr   []byte
 	ExitCode         int
-	StdoutTruncated  bool
+	StdoutTruncated  bool // stdout went on past what MaxOutput kept
 	StderrTruncated  bool
-	StdoutTotalBytes int64
+	StdoutTotalBytes int64 // all of stdout: skipped, kept and dropped
 }
 
 // FileData is (a window of) a file.

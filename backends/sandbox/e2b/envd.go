@@ -79,6 +79,10 @@ type ExecRequest struct {
 	Timeout time.Duration
 	// MaxOutput caps the bytes kept of stdout and of stderr each. 0: 1 MiB.
 	MaxOutput int
+	// SkipStdout drops the first SkipStdout bytes of stdout as they
+	// arrive (counted in StdoutTotalBytes, not kept); MaxOutput caps what
+	// is kept after them. The command and envd are unaware of it.
+	SkipStdout int64
 	// OnStderr receives stderr as it arrives.
 	OnStderr func([]byte)
 }
@@ -190,7 +194,7 @@ func (e *Envd) Run(ctx context.Context, r ExecRequest) (ExecResult, error) {
 	tag := "gitgate-" + randomName()
 	began := time.Now()
 	res, pid, mayRun, err := e.stream(ctx, startSpec{cmd: envPath, args: args, cwd: r.Cwd, tag: tag, timeout: envdTimeout,
-		maxOutput: r.MaxOutput, onStderr: r.OnStderr})
+		maxOutput: r.MaxOutput, skipStdout: r.SkipStdout, onStderr: r.OnStderr})
 	if err != nil {
 		if !mayRun {
 			return res, err
@@ -236,13 +240,14 @@ func (s *stillRunning) Error() string { return s.err.Error() }
 func (s *stillRunning) Unwrap() error { return s.err }
 
 type startSpec struct {
-	cmd       string
-	args      []string
-	cwd       string
-	tag       string        // "" for none
-	timeout   time.Duration // envd's deadline; 0 for none
-	maxOutput int
-	onStderr  func([]byte)
+	cmd        string
+	args       []string
+	cwd        string
+	tag        string        // "" for none
+	timeout    time.Duration // envd's deadline; 0 for none
+	maxOutput  int
+	skipStdout int64 // stdout bytes dropped before keeping any
+	onStderr   func([]byte)
 }
 
 // stream starts a command through envd and reads its events to the end.
@@ -346,6 +351,7 @@ func readProcessStream(ctx context.Context, body *bufio.Reader, r startSpec, hea
 	var res ExecResult
 	var stdout, stderr bytes.Buffer
 	var pid uint32
+	skip := max(r.skipStdout, 0)
 	started, ended := false, false
 	for {
 		flags, msg, err := readEnvelope(body)
@@ -382,6 +388,8 @@ func readProcessStream(ctx context.Context, body *bufio.Reader, r startSpec, hea
 		case ev.Event.Data != nil:
 			if d := ev.Event.Data.Stdout; len(d) > 0 {
 				res.StdoutTotalBytes += int64(len(d))
+				k := min(skip, int64(len(d)))
+				skip, d = skip-k, d[k:]
 				res.StdoutTruncated = keep(&stdout, d, limit) || res.StdoutTruncated
 			}
 			if d := ev.Event.Data.Stderr; len(d) > 0 {

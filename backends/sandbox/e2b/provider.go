@@ -428,9 +428,6 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 		}
 		cmd, args = "/bin/sh", append([]string{"-c", script, "sh", in, req.Path}, req.Args...)
 	}
-	if req.MaxFileBytes > 0 {
-		cmd, args = prlimitPath, append([]string{"--fsize=" + strconv.FormatInt(req.MaxFileBytes, 10), "--", cmd}, args...)
-	}
 	if req.Background {
 		cmd, args = "/usr/bin/nice", append([]string{"-n", "19", "--", cmd}, args...)
 	}
@@ -439,7 +436,7 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 		dir = p.cfg.Root
 	}
 	res, err := e.Run(ctx, ExecRequest{Cmd: cmd, Args: args, Env: env, Cwd: dir, Timeout: req.Timeout,
-		MaxOutput: req.MaxOutput, OnStderr: req.OnStderr})
+		MaxOutput: req.MaxOutput, SkipStdout: req.SkipStdout, OnStderr: req.OnStderr})
 	if err != nil {
 		if in != "" {
 			p.discard(ctx, k, in) // the wrapper may not have run

@@ -76,7 +76,9 @@ func (s *Store) path(k sandbox.WorkspaceKey) string {
 	return filepath.Join(s.projectDir(k.Project), hex.EncodeToString([]byte(k.String()))+".json")
 }
 
-// Get returns the binding of key and marks it used.
+// Get returns the binding of key and marks it used: its file's
+// modification time, and LastUsed in the binding returned (so a write that
+// stores it after records the use too; List reports reads by the time).
 func (s *Store) Get(_ context.Context, key sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
 	p := s.path(key)
 	b, err := read(p)
@@ -87,18 +89,20 @@ func (s *Store) Get(_ context.Context, key sandbox.WorkspaceKey) (sandbox.Bindin
 		return sandbox.Binding{}, false, err
 	}
 	s.touch(p)
+	b.LastUsed = s.now().UTC()
 	return b, true, nil
 }
 
-// touch records a use in the file's modification time, at most a few
-// times per TTL (a read must not cost a write each time).
+// touch records a use in the file's modification time (a metadata update,
+// not a write of the file), at most once a second: list_workspaces shows
+// the last use to the second.
 func (s *Store) touch(p string) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return
 	}
 	now := s.now()
-	if now.Sub(st.ModTime()) >= s.ttl/8 {
+	if now.Sub(st.ModTime()) >= min(time.Second, s.ttl/8) {
 		_ = os.Chtimes(p, now, now)
 	}
 }
@@ -215,6 +219,9 @@ func (s *Store) listDir(dir string) ([]sandbox.Binding, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if st, err := e.Info(); err == nil && st.ModTime().After(b.LastUsed) {
+			b.LastUsed = st.ModTime().UTC() // a read since the last write
 		}
 		out = append(out, b)
 	}

@@ -34,12 +34,9 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	if err := ctx.Err(); err != nil {
 		return sandbox.ExecResult{}, stopError(err)
 	}
-	cmd, stdout, stderr, limited := command(info, req)
+	cmd, stdout, stderr := command(info, req)
 	if err := cmd.Start(); err != nil {
 		return sandbox.ExecResult{}, backends.Errorf(backends.Internal, "start %s: %w", req.Path, err)
-	}
-	if req.MaxFileBytes > 0 && !limited {
-		_ = setFileLimit(cmd.Process.Pid, req.MaxFileBytes)
 	}
 	if req.Background {
 		// Niceness 19 for the leader; the helpers it starts inherit it.
@@ -61,7 +58,7 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	res := sandbox.ExecResult{
 		Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(),
 		StdoutTruncated: stdout.dropped > 0, StderrTruncated: stderr.dropped > 0,
-		StdoutTotalBytes: int64(stdout.buf.Len()) + stdout.dropped,
+		StdoutTotalBytes: stdout.skipped + int64(stdout.buf.Len()) + stdout.dropped,
 	}
 	if why := stopped.Load(); why != nil && killed(err) {
 		return res, stopError(*why)
@@ -81,15 +78,12 @@ func killed(err error) bool {
 	return ok && ws.Signaled()
 }
 
-// command builds the command of req; limited reports whether its file-size
-// limit (req.MaxFileBytes) is already set by a wrapper (prlimit).
-func command(info sandbox.Info, req sandbox.ExecRequest) (cmd *exec.Cmd, stdout, stderr *capWriter, limited bool) {
+func command(info sandbox.Info, req sandbox.ExecRequest) (*exec.Cmd, *capWriter, *capWriter) {
 	limit := req.MaxOutput
 	if limit <= 0 {
 		limit = defaultMaxOutput
 	}
-	path, args, limited := withFileLimit(req.MaxFileBytes, req.Path, req.Args)
-	cmd = exec.Command(path, args...)
+	cmd := exec.Command(req.Path, req.Args...)
 	cmd.Env = append([]string{}, req.Env...) // never nil: nil would inherit ours
 	cmd.Dir = req.Dir
 	if cmd.Dir == "" {
@@ -100,12 +94,12 @@ func command(info sandbox.Info, req sandbox.ExecRequest) (cmd *exec.Cmd, stdout,
 	} else if devNull != nil {
 		cmd.Stdin = devNull // an *os.File is passed as is; nil would open /dev/null per command
 	}
-	stdout = &capWriter{limit: limit}
-	stderr = &capWriter{limit: limit, tap: req.OnStderr}
+	stdout := &capWriter{limit: limit, skip: max(req.SkipStdout, 0)}
+	stderr := &capWriter{limit: limit, tap: req.OnStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 2 * time.Second // helpers that keep our pipes open after git exits
-	return cmd, stdout, stderr, limited
+	return cmd, stdout, stderr
 }
 
 // stopError is the error of a command stopped by its deadline or by the
@@ -129,14 +123,16 @@ func finish(res sandbox.ExecResult, err error) (sandbox.ExecResult, error) {
 	return res, nil
 }
 
-// capWriter keeps the first limit bytes and counts the rest; tap, if set,
-// sees everything. It implements io.ReaderFrom so that os/exec's copy from
+// capWriter drops the first skip bytes, keeps the next limit bytes and
+// counts the rest; tap, if set, sees everything. It implements io.ReaderFrom so that os/exec's copy from
 // the child's pipe uses a small pooled buffer instead of allocating 32 KiB
 // per stream per command (which was half of all the gateway's allocations).
 type capWriter struct {
 	buf     bytes.Buffer
 	limit   int
 	dropped int64
+	skip    int64 // bytes still to skip
+	skipped int64
 	tap     func([]byte)
 }
 
@@ -144,16 +140,21 @@ func (w *capWriter) Write(b []byte) (int, error) {
 	if w.tap != nil {
 		w.tap(b)
 	}
+	n := len(b)
+	if w.skip > 0 {
+		k := min(w.skip, int64(len(b)))
+		w.skip, w.skipped, b = w.skip-k, w.skipped+k, b[k:]
+	}
 	room := w.limit - w.buf.Len()
 	if room >= len(b) {
 		w.buf.Write(b)
-		return len(b), nil
+		return n, nil
 	}
 	if room > 0 {
 		w.buf.Write(b[:room])
 	}
 	w.dropped += int64(len(b) - max(room, 0))
-	return len(b), nil
+	return n, nil
 }
 
 var readBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}

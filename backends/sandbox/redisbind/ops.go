@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -64,7 +65,9 @@ end
 return 1
 `)
 
-// Get returns the binding of key and resets its expiry (a read is a use).
+// Get returns the binding of key and resets its expiry (a read is a use),
+// with LastUsed now: a write that stores the binding after it records the
+// use, and List derives a read's from the expiry it reset.
 func (s *Store) Get(ctx context.Context, key sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
 	keys := []string{s.bindingKey(key.String()), s.projectKey(key.Project)}
 	data, err := getScript.Run(ctx, s.client, keys, s.ttl.Milliseconds(), s.retention.Milliseconds()).Text()
@@ -78,6 +81,7 @@ func (s *Store) Get(ctx context.Context, key sandbox.WorkspaceKey) (sandbox.Bind
 	if err != nil || b.Key != key { // b.Key differs only when two keys share a String()
 		return sandbox.Binding{}, false, err
 	}
+	b.LastUsed = time.Now().UTC()
 	if b.SandboxID != "" {
 		if err := s.client.PExpire(ctx, s.sandboxKey(b.SandboxID), s.ttl).Err(); err != nil {
 			return sandbox.Binding{}, false, unavailable(err)
@@ -135,7 +139,9 @@ func (s *Store) read(ctx context.Context, member string) (sandbox.Binding, bool,
 }
 
 // List returns project's bindings sorted by key, dropping expired members
-// from the project's set.
+// from the project's set. A binding's LastUsed is its last read or write
+// by any process: every Get and Put resets its expiry to a known length
+// (Store.ttlFor), so the time left tells when that was.
 func (s *Store) List(ctx context.Context, project string) ([]sandbox.Binding, error) {
 	set := s.projectKey(project)
 	members, err := s.client.SMembers(ctx, set).Result()
@@ -153,8 +159,40 @@ func (s *Store) List(ctx context.Context, project string) ([]sandbox.Binding, er
 		}
 	}
 	out := slices.DeleteFunc(found, func(b sandbox.Binding) bool { return b.Key.Project != project })
+	if err := s.lastUsed(ctx, out); err != nil {
+		return nil, err
+	}
 	slices.SortFunc(out, func(a, b sandbox.Binding) int { return strings.Compare(a.Key.String(), b.Key.String()) })
 	return out, nil
+}
+
+// lastUsed moves each binding's LastUsed to its last use as told by its
+// key's remaining time to live, when that is later than the stored one.
+func (s *Store) lastUsed(ctx context.Context, bs []sandbox.Binding) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	now := time.Now()
+	cmds := make([]*redis.DurationCmd, len(bs))
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, b := range bs {
+			cmds[i] = p.PTTL(ctx, s.bindingKey(b.Key.String()))
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	for i := range bs {
+		left := cmds[i].Val()
+		if left <= 0 {
+			continue // expired meanwhile, or without expiry
+		}
+		if used := now.Add(left - s.ttlFor(bs[i])).UTC(); used.After(bs[i].LastUsed) && !used.After(now) {
+			bs[i].LastUsed = used
+		}
+	}
+	return nil
 }
 
 // load reads the bindings of members with one MGET: those found, and the

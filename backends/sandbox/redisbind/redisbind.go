@@ -108,7 +108,8 @@ func encode(b sandbox.Binding) ([]byte, error) { return sandbox.EncodeBinding(b)
 func decode(data string) (sandbox.Binding, error) { return sandbox.DecodeBinding([]byte(data)) }
 
 // unavailable wraps a Redis error: unavailable, or timeout when ctx's
-// deadline cut the call off. Nil and errors that already are
+// deadline cut the call off, or canceled when the caller gave up (Redis may
+// well be healthy). Nil and errors that already are
 // *backends.Error pass unchanged.
 func unavailable(err error) error {
 	var be *backends.Error
@@ -117,6 +118,8 @@ func unavailable(err error) error {
 		return err
 	case errors.Is(err, context.DeadlineExceeded):
 		return backends.Errorf(backends.Timeout, "workspace bindings store (Redis) did not answer in time: %w", err)
+	case errors.Is(err, context.Canceled):
+		return backends.Errorf(backends.Canceled, "the caller gave up before the workspace bindings store (Redis) answered: %w", err)
 	}
 	return backends.Errorf(backends.Unavailable, "workspace bindings store (Redis) is unavailable: %w", err)
 }

@@ -15,8 +15,10 @@ type Scope struct {
 	Principal Principal `json:"-"`
 	Workspace string    `json:"workspace" jsonschema:"workspace name (letters, digits, '.', '_', '-'; up to 64 characters), unique within your project"`
 	// IdempotencyKey makes a retried write apply at most once: a retry with
-	// the same key returns the first attempt's result. Reads ignore it.
-	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"for writes: any unique string (a UUID); retrying with the same key after a timeout never applies the write twice"`
+	// the same key returns the first attempt's result. Reads ignore it; only
+	// write tools offer it (gateway/mcpserver removes it from the read
+	// tools' input schemas).
+	IdempotencyKey string `json:"idempotency_key,omitempty" jsonschema:"any unique string (a UUID); retrying this write with the same key after a timeout never applies it twice"`
 }
 
 // Request is implemented by every *XxxRequest type of this package.

@@ -14,7 +14,10 @@ import (
 const progressInterval = 50 * time.Millisecond
 
 // withProgress makes operations that report progress send MCP progress
-// notifications, when the client asked for them with a progress token.
+// notifications, when the client asked for them with a progress token. A
+// notification's message is the backend's progress text as it was
+// reported, escaped as one line of prose (escapeLine) and redacted; the
+// gateway adds nothing to it.
 func (s *Server) withProgress(ctx context.Context, op backends.Op, call mcp.CallToolRequest) context.Context {
 	info, _ := backends.Info(op)
 	if !info.Progress || call.Params.Meta == nil || call.Params.Meta.ProgressToken == nil {
@@ -46,7 +49,7 @@ func (p *progress) report(message string) {
 	err := p.s.mcp.SendNotificationToClient(p.ctx, "notifications/progress", map[string]any{
 		"progressToken": p.token,
 		"progress":      p.n,
-		"message":       p.s.cfg.Redactor.String(message),
+		"message":       p.s.cfg.Redactor.String(escapeLine(message)),
 	})
 	if err != nil {
 		p.s.cfg.Logger.DebugContext(p.ctx, "progress notification not sent", "err", err)

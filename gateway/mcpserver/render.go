@@ -7,109 +7,148 @@ import (
 	"github.com/gitgate/gitgate/backends"
 )
 
-// render is the readable text beside a result's structured content: what a
-// person (or a model without structured-output support) needs to know. The
-// result's notices (backends.Served.Notices) come first.
-func render(res backends.Result) string {
-	var b strings.Builder
-	for _, n := range res.GetServed().Notices {
-		fmt.Fprintf(&b, "NOTICE: %s\n\n", n)
+// readable is the readable text beside a result's structured content: what
+// a person (or a model without structured-output support) needs to know,
+// as separate text items. The result's notices (backends.Served.Notices)
+// come first, as one item of their own, because the agent must act on
+// them; then the body; then, for file content and diffs, an item with
+// paging hints, so that the body item of read_file is the file's bytes and
+// nothing else. Backend facts (which backend served the call, how long it
+// took, whether it fell back) are not text: they are in the structured
+// content and in _meta. Every string from a repository or a backend is
+// escaped (see escape.go).
+func readable(res backends.Result) []string {
+	var items []string
+	if notices := res.GetServed().Notices; len(notices) > 0 {
+		var b strings.Builder
+		for i, n := range notices {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			b.WriteString("NOTICE: " + escapeText(n))
+		}
+		items = append(items, b.String())
 	}
-	renderBody(&b, res)
-	fmt.Fprintf(&b, "\n[served by %s in %d ms]", res.GetServed().Backend, res.GetServed().DurationMS)
-	return b.String()
+	body, hints := renderBody(res)
+	items = append(items, body)
+	if hints != "" {
+		items = append(items, hints)
+	}
+	return items
 }
 
-func renderBody(b *strings.Builder, res backends.Result) {
+// renderBody returns the body of res's readable text and, for content
+// that must stay pure (files and diffs), the hints that follow it.
+func renderBody(res backends.Result) (body, hints string) {
+	var b strings.Builder
 	switch r := res.(type) {
 	case *backends.CloneResult:
-		fmt.Fprintf(b, "Cloned into workspace %s: branch %s at %s.", r.Workspace, orNone(r.Branch), orNone(short(r.Head)))
+		fmt.Fprintf(&b, "Cloned into workspace %s: branch %s at %s.", quoteName(r.Workspace), orNone(r.Branch), orNone(short(r.Head)))
 	case *backends.PullResult:
-		renderPull(b, r)
+		renderPull(&b, r)
 	case *backends.PushResult:
-		renderPush(b, r)
+		renderPush(&b, r)
 	case *backends.StatusResult:
-		renderStatus(b, r)
+		renderStatus(&b, r)
 	case *backends.DiffResult:
-		b.WriteString(orText(r.Diff, "No differences."))
-		more(b, r.Truncation)
+		if r.Diff == "" {
+			return "No differences.", more(r.Truncation)
+		}
+		return escapeText(r.Diff), more(r.Truncation)
 	case *backends.LogResult:
-		renderLog(b, r)
+		renderLog(&b, r)
 	case *backends.BranchesResult:
-		renderBranches(b, r)
+		renderBranches(&b, r)
 	case *backends.CheckoutResult:
-		fmt.Fprintf(b, "On branch %s at %s%s.", r.Branch, orNone(short(r.Head)), map[bool]string{true: " (created)"}[r.Created])
+		fmt.Fprintf(&b, "On branch %s at %s%s.", quoteName(r.Branch), orNone(short(r.Head)), map[bool]string{true: " (created)"}[r.Created])
 	case *backends.CommitResult:
-		fmt.Fprintf(b, "Committed %s on %s.", r.SHA, orNone(r.Branch))
+		fmt.Fprintf(&b, "Committed %s on %s.", quoteName(r.SHA), orNone(r.Branch))
+	case *backends.ReadFileResult:
+		return renderReadFile(r)
 	default:
-		renderFiles(b, res)
+		renderFiles(&b, res)
 	}
+	return b.String(), ""
+}
+
+// renderReadFile returns the file's content (escaped, see escapeText) and
+// the encoding and paging hints as a separate text.
+func renderReadFile(r *backends.ReadFileResult) (body, hints string) {
+	var h []string
+	if r.Encoding != "utf-8" {
+		h = append(h, fmt.Sprintf("(%s-encoded, %d bytes in all)", quoteName(r.Encoding), r.Size))
+	}
+	if m := more(r.Truncation); m != "" {
+		h = append(h, m)
+	}
+	return escapeText(r.Content), strings.Join(h, "\n")
 }
 
 func renderFiles(b *strings.Builder, res backends.Result) {
 	switch r := res.(type) {
-	case *backends.ReadFileResult:
-		b.WriteString(r.Content)
-		if r.Encoding != "utf-8" {
-			fmt.Fprintf(b, "\n(%s-encoded, %d bytes in all)", r.Encoding, r.Size)
-		}
-		more(b, r.Truncation)
 	case *backends.WriteFileResult:
-		fmt.Fprintf(b, "Wrote %s (%d bytes%s).", r.Path, r.Size, map[bool]string{true: ", new file"}[r.Created])
+		fmt.Fprintf(b, "Wrote %s (%d bytes%s).", quoteName(r.Path), r.Size, map[bool]string{true: ", new file"}[r.Created])
 	case *backends.ListFilesResult:
 		for _, e := range r.Entries {
-			fmt.Fprintf(b, "%s\t%s\n", e.Type, e.Path)
+			fmt.Fprintf(b, "%s\t%s\n", quoteName(e.Type), quoteName(e.Path))
 		}
-		more(b, r.Truncation)
+		if len(r.Entries) == 0 {
+			b.WriteString("No files.")
+		}
+		if m := more(r.Truncation); m != "" {
+			b.WriteString("\n" + m)
+		}
 	case *backends.DeleteFileResult:
-		fmt.Fprintf(b, "%s: %s.", r.Path, map[bool]string{true: "deleted", false: "did not exist"}[r.Deleted])
+		fmt.Fprintf(b, "%s: %s.", quoteName(r.Path), map[bool]string{true: "deleted", false: "did not exist"}[r.Deleted])
 	case *backends.ListWorkspacesResult:
 		for _, w := range r.Workspaces {
-			fmt.Fprintf(b, "%s\t%s\tlast used %s\n", w.Name, w.URL, w.LastUsed)
+			fmt.Fprintf(b, "%s\t%s\tlast used %s\n", quoteName(w.Name), quoteName(w.URL), quoteName(w.LastUsed))
 		}
 		if len(r.Workspaces) == 0 {
 			b.WriteString("No workspaces.")
 		}
 	case *backends.ReleaseWorkspaceResult:
-		fmt.Fprintf(b, "Released workspace %s.", r.Workspace)
+		fmt.Fprintf(b, "Released workspace %s.", quoteName(r.Workspace))
 	}
 }
 
 func renderPull(b *strings.Builder, r *backends.PullResult) {
+	branch, upstream := quoteName(r.Branch), quoteName(r.Upstream)
 	switch {
 	case !r.Updated:
-		fmt.Fprintf(b, "%s is already up to date with %s.", r.Branch, r.Upstream)
+		fmt.Fprintf(b, "%s is already up to date with %s.", branch, upstream)
 	case r.Merged:
-		fmt.Fprintf(b, "Merged %s into %s: now at %s.", r.Upstream, r.Branch, short(r.After))
+		fmt.Fprintf(b, "Merged %s into %s: now at %s.", upstream, branch, orNone(short(r.After)))
 	default:
-		fmt.Fprintf(b, "Fast-forwarded %s from %s to %s.", r.Branch, orNone(short(r.Before)), short(r.After))
+		fmt.Fprintf(b, "Fast-forwarded %s from %s to %s.", branch, orNone(short(r.Before)), orNone(short(r.After)))
 	}
 }
 
 func renderPush(b *strings.Builder, r *backends.PushResult) {
+	branch := quoteName(r.Branch)
 	switch {
 	case r.UpToDate:
-		fmt.Fprintf(b, "%s is already up to date on the remote (%s).", r.Branch, short(r.Head))
+		fmt.Fprintf(b, "%s is already up to date on the remote (%s).", branch, orNone(short(r.Head)))
 	case r.Created:
-		fmt.Fprintf(b, "Pushed new branch %s (%s).", r.Branch, short(r.Head))
+		fmt.Fprintf(b, "Pushed new branch %s (%s).", branch, orNone(short(r.Head)))
 	default:
-		fmt.Fprintf(b, "Pushed %s (%s).", r.Branch, short(r.Head))
+		fmt.Fprintf(b, "Pushed %s (%s).", branch, orNone(short(r.Head)))
 	}
 }
 
 func renderStatus(b *strings.Builder, r *backends.StatusResult) {
 	fmt.Fprintf(b, "On branch %s at %s", orText(r.Branch, "(detached)"), orNone(short(r.Head)))
 	if r.Upstream != "" {
-		fmt.Fprintf(b, ", tracking %s (ahead %d, behind %d)", r.Upstream, r.Ahead, r.Behind)
+		fmt.Fprintf(b, ", tracking %s (ahead %d, behind %d)", quoteName(r.Upstream), r.Ahead, r.Behind)
 	}
 	b.WriteString(".\n")
 	if r.Clean {
 		b.WriteString("Nothing to commit, working tree clean.")
 	}
 	for _, e := range r.Entries {
-		fmt.Fprintf(b, "%s%s %s", e.Staged, e.Unstaged, e.Path)
+		fmt.Fprintf(b, "%s%s %s", quoteName(e.Staged), quoteName(e.Unstaged), quoteName(e.Path))
 		if e.OrigPath != "" {
-			fmt.Fprintf(b, " (from %s)", e.OrigPath)
+			fmt.Fprintf(b, " (from %s)", quoteName(e.OrigPath))
 		}
 		b.WriteString("\n")
 	}
@@ -117,7 +156,8 @@ func renderStatus(b *strings.Builder, r *backends.StatusResult) {
 
 func renderLog(b *strings.Builder, r *backends.LogResult) {
 	for _, c := range r.Commits {
-		fmt.Fprintf(b, "%s %s <%s> %s\n    %s\n", short(c.SHA), c.AuthorName, c.AuthorEmail, c.AuthorDate, c.Subject)
+		fmt.Fprintf(b, "%s %s <%s> %s\n    %s\n", orNone(short(c.SHA)), escapeLine(c.AuthorName), escapeLine(c.AuthorEmail),
+			escapeLine(c.AuthorDate), escapeLine(c.Subject))
 	}
 	if len(r.Commits) == 0 {
 		b.WriteString("No commits.")
@@ -133,20 +173,24 @@ func renderBranches(b *strings.Builder, r *backends.BranchesResult) {
 		if br.Current {
 			mark = "*"
 		}
-		fmt.Fprintf(b, "%s %s %s", mark, br.Name, short(br.Head))
+		fmt.Fprintf(b, "%s %s %s", mark, quoteName(br.Name), orNone(short(br.Head)))
 		if br.Upstream != "" {
-			fmt.Fprintf(b, " [%s]", br.Upstream)
+			fmt.Fprintf(b, " [%s]", quoteName(br.Upstream))
 		}
 		b.WriteString("\n")
 	}
 }
 
-func more(b *strings.Builder, t backends.Truncation) {
-	if t.Truncated {
-		fmt.Fprintf(b, "\n(truncated: call again with offset=%d for more)", t.NextOffset)
+// more is the paging hint of a cut output, "" for a whole one.
+func more(t backends.Truncation) string {
+	if !t.Truncated {
+		return ""
 	}
+	return fmt.Sprintf("(truncated: call again with offset=%d for more)", t.NextOffset)
 }
 
+// short is a commit id shortened to 12 bytes (not yet quoted: pass it to
+// orNone).
 func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]
@@ -154,11 +198,13 @@ func short(sha string) string {
 	return sha
 }
 
+// orNone is s as a name, or "(none)" for "".
 func orNone(s string) string { return orText(s, "(none)") }
 
+// orText is s as a name, or alt for "".
 func orText(s, alt string) string {
 	if s == "" {
 		return alt
 	}
-	return s
+	return quoteName(s)
 }

@@ -3,6 +3,34 @@
 // authentication, Host and Origin checks) and over stdio (as one configured
 // agent). Every tool call is authorised against the caller's project,
 // recovered from panics, and redacted before anything leaves the process.
+//
+// # What agents read
+//
+// A successful call's result has three parts. The structured content is
+// the backend's result as JSON, exact (secrets aside: they are redacted
+// everywhere): file names, branch names, commit
+// messages and file content byte for byte (JSON escapes them; DEL, C1
+// controls and Unicode format characters such as bidi overrides and
+// zero-width characters are written as \u escapes, which decode to the
+// same strings). The readable text (the content items) is for a person or
+// a model reading it in a terminal: it never carries a raw control, bidi
+// or zero-width character from a repository. Names (paths, branches,
+// workspaces) that contain any such character, a '"' or a '\' are shown
+// quoted with Go escapes, like "red\x1b[31mALERT.txt" or
+// "invoice\u202etxt.exe"; prose (commit subjects, author names, progress
+// messages) is escaped in place; file content, diffs, error messages and
+// notices are escaped in place but keep their newlines and tabs. The
+// escape forms are those of strconv.QuoteRuneToGraphic (\x1b, \r, \u202e,
+// and \xff for a byte that is not UTF-8). The readable text of read_file
+// is the file's content alone; notices (NOTICE: lines the agent must act
+// on) and paging hints are separate items. Backend facts are in the
+// structured content (backend, duration_ms, fell_back) and in the
+// result's _meta (gitgate/backend, gitgate/duration_ms, gitgate/fell_back);
+// a failed call's _meta has gitgate/category.
+//
+// Reads take no idempotency_key: their input schemas do not offer it, and
+// a key sent anyway is accepted and dropped before the call runs (a read
+// is safe to retry as it is).
 package mcpserver
 
 import (
@@ -82,6 +110,9 @@ func (s *Server) handler(op backends.Op) server.ToolHandlerFunc {
 			return s.errorResult(err), nil
 		}
 		req.GetScope().Principal = p
+		if op.IsRead() {
+			req.GetScope().IdempotencyKey = "" // reads are safe to retry; see the package doc
+		}
 		ctx = s.withProgress(ctx, op, call)
 		res, err := s.cfg.Executor.Execute(ctx, req)
 		if err != nil {
@@ -110,24 +141,36 @@ func decodeArgs(args any, req backends.Request) error {
 }
 
 // successResult encodes the result once, redacts the encoded bytes and
-// passes them on as they are, beside the redacted readable text.
+// passes them on as they are (with invisible characters as JSON escapes),
+// beside the redacted readable text and the backend facts in _meta.
 func (s *Server) successResult(res backends.Result) *mcp.CallToolResult {
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return s.errorResult(backends.Errorf(backends.Internal, "result could not be encoded"))
 	}
-	structured := json.RawMessage(s.cfg.Redactor.Bytes(raw))
+	structured := json.RawMessage(escapeJSON(s.cfg.Redactor.Bytes(raw)))
 	if !json.Valid(structured) {
 		return s.errorResult(backends.Errorf(backends.Internal, "result could not be encoded after redaction"))
 	}
-	return mcp.NewToolResultStructured(structured, s.cfg.Redactor.String(render(res)))
+	out := &mcp.CallToolResult{StructuredContent: structured}
+	for _, text := range readable(res) {
+		out.Content = append(out.Content, mcp.NewTextContent(s.cfg.Redactor.String(text)))
+	}
+	served := res.GetServed()
+	out.Meta = &mcp.Meta{AdditionalFields: map[string]any{
+		"gitgate/backend":     s.cfg.Redactor.String(served.Backend),
+		"gitgate/duration_ms": served.DurationMS,
+		"gitgate/fell_back":   served.FellBack,
+	}}
+	return out
 }
 
-// errorResult renders an error as a tool error ("category: message"), with
-// the category also in _meta for programs.
+// errorResult renders an error as a tool error ("category: message", the
+// message escaped as readable text), with the category also in _meta for
+// programs.
 func (s *Server) errorResult(err error) *mcp.CallToolResult {
 	cat := backends.CategoryOf(err)
-	msg := s.cfg.Redactor.String(fmt.Sprintf("%s: %s", cat, backends.MessageOf(err)))
+	msg := s.cfg.Redactor.String(fmt.Sprintf("%s: %s", cat, escapeText(backends.MessageOf(err))))
 	res := mcp.NewToolResultError(msg)
 	res.Meta = &mcp.Meta{AdditionalFields: map[string]any{"gitgate/category": string(cat)}}
 	return res

@@ -1,6 +1,9 @@
 package mcpserver
 
 import (
+	"encoding/json"
+	"slices"
+
 	"github.com/gitgate/gitgate/backends"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -12,7 +15,7 @@ type toolDef struct {
 
 // tools returns one tool per operation. Names, descriptions and annotations
 // come from the backends operation table; schemas from the request and
-// result types.
+// result types, except that read tools do not offer idempotency_key.
 func tools() []toolDef {
 	return []toolDef{
 		define[backends.CloneRequest, backends.CloneResult](backends.OpClone),
@@ -51,5 +54,32 @@ func define[Req, Res any](op backends.Op) toolDef {
 			OpenWorldHint:   mcp.ToBoolPtr(info.Remote),
 		}),
 	)
+	if info.Kind == backends.Read {
+		t.RawInputSchema = withoutProperty(t.RawInputSchema, idempotencyKey)
+	}
 	return toolDef{op: op, tool: t}
+}
+
+// idempotencyKey is the JSON name of backends.Scope.IdempotencyKey, which
+// only write tools offer.
+const idempotencyKey = "idempotency_key"
+
+// withoutProperty returns the JSON schema of an object without the
+// property name (neither among its properties nor its required ones).
+func withoutProperty(schema json.RawMessage, name string) json.RawMessage {
+	var m map[string]any
+	if err := json.Unmarshal(schema, &m); err != nil {
+		panic("mcpserver: an input schema is not a JSON object: " + err.Error())
+	}
+	if props, ok := m["properties"].(map[string]any); ok {
+		delete(props, name)
+	}
+	if req, ok := m["required"].([]any); ok {
+		m["required"] = slices.DeleteFunc(req, func(v any) bool { return v == name })
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		panic("mcpserver: an input schema cannot be encoded: " + err.Error())
+	}
+	return out
 }

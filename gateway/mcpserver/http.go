@@ -2,11 +2,13 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gitgate/gitgate/gateway"
@@ -28,13 +30,26 @@ type HTTPConfig struct {
 	// MaxBodyBytes caps a request body. If zero, 32 MiB (a 10 MiB file
 	// written as base64 plus JSON framing fits).
 	MaxBodyBytes int64
-	// SessionIdleTTL ends sessions idle this long. If zero, one hour.
+	// SessionIdleTTL ends sessions idle this long. If zero,
+	// DefaultSessionIdleTTL (15 minutes).
 	SessionIdleTTL time.Duration
+	// MaxSessionsPerAgent caps the live sessions of one agent: opening one
+	// more ends the agent's least recently used session (whose next
+	// request gets 404, so its client starts a new session). If zero,
+	// DefaultMaxSessionsPerAgent (64).
+	MaxSessionsPerAgent int
 }
 
 // HTTPHandler returns the Streamable HTTP endpoint. Every request is checked
 // for Host, Origin and a bearer token before it reaches the MCP layer, and
-// a session can only be used by the agent that opened it.
+// a session can only be used by the agent that opened it, while it lives:
+// any other session id gets 404, as the MCP transport spec requires.
+//
+// The handler also answers the OAuth discovery and registration paths that
+// MCP clients probe after a 401 (see oauthPaths) with 404 and a JSON error
+// saying that gitgate takes a static bearer token and has no OAuth
+// authorization server, so that those clients report the token problem
+// instead of starting an authorization flow that cannot succeed.
 func (s *Server) HTTPHandler() http.Handler {
 	c := s.cfg.HTTP
 	if c.Path == "" {
@@ -44,10 +59,15 @@ func (s *Server) HTTPHandler() http.Handler {
 		c.MaxBodyBytes = 32 << 20
 	}
 	if c.SessionIdleTTL <= 0 {
-		c.SessionIdleTTL = time.Hour
+		c.SessionIdleTTL = DefaultSessionIdleTTL
 	}
+	if c.MaxSessionsPerAgent <= 0 {
+		c.MaxSessionsPerAgent = DefaultMaxSessionsPerAgent
+	}
+	sessions := newSessionStore(c.MaxSessionsPerAgent, c.SessionIdleTTL)
 	streamable := server.NewStreamableHTTPServer(s.mcp,
 		server.WithEndpointPath(c.Path),
+		server.WithSessionIdManagerResolver(sessions),
 		server.WithSessionIdleTTL(c.SessionIdleTTL),
 		server.WithStreamableHTTPLogger(s.cfg.Logger),
 		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
@@ -57,28 +77,101 @@ func (s *Server) HTTPHandler() http.Handler {
 			return ctx
 		}),
 	)
-	g := &guard{cfg: c, dir: s.cfg.Directory, next: streamable, sessions: map[string]sessionOwner{}}
+	sessions.release = func(id string) { endSession(streamable, id) }
+	g := &guard{cfg: c, dir: s.cfg.Directory, next: streamable, sessions: sessions, log: s.cfg.Logger}
 	mux := http.NewServeMux()
 	mux.Handle(c.Path, g)
+	noOAuth := g.checkHost(http.HandlerFunc(answerNoOAuth))
+	for _, p := range oauthPaths {
+		for _, pattern := range []string{p, p + "/"} {
+			if pattern != c.Path && !strings.HasPrefix(c.Path, pattern) {
+				mux.Handle(pattern, noOAuth)
+			}
+		}
+	}
 	return mux
+}
+
+// endSession frees mcp-go's state for a session gitgate has ended, through
+// the only public way there is: a DELETE of the session, sent in-process
+// (it reaches mcp-go directly, not the guard, and its answer is dropped).
+func endSession(h http.Handler, id string) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodDelete, "/", nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set(sessionHeader, id)
+	h.ServeHTTP(discardResponse{header: http.Header{}}, req)
+}
+
+// discardResponse is a ResponseWriter that drops everything.
+type discardResponse struct{ header http.Header }
+
+func (d discardResponse) Header() http.Header         { return d.header }
+func (d discardResponse) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardResponse) WriteHeader(int)             {}
+
+// oauthPaths are the paths MCP clients (the TypeScript SDK, the MCP
+// Inspector) try when a 401 makes them look for an OAuth authorization
+// server: RFC 9728 protected resource metadata, RFC 8414 and OpenID
+// authorization server metadata (each also with the endpoint's path
+// appended), then the fallback endpoints they assume when no metadata
+// exists. Each answers 404 with noOAuthMessage.
+var oauthPaths = []string{
+	"/.well-known/oauth-protected-resource",
+	"/.well-known/oauth-authorization-server",
+	"/.well-known/openid-configuration",
+	"/register",
+	"/authorize",
+	"/token",
+}
+
+// noOAuthMessage tells a user whose client went looking for OAuth what to
+// do instead.
+const noOAuthMessage = "gitgate does not use OAuth and has no authorization server: " +
+	"the MCP request was refused because its bearer token is missing or wrong. " +
+	"Configure the client to send the header 'Authorization: Bearer <token>' with the token of a gitgate agent."
+
+// answerNoOAuth answers an OAuth discovery or registration request with
+// 404 and an RFC 6749 style error body, which the TypeScript SDK turns into
+// an error carrying error_description.
+func answerNoOAuth(w http.ResponseWriter, _ *http.Request) {
+	writeJSONError(w, http.StatusNotFound, "invalid_request", noOAuthMessage)
 }
 
 // guard authenticates and vets requests for the MCP endpoint.
 type guard struct {
-	cfg  HTTPConfig
-	dir  *gateway.Directory
-	next http.Handler
-
-	mu       sync.Mutex
-	sessions map[string]sessionOwner
-}
-
-type sessionOwner struct {
-	agent string
-	seen  time.Time
+	cfg      HTTPConfig
+	dir      *gateway.Directory
+	next     http.Handler
+	sessions *sessionStore
+	log      *slog.Logger
 }
 
 const sessionHeader = "Mcp-Session-Id"
+
+// authFailure is why a request was not authenticated; its values are the
+// RFC 6750 error codes sent in WWW-Authenticate ("" when the request had
+// no credentials at all, which RFC 6750 §3.1 answers without a code).
+type authFailure string
+
+const (
+	authOK        authFailure = "ok"
+	authMissing   authFailure = ""
+	authMalformed authFailure = "invalid_request"
+	authUnknown   authFailure = "invalid_token"
+)
+
+// authMessages are the texts sent (in WWW-Authenticate error_description
+// and in the JSON body) for each failure. They never quote the header.
+var authMessages = map[authFailure]string{
+	authMissing: "no bearer token: gitgate needs the header 'Authorization: Bearer <token>' " +
+		"with the token of a gitgate agent (gitgate does not use OAuth)",
+	authMalformed: "malformed Authorization header: gitgate needs 'Authorization: Bearer <token>' " +
+		"with the token of a gitgate agent (gitgate does not use OAuth)",
+	authUnknown: "wrong token: the bearer token is not the token of any gitgate agent; " +
+		"check the token configured in the client (gitgate does not use OAuth)",
+}
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !g.hostAllowed(r.Host) {
@@ -89,19 +182,49 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: Origin not allowed", http.StatusForbidden)
 		return
 	}
-	agent, ok := g.authenticate(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gitgate", error="invalid_token"`)
-		http.Error(w, "unauthenticated: a valid agent token is required (Authorization: Bearer <token>)", http.StatusUnauthorized)
+	agent, failure := g.authenticate(r)
+	if failure != authOK {
+		g.refuse(w, r, failure)
 		return
 	}
-	if id := r.Header.Get(sessionHeader); id != "" && !g.sessionUsableBy(id, agent.Name) {
-		http.Error(w, "session not found", http.StatusNotFound)
+	// mcp-go validates the session of a POST itself (through the session
+	// store, which also knows initialize needs none) but not of a GET, and
+	// a DELETE of another agent's session would end it: check those here.
+	if id := r.Header.Get(sessionHeader); id != "" && r.Method != http.MethodPost && !g.sessions.use(id, agent.Name) {
+		writeJSONError(w, http.StatusNotFound, "session_not_found",
+			"unknown or ended MCP session: start a new session with initialize")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
 	r = r.WithContext(gateway.WithPrincipal(r.Context(), agent.Principal()))
-	g.next.ServeHTTP(&sessionRecorder{ResponseWriter: w, g: g, agent: agent.Name}, r)
+	g.next.ServeHTTP(w, r)
+}
+
+// refuse answers an unauthenticated request with 401, a Bearer challenge
+// (RFC 6750 §3: realm, and for a bad token or header the error code and a
+// description) and the same description in a JSON body. The challenge has
+// no resource_metadata: gitgate has no authorization server to point to.
+func (g *guard) refuse(w http.ResponseWriter, r *http.Request, failure authFailure) {
+	msg := authMessages[failure]
+	challenge := `Bearer realm="gitgate"`
+	code := string(failure)
+	if failure != authMissing {
+		challenge += fmt.Sprintf(`, error="%s", error_description="%s"`, failure, msg)
+	} else {
+		code = "unauthenticated"
+	}
+	g.log.InfoContext(r.Context(), "mcp request refused: not authenticated",
+		"reason", code, "remote", r.RemoteAddr, "method", r.Method)
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeJSONError(w, http.StatusUnauthorized, code, msg)
+}
+
+// writeJSONError writes {"error": code, "error_description": msg}.
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": msg})
 }
 
 func (g *guard) hostAllowed(host string) bool {
@@ -113,84 +236,38 @@ func (g *guard) hostAllowed(host string) bool {
 	return false
 }
 
-func (g *guard) authenticate(r *http.Request) (gateway.Agent, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || g.dir == nil {
-		return gateway.Agent{}, false
-	}
-	return g.dir.Authenticate(strings.TrimSpace(token))
-}
-
-// sessionUsableBy reports whether agent may use session id: sessions are
-// bound to the agent that created them (MCP security best practices), so a
-// leaked or guessed id is useless to another agent.
-func (g *guard) sessionUsableBy(id, agent string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	owner, known := g.sessions[id]
-	if !known {
-		return true // unknown ids are rejected by the MCP layer itself
-	}
-	owner.seen = time.Now()
-	g.sessions[id] = owner
-	return owner.agent == agent
-}
-
-func (g *guard) bind(id, agent string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := time.Now()
-	if len(g.sessions) > 10000 {
-		for k, o := range g.sessions {
-			if now.Sub(o.seen) > g.cfg.SessionIdleTTL {
-				delete(g.sessions, k)
-			}
+// checkHost wraps h with the Host check of the MCP endpoint.
+func (g *guard) checkHost(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.hostAllowed(r.Host) {
+			http.Error(w, "forbidden: Host not allowed", http.StatusForbidden)
+			return
 		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// authenticate finds the agent whose token the request carries as
+// "Authorization: Bearer <token>" (scheme case-insensitive).
+func (g *guard) authenticate(r *http.Request) (gateway.Agent, authFailure) {
+	header := r.Header.Values("Authorization")
+	if len(header) == 0 {
+		return gateway.Agent{}, authMissing
 	}
-	if _, known := g.sessions[id]; !known {
-		g.sessions[id] = sessionOwner{agent: agent, seen: now}
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header[0]), " ")
+	token = strings.TrimSpace(token)
+	if len(header) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+		return gateway.Agent{}, authMalformed
 	}
-}
-
-// sessionRecorder binds a new session id, sent in a response header, to
-// the agent that made the request.
-type sessionRecorder struct {
-	http.ResponseWriter
-	g       *guard
-	agent   string
-	written bool
-}
-
-func (s *sessionRecorder) WriteHeader(code int) {
-	s.record()
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *sessionRecorder) Write(b []byte) (int, error) {
-	s.record()
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *sessionRecorder) record() {
-	if s.written {
-		return
+	if g.dir == nil {
+		return gateway.Agent{}, authUnknown
 	}
-	s.written = true
-	if id := s.Header().Get(sessionHeader); id != "" {
-		s.g.bind(id, s.agent)
+	a, found := g.dir.Authenticate(token)
+	if !found {
+		return gateway.Agent{}, authUnknown
 	}
+	return a, authOK
 }
-
-// Flush lets streamed (SSE) responses through.
-func (s *sessionRecorder) Flush() {
-	s.record()
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap exposes the underlying writer to http.ResponseController.
-func (s *sessionRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // LoopbackHosts returns the Host values a listener on addr answers to on
 // this machine: the address itself, plus localhost, 127.0.0.1 and [::1]

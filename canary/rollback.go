@@ -30,8 +30,9 @@ type RollbackConfig struct {
 	MaxErrorRate float64
 	// MaxP95 latency of Approach 2's calls. Default 2 s.
 	MaxP95 time.Duration
-	// Apply sends op back to Approach 1 (sets its route to 0 %), recording
-	// reason. Required.
+	// Apply sends op back to Approach 1 (sets its route to 0 %) and stops
+	// its shadow traffic (shadow share 0 %: an operation rolled back gives
+	// Approach 2 nothing), recording reason. Required.
 	Apply func(op, reason string) error
 	// Ledger, if set, records each rollback.
 	Ledger     *Ledger
@@ -56,6 +57,26 @@ type Rollback struct {
 	// their way to Approach 2 must not trigger a second rollback within the
 	// same window.
 	last map[string]time.Time
+	// applied is each operation's last rollback that was applied.
+	applied map[string]Applied
+}
+
+// Applied is a rollback the watcher applied.
+type Applied struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// Applied returns the last rollback applied per operation since the
+// watcher started.
+func (r *Rollback) Applied() map[string]Applied {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]Applied, len(r.applied))
+	for op, a := range r.applied {
+		out[op] = a
+	}
+	return out
 }
 
 // NewRollback returns a watcher.
@@ -75,7 +96,7 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Rollback{cfg: cfg, windows: map[string][]Call{}, pending: map[string]bool{}, last: map[string]time.Time{},
+	r := &Rollback{cfg: cfg, windows: map[string][]Call{}, pending: map[string]bool{}, last: map[string]time.Time{}, applied: map[string]Applied{},
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_auto_rollbacks_total", Help: "Operations the gateway sent back to Approach 1 on its own, by operation.",
 		}, []string{"op"})}
@@ -157,6 +178,9 @@ func (r *Rollback) rollBack(op, reason string) {
 		r.cfg.Logger.Error("AUTOMATIC ROLLBACK FAILED: the operation stays on approach2", "op", op, "reason", reason, "err", err)
 		return
 	}
+	r.mu.Lock()
+	r.applied[op] = Applied{At: time.Now().UTC(), Reason: reason}
+	r.mu.Unlock()
 	r.counter.WithLabelValues(op).Inc()
 	r.cfg.Logger.Error("AUTOMATIC ROLLBACK: operation sent back to approach1", "op", op, "reason", reason)
 	if r.cfg.Ledger != nil {

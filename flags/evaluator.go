@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-logr/logr"
 	flagd "github.com/open-feature/go-sdk-contrib/providers/flagd/pkg"
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +31,11 @@ type Config struct {
 	// OverridePath, if set, keeps the kill-switch override in this file so
 	// that it survives restarts until cleared.
 	OverridePath string
+	// ChangeLogPath is the change log that records the override's set and
+	// clear like flag changes. If empty, the flag file's (ChangeLogPath of
+	// Path); with a sync source and no ChangeLogPath, override changes are
+	// only logged.
+	ChangeLogPath string
 	// Domain is the OpenFeature domain of this evaluator's provider. If
 	// empty, "gitgate".
 	Domain string
@@ -99,6 +103,9 @@ func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ChangeLogPath == "" && cfg.Path != "" {
+		cfg.ChangeLogPath = ChangeLogPath(cfg.Path)
+	}
 	e := &Evaluator{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{}), logged: map[string]time.Time{}}
 	e.metrics = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gitgate_flags_failsafe_total",
@@ -126,8 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Evaluator, error) {
 // file becomes usable: flagd's own watcher does not recover from a file
 // that was missing when it started.
 func (e *Evaluator) startProvider() {
-	p, err := flagd.NewProvider(flagd.WithFileResolver(), flagd.WithOfflineFilePath(e.cfg.Path),
-		flagd.WithLogger(logr.FromSlogHandler(e.cfg.Logger.Handler()))) // the provider's logs join ours, redacted (v0.3.1's in-process file sync still writes its own zap lines, file paths and events, to stderr)
+	p, err := newFlagdProvider(e.cfg.Logger, flagd.WithFileResolver(), flagd.WithOfflineFilePath(e.cfg.Path)) // the provider's logs, zap's included, join ours, redacted
 	if err == nil {
 		err = openfeature.SetNamedProviderAndWait(e.cfg.Domain, p)
 	}
@@ -283,7 +289,9 @@ func (e *Evaluator) count(kind, reason, detail string) {
 }
 
 // SetOverride engages (kill true) or records the local kill-switch
-// override; it works whatever state the flags are in.
+// override; it works whatever state the flags are in. The change is
+// recorded in the change log (a kind "override" record); a change log
+// that cannot be written does not stop the override, and is logged.
 func (e *Evaluator) SetOverride(ov Override) error {
 	ov.At = time.Now().UTC()
 	if e.cfg.OverridePath != "" {
@@ -292,21 +300,50 @@ func (e *Evaluator) SetOverride(ov Override) error {
 			return fmt.Errorf("keep the override in %s: %w", e.cfg.OverridePath, err)
 		}
 	}
-	e.override.Store(&ov)
+	old := e.override.Swap(&ov)
 	e.cfg.Logger.Warn("kill-switch override set", "kill", ov.Kill, "by", ov.By, "reason", ov.Reason)
+	e.recordOverride(ov.At, ov.By, ov.Reason, old, &ov)
 	return nil
 }
 
-// ClearOverride removes the local override; the flags decide again.
+// ClearOverride removes the local override; the flags decide again. The
+// change is recorded in the change log as SetOverride's is.
 func (e *Evaluator) ClearOverride(by, reason string) error {
 	if e.cfg.OverridePath != "" {
 		if err := os.Remove(e.cfg.OverridePath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
-	e.override.Store(nil)
+	old := e.override.Swap(nil)
 	e.cfg.Logger.Warn("kill-switch override cleared", "by", by, "reason", reason)
+	e.recordOverride(time.Now().UTC(), by, reason, old, nil)
 	return nil
+}
+
+// overrideChangeLogWait bounds how long an override change waits for the
+// change log's lock: the override itself is already in force.
+const overrideChangeLogWait = 2 * time.Second
+
+func overrideText(ov *Override) string {
+	switch {
+	case ov == nil:
+		return "none"
+	case ov.Kill:
+		return "kill on"
+	}
+	return "kill off"
+}
+
+// recordOverride appends the override's change to the change log.
+func (e *Evaluator) recordOverride(at time.Time, by, reason string, from, to *Override) {
+	if e.cfg.ChangeLogPath == "" {
+		return
+	}
+	rec := Change{At: at, By: by, Reason: reason, Kind: ChangeOverride, Op: AllOps, From: overrideText(from), To: overrideText(to),
+		Summary: "kill-switch override " + overrideText(to) + " (admin listener)"}
+	if err := AppendChanges(e.cfg.ChangeLogPath, overrideChangeLogWait, rec); err != nil {
+		e.cfg.Logger.Error("the kill-switch override changed, but the change log could not be written", "err", err)
+	}
 }
 
 // CurrentOverride returns the override in force, if any.

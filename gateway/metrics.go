@@ -4,7 +4,9 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/flags"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
 )
 
 // Metrics are the gateway's per-call metrics. Labels are bounded: operation,
@@ -65,5 +67,78 @@ func (m *Metrics) begin(op backends.Op) func(backend string, err error, d time.D
 		}
 		m.ops.WithLabelValues(string(op), backend, outcome, cat).Inc()
 		m.latency.WithLabelValues(string(op), backend).Observe(d.Seconds())
+	}
+}
+
+// BreakerStates returns the state ("closed", "half-open", "open") of the
+// breaker in front of Approach 2 for every operation.
+func (r *Router) BreakerStates() map[string]string {
+	out := map[string]string{}
+	for _, info := range backends.Ops() {
+		out[string(info.Op)] = gobreaker.StateClosed.String()
+	}
+	r.breakers.mu.Lock()
+	defer r.breakers.mu.Unlock()
+	for op, cb := range r.breakers.by {
+		out[string(op)] = cb.State().String()
+	}
+	return out
+}
+
+// stateCollector turns the routing state into gauges on every scrape, so
+// that they always agree with the admin status endpoint.
+type stateCollector struct {
+	status                          func() flags.Status
+	kill, route, shadow, rb, usable *prometheus.Desc
+}
+
+// NewStateCollector returns the gauges of the routing state that status
+// reports (flags.Evaluator.Status): the kill switch by source (flags,
+// override, effective), each operation's share per backend and its shadow
+// share as configured and as effective, local rollbacks, and whether the
+// flags are usable. Labels are bounded: op, backend, source.
+func NewStateCollector(status func() flags.Status) prometheus.Collector {
+	return &stateCollector{status: status,
+		kill: prometheus.NewDesc("gitgate_kill_switch", "Kill switch (1 on) by source: flags (file or sync source), override (admin listener), effective.",
+			[]string{"source"}, nil),
+		route: prometheus.NewDesc("gitgate_route_share", "Share (0 to 1) of an operation's workspaces on a backend, as configured in the flags and as effective on this gateway.",
+			[]string{"op", "backend", "source"}, nil),
+		shadow: prometheus.NewDesc("gitgate_shadow_share", "Share (0 to 1) of an operation's calls shadowed, as configured and as effective.",
+			[]string{"op", "source"}, nil),
+		rb: prometheus.NewDesc("gitgate_local_rollback", "1 when this gateway rolled the operation back itself (sync source).",
+			[]string{"op"}, nil),
+		usable: prometheus.NewDesc("gitgate_flags_usable", "1 when the flags can be used; 0 sends every call to Approach 1.", nil, nil),
+	}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.kill, c.route, c.shadow, c.rb, c.usable} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.status()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	one := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	gauge(c.kill, one(st.Kill.Flags), "flags")
+	gauge(c.kill, one(st.Kill.Override != nil && st.Kill.Override.Kill), "override")
+	gauge(c.kill, one(st.Kill.Effective), "effective")
+	gauge(c.usable, one(st.FailSafe == ""))
+	for _, o := range st.Ops {
+		for source, share := range map[string]float64{"configured": o.Route.Configured, "effective": o.Route.Effective} {
+			gauge(c.route, share, o.Op, flags.Approach2, source)
+			gauge(c.route, 1-share, o.Op, flags.Approach1, source)
+		}
+		gauge(c.shadow, o.Shadow.Configured, o.Op, "configured")
+		gauge(c.shadow, o.Shadow.Effective, o.Op, "effective")
+		gauge(c.rb, one(o.LocalRollback), o.Op)
 	}
 }

@@ -88,11 +88,12 @@ func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []
 }
 
 // cloneInto clones with the git directory kept outside the work tree, then
-// removes the ".git" file clone leaves in the work tree. On failure it
-// removes whatever it created, so a failed clone leaves nothing behind —
-// unless the provider could not confirm that the clone stopped
-// (sandbox.ErrMayStillRun): nothing is removed or written beside a git that
-// may still be writing there.
+// removes the ".git" file clone leaves in the work tree. The transfer and
+// the check-out are two commands, each under the project's size limits
+// (transferlimit.go). On failure it removes whatever it created, so a
+// failed clone leaves nothing behind — unless the provider could not
+// confirm that the clone stopped (sandbox.ErrMayStillRun): nothing is
+// removed or written beside a git that may still be writing there.
 func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
 	p := e.provider()
 	cleanup := func() {
@@ -101,18 +102,30 @@ func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []stri
 		_ = p.RemoveAll(c, b.SandboxID, b.GitDir())
 	}
 	cleanup() // leftovers of a crashed earlier attempt
-	args = append(args, "--separate-git-dir="+b.GitDir(), "--", b.URL, b.WorkTree())
+	args = append(args, "--no-checkout", "--separate-git-dir="+b.GitDir(), "--", b.URL, b.WorkTree())
 	inv := gitcmd.Invocation{Args: args, Remote: remote}
-	res, err := e.exec(ctx, b.SandboxID, b.Root, gitRun{op: backends.OpClone, remote: remote}, inv)
+	g := gitRun{op: backends.OpClone, remote: remote, watch: &diskWatch{project: b.Key.Project, gitDir: b.GitDir()}}
+	res, err := e.exec(ctx, b.SandboxID, b.Root, g, inv)
 	if err == nil && res.ExitCode != 0 {
 		err = gitError(res, b.Root)
+	}
+	if err == nil && !strings.Contains(string(res.Stderr), "cloned an empty repository") {
+		err = e.cloneCheckout(ctx, b)
 	}
 	if err == nil {
 		_, err = p.Remove(ctx, b.SandboxID, b.WorkTree(), ".git")
 	}
 	if err != nil {
-		if !errors.Is(err, sandbox.ErrMayStillRun) {
+		mayRun := errors.Is(err, sandbox.ErrMayStillRun)
+		if !mayRun {
 			cleanup()
+		}
+		if hit, ok := asSizeLimit(err); ok {
+			outcome := "nothing was kept"
+			if mayRun {
+				outcome = "gitgate could not confirm that git stopped, so its files were left in the sandbox"
+			}
+			return limitError(hit, outcome, err)
 		}
 		return err
 	}

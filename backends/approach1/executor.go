@@ -31,6 +31,10 @@ type Project struct {
 	// predictions read the remote (ls-remote) with it; without it they use
 	// Token, for ls-remote only, which cannot change the remote.
 	ReadToken string
+	// MaxRepoBytes and MaxSandboxBytes override Limits' values of the same
+	// names for this project: 0 takes Limits', a negative value means no
+	// limit.
+	MaxRepoBytes, MaxSandboxBytes int64
 }
 
 // Projects resolves project names.
@@ -61,7 +65,29 @@ type Limits struct {
 	// RemoteTimeout bounds commands that talk to the remote. If zero, ten
 	// minutes.
 	RemoteTimeout time.Duration
+	// MaxRepoBytes caps a workspace's git directory (the repository a
+	// clone, pull or fetch brings in, all of it), enforced while the
+	// transfer runs (transferlimit.go). Projects may override it. If zero,
+	// DefaultMaxRepoBytes; negative: no limit.
+	MaxRepoBytes int64
+	// MaxSandboxBytes caps the disk use of a whole sandbox (every
+	// workspace's work tree and git directory in it), enforced while a
+	// transfer and the check-out after it run. Projects may override it.
+	// If zero, DefaultMaxSandboxBytes; negative: no limit.
+	MaxSandboxBytes int64
+	// DiskPollInterval is how often disk use is measured while a transfer
+	// runs (on E2B each measure is a round trip to the sandbox). If zero,
+	// one second.
+	DiskPollInterval time.Duration
 }
+
+// The default size limits: generous enough for any repository an agent
+// should clone whole, small enough that one hostile repository cannot fill
+// the disk every project's sandboxes share.
+const (
+	DefaultMaxRepoBytes    int64 = 2 << 30
+	DefaultMaxSandboxBytes int64 = 4 << 30
+)
 
 // Config configures an Executor.
 type Config struct {
@@ -130,6 +156,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.RemoteTimeout <= 0 {
 		l.RemoteTimeout = 10 * time.Minute
+	}
+	if l.MaxRepoBytes == 0 {
+		l.MaxRepoBytes = DefaultMaxRepoBytes
+	}
+	if l.MaxSandboxBytes == 0 {
+		l.MaxSandboxBytes = DefaultMaxSandboxBytes
+	}
+	if l.DiskPollInterval <= 0 {
+		l.DiskPollInterval = time.Second
 	}
 	return l
 }

@@ -231,6 +231,9 @@ type gitRun struct {
 	maxOut int
 	skip   int64 // stdout bytes dropped before maxOut are kept (sandbox.ExecRequest.SkipStdout)
 	noTree bool  // run without a work tree (plumbing on the git dir)
+	// watch, if set, runs the command under its project's size limits
+	// (transferlimit.go).
+	watch *diskWatch
 }
 
 // run runs a git command and returns its result whatever its exit code.
@@ -269,15 +272,21 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 		req.OnStderr = progressTap(ctx, root)
 	}
 	req.Timeout = timeout
-	e.metrics.processes.WithLabelValues(string(g.op)).Inc()
-	start := time.Now()
-	res, err := e.provider().Exec(ctx, sandboxID, req)
-	d := time.Since(start).Seconds()
-	e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
-	if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {
-		e.metrics.sandboxCost.WithLabelValues(string(g.op)).Add(d * c.CostPerSecond(sandboxID))
+	call := func(ctx context.Context) (sandbox.ExecResult, error) {
+		e.metrics.processes.WithLabelValues(string(g.op)).Inc()
+		start := time.Now()
+		res, err := e.provider().Exec(ctx, sandboxID, req)
+		d := time.Since(start).Seconds()
+		e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
+		if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {
+			e.metrics.sandboxCost.WithLabelValues(string(g.op)).Add(d * c.CostPerSecond(sandboxID))
+		}
+		return res, err
 	}
-	return res, err
+	if g.watch != nil {
+		return e.execWatched(ctx, sandboxID, root, g.watch, &req, call)
+	}
+	return call(ctx)
 }
 
 func secretName() string {

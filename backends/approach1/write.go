@@ -182,7 +182,7 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 	}
 	args := append(append([]string{"pull", "--progress", "--no-stat"}, mode...), "origin", branch)
 	pullRun := gitRun{op: backends.OpPull, args: args, remote: remote, author: author}
-	res, err := e.run(ctx, w.Binding, pullRun)
+	res, err := e.runPull(ctx, w, branch, pullRun)
 	if err == nil {
 		res, err = e.unlockStaleIndex(ctx, w.Binding, pullRun, res)
 	}

@@ -7,6 +7,25 @@
 // recursion, non-allowed transports), and puts user values after "--" or as
 // the value of a fixed option. See threats.md §1 for the reasons.
 //
+// Immunity to the repository's own configuration. The environment shuts
+// out the system and global configuration (GIT_CONFIG_NOSYSTEM,
+// GIT_CONFIG_SYSTEM and GIT_CONFIG_GLOBAL point nowhere) and passes no
+// GIT_CONFIG_COUNT/GIT_CONFIG_PARAMETERS nor proxy variables, since it is
+// built from scratch. That leaves $GIT_DIR/config, which the gateway owns
+// but defends in two layers anyway. First, "-c" overrides every fixed key
+// that could redirect traffic or credentials and has a safe reset value
+// (http.proxy and remote.origin.proxy empty: no proxy; http.extraHeader and
+// http.curloptResolve empty: no headers, no forced addresses;
+// http.sslVerify, core.sshCommand, core.gitProxy, credential.helper).
+// Second, and completely: keys whose names embed a pattern
+// (url.<base>.insteadOf, http.<url>.*, credential.<url>.*,
+// includeIf.<condition>.path) and keys without a safe reset value
+// (http.sslCAInfo, remote.origin.pushurl, ...) cannot be neutralised by
+// "-c", so before every command that talks to the remote in an existing
+// repository the caller lists the repository's configuration file
+// (LocalConfigArgs) and CheckLocalConfig refuses the command unless every
+// key is one the gateway writes (see localconfig.go).
+//
 // The package only builds and parses; running is the sandbox provider's job.
 package gitcmd
 
@@ -47,6 +66,10 @@ type Scratch struct {
 // Remote carries what a network command needs: the transports and hosts the
 // project allows, and how the credential helper finds the project's token.
 type Remote struct {
+	// URL is the repository URL recorded for the workspace: the only value
+	// remote.origin.url may have (CheckLocalConfig). "" for commands that
+	// name the URL themselves outside a workspace.
+	URL     string
 	Schemes []string // allowed transports, e.g. ["https"]
 	// CredentialHosts are "scheme://host[:port]" values the credential
 	// helper answers for; it answers nothing for any other host.
@@ -113,6 +136,13 @@ var hardening = []string{
 	"core.quotePath=false",
 	"credential.useHttpPath=false",
 	"credential.helper=",
+	// Traffic and credential redirection with a safe reset value (the
+	// rest is refused by CheckLocalConfig before remote commands).
+	"http.proxy=",
+	"remote.origin.proxy=",
+	"http.extraHeader=",
+	"http.curloptResolve=",
+	"http.saveCookies=false",
 }
 
 // hardeningArgs is hardening as "-c key=value" arguments, built once.

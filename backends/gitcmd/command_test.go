@@ -27,6 +27,7 @@ var mustHarden = []string{
 	"submodule.recurse=false", "fetch.recurseSubmodules=false",
 	"gc.auto=0", "maintenance.auto=false", "http.sslVerify=true",
 	"gpg.program=false", "commit.gpgSign=false", "credential.helper=",
+	"http.proxy=", "remote.origin.proxy=", "http.extraHeader=", "http.curloptResolve=",
 }
 
 // baseEnv is the documented environment of every invocation.

@@ -92,6 +92,20 @@ type ExecRequest struct {
 	// Background asks for the lowest CPU priority (shadow work), where the
 	// provider can set it.
 	Background bool
+	// MaxFileBytes, if positive, caps the size of every file the command
+	// and the processes it starts write (RLIMIT_FSIZE): a write past it
+	// fails and the writer gets SIGXFSZ, which ends it. Zero: no cap.
+	MaxFileBytes int64
+}
+
+// DiskUser is implemented by providers that can measure disk use in a
+// sandbox, so that transfers are stopped at a size limit while they run.
+type DiskUser interface {
+	// DiskUsage returns, for each absolute sandbox path (under the
+	// sandbox's Root), the bytes allocated to the files under it, hard
+	// links counted each time; 0 for a path that does not exist. Each call
+	// is one round trip to the sandbox at most.
+	DiskUsage(ctx context.Context, id string, paths []string) ([]int64, error)
 }
 
 // ExecResult is a finished run. A non-zero exit code is not an error.

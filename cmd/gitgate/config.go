@@ -44,10 +44,15 @@ type Config struct {
 type ListenConfig struct {
 	MCP   string `mapstructure:"mcp"`
 	Admin string `mapstructure:"admin"`
-	// AdminTokenSHA256 (hex, from `gitgate hash-token`), when set, is
-	// required to set or clear the kill-switch override on the admin
-	// listener.
+	// AdminTokenSHA256 (hex, from `gitgate hash-token`) is the admin
+	// token that setting or clearing the kill-switch override on the admin
+	// listener needs. Without it the override cannot be changed, unless
+	// AdminKillWithoutToken.
 	AdminTokenSHA256 string `mapstructure:"admin_token_sha256"`
+	// AdminKillWithoutToken (listen.admin_kill_without_token) opts out of
+	// the admin token: with no AdminTokenSHA256, any process reaching the
+	// admin listener may set or clear the override.
+	AdminKillWithoutToken bool `mapstructure:"admin_kill_without_token"`
 }
 
 // MCPConfig configures the MCP endpoint.
@@ -235,36 +240,61 @@ type AgentConfig struct {
 	AuthorEmail string `mapstructure:"author_email"`
 }
 
-// loadConfig reads the embedded defaults, then the file at path (if any),
-// then GITGATE_* environment variables, and validates the result. getenv
-// resolves token variables (os.Getenv in production).
+// loadConfig reads the configuration (readConfig), resolves the secrets
+// the *_env keys name with getenv (os.Getenv in production) and validates
+// the result: what commands that serve need.
 func loadConfig(path string, getenv func(string) string) (*Config, error) {
+	c, err := readConfig(path, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.resolveTokens(getenv); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readConfig reads the embedded defaults, then the file at path (if any),
+// then GITGATE_* environment variables, and refuses keys and variables
+// that are not configuration (checkFileKeys, checkEnvironment). It neither
+// resolves secrets nor validates values: commands that only edit flags
+// need no project token. getenv locates the default state directory.
+func readConfig(path string, getenv func(string) string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(configs.DefaultYAML)); err != nil {
 		return nil, fmt.Errorf("config: embedded defaults: %w", err)
 	}
 	if path != "" {
+		file := viper.New()
+		file.SetConfigFile(path)
+		if err := file.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+		if err := checkFileKeys(file.AllSettings()); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
 		v.SetConfigFile(path)
 		if err := v.MergeInConfig(); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", path, err)
 		}
 	}
-	v.SetEnvPrefix("GITGATE")
+	v.SetEnvPrefix(envPrefix[:len(envPrefix)-1])
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	bindEnvironment(v)
+	if err := checkEnvironment(os.Environ(), v); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if err := c.resolveTokens(getenv); err != nil {
-		return nil, err
-	}
 	if c.StateDir == "" {
 		c.StateDir = defaultStateDir(getenv)
-	}
-	if err := c.validate(); err != nil {
-		return nil, err
 	}
 	return &c, nil
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -40,7 +39,7 @@ func (c *changeOptions) path() (string, error) {
 	if c.file != "" {
 		return c.file, nil
 	}
-	cfg, err := loadConfig(c.o.configPath, os.Getenv)
+	cfg, err := readConfig(c.o.configPath, os.Getenv) // flags.path only: no token is needed to edit flags
 	if err != nil {
 		return "", err
 	}
@@ -198,14 +197,17 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 		Example: `  gitgate canary set status 10 --reason "start the canary"`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pct, err := strconv.Atoi(strings.TrimSuffix(args[1], "%"))
+			pct, err := parseStage(args[1])
 			if err != nil {
-				return fmt.Errorf("PERCENT %q is not a number", args[1])
+				return err
 			}
 			op := args[0]
+			if err := checkOp(op); err != nil {
+				return err
+			}
 			return set.edit(cmd.OutOrStdout(), fmt.Sprintf("%s: %d%% to approach2", op, pct), func(f *flags.File) error {
 				if _, ok := f.Flags[flags.RouteFlag(op)]; !ok {
-					return fmt.Errorf("unknown operation %q", op)
+					return unknownOp(op)
 				}
 				return f.SetRoute(op, pct)
 			})
@@ -222,7 +224,7 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 				if args[0] == "all" {
 					targets = opNames()
 				} else if _, ok := f.Flags[flags.RouteFlag(args[0])]; !ok {
-					return fmt.Errorf("unknown operation %q", args[0])
+					return unknownOp(args[0])
 				}
 				for _, op := range targets {
 					_ = f.SetRoute(op, 0)
@@ -237,14 +239,17 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 		Use: "shadow OP PERCENT", Short: "Shadow PERCENT of OP's calls on the other backend (reads mirrored, writes predicted) and compare",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pct, err := strconv.Atoi(strings.TrimSuffix(args[1], "%"))
-			if err != nil || pct < 0 || pct > 100 {
-				return fmt.Errorf("PERCENT %q must be a number from 0 to 100", args[1])
+			pct, err := parsePercent(args[1])
+			if err != nil {
+				return err
 			}
 			op := args[0]
+			if err := checkOp(op); err != nil {
+				return err
+			}
 			return sh.edit(cmd.OutOrStdout(), fmt.Sprintf("%s: shadow %d%%", op, pct), func(f *flags.File) error {
 				if _, ok := f.Flags[flags.ShadowFlag(op)]; !ok {
-					return fmt.Errorf("unknown operation %q", op)
+					return unknownOp(op)
 				}
 				return f.SetShadow(op, float64(pct)/100)
 			})

@@ -428,6 +428,9 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 		}
 		cmd, args = "/bin/sh", append([]string{"-c", script, "sh", in, req.Path}, req.Args...)
 	}
+	if req.MaxFileBytes > 0 {
+		cmd, args = prlimitPath, append([]string{"--fsize=" + strconv.FormatInt(req.MaxFileBytes, 10), "--", cmd}, args...)
+	}
 	if req.Background {
 		cmd, args = "/usr/bin/nice", append([]string{"-n", "19", "--", cmd}, args...)
 	}

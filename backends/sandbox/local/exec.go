@@ -34,9 +34,12 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	if err := ctx.Err(); err != nil {
 		return sandbox.ExecResult{}, stopError(err)
 	}
-	cmd, stdout, stderr := command(info, req)
+	cmd, stdout, stderr, limited := command(info, req)
 	if err := cmd.Start(); err != nil {
 		return sandbox.ExecResult{}, backends.Errorf(backends.Internal, "start %s: %w", req.Path, err)
+	}
+	if req.MaxFileBytes > 0 && !limited {
+		_ = setFileLimit(cmd.Process.Pid, req.MaxFileBytes)
 	}
 	if req.Background {
 		// Niceness 19 for the leader; the helpers it starts inherit it.
@@ -78,12 +81,15 @@ func killed(err error) bool {
 	return ok && ws.Signaled()
 }
 
-func command(info sandbox.Info, req sandbox.ExecRequest) (*exec.Cmd, *capWriter, *capWriter) {
+// command builds the command of req; limited reports whether its file-size
+// limit (req.MaxFileBytes) is already set by a wrapper (prlimit).
+func command(info sandbox.Info, req sandbox.ExecRequest) (cmd *exec.Cmd, stdout, stderr *capWriter, limited bool) {
 	limit := req.MaxOutput
 	if limit <= 0 {
 		limit = defaultMaxOutput
 	}
-	cmd := exec.Command(req.Path, req.Args...)
+	path, args, limited := withFileLimit(req.MaxFileBytes, req.Path, req.Args)
+	cmd = exec.Command(path, args...)
 	cmd.Env = append([]string{}, req.Env...) // never nil: nil would inherit ours
 	cmd.Dir = req.Dir
 	if cmd.Dir == "" {
@@ -94,12 +100,12 @@ func command(info sandbox.Info, req sandbox.ExecRequest) (*exec.Cmd, *capWriter,
 	} else if devNull != nil {
 		cmd.Stdin = devNull // an *os.File is passed as is; nil would open /dev/null per command
 	}
-	stdout := &capWriter{limit: limit, skip: max(req.SkipStdout, 0)}
-	stderr := &capWriter{limit: limit, tap: req.OnStderr}
+	stdout = &capWriter{limit: limit, skip: max(req.SkipStdout, 0)}
+	stderr = &capWriter{limit: limit, tap: req.OnStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 2 * time.Second // helpers that keep our pipes open after git exits
-	return cmd, stdout, stderr
+	return cmd, stdout, stderr, limited
 }
 
 // stopError is the error of a command stopped by its deadline or by the

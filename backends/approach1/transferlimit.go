@@ -1,0 +1,367 @@
+package approach1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+// Size limits on what transfers bring into a sandbox.
+//
+// A clone, pull or fetch runs under two limits of its project: the
+// repository limit (the workspace's git directory, all of it) and the
+// sandbox limit (the disk use of the whole sandbox: every workspace of the
+// owner). They are enforced while the command runs, two ways:
+//
+//   - a watcher measures the disk use every DiskPollInterval (one round
+//     trip on E2B, only while a transfer runs) and stops the command when
+//     it is past a limit;
+//   - the command runs with a file-size limit (RLIMIT_FSIZE) of the room
+//     left, so that no single file — a pack arriving faster than the
+//     watcher measures, a huge blob checked out — can outgrow it between
+//     two measures.
+//
+// A clone transfers first (git clone --no-checkout, bounded by both
+// limits) and checks the work tree out afterwards (bounded by the sandbox
+// limit), so that a pack is held to the repository limit and a work-tree
+// file to the room left in the sandbox. A pull does both in one git
+// command, bounded by the room left in the sandbox and watched against
+// both limits.
+
+// diskWatch asks exec to run a git command under its project's size
+// limits.
+type diskWatch struct {
+	project string
+	// gitDir is the workspace's git directory, held to the repository
+	// limit; "" for a check-out, held to the sandbox limit only.
+	gitDir string
+}
+
+// sizeLimitError is a transfer stopped at a size limit.
+type sizeLimitError struct {
+	repo  bool  // the repository limit, else the sandbox limit
+	limit int64 // bytes
+	used  int64 // bytes measured, 0 if unknown (a file-size limit fired)
+}
+
+func (e *sizeLimitError) Error() string {
+	if e.repo {
+		return fmt.Sprintf("the repository is larger than the project's repository size limit of %s, so the transfer was stopped", sizeText(e.limit))
+	}
+	return fmt.Sprintf("the sandbox's disk use would pass the project's sandbox disk limit of %s, so the transfer was stopped; release workspaces you no longer need", sizeText(e.limit))
+}
+
+// limitError is err as the error an agent sees: resource_exhausted, with
+// what happened to the workspace (outcome) in the same sentence. cause,
+// if any, is kept (sandbox.ErrMayStillRun matters to the callers).
+func limitError(hit *sizeLimitError, outcome string, cause error) error {
+	return &backends.Error{Category: backends.ResourceExhausted, Message: hit.Error() + "; " + outcome, Err: errors.Join(hit, cause)}
+}
+
+// asSizeLimit returns the size limit that stopped err's command, if one
+// did.
+func asSizeLimit(err error) (*sizeLimitError, bool) {
+	var hit *sizeLimitError
+	ok := errors.As(err, &hit)
+	return hit, ok
+}
+
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB (%d bytes)", float64(n)/(1<<20), n)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// sizeLimits returns the project's repository and sandbox limits in
+// bytes, 0 for none.
+func (e *Executor) sizeLimits(project string) (repo, box int64) {
+	repo, box = e.cfg.Limits.MaxRepoBytes, e.cfg.Limits.MaxSandboxBytes
+	if p, ok := e.cfg.Projects.Project(project); ok {
+		if p.MaxRepoBytes != 0 {
+			repo = p.MaxRepoBytes
+		}
+		if p.MaxSandboxBytes != 0 {
+			box = p.MaxSandboxBytes
+		}
+	}
+	return max(repo, 0), max(box, 0)
+}
+
+// usage is one measure of a sandbox's disk use.
+type usage struct{ box, repo int64 }
+
+// over returns the limit u is past (at it, for the sandbox: nothing more
+// fits), nil if none.
+func over(u usage, repoMax, boxMax int64, watchRepo bool) *sizeLimitError {
+	switch {
+	case watchRepo && repoMax > 0 && u.repo > repoMax:
+		return &sizeLimitError{repo: true, limit: repoMax, used: u.repo}
+	case boxMax > 0 && u.box > boxMax:
+		return &sizeLimitError{limit: boxMax, used: u.box}
+	}
+	return nil
+}
+
+// execWatched runs one git command (call) under the size limits of w: it
+// refuses to start when the sandbox is already full, sets the file-size
+// limit in req, stops the command when a measure finds it past a limit,
+// and reports a failure the limits caused as a *sizeLimitError (joined
+// with the provider's error, if any).
+func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *diskWatch, req *sandbox.ExecRequest,
+	call func(context.Context) (sandbox.ExecResult, error)) (sandbox.ExecResult, error) {
+	du, ok := e.cfg.Sandboxes.Provider().(sandbox.DiskUser)
+	repoMax, boxMax := e.sizeLimits(w.project)
+	watchRepo := w.gitDir != "" && repoMax > 0
+	if !ok || (!watchRepo && boxMax == 0) {
+		return call(ctx)
+	}
+	paths := []string{root}
+	if watchRepo {
+		paths = append(paths, w.gitDir)
+	}
+	measure := func(ctx context.Context) (usage, error) {
+		n, err := du.DiskUsage(ctx, sandboxID, paths)
+		if err != nil {
+			return usage{}, e.gone(ctx, sandboxID, err)
+		}
+		u := usage{box: n[0]}
+		if watchRepo {
+			u.repo = n[1]
+		}
+		return u, nil
+	}
+	before, err := measure(ctx)
+	if err != nil {
+		return sandbox.ExecResult{}, err
+	}
+	if boxMax > 0 && before.box >= boxMax {
+		return sandbox.ExecResult{}, &sizeLimitError{limit: boxMax, used: before.box}
+	}
+	if hit := over(before, repoMax, boxMax, watchRepo); hit != nil {
+		return sandbox.ExecResult{}, hit
+	}
+	// The file-size limit: the least room left, and the limit it stands for.
+	fileHit := &sizeLimitError{}
+	if boxMax > 0 {
+		req.MaxFileBytes, fileHit.limit = boxMax-before.box, boxMax
+	}
+	if watchRepo && (req.MaxFileBytes == 0 || repoMax-before.repo < req.MaxFileBytes) {
+		req.MaxFileBytes, fileHit.repo, fileHit.limit = repoMax-before.repo, true, repoMax
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(e.cfg.Limits.DiskPollInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-tick.C:
+			}
+			u, err := measure(wctx)
+			if err != nil {
+				continue // the next measure, or the command's own end, tells
+			}
+			if hit := over(u, repoMax, boxMax, watchRepo); hit != nil {
+				cancel(hit)
+				return
+			}
+		}
+	}()
+	res, err := call(wctx)
+	cause := context.Cause(wctx)
+	cancel(errTransferDone)
+	<-stopped
+	var hit *sizeLimitError
+	if errors.As(cause, &hit) {
+		e.limitStopped(w, sandboxID, hit)
+		return res, errors.Join(hit, err)
+	}
+	if err != nil || res.ExitCode == 0 {
+		return res, err
+	}
+	// The command failed on its own: at the file-size limit (git, or its
+	// index-pack, killed by SIGXFSZ), or past a limit between two measures?
+	if res.ExitCode == -1 || strings.Contains(string(res.Stderr), "signal 25") {
+		e.limitStopped(w, sandboxID, fileHit)
+		return res, fileHit
+	}
+	if u, err := measure(context.WithoutCancel(ctx)); err == nil {
+		if hit := over(u, repoMax, boxMax, watchRepo); hit != nil {
+			e.limitStopped(w, sandboxID, hit)
+			return res, hit
+		}
+	}
+	return res, nil
+}
+
+var errTransferDone = errors.New("the transfer ended")
+
+func (e *Executor) limitStopped(w *diskWatch, sandboxID string, hit *sizeLimitError) {
+	which := "sandbox"
+	if hit.repo {
+		which = "repository"
+	}
+	e.cfg.Logger.Info("a transfer was stopped at a size limit", "project", w.project, "sandbox", sandboxID,
+		"limit", which, "limit_bytes", hit.limit, "measured_bytes", hit.used)
+}
+
+// cloneCheckout writes the work tree of a clone made with --no-checkout,
+// under the sandbox limit. An empty repository has nothing to check out.
+func (e *Executor) cloneCheckout(ctx context.Context, b sandbox.Binding) error {
+	g := gitRun{op: backends.OpClone, args: []string{"read-tree", "-u", "--reset", "HEAD"}, watch: &diskWatch{project: b.Key.Project}}
+	_, err := e.git(ctx, b, g)
+	return err
+}
+
+// pullSnapshot is what a pull stopped at a size limit restores: the
+// remote-tracking branch it fetches into and FETCH_HEAD.
+type pullSnapshot struct {
+	tracking  string // its commit, "" if it did not exist
+	fetchHead []byte
+	hadFetch  bool
+}
+
+// runPull runs a pull's git command under the size limits. When a limit
+// stops it, the workspace is put back as it was: temporary packs and
+// objects removed, the remote-tracking branch and FETCH_HEAD restored, and
+// the files a stopped merge had begun to write restored from HEAD (git
+// refuses a merge that would overwrite uncommitted changes, so they are the
+// agent's committed files).
+func (e *Executor) runPull(ctx context.Context, w *workspace, branch string, g gitRun) (sandbox.ExecResult, error) {
+	snap := e.snapshotPull(ctx, w.Binding, branch)
+	g.watch = &diskWatch{project: w.Key.Project, gitDir: w.GitDir()}
+	res, err := e.run(ctx, w.Binding, g)
+	hit, ok := asSizeLimit(err)
+	if !ok {
+		return res, err
+	}
+	if errors.Is(err, sandbox.ErrMayStillRun) {
+		return res, limitError(hit, "gitgate could not confirm that git stopped, so the workspace was left as it is", err)
+	}
+	if rerr := e.restorePull(context.WithoutCancel(ctx), w.Binding, branch, snap); rerr != nil {
+		e.cfg.Logger.Warn("restoring a workspace after a pull stopped at a size limit failed", "workspace", w.Key.String(), "err", rerr)
+		return res, limitError(hit, "the workspace could not be fully restored ("+backends.MessageOf(rerr)+")", err)
+	}
+	return res, limitError(hit, "the workspace is unchanged", err)
+}
+
+func (e *Executor) snapshotPull(ctx context.Context, b sandbox.Binding, branch string) pullSnapshot {
+	var s pullSnapshot
+	res, err := e.run(ctx, b, gitRun{op: backends.OpPull, read: true, noTree: true,
+		args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", "refs/remotes/origin/" + branch}})
+	if err == nil && res.ExitCode == 0 {
+		s.tracking = strings.TrimSpace(string(res.Stdout))
+	}
+	if f, err := e.provider().ReadFile(ctx, b.SandboxID, b.GitDir(), "FETCH_HEAD", 0, 1<<20); err == nil {
+		s.fetchHead, s.hadFetch = f.Data, true
+	}
+	return s
+}
+
+func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch string, s pullSnapshot) error {
+	p := e.provider()
+	var errs []error
+	// What a stopped fetch leaves: tmp_pack_*, tmp_idx_* in objects/pack,
+	// tmp_obj_* among loose objects, incoming-* quarantines.
+	for _, dir := range []string{"objects/pack", "objects"} {
+		entries, err := p.ListDir(ctx, b.SandboxID, b.GitDir(), dir, dir == "objects", 100_000)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, en := range entries {
+			base := en.Path[strings.LastIndex(en.Path, "/")+1:]
+			if strings.HasPrefix(base, "tmp_") || (en.Type == "dir" && strings.HasPrefix(base, "incoming-")) {
+				if err := p.RemoveAll(ctx, b.SandboxID, b.GitDir()+"/"+dir+"/"+en.Path); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	// A merge stopped while writing files: its lock, and the files it
+	// wrote, which differ between HEAD and the fetched tip.
+	if _, err := p.Remove(ctx, b.SandboxID, b.GitDir(), "index.lock"); err != nil {
+		errs = append(errs, err)
+	}
+	ref := "refs/remotes/origin/" + branch
+	res, err := e.run(ctx, b, gitRun{op: backends.OpPull, noTree: true, read: true,
+		args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", ref}})
+	if err == nil && res.ExitCode == 0 {
+		if tip := strings.TrimSpace(string(res.Stdout)); tip != s.tracking {
+			errs = append(errs, e.restoreWrittenFiles(ctx, b, tip))
+		}
+	}
+	args := []string{"update-ref", "-d", ref}
+	if s.tracking != "" {
+		args = []string{"update-ref", ref, s.tracking}
+	}
+	if _, err := e.git(ctx, b, gitRun{op: backends.OpPull, noTree: true, args: args}); err != nil {
+		errs = append(errs, err)
+	}
+	if s.hadFetch {
+		_, err = p.WriteFile(ctx, b.SandboxID, b.GitDir(), "FETCH_HEAD", s.fetchHead)
+	} else {
+		_, err = p.Remove(ctx, b.SandboxID, b.GitDir(), "FETCH_HEAD")
+	}
+	return errors.Join(append(errs, err)...)
+}
+
+// restoreWrittenFiles puts back, from HEAD, the files a merge of tip into
+// HEAD may have begun to write: those tip changed since their merge base.
+func (e *Executor) restoreWrittenFiles(ctx context.Context, b sandbox.Binding, tip string) error {
+	res, err := e.git(ctx, b, gitRun{op: backends.OpPull, read: true, args: []string{"merge-base", "HEAD", tip}})
+	if err != nil {
+		return err
+	}
+	base := strings.TrimSpace(string(res.Stdout))
+	res, err = e.git(ctx, b, gitRun{op: backends.OpPull, read: true, maxOut: 16 << 20,
+		args: []string{"diff", "--no-renames", "--name-only", "-z", base, tip, "--"}})
+	if err != nil {
+		return err
+	}
+	var inHead, gone []string
+	for _, path := range strings.Split(strings.TrimSuffix(string(res.Stdout), "\x00"), "\x00") {
+		if path == "" {
+			continue
+		}
+		r, err := e.run(ctx, b, gitRun{op: backends.OpPull, read: true, noTree: true, args: []string{"cat-file", "-e", "HEAD:" + path}})
+		if err != nil {
+			return err
+		}
+		if r.ExitCode == 0 {
+			inHead = append(inHead, path)
+		} else {
+			gone = append(gone, path)
+		}
+	}
+	for _, path := range gone {
+		if _, err := e.provider().Remove(ctx, b.SandboxID, b.WorkTree(), path); err != nil {
+			return err
+		}
+	}
+	if len(inHead) == 0 {
+		return nil
+	}
+	var stdin []byte
+	for _, path := range inHead {
+		stdin = append(append(stdin, ":(literal)"+path...), 0)
+	}
+	_, err = e.git(ctx, b, gitRun{op: backends.OpPull, stdin: stdin,
+		args: []string{"checkout", "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul", "HEAD", "--"}})
+	return err
+}

@@ -11,6 +11,7 @@ import (
 	pb "github.com/gitgate/gitgate/backends/approach2/approach2pb"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -33,6 +34,73 @@ type ClientConfig struct {
 	// MaxMessageBytes), and a write_file above the limit is refused here,
 	// with the service's answer, without sending it.
 	MaxFileBytes, MaxOutputBytes int
+	// ReadTimeout bounds every read (status, read_file, ...) on the
+	// service, the wait for a connection included, so that a silent
+	// partition fails a read, which then falls back, within seconds. Zero:
+	// DefaultReadTimeout.
+	ReadTimeout time.Duration
+	// CommandTimeout and RemoteTimeout are the service's git.command_timeout
+	// and git.remote_timeout (zero: their defaults, 1 min and 10 min). A
+	// write that stays local may take CommandTimeout plus WriteSlack, one
+	// that talks to the remote (clone, pull, push) RemoteTimeout plus
+	// CommandTimeout plus WriteSlack.
+	CommandTimeout, RemoteTimeout time.Duration
+	// WriteSlack is what a write may spend besides its git commands:
+	// waiting for the workspace lock and a sandbox, the journal. Zero:
+	// DefaultWriteSlack.
+	WriteSlack time.Duration
+}
+
+// The defaults of the per-call deadlines (see ClientConfig). A deadline
+// applies only when the caller's context has none or a later one.
+const (
+	DefaultReadTimeout    = 15 * time.Second
+	DefaultWriteSlack     = 30 * time.Second
+	DefaultCommandTimeout = time.Minute
+	DefaultRemoteTimeout  = 10 * time.Minute
+)
+
+// Keepalive: with no frame from the service for KeepaliveTime the client
+// pings it and drops the connection if no answer comes within
+// KeepaliveTimeout, also between calls, so that a dead link is noticed
+// within KeepaliveTime+KeepaliveTimeout (calls in flight then fail as
+// unavailable). KeepaliveTime is the least gRPC allows a client; the
+// service must permit pings that often (see KeepaliveMinTime).
+const (
+	KeepaliveTime    = 10 * time.Second
+	KeepaliveTimeout = 5 * time.Second
+)
+
+// connectTimeout bounds one attempt to connect (TCP and the HTTP/2
+// handshake): past it the connection counts as failed, and calls fail at
+// once as unavailable (never started) instead of waiting for their
+// deadline. gRPC's own default is 20 s.
+const connectTimeout = 5 * time.Second
+
+// deadlines are the per-call time limits by kind of operation.
+type deadlines struct{ read, write, remote time.Duration }
+
+func (c ClientConfig) deadlines() deadlines {
+	or := func(d, def time.Duration) time.Duration {
+		if d <= 0 {
+			return def
+		}
+		return d
+	}
+	cmd, remote, slack := or(c.CommandTimeout, DefaultCommandTimeout), or(c.RemoteTimeout, DefaultRemoteTimeout), or(c.WriteSlack, DefaultWriteSlack)
+	return deadlines{read: or(c.ReadTimeout, DefaultReadTimeout), write: cmd + slack, remote: remote + cmd + slack}
+}
+
+// of returns the time limit of op.
+func (d deadlines) of(op backends.Op) time.Duration {
+	info, _ := backends.Info(op)
+	switch {
+	case info.Kind == backends.Read:
+		return d.read
+	case info.Remote:
+		return d.remote
+	}
+	return d.write
 }
 
 // The defaults of the size limits, the same as Approach 1's.
@@ -79,6 +147,7 @@ type Client struct {
 	conn         *grpc.ClientConn
 	stub         pb.GitServiceClient
 	maxFileBytes int
+	deadlines    deadlines
 }
 
 var (
@@ -87,7 +156,9 @@ var (
 )
 
 // Dial connects to the service at target ("host:port"). Connections are
-// kept alive so that a silently dead peer is noticed within about 40 s.
+// kept alive so that a silently dead peer is noticed within
+// KeepaliveTime+KeepaliveTimeout, and every call has a deadline by kind of
+// operation (ClientConfig).
 // Requests up to MaxMessageBytes of the configured limits are sent, and
 // answers up to that or 64 MiB, whichever is more, accepted.
 func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, error) {
@@ -95,7 +166,8 @@ func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, er
 	size := MaxMessageBytes(cfg.MaxFileBytes, cfg.MaxOutputBytes)
 	base := []grpc.DialOption{
 		grpc.WithPerRPCCredentials(bearer{token: cfg.Token, insecure: cfg.Insecure}),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: connectTimeout}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(size), grpc.MaxCallRecvMsgSize(max(size, minResultBytes))),
 	}
 	if cfg.Insecure {
@@ -105,7 +177,7 @@ func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, er
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, stub: pb.NewGitServiceClient(conn), maxFileBytes: maxFile}, nil
+	return &Client{conn: conn, stub: pb.NewGitServiceClient(conn), maxFileBytes: maxFile, deadlines: cfg.deadlines()}, nil
 }
 
 // Target returns the address the client dials.
@@ -114,11 +186,29 @@ func (c *Client) Target() string { return c.conn.Target() }
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// Execute runs req on the service. Errors keep their category. An error
-// of an operation the service provably never started is marked with
+// Execute runs req on the service within the deadline of its kind of
+// operation (or the caller's, if sooner). Errors keep their category; a
+// call that ran out of its own deadline is a timeout. An error of an
+// operation the service provably never started is marked with
 // backends.ErrNotStarted; any other error may belong to an operation that
 // happened.
 func (c *Client) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
+	limit := c.deadlines.of(req.Op())
+	callCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	res, err := c.execute(callCtx, req)
+	if err != nil && ctx.Err() == nil && callCtx.Err() != nil && backends.CategoryOf(err) == backends.Timeout {
+		// Our deadline, not the caller's: say so, keeping whether it started.
+		out := backends.WithOp(req.Op(), backends.Errorf(backends.Timeout, "the Approach 2 service did not answer within %s", limit))
+		if errors.Is(err, backends.ErrNotStarted) {
+			out = backends.NotStarted(out)
+		}
+		return nil, out
+	}
+	return res, err
+}
+
+func (c *Client) execute(ctx context.Context, req backends.Request) (backends.Result, error) {
 	if err := c.checkSize(req); err != nil {
 		return nil, backends.NotStarted(err)
 	}
@@ -134,7 +224,9 @@ func (c *Client) Execute(ctx context.Context, req backends.Request) (backends.Re
 		return nil, callError(err, false)
 	}
 	if _, err := stream.Header(); err != nil {
-		return nil, callError(err, false)
+		// The request was handed to the connection: the link may have died
+		// after it, or the acceptance with it (a silent partition).
+		return nil, callError(err, true)
 	}
 	return receive(ctx, req.Op(), stream)
 }
@@ -189,11 +281,13 @@ func receive(ctx context.Context, op backends.Op, stream grpc.ServerStreamingCli
 	}
 }
 
-// callError categorises a failed call. headerSeen says whether the service
-// had accepted the operation. Before acceptance the operation never started
-// — unless the call ended by its deadline or cancellation, which can race
-// with an acceptance already on its way, so those stay "may have happened".
-func callError(err error, headerSeen bool) error {
+// callError categorises a failed call. sent says whether the request had
+// been handed to the connection. Once it had, only the service can say the
+// operation never started (its acceptance header, or its error, may be
+// lost with the link). Before, a failure means the request never left —
+// unless the call ended by its deadline or cancellation, which can race
+// with the sending, so those stay "may have happened".
+func callError(err error, sent bool) error {
 	e, started, fromService := fromStatus(err)
 	if fromService {
 		if !started {
@@ -202,7 +296,7 @@ func callError(err error, headerSeen bool) error {
 		return e
 	}
 	code := status.Code(err)
-	if !headerSeen && code != codes.DeadlineExceeded && code != codes.Canceled {
+	if !sent && code != codes.DeadlineExceeded && code != codes.Canceled {
 		return backends.NotStarted(e)
 	}
 	if code == codes.Canceled {

@@ -14,6 +14,7 @@ import (
 	pb "github.com/gitgate/gitgate/backends/approach2/approach2pb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -29,6 +30,15 @@ const acceptedHeader = "gitgate-accepted"
 // shadowHeader marks a call as shadow work (backends.WithShadow), which the
 // service runs at the lowest CPU priority.
 const shadowHeader = "gitgate-shadow"
+
+// ServiceName is the GitService's full gRPC name, under which the
+// standard health service reports its status too.
+const ServiceName = "gitgate.approach2.v1.GitService"
+
+// KeepaliveMinTime is the shortest interval between the client's keepalive
+// pings the service accepts (half the client's KeepaliveTime, for slack).
+// A client pinging more often gets GOAWAY too_many_pings.
+const KeepaliveMinTime = KeepaliveTime / 2
 
 // ServerConfig configures a Server.
 type ServerConfig struct {
@@ -68,11 +78,13 @@ func NewServer(cfg ServerConfig) *Server {
 func (s *Server) Register(g *grpc.Server) { pb.RegisterGitServiceServer(g, s) }
 
 // ServerOptions returns the interceptors that guard every method with the
-// gateway's token and the message size the configured limits need; pass
-// them to grpc.NewServer.
+// gateway's token, the message size the configured limits need and the
+// keepalive policy that lets the client ping as often as it does (also
+// between calls); pass them to grpc.NewServer.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.ChainStreamInterceptor(s.AuthInterceptor), grpc.ChainUnaryInterceptor(s.UnaryAuthInterceptor),
-		grpc.MaxRecvMsgSize(MaxMessageBytes(s.cfg.MaxFileBytes, s.cfg.MaxOutputBytes))}
+		grpc.MaxRecvMsgSize(MaxMessageBytes(s.cfg.MaxFileBytes, s.cfg.MaxOutputBytes)),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true})}
 }
 
 // UnaryAuthInterceptor is AuthInterceptor for unary methods (Predict).

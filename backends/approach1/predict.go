@@ -378,9 +378,16 @@ func (e *Executor) predictClone(ctx context.Context, r *backends.CloneRequest, r
 }
 
 // predictCheckout expects HEAD on the requested branch at the commit it
-// had (or, when created, at the start point or the previous HEAD).
+// had (or, when created, at the start point or the previous HEAD). A
+// branch name the checkout must refuse gets the checkout's own refusal
+// (the same validation and the same comparison with the workspace's refs,
+// the created branch itself excepted).
 func (e *Executor) predictCheckout(ctx context.Context, r *backends.CheckoutRequest, res *backends.CheckoutResult) (*backends.Prediction, error) {
-	if err := gitcmd.ValidateBranch(r.Branch); err != nil {
+	validate := gitcmd.ValidateBranch
+	if r.Create {
+		validate = gitcmd.ValidateNewBranch
+	}
+	if err := validate(r.Branch); err != nil {
 		return nil, err
 	}
 	w, branch, head, err := e.openAtHead(ctx, &r.Scope)
@@ -388,6 +395,11 @@ func (e *Executor) predictCheckout(ctx context.Context, r *backends.CheckoutRequ
 		return nil, err
 	}
 	defer w.close()
+	if r.Create {
+		if err := e.checkNewBranch(ctx, w.Binding, "predict", r.Branch); err != nil {
+			return nil, err
+		}
+	}
 	if branch != res.Branch || head != res.Head {
 		return stale("HEAD moved on from the checkout"), nil
 	}

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
@@ -81,4 +83,53 @@ func (e *Executor) currentBranch(ctx context.Context, b sandbox.Binding) (string
 		return "", "", backends.Errorf(backends.Conflict, "HEAD is detached; check out a branch first")
 	}
 	return branch, sha, nil
+}
+
+// checkNewBranch refuses a name for a branch to create that git would
+// resolve to something else or that would mislead a reader (see
+// gitcmd.ValidateNewBranch and gitcmd.CheckNewBranch): it compares the name
+// with the workspace's branches, remote-tracking branches, tags and remotes,
+// and a short all-hexadecimal name with the repository's objects. The
+// remotes are "origin" and every remote that has remote-tracking branches
+// (the gateway's workspaces have only origin; see checkLocalConfig).
+func (e *Executor) checkNewBranch(ctx context.Context, b sandbox.Binding, op backends.Op, name string) error {
+	if err := gitcmd.ValidateNewBranch(name); err != nil {
+		return err
+	}
+	args := []string{"for-each-ref", "--format=%(refname)", "refs/heads/", "refs/remotes/", "refs/tags/"}
+	res, err := e.git(ctx, b, gitRun{op: op, args: args, read: true, noTree: true})
+	if err != nil {
+		return err
+	}
+	refs := strings.Fields(string(res.Stdout))
+	remotes := []string{"origin"}
+	for _, ref := range refs {
+		if rest, ok := strings.CutPrefix(ref, "refs/remotes/"); ok {
+			if r, _, ok := strings.Cut(rest, "/"); ok && !slices.Contains(remotes, r) {
+				remotes = append(remotes, r)
+			}
+		}
+	}
+	if err := gitcmd.CheckNewBranch(name, remotes, refs); err != nil {
+		return err
+	}
+	if gitcmd.ShortHexName(name) {
+		res, err := e.git(ctx, b, gitRun{op: op, args: []string{"rev-parse", "--disambiguate=" + name}, read: true, noTree: true})
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(res.Stdout)) > 0 {
+			return gitcmd.AbbreviatedObject(name)
+		}
+	}
+	return nil
+}
+
+// checkoutFailed gives a failed checkout of a branch that does not exist
+// (without create) its next step; other failures are returned as they are.
+func checkoutFailed(r *backends.CheckoutRequest, err error) error {
+	if r.Create || backends.CategoryOf(err) != backends.NotFound {
+		return err
+	}
+	return backends.Errorf(backends.NotFound, "branch %q does not exist, neither here nor on the remote; pass create: true to create it from the current commit", r.Branch)
 }

@@ -247,6 +247,11 @@ func (e *Executor) run(ctx context.Context, b sandbox.Binding, g gitRun) (sandbo
 }
 
 func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, inv gitcmd.Invocation) (sandbox.ExecResult, error) {
+	if inv.Remote != nil && inv.GitDir != "" {
+		if err := e.checkLocalConfig(ctx, sandboxID, root, g.op, inv.GitDir, inv.Remote.URL); err != nil {
+			return sandbox.ExecResult{}, err
+		}
+	}
 	if _, ok := e.cfg.Sandboxes.Provider().(sandbox.SecretWriter); ok && inv.Remote != nil && inv.Remote.Token != "" {
 		// The token goes as a file, read by the credential helper, and
 		// leaves the sandbox with the command.
@@ -287,6 +292,29 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 		return e.execWatched(ctx, sandboxID, root, g.watch, &req, call)
 	}
 	return call(ctx)
+}
+
+// checkLocalConfig refuses a remote command in the repository at gitDir
+// whose own configuration file holds a key the gateway did not write
+// (gitcmd.CheckLocalConfig): "-c" cannot neutralise keys such as
+// url.<base>.insteadOf or http.<url>.proxy, which could send the token
+// elsewhere. The refusal is internal (nothing the agent did) and logged at
+// error level with the key's name, never its value.
+func (e *Executor) checkLocalConfig(ctx context.Context, sandboxID, root string, op backends.Op, gitDir, originURL string) error {
+	inv := gitcmd.Invocation{Args: gitcmd.LocalConfigArgs(gitDir), ReadOnly: true}
+	res, err := e.exec(ctx, sandboxID, root, gitRun{op: op, read: true}, inv)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return backends.Errorf(backends.Internal, "reading the workspace's git configuration before a remote command failed: %w", gitError(res, root))
+	}
+	key, err := gitcmd.CheckLocalConfig(res.Stdout, originURL)
+	if err != nil {
+		e.cfg.Logger.Error("refused a remote command: the repository's git configuration holds a key the gateway does not allow",
+			"op", string(op), "sandbox", sandboxID, "key", key)
+	}
+	return err
 }
 
 func secretName() string {
@@ -347,7 +375,7 @@ func (e *Executor) remoteFor(p backends.Principal, rawURL string) (*gitcmd.Remot
 		return nil, "", err
 	}
 	return &gitcmd.Remote{
-		Schemes: proj.Remotes.Schemes, CredentialHosts: []string{gitcmd.CredentialHost(u)},
+		URL: u, Schemes: proj.Remotes.Schemes, CredentialHosts: []string{gitcmd.CredentialHost(u)},
 		Username: proj.Username, Token: proj.Token,
 	}, u, nil
 }

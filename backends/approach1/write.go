@@ -54,7 +54,11 @@ func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*back
 }
 
 func (e *Executor) checkout(ctx context.Context, r *backends.CheckoutRequest) (*backends.CheckoutResult, error) {
-	if err := gitcmd.ValidateBranch(r.Branch); err != nil {
+	validate := gitcmd.ValidateBranch
+	if r.Create {
+		validate = gitcmd.ValidateNewBranch
+	}
+	if err := validate(r.Branch); err != nil {
 		return nil, err
 	}
 	args := []string{"switch", "--no-progress", "--end-of-options", r.Branch}
@@ -74,8 +78,13 @@ func (e *Executor) checkout(ctx context.Context, r *backends.CheckoutRequest) (*
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
+	if r.Create {
+		if err := e.checkNewBranch(ctx, w.Binding, backends.OpCheckout, r.Branch); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := e.git(ctx, w.Binding, gitRun{op: backends.OpCheckout, args: args}); err != nil {
-		return nil, err
+		return nil, checkoutFailed(r, err)
 	}
 	branch, sha, err := e.head(ctx, w.Binding)
 	if err != nil {

@@ -34,6 +34,9 @@ type Project struct {
 	Token   string
 	// ReadToken is the read-only token ("" for none).
 	ReadToken string
+	// MaxRepoBytes and MaxSandboxBytes are the project's size limits (0:
+	// the engine's defaults).
+	MaxRepoBytes, MaxSandboxBytes int64
 }
 
 // Env is one test's world: a remote with a seeded repository and the
@@ -102,11 +105,14 @@ func Run(t *testing.T, f Factory) {
 	t.Run("PushRefusals", func(t *testing.T) { testPushRefusals(t, f) })
 	t.Run("Workspaces", func(t *testing.T) { testWorkspaces(t, f) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, f) })
+	t.Run("HostileRefs", func(t *testing.T) { testHostileRefs(t, f) })
+	t.Run("PlantedConfig", func(t *testing.T) { testPlantedConfig(t, f) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
 	t.Run("Predictions", func(t *testing.T) { testPredictions(t, f) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, f) })
 	t.Run("SizeLimits", func(t *testing.T) { testSizeLimits(t, f) })
 	t.Run("Paging", func(t *testing.T) { testPaging(t, f) })
+	t.Run("TransferLimits", func(t *testing.T) { testTransferLimits(t, f) })
 	t.Run("AgentText", func(t *testing.T) { testAgentText(t, f); testStaleIndexLock(t, f); testCallerGaveUp(t, f) })
 }
 

@@ -40,6 +40,10 @@ type diskWatch struct {
 	// gitDir is the workspace's git directory, held to the repository
 	// limit; "" for a check-out, held to the sandbox limit only.
 	gitDir string
+	// writesTree says that the command writes work-tree files too (a
+	// pull): its file-size limit is then the room left in the sandbox,
+	// not in the repository.
+	writesTree bool
 }
 
 // sizeLimitError is a transfer stopped at a size limit.
@@ -101,13 +105,18 @@ func (e *Executor) sizeLimits(project string) (repo, box int64) {
 // usage is one measure of a sandbox's disk use.
 type usage struct{ box, repo int64 }
 
-// over returns the limit u is past (at it, for the sandbox: nothing more
-// fits), nil if none.
-func over(u usage, repoMax, boxMax int64, watchRepo bool) *sizeLimitError {
+// over returns the limit u is past, nil if none. reached counts being at
+// a limit as past it: after a failed command, a use that reached a limit
+// is what the file-size limit (the room left) stopped.
+func over(u usage, repoMax, boxMax int64, watchRepo, reached bool) *sizeLimitError {
+	var slack int64
+	if reached {
+		slack = 1
+	}
 	switch {
-	case watchRepo && repoMax > 0 && u.repo > repoMax:
+	case watchRepo && repoMax > 0 && u.repo+slack > repoMax:
 		return &sizeLimitError{repo: true, limit: repoMax, used: u.repo}
-	case boxMax > 0 && u.box > boxMax:
+	case boxMax > 0 && u.box+slack > boxMax:
 		return &sizeLimitError{limit: boxMax, used: u.box}
 	}
 	return nil
@@ -145,10 +154,7 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 	if err != nil {
 		return sandbox.ExecResult{}, err
 	}
-	if boxMax > 0 && before.box >= boxMax {
-		return sandbox.ExecResult{}, &sizeLimitError{limit: boxMax, used: before.box}
-	}
-	if hit := over(before, repoMax, boxMax, watchRepo); hit != nil {
+	if hit := over(before, repoMax, boxMax, watchRepo, true); hit != nil {
 		return sandbox.ExecResult{}, hit
 	}
 	// The file-size limit: the least room left, and the limit it stands for.
@@ -156,7 +162,7 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 	if boxMax > 0 {
 		req.MaxFileBytes, fileHit.limit = boxMax-before.box, boxMax
 	}
-	if watchRepo && (req.MaxFileBytes == 0 || repoMax-before.repo < req.MaxFileBytes) {
+	if watchRepo && !w.writesTree && (req.MaxFileBytes == 0 || repoMax-before.repo < req.MaxFileBytes) {
 		req.MaxFileBytes, fileHit.repo, fileHit.limit = repoMax-before.repo, true, repoMax
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
@@ -176,7 +182,7 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 			if err != nil {
 				continue // the next measure, or the command's own end, tells
 			}
-			if hit := over(u, repoMax, boxMax, watchRepo); hit != nil {
+			if hit := over(u, repoMax, boxMax, watchRepo, false); hit != nil {
 				cancel(hit)
 				return
 			}
@@ -194,19 +200,32 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 	if err != nil || res.ExitCode == 0 {
 		return res, err
 	}
-	// The command failed on its own: at the file-size limit (git, or its
-	// index-pack, killed by SIGXFSZ), or past a limit between two measures?
-	if res.ExitCode == -1 || strings.Contains(string(res.Stderr), "signal 25") {
-		e.limitStopped(w, sandboxID, fileHit)
-		return res, fileHit
-	}
+	// The command failed on its own: past a limit between two measures, or
+	// at the file-size limit (git, or its index-pack, killed by SIGXFSZ)?
 	if u, err := measure(context.WithoutCancel(ctx)); err == nil {
-		if hit := over(u, repoMax, boxMax, watchRepo); hit != nil {
+		if hit := over(u, repoMax, boxMax, watchRepo, true); hit != nil {
 			e.limitStopped(w, sandboxID, hit)
 			return res, hit
 		}
 	}
+	if req.MaxFileBytes > 0 && (res.ExitCode == -1 || fileLimitMarks(res.Stderr)) {
+		e.limitStopped(w, sandboxID, fileHit)
+		return res, fileHit
+	}
 	return res, nil
+}
+
+// fileLimitMarks reports whether git's errors show a process of it
+// stopped by the file-size limit: SIGXFSZ (25) ends the writer, and git
+// clone removes what it wrote, so only its words are left. index-pack
+// writes the pack, and dies of nothing else a well-formed transfer causes.
+func fileLimitMarks(stderr []byte) bool {
+	for _, mark := range []string{"signal 25", "File too large", "invalid index-pack output", "index-pack failed", "index-pack died"} {
+		if strings.Contains(string(stderr), mark) {
+			return true
+		}
+	}
+	return false
 }
 
 var errTransferDone = errors.New("the transfer ended")
@@ -244,7 +263,7 @@ type pullSnapshot struct {
 // agent's committed files).
 func (e *Executor) runPull(ctx context.Context, w *workspace, branch string, g gitRun) (sandbox.ExecResult, error) {
 	snap := e.snapshotPull(ctx, w.Binding, branch)
-	g.watch = &diskWatch{project: w.Key.Project, gitDir: w.GitDir()}
+	g.watch = &diskWatch{project: w.Key.Project, gitDir: w.GitDir(), writesTree: true}
 	res, err := e.run(ctx, w.Binding, g)
 	hit, ok := asSizeLimit(err)
 	if !ok {
@@ -287,7 +306,7 @@ func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch st
 		for _, en := range entries {
 			base := en.Path[strings.LastIndex(en.Path, "/")+1:]
 			if strings.HasPrefix(base, "tmp_") || (en.Type == "dir" && strings.HasPrefix(base, "incoming-")) {
-				if err := p.RemoveAll(ctx, b.SandboxID, b.GitDir()+"/"+dir+"/"+en.Path); err != nil {
+				if err := p.RemoveAll(ctx, b.SandboxID, b.GitDir()+"/"+en.Path); err != nil { // paths are relative to the git dir
 					errs = append(errs, err)
 				}
 			}

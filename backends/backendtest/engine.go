@@ -48,7 +48,8 @@ func NewEngineOn(t testing.TB, env *Env, provider sandbox.Provider, locker lock.
 	t.Cleanup(func() { mgr.Close(context.WithoutCancel(context.Background())) })
 	projects := approach1.ProjectMap{}
 	for _, p := range []Project{env.Project, env.StrangerProject} {
-		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, ReadToken: p.ReadToken, Username: "x-access-token"}
+		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, ReadToken: p.ReadToken, Username: "x-access-token",
+			MaxRepoBytes: p.MaxRepoBytes, MaxSandboxBytes: p.MaxSandboxBytes}
 	}
 	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: locker, Projects: projects, Logger: quiet})
 	if err != nil {

@@ -62,25 +62,33 @@ func escape(s string, keepLayout bool) string {
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 16)
-	prev := rune(-1)
+	prev, last := rune(-1), 0 // s[last:i] is still to be copied
 	for i := 0; i < len(s); {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			prev = rune(c)
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			const hex = "0123456789abcdef"
-			b.WriteString(`\x`)
-			b.WriteByte(hex[s[i]>>4])
-			b.WriteByte(hex[s[i]&0xf])
-			r = -1
-		case mustEscape(r, keepLayout) && !(r == zwj && emojiJoin(prev, s[i+size:])):
-			q := strconv.QuoteRuneToGraphic(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[i : i+size])
+		invalid := r == utf8.RuneError && size == 1
+		if invalid || mustEscape(r, keepLayout) && !(r == zwj && emojiJoin(prev, s[i+size:])) {
+			b.WriteString(s[last:i])
+			if invalid {
+				const hex = "0123456789abcdef"
+				b.WriteString(`\x`)
+				b.WriteByte(hex[s[i]>>4])
+				b.WriteByte(hex[s[i]&0xf])
+				r = -1
+			} else {
+				q := strconv.QuoteRuneToGraphic(r)
+				b.WriteString(q[1 : len(q)-1])
+			}
+			last = i + size
 		}
 		prev = r
 		i += size
 	}
+	b.WriteString(s[last:])
 	return b.String()
 }
 
@@ -133,6 +141,10 @@ func escapeJSON(raw []byte) []byte {
 	var out []byte
 	last := 0
 	for i := 0; i < len(raw); {
+		if raw[i] < 0x7f {
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRune(raw[i:])
 		if r < 0x7f || !mustEscape(r, true) || (r == utf8.RuneError && size == 1) {
 			i += size

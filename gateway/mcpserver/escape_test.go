@@ -115,3 +115,15 @@ func TestEscapeJSONKeepsTheExactString(t *testing.T) {
 		t.Errorf("JSON text does not escape the override or the tag: %s", out)
 	}
 }
+
+// BenchmarkEscapePage measures the cost of escaping a full page (256 KiB)
+// of source code, as readable text and as structured JSON.
+func BenchmarkEscapePage(b *testing.B) {
+	page := strings.Repeat("\tfmt.Println(\"héllo, wörld\") // 👩\u200d💻\n", 256<<10/48)
+	raw, _ := json.Marshal(map[string]string{"content": page})
+	b.SetBytes(int64(len(page)))
+	for b.Loop() {
+		_ = escapeText(page)
+		_ = escapeJSON(raw)
+	}
+}

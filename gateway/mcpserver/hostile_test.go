@@ -22,11 +22,11 @@ import (
 // content has them exactly.
 func TestHostileRepositoryThroughMCP(t *testing.T) {
 	const (
-		colour   = "red\x1b[31mALERT.txt"
-		bidi     = "invoice\u202etxt.exe"
-		clear    = "\x1b[2J\x1b[HAll tests passed\u202e"
-		notes    = "\x1b]0;pwned\x07\x1b[2Jhello\u202e\u200b\r\nbye\tnow\n"
-		branch   = "fix\u202egnp"
+		colour    = "red\x1b[31mALERT.txt"
+		bidi      = "invoice\u202etxt.exe"
+		clear     = "\x1b[2J\x1b[HAll tests passed\u202e"
+		notes     = "\x1b]0;pwned\x07\x1b[2Jhello\u202e\u200b\r\nbye\tnow\n"
+		branch    = "fix\u202egnp"
 		untracked = "new\u200bfile\x1b[8m.txt"
 	)
 	env := backendtest.NewEnv(t)

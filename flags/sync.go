@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-logr/logr"
 	flagd "github.com/open-feature/go-sdk-contrib/providers/flagd/pkg"
 	"github.com/open-feature/go-sdk/openfeature"
 )
@@ -75,8 +74,7 @@ func (e *Evaluator) startSync() {
 			e.sourceDown("disconnected", fmt.Sprint(err))
 		}
 	}}
-	p, err := flagd.NewProvider(flagd.WithInProcessResolver(), flagd.WithCustomSyncProviderAndUri(sc, "grpc://"+e.cfg.SyncAddr),
-		flagd.WithLogger(logr.FromSlogHandler(e.cfg.Logger.Handler())))
+	p, err := newFlagdProvider(e.cfg.Logger, flagd.WithInProcessResolver(), flagd.WithCustomSyncProviderAndUri(sc, "grpc://"+e.cfg.SyncAddr))
 	if err == nil {
 		err = openfeature.SetNamedProvider(e.cfg.Domain, p)
 	}

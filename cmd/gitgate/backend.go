@@ -128,6 +128,7 @@ func runBackend(ctx context.Context, cfg *Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer a.logShutdown(ctx, "approach2 service")() // deferred first: logs the exit after close
 	defer a.close(context.WithoutCancel(ctx))
 	g, hs, err := a.grpcServer()
 	if err != nil {

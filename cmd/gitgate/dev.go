@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/gitgate/gitgate/backends/gitremote"
+	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/spf13/cobra"
 )
@@ -59,8 +60,16 @@ type devWorld struct {
 	remote     *gitremote.Server
 	repoURL    string
 	agentToken string
-	service    string // the Approach 2 service's address, or why it is not running
-	backend    string // where every operation goes
+	// adminToken is the admin listener's token (kill-switch override),
+	// generated unless the configuration sets listen.admin_token_sha256
+	// (then empty).
+	adminToken string
+	// adminTokenless: the configuration lets the override change without a
+	// token (listen.admin_kill_without_token).
+	adminTokenless bool
+	service        devServiceInfo // the in-process Approach 2 service, or why it is not running
+	flagPath       string         // the canary flags, when the service runs and backend is approach1
+	backend        string         // where every operation goes
 }
 
 func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend string) error {
@@ -74,16 +83,27 @@ func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend string
 		return err
 	}
 	defer w.remote.Close()
-	addr, why := devService(ctx, cfg, cmd.ErrOrStderr())
-	w.service = "not started (" + why + ")"
-	if addr != "" {
-		w.service = addr + " (gRPC; journal in PostgreSQL, locks and bindings in Redis)"
-	} else if backend == "approach2" {
-		return fmt.Errorf("--backend approach2: the Approach 2 service could not start: %s", why)
+	serviceCtx, stopService := context.WithCancel(ctx) // the signal's cause passes through
+	defer stopService()
+	w.service = devService(serviceCtx, cfg, cmd.ErrOrStderr())
+	if w.service.stopped != nil {
+		defer func() { stopService(); <-w.service.stopped }() // its shutdown is logged before dev returns
+	}
+	if w.service.addr == "" && backend == "approach2" {
+		return fmt.Errorf("--backend approach2: the Approach 2 service could not start: %s", w.service.why)
+	}
+	if w.service.addr != "" && backend == "approach1" {
+		// Canary flags (every operation at 0 %) make the kill switch and
+		// `gitgate canary` work on the demo.
+		w.flagPath = filepath.Join(state, "flags.flagd.json")
+		if err := flags.NewFile(opNames()).Save(w.flagPath); err != nil {
+			return err
+		}
+		cfg.Flags.Path = w.flagPath
 	}
 	cfg.Backend.Default, w.backend = backend, backend
 	banner := func(_ *app, mcpURL, adminURL string) { printBanner(cmd.OutOrStdout(), mcpURL, adminURL, w) }
-	return runHTTP(ctx, cfg, cmd, banner, w.agentToken)
+	return runHTTP(ctx, cfg, cmd, banner, w.agentToken, w.adminToken)
 }
 
 // startDevWorld starts the demo remote and rewrites cfg to use it.
@@ -114,6 +134,14 @@ func startDevWorld(ctx context.Context, cfg *Config, state string) (*devWorld, e
 	cfg.Agents = []AgentConfig{{Name: "dev-agent", Project: "dev", TokenSHA256: gateway.HashToken(agentToken),
 		AuthorName: "gitgate dev agent", AuthorEmail: "dev-agent@gitgate.invalid"}}
 	cfg.MCP.StdioAgent = "dev-agent"
+	var adminToken string
+	if cfg.Listen.AdminTokenSHA256 == "" && !cfg.Listen.AdminKillWithoutToken {
+		if adminToken, err = newToken("gga_admin_dev_"); err != nil {
+			remote.Close()
+			return nil, err
+		}
+		cfg.Listen.AdminTokenSHA256 = gateway.HashToken(adminToken) // a working kill switch, with a token
+	}
 	cfg.StateDir = state // the demo keeps nothing once it stops
 	if cfg.Sandbox.Local.Dir == "" {
 		cfg.Sandbox.Local.Dir = filepath.Join(state, "sandboxes")
@@ -122,7 +150,8 @@ func startDevWorld(ctx context.Context, cfg *Config, state string) (*devWorld, e
 		remote.Close()
 		return nil, err
 	}
-	return &devWorld{remote: remote, repoURL: remote.RepoURL("sample"), agentToken: agentToken}, nil
+	return &devWorld{remote: remote, repoURL: remote.RepoURL("sample"), agentToken: agentToken, adminToken: adminToken,
+		adminTokenless: adminToken == "" && cfg.Listen.AdminTokenSHA256 == ""}, nil
 }
 
 func printBanner(out io.Writer, mcpURL, adminURL string, w *devWorld) {
@@ -130,6 +159,33 @@ func printBanner(out io.Writer, mcpURL, adminURL string, w *devWorld) {
 		"type": "http", "url": mcpURL, "headers": map[string]string{"Authorization": "Bearer " + w.agentToken},
 	}}}
 	clientJSON, _ := json.MarshalIndent(client, "", "  ")
+	adminToken := w.adminToken
+	switch {
+	case adminToken != "":
+	case w.adminTokenless:
+		adminToken = "none needed (listen.admin_kill_without_token: true)"
+	default:
+		adminToken = "the one listen.admin_token_sha256 of your configuration is the hash of"
+	}
+	kill := fmt.Sprintf(`kill switch: GITGATE_ADMIN_TOKEN=<admin token> gitgate kill on --admin %s --file %s --reason "try it"`, adminURL, w.flagPath)
+	if w.flagPath == "" {
+		kill = "no kill switch: without the Approach 2 service and canary flags every operation has one backend"
+	}
+	service := "not started (" + w.service.why + ")"
+	if w.service.addr != "" {
+		service = fmt.Sprintf(`%s (gRPC; journal in PostgreSQL, locks and bindings in Redis)
+  Service admin:    %s
+                    (its /metrics, /healthz and /readyz; no token needed)
+  Service token:    %s
+                    (the bearer token the gateway presents to the service's gRPC GitService)`,
+			w.service.addr, w.service.adminURL, w.service.token)
+	}
+	flagLine := ""
+	if w.flagPath != "" {
+		flagLine = fmt.Sprintf(`
+  Canary flags:     %s
+                    (every operation at 0 %%: gitgate canary set status 10 --file <flags> --reason "try it")`, w.flagPath)
+	}
 	fmt.Fprintf(out, `gitgate dev is running (every operation goes to %s; local sandboxes).
 
   MCP endpoint:     %s
@@ -137,8 +193,11 @@ func printBanner(out io.Writer, mcpURL, adminURL string, w *devWorld) {
                     (agent "dev-agent" of project "dev"; send it as "Authorization: Bearer <token>")
   Demo repository:  %s
                     (the gateway holds its token; agents never see it)
-  Metrics:          %s/metrics
-  Approach 2:       %s
+  Gateway admin:    %s
+                    (/metrics, /healthz, /readyz, /status; /kill needs the admin token)
+  Admin token:      %s
+                    (%s)
+  Approach 2:       %s%s
 
 MCP client configuration (Streamable HTTP):
 %s
@@ -146,5 +205,5 @@ MCP client configuration (Streamable HTTP):
 Try the tools: clone {"workspace": "demo", "url": "%s"}, then write_file, commit,
 checkout {"workspace": "demo", "branch": "my-change", "create": true} and push.
 Stop with Ctrl-C; the demo remote and the sandboxes are removed.
-`, w.backend, mcpURL, w.agentToken, w.repoURL, adminURL, w.service, clientJSON, w.repoURL)
+`, w.backend, mcpURL, w.agentToken, w.repoURL, adminURL, adminToken, kill, service, flagLine, clientJSON, w.repoURL)
 }

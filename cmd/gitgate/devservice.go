@@ -17,21 +17,31 @@ import (
 // database, schema gitgate_dev.
 const devPostgresDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
+// devServiceInfo is the in-process Approach 2 service of `gitgate dev`.
+type devServiceInfo struct {
+	addr     string        // its gRPC address; empty when it did not start
+	adminURL string        // its admin listener (/metrics, /healthz, /readyz)
+	token    string        // the bearer token its GitService wants
+	why      string        // why it did not start
+	stopped  chan struct{} // closed once it has stopped (after its context ended)
+}
+
 // devService starts the Approach 2 service in process when the local Redis
 // and PostgreSQL answer, and points cfg (the gateway's configuration) at it
-// with shared locks, bindings and sandboxes. It returns the service's
-// address, or why it did not start.
-func devService(ctx context.Context, cfg *Config, logOut io.Writer) (addr, why string) {
+// with shared locks, bindings and sandboxes. It returns where the service
+// is, or why it did not start.
+func devService(ctx context.Context, cfg *Config, logOut io.Writer) devServiceInfo {
+	failed := func(why string) devServiceInfo { return devServiceInfo{why: why} }
 	dsn, err := devJournalDSN(ctx)
 	if err != nil {
-		return "", "PostgreSQL does not answer: " + err.Error()
+		return failed("PostgreSQL does not answer: " + err.Error())
 	}
 	if err := pingRedis(ctx, "127.0.0.1:6379"); err != nil {
-		return "", "Redis does not answer: " + err.Error()
+		return failed("Redis does not answer: " + err.Error())
 	}
 	token, err := newToken("gga_svc_")
 	if err != nil {
-		return "", err.Error()
+		return failed(err.Error())
 	}
 	prefix, _ := newToken("")
 	cfg.Redis = RedisConfig{Addr: "127.0.0.1:6379", Prefix: "gitgate-dev:" + prefix[:12] + ":", LockTTL: 10 * time.Second}
@@ -39,12 +49,13 @@ func devService(ctx context.Context, cfg *Config, logOut io.Writer) (addr, why s
 	cfg.Approach2.Token, cfg.Approach2.Insecure = token, true
 	cfg.Postgres.DSN = dsn // the gateway's Approach 1 shares the service's journal
 	svcCfg := *cfg
-	ln, err := startServiceInProcess(ctx, &svcCfg, logOut)
+	svc, err := startServiceInProcess(ctx, &svcCfg, logOut)
 	if err != nil {
-		return "", err.Error()
+		return failed(err.Error())
 	}
-	cfg.Approach2.Target = ln
-	return ln, ""
+	svc.token = token
+	cfg.Approach2.Target = svc.addr
+	return svc
 }
 
 // devJournalDSN returns the DSN of the dev journal, creating its schema.
@@ -74,32 +85,36 @@ func pingRedis(ctx context.Context, addr string) error {
 }
 
 // startServiceInProcess runs the Approach 2 service on loopback ports of
-// its own until ctx ends and returns its gRPC address.
-func startServiceInProcess(ctx context.Context, cfg *Config, logOut io.Writer) (string, error) {
+// its own until ctx ends and says where it listens.
+func startServiceInProcess(ctx context.Context, cfg *Config, logOut io.Writer) (devServiceInfo, error) {
 	a, err := newServiceApp(ctx, cfg, logOut)
 	if err != nil {
-		return "", fmt.Errorf("approach2 service: %w", err)
+		return devServiceInfo{}, fmt.Errorf("approach2 service: %w", err)
 	}
 	g, hs, err := a.grpcServer()
 	if err != nil {
 		a.close(ctx)
-		return "", err
+		return devServiceInfo{}, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		a.close(ctx)
-		return "", err
+		return devServiceInfo{}, err
 	}
 	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		ln.Close()
 		a.close(ctx)
-		return "", err
+		return devServiceInfo{}, err
 	}
 	a.startReaper(ctx)
+	logStopped := a.logShutdown(ctx, "approach2 service")
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		_ = a.serveGRPC(ctx, g, hs, ln, adminLn)
 		a.close(context.WithoutCancel(ctx))
+		logStopped()
 	}()
-	return ln.Addr().String(), nil
+	return devServiceInfo{addr: ln.Addr().String(), adminURL: "http://" + adminLn.Addr().String(), stopped: stopped}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
 
@@ -49,6 +50,7 @@ func runHTTP(ctx context.Context, cfg *Config, cmd *cobra.Command, announce func
 	if err != nil {
 		return err
 	}
+	defer a.logShutdown(ctx, "gateway")() // deferred first: logs the exit after close
 	defer a.close(context.WithoutCancel(ctx))
 	mcpLn, adminLn, err := listen(cfg)
 	if err != nil {
@@ -57,6 +59,62 @@ func runHTTP(ctx context.Context, cfg *Config, cmd *cobra.Command, announce func
 	a.startReaper(ctx)
 	announce(a, "http://"+mcpLn.Addr().String()+cfg.MCP.Path, "http://"+adminLn.Addr().String())
 	return a.serveHTTP(ctx, mcpLn, adminLn, drainTimeout)
+}
+
+// logShutdown logs, at info level, the shutdown of a process (the gateway
+// or the Approach 2 service) serving until ctx ends: when ctx ends, that
+// the shutdown starts (with the signal, from ctx's cause) and drains the
+// calls then in flight; when the returned function is called (once the
+// process has stopped serving and closed its stores), that it stopped,
+// with the calls in flight at the start, how long the shutdown took and
+// the calls still in flight (abandoned past the drain timeout).
+func (a *app) logShutdown(ctx context.Context, process string) (stopped func()) {
+	var began time.Time
+	inFlightAtStart := 0
+	watching := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-ctx.Done():
+		case <-watching:
+			return
+		}
+		began, inFlightAtStart = time.Now(), callsInFlight(a.registry)
+		reason := "stopped"
+		if cause := context.Cause(ctx); cause != nil {
+			reason = cause.Error()
+		}
+		a.log.Info("shutting down", "process", process, "reason", reason, "in_flight", inFlightAtStart)
+		a.log.Info("draining calls in flight", "process", process, "in_flight", inFlightAtStart, "timeout", drainTimeout.String())
+	}()
+	return func() {
+		close(watching)
+		<-done
+		if began.IsZero() {
+			a.log.Info("stopped", "process", process, "reason", "serving ended without a shutdown request")
+			return
+		}
+		took := time.Since(began)
+		a.log.Info("stopped", "process", process, "in_flight_at_start", inFlightAtStart, "in_flight_left", callsInFlight(a.registry),
+			"took", took.Round(time.Millisecond).String(), "took_ms", took.Milliseconds())
+	}
+}
+
+// callsInFlight is the sum of the gitgate_operations_in_flight gauges of
+// reg: the operations the process's router is running.
+func callsInFlight(reg prometheus.Gatherer) int {
+	families, _ := reg.Gather() // a partial result still counts
+	n := 0.0
+	for _, f := range families {
+		if f.GetName() != "gitgate_operations_in_flight" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			n += m.GetGauge().GetValue()
+		}
+	}
+	return int(n)
 }
 
 func logServing(a *app, mcpURL, adminURL string) {
@@ -86,6 +144,7 @@ func runStdio(ctx context.Context, cfg *Config, agentName string, cmd *cobra.Com
 	if err != nil {
 		return err
 	}
+	defer a.logShutdown(ctx, "gateway (stdio)")()
 	defer a.close(context.WithoutCancel(ctx))
 	agent, ok := a.directory.Agent(agentName)
 	if !ok {

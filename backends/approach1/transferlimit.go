@@ -197,16 +197,22 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 		e.limitStopped(w, sandboxID, hit)
 		return res, errors.Join(hit, err)
 	}
-	if err != nil || res.ExitCode == 0 {
+	if err != nil {
 		return res, err
 	}
-	// The command failed on its own: past a limit between two measures, or
-	// at the file-size limit (git, or its index-pack, killed by SIGXFSZ)?
+	// The command ended on its own: past a limit between two measures (a
+	// success too: many files, each within the file-size limit, written
+	// faster than the watcher measures), or, failed, at the file-size
+	// limit (git, or its index-pack, killed by SIGXFSZ)?
+	failed := res.ExitCode != 0
 	if u, err := measure(context.WithoutCancel(ctx)); err == nil {
-		if hit := over(u, repoMax, boxMax, watchRepo, true); hit != nil {
+		if hit := over(u, repoMax, boxMax, watchRepo, failed); hit != nil {
 			e.limitStopped(w, sandboxID, hit)
 			return res, hit
 		}
+	}
+	if !failed {
+		return res, nil
 	}
 	if req.MaxFileBytes > 0 && (res.ExitCode == -1 || fileLimitMarks(res.Stderr)) {
 		e.limitStopped(w, sandboxID, fileHit)
@@ -250,6 +256,7 @@ func (e *Executor) cloneCheckout(ctx context.Context, b sandbox.Binding) error {
 // pullSnapshot is what a pull stopped at a size limit restores: the
 // remote-tracking branch it fetches into and FETCH_HEAD.
 type pullSnapshot struct {
+	head      string // HEAD's commit before the pull
 	tracking  string // its commit, "" if it did not exist
 	fetchHead []byte
 	hadFetch  bool
@@ -281,20 +288,35 @@ func (e *Executor) runPull(ctx context.Context, w *workspace, branch string, g g
 
 func (e *Executor) snapshotPull(ctx context.Context, b sandbox.Binding, branch string) pullSnapshot {
 	var s pullSnapshot
-	res, err := e.run(ctx, b, gitRun{op: backends.OpPull, read: true, noTree: true,
-		args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", "refs/remotes/origin/" + branch}})
-	if err == nil && res.ExitCode == 0 {
-		s.tracking = strings.TrimSpace(string(res.Stdout))
-	}
+	s.head = e.revParse(ctx, b, "HEAD")
+	s.tracking = e.revParse(ctx, b, "refs/remotes/origin/"+branch)
 	if f, err := e.provider().ReadFile(ctx, b.SandboxID, b.GitDir(), "FETCH_HEAD", 0, 1<<20); err == nil {
 		s.fetchHead, s.hadFetch = f.Data, true
 	}
 	return s
 }
 
+// revParse returns the commit ref names, "" if none.
+func (e *Executor) revParse(ctx context.Context, b sandbox.Binding, ref string) string {
+	res, err := e.run(ctx, b, gitRun{op: backends.OpPull, read: true, noTree: true,
+		args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", ref}})
+	if err != nil || res.ExitCode != 0 {
+		return ""
+	}
+	return strings.TrimSpace(string(res.Stdout))
+}
+
 func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch string, s pullSnapshot) error {
 	p := e.provider()
 	var errs []error
+	if head := e.revParse(ctx, b, "HEAD"); head != s.head && s.head != "" {
+		// The pull finished past a limit: undo its merge. --keep keeps
+		// uncommitted changes (git let the merge happen beside them only
+		// in files the merge did not touch).
+		if _, err := e.git(ctx, b, gitRun{op: backends.OpPull, args: []string{"reset", "--keep", "--quiet", s.head}}); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	// What a stopped fetch leaves: tmp_pack_*, tmp_idx_* in objects/pack,
 	// tmp_obj_* among loose objects, incoming-* quarantines.
 	for _, dir := range []string{"objects/pack", "objects"} {
@@ -318,12 +340,8 @@ func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch st
 		errs = append(errs, err)
 	}
 	ref := "refs/remotes/origin/" + branch
-	res, err := e.run(ctx, b, gitRun{op: backends.OpPull, noTree: true, read: true,
-		args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", ref}})
-	if err == nil && res.ExitCode == 0 {
-		if tip := strings.TrimSpace(string(res.Stdout)); tip != s.tracking {
-			errs = append(errs, e.restoreWrittenFiles(ctx, b, tip))
-		}
+	if tip := e.revParse(ctx, b, ref); tip != "" && tip != s.tracking {
+		errs = append(errs, e.restoreWrittenFiles(ctx, b, tip))
 	}
 	args := []string{"update-ref", "-d", ref}
 	if s.tracking != "" {
@@ -332,6 +350,7 @@ func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch st
 	if _, err := e.git(ctx, b, gitRun{op: backends.OpPull, noTree: true, args: args}); err != nil {
 		errs = append(errs, err)
 	}
+	var err error
 	if s.hadFetch {
 		_, err = p.WriteFile(ctx, b.SandboxID, b.GitDir(), "FETCH_HEAD", s.fetchHead)
 	} else {

@@ -50,7 +50,7 @@ func testTransferLimits(t *testing.T, f Factory) {
 	if err := env.Remote.CreateRepo(ctx, "big", map[string]string{"README.md": "big\n", "big.bin": string(big)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Remote.CreateRepo(ctx, "bomb", map[string]string{"README.md": "bomb\n", "zeros.bin": strings.Repeat("\x00", zerosBytes)}); err != nil {
+	if err := env.Remote.CreateRepo(ctx, "bomb", map[string]string{"README.md": "bomb\n", "zeros.bin": strings.Repeat("z", zerosBytes)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -86,7 +86,7 @@ func testTransferLimits(t *testing.T, f Factory) {
 	Do[*backends.WriteFileResult](t, ex, env.Agent, &backends.WriteFileRequest{Scope: scope("pull"), Path: "notes.txt", Content: "uncommitted\n"})
 	for _, c := range []struct{ path, content, limit string }{
 		{"big.bin", string(big), "repository size limit of 4 MiB"},
-		{"zeros.bin", strings.Repeat("\x00", zerosBytes), "sandbox disk limit of 12 MiB"},
+		{"zeros.bin", strings.Repeat("z", zerosBytes), "sandbox disk limit of 12 MiB"},
 	} {
 		before := snapshotWS(t, ex, env, "pull")
 		tracking := trackingTip(t, ex, env)

@@ -8,25 +8,26 @@
 //
 // A successful call's result has three parts. The structured content is
 // the backend's result as JSON, exact (secrets aside: they are redacted
-// everywhere): file names, branch names, commit
-// messages and file content byte for byte (JSON escapes them; DEL, C1
-// controls and Unicode format characters such as bidi overrides and
-// zero-width characters are written as \u escapes, which decode to the
-// same strings). The readable text (the content items) is for a person or
-// a model reading it in a terminal: it never carries a raw control, bidi
-// or zero-width character from a repository. Names (paths, branches,
-// workspaces) that contain any such character, a '"' or a '\' are shown
-// quoted with Go escapes, like "red\x1b[31mALERT.txt" or
-// "invoice\u202etxt.exe"; prose (commit subjects, author names, progress
-// messages) is escaped in place; file content, diffs, error messages and
-// notices are escaped in place but keep their newlines and tabs. The
-// escape forms are those of strconv.QuoteRuneToGraphic (\x1b, \r, \u202e,
-// and \xff for a byte that is not UTF-8). The readable text of read_file
-// is the file's content alone; notices (NOTICE: lines the agent must act
-// on) and paging hints are separate items. Backend facts are in the
-// structured content (backend, duration_ms, fell_back) and in the
-// result's _meta (gitgate/backend, gitgate/duration_ms, gitgate/fell_back);
-// a failed call's _meta has gitgate/category.
+// everywhere): file names, branch names, commit messages and file content
+// byte for byte. JSON escapes them; DEL, C1 controls and Unicode format
+// characters such as bidi overrides and zero-width characters are written
+// as \u escapes too, which decode to the same strings. The readable text
+// (the content items) is for a person or a model reading it in a
+// terminal: it never carries a raw control, bidi or zero-width character
+// from a repository, newlines and tabs of content aside (escape.go).
+// Names (paths, branches, workspaces) that contain any such character, a
+// '"' or a '\' are shown quoted with Go escapes, like
+// "red\x1b[31mALERT.txt" or "invoice\u202etxt.exe"; prose (commit
+// subjects, author names, progress messages) is escaped in place; file
+// content, diffs, error messages and notices are escaped in place but keep
+// their newlines and tabs. The escape forms are those of
+// strconv.QuoteRuneToGraphic (\x1b, \r, \a, \u202e, and \xff for a byte
+// that is not UTF-8). The readable text of read_file is the file's content
+// alone; notices (NOTICE: lines the agent must act on) and paging hints
+// are separate items. Backend facts are in the structured content
+// (backend, duration_ms, fell_back) and in the result's _meta
+// (gitgate/backend, gitgate/duration_ms, gitgate/fell_back); a failed
+// call's _meta has gitgate/category.
 //
 // Reads take no idempotency_key: their input schemas do not offer it, and
 // a key sent anyway is accepted and dropped before the call runs (a read

@@ -11,8 +11,10 @@
 // out the system and global configuration (GIT_CONFIG_NOSYSTEM,
 // GIT_CONFIG_SYSTEM and GIT_CONFIG_GLOBAL point nowhere) and passes no
 // GIT_CONFIG_COUNT/GIT_CONFIG_PARAMETERS nor proxy variables, since it is
-// built from scratch. That leaves $GIT_DIR/config, which the gateway owns
-// but defends in two layers anyway. First, "-c" overrides every fixed key
+// built from scratch; GIT_CEILING_DIRECTORIES keeps commands run without
+// --git-dir from finding a repository above the sandbox root. That leaves
+// $GIT_DIR/config, which the gateway owns but defends in two layers
+// anyway. First, "-c" overrides every fixed key
 // that could redirect traffic or credentials and has a safe reset value
 // (http.proxy and remote.origin.proxy empty: no proxy; http.extraHeader and
 // http.curloptResolve empty: no headers, no forced addresses;
@@ -30,6 +32,7 @@
 package gitcmd
 
 import (
+	"path"
 	"strings"
 )
 
@@ -215,6 +218,13 @@ func environment(home, tmp string, inv Invocation) []string {
 		"GIT_NO_REPLACE_OBJECTS=1",
 		"GIT_LITERAL_PATHSPECS=1",
 		"GIT_PROTOCOL_FROM_USER=0",
+		// Commands without --git-dir (clone, ls-remote, config --file) run
+		// in the sandbox root and would otherwise look for a repository in
+		// every directory above it and read its configuration (a gateway
+		// whose data directory lies inside a checkout would apply that
+		// checkout's url.*.insteadOf). home is "<sandbox root>/home", so
+		// discovery stops at the sandbox root.
+		"GIT_CEILING_DIRECTORIES=" + path.Dir(path.Dir(home)),
 	}
 	if inv.ReadOnly {
 		env = append(env, "GIT_OPTIONAL_LOCKS=0")

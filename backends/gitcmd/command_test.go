@@ -36,6 +36,7 @@ var baseEnv = []string{
 	"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null",
 	"GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "SSH_ASKPASS=/bin/false",
 	"GIT_NO_REPLACE_OBJECTS=1", "GIT_LITERAL_PATHSPECS=1", "GIT_PROTOCOL_FROM_USER=0",
+	"GIT_CEILING_DIRECTORIES=/",
 }
 
 func TestBuildArgvLayout(t *testing.T) {

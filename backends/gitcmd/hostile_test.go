@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -263,5 +264,52 @@ func TestBuildIgnoresPlantedProxyAndHeaders(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) == 0 {
 		t.Fatal("control run did not use the planted proxy, so the test proves nothing")
+	}
+}
+
+// TestBuildDoesNotDiscoverEnclosingRepository: a command without
+// --git-dir (ls-remote, clone) runs in the sandbox root; if that root lies
+// inside some checkout, git must not read the checkout's configuration
+// (here a url.*.insteadOf that redirects the remote to a recorder).
+func TestBuildDoesNotDiscoverEnclosingRepository(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	handler := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			hits[name]++
+			mu.Unlock()
+			http.NotFound(w, r)
+		})
+	}
+	good, evil := httptest.NewServer(handler("good")), httptest.NewServer(handler("evil"))
+	t.Cleanup(good.Close)
+	t.Cleanup(evil.Close)
+	outer := t.TempDir()
+	setupGit(t, outer, "init", "-q", "-b", "main", outer)
+	setupGit(t, outer, "config", "url."+evil.URL+"/.insteadOf", good.URL+"/")
+	root := filepath.Join(outer, "data", "sbx-1")
+	if err := os.MkdirAll(filepath.Join(root, "home"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	remote := &Remote{Schemes: []string{"http"}, CredentialHosts: []string{good.URL}, Username: "x", Token: testToken}
+	c := Build(DefaultGitPath, root+"/home", root+"/tmp", Invocation{Args: []string{"ls-remote", "--", good.URL + "/r.git"}, Remote: remote})
+	run := func(env []string) {
+		cmd := exec.CommandContext(t.Context(), c.Path, c.Args...)
+		cmd.Dir, cmd.Env = root, env
+		_, _ = cmd.CombinedOutput()
+	}
+	run(c.Env)
+	mu.Lock()
+	if hits["evil"] != 0 || hits["good"] == 0 {
+		t.Errorf("git through Build applied the enclosing checkout's configuration: %v", hits)
+	}
+	mu.Unlock()
+	// Control: without the ceiling, git finds the checkout and obeys it.
+	run(slices.DeleteFunc(slices.Clone(c.Env), func(kv string) bool { return strings.HasPrefix(kv, "GIT_CEILING_DIRECTORIES=") }))
+	mu.Lock()
+	defer mu.Unlock()
+	if hits["evil"] == 0 {
+		t.Fatalf("control run did not use the enclosing checkout's insteadOf, so the test proves nothing: %v", hits)
 	}
 }

@@ -224,7 +224,9 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": msg})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // "<token>" stays readable in clients that show the body
+	_ = enc.Encode(map[string]string{"error": code, "error_description": msg})
 }
 
 func (g *guard) hostAllowed(host string) bool {

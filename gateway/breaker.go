@@ -96,11 +96,18 @@ func (b *breakers) settings(op backends.Op) gobreaker.Settings {
 			return n.ConsecutiveFailures >= c.ConsecutiveFailures ||
 				(n.Requests >= c.MinRequests && float64(n.TotalFailures) >= c.FailureRatio*float64(n.Requests))
 		},
+		// Timeouts (the client's per-call deadlines, which turn a silent
+		// partition into failures) and unavailability count as failures;
+		// a caller's mistakes say the backend works.
 		IsSuccessful: func(err error) bool {
 			return err == nil || backends.CategoryOf(err).IsClientMistake()
 		},
-		// The caller's own cancellation says nothing about the backend.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		// The caller's own cancellation says nothing about the backend,
+		// either way: it neither counts as a failure nor breaks a run of
+		// them.
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) || backends.CategoryOf(err) == backends.Canceled
+		},
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			b.state.WithLabelValues(string(op)).Set(float64(to))
 			b.log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())

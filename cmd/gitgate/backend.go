@@ -22,7 +22,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 )
 
@@ -150,9 +149,7 @@ func runBackend(ctx context.Context, cfg *Config, logOut io.Writer) error {
 // grpcServer builds the gRPC server with the GitService, health and
 // reflection.
 func (a *app) grpcServer() (*grpc.Server, *health.Server, error) {
-	opts := []grpc.ServerOption{
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 20 * time.Second, PermitWithoutStream: true}),
-	}
+	var opts []grpc.ServerOption // svc.ServerOptions() add the keepalive policy the gateway's client needs
 	if c := a.cfg.Approach2; c.TLSCert != "" {
 		creds, err := serverTLS(c)
 		if err != nil {
@@ -165,11 +162,17 @@ func (a *app) grpcServer() (*grpc.Server, *health.Server, error) {
 	g := grpc.NewServer(append(opts, svc.ServerOptions()...)...)
 	svc.Register(g)
 	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING) // until the first readiness check passes
+	for _, name := range healthNames {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING) // until the first readiness check passes
+	}
 	healthpb.RegisterHealthServer(g, hs)
 	reflection.Register(g)
 	return g, hs, nil
 }
+
+// healthNames are the services the health service reports on: the server
+// as a whole ("") and the GitService by name; both follow readiness.
+var healthNames = []string{"", approach2.ServiceName}
 
 // serveGRPC serves until ctx ends, then reports NOT_SERVING, drains calls in
 // flight for up to drainTimeout and stops.
@@ -213,7 +216,9 @@ func (a *app) reportHealth(ctx context.Context, hs *health.Server) {
 			st = healthpb.HealthCheckResponse_NOT_SERVING
 		}
 		if st != last && ctx.Err() == nil {
-			hs.SetServingStatus("", st)
+			for _, name := range healthNames {
+				hs.SetServingStatus(name, st)
+			}
 			a.log.Info("health changed", "status", st.String(), "reason", fmt.Sprint(err))
 			last = st
 		}

@@ -1,11 +1,14 @@
 package approach1_test
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/backendtest"
@@ -99,4 +102,70 @@ func filesUnder(roots []string, part string) int {
 		})
 	}
 	return n
+}
+
+// TestWatcherStopsAPullMidTransfer: a pull whose transfer outgrows the
+// repository limit is stopped while it runs, by the disk-use watcher (the
+// sandbox limit, far above, leaves the file-size limit no part in it): the
+// remote sends 16 MiB at 4 MiB/s, the limit is 4 MiB, and the workspace's
+// git directory never holds the whole transfer. The workspace is left as
+// it was, without temporary objects.
+func TestWatcherStopsAPullMidTransfer(t *testing.T) {
+	const limit, size = 4 << 20, 16 << 20
+	env := backendtest.NewEnv(t)
+	env.Project.MaxRepoBytes, env.Project.MaxSandboxBytes = limit, 256<<20
+	ex := backendtest.NewApproach1(t, env)
+	ctx := backendtest.Ctx(t)
+	backendtest.Clone(t, ex, env, env.Agent, "w")
+	before := state(t, ex, env)
+	blob := make([]byte, size)
+	_, _ = rand.Read(blob)
+	if _, err := env.Remote.CommitFile(ctx, "demo", "main", "big.bin", string(blob), ""); err != nil {
+		t.Fatal(err)
+	}
+	env.Remote.SetUploadRate(4 << 20)
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	measured := make(chan struct{})
+	go func() {
+		defer close(measured)
+		for {
+			var n int64
+			for _, root := range env.SandboxRoots {
+				_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+					if err == nil && d.Type().IsRegular() && strings.Contains(path, "/git/w.git/") {
+						if fi, err := d.Info(); err == nil {
+							n += fi.Size()
+						}
+					}
+					return nil
+				})
+			}
+			if n > peak.Load() {
+				peak.Store(n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	err := backendtest.Fail(t, ex, env.Agent, &backends.PullRequest{Scope: backends.Scope{Workspace: "w"}})
+	close(stop)
+	<-measured
+	t.Logf("pull of %d MiB over a %d MiB repository limit: peak size of the workspace's git directory %.1f MiB", size>>20, limit>>20, float64(peak.Load())/(1<<20))
+	want := "repository size limit of 4 MiB"
+	if backends.CategoryOf(err) != backends.ResourceExhausted || !strings.Contains(backends.MessageOf(err), want) {
+		t.Fatalf("pull over the repository limit: %v; want resource_exhausted naming the %s", err, want)
+	}
+	if peak.Load() >= size {
+		t.Errorf("the git directory grew to %d bytes: the transfer was not stopped while it ran", peak.Load())
+	}
+	if after := state(t, ex, env); after != before {
+		t.Fatalf("the stopped pull changed the workspace:\nbefore %s\nafter  %s", before, after)
+	}
+	if n := filesUnder(env.SandboxRoots, "/tmp_"); n != 0 {
+		t.Fatalf("the stopped pull left %d temporary files", n)
+	}
 }

@@ -81,6 +81,7 @@ type Server struct {
 	ln       net.Listener
 	done     chan struct{} // closed when the Serve goroutine returns
 	pushes   map[string]int
+	rate     uploadRate // fetch pacing (SetUploadRate)
 	requests []RequestRecord
 	repoMu   map[string]*sync.Mutex
 

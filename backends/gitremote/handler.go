@@ -133,6 +133,9 @@ func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost && rest == "git-receive-pack" && r.ContentLength != 4 && s.cfg.BeforeReceivePack != nil {
 		s.cfg.BeforeReceivePack(name)
 	}
+	if bps := s.rate.bps.Load(); bps > 0 && rest == "git-upload-pack" {
+		w = paced(w, bps)
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	s.cgiHandler(user).ServeHTTP(sw, r)
 	s.countPush(r, name, rest, sw.code())

@@ -39,7 +39,7 @@ Approach 1's. --force moves it regardless, and says so in the change log.`,
 				return err
 			}
 			if _, ok := f.Flags[flags.RouteFlag(op)]; !ok {
-				return fmt.Errorf("unknown operation %q", op)
+				return unknownOp(op)
 			}
 			next, ok := canary.NextStage(f.Route(op))
 			if !ok {

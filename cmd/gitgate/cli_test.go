@@ -63,6 +63,7 @@ func TestCanaryArgumentsAreChecked(t *testing.T) {
 		{[]string{"canary", "shadow", "status", "5.5"}, "from 0 to 100"},
 		{[]string{"canary", "shadow", "nope", "5"}, `unknown operation "nope"; the operations are `},
 		{[]string{"canary", "rollback", "nope"}, `unknown operation "nope"; the operations are `},
+		{[]string{"canary", "advance", "nope"}, `unknown operation "nope"; the operations are `},
 	}
 	for _, c := range cases {
 		out, err := runCLI(t, append(c.args, "--file", path, "--reason", "test")...)

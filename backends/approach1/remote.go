@@ -2,6 +2,7 @@ package approach1
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/gitgate/gitgate/backends"
@@ -75,7 +76,7 @@ func (e *Executor) RemoteReach(ctx context.Context, s backends.Scope, url, ref, 
 	switch {
 	case err == nil:
 		defer w.close()
-		return e.reach(ctx, w.SandboxID, w.Root, w.GitDir(), remote, u, ref, commit)
+		return e.reach(ctx, s.Principal.Project, w.SandboxID, w.Root, w.GitDir(), remote, u, ref, commit)
 	case backends.CategoryOf(err) != backends.NotFound:
 		return "", false, err
 	}
@@ -102,11 +103,12 @@ func (e *Executor) RemoteReach(ctx context.Context, s backends.Scope, url, ref, 
 	if err != nil {
 		return "", false, err
 	}
-	return e.reach(ctx, info.ID, info.Root, dir, remote, u, ref, commit)
+	return e.reach(ctx, s.Principal.Project, info.ID, info.Root, dir, remote, u, ref, commit)
 }
 
-// reach is RemoteReach in the repository at gitDir of sandbox id.
-func (e *Executor) reach(ctx context.Context, id, root, gitDir string, remote *gitcmd.Remote, u, ref, commit string) (string, bool, error) {
+// reach is RemoteReach in the repository at gitDir of sandbox id, whose
+// fetch runs under project's size limits (transferlimit.go).
+func (e *Executor) reach(ctx context.Context, project, id, root, gitDir string, remote *gitcmd.Remote, u, ref, commit string) (string, bool, error) {
 	run := func(args []string, remote *gitcmd.Remote) (sandbox.ExecResult, error) {
 		g := gitRun{op: "reconcile", remote: remote}
 		return e.exec(ctx, id, root, g, gitcmd.Invocation{GitDir: gitDir, Args: args, Remote: remote})
@@ -133,7 +135,17 @@ func (e *Executor) reach(ctx context.Context, id, root, gitDir string, remote *g
 	// The tip by id, not by name: the answer is about the tip just read
 	// even if the branch moves meanwhile. No refspec destination and no
 	// FETCH_HEAD: only objects are added.
-	res, err = run([]string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--", u, tip}, remote)
+	fetch := gitRun{op: "reconcile", remote: remote, watch: &diskWatch{project: project, gitDir: gitDir}}
+	res, err = e.exec(ctx, id, root, fetch, gitcmd.Invocation{GitDir: gitDir, Remote: remote,
+		Args: []string{"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--", u, tip}})
+	if hit, ok := asSizeLimit(err); ok {
+		if !errors.Is(err, sandbox.ErrMayStillRun) {
+			if rerr := e.removeTempObjects(context.WithoutCancel(ctx), id, gitDir); rerr != nil {
+				e.cfg.Logger.Warn("removing a stopped fetch's temporary objects failed", "sandbox", id, "err", rerr)
+			}
+		}
+		return "", false, limitError(hit, "the branch could not be fetched to check whether it holds the commit", err)
+	}
 	if err != nil || res.ExitCode != 0 {
 		return fail(res, err)
 	}

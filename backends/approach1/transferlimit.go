@@ -317,23 +317,7 @@ func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch st
 			errs = append(errs, err)
 		}
 	}
-	// What a stopped fetch leaves: tmp_pack_*, tmp_idx_* in objects/pack,
-	// tmp_obj_* among loose objects, incoming-* quarantines.
-	for _, dir := range []string{"objects/pack", "objects"} {
-		entries, err := p.ListDir(ctx, b.SandboxID, b.GitDir(), dir, dir == "objects", 100_000)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, en := range entries {
-			base := en.Path[strings.LastIndex(en.Path, "/")+1:]
-			if strings.HasPrefix(base, "tmp_") || (en.Type == "dir" && strings.HasPrefix(base, "incoming-")) {
-				if err := p.RemoveAll(ctx, b.SandboxID, b.GitDir()+"/"+en.Path); err != nil { // paths are relative to the git dir
-					errs = append(errs, err)
-				}
-			}
-		}
-	}
+	errs = append(errs, e.removeTempObjects(ctx, b.SandboxID, b.GitDir()))
 	// A merge stopped while writing files: its lock, and the files it
 	// wrote, which differ between HEAD and the fetched tip.
 	if _, err := p.Remove(ctx, b.SandboxID, b.GitDir(), "index.lock"); err != nil {
@@ -402,4 +386,28 @@ func (e *Executor) restoreWrittenFiles(ctx context.Context, b sandbox.Binding, t
 	_, err = e.git(ctx, b, gitRun{op: backends.OpPull, stdin: stdin,
 		args: []string{"checkout", "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul", "HEAD", "--"}})
 	return err
+}
+
+// removeTempObjects removes what a stopped fetch leaves in the object
+// store of the repository at gitDir: tmp_pack_*, tmp_idx_* in
+// objects/pack, tmp_obj_* among loose objects, incoming-* quarantines.
+func (e *Executor) removeTempObjects(ctx context.Context, id, gitDir string) error {
+	p := e.provider()
+	var errs []error
+	for _, dir := range []string{"objects/pack", "objects"} {
+		entries, err := p.ListDir(ctx, id, gitDir, dir, dir == "objects", 100_000)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, en := range entries {
+			base := en.Path[strings.LastIndex(en.Path, "/")+1:]
+			if strings.HasPrefix(base, "tmp_") || (en.Type == "dir" && strings.HasPrefix(base, "incoming-")) {
+				if err := p.RemoveAll(ctx, id, gitDir+"/"+en.Path); err != nil { // paths are relative to the git dir
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

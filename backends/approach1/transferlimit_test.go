@@ -169,3 +169,28 @@ func TestWatcherStopsAPullMidTransfer(t *testing.T) {
 		t.Fatalf("the stopped pull left %d temporary files", n)
 	}
 }
+
+// TestReachabilityFetchHeldToTheRepositoryLimit: the fetch a reachability
+// check (RemoteReach, for settling a push nobody saw) makes into a
+// workspace is held to the repository limit like a pull's, and leaves no
+// temporary objects.
+func TestReachabilityFetchHeldToTheRepositoryLimit(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	env.Project.MaxRepoBytes = 4 << 20
+	ex := backendtest.NewApproach1(t, env)
+	ctx := backendtest.Ctx(t)
+	head := backendtest.Clone(t, ex, env, env.Agent, "w").Head
+	blob := make([]byte, 16<<20)
+	_, _ = rand.Read(blob)
+	if _, err := env.Remote.CommitFile(ctx, "demo", "main", "big.bin", string(blob), ""); err != nil {
+		t.Fatal(err)
+	}
+	s := backends.Scope{Principal: env.Agent, Workspace: "w"}
+	_, _, err := ex.RemoteReach(ctx, s, env.RepoURL, "refs/heads/main", head)
+	if backends.CategoryOf(err) != backends.ResourceExhausted || !strings.Contains(backends.MessageOf(err), "repository size limit of 4 MiB") {
+		t.Fatalf("reachability check over the repository limit: %v; want resource_exhausted naming the limit", err)
+	}
+	if n := filesUnder(env.SandboxRoots, "/tmp_"); n != 0 {
+		t.Fatalf("the stopped fetch left %d temporary files", n)
+	}
+}

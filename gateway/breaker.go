@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -21,7 +22,9 @@ type BreakerConfig struct {
 	// Defaults 0.5 and 20.
 	FailureRatio float64
 	MinRequests  uint32
-	// Interval is the rolling window of counts. Default 60 s.
+	// Interval is the rolling window of counts (in 10 buckets). Default
+	// 60 s. A run of ConsecutiveFailures trips the breaker however long it
+	// took.
 	Interval time.Duration
 	// OpenFor is how long an open breaker refuses before a probe. Default 30 s.
 	OpenFor time.Duration
@@ -59,11 +62,24 @@ type breakers struct {
 	state   *prometheus.GaugeVec
 
 	mu sync.Mutex
-	by map[backends.Op]*gobreaker.CircuitBreaker[backends.Result]
+	by map[backends.Op]*breaker
 }
 
+// breaker is one operation's breaker with its run of consecutive failures.
+// gobreaker's counts forget what is older than Interval, so failures that
+// each take long (calls timing out in a silent partition) could never add
+// up to ConsecutiveFailures; the run kept here ends only with a success
+// (or the breaker opening).
+type breaker struct {
+	cb     *gobreaker.CircuitBreaker[backends.Result]
+	streak atomic.Uint32
+}
+
+// State is the breaker's state.
+func (br *breaker) State() gobreaker.State { return br.cb.State() }
+
 func newBreakers(backend string, cfg BreakerConfig, reg prometheus.Registerer, log *slog.Logger) *breakers {
-	b := &breakers{backend: backend, cfg: cfg.withDefaults(), log: log, by: map[backends.Op]*gobreaker.CircuitBreaker[backends.Result]{},
+	b := &breakers{backend: backend, cfg: cfg.withDefaults(), log: log, by: map[backends.Op]*breaker{},
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gitgate_breaker_state", Help: "Circuit breaker state per backend and operation: 0 closed, 1 half-open, 2 open.",
 			ConstLabels: prometheus.Labels{"backend": backend},
@@ -77,38 +93,51 @@ func newBreakers(backend string, cfg BreakerConfig, reg prometheus.Registerer, l
 	return b
 }
 
-func (b *breakers) get(op backends.Op) *gobreaker.CircuitBreaker[backends.Result] {
+func (b *breakers) get(op backends.Op) *breaker {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cb := b.by[op]
-	if cb == nil {
-		cb = gobreaker.NewCircuitBreaker[backends.Result](b.settings(op))
-		b.by[op] = cb
+	br := b.by[op]
+	if br == nil {
+		br = &breaker{}
+		br.cb = gobreaker.NewCircuitBreaker[backends.Result](b.settings(op, &br.streak))
+		b.by[op] = br
 	}
-	return cb
+	return br
 }
 
-func (b *breakers) settings(op backends.Op) gobreaker.Settings {
+// isSuccessful: timeouts (the client's per-call deadlines, which turn a
+// silent partition into failures) and unavailability count as failures; a
+// caller's mistakes say the backend works.
+func isSuccessful(err error) bool {
+	return err == nil || backends.CategoryOf(err).IsClientMistake()
+}
+
+// isExcluded: the caller's own cancellation says nothing about the
+// backend, either way: it neither counts as a failure nor breaks a run of
+// them.
+func isExcluded(err error) bool {
+	return errors.Is(err, context.Canceled) || backends.CategoryOf(err) == backends.Canceled
+}
+
+func (b *breakers) settings(op backends.Op, streak *atomic.Uint32) gobreaker.Settings {
 	c := b.cfg
 	return gobreaker.Settings{
-		Name: b.backend + "/" + string(op), MaxRequests: c.Probes, Interval: c.Interval, Timeout: c.OpenFor,
+		// A rolling window (of 10 buckets) rather than gobreaker's fixed one:
+		// a new fixed window starts a new generation, which drops the
+		// outcome of every call that straddles it, so calls slower than
+		// the window could never trip the breaker.
+		Name: b.backend + "/" + string(op), MaxRequests: c.Probes, Interval: c.Interval, BucketPeriod: max(c.Interval/10, time.Millisecond),
+		Timeout: c.OpenFor,
 		ReadyToTrip: func(n gobreaker.Counts) bool {
-			return n.ConsecutiveFailures >= c.ConsecutiveFailures ||
+			return n.ConsecutiveFailures >= c.ConsecutiveFailures || streak.Load() >= c.ConsecutiveFailures ||
 				(n.Requests >= c.MinRequests && float64(n.TotalFailures) >= c.FailureRatio*float64(n.Requests))
 		},
-		// Timeouts (the client's per-call deadlines, which turn a silent
-		// partition into failures) and unavailability count as failures;
-		// a caller's mistakes say the backend works.
-		IsSuccessful: func(err error) bool {
-			return err == nil || backends.CategoryOf(err).IsClientMistake()
-		},
-		// The caller's own cancellation says nothing about the backend,
-		// either way: it neither counts as a failure nor breaks a run of
-		// them.
-		IsExcluded: func(err error) bool {
-			return errors.Is(err, context.Canceled) || backends.CategoryOf(err) == backends.Canceled
-		},
+		IsSuccessful: isSuccessful,
+		IsExcluded:   isExcluded,
 		OnStateChange: func(name string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				streak.Store(0) // a new run starts after the open period
+			}
 			b.state.WithLabelValues(string(op)).Set(float64(to))
 			b.log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
 		},
@@ -118,7 +147,18 @@ func (b *breakers) settings(op backends.Op) gobreaker.Settings {
 // call runs fn through op's breaker. A refusal by the breaker (open or
 // half-open and busy) is an unavailable error marked as never started.
 func (b *breakers) call(op backends.Op, fn func() (backends.Result, error)) (backends.Result, error) {
-	res, err := b.get(op).Execute(fn)
+	br := b.get(op)
+	res, err := br.cb.Execute(func() (backends.Result, error) {
+		res, err := fn()
+		switch {
+		case isExcluded(err):
+		case isSuccessful(err):
+			br.streak.Store(0)
+		default:
+			br.streak.Add(1) // before gobreaker counts it, so that ReadyToTrip sees it
+		}
+		return res, err
+	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return nil, backends.NotStarted(backends.Errorf(backends.Unavailable, "%s is unavailable for %s (circuit breaker open)", b.backend, op))
 	}

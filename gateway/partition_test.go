@@ -1,9 +1,14 @@
 package gateway
 
 import (
+	"context"
+	"log/slog"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -64,5 +69,43 @@ func TestCanceledNeitherTripsNorResets(t *testing.T) {
 	_, _ = r.Execute(t.Context(), req(backends.OpCommit))
 	if got := testutil.ToFloat64(r.breakers.state.WithLabelValues("commit")); got != 2 {
 		t.Fatalf("breaker state %v after a third timeout (cancellations between), want 2 (open)", got)
+	}
+}
+
+// slow is a backend whose failures each take longer than the breaker's
+// counting interval, as calls timing out in a silent partition do.
+type slow struct {
+	calls atomic.Int64
+	took  time.Duration
+}
+
+func (s *slow) Execute(context.Context, backends.Request) (backends.Result, error) {
+	s.calls.Add(1)
+	time.Sleep(s.took) // the call's own duration, not a wait for something
+	return nil, backends.Errorf(backends.Timeout, "the Approach 2 service did not answer within %s", s.took)
+}
+
+// TestSlowFailuresStillTrip: gobreaker clears its counts every Interval;
+// failures that each outlast it must still add up to ConsecutiveFailures
+// (before, a partition whose calls each waited 20-40 s never opened a
+// breaker with its 60 s interval).
+func TestSlowFailuresStillTrip(t *testing.T) {
+	a2 := &slow{took: 20 * time.Millisecond}
+	r, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{"approach1": &scripted{}, "approach2": a2}, Default: "approach1",
+		Flags: fixedDecider("approach2"), Breakers: BreakerConfig{ConsecutiveFailures: 3, Interval: 5 * time.Millisecond},
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if res, err := r.Execute(t.Context(), req(backends.OpStatus)); err != nil || !res.GetServed().FellBack {
+			t.Fatalf("read %d: %+v %v", i, res, err)
+		}
+	}
+	if got := testutil.ToFloat64(r.breakers.state.WithLabelValues("status")); got != 2 {
+		t.Fatalf("breaker state %v after 3 slow failures, want 2 (open)", got)
+	}
+	if r.BreakerStates()["status"] != "open" {
+		t.Fatalf("BreakerStates: %v", r.BreakerStates())
 	}
 }

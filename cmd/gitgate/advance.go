@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -22,8 +20,9 @@ func newAdvanceCmd(o *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "advance OP",
 		Short: "Move OP to the next stage (0 → 10 → 50 → 100 %) if the current stage's analysis passes",
-		Long: `advance reads the canary ledger since OP's stage began (its last change in the
-flag change log) and moves OP to the next stage only when Approach 2 had enough
+		Long: `advance reads the canary ledger since OP's stage began (the last change of its
+route, or of every operation's, in the flag change log; shadow changes do not
+restart a stage) and moves OP to the next stage only when Approach 2 had enough
 calls, and its error rate and P95 stayed within the thresholds and close to
 Approach 1's. --force moves it regardless, and says so in the change log.`,
 		Example: `  gitgate canary advance status --reason "10% stage clean for a week"`,
@@ -45,7 +44,7 @@ Approach 1's. --force moves it regardless, and says so in the change log.`,
 			if !ok {
 				return fmt.Errorf("%s is already at 100%%", op)
 			}
-			since, err := stageStart(path+".changes.jsonl", op)
+			since, err := stageStart(flags.ChangeLogPath(path), op)
 			if err != nil {
 				return err
 			}
@@ -92,29 +91,17 @@ func readLedger(ctx context.Context, file, dsnEnv, op string, since time.Time) (
 	return store.Read(ctx, op, since)
 }
 
-// stageStart is when op's route last changed, from the flag change log (the
-// zero time when it never did).
+// stageStart is when op's current stage began: its last route record (of
+// op or of every operation) in the structured change log; shadow, kill and
+// override records do not restart it. Text lines of older versions are
+// read best effort (see flags.ReadChanges). The zero time when the route
+// never changed.
 func stageStart(changeLog, op string) (time.Time, error) {
-	f, err := os.Open(changeLog)
-	if os.IsNotExist(err) {
-		return time.Time{}, nil
-	}
+	changes, err := flags.ReadChanges(changeLog)
 	if err != nil {
 		return time.Time{}, err
 	}
-	defer f.Close()
-	var since time.Time
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var c struct{ At, Change string }
-		if json.Unmarshal(sc.Bytes(), &c) != nil || !strings.HasPrefix(c.Change, op+":") || strings.HasPrefix(c.Change, op+": shadow") {
-			continue
-		}
-		if at, err := time.Parse(time.RFC3339Nano, c.At); err == nil {
-			since = at
-		}
-	}
-	return since, sc.Err()
+	return flags.StageStart(changes, op), nil
 }
 
 func printAnalysis(out io.Writer, a canary.Analysis) {

@@ -24,6 +24,7 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox/filebind"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
+	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/gateway/admin"
@@ -53,6 +54,7 @@ type app struct {
 	starters  []func(context.Context) // run once before serving (they may start work of their own)
 	runners   []func(context.Context)
 	flags     *flags.Evaluator // the gateway's canary flags, when configured
+	rollback  *canary.Rollback // the automatic rollback, with flags
 }
 
 // newApp assembles the gateway. Logs go to logOut through the redactor;
@@ -390,7 +392,7 @@ func (a *app) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener, drain 
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newHTTPServer(srv.HTTPHandler(), a.log), newHTTPServer(admin.Handler(a.registry, a.ready, a.killSwitch(), a.cfg.Listen.AdminTokenSHA256), a.log)}
+	servers := []*http.Server{newHTTPServer(srv.HTTPHandler(), a.log), newHTTPServer(a.adminHandler(), a.log)}
 	errc := make(chan error, 2)
 	for i, ln := range []net.Listener{mcpLn, adminLn} {
 		go func() { errc <- servers[i].Serve(ln) }()

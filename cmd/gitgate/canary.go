@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,6 +11,7 @@ import (
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/gateway/admin"
 )
 
 // canaryObserver starts the ledger and the automatic rollback for the
@@ -25,6 +27,10 @@ func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowOb
 	watcher := canary.NewRollback(canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls,
 		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: a.rollbackApply(),
 		Ledger: ledger, Registerer: a.registry, Logger: a.log})
+	a.rollback = watcher
+	// The routing state's gauges, computed on each scrape from what
+	// /status shows, so that the two always agree.
+	a.registry.MustRegister(gateway.NewStateCollector(a.flags.Status))
 	a.runners = append(a.runners, ledger.Run)
 	// A rollback under way is finished (and recorded in the ledger) before
 	// the ledger's last flush, which comes before the store closes.
@@ -86,11 +92,54 @@ func (a *app) rollbackApply() func(op, reason string) error {
 	return rollbackInFile(a.cfg.Flags.Path)
 }
 
-// rollbackInFile sets op back to 0 % in the flag file, as `gitgate canary
-// rollback` does, recording the automatic rollback and its reason.
+// rollbackInFile sets op back to 0 % and its shadow share to 0 % in the
+// flag file, as `gitgate canary rollback` does, recording the automatic
+// rollback and its reason.
 func rollbackInFile(path string) func(op, reason string) error {
 	return func(op, reason string) error {
 		c := &changeOptions{file: path, by: "gitgate (automatic rollback)", reason: reason}
-		return c.edit(io.Discard, op+": rolled back to approach1", func(f *flags.File) error { return f.SetRoute(op, 0) })
+		return c.edit(io.Discard, op+": "+rolledBackText, func(f *flags.File) error { return rollBackOps(f, []string{op}) })
 	}
+}
+
+// rolledBackText describes a rollback in the change log.
+const rolledBackText = "rolled back to approach1, shadow 0%"
+
+// rollBackOps sends ops back to Approach 1 and stops their shadow traffic:
+// an operator (or the watcher) rolling back expects Approach 2 to get
+// nothing.
+func rollBackOps(f *flags.File, ops []string) error {
+	for _, op := range ops {
+		if err := f.SetRoute(op, 0); err != nil {
+			return err
+		}
+		if err := f.SetShadow(op, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adminHandler is the admin listener: metrics, health, and with flags the
+// kill-switch override and the routing state at /status.
+func (a *app) adminHandler() http.Handler {
+	cfg := admin.Config{Gatherer: a.registry, Ready: a.ready, Kill: a.killSwitch(),
+		KillTokenSHA256: a.cfg.Listen.AdminTokenSHA256, KillWithoutToken: a.cfg.Listen.AdminKillWithoutToken}
+	if a.flags != nil {
+		cfg.Status = a.status
+	}
+	return admin.New(cfg)
+}
+
+// status is the routing state this gateway applies (GET /status).
+func (a *app) status(context.Context) admin.Status {
+	st := a.flags.Status()
+	out := admin.Status{Status: &st, AutoRollbacks: map[string]canary.Applied{}}
+	if a.rollback != nil {
+		out.AutoRollbacks = a.rollback.Applied()
+	}
+	if a.router != nil {
+		out.Breakers = a.router.BreakerStates()
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,12 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/gateway/admin"
 	"github.com/spf13/cobra"
 )
 
@@ -75,11 +77,15 @@ func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("read flags: %w", err) // and leave no change log beside a mistyped path
 	}
-	log, logErr := openChangeLog(path + ".changes.jsonl")
+	log, logErr := openChangeLog(flags.ChangeLogPath(path))
 	if logErr == nil {
 		defer log.Close() // and unlocked
 	}
 	f, err := flags.Load(path)
+	if err != nil {
+		return fmt.Errorf("read flags: %w", err)
+	}
+	old, err := flags.Load(path)
 	if err != nil {
 		return fmt.Errorf("read flags: %w", err)
 	}
@@ -89,10 +95,10 @@ func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File
 	if err := f.Validate(opNames()); err != nil {
 		return fmt.Errorf("the change would make the flags invalid: %w", err)
 	}
-	entry, _ := json.Marshal(map[string]string{"at": time.Now().UTC().Format(time.RFC3339Nano), "by": c.who(), "reason": c.reason, "change": what})
+	records := flagChanges(old, f, c.who(), c.reason, what)
 	var before int64
 	if logErr == nil {
-		before, logErr = log.append(entry)
+		before, logErr = log.Append(records...)
 	}
 	if err := f.Save(path); err != nil {
 		if logErr == nil {
@@ -111,56 +117,54 @@ func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File
 	return nil
 }
 
-// changeLog is the flag change log, opened for appending and locked
-// (exclusively, across processes) until closed.
-type changeLog struct{ *os.File }
-
 // changeLogLockWait is how long an edit waits for another edit's lock on
 // the change log. Edits take milliseconds; a holder stuck longer (a stopped
 // process) must not stop the kill switch, which then changes the flags
 // without a record and says so.
 var changeLogLockWait = 10 * time.Second
 
-func openChangeLog(path string) (*changeLog, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return &changeLog{f}, nil
-		}
-		if err != syscall.EWOULDBLOCK || time.Since(start) > changeLogLockWait {
-			f.Close()
-			if err == syscall.EWOULDBLOCK {
-				return nil, fmt.Errorf("%s is locked by another edit (for more than %s)", path, changeLogLockWait)
-			}
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-	}
+// openChangeLog opens and locks the flag change log at path (see
+// flags.OpenChangeLog), waiting at most changeLogLockWait.
+func openChangeLog(path string) (*flags.ChangeLog, error) {
+	return flags.OpenChangeLog(path, changeLogLockWait)
 }
 
-// append writes line durably at the end of the log and returns the size
-// the log had before (to take the line back).
-func (l *changeLog) append(line []byte) (int64, error) {
-	st, err := l.Stat()
-	if err != nil {
-		return 0, err
+// flagChanges are the structured records of the change from old to f:
+// one per flag value changed (flags.Diff), each with who, why, when and the
+// command's summary. A change that changes no value (a rollback of an
+// operation already on Approach 1) is still recorded, as a record of its
+// kind flags.ChangeNone, so that the log shows every command.
+func flagChanges(old, f *flags.File, by, reason, what string) []flags.Change {
+	records := flags.Diff(old, f, opNames())
+	if len(records) == 0 {
+		records = []flags.Change{{Kind: flags.ChangeNone, Op: flags.AllOps}}
 	}
-	if _, err := l.Write(append(line, '\n')); err != nil {
-		_ = l.Truncate(st.Size())
-		return 0, err
+	now := time.Now().UTC()
+	for i := range records {
+		records[i].At, records[i].By, records[i].Reason, records[i].Summary = now, by, reason, what
 	}
-	return st.Size(), l.Sync()
+	return records
 }
 
 func newFlagsCmd(o *globalOptions) *cobra.Command {
 	c := &changeOptions{o: o}
+	var adminURL string
 	show := &cobra.Command{
 		Use: "show", Short: "Show per operation the share on Approach 2, the shadow rate and the kill switch",
+		Long: `show prints the flag file. With --admin it prints what that gateway applies
+(read from its admin listener's /status): the kill switch and what holds it on
+(flag file, admin override, or both), each operation's shares as configured
+and as effective, automatic rollbacks and breakers, and says where the flag
+file differs from the effective state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if adminURL != "" {
+				st, err := fetchStatus(cmd.Context(), adminURL)
+				if err != nil {
+					return fmt.Errorf("%s: %w", adminURL, err)
+				}
+				return printStatus(cmd.OutOrStdout(), adminURL, st)
+			}
 			path, err := c.path()
 			if err != nil {
 				return err
@@ -169,10 +173,18 @@ func newFlagsCmd(o *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printFlags(cmd.OutOrStdout(), f)
+			if err := printFlags(cmd.OutOrStdout(), f); err != nil {
+				return err
+			}
+			if ov, ovPath, ok := c.override(path); ok && ov.Kill {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nNOTE: a kill-switch override is ON in %s (set by %s at %s: %s): a gateway using it sends every call to approach1 whatever this file says; see `gitgate flags show --admin URL`, clear it with `gitgate kill off --admin URL`\n",
+					ovPath, ov.By, ov.At.Format(time.RFC3339), ov.Reason)
+			}
+			return nil
 		},
 	}
 	show.Flags().StringVar(&c.file, "file", "", "flag file (default: flags.path of the configuration)")
+	show.Flags().StringVar(&adminURL, "admin", "", "admin listener URL of a running gateway: show the state it applies instead of the file's")
 	root := &cobra.Command{Use: "flags", Short: "Inspect the canary flags"}
 	root.AddCommand(show, newFlagsServeCmd(o))
 	return root
@@ -216,20 +228,17 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 	set.bind(setCmd, true)
 	rb := &changeOptions{o: o}
 	rbCmd := &cobra.Command{
-		Use: "rollback OP|all", Short: "Send OP (or every operation) back to Approach 1",
+		Use: "rollback OP|all", Short: "Send OP (or every operation) back to Approach 1 and stop its shadow traffic (shadow 0%)",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rb.edit(cmd.OutOrStdout(), args[0]+": rolled back to approach1", func(f *flags.File) error {
+			return rb.edit(cmd.OutOrStdout(), args[0]+": "+rolledBackText, func(f *flags.File) error {
 				targets := []string{args[0]}
-				if args[0] == "all" {
+				if args[0] == flags.AllOps {
 					targets = opNames()
 				} else if _, ok := f.Flags[flags.RouteFlag(args[0])]; !ok {
 					return unknownOp(args[0])
 				}
-				for _, op := range targets {
-					_ = f.SetRoute(op, 0)
-				}
-				return nil
+				return rollBackOps(f, targets)
 			})
 		},
 	}
@@ -270,8 +279,11 @@ func newKillCmd(o *globalOptions) *cobra.Command {
 		Long: `kill sets the kill switch in the flag file (running gateways apply it within a
 second). With --admin it also sets (on) or clears (off) the local override on
 those gateways' admin listeners, which works even when the flag file is
-missing or broken. Gateways with listen.admin_token_sha256 set want their
-admin token, read from the variable --admin-token-env names.`,
+missing or broken, and prints the kill switch each gateway then applies.
+Changing the override needs the gateway's admin token (listen.admin_token_sha256),
+read from the variable --admin-token-env names. kill off without --admin
+fails when a kill-switch override is still on beside the flag file (the
+override file gateways keep): calls stay on approach1 until it is cleared.`,
 		Example: `  gitgate kill on --reason "approach2 errors" --admin http://127.0.0.1:7421`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -288,9 +300,25 @@ admin token, read from the variable --admin-token-env names.`,
 					return fmt.Errorf("%s: %w", a, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "override %s on %s\n", args[0], a)
+				// What the gateway now applies, from the gateway itself.
+				if st, err := fetchStatus(cmd.Context(), a); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: cannot read its state: %v\n", a, err)
+				} else {
+					printKill(cmd.OutOrStdout(), a, st)
+				}
 			}
 			if fileErr != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the flag file was not changed: %v\n", fileErr)
+			}
+			if !on && len(admins) == 0 {
+				// Releasing in the file does not release an override a
+				// gateway holds: say so, and fail, since calls stay on
+				// Approach 1.
+				path, _ := c.path()
+				if ov, ovPath, ok := c.override(path); ok && ov.Kill {
+					return fmt.Errorf("the kill switch is off in the flag file, but a kill-switch override is ON in %s (set by %s at %s: %s): gateways using it keep every call on approach1; clear it with `gitgate kill off --admin URL`",
+						ovPath, ov.By, ov.At.Format(time.RFC3339), ov.Reason)
+				}
 			}
 			return nil
 		},
@@ -332,4 +360,107 @@ func setOverride(adminURL string, on bool, by, reason, token string) error {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil
+}
+
+// override returns the kill-switch override kept beside the flag file at
+// flagPath (flags.override_path of the configuration when the flag file
+// comes from it, <flag file>.override.json otherwise), if there is one.
+func (c *changeOptions) override(flagPath string) (flags.Override, string, bool) {
+	path := flagPath + ".override.json"
+	if c.file == "" {
+		if cfg, err := loadConfig(c.o.configPath, os.Getenv); err == nil && cfg.Flags.OverridePath != "" {
+			path = cfg.Flags.OverridePath
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return flags.Override{}, path, false
+	}
+	var ov flags.Override
+	if json.Unmarshal(data, &ov) != nil {
+		return flags.Override{}, path, false
+	}
+	return ov, path, true
+}
+
+// fetchStatus reads a running gateway's routing state from its admin
+// listener (GET /status, open without a token).
+func fetchStatus(ctx context.Context, adminURL string) (admin.Status, error) {
+	var st admin.Status
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(adminURL, "/")+"/status", nil)
+	if err != nil {
+		return st, fmt.Errorf("admin URL: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return st, fmt.Errorf("GET /status: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return st, fmt.Errorf("GET /status: %w", err)
+	}
+	if st.Status == nil {
+		return st, errors.New("GET /status: the gateway has no canary flags")
+	}
+	return st, nil
+}
+
+func onOff(on bool) string { return map[bool]string{true: "ON", false: "off"}[on] }
+
+// printKill prints the kill switch a gateway applies, and what holds it on
+// when the flag file alone does not explain it.
+func printKill(out io.Writer, adminURL string, st admin.Status) {
+	k := st.Kill
+	fmt.Fprintf(out, "kill switch on %s: %s", adminURL, onOff(k.Effective))
+	if k.Effective {
+		fmt.Fprint(out, " (everything on approach1)")
+	}
+	fmt.Fprintf(out, "; in the flags: %s", onOff(k.Flags))
+	if k.Override != nil {
+		fmt.Fprintf(out, "; admin override: %s, set by %s at %s: %s", map[bool]string{true: "kill ON", false: "kill off"}[k.Override.Kill],
+			k.Override.By, k.Override.At.Format(time.RFC3339), k.Override.Reason)
+	} else {
+		fmt.Fprint(out, "; admin override: none")
+	}
+	fmt.Fprintln(out)
+	if k.Override != nil && k.Override.Kill && !k.Flags {
+		fmt.Fprintf(out, "  the flag file says off, but the ADMIN OVERRIDE keeps the kill switch ON: clear it with `gitgate kill off --admin %s`\n", adminURL)
+	}
+	if st.FailSafe != "" {
+		fmt.Fprintf(out, "  the flags cannot be used (%s): every call goes to approach1\n", st.FailSafe)
+	}
+}
+
+// printStatus prints what a gateway applies (flags show --admin).
+func printStatus(out io.Writer, adminURL string, st admin.Status) error {
+	printKill(out, adminURL, st)
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OPERATION\tAPPROACH2\tSHADOW\tEFFECTIVE APPROACH2\tEFFECTIVE SHADOW\tBREAKER\tNOTE")
+	pct := func(v float64) string { return strconv.FormatFloat(v*100, 'g', -1, 64) + "%" }
+	for _, o := range st.Ops {
+		var note []string
+		if o.LocalRollback {
+			note = append(note, "rolled back on this gateway")
+		}
+		if rb, ok := st.AutoRollbacks[o.Op]; ok {
+			note = append(note, "automatic rollback at "+rb.At.Format(time.RFC3339)+": "+rb.Reason)
+		}
+		if o.Route.Effective != o.Route.Configured || o.Shadow.Effective != o.Shadow.Configured {
+			note = append(note, "DIFFERS from the flags")
+		}
+		breaker := st.Breakers[o.Op]
+		if breaker == "" {
+			breaker = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Op, pct(o.Route.Configured), pct(o.Shadow.Configured),
+			pct(o.Route.Effective), pct(o.Shadow.Effective), breaker, strings.Join(note, "; "))
+	}
+	return tw.Flush()
 }

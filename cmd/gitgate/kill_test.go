@@ -33,7 +33,7 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 	for _, op := range opNames() {
 		_ = all.SetRoute(op, 100)
 	}
-	w, flagPath, _ := newCanaryWorld(t, all)
+	w, flagPath, _ := newCanaryWorld(t, all, withAdminToken)
 	setup := w.httpClient(t, agentToken)
 	if got := w.ok(t, setup, "clone", map[string]any{"workspace": "k", "url": w.repoURL})["backend"]; got != "approach2" {
 		t.Fatalf("at 100%% clone went to %v", got)
@@ -123,7 +123,9 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 
 	// The flag system gone: the override keeps everything on Approach 1.
 	body, _ := json.Marshal(map[string]any{"kill": true, "by": "oncall", "reason": "flags broken"})
-	resp, err := http.Post(w.adminURL+"/kill", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, w.adminURL+"/kill", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("override: %v %v", err, resp)
 	}

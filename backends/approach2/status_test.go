@@ -41,7 +41,7 @@ func TestStatusesFromGRPCItself(t *testing.T) {
 		{codes.Unavailable, false, backends.Unavailable, true},
 		{codes.Unavailable, true, backends.Unavailable, false},
 		{codes.DeadlineExceeded, false, backends.Timeout, false},
-		{codes.Canceled, false, backends.Unavailable, false},
+		{codes.Canceled, false, backends.Canceled, false},
 		{codes.Unknown, false, backends.Internal, true},
 	}
 	for _, c := range cases {

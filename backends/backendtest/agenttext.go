@@ -192,7 +192,7 @@ func StaleIndexLock(t testing.TB, env *Env, ws string) bool {
 	for _, root := range env.SandboxRoots {
 		found := ""
 		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() && d.Name() == ws && filepath.Base(filepath.Dir(p)) == "git" {
+			if err == nil && d.IsDir() && d.Name() == ws+".git" && filepath.Base(filepath.Dir(p)) == "git" {
 				found = p
 				return fs.SkipAll
 			}

@@ -113,7 +113,11 @@ func Run(t *testing.T, f Factory) {
 	t.Run("SizeLimits", func(t *testing.T) { testSizeLimits(t, f) })
 	t.Run("Paging", func(t *testing.T) { testPaging(t, f) })
 	t.Run("TransferLimits", func(t *testing.T) { testTransferLimits(t, f) })
-	t.Run("AgentText", func(t *testing.T) { testAgentText(t, f); testStaleIndexLock(t, f); testCallerGaveUp(t, f) })
+	t.Run("AgentText", func(t *testing.T) {
+		testAgentText(t, f)
+		t.Run("StaleIndexLock", func(t *testing.T) { testStaleIndexLock(t, f) })
+		t.Run("CallerGaveUp", func(t *testing.T) { testCallerGaveUp(t, f) })
+	})
 }
 
 // RemoteGit runs git on the remote's bare repository "demo" and returns its

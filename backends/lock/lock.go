@@ -108,6 +108,9 @@ func waitError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &backends.Error{Category: backends.Timeout, Message: "timed out waiting for the workspace lock (another operation on this workspace is running)", Err: err}
 	}
+	if errors.Is(err, context.Canceled) { // the caller gave up: not an outage
+		return &backends.Error{Category: backends.Canceled, Message: "cancelled while waiting for the workspace lock", Err: err}
+	}
 	return &backends.Error{Category: backends.Unavailable, Message: "cancelled while waiting for the workspace lock", Err: err}
 }
 

@@ -117,8 +117,8 @@ func TestWaiterCancelled(t *testing.T) {
 	// Already cancelled: the key is held, so only ctx.Done is ready.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := m.Acquire(ctx, "k"); backends.CategoryOf(err) != backends.Unavailable {
-		t.Errorf("pre-cancelled Acquire: err %v, category %q, want %q", err, backends.CategoryOf(err), backends.Unavailable)
+	if _, err := m.Acquire(ctx, "k"); backends.CategoryOf(err) != backends.Canceled {
+		t.Errorf("pre-cancelled Acquire: err %v, category %q, want %q", err, backends.CategoryOf(err), backends.Canceled)
 	}
 
 	// Cancelled while waiting.
@@ -136,8 +136,8 @@ func TestWaiterCancelled(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		if c := backends.CategoryOf(err); c != backends.Unavailable {
-			t.Errorf("cancelled waiter: err %v, category %q, want %q", err, c, backends.Unavailable)
+		if c := backends.CategoryOf(err); c != backends.Canceled {
+			t.Errorf("cancelled waiter: err %v, category %q, want %q", err, c, backends.Canceled)
 		}
 	case <-time.After(waitBound):
 		t.Fatal("cancelled waiter did not return")

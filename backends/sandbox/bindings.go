@@ -106,8 +106,9 @@ type UsageTracker interface {
 // MemoryBindings is an in-process BindingStore, enough while one process
 // runs every backend.
 type MemoryBindings struct {
-	mu sync.Mutex
-	m  map[WorkspaceKey]Binding
+	mu   sync.Mutex
+	m    map[WorkspaceKey]Binding
+	used map[WorkspaceKey]time.Time // last read or write of each binding
 }
 
 var _ BindingStore = (*MemoryBindings)(nil)
@@ -115,17 +116,25 @@ var _ BindingStore = (*MemoryBindings)(nil)
 // NewMemoryBindings returns an empty store.
 func NewMemoryBindings() *MemoryBindings { return &MemoryBindings{m: map[WorkspaceKey]Binding{}} }
 
-// Get returns the binding of key, marked used now (a read is a use: its
-// LastUsed moves, as list_workspaces shows).
+// Get returns the binding of key and records the use (a read is a use:
+// List reports it as LastUsed).
 func (s *MemoryBindings) Get(_ context.Context, key WorkspaceKey) (Binding, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.m[key]
 	if ok {
-		b.LastUsed = time.Now().UTC()
-		s.m[key] = b
+		s.use(key)
 	}
 	return b, ok, nil
+}
+
+// use records that key's binding was read or stored now; the caller holds
+// s.mu.
+func (s *MemoryBindings) use(key WorkspaceKey) {
+	if s.used == nil {
+		s.used = map[WorkspaceKey]time.Time{}
+	}
+	s.used[key] = time.Now().UTC()
 }
 
 // Put stores b.
@@ -133,6 +142,7 @@ func (s *MemoryBindings) Put(_ context.Context, b Binding) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[b.Key] = b
+	s.use(b.Key)
 	return nil
 }
 
@@ -141,15 +151,20 @@ func (s *MemoryBindings) Delete(_ context.Context, key WorkspaceKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, key)
+	delete(s.used, key)
 	return nil
 }
 
-// List returns project's bindings sorted by key.
+// List returns project's bindings sorted by key, each with LastUsed its
+// last read or write when that is later than the stored one.
 func (s *MemoryBindings) List(_ context.Context, project string) ([]Binding, error) {
 	s.mu.Lock()
 	var out []Binding
 	for k, b := range s.m {
 		if k.Project == project {
+			if used := s.used[k]; used.After(b.LastUsed) {
+				b.LastUsed = used
+			}
 			out = append(out, b)
 		}
 	}

@@ -105,8 +105,8 @@ func TestAcquireHonoursContext(t *testing.T) {
 	ccancel()
 	select {
 	case err := <-done:
-		if backends.CategoryOf(err) != backends.Unavailable {
-			t.Fatalf("cancelled Acquire: %v, want unavailable", err)
+		if backends.CategoryOf(err) != backends.Canceled {
+			t.Fatalf("cancelled Acquire: %v, want canceled", err)
 		}
 	case <-time.After(waitBound):
 		t.Fatal("a cancelled Acquire did not return")

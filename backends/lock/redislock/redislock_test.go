@@ -269,7 +269,7 @@ func TestAcquireWaitEndsWithContext(t *testing.T) {
 	ctx, cancel = context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	le, err = l.Acquire(ctx, "ws")
-	checkErr(t, le, err, backends.Unavailable, context.Canceled)
+	checkErr(t, le, err, backends.Canceled, context.Canceled)
 	if got := c.Get(t.Context(), l.lockKey("ws")).Val(); got != asLease(t, held).token {
 		t.Fatalf("lock holds %q after the failed waits, want the holder's token", got)
 	}

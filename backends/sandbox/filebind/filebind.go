@@ -76,9 +76,8 @@ func (s *Store) path(k sandbox.WorkspaceKey) string {
 	return filepath.Join(s.projectDir(k.Project), hex.EncodeToString([]byte(k.String()))+".json")
 }
 
-// Get returns the binding of key and marks it used: its file's
-// modification time, and LastUsed in the binding returned (so a write that
-// stores it after records the use too; List reports reads by the time).
+// Get returns the binding of key and marks it used in its file's
+// modification time (List reports it as the binding's LastUsed).
 func (s *Store) Get(_ context.Context, key sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
 	p := s.path(key)
 	b, err := read(p)
@@ -89,7 +88,6 @@ func (s *Store) Get(_ context.Context, key sandbox.WorkspaceKey) (sandbox.Bindin
 		return sandbox.Binding{}, false, err
 	}
 	s.touch(p)
-	b.LastUsed = s.now().UTC()
 	return b, true, nil
 }
 

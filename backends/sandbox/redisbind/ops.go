@@ -65,9 +65,8 @@ end
 return 1
 `)
 
-// Get returns the binding of key and resets its expiry (a read is a use),
-// with LastUsed now: a write that stores the binding after it records the
-// use, and List derives a read's from the expiry it reset.
+// Get returns the binding of key and resets its expiry (a read is a use;
+// List derives the last use from that expiry).
 func (s *Store) Get(ctx context.Context, key sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
 	keys := []string{s.bindingKey(key.String()), s.projectKey(key.Project)}
 	data, err := getScript.Run(ctx, s.client, keys, s.ttl.Milliseconds(), s.retention.Milliseconds()).Text()
@@ -81,7 +80,6 @@ func (s *Store) Get(ctx context.Context, key sandbox.WorkspaceKey) (sandbox.Bind
 	if err != nil || b.Key != key { // b.Key differs only when two keys share a String()
 		return sandbox.Binding{}, false, err
 	}
-	b.LastUsed = time.Now().UTC()
 	if b.SandboxID != "" {
 		if err := s.client.PExpire(ctx, s.sandboxKey(b.SandboxID), s.ttl).Err(); err != nil {
 			return sandbox.Binding{}, false, unavailable(err)

@@ -1,0 +1,37 @@
+package filebind_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends/sandbox"
+)
+
+// TestListShowsLastUse: a read moves a binding's last-used time, as List
+// (list_workspaces) reports it, without a write of the binding.
+func TestListShowsLastUse(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, t.TempDir(), nil)
+	k := key("p", "", "w")
+	put := time.Now().UTC()
+	if err := s.Put(ctx, sandbox.Binding{Key: k, SandboxID: "s1", Created: put, LastUsed: put}); err != nil {
+		t.Fatal(err)
+	}
+	// A read a little later (the file's time is kept to the second).
+	for deadline := time.Now().Add(time.Minute); time.Since(put) < 1500*time.Millisecond; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the clock does not move")
+		}
+	}
+	read := time.Now()
+	if _, ok, err := s.Get(ctx, k); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	list, err := s.List(ctx, "p")
+	if err != nil || len(list) != 1 {
+		t.Fatal(list, err)
+	}
+	if lu := list[0].LastUsed; lu.Before(read.Add(-10 * time.Millisecond)) {
+		t.Errorf("List shows LastUsed %v after a read at %v (stored %v)", lu, read, put)
+	}
+}

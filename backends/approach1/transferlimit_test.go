@@ -36,8 +36,7 @@ func TestSandboxLimitHoldsForManySmallFiles(t *testing.T) {
 	env := backendtest.NewEnv(t)
 	env.Project.MaxSandboxBytes = limit
 	ex := backendtest.NewApproach1(t, env)
-	ctx := backendtest.Ctx(t)
-	if err := env.Remote.CreateRepo(ctx, "many", manyFiles(24, 1<<20)); err != nil {
+	if err := env.Remote.CreateRepo(backendtest.Ctx(t), "many", manyFiles(24, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
 	want := "sandbox disk limit of 8 MiB"
@@ -58,7 +57,7 @@ func TestSandboxLimitHoldsForManySmallFiles(t *testing.T) {
 	backendtest.Do[*backends.WriteFileResult](t, ex, env.Agent, &backends.WriteFileRequest{Scope: scope("w"), Path: "README.md", Content: "edited, not committed\n"})
 	before := state(t, ex, env)
 	for i := range 12 {
-		if _, err := env.Remote.CommitFile(ctx, "demo", "main", fmt.Sprintf("part-%02d.bin", i), strings.Repeat("y", 1<<20), ""); err != nil {
+		if _, err := env.Remote.CommitFile(backendtest.Ctx(t), "demo", "main", fmt.Sprintf("part-%02d.bin", i), strings.Repeat("y", 1<<20), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,12 +114,11 @@ func TestWatcherStopsAPullMidTransfer(t *testing.T) {
 	env := backendtest.NewEnv(t)
 	env.Project.MaxRepoBytes, env.Project.MaxSandboxBytes = limit, 256<<20
 	ex := backendtest.NewApproach1(t, env)
-	ctx := backendtest.Ctx(t)
 	backendtest.Clone(t, ex, env, env.Agent, "w")
 	before := state(t, ex, env)
 	blob := make([]byte, size)
 	_, _ = rand.Read(blob)
-	if _, err := env.Remote.CommitFile(ctx, "demo", "main", "big.bin", string(blob), ""); err != nil {
+	if _, err := env.Remote.CommitFile(backendtest.Ctx(t), "demo", "main", "big.bin", string(blob), ""); err != nil {
 		t.Fatal(err)
 	}
 	env.Remote.SetUploadRate(4 << 20)
@@ -178,15 +176,14 @@ func TestReachabilityFetchHeldToTheRepositoryLimit(t *testing.T) {
 	env := backendtest.NewEnv(t)
 	env.Project.MaxRepoBytes = 4 << 20
 	ex := backendtest.NewApproach1(t, env)
-	ctx := backendtest.Ctx(t)
 	head := backendtest.Clone(t, ex, env, env.Agent, "w").Head
 	blob := make([]byte, 16<<20)
 	_, _ = rand.Read(blob)
-	if _, err := env.Remote.CommitFile(ctx, "demo", "main", "big.bin", string(blob), ""); err != nil {
+	if _, err := env.Remote.CommitFile(backendtest.Ctx(t), "demo", "main", "big.bin", string(blob), ""); err != nil {
 		t.Fatal(err)
 	}
 	s := backends.Scope{Principal: env.Agent, Workspace: "w"}
-	_, _, err := ex.RemoteReach(ctx, s, env.RepoURL, "refs/heads/main", head)
+	_, _, err := ex.RemoteReach(backendtest.Ctx(t), s, env.RepoURL, "refs/heads/main", head)
 	if backends.CategoryOf(err) != backends.ResourceExhausted || !strings.Contains(backends.MessageOf(err), "repository size limit of 4 MiB") {
 		t.Fatalf("reachability check over the repository limit: %v; want resource_exhausted naming the limit", err)
 	}

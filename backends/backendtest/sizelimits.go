@@ -46,11 +46,10 @@ func testTransferLimits(t *testing.T, f Factory) {
 	ex := f(t, env)
 	big := make([]byte, bigBlobBytes)
 	_, _ = rand.Read(big)
-	ctx := Ctx(t)
-	if err := env.Remote.CreateRepo(ctx, "big", map[string]string{"README.md": "big\n", "big.bin": string(big)}); err != nil {
+	if err := env.Remote.CreateRepo(Ctx(t), "big", map[string]string{"README.md": "big\n", "big.bin": string(big)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Remote.CreateRepo(ctx, "bomb", map[string]string{"README.md": "bomb\n", "zeros.bin": strings.Repeat("z", zerosBytes)}); err != nil {
+	if err := env.Remote.CreateRepo(Ctx(t), "bomb", map[string]string{"README.md": "bomb\n", "zeros.bin": strings.Repeat("z", zerosBytes)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -90,7 +89,7 @@ func testTransferLimits(t *testing.T, f Factory) {
 	} {
 		before := snapshotWS(t, ex, env, "pull")
 		tracking := trackingTip(t, ex, env)
-		if _, err := env.Remote.CommitFile(ctx, "demo", "main", c.path, c.content, ""); err != nil {
+		if _, err := env.Remote.CommitFile(Ctx(t), "demo", "main", c.path, c.content, ""); err != nil {
 			t.Fatal(err)
 		}
 		err := Fail(t, ex, env.Agent, &backends.PullRequest{Scope: scope("pull")})
@@ -111,7 +110,7 @@ func testTransferLimits(t *testing.T, f Factory) {
 		env.RemoteGit(t, "update-ref", "refs/heads/main", "refs/heads/main~1")
 	}
 	// Within the limits, the same workspace still pulls.
-	if _, err := env.Remote.CommitFile(ctx, "demo", "main", "small.txt", "small\n", ""); err != nil {
+	if _, err := env.Remote.CommitFile(Ctx(t), "demo", "main", "small.txt", "small\n", ""); err != nil {
 		t.Fatal(err)
 	}
 	if res := Do[*backends.PullResult](t, ex, env.Agent, &backends.PullRequest{Scope: scope("pull")}); !res.Updated {

@@ -131,9 +131,10 @@ func openChangeLog(path string) (*flags.ChangeLog, error) {
 
 // flagChanges are the structured records of the change from old to f:
 // one per flag value changed (flags.Diff), each with who, why, when and the
-// command's summary. A change that changes no value (a rollback of an
-// operation already on Approach 1) is still recorded, as a record of its
+// command's summary. A command that changes no value (a rollback of an
+// operation already on Approach 1) is still recorded, as one record of
 // kind flags.ChangeNone, so that the log shows every command.
+
 func flagChanges(old, f *flags.File, by, reason, what string) []flags.Change {
 	records := flags.Diff(old, f, opNames())
 	if len(records) == 0 {

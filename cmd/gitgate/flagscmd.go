@@ -134,7 +134,6 @@ func openChangeLog(path string) (*flags.ChangeLog, error) {
 // command's summary. A command that changes no value (a rollback of an
 // operation already on Approach 1) is still recorded, as one record of
 // kind flags.ChangeNone, so that the log shows every command.
-
 func flagChanges(old, f *flags.File, by, reason, what string) []flags.Change {
 	records := flags.Diff(old, f, opNames())
 	if len(records) == 0 {

@@ -95,7 +95,7 @@ func TestCallersEarlierDeadlineWins(t *testing.T) {
 // never started: its request went out before the link was found dead.
 func TestKeepaliveNoticesADeadLink(t *testing.T) {
 	long := 4 * (approach2.KeepaliveTime + approach2.KeepaliveTimeout) / 3 // 20 s: more than the keepalive needs, less than it used to (40 s)
-	p := newPartitioned(t, approach2.ClientConfig{ReadTimeout: long, CommandTimeout: long})
+	p := newPartitioned(t, approach2.ClientConfig{ReadTimeout: long, CommandTimeout: long, WriteSlack: time.Millisecond})
 	before := p.calls.Load()
 	p.proxy.Blackhole(true)
 	_, err := p.client.Execute(t.Context(), commitReq())

@@ -331,14 +331,16 @@ func (a *app) projects() approach1.ProjectMap {
 	m := approach1.ProjectMap{}
 	for name, p := range a.cfg.Projects {
 		m[name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.AllowedSchemes, Hosts: p.AllowedHosts},
-			Token: p.Token, ReadToken: p.ReadToken, Username: p.TokenUsername}
+			Token: p.Token, ReadToken: p.ReadToken, Username: p.TokenUsername,
+			MaxRepoBytes: p.MaxRepoBytes, MaxSandboxBytes: p.MaxSandboxBytes}
 	}
 	return m
 }
 
 func (a *app) limits() approach1.Limits {
 	return approach1.Limits{MaxOutputBytes: a.cfg.Limits.MaxOutputBytes, MaxFileBytes: a.cfg.Limits.MaxFileBytes,
-		MaxListEntries: a.cfg.Limits.MaxListEntries, CommandTimeout: a.cfg.Git.CommandTimeout, RemoteTimeout: a.cfg.Git.RemoteTimeout}
+		MaxListEntries: a.cfg.Limits.MaxListEntries, CommandTimeout: a.cfg.Git.CommandTimeout, RemoteTimeout: a.cfg.Git.RemoteTimeout,
+		MaxRepoBytes: a.cfg.Limits.MaxRepoBytes, MaxSandboxBytes: a.cfg.Limits.MaxSandboxBytes, DiskPollInterval: a.cfg.Limits.DiskPollInterval}
 }
 
 // mcpServer builds the MCP server; hosts are the Host values it answers to.
@@ -346,7 +348,8 @@ func (a *app) mcpServer(hosts []string) (*mcpserver.Server, error) {
 	return mcpserver.New(mcpserver.Config{
 		Executor: a.router, Directory: a.directory, Redactor: a.redactor, Logger: a.log, Version: version,
 		HTTP: mcpserver.HTTPConfig{Path: a.cfg.MCP.Path, AllowedHosts: append(hosts, a.cfg.MCP.AllowedHosts...),
-			AllowedOrigins: a.cfg.MCP.AllowedOrigins},
+			AllowedOrigins: a.cfg.MCP.AllowedOrigins, SessionIdleTTL: a.cfg.MCP.SessionIdleTTL,
+			MaxSessionsPerAgent: a.cfg.MCP.MaxSessionsPerAgent},
 	})
 }
 

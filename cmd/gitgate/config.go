@@ -61,6 +61,11 @@ type MCPConfig struct {
 	AllowedHosts   []string `mapstructure:"allowed_hosts"`
 	AllowedOrigins []string `mapstructure:"allowed_origins"`
 	StdioAgent     string   `mapstructure:"stdio_agent"`
+	// SessionIdleTTL ends MCP sessions idle this long.
+	SessionIdleTTL time.Duration `mapstructure:"session_idle_ttl"`
+	// MaxSessionsPerAgent caps one agent's live sessions; opening one
+	// more ends its least recently used one.
+	MaxSessionsPerAgent int `mapstructure:"max_sessions_per_agent"`
 }
 
 // SandboxConfig configures sandboxes.
@@ -185,6 +190,13 @@ type LimitsConfig struct {
 	MaxOutputBytes int `mapstructure:"max_output_bytes"`
 	MaxFileBytes   int `mapstructure:"max_file_bytes"`
 	MaxListEntries int `mapstructure:"max_list_entries"`
+	// MaxRepoBytes caps what a clone, pull or fetch brings into one
+	// workspace's repository; MaxSandboxBytes caps a sandbox's disk use.
+	// Both are enforced while a transfer runs; negative means no limit.
+	MaxRepoBytes    int64 `mapstructure:"max_repo_bytes"`
+	MaxSandboxBytes int64 `mapstructure:"max_sandbox_bytes"`
+	// DiskPollInterval is how often disk use is measured during a transfer.
+	DiskPollInterval time.Duration `mapstructure:"disk_poll_interval"`
 }
 
 // BackendConfig chooses the backend.
@@ -227,8 +239,12 @@ type ProjectConfig struct {
 	// ReadTokenEnv names the variable holding a read-only token for the
 	// same remotes, used by shadow predictions (ls-remote). Optional.
 	ReadTokenEnv string `mapstructure:"read_token_env"`
-	Token        string `mapstructure:"-"`
-	ReadToken    string `mapstructure:"-"`
+	// MaxRepoBytes and MaxSandboxBytes override limits.max_repo_bytes and
+	// limits.max_sandbox_bytes for this project (0: the global value).
+	MaxRepoBytes    int64  `mapstructure:"max_repo_bytes"`
+	MaxSandboxBytes int64  `mapstructure:"max_sandbox_bytes"`
+	Token           string `mapstructure:"-"`
+	ReadToken       string `mapstructure:"-"`
 }
 
 // AgentConfig is one agent.
@@ -501,6 +517,23 @@ func (c *Config) validateLimits() error {
 	if l.MaxFileBytes > 20<<20 {
 		return fmt.Errorf("limits.max_file_bytes: %d is above the 20 MiB the MCP transport accepts", l.MaxFileBytes)
 	}
+	for key, n := range map[string]int64{"limits.max_repo_bytes": l.MaxRepoBytes, "limits.max_sandbox_bytes": l.MaxSandboxBytes} {
+		if err := checkTransferLimit(key, n); err != nil {
+			return err
+		}
+	}
+	if c.MCP.SessionIdleTTL < 0 || c.MCP.MaxSessionsPerAgent < 0 {
+		return fmt.Errorf("mcp: session_idle_ttl and max_sessions_per_agent must not be negative")
+	}
+	return nil
+}
+
+// checkTransferLimit accepts 0 (the default), a negative value (no limit)
+// or at least 1 MiB: a smaller limit would refuse every clone.
+func checkTransferLimit(key string, n int64) error {
+	if n > 0 && n < 1<<20 {
+		return fmt.Errorf("%s: %d is below 1 MiB (use a negative value for no limit)", key, n)
+	}
 	return nil
 }
 
@@ -520,6 +553,11 @@ func (c *Config) validateProjects() error {
 		for _, s := range p.AllowedSchemes {
 			if s != "https" && (s != "http" || !c.Git.AllowHTTP) {
 				return fmt.Errorf("%s.allowed_schemes: %q is not allowed (https; http only with git.allow_http: true)", key, s)
+			}
+		}
+		for k, n := range map[string]int64{key + ".max_repo_bytes": p.MaxRepoBytes, key + ".max_sandbox_bytes": p.MaxSandboxBytes} {
+			if err := checkTransferLimit(k, n); err != nil {
+				return err
 			}
 		}
 	}

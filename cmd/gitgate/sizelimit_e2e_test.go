@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,4 +74,40 @@ func (w *world) startBackendWithYAML(t *testing.T, addr, extra string) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	waitServing(t, addr)
+}
+
+// TestTransferLimitsArePerProject: a project whose repository limit is
+// below a repository's size gets resource_exhausted from clone and keeps no
+// workspace, while another project clones the same repository. The limit
+// is read from the configuration (projects.<name>.max_repo_bytes).
+func TestTransferLimitsArePerProject(t *testing.T) {
+	w := newWorld(t)
+	big := make([]byte, 12<<20) // incompressible: the pack is as large as the blob
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.remote.CreateRepo(t.Context(), "big", map[string]string{"blob.bin": string(big), "README.md": "big\n"}); err != nil {
+		t.Fatal(err)
+	}
+	alpha := w.cfg.Projects["alpha"]
+	alpha.MaxRepoBytes = 4 << 20
+	w.cfg.Projects["alpha"] = alpha
+	w.startHTTP(t)
+	ada, eve := w.httpClient(t, agentToken), w.httpClient(t, strangerToken)
+	url := w.remote.RepoURL("big")
+
+	res := w.call(t, ada, "clone", map[string]any{"workspace": "big", "url": url})
+	if got := text(res); !res.IsError || !strings.Contains(got, "resource_exhausted") || !strings.Contains(got, "4 MiB") {
+		t.Fatalf("clone over alpha's 4 MiB repository limit: %.300s; want resource_exhausted naming the limit", got)
+	}
+	if ws := w.ok(t, ada, "list_workspaces", map[string]any{})["workspaces"]; ws != nil && len(ws.([]any)) != 0 {
+		t.Fatalf("the refused clone left workspaces: %v", ws)
+	}
+	got := w.ok(t, eve, "clone", map[string]any{"workspace": "big", "url": url})
+	if got["head"] == "" || got["head"] == nil {
+		t.Fatalf("beta's clone of the same repository: %v", got)
+	}
+	if files := w.ok(t, eve, "list_files", map[string]any{"workspace": "big"}); !strings.Contains(fmt.Sprint(files["entries"]), "blob.bin") {
+		t.Fatalf("beta's workspace lacks the blob: %v", files["entries"])
+	}
 }

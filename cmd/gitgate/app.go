@@ -90,7 +90,7 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	}
 	execs := map[string]backends.Executor{approach1.Name: once}
 	if cfg.Backend.Default == approach2.Name || cfg.Flags.Canary() {
-		client, err := dialApproach2(cfg.Approach2, cfg.Limits)
+		client, err := dialApproach2(cfg.Approach2, cfg.Limits, cfg.Git)
 		if err != nil {
 			return nil, err
 		}
@@ -322,7 +322,10 @@ func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
 		shadow.Self, shadow.Budget = a.cfg.Canary.ShadowSelf, a.cfg.Canary.ShadowBudget
 	}
 	var err error
+	b := a.cfg.Approach2.Breaker
 	a.router, err = gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: def, Flags: decider, Observe: observer, Shadow: shadow,
+		Breakers: gateway.BreakerConfig{ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio, MinRequests: b.MinRequests,
+			Interval: b.Interval, OpenFor: b.OpenFor, Probes: b.Probes},
 		Registerer: a.registry, Metrics: gateway.NewMetrics(a.registry, names...), Logger: a.log})
 	return err
 }

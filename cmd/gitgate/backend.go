@@ -241,7 +241,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // dialApproach2 connects the gateway to the service; l sizes its messages
 // and refuses a write_file above the limit the service enforces.
-func dialApproach2(c Approach2Config, l LimitsConfig) (*approach2.Client, error) {
+func dialApproach2(c Approach2Config, l LimitsConfig, g GitConfig) (*approach2.Client, error) {
 	var opts []grpc.DialOption
 	if !c.Insecure {
 		creds, err := clientTLS(c)
@@ -251,5 +251,6 @@ func dialApproach2(c Approach2Config, l LimitsConfig) (*approach2.Client, error)
 		opts = append(opts, grpc.WithTransportCredentials(creds))
 	}
 	return approach2.Dial(c.Target, approach2.ClientConfig{Token: c.Token, Insecure: c.Insecure,
-		MaxFileBytes: l.MaxFileBytes, MaxOutputBytes: l.MaxOutputBytes}, opts...)
+		MaxFileBytes: l.MaxFileBytes, MaxOutputBytes: l.MaxOutputBytes,
+		ReadTimeout: c.ReadTimeout, WriteSlack: c.WriteSlack, CommandTimeout: g.CommandTimeout, RemoteTimeout: g.RemoteTimeout}, opts...)
 }

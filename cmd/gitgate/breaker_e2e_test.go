@@ -149,14 +149,17 @@ func TestApproach2KilledAtFiftyPercent(t *testing.T) {
 // TestBreakerClosesWhenTheServiceComesBack: status is all on Approach 2.
 // The service is killed: status falls back to Approach 1 and its breaker
 // opens. The service is started again where the gateway expects it: once
-// the breaker's open period (the gateway's default, 30 s) is over, it goes
+// the breaker's open period (approach2.breaker.open_for, 3 s here) is over, it goes
 // half-open, its probe succeeds, it closes, and status is served by
 // Approach 2 again. The automatic rollback is held off so that it does not
 // take status off Approach 2 first.
 func TestBreakerClosesWhenTheServiceComesBack(t *testing.T) {
 	f := flags.NewFile(opNames())
 	_ = f.SetRoute("status", 100)
-	w, _, proc := newCanaryWorld(t, f, func(c *Config) { c.Canary.Rollback.MinCalls = 1 << 30 })
+	w, _, proc := newCanaryWorld(t, f, func(c *Config) {
+		c.Canary.Rollback.MinCalls = 1 << 30
+		c.Approach2.Breaker.OpenFor = 3 * time.Second
+	})
 	addr := w.cfg.Approach2.Target
 	c := w.httpClient(t, agentToken)
 	w.ok(t, c, "clone", map[string]any{"workspace": "back", "url": w.repoURL})
@@ -188,7 +191,8 @@ func TestBreakerClosesWhenTheServiceComesBack(t *testing.T) {
 		b, _ := status() // a fallback until the breaker lets a probe through
 		return b == "approach2"
 	})
-	t.Logf("served by approach2 again %s after the service came back (%s after the breaker opened)", took.Round(time.Millisecond), time.Since(opened).Round(time.Millisecond))
+	since := time.Since(opened)
+	t.Logf("served by approach2 again %s after the service came back (%s after the breaker opened)", took.Round(time.Millisecond), since.Round(time.Millisecond))
 	for i := range 5 {
 		if b, fell := status(); b != "approach2" || fell {
 			t.Fatalf("call %d once the service is back: served by %s (fell back %v)", i, b, fell)

@@ -220,7 +220,27 @@ type Approach2Config struct {
 	TLSClientKey  string `mapstructure:"tls_client_key"`
 	Insecure      bool   `mapstructure:"insecure"`
 	SandboxDir    string `mapstructure:"sandbox_dir"`
-	Token         string `mapstructure:"-"`
+	// ReadTimeout bounds a read call to the service; WriteSlack is added
+	// to git.command_timeout (and git.remote_timeout for remote
+	// operations) to bound a write call. A dead link fails a call at its
+	// deadline instead of hanging.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	WriteSlack  time.Duration `mapstructure:"write_slack"`
+	// Breaker configures the per-operation circuit breakers in front of
+	// the service.
+	Breaker BreakerConfig `mapstructure:"breaker"`
+	Token   string        `mapstructure:"-"`
+}
+
+// BreakerConfig configures the circuit breakers in front of Approach 2
+// (gateway.BreakerConfig; zero values take its defaults).
+type BreakerConfig struct {
+	ConsecutiveFailures uint32        `mapstructure:"consecutive_failures"`
+	FailureRatio        float64       `mapstructure:"failure_ratio"`
+	MinRequests         uint32        `mapstructure:"min_requests"`
+	Interval            time.Duration `mapstructure:"interval"`
+	OpenFor             time.Duration `mapstructure:"open_for"`
+	Probes              uint32        `mapstructure:"probes"`
 }
 
 // LogConfig configures logging.
@@ -505,6 +525,13 @@ func (c *Config) validateGit() error {
 	}
 	if c.Git.CommandTimeout <= 0 || c.Git.RemoteTimeout <= 0 {
 		return fmt.Errorf("git.command_timeout and git.remote_timeout must be positive")
+	}
+	a := c.Approach2
+	if a.ReadTimeout < 0 || a.WriteSlack < 0 || a.Breaker.Interval < 0 || a.Breaker.OpenFor < 0 {
+		return fmt.Errorf("approach2: read_timeout, write_slack, breaker.interval and breaker.open_for must not be negative")
+	}
+	if a.Breaker.FailureRatio < 0 || a.Breaker.FailureRatio > 1 {
+		return fmt.Errorf("approach2.breaker.failure_ratio: %g is not between 0 and 1", a.Breaker.FailureRatio)
 	}
 	return nil
 }

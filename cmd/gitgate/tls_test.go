@@ -92,7 +92,7 @@ func TestMutualTLS(t *testing.T) {
 	t.Cleanup(g.Stop)
 	call := func(c Approach2Config) error {
 		c.Target, c.Token = ln.Addr().String(), serviceToken
-		client, err := dialApproach2(c, LimitsConfig{})
+		client, err := dialApproach2(c, LimitsConfig{}, GitConfig{})
 		if err != nil {
 			return err
 		}

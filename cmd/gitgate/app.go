@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -353,7 +354,28 @@ func (a *app) mcpServer(hosts []string) (*mcpserver.Server, error) {
 		HTTP: mcpserver.HTTPConfig{Path: a.cfg.MCP.Path, AllowedHosts: append(hosts, a.cfg.MCP.AllowedHosts...),
 			AllowedOrigins: a.cfg.MCP.AllowedOrigins, SessionIdleTTL: a.cfg.MCP.SessionIdleTTL,
 			MaxSessionsPerAgent: a.cfg.MCP.MaxSessionsPerAgent},
+		HidePaths: a.hiddenPaths(),
 	})
+}
+
+// hiddenPaths are the gateway's own directories, which no text an agent
+// gets may show (as configured and with symbolic links resolved).
+func (a *app) hiddenPaths() []string {
+	dirs := []string{a.cfg.StateDir, a.cfg.Approach2.SandboxDir}
+	if d, err := a.cfg.sandboxDir(); err == nil {
+		dirs = append(dirs, d)
+	}
+	var out []string
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		out = append(out, d)
+		if real, err := filepath.EvalSymlinks(d); err == nil && real != d {
+			out = append(out, real)
+		}
+	}
+	return out
 }
 
 // startReaper starts reaping idle sandboxes, and sweeping orphaned ones

@@ -62,6 +62,10 @@ type Config struct {
 	Logger    *slog.Logger       // if nil, slog.Default()
 	Version   string             // reported to clients
 	HTTP      HTTPConfig         // Streamable HTTP settings
+	// HidePaths are the gateway's own directories (sandboxes, state): no
+	// text an agent gets shows them; "<sandbox>" stands in their place
+	// (a last net behind the backends, which report relative paths).
+	HidePaths []string
 }
 
 // Server is the MCP server.
@@ -78,6 +82,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Redactor = newPathHider(cfg.Redactor, cfg.HidePaths)
 	s := &Server{cfg: cfg}
 	s.mcp = server.NewMCPServer("gitgate", cfg.Version,
 		server.WithToolCapabilities(false),

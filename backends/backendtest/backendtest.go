@@ -97,7 +97,13 @@ func NewEnv(t testing.TB) *Env {
 // must keep every promise of the tool schemas, idempotency keys included:
 // build it the way the product runs it, behind the exactly-once layer
 // (NewApproach1Once, WithOnce), with the default limits.
-func Run(t *testing.T, f Factory) {
+//
+// Options change how much of the suite runs (see Sampled).
+func Run(t *testing.T, f Factory, opts ...Option) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	t.Run("Flow", func(t *testing.T) { testFlow(t, f) })
 	t.Run("Reads", func(t *testing.T) { testReads(t, f) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, f) })
@@ -105,8 +111,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("PushRefusals", func(t *testing.T) { testPushRefusals(t, f) })
 	t.Run("Workspaces", func(t *testing.T) { testWorkspaces(t, f) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, f) })
-	t.Run("HostileRefs", func(t *testing.T) { testHostileRefs(t, f) })
-	t.Run("PlantedConfig", func(t *testing.T) { testPlantedConfig(t, f) })
+	t.Run("HostileRefs", func(t *testing.T) { testHostileRefs(t, f, o) })
+	t.Run("PlantedConfig", func(t *testing.T) { testPlantedConfig(t, f, o) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
 	t.Run("Predictions", func(t *testing.T) { testPredictions(t, f) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, f) })
@@ -118,6 +124,31 @@ func Run(t *testing.T, f Factory) {
 		t.Run("StaleIndexLock", func(t *testing.T) { testStaleIndexLock(t, f) })
 		t.Run("CallerGaveUp", func(t *testing.T) { testCallerGaveUp(t, f) })
 	})
+}
+
+// Option changes how Run covers the suite.
+type Option func(*options)
+
+type options struct {
+	sampled bool
+}
+
+// Sampled runs the long tables of refused input (hostile branch names and
+// paths, planted repository configuration) with a few representative
+// cases each instead of all of them. It is for runs whose every git call
+// is a network round trip (E2B) and whose engine (approach1's, the same
+// code for every provider) a full run covers: the sample still crosses
+// every provider-specific path (the refs listing, the config check read
+// in the sandbox, the refusal before git runs).
+func Sampled() Option { return func(o *options) { o.sampled = true } }
+
+// sample returns cases, or with o.sampled the first, the middle and the
+// last of them.
+func sample[T any](o options, cases []T) []T {
+	if !o.sampled || len(cases) <= 3 {
+		return cases
+	}
+	return []T{cases[0], cases[len(cases)/2], cases[len(cases)-1]}
 }
 
 // RemoteGit runs git on the remote's bare repository "demo" and returns its

@@ -24,7 +24,7 @@ import (
 // checkout gives the same refusal, and the replayed attack (a fake
 // "origin/main" with a commit on it) no longer fools log. Ordinary names,
 // hex words and remote branches still work.
-func testHostileRefs(t *testing.T, f Factory) {
+func testHostileRefs(t *testing.T, f Factory, o options) {
 	env := NewEnv(t)
 	env.RemoteGit(t, "branch", "feature", "main")
 	env.RemoteGit(t, "tag", "v1.0", "main")
@@ -34,14 +34,20 @@ func testHostileRefs(t *testing.T, f Factory) {
 	head := Clone(t, ex, env, p, "bad").Head
 	before := hostileSnapshot(t, ex, env)
 
-	for name, why := range map[string]string{
-		"origin/main": "shadow", "origin/feature": "shadow", "origin/brand-new": "shadow", "origin": "remote",
-		"Main": "only in case", "MAIN": "only in case", "Feature": "only in case", "v1.0": "tag",
-		"refs/heads/main": "ref namespace", "heads/main": "ref namespace", "remotes/origin/main": "ref namespace", "tags/v2": "ref namespace",
-		"FETCH_HEAD": "pseudo-ref", "ORIG_HEAD": "pseudo-ref", "head": "HEAD",
-		head[:7]: "commit id", head[:12]: "commit id", "abc1234": "commit id", head[:5]: "abbreviates",
-		"main\u202e": "U+202E (right-to-left override)",
-	} {
+	type refused struct{ name, why string }
+	names := []refused{
+		{"origin/main", "shadow"}, {"origin/feature", "shadow"}, {"origin/brand-new", "shadow"}, {"origin", "remote"},
+		{"Main", "only in case"}, {"MAIN", "only in case"}, {"Feature", "only in case"}, {"v1.0", "tag"},
+		{"refs/heads/main", "ref namespace"}, {"heads/main", "ref namespace"}, {"remotes/origin/main", "ref namespace"}, {"tags/v2", "ref namespace"},
+		{"FETCH_HEAD", "pseudo-ref"}, {"ORIG_HEAD", "pseudo-ref"}, {"head", "HEAD"},
+		{head[:7], "commit id"}, {head[:12], "commit id"}, {"abc1234", "commit id"}, {head[:5], "abbreviates"},
+		{"main\u202e", "U+202E (right-to-left override)"},
+	}
+	if o.sampled { // one of each kind the workspace's refs decide
+		names = []refused{names[0], names[4], names[7], names[8], names[18]}
+	}
+	for _, n := range names {
+		name, why := n.name, n.why
 		err := Fail(t, ex, p, &backends.CheckoutRequest{Scope: ws, Branch: name, Create: true})
 		if backends.CategoryOf(err) != backends.InvalidArgument || !strings.Contains(backends.MessageOf(err), why) {
 			t.Errorf("checkout create %q: %v; want invalid_argument saying %q", name, err, why)
@@ -56,7 +62,7 @@ func testHostileRefs(t *testing.T, f Factory) {
 	}
 
 	hostile := []string{"invoice\u202etxt.exe", "a\u200bb.txt", "red\x1b[31mALERT.txt", "bom\ufeff.txt", "lrm\u200e.txt", "x\u2066y"}
-	for _, name := range hostile {
+	for _, name := range sample(o, hostile) {
 		for _, req := range []backends.Request{
 			&backends.WriteFileRequest{Scope: ws, Path: name, Content: "x"},
 			&backends.ReadFileRequest{Scope: ws, Path: name},
@@ -185,7 +191,7 @@ func (r *recorder) seen() (int, string) {
 // pull and push: each is refused as internal before git talks to anyone, the
 // recording listener the key points at sees no connection and no token, and
 // nothing changes. The clean configuration then works again.
-func testPlantedConfig(t *testing.T, f Factory) {
+func testPlantedConfig(t *testing.T, f Factory, o options) {
 	env := NewEnv(t)
 	ex := f(t, env)
 	p := env.Agent
@@ -228,7 +234,7 @@ func testPlantedConfig(t *testing.T, f Factory) {
 		"[includeIf \"gitdir:/\"]\n\tpath = " + include,
 	}
 	before := hostileSnapshot(t, ex, env)
-	for _, cfg := range planted {
+	for _, cfg := range sample(o, planted) {
 		originals := map[string][]byte{}
 		for _, c := range configs {
 			data, err := os.ReadFile(c)

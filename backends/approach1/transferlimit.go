@@ -205,11 +205,16 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 	// faster than the watcher measures), or, failed, at the file-size
 	// limit (git, or its index-pack, killed by SIGXFSZ)?
 	failed := res.ExitCode != 0
-	if u, err := measure(context.WithoutCancel(ctx)); err == nil {
-		if hit := over(u, repoMax, boxMax, watchRepo, failed); hit != nil {
-			e.limitStopped(w, sandboxID, hit)
-			return res, hit
-		}
+	u, err := measure(context.WithoutCancel(ctx))
+	if err != nil { // once more, then fail closed: a failed measure must not lift a limit
+		u, err = measure(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		return res, fmt.Errorf("measuring the disk use after a transfer (the size limits could not be checked): %w", err)
+	}
+	if hit := over(u, repoMax, boxMax, watchRepo, failed); hit != nil {
+		e.limitStopped(w, sandboxID, hit)
+		return res, hit
 	}
 	if !failed {
 		return res, nil

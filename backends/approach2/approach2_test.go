@@ -49,11 +49,12 @@ func TestConformanceWithRedisAndPostgres(t *testing.T) {
 }
 
 // TestConformanceOnE2B runs the whole suite through the gRPC service whose
-// engine runs on E2B sandboxes (the local E2B, commands run for real),
-// with the long tables of refused input sampled.
+// engine runs on E2B sandboxes (the local E2B, commands run for real):
+// the core of the suite (the engine on E2B runs the rest in package e2b,
+// the service on local sandboxes in TestConformance).
 func TestConformanceOnE2B(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
 		once, _ := backendtest.NewE2BOnce(t, env, e2bfake.Config{MaxConcurrent: 100})
 		return startService(t, once)
-	}, backendtest.Sampled())
+	}, backendtest.Core())
 }

@@ -187,10 +187,11 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, failure)
 		return
 	}
-	// mcp-go validates the session of a POST itself (through the session
-	// store, which also knows initialize needs none) but not of a GET, and
-	// a DELETE of another agent's session would end it: check those here.
-	if id := r.Header.Get(sessionHeader); id != "" && r.Method != http.MethodPost && !g.sessions.use(id, agent.Name) {
+	// A session id this agent may not use gets 404 on every method: mcp-go
+	// checks a POST's session itself but not a GET's, a DELETE of another
+	// agent's session would end it, and an initialize carrying another
+	// agent's id must not be answered as if the id were fine.
+	if id := r.Header.Get(sessionHeader); id != "" && !g.sessions.use(id, agent.Name) {
 		writeJSONError(w, http.StatusNotFound, "session_not_found",
 			"unknown or ended MCP session: start a new session with initialize")
 		return

@@ -22,18 +22,18 @@ func TestProcessesPerOperation(t *testing.T) {
 		args map[string]any
 		want float64
 	}{
-		{"clone", with(map[string]any{"url": w.repoURL}), 2}, // clone + index refresh
+		{"clone", with(map[string]any{"url": w.repoURL}), 3}, // clone --no-checkout + read-tree (size limits) + index refresh
 		{"status", ws, 1},
-		{"diff", ws, 1},
+		{"diff", ws, 2}, // the untracked files, then the diff
 		{"log", ws, 1},
 		{"branches", ws, 1},
 		{"write_file", with(map[string]any{"path": "a.txt", "content": "a"}), 0},
 		{"read_file", with(map[string]any{"path": "a.txt"}), 0},
 		{"list_files", ws, 0},
-		{"checkout", with(map[string]any{"branch": "topic", "create": true}), 1},
+		{"checkout", with(map[string]any{"branch": "topic", "create": true}), 2}, // the refs a new name must not shadow, then checkout
 		{"commit", with(map[string]any{"message": "a"}), 2},
-		{"push", ws, 1},
-		{"pull", ws, 1},
+		{"push", ws, 2}, // the repository's own config checked, then push
+		{"pull", ws, 4}, // config check, HEAD and upstream kept for a size-limit restore, then pull
 		{"delete_file", with(map[string]any{"path": "a.txt"}), 0},
 		{"list_workspaces", map[string]any{}, 0},
 	}

@@ -16,8 +16,16 @@ run: build ## Start the gateway with a demo remote on loopback (prints the MCP U
 build: ## Build bin/gitgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gitgate ./cmd/gitgate
 
-test: lint check-generated services ## Lint, check generated code, start PostgreSQL and Redis if down, run every test with -race
-	$(GO) test -race -count=1 -timeout 15m ./...
+# The longest test packages, named first so that go test starts them first:
+# on two cores the run then ends with the short packages instead of waiting
+# for a long one started last.
+TEST_FIRST := ./cmd/gitgate ./backends/approach2 ./backends/sandbox/e2b ./backends/approach1
+
+# build comes first: the end-to-end tests start the same binary (built
+# again by them, from the warm cache), and the -race tests share no
+# compiled code with it.
+test: lint check-generated services build ## Lint, check generated code, start PostgreSQL and Redis if down, build, run every test with -race
+	$(GO) test -race -count=1 -timeout 15m $(TEST_FIRST) ./...
 
 lint: ## gofmt, go vet, staticcheck, go.mod tidiness and the project's own rules
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -110,6 +110,7 @@ func filesUnder(roots []string, part string) int {
 // git directory never holds the whole transfer. The workspace is left as
 // it was, without temporary objects.
 func TestWatcherStopsAPullMidTransfer(t *testing.T) {
+	t.Parallel() // the remote's paced transfer is mostly waiting
 	const limit, size = 4 << 20, 16 << 20
 	env := backendtest.NewEnv(t)
 	env.Project.MaxRepoBytes, env.Project.MaxSandboxBytes = limit, 256<<20

@@ -94,6 +94,8 @@ func TestCallersEarlierDeadlineWins(t *testing.T) {
 // keepalive notices (not at its deadline), and a write is not claimed as
 // never started: its request went out before the link was found dead.
 func TestKeepaliveNoticesADeadLink(t *testing.T) {
+	t.Parallel() // it mostly waits for the keepalive
+
 	long := 4 * (approach2.KeepaliveTime + approach2.KeepaliveTimeout) / 3 // 20 s: more than the keepalive needs, less than it used to (40 s)
 	p := newPartitioned(t, approach2.ClientConfig{ReadTimeout: long, CommandTimeout: long, WriteSlack: time.Millisecond})
 	before := p.calls.Load()
@@ -119,6 +121,7 @@ func TestKeepalivePingsAreAllowed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits three keepalive periods")
 	}
+	t.Parallel() // it mostly waits
 	p := newPartitioned(t, approach2.ClientConfig{})
 	conns := p.proxy.Accepted
 	idle := time.NewTimer(3*approach2.KeepaliveTime + time.Second)

@@ -118,9 +118,9 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, f) })
 	t.Run("HostileRefs", func(t *testing.T) { testHostileRefs(t, f, o) })
 	t.Run("PlantedConfig", func(t *testing.T) { testPlantedConfig(t, f, o) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f) })
-	t.Run("Predictions", func(t *testing.T) { testPredictions(t, f) })
-	t.Run("SizeLimits", func(t *testing.T) { testSizeLimits(t, f) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f, o) })
+	t.Run("Predictions", func(t *testing.T) { testPredictions(t, f, o) })
+	t.Run("SizeLimits", func(t *testing.T) { testSizeLimits(t, f, o) })
 	t.Run("TransferLimits", func(t *testing.T) { testTransferLimits(t, f) })
 	t.Run("AgentText", func(t *testing.T) {
 		testAgentText(t, f)
@@ -147,13 +147,26 @@ type options struct {
 func Core() Option { return func(o *options) { o.core = true } }
 
 // Sampled runs the long tables of refused input (hostile branch names and
-// paths, planted repository configuration) with a few representative
-// cases each instead of all of them. It is for runs whose every git call
-// is a network round trip (E2B) and whose engine (approach1's, the same
-// code for every provider) a full run covers: the sample still crosses
-// every provider-specific path (the refs listing, the config check read
-// in the sandbox, the refusal before git runs).
+// paths, planted repository configuration, the write_file size cases) with
+// a few representative cases each instead of all of them, and the
+// concurrent parts (Concurrency, predictions made while the agent writes)
+// with fewer agents. It is for runs whose engine (approach1's, the same
+// code for every provider and behind the service) a full run covers, and
+// whose own part is the path around it: E2B, where every git call is a
+// network round trip, and Approach 2's service, where every call crosses
+// gRPC. The sample still crosses every such path (the refs listing, the
+// config check read in the sandbox, the refusal before git runs, the
+// categories and messages carried back).
 func Sampled() Option { return func(o *options) { o.sampled = true } }
+
+// agents returns how many concurrent agents a concurrent subtest runs: full
+// with the whole suite, fewer with Sampled.
+func (o options) agents(full int) int {
+	if o.sampled {
+		return max(full/4, 5)
+	}
+	return full
+}
 
 // sample returns cases, or with o.sampled the first, the middle and the
 // last of them.

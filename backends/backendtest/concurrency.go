@@ -11,11 +11,11 @@ import (
 
 // testConcurrency: 20 agents commit to one workspace at once and all
 // succeed with no lost commit; 20 workspaces work in parallel.
-func testConcurrency(t *testing.T, f Factory) {
+func testConcurrency(t *testing.T, f Factory, o options) {
 	env := NewEnv(t)
 	ex := f(t, env)
 	Clone(t, ex, env, env.Agent, "shared")
-	const n = 20
+	n := o.agents(20)
 	errs := make(chan error, 2*n)
 	var wg sync.WaitGroup
 	for i := range n {

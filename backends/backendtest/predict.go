@@ -21,7 +21,7 @@ import (
 // any sandbox and nothing on the remote, and reads the remote only with the
 // read-only token; a workspace that moved on gives a stale prediction, and
 // a result that does not match the workspace or remote a mismatch.
-func testPredictions(t *testing.T, f Factory) {
+func testPredictions(t *testing.T, f Factory, o options) {
 	env := NewEnv(t)
 	ex := f(t, env)
 	pr, ok := ex.(backends.Predictor)
@@ -108,7 +108,7 @@ func testPredictions(t *testing.T, f Factory) {
 	claim := &backends.PushResult{Branch: "main", RemoteRef: "refs/heads/main", Head: res.(*backends.CommitResult).SHA}
 	wantMismatch(t, predict(unpushed, claim), "remote_head")
 
-	predictWhileWriting(t, ex, pr, p)
+	predictWhileWriting(t, ex, pr, p, o.agents(40))
 
 	match(&backends.ReleaseWorkspaceRequest{Scope: scope("pred"), Force: true})
 
@@ -135,14 +135,14 @@ func testPredictions(t *testing.T, f Factory) {
 }
 
 // predictWhileWriting predicts writes while the agent goes on writing (as a
-// shadow does, after the answer): a prediction that finds later writes is
-// stale, never a mismatch.
-func predictWhileWriting(t *testing.T, ex backends.Executor, pr backends.Predictor, p backends.Principal) {
+// shadow does, after the answer), over rounds of a write and a commit: a
+// prediction that finds later writes is stale, never a mismatch.
+func predictWhileWriting(t *testing.T, ex backends.Executor, pr backends.Predictor, p backends.Principal, rounds int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	outcomes := map[string]int{}
-	for i := range 40 {
+	for i := range rounds {
 		for _, req := range []backends.Request{
 			&backends.WriteFileRequest{Scope: scope("pred"), Path: "busy.txt", Content: strconv.Itoa(i)},
 			&backends.CommitRequest{Scope: scope("pred"), Message: "busy " + strconv.Itoa(i)},
@@ -172,7 +172,7 @@ func predictWhileWriting(t *testing.T, ex backends.Executor, pr backends.Predict
 		}
 	}
 	wg.Wait()
-	if len(outcomes) > 2 || outcomes["match"] == 0 || outcomes["match"]+outcomes["stale"] != 80 {
+	if len(outcomes) > 2 || outcomes["match"] == 0 || outcomes["match"]+outcomes["stale"] != 2*rounds {
 		t.Fatalf("predictions made while the agent kept writing: %v", outcomes)
 	}
 }

@@ -28,6 +28,7 @@ import (
 // breaker as never started, not failed by a timeout. The automatic
 // rollback is held off so that the breakers are what cuts Approach 2 off.
 func TestSilentPartitionOpensTheBreaker(t *testing.T) {
+	t.Parallel() // it mostly waits for deadlines
 	f := flags.NewFile(opNames())
 	ops := []string{"status", "read_file"}
 	for _, op := range ops {

@@ -116,6 +116,9 @@ func (w *world) config(t testing.TB) *Config {
 	return cfg
 }
 
+// testLockTTL is redis.lock_ttl in the worlds' configuration.
+const testLockTTL = "4s"
+
 func (w *world) configYAML(sandboxDir string) string {
 	if w.sharedSandboxes != "" {
 		sandboxDir = w.sharedSandboxes
@@ -126,7 +129,12 @@ func (w *world) configYAML(sandboxDir string) string {
 		if addr == "" {
 			addr = "127.0.0.1:6379"
 		}
-		redis = fmt.Sprintf("redis: {addr: %q, prefix: %q, lock_ttl: 1s}\n", addr, w.redisPrefix)
+		// The lease is renewed every TTL/3 and counts as lost when no
+		// renewal succeeded within TTL/2: 4 s gives a renewal 670 ms on a
+		// loaded machine (with 1 s, 170 ms: a clone under load lost its
+		// lease and ended as "unknown outcome"), and a dead holder's lock
+		// is free again within seconds.
+		redis = fmt.Sprintf("redis: {addr: %q, prefix: %q, lock_ttl: %s}\n", addr, w.redisPrefix, testLockTTL)
 	}
 	u, _ := url.Parse(w.remote.URL())
 	sandboxes := fmt.Sprintf("sandbox: {local: {dir: %q, shared: %v}, pool: {min_idle: 1, max_size: 8}}", sandboxDir, w.sharedSandboxes != "")

@@ -46,8 +46,8 @@ func onE2B(t *testing.T, cfg e2bfake.Config) (*backendtest.Env, *e2bfake.Server,
 // TestConformanceOnE2B runs the whole backend conformance suite with the
 // embedded executor on E2B sandboxes (the local E2B, commands run for
 // real), behind the exactly-once layer as the gateway runs it; the long
-// tables of refused input are sampled (TestConformance in approach1 runs
-// them whole on the same engine).
+// tables and the concurrent parts are sampled (TestConformance in
+// approach1 runs them whole on the same engine).
 func TestConformanceOnE2B(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
 		ex, _ := backendtest.NewE2BOnce(t, env, e2bfake.Config{MaxConcurrent: 100})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -210,6 +211,12 @@ func TestWriteStoppedByALostLockIsUnknown(t *testing.T) {
 	}
 	if backends.CategoryOf(err) != backends.Conflict || errors.Is(err, backends.ErrNotStarted) {
 		t.Fatalf("commit stopped by a lost lock answered %v, want an unknown outcome (conflict)", err)
+	}
+	// The answer says why and what to do, without assuming the agent sent
+	// a key (the load of an end-to-end test sends none).
+	if msg := backends.MessageOf(err); !strings.Contains(msg, "commit is unknown: the workspace lock was lost while it ran") ||
+		!strings.Contains(msg, "check the workspace (status, log)") || strings.Contains(msg, "earlier") {
+		t.Fatalf("the unknown outcome says %q", msg)
 	}
 	if e := r.recorded(t, req); e.State != journal.Unknown {
 		t.Fatalf("journalled %s (%s: %s), want unknown", e.State, e.ErrorCategory, e.ErrorMessage)

@@ -226,11 +226,15 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 		return nil, err
 	case lost && req.Op() != backends.OpPush:
 		return o.settleUnknown(ctx, req.Op(), entry, fence,
-			"the workspace lock was lost while it ran, so it was stopped part-way; outcome unknown")
+			"the workspace lock was lost while it ran, so it was stopped part-way")
 	}
 	o.settle(ctx, entry, fence, nil, opErr)
 	return nil, opErr
 }
+
+// interruptedMessage is why a write whose holder died before it settled
+// has an unknown outcome.
+const interruptedMessage = "it was interrupted before it settled (the process running it stopped)"
 
 // remoteCheckTimeout bounds reading the remote to settle a push.
 const remoteCheckTimeout = 2 * time.Minute
@@ -260,7 +264,7 @@ func (o *Once) settleUnknown(ctx context.Context, op backends.Op, entry journal.
 	if err != nil {
 		o.cfg.Logger.Error("journal entry not settled", "entry", entry.ID, "op", entry.Op, "fence", fence, "err", err)
 	}
-	return replay(op, journal.Entry{State: journal.Unknown})
+	return replay(op, journal.Entry{State: journal.Unknown, ErrorMessage: msg})
 }
 
 // settle records the outcome. A fenced settle means the lock was taken
@@ -289,7 +293,19 @@ func replay(op backends.Op, e journal.Entry) (backends.Result, error) {
 	case journal.Failed:
 		return nil, &backends.Error{Category: backends.Category(e.ErrorCategory), Message: e.ErrorMessage}
 	}
-	return nil, backends.Errorf(backends.Conflict, "the earlier %s with this idempotency key ended with an unknown outcome; check the workspace (status, log) before retrying with a new key", op)
+	return nil, unknownOutcome(op, e.ErrorMessage)
+}
+
+// unknownOutcome is the answer to a write whose outcome is unknown, the
+// same to the caller that ran it and to every retry with its key: why
+// (when recorded), and what to do next. The agent may have sent no key
+// (one was made up for the journal), so the answer does not assume one.
+func unknownOutcome(op backends.Op, why string) error {
+	if why != "" {
+		why = ": " + why
+	}
+	return backends.Errorf(backends.Conflict, "the outcome of this %s is unknown%s; check the workspace (status, log) before doing it again "+
+		"(a retry with the same idempotency key gets this answer again)", op, why)
 }
 
 // reconcile handles an identical operation left started by a holder that
@@ -304,9 +320,9 @@ func (o *Once) reconcile(ctx context.Context, req backends.Request, e journal.En
 		}
 		return o.run(ctx, req, e, lease)
 	}
-	msg := "interrupted before it settled; outcome unknown"
+	msg := interruptedMessage
 	if err := o.cfg.Journal.Reconciled(ctx, e.ID, journal.Unknown, nil, string(backends.Conflict), msg); err != nil {
 		return nil, err
 	}
-	return replay(req.Op(), journal.Entry{State: journal.Unknown})
+	return replay(req.Op(), journal.Entry{State: journal.Unknown, ErrorMessage: msg})
 }

@@ -316,7 +316,7 @@ func reconcileOne(ctx context.Context, cfg ReconcileConfig, e journal.Entry) boo
 	if cur, err := cfg.Journal.Get(ctx, e.ID); err != nil || cur.State != journal.Started {
 		return false
 	}
-	o := outcome{journal.Unknown, nil, string(backends.Conflict), "interrupted before it settled; outcome unknown"}
+	o := outcome{journal.Unknown, nil, string(backends.Conflict), interruptedMessage}
 	if e.Op == string(backends.OpPush) && p.Target != "" && p.URL != "" {
 		var err error
 		o, err = settlePush(lock.WithLease(ctx, p.LockKey, lease), cfg.RemoteReach, e, p, "the service stopped while the push ran")

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // TestPGStoreRoundTrip: entries recorded through a ledger on PostgreSQL

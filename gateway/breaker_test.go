@@ -13,7 +13,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"

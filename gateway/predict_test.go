@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // realFlow runs a whole agent session through r, waiting after each call

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // TestConformance runs the whole suite against Approach 1 as the gateway

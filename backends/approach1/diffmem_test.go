@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // TestDiffMemoryDoesNotDependOnOffset: a page of a long diff costs the same

@@ -8,8 +8,8 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // serveApproach2 serves engine as the Approach 2 service over gRPC on

@@ -6,11 +6,11 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/lock/redislock"
-	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
+	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/e2bfake"
 )
 
 const serviceToken = "svc-token-for-tests-0123456789"

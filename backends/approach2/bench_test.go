@@ -11,10 +11,10 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/lock/redislock"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // benchPair is one engine called two ways: in process (Approach 1) and

@@ -10,9 +10,9 @@ import (
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // lockKey is the workspace lock key every backend uses.

@@ -12,8 +12,8 @@ import (
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // rig is the service's exactly-once layer over a real engine, a real

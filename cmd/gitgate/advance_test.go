@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 func run(t *testing.T, args ...string) (string, error) {

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 	"os"
 	"os/exec"
 	"path/filepath"

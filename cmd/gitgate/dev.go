@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/gitgate/gitgate/backends/gitremote"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/internal/gitremote"
 	"github.com/spf13/cobra"
 )
 

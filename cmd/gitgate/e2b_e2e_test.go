@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/e2bfake"
 )
 
 const e2bKey = "e2b_e2eKEY0123456789abcdef0123456789"

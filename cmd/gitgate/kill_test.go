@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 type callRecord struct {

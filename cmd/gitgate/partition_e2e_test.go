@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends/approach2"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/mark3labs/mcp-go/mcp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // TestShadowedReadsMatchAcrossBackends: status served by Approach 1 and

@@ -4,7 +4,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // TestServiceLogsItsShutdown: `gitgate backend` stopped by SIGTERM logs,

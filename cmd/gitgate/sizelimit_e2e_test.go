@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/mark3labs/mcp-go/client"
 )
 

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgate/gitgate/backends/gitremote"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/internal/gitremote"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"

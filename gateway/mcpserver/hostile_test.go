@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/redact"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/mark3labs/mcp-go/mcp"
 )
 

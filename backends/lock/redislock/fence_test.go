@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // resourceScript is a fence-checking resource, standing in for the

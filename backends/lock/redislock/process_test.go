@@ -15,7 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // The environment of a helper process started by TestTwoProcesses.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
-	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+	"github.com/gitgate/gitgate/internal/e2bfake"
 )
 
 const apiKey = "e2b_fakeKEY0123456789abcdef0123456789ab"

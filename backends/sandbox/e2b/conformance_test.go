@@ -5,9 +5,9 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach1"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
-	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/e2bfake"
 )
 
 // newProvider is the E2B provider on a fresh local E2B.

@@ -6,10 +6,10 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
-	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/e2bfake"
 )
 
 func onlySandbox(t *testing.T, s *e2bfake.Server) string {

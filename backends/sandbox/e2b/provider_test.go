@@ -9,7 +9,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
-	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+	"github.com/gitgate/gitgate/internal/e2bfake"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -20,7 +20,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
-	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+	"github.com/gitgate/gitgate/internal/e2bfake"
 )
 
 // The tests here hold the provider to how E2B's real envd (0.6.13)

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
-	"github.com/gitgate/gitgate/backends/backendtest"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // TestListShowsLastUse: a read moves a binding's last-used time, as List

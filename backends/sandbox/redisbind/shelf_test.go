@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgate/gitgate/backends/backendtest"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // TestShelvedBindingOutlivesTTL: a shelved binding (its sandbox gone, its

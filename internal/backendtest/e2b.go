@@ -7,7 +7,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
-	"github.com/gitgate/gitgate/backends/sandbox/e2b/e2bfake"
+	"github.com/gitgate/gitgate/internal/e2bfake"
 )
 
 // E2BKey is the API key of the local E2B that NewE2BEngine starts.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
-	"github.com/gitgate/gitgate/backends/gitremote"
+	"github.com/gitgate/gitgate/internal/gitremote"
 )
 
 // Token is the project's git token the remote requires. It has the shape of

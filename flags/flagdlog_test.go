@@ -9,9 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // logHelperEnv makes TestFlagdLogsAreSlog run as the helper process
@@ -62,7 +63,7 @@ func TestFlagdLogsAreSlog(t *testing.T) {
 // standard error follows a flag file through a change, and waits until
 // flagd's own lines have been relayed.
 func flagdLogHelper(t *testing.T) {
-	seen := &lockedBuffer{}
+	seen := &testkit.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(os.Stderr, seen), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	path := filepath.Join(t.TempDir(), "flags.json")
 	f := NewFile(ops)
@@ -79,23 +80,6 @@ func flagdLogHelper(t *testing.T) {
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the change applies", func() bool { return e.Decide(t.Context(), "status", "p/ws").Backend == Approach2 })
-	eventually(t, "flagd's lines are relayed", func() bool { return strings.Contains(seen.String(), `"component":"flagd"`) })
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	testkit.Eventually(t, "the change applies", func() bool { return e.Decide(t.Context(), "status", "p/ws").Backend == Approach2 })
+	testkit.Eventually(t, "flagd's lines are relayed", func() bool { return strings.Contains(seen.String(), `"component":"flagd"`) })
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -52,23 +53,6 @@ func share(m map[string]string) float64 {
 	return float64(n) / float64(len(m))
 }
 
-// eventually waits until cond holds (the provider reloads the file
-// asynchronously) and returns how long it took. The deadline is generous:
-// a loaded machine only makes a test slower, never makes it fail; how soon
-// a change applies is measured by benchmarks.
-func eventually(t *testing.T, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < 2*time.Minute {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting until %s", what)
-	return 0
-}
-
 // TestStagesAreStickyAndOneWay: at 10 % over 10,000 workspaces 10 % ± 1 %
 // go to Approach 2, each workspace keeps its backend, and raising the stage
 // to 50 % never moves a workspace back to Approach 1.
@@ -93,7 +77,7 @@ func TestStagesAreStickyAndOneWay(t *testing.T) {
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	took := eventually(t, "the 50% stage applies", func() bool { return share(routes(t, e, "status", 2000)) > 0.4 })
+	took := testkit.Eventually(t, "the 50% stage applies", func() bool { return share(routes(t, e, "status", 2000)) > 0.4 })
 	t.Logf("stage change applied in %s", took)
 	at50 := routes(t, e, "status", 10000)
 	if s := share(at50); s < 0.49 || s > 0.51 {
@@ -117,11 +101,11 @@ func TestKillSwitchByFileAndByOverride(t *testing.T) {
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	took := eventually(t, "the kill switch applies", func() bool { d := e.Decide(t.Context(), "status", "p/w"); return d.Killed })
+	took := testkit.Eventually(t, "the kill switch applies", func() bool { d := e.Decide(t.Context(), "status", "p/w"); return d.Killed })
 	t.Logf("kill switch applied in %s", took)
 	f.SetKill(false)
 	_ = f.Save(path)
-	eventually(t, "the kill switch is released", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
+	testkit.Eventually(t, "the kill switch is released", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
 	// The override works when the flag system does not: file deleted.
 	if err := e.SetOverride(Override{Kill: true, By: "oncall", Reason: "drill"}); err != nil {
 		t.Fatal(err)
@@ -156,16 +140,16 @@ func TestBadSourcesMeanApproach1(t *testing.T) {
 	f := NewFile(ops)
 	_ = f.SetRoute("status", 100)
 	_ = f.Save(path)
-	eventually(t, "the file is used once it exists", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
+	testkit.Eventually(t, "the file is used once it exists", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
 	if err := os.WriteFile(path, []byte(`{"flags": {`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a corrupt file means approach1", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach1 })
+	testkit.Eventually(t, "a corrupt file means approach1", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach1 })
 	_ = f.Save(path)
-	eventually(t, "a repaired file is used again", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
+	testkit.Eventually(t, "a repaired file is used again", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
 	f.Flags["gitgate.route.teleport"] = f.Flags[RouteFlag("status")]
 	_ = f.Save(path)
-	eventually(t, "an invalid file means approach1", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach1 })
+	testkit.Eventually(t, "an invalid file means approach1", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach1 })
 	if n := testutil.ToFloat64(e.metrics.WithLabelValues("file", "invalid_source")); n == 0 {
 		t.Fatal("fail-safe decisions were not counted")
 	}

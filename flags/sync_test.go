@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/testkit"
 	"google.golang.org/grpc"
 )
 
@@ -64,7 +65,7 @@ func TestSyncSourceDrivesRouting(t *testing.T) {
 	}
 	addr, stop := syncSource(t, path, "127.0.0.1:0")
 	e := openSync(t, addr)
-	eventually(t, "the source's flags apply", func() bool { return e.Decide(t.Context(), "status", "p/w").FailSafe == "" })
+	testkit.Eventually(t, "the source's flags apply", func() bool { return e.Decide(t.Context(), "status", "p/w").FailSafe == "" })
 	if s := share(routes(t, e, "status", 10000)); s < 0.09 || s > 0.11 {
 		t.Fatalf("10%% stage from the sync source sends %.2f%% to approach2", 100*s)
 	}
@@ -73,23 +74,23 @@ func TestSyncSourceDrivesRouting(t *testing.T) {
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	took := eventually(t, "the change applies", func() bool { return e.Decide(t.Context(), "push", "p/w").Backend == Approach2 })
+	took := testkit.Eventually(t, "the change applies", func() bool { return e.Decide(t.Context(), "push", "p/w").Backend == Approach2 })
 	t.Logf("the change applied in %s", took.Round(time.Millisecond))
 
 	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an invalid file sends everything to Approach 1", func() bool {
+	testkit.Eventually(t, "an invalid file sends everything to Approach 1", func() bool {
 		d := e.Decide(t.Context(), "push", "p/w")
 		return d.Backend == Approach1 && strings.HasPrefix(d.FailSafe, "sync: ")
 	})
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the fixed file applies again", func() bool { return e.Decide(t.Context(), "push", "p/w").Backend == Approach2 })
+	testkit.Eventually(t, "the fixed file applies again", func() bool { return e.Decide(t.Context(), "push", "p/w").Backend == Approach2 })
 
 	stop()
-	eventually(t, "a source that went away sends everything to Approach 1", func() bool {
+	testkit.Eventually(t, "a source that went away sends everything to Approach 1", func() bool {
 		d := e.Decide(t.Context(), "push", "p/w")
 		return d.Backend == Approach1 && strings.HasPrefix(d.FailSafe, "sync: ")
 	})
@@ -101,7 +102,7 @@ func TestSyncSourceDrivesRouting(t *testing.T) {
 	}
 	_ = e.ClearOverride("test", "drill over")
 	syncSource(t, path, addr) // back on the same address
-	eventually(t, "the source's flags apply after it came back", func() bool { return e.Decide(t.Context(), "push", "p/w").Backend == Approach2 })
+	testkit.Eventually(t, "the source's flags apply after it came back", func() bool { return e.Decide(t.Context(), "push", "p/w").Backend == Approach2 })
 }
 
 // TestSyncSourceDownAtStart: a gateway whose source is unreachable when it
@@ -128,7 +129,7 @@ func TestSyncSourceDownAtStart(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	syncSource(t, path, addr)
-	eventually(t, "the source's flags apply once it is up", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
+	testkit.Eventually(t, "the source's flags apply once it is up", func() bool { return e.Decide(t.Context(), "status", "p/w").Backend == Approach2 })
 }
 
 // TestLocalRollbackLastsUntilTheSourceChangesTheRoute: with a sync source
@@ -145,7 +146,7 @@ func TestLocalRollbackLastsUntilTheSourceChangesTheRoute(t *testing.T) {
 	}
 	addr, _ := syncSource(t, path, "127.0.0.1:0")
 	e := openSync(t, addr)
-	eventually(t, "the source's flags apply", func() bool { return e.Decide(t.Context(), "push", "p/w").Backend == Approach2 })
+	testkit.Eventually(t, "the source's flags apply", func() bool { return e.Decide(t.Context(), "push", "p/w").Backend == Approach2 })
 	if err := e.RollBackLocally("push", "error rate 20% > 5%"); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestLocalRollbackLastsUntilTheSourceChangesTheRoute(t *testing.T) {
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the unrelated change applies", func() bool { return e.Decide(t.Context(), "status", "p/w").ShadowRate == 0.5 })
+	testkit.Eventually(t, "the unrelated change applies", func() bool { return e.Decide(t.Context(), "status", "p/w").ShadowRate == 0.5 })
 	if d := e.Decide(t.Context(), "push", "p/w"); !d.RolledBack {
 		t.Fatalf("an unrelated change ended the rollback: %+v", d)
 	}
@@ -167,5 +168,5 @@ func TestLocalRollbackLastsUntilTheSourceChangesTheRoute(t *testing.T) {
 	if err := f.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "push follows the source again", func() bool { return !e.Decide(t.Context(), "push", "p/w").RolledBack })
+	testkit.Eventually(t, "push follows the source again", func() bool { return !e.Decide(t.Context(), "push", "p/w").RolledBack })
 }

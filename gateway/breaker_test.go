@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -14,25 +13,11 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 )
-
-// eventually polls cond until it holds, failing the test after a deadline
-// generous enough for a loaded machine. It returns how long it took.
-func eventually(t *testing.T, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < time.Minute {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("gave up after %s waiting until %s", time.Since(start), what)
-	return 0
-}
 
 // service is the Approach 2 gRPC service on a fixed loopback address, which
 // a test can stop (as a crash would) and start again.
@@ -67,7 +52,7 @@ func (s *service) start() {
 	var err error
 	// The port was ours a moment ago; binding it again may race with the
 	// kernel releasing it.
-	eventually(s.t, "the service's port can be bound again", func() bool {
+	testkit.Eventually(s.t, "the service's port can be bound again", func() bool {
 		ln, err = net.Listen("tcp", addr)
 		return err == nil
 	})
@@ -127,7 +112,7 @@ func TestBreakerClosesAgainOnceApproach2Recovers(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = client.Close() })
 	a2 := &gate{Executor: client}
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	const openFor = time.Second
 	r, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{"approach1": engine, "approach2": a2}, Default: "approach1",
 		Flags: fixedDecider("approach2"), Breakers: BreakerConfig{ConsecutiveFailures: 3, OpenFor: openFor},
@@ -187,7 +172,7 @@ func TestBreakerClosesAgainOnceApproach2Recovers(t *testing.T) {
 	// Up again, on the same address. The client reconnects on its own
 	// schedule; wait until it reaches the service directly.
 	svc.start()
-	eventually(t, "the client reaches the restarted service", func() bool {
+	testkit.Eventually(t, "the client reaches the restarted service", func() bool {
 		_, err := client.Execute(backendtest.Ctx(t), &backends.StatusRequest{Scope: backends.Scope{Principal: env.Agent, Workspace: "w"}})
 		return err == nil
 	})
@@ -232,7 +217,7 @@ func TestBreakerClosesAgainOnceApproach2Recovers(t *testing.T) {
 	if res, ok := <-probe; ok && (res == nil || res.Served.Backend != "approach2") {
 		t.Fatalf("the probe: %+v", res)
 	}
-	eventually(t, "the breaker closes", func() bool { return state() == 0 })
+	testkit.Eventually(t, "the breaker closes", func() bool { return state() == 0 })
 	for i := range 5 {
 		if s := status().Served; s.Backend != "approach2" || s.FellBack {
 			t.Fatalf("call %d after the breaker closed: served %+v", i, s)
@@ -254,21 +239,4 @@ func TestBreakerClosesAgainOnceApproach2Recovers(t *testing.T) {
 		t.Fatalf("breaker transitions: %s", got)
 	}
 	t.Logf("breaker transitions: %s", got)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

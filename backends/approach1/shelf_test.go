@@ -1,7 +1,6 @@
 package approach1_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,21 +21,9 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox/filebind"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // shelfWorld is an executor whose manager reaps on a fake clock and
 // preserves unsaved work into a directory vault.
@@ -50,7 +36,7 @@ type shelfWorld struct {
 	vault    sandbox.Vault
 	vaultDir string
 	reg      *prometheus.Registry
-	log      *syncBuffer
+	log      *testkit.SyncBuffer
 	// host maps a binding's sandbox paths to this machine's (identity for
 	// local sandboxes).
 	host func(sandbox.Binding) sandbox.Binding
@@ -66,7 +52,7 @@ type shelfOptions struct {
 
 func newShelfWorld(t *testing.T, env *backendtest.Env, o shelfOptions) *shelfWorld {
 	t.Helper()
-	w := &shelfWorld{env: env, clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}, reg: prometheus.NewRegistry(), log: &syncBuffer{},
+	w := &shelfWorld{env: env, clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}, reg: prometheus.NewRegistry(), log: &testkit.SyncBuffer{},
 		host: func(b sandbox.Binding) sandbox.Binding { return b }}
 	if o.clock != nil {
 		w.clock = o.clock

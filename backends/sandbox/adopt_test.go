@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // process is one process's view of a shared sandbox directory.
@@ -103,7 +104,7 @@ func TestSweepOrphans(t *testing.T) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	t.Cleanup(stop) // never before the sweep: a killed process does not drain its pool
 	go pool.Run(runCtx)
-	waitFor(t, "the pool is filled", func() bool { return pool.Ready() })
+	testkit.Eventually(t, "the pool is filled", func() bool { return pool.Ready() })
 	owned, release, err := killed.m.Acquire(ctx, sandbox.Owner{Project: "p"})
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestSweepOrphans(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(owned.Root, "git", "w.git"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the pool is filled again", func() bool { return pool.Ready() })
+	testkit.Eventually(t, "the pool is filled again", func() bool { return pool.Ready() })
 	all, err := killed.p.List(ctx)
 	if err != nil {
 		t.Fatal(err)

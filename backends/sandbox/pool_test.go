@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,20 +51,10 @@ func newPool(t *testing.T, cfg sandbox.PoolConfig, failures int64) (*sandbox.Poo
 	return p, fp
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting until %s", what)
-}
-
 func TestPoolHandsOutWarmSandboxesAndRefills(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 3, MaxSize: 10, Registerer: reg}, 0)
-	waitFor(t, "the pool is filled", p.Ready)
+	testkit.Eventually(t, "the pool is filled", p.Ready)
 	before := fp.creates.Load()
 	owner := sandbox.Owner{Project: "alpha"}
 	info, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: owner})
@@ -73,7 +64,7 @@ func TestPoolHandsOutWarmSandboxesAndRefills(t *testing.T) {
 	if warm, cold := acquisitions(t, reg); warm != 1 || cold != 0 {
 		t.Fatalf("acquisitions warm %v cold %v: the caller waited for a creation", warm, cold)
 	}
-	waitFor(t, "the pool refills to MinIdle", func() bool { return fp.creates.Load() == before+1 && p.Ready() })
+	testkit.Eventually(t, "the pool refills to MinIdle", func() bool { return fp.creates.Load() == before+1 && p.Ready() })
 	// A handed-out sandbox never goes back to the idle set: destroying it
 	// frees room, and later acquisitions get other sandboxes.
 	if err := p.Destroy(t.Context(), info.ID); err != nil {
@@ -94,7 +85,7 @@ func TestPoolHandsOutWarmSandboxesAndRefills(t *testing.T) {
 
 func TestPoolQueueIsBoundedAndTimesOut(t *testing.T) {
 	p, _ := newPool(t, sandbox.PoolConfig{MinIdle: 1, MaxSize: 1, MaxQueue: 1, AcquireTimeout: 300 * time.Millisecond}, 0)
-	waitFor(t, "the pool is filled", p.Ready)
+	testkit.Eventually(t, "the pool is filled", p.Ready)
 	held, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "a"}})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +98,7 @@ func TestPoolQueueIsBoundedAndTimesOut(t *testing.T) {
 		_, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "b"}})
 		waitErr <- err
 	}()
-	waitFor(t, "one caller queues", func() bool { return queueDepth(p) == 1 })
+	testkit.Eventually(t, "one caller queues", func() bool { return queueDepth(p) == 1 })
 	_, err = p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "c"}})
 	if backends.CategoryOf(err) != backends.ResourceExhausted {
 		t.Fatalf("a caller beyond the queue got %v, want resource_exhausted at once", err)
@@ -125,7 +116,7 @@ func TestPoolQueueIsBoundedAndTimesOut(t *testing.T) {
 
 func TestPoolRefillBacksOffWhileTheProviderFails(t *testing.T) {
 	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 1, MaxSize: 4, RefillBackoff: 20 * time.Millisecond, MaxRefillBackoff: 80 * time.Millisecond}, 5)
-	waitFor(t, "the pool fills once the provider recovers", p.Ready)
+	testkit.Eventually(t, "the pool fills once the provider recovers", p.Ready)
 	if n := fp.creates.Load(); n != 6 {
 		t.Fatalf("%d creation attempts for 5 failures and one success", n)
 	}
@@ -134,7 +125,7 @@ func TestPoolRefillBacksOffWhileTheProviderFails(t *testing.T) {
 func TestManagerTakesWarmSandboxesFromThePool(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 2, MaxSize: 4, Registerer: reg}, 0)
-	waitFor(t, "the pool is filled", p.Ready)
+	testkit.Eventually(t, "the pool is filled", p.Ready)
 	clock := time.Unix(1_800_000_000, 0)
 	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: fp, Creator: p, Bindings: sandbox.NewMemoryBindings(),
 		IdleTTL: time.Hour, Now: func() time.Time { return clock }})
@@ -150,7 +141,7 @@ func TestManagerTakesWarmSandboxesFromThePool(t *testing.T) {
 	if n := mgr.ReapIdle(t.Context()); n != 1 {
 		t.Fatalf("reaped %d", n)
 	}
-	waitFor(t, "room freed by the reap is refilled", func() bool { return p.Ready() })
+	testkit.Eventually(t, "room freed by the reap is refilled", func() bool { return p.Ready() })
 }
 
 // acquisitions reads the pool's warm and cold acquisition counters.

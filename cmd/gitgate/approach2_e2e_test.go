@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 
-	"github.com/gitgate/gitgate/internal/backendtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -79,7 +81,7 @@ func healthOf(ctx context.Context, addr string) (healthpb.HealthCheckResponse_Se
 
 func waitServing(t testing.TB, addr string) {
 	t.Helper()
-	eventually(t, "the service at "+addr+" reports SERVING", func() bool {
+	testkit.Eventually(t, "the service at "+addr+" reports SERVING", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		st, err := healthOf(ctx, addr)
@@ -115,7 +117,7 @@ func TestAgentFlowThroughApproach2(t *testing.T) {
 		if err != nil {
 			t.Fatalf("service exit after SIGTERM: %v", err)
 		}
-	case <-time.After(patience):
+	case <-time.After(testkit.Patience):
 		t.Fatal("service did not exit after SIGTERM")
 	}
 	w.fail(t, c, "status", map[string]any{"workspace": "work"}, "unavailable")
@@ -159,7 +161,7 @@ func TestHealthFollowsDependencies(t *testing.T) {
 	w.redisAddr = proxy
 	addr, _ := w.startBackend(t)
 	cut()
-	eventually(t, "the service reports NOT_SERVING with Redis gone", func() bool {
+	testkit.Eventually(t, "the service reports NOT_SERVING with Redis gone", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		st, err := healthOf(ctx, addr)

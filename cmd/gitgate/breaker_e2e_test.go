@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestApproach2KilledAtFiftyPercent: with every operation at 50%, the
@@ -102,7 +103,7 @@ func TestApproach2KilledAtFiftyPercent(t *testing.T) {
 		rolledBack = w.metric(t, `gitgate_auto_rollbacks_total{op="`+op+`"}`)
 		return state, rolledBack, state == "2" || (rolledBack != "" && rolledBack != "0")
 	}
-	took := eventually(t, "every agent has worked two rounds against the dead service and every operation is cut off from it", func() bool {
+	took := testkit.Eventually(t, "every agent has worked two rounds against the dead service and every operation is cut off from it", func() bool {
 		for i := range rounds {
 			if rounds[i].Load() < atKill[i]+2 {
 				return false
@@ -178,7 +179,7 @@ func TestBreakerClosesWhenTheServiceComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = w.backendWait()
-	eventually(t, "the breaker opens", func() bool {
+	testkit.Eventually(t, "the breaker opens", func() bool {
 		if b, fell := status(); b != "approach1" || !fell {
 			t.Fatalf("status with the service dead: served by %s (fell back %v)", b, fell)
 		}
@@ -187,7 +188,7 @@ func TestBreakerClosesWhenTheServiceComesBack(t *testing.T) {
 
 	opened := time.Now()
 	w.startBackendOn(t, addr, freeAddr(t))
-	took := eventuallyEvery(t, "status is served by approach2 again", 250*time.Millisecond, func() bool {
+	took := testkit.EventuallyEvery(t, "status is served by approach2 again", 250*time.Millisecond, func() bool {
 		b, _ := status() // a fallback until the breaker lets a probe through
 		return b == "approach2"
 	})

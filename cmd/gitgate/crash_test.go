@@ -9,6 +9,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestServiceKilledMidPush: the service is killed with SIGKILL while a push
@@ -75,7 +76,7 @@ func TestServiceKilledMidPush(t *testing.T) {
 
 func waitSettled(t *testing.T, j *journal.Journal) {
 	t.Helper()
-	eventuallyEvery(t, "the interrupted push is reconciled", 100*time.Millisecond, func() bool {
+	testkit.EventuallyEvery(t, "the interrupted push is reconciled", 100*time.Millisecond, func() bool {
 		left, err := j.Unsettled(t.Context(), 0)
 		return err == nil && len(left) == 0
 	})
@@ -83,7 +84,7 @@ func waitSettled(t *testing.T, j *journal.Journal) {
 
 func waitRemote(t *testing.T, w *world, ref, want string) {
 	t.Helper()
-	eventually(t, "the remote's "+ref+" reaches "+want, func() bool {
+	testkit.Eventually(t, "the remote's "+ref+" reaches "+want, func() bool {
 		sha, _ := w.remote.Ref(t.Context(), "demo", ref)
 		return sha == want
 	})

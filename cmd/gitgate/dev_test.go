@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 )
@@ -28,7 +29,7 @@ func TestDevCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func TestDevCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, logs: &syncBuffer{}}
+	w := &world{t: t, logs: &testkit.SyncBuffer{}}
 	w.initialize(t, c)
 	res := w.ok(t, c, "clone", map[string]any{"workspace": "first", "url": banner["Demo repository:"]})
 	if res["branch"] != "main" {
@@ -90,7 +91,7 @@ func TestDevCommand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("gitgate dev after SIGINT: %v", err)
 		}
-	case <-time.After(patience):
+	case <-time.After(testkit.Patience):
 		t.Fatal("gitgate dev did not stop after SIGINT")
 	}
 	lines := slogLines(t, stderr.String())
@@ -145,7 +146,7 @@ func readBanner(t *testing.T, out interface{ Read([]byte) (int, error) }, want .
 	t.Helper()
 	got := map[string]string{}
 	sc := bufio.NewScanner(out)
-	deadline := time.AfterFunc(patience, func() { t.Error("no banner in time") })
+	deadline := time.AfterFunc(testkit.Patience, func() { t.Error("no banner in time") })
 	defer deadline.Stop()
 	labels := append([]string{"Service admin:", "Service token:", "Canary flags:"}, want...)
 	for sc.Scan() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestGatewayFollowsFlagsServe: `gitgate flags serve` (the built binary)
@@ -50,7 +51,7 @@ func TestGatewayFollowsFlagsServe(t *testing.T) {
 	}
 	waitFor := func(what, backend string) {
 		t.Helper()
-		took := eventually(t, "status is served by "+backend+" after "+what, func() bool { return servedBy() == backend })
+		took := testkit.Eventually(t, "status is served by "+backend+" after "+what, func() bool { return servedBy() == backend })
 		t.Logf("%s reached the gateway in %s", what, took.Round(time.Millisecond)) // how soon: flags.BenchmarkChangeApplies
 	}
 	waitFor("the first sync", "approach2")

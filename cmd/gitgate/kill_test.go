@@ -14,6 +14,7 @@ import (
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 type callRecord struct {
@@ -75,7 +76,7 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 	}
 	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	defer stopLoad()
-	eventually(t, "32 calls under load are served by approach2", func() bool {
+	testkit.Eventually(t, "32 calls under load are served by approach2", func() bool {
 		return count(func(r callRecord) bool { return r.backend == "approach2" }) >= 32
 	})
 	killed := time.Now()
@@ -89,14 +90,14 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 	// no later than the moment they did, so a call started after it must
 	// go to Approach 1.
 	var applied time.Time
-	eventually(t, "the gateway applies the kill switch", func() bool {
+	testkit.Eventually(t, "the gateway applies the kill switch", func() bool {
 		if w.app.flags.Decide(t.Context(), "status", "alpha/k").Killed {
 			applied = time.Now()
 			return true
 		}
 		return false
 	})
-	eventually(t, "64 calls start after the switch was applied", func() bool {
+	testkit.Eventually(t, "64 calls start after the switch was applied", func() bool {
 		return count(func(r callRecord) bool { return r.start.After(applied) }) >= 64
 	})
 	stopLoad()
@@ -172,7 +173,7 @@ func newCanaryWorldWith(t testing.TB, f *flags.File, prepare func(*world), tune 
 	if _, bench := t.(*testing.B); !bench {
 		// Shadows run at the lowest CPU priority: on a loaded machine they
 		// may take long, which only makes a test slower.
-		w.cfg.Canary.ShadowBudget = patience
+		w.cfg.Canary.ShadowBudget = testkit.Patience
 	}
 	for _, f := range tune {
 		f(w.cfg)

@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/mark3labs/mcp-go/mcp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -177,7 +178,7 @@ func TestHealthAnswersForTheServiceName(t *testing.T) {
 	if approach2.ServiceName != "gitgate.approach2.v1.GitService" {
 		t.Fatalf("approach2.ServiceName is %q", approach2.ServiceName)
 	}
-	eventually(t, "the service reports SERVING by name", func() bool {
+	testkit.Eventually(t, "the service reports SERVING by name", func() bool {
 		st, err := check(approach2.ServiceName)
 		if err != nil {
 			t.Fatalf("health check for %s: %v", approach2.ServiceName, err) // NotFound when not registered
@@ -185,7 +186,7 @@ func TestHealthAnswersForTheServiceName(t *testing.T) {
 		return st == healthpb.HealthCheckResponse_SERVING
 	})
 	cut()
-	eventually(t, "the service reports NOT_SERVING by name and as a whole with Redis gone", func() bool {
+	testkit.Eventually(t, "the service reports NOT_SERVING by name and as a whole with Redis gone", func() bool {
 		byName, err1 := check(approach2.ServiceName)
 		whole, err2 := check("")
 		return err1 == nil && err2 == nil && byName == healthpb.HealthCheckResponse_NOT_SERVING && whole == healthpb.HealthCheckResponse_NOT_SERVING

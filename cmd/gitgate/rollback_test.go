@@ -14,6 +14,7 @@ import (
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -66,7 +67,7 @@ func TestAutomaticRollback(t *testing.T) {
 	// Push (as agents keep doing) until the gateway has rolled push back in
 	// the flag file; the rollback runs beside the calls, not in them.
 	n := 0
-	eventually(t, "push is rolled back in the flag file", func() bool {
+	testkit.Eventually(t, "push is rolled back in the flag file", func() bool {
 		_, _ = push(n)
 		n++
 		return rolledBack()
@@ -77,7 +78,7 @@ func TestAutomaticRollback(t *testing.T) {
 	if !strings.Contains(string(changes), "gitgate (automatic rollback)") || !strings.Contains(string(changes), "error rate 20.0%") {
 		t.Fatalf("change log: %s", changes)
 	}
-	eventually(t, "the evaluator reads the rolled-back file", func() bool {
+	testkit.Eventually(t, "the evaluator reads the rolled-back file", func() bool {
 		return ev.Decide(t.Context(), "push", "p/wa").Backend == flags.Approach1
 	})
 	for i := range 5 {

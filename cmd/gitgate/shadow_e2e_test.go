@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestShadowedReadsMatchAcrossBackends: status served by Approach 1 and
@@ -30,7 +31,7 @@ func TestShadowedReadsMatchAcrossBackends(t *testing.T) {
 	for i := range 10 {
 		w.ok(t, c, "status", map[string]any{"workspace": "sh"})
 		w.ok(t, c, "read_file", map[string]any{"workspace": "sh", "path": "README.md"})
-		eventually(t, fmt.Sprintf("the comparisons of round %d", i), func() bool { return w.shadowComparisons(t) >= 2*(i+1) })
+		testkit.Eventually(t, fmt.Sprintf("the comparisons of round %d", i), func() bool { return w.shadowComparisons(t) >= 2*(i+1) })
 	}
 	ledger := flagPath + ".ledger.jsonl"
 	comparisons := waitComparisons(t, ledger, 20)
@@ -65,7 +66,7 @@ func TestLedgerInPostgres(t *testing.T) {
 	}
 	defer store.Close()
 	var status, comparisons []canary.Entry
-	eventually(t, "the ledger's entries reach PostgreSQL", func() bool {
+	testkit.Eventually(t, "the ledger's entries reach PostgreSQL", func() bool {
 		status, _ = store.Read(t.Context(), "status", time.Time{})
 		all, _ := store.Read(t.Context(), "read_file", time.Time{})
 		comparisons = comparisons[:0]
@@ -114,7 +115,7 @@ func TestFullShadowingNeverPushes(t *testing.T) {
 		w.ok(t, c, tool, args)
 		calls++
 		if wait {
-			eventually(t, fmt.Sprintf("the shadow comparison of call %d (%s)", calls, tool), func() bool {
+			testkit.Eventually(t, fmt.Sprintf("the shadow comparison of call %d (%s)", calls, tool), func() bool {
 				return w.shadowComparisons(t) >= calls
 			})
 		}
@@ -195,7 +196,7 @@ func TestLedgerDatabaseDownServesAnyway(t *testing.T) {
 		}
 	}
 	var failed string
-	eventually(t, "a ledger batch fails to be written", func() bool {
+	testkit.Eventually(t, "a ledger batch fails to be written", func() bool {
 		failed = w.metric(t, "gitgate_ledger_write_errors_total")
 		return failed != "" && failed != "0"
 	})
@@ -212,7 +213,7 @@ func TestLedgerDatabaseDownServesAnyway(t *testing.T) {
 func waitComparisons(t *testing.T, ledger string, n int) []canary.Entry {
 	t.Helper()
 	var comparisons []canary.Entry
-	eventually(t, fmt.Sprintf("%d comparisons are in the ledger", n), func() bool {
+	testkit.Eventually(t, fmt.Sprintf("%d comparisons are in the ledger", n), func() bool {
 		entries, _ := canary.ReadFile(ledger, time.Time{})
 		comparisons = comparisons[:0]
 		for _, e := range entries {

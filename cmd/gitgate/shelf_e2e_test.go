@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestReapedWorkspaceIsRestoredThroughMCP: a gateway (embedded default)
@@ -30,7 +32,7 @@ func TestReapedWorkspaceIsRestoredThroughMCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the idle sandbox is reaped", func() bool {
+	testkit.Eventually(t, "the idle sandbox is reaped", func() bool {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), "sbx-") {

@@ -9,6 +9,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // sandboxDirs returns the sandboxes in dir: those holding a workspace and
@@ -49,7 +50,7 @@ func TestKilledServiceWarmSandboxesAreSwept(t *testing.T) {
 	backendtest.Do[*backends.CloneResult](t, c, ada, &backends.CloneRequest{Scope: backends.Scope{Workspace: "kept"}, URL: w.repoURL})
 	_ = c.Close()
 	var before []string
-	eventually(t, "the pool refills after the clone", func() bool {
+	testkit.Eventually(t, "the pool refills after the clone", func() bool {
 		_, before = sandboxDirs(t, w.sharedSandboxes)
 		return len(before) >= 1
 	})
@@ -59,7 +60,7 @@ func TestKilledServiceWarmSandboxesAreSwept(t *testing.T) {
 	_ = w.backendWait()
 
 	addr, _ = w.startBackend(t)
-	eventually(t, "the killed service's warm sandboxes are swept", func() bool {
+	testkit.Eventually(t, "the killed service's warm sandboxes are swept", func() bool {
 		_, empty := sandboxDirs(t, w.sharedSandboxes)
 		for _, old := range before {
 			for _, e := range empty {

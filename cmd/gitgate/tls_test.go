@@ -18,6 +18,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"google.golang.org/grpc"
 )
 
@@ -97,7 +98,7 @@ func TestMutualTLS(t *testing.T) {
 			return err
 		}
 		defer client.Close()
-		ctx, cancel := context.WithTimeout(t.Context(), patience)
+		ctx, cancel := context.WithTimeout(t.Context(), testkit.Patience)
 		defer cancel()
 		_, err = client.Execute(ctx, &backends.StatusRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a"}, Workspace: "w"}})
 		return err

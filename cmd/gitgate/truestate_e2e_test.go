@@ -13,6 +13,7 @@ import (
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/gateway/admin"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // testAdminToken is the admin token of test gateways that change the
@@ -79,7 +80,7 @@ func trueStateMatrix(t *testing.T, rolledBack bool) {
 		t.Fatalf("status at 100%% went to %s", got)
 	}
 	if rolledBack {
-		eventually(t, "the gateway rolls status back on its own", func() bool {
+		testkit.Eventually(t, "the gateway rolls status back on its own", func() bool {
 			_ = served()
 			_, ok := adminStatus(t, w).AutoRollbacks["status"]
 			return ok
@@ -121,7 +122,7 @@ func trueStateMatrix(t *testing.T, rolledBack bool) {
 		if killed || rolledBack {
 			want = "approach1"
 		}
-		eventually(t, name+": calls go to "+want, func() bool { return served() == want })
+		testkit.Eventually(t, name+": calls go to "+want, func() bool { return served() == want })
 		for range 3 {
 			if got := served(); got != want {
 				t.Fatalf("%s: a call went to %s, want %s", name, got, want)
@@ -210,7 +211,7 @@ func trueStateMatrix(t *testing.T, rolledBack bool) {
 // status's calls on Approach 2 (nor anywhere: the shadow share is 0).
 func checkNoShadowOnApproach2(t *testing.T, w *world, flagPath string, served func() string) {
 	t.Helper()
-	eventually(t, "the gateway applies the rolled-back file", func() bool {
+	testkit.Eventually(t, "the gateway applies the rolled-back file", func() bool {
 		d := w.app.flags.Decide(t.Context(), "status", "alpha/ts")
 		return d.Backend == flags.Approach1 && d.ShadowRate == 0
 	})
@@ -221,7 +222,7 @@ func checkNoShadowOnApproach2(t *testing.T, w *world, flagPath string, served fu
 		}
 	}
 	ledger := ledgerFile(flagPath, "")
-	eventually(t, "the ledger has the 10 calls after the rollback", func() bool {
+	testkit.Eventually(t, "the ledger has the 10 calls after the rollback", func() bool {
 		entries, _ := canary.ReadFile(ledger, applied)
 		n := 0
 		for _, e := range entries {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/internal/gitremote"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -39,7 +39,7 @@ type world struct {
 	remoteRoot string
 	repoURL    string
 	cfg        *Config
-	logs       *syncBuffer // everything the gateway logged
+	logs       *testkit.SyncBuffer // everything the gateway logged
 	mcpURL     string
 	adminURL   string
 	app        *app
@@ -60,7 +60,7 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{t: t, remoteRoot: t.TempDir(), logs: &syncBuffer{}}
+	w := &world{t: t, remoteRoot: t.TempDir(), logs: &testkit.SyncBuffer{}}
 	srv := w.serveRemote(t, "")
 	if err := srv.CreateRepo(t.Context(), "demo", sampleFiles); err != nil {
 		t.Fatal(err)
@@ -326,21 +326,4 @@ func (w *world) freshClone(t testing.TB, branch string) string {
 		t.Fatalf("fresh clone: %v: %s", err, out)
 	}
 	return dir
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -11,13 +11,13 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/redact"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -26,31 +26,13 @@ const (
 	eveToken = "gga_unit_token_eve_0123456789abcdef"
 )
 
-// lockedBuffer is a log sink safe for concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // httpWorld is the Streamable HTTP endpoint of a server with two agents.
 type httpWorld struct {
 	url     string // of the MCP endpoint
 	base    string // scheme://host:port
 	handler http.Handler
 	host    string
-	logs    *lockedBuffer
+	logs    *testkit.SyncBuffer
 	server  *Server
 }
 
@@ -63,7 +45,7 @@ func newHTTPWorld(t *testing.T, cfg HTTPConfig) *httpWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testkit.SyncBuffer{}
 	r := redact.New(secret)
 	ex := backends.ExecutorFunc(func(context.Context, backends.Request) (backends.Result, error) {
 		return nil, backends.Errorf(backends.Internal, "not used")

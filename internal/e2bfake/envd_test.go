@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // These check that the fake behaves as envd 0.6.13 does where gitgate
@@ -70,17 +72,6 @@ func withMark(mark string) int {
 	return n
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for wait := 10 * time.Millisecond; !cond(); wait = min(2*wait, 200*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not after a minute: %s", what)
-		}
-		time.Sleep(wait)
-	}
-}
-
 // startTagged starts a command with a tag and returns once its start event
 // arrived, with the open stream.
 func startTagged(t *testing.T, s *Server, id, token, tag, script, mark string, timeoutMs int) *http.Response {
@@ -115,7 +106,7 @@ func TestEnvdKillsOnlyTheProcessItStarted(t *testing.T) {
 	mark := "MARK=gone-client-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	resp := startTagged(t, s, id, token, "t1", script, mark, 0)
 	resp.Body.Close()
-	eventually(t, "the command's processes run", func() bool { return withMark(mark) >= 2 })
+	testkit.Eventually(t, "the command's processes run", func() bool { return withMark(mark) >= 2 })
 	if tags := listed(t, s, id, token); !slices.Contains(tags, "t1") {
 		t.Fatalf("listed %q", tags)
 	}
@@ -123,7 +114,7 @@ func TestEnvdKillsOnlyTheProcessItStarted(t *testing.T) {
 	if status, body := unaryCall(t, s, id, token, "SendSignal", `{"process":{"tag":"t1"},"signal":"SIGNAL_SIGKILL"}`); status != 200 {
 		t.Fatalf("SendSignal: %d %s", status, body)
 	}
-	eventually(t, "the started process is reaped", func() bool { return !slices.Contains(listed(t, s, id, token), "t1") })
+	testkit.Eventually(t, "the started process is reaped", func() bool { return !slices.Contains(listed(t, s, id, token), "t1") })
 	if withMark(mark) == 0 {
 		t.Fatal("SIGKILL to the started process killed its children too")
 	}
@@ -139,7 +130,7 @@ func TestEnvdKillsOnlyTheProcessItStarted(t *testing.T) {
 	if !strings.Contains(string(rest), `"deadline_exceeded"`) {
 		t.Fatalf("stream after the deadline: %q", rest)
 	}
-	eventually(t, "the started process is reaped", func() bool { return !slices.Contains(listed(t, s, id, token), "t2") })
+	testkit.Eventually(t, "the started process is reaped", func() bool { return !slices.Contains(listed(t, s, id, token), "t2") })
 	if withMark(mark2) == 0 {
 		t.Fatal("the deadline killed the started process's children too")
 	}
@@ -153,7 +144,7 @@ func TestEnvdKillsOnlyTheProcessItStarted(t *testing.T) {
 	}(); status != 204 {
 		t.Fatalf("kill: %d", status)
 	}
-	eventually(t, "no process of the sandbox is left", func() bool { return withMark(mark)+withMark(mark2) == 0 })
+	testkit.Eventually(t, "no process of the sandbox is left", func() bool { return withMark(mark)+withMark(mark2) == 0 })
 }
 
 func TestEnvdEnvironmentAndUploads(t *testing.T) {

@@ -1,38 +1,20 @@
 package gitremote
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 const testToken = "tok-3f9a1c7e5b2d"
 
 var demoFiles = map[string]string{"README.md": "hello\n", "docs/guide.md": "guide\n"}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startServer starts a server with a "demo" repo and checks on cleanup that
 // the token leaked into neither logs nor request records.
@@ -41,7 +23,7 @@ func startServer(t *testing.T, cfg Config) *Server {
 	if cfg.Root == "" {
 		cfg.Root = filepath.Join(t.TempDir(), "root")
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(cfg)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // The tests of this file run against every Store implementation: the
@@ -84,24 +85,11 @@ func startStore(t *testing.T, s Store, b Begin, want Outcome) Entry {
 	return e
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitStale waits until Start of b says Reconcile.
 func waitStale(t *testing.T, s Store, b Begin) Entry {
 	t.Helper()
 	var e Entry
-	waitFor(t, "the entry to go stale", func() bool {
+	testkit.Eventually(t, "the entry to go stale", func() bool {
 		got, o, err := s.Start(testCtx(t), b)
 		if err != nil && backends.CategoryOf(err) != backends.Conflict {
 			t.Fatalf("Start: %v", err)
@@ -400,7 +388,7 @@ func TestStoreStaleEntryIsReconciled(t *testing.T) {
 		}
 		// Wait until the first two are a second old, then start a third:
 		// Unsettled with an age between theirs and its lists only them.
-		waitFor(t, "entries a second old", func() bool {
+		testkit.Eventually(t, "entries a second old", func() bool {
 			old, err := s.Unsettled(ctx, time.Second)
 			return err == nil && len(old) == 2
 		})

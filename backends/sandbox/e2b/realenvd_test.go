@@ -21,6 +21,7 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
 	"github.com/gitgate/gitgate/internal/e2bfake"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // The tests here hold the provider to how E2B's real envd (0.6.13)
@@ -61,23 +62,11 @@ func procsWith(mark string) []string {
 	return out
 }
 
-// waitUntil polls cond until it holds, failing after a generous deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for wait := 10 * time.Millisecond; !cond(); wait = min(2*wait, 200*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not true after a minute: %s", what)
-		}
-		time.Sleep(wait)
-	}
-}
-
 // waitNoneLeft waits until no process carries the marker.
 func waitNoneLeft(t *testing.T, mark string) {
 	t.Helper()
 	var left []string
-	waitUntil(t, "no process of the command is left", func() bool { left = procsWith(mark); return len(left) == 0 })
+	testkit.Eventually(t, "no process of the command is left", func() bool { left = procsWith(mark); return len(left) == 0 })
 }
 
 func created(t *testing.T, p *e2b.Provider) string {
@@ -428,7 +417,7 @@ func TestCloneFromAHangingRemote(t *testing.T) {
 		if cancelled {
 			req.Timeout = 10 * time.Minute
 			go func() { // cancel once git-remote-http asks the remote
-				waitUntil(t, "the remote is asked", func() bool { mu.Lock(); defer mu.Unlock(); return requests > before })
+				testkit.Eventually(t, "the remote is asked", func() bool { mu.Lock(); defer mu.Unlock(); return requests > before })
 				cancel()
 			}()
 		}

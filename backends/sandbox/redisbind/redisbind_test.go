@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox"
 
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 func key(project, agent, name string) sandbox.WorkspaceKey {
@@ -175,7 +176,7 @@ func TestBindingsExpire(t *testing.T) {
 	// sets it back near the full TTL.
 	bk := prefix + "binding:" + b.Key.String()
 	for range 3 {
-		waitFor(t, "the binding's TTL runs down", func() bool { return c.PTTL(ctx, bk).Val() < ttl*2/3 })
+		testkit.Eventually(t, "the binding's TTL runs down", func() bool { return c.PTTL(ctx, bk).Val() < ttl*2/3 })
 		if _, ok, err := s.Get(ctx, b.Key); !ok || err != nil {
 			t.Fatalf("binding read while its TTL ran expired after all: %v, %v", ok, err)
 		}
@@ -186,27 +187,16 @@ func TestBindingsExpire(t *testing.T) {
 	if list, err := s.List(ctx, "p"); len(list) != 1 || err != nil {
 		t.Fatalf("List after the reads = %v, %v; want the binding", list, err)
 	}
-	waitFor(t, "the binding expires once unused", func() bool { return c.Exists(ctx, bk).Val() == 0 })
+	testkit.Eventually(t, "the binding expires once unused", func() bool { return c.Exists(ctx, bk).Val() == 0 })
 	if _, ok, err := s.Get(ctx, b.Key); ok || err != nil {
 		t.Fatalf("Get after the TTL = %v, %v; want not found", ok, err)
 	}
 	if list, err := s.List(ctx, "p"); len(list) != 0 || err != nil {
 		t.Fatalf("List after the TTL = %v, %v; want nothing", list, err)
 	}
-	waitFor(t, "the sets expire with their last binding", func() bool {
+	testkit.Eventually(t, "the sets expire with their last binding", func() bool {
 		return c.Exists(ctx, prefix+"bindings:p", prefix+"sandbox:s1").Val() == 0
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline (a busy machine only makes it slower).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
 }
 
 func TestListDropsExpiredMembers(t *testing.T) {

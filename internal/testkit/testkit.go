@@ -1,0 +1,63 @@
+// Package testkit holds the few helpers the tests of every package share:
+// waiting for a condition instead of for a fixed time, and a log sink safe
+// for concurrent writers. It imports nothing of gitgate, so that any
+// package's tests can use it.
+package testkit
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Patience bounds every wait for a condition: generous, so that a loaded
+// machine (CI sharing two cores, a laptop building something else) only
+// makes a test slower, never makes it fail. A test waits for what it
+// needs to have happened, never for a fixed time; timing properties are
+// measured by benchmarks.
+const Patience = 2 * time.Minute
+
+// Eventually polls cond every 20 ms until it holds and returns how long
+// that took; it fails the test if cond does not hold within Patience.
+func Eventually(t testing.TB, what string, cond func() bool) time.Duration {
+	t.Helper()
+	return EventuallyEvery(t, what, 20*time.Millisecond, cond)
+}
+
+// EventuallyEvery is Eventually polling every interval (for a cond that
+// costs a real call).
+func EventuallyEvery(t testing.TB, what string, interval time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start)
+		}
+		if time.Since(start) > Patience {
+			t.Fatalf("gave up after %s waiting until %s", time.Since(start).Round(time.Millisecond), what)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers: a log sink for
+// servers and loggers whose output a test reads.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

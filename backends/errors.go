@@ -8,7 +8,8 @@ import (
 
 // Category classifies an error so that agents, breakers and dashboards can act
 // on it without parsing messages. The values are stable API: they appear in
-// tool results, metric labels and (later) gRPC status details.
+// tool results, metric labels and Approach 2's gRPC status details
+// (ErrorInfo reasons).
 type Category string
 
 // The error categories.

@@ -1,7 +1,10 @@
 // Command gitgate is one git endpoint for AI agents: an MCP server that runs
 // git in sandboxes through a backend chosen per operation. Subcommands:
-// serve (the gateway), dev (the gateway plus a demo remote, for a first
-// look), hash-token and version.
+// serve (the gateway), backend (the Approach 2 service), dev (a gateway, a
+// service and a demo remote on loopback, for a first look), flags (show,
+// serve: the canary flags), canary (set, advance, rollback, shadow: move
+// operations between the backends), kill (the kill switch), hash-token and
+// version.
 package main
 
 import (

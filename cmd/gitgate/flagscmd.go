@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -159,7 +155,7 @@ file differs from the effective state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if adminURL != "" {
-				st, err := fetchStatus(cmd.Context(), adminURL)
+				st, err := admin.NewClient(adminURL, "").Status(cmd.Context())
 				if err != nil {
 					return fmt.Errorf("%s: %w", adminURL, err)
 				}
@@ -296,12 +292,17 @@ override file gateways keep): calls stay on approach1 until it is cleared.`,
 				return fileErr
 			}
 			for _, a := range admins {
-				if err := setOverride(a, on, c.who(), c.reason, os.Getenv(tokenEnv)); err != nil {
+				ac := admin.NewClient(a, os.Getenv(tokenEnv))
+				change := ac.ClearOverride
+				if on {
+					change = ac.SetKillOverride
+				}
+				if err := change(cmd.Context(), c.who(), c.reason); err != nil {
 					return fmt.Errorf("%s: %w", a, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "override %s on %s\n", args[0], a)
 				// What the gateway now applies, from the gateway itself.
-				if st, err := fetchStatus(cmd.Context(), a); err != nil {
+				if st, err := ac.Status(cmd.Context()); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: cannot read its state: %v\n", a, err)
 				} else {
 					printKill(cmd.OutOrStdout(), a, st)
@@ -329,39 +330,6 @@ override file gateways keep): calls stay on approach1 until it is cleared.`,
 	return cmd
 }
 
-// setOverride sets (on) or clears (off) the kill-switch override of a
-// running gateway through its admin listener.
-func setOverride(adminURL string, on bool, by, reason, token string) error {
-	client := &http.Client{Timeout: 5 * time.Second}
-	var req *http.Request
-	var err error
-	if on {
-		body, _ := json.Marshal(map[string]any{"kill": true, "by": by, "reason": reason})
-		req, err = http.NewRequest(http.MethodPost, strings.TrimSuffix(adminURL, "/")+"/kill", bytes.NewReader(body))
-		if req != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-	} else {
-		req, err = http.NewRequest(http.MethodDelete, strings.TrimSuffix(adminURL, "/")+"/kill?by="+url.QueryEscape(by)+"&reason="+url.QueryEscape(reason), nil)
-	}
-	if err != nil {
-		return fmt.Errorf("admin URL: %w", err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
-	}
-	return nil
-}
-
 // override returns the kill-switch override kept beside the flag file at
 // flagPath (flags.override_path of the configuration when the flag file
 // comes from it, <flag file>.override.json otherwise), if there is one.
@@ -381,34 +349,6 @@ func (c *changeOptions) override(flagPath string) (flags.Override, string, bool)
 		return flags.Override{}, path, false
 	}
 	return ov, path, true
-}
-
-// fetchStatus reads a running gateway's routing state from its admin
-// listener (GET /status, open without a token).
-func fetchStatus(ctx context.Context, adminURL string) (admin.Status, error) {
-	var st admin.Status
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(adminURL, "/")+"/status", nil)
-	if err != nil {
-		return st, fmt.Errorf("admin URL: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return st, fmt.Errorf("GET /status: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
-		return st, fmt.Errorf("GET /status: %w", err)
-	}
-	if st.Status == nil {
-		return st, errors.New("GET /status: the gateway has no canary flags")
-	}
-	return st, nil
 }
 
 func onOff(on bool) string { return map[bool]string{true: "ON", false: "off"}[on] }

@@ -358,17 +358,30 @@ func (e *Evaluator) loadOverride() error {
 	if e.cfg.OverridePath == "" {
 		return nil
 	}
-	data, err := os.ReadFile(e.cfg.OverridePath)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	ov, ok, err := ReadOverride(e.cfg.OverridePath)
+	if err != nil || !ok {
+		return err
 	}
-	var ov Override
+	e.override.Store(&ov)
+	return nil
+}
+
+// OverridePath is where the kill-switch override of gateways reading the
+// flag file at flagPath is kept when flags.override_path is not set.
+func OverridePath(flagPath string) string { return flagPath + ".override.json" }
+
+// ReadOverride reads the kill-switch override kept at path (see
+// Config.OverridePath); ok is false when there is none.
+func ReadOverride(path string) (ov Override, ok bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Override{}, false, nil
+	}
 	if err == nil {
 		err = json.Unmarshal(data, &ov)
 	}
 	if err != nil {
-		return fmt.Errorf("flags: kill-switch override %s is unreadable: %w", e.cfg.OverridePath, err)
+		return Override{}, false, fmt.Errorf("flags: kill-switch override %s is unreadable: %w", path, err)
 	}
-	e.override.Store(&ov)
-	return nil
+	return ov, true, nil
 }

@@ -92,6 +92,25 @@ func (f *File) SetShadow(op string, rate float64) error {
 	return nil
 }
 
+// RolledBackSummary describes a rollback (File.RollBack) in the change
+// log, after the operation's name.
+const RolledBackSummary = "rolled back to approach1, shadow 0%"
+
+// RollBack sends ops back to Approach 1 and stops their shadow traffic:
+// an operator (or the automatic rollback) rolling back expects Approach 2
+// to get nothing.
+func (f *File) RollBack(ops ...string) error {
+	for _, op := range ops {
+		if err := f.SetRoute(op, 0); err != nil {
+			return err
+		}
+		if err := f.SetShadow(op, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Route returns the per cent of op's workspaces on Approach 2.
 func (f *File) Route(op string) int {
 	flag, ok := f.Flags[RouteFlag(op)]

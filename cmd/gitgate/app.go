@@ -110,7 +110,7 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 func (a *app) openFlags() (*flags.Evaluator, error) {
 	override := a.cfg.Flags.OverridePath
 	if override == "" {
-		override = a.cfg.Flags.Path + ".override.json"
+		override = flags.OverridePath(a.cfg.Flags.Path)
 	}
 	ev, err := flags.Open(context.Background(), flags.Config{Path: a.cfg.Flags.Path, SyncAddr: a.cfg.Flags.SyncAddr,
 		SyncSelector: a.cfg.Flags.SyncSelector, Ops: opNames(), OverridePath: override,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"time"
 
@@ -97,27 +96,10 @@ func (a *app) rollbackApply() func(op, reason string) error {
 // rollback and its reason.
 func rollbackInFile(path string) func(op, reason string) error {
 	return func(op, reason string) error {
-		c := &changeOptions{file: path, by: "gitgate (automatic rollback)", reason: reason}
-		return c.edit(io.Discard, op+": "+rolledBackText, func(f *flags.File) error { return rollBackOps(f, []string{op}) })
+		e := flags.Edit{By: "gitgate (automatic rollback)", Reason: reason, Summary: op + ": " + flags.RolledBackSummary,
+			Ops: opNames(), LockWait: changeLogLockWait}
+		return e.Apply(path, func(f *flags.File) error { return f.RollBack(op) })
 	}
-}
-
-// rolledBackText describes a rollback in the change log.
-const rolledBackText = "rolled back to approach1, shadow 0%"
-
-// rollBackOps sends ops back to Approach 1 and stops their shadow traffic:
-// an operator (or the watcher) rolling back expects Approach 2 to get
-// nothing.
-func rollBackOps(f *flags.File, ops []string) error {
-	for _, op := range ops {
-		if err := f.SetRoute(op, 0); err != nil {
-			return err
-		}
-		if err := f.SetShadow(op, 0); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // adminHandler is the admin listener: metrics, health, and with flags the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -57,90 +56,24 @@ func (c *changeOptions) who() string {
 	return "unknown"
 }
 
-// edit loads the flag file, applies change, validates it and records it
-// with who, why and what in the change log beside it, as one transaction:
-// every edit holds an exclusive lock on the change log from reading the
-// flags to saving them, so that two edits (an operator's and the gateway's
-// automatic rollback, say) never lose one another; and the change record is
-// appended and synced before the flag file is atomically replaced, so that
-// whoever sees the new flags also finds their record. If the flag file
-// cannot be written, the record is taken back.
+// edit changes the flag file as one recorded transaction (flags.Edit):
+// who and why come from the command's flags, what from the command.
 func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File) error) error {
 	path, err := c.path()
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("read flags: %w", err) // and leave no change log beside a mistyped path
-	}
-	log, logErr := openChangeLog(flags.ChangeLogPath(path))
-	if logErr == nil {
-		defer log.Close() // and unlocked
-	}
-	f, err := flags.Load(path)
-	if err != nil {
-		return fmt.Errorf("read flags: %w", err)
-	}
-	old, err := flags.Load(path)
-	if err != nil {
-		return fmt.Errorf("read flags: %w", err)
-	}
-	if err := change(f); err != nil {
+	e := flags.Edit{By: c.who(), Reason: c.reason, Summary: what, Ops: opNames(), LockWait: changeLogLockWait}
+	if err := e.Apply(path, change); err != nil {
 		return err
-	}
-	if err := f.Validate(opNames()); err != nil {
-		return fmt.Errorf("the change would make the flags invalid: %w", err)
-	}
-	records := flagChanges(old, f, c.who(), c.reason, what)
-	var before int64
-	if logErr == nil {
-		before, logErr = log.Append(records...)
-	}
-	if err := f.Save(path); err != nil {
-		if logErr == nil {
-			if terr := log.Truncate(before); terr != nil {
-				return fmt.Errorf("write flags: %w (and the change log still records the change: %v)", err, terr)
-			}
-		}
-		return fmt.Errorf("write flags: %w", err)
-	}
-	if logErr != nil {
-		// The change stands (a kill switch must work even when its record
-		// cannot be written), but say so.
-		return fmt.Errorf("flags changed, but the change log could not be written: %w", logErr)
 	}
 	fmt.Fprintf(out, "%s (by %s: %s)\n", what, c.who(), c.reason)
 	return nil
 }
 
 // changeLogLockWait is how long an edit waits for another edit's lock on
-// the change log. Edits take milliseconds; a holder stuck longer (a stopped
-// process) must not stop the kill switch, which then changes the flags
-// without a record and says so.
-var changeLogLockWait = 10 * time.Second
-
-// openChangeLog opens and locks the flag change log at path (see
-// flags.OpenChangeLog), waiting at most changeLogLockWait.
-func openChangeLog(path string) (*flags.ChangeLog, error) {
-	return flags.OpenChangeLog(path, changeLogLockWait)
-}
-
-// flagChanges are the structured records of the change from old to f:
-// one per flag value changed (flags.Diff), each with who, why, when and the
-// command's summary. A command that changes no value (a rollback of an
-// operation already on Approach 1) is still recorded, as one record of
-// kind flags.ChangeNone, so that the log shows every command.
-func flagChanges(old, f *flags.File, by, reason, what string) []flags.Change {
-	records := flags.Diff(old, f, opNames())
-	if len(records) == 0 {
-		records = []flags.Change{{Kind: flags.ChangeNone, Op: flags.AllOps}}
-	}
-	now := time.Now().UTC()
-	for i := range records {
-		records[i].At, records[i].By, records[i].Reason, records[i].Summary = now, by, reason, what
-	}
-	return records
-}
+// the change log (flags.Edit.LockWait); a test shortens it.
+var changeLogLockWait = flags.DefaultEditLockWait
 
 func newFlagsCmd(o *globalOptions) *cobra.Command {
 	c := &changeOptions{o: o}
@@ -227,14 +160,14 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 		Use: "rollback OP|all", Short: "Send OP (or every operation) back to Approach 1 and stop its shadow traffic (shadow 0%)",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return rb.edit(cmd.OutOrStdout(), args[0]+": "+rolledBackText, func(f *flags.File) error {
+			return rb.edit(cmd.OutOrStdout(), args[0]+": "+flags.RolledBackSummary, func(f *flags.File) error {
 				targets := []string{args[0]}
 				if args[0] == flags.AllOps {
 					targets = opNames()
 				} else if _, ok := f.Flags[flags.RouteFlag(args[0])]; !ok {
 					return unknownOp(args[0])
 				}
-				return rollBackOps(f, targets)
+				return f.RollBack(targets...)
 			})
 		},
 	}
@@ -334,21 +267,14 @@ override file gateways keep): calls stay on approach1 until it is cleared.`,
 // flagPath (flags.override_path of the configuration when the flag file
 // comes from it, <flag file>.override.json otherwise), if there is one.
 func (c *changeOptions) override(flagPath string) (flags.Override, string, bool) {
-	path := flagPath + ".override.json"
+	path := flags.OverridePath(flagPath)
 	if c.file == "" {
 		if cfg, err := loadConfig(c.o.configPath, os.Getenv); err == nil && cfg.Flags.OverridePath != "" {
 			path = cfg.Flags.OverridePath
 		}
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return flags.Override{}, path, false
-	}
-	var ov flags.Override
-	if json.Unmarshal(data, &ov) != nil {
-		return flags.Override{}, path, false
-	}
-	return ov, path, true
+	ov, ok, err := flags.ReadOverride(path)
+	return ov, path, ok && err == nil
 }
 
 func onOff(on bool) string { return map[bool]string{true: "ON", false: "off"}[on] }

@@ -153,10 +153,14 @@ func (w *httpWorld) status(t *testing.T, method, token, session string) int {
 func TestUnknownSessionIDsGet404(t *testing.T) {
 	w := newHTTPWorld(t, HTTPConfig{})
 	real := w.initialize(t, adaToken)
+	last := "Z" // the real id with its last character changed
+	if strings.HasSuffix(real, last) {
+		last = "Y"
+	}
 	for _, id := range []string{
 		"mcp-session-3f2b8c1e-8a4d-4b9e-9c1a-2d3e4f5a6b7c",
 		"gitgate-" + strings.Repeat("A", 26),
-		real[:len(real)-1] + "Z",
+		real[:len(real)-1] + last,
 		"",
 	} {
 		for _, method := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {

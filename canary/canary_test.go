@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -86,8 +87,11 @@ func newWatcher(a *applied) *Rollback {
 func feed(r *Rollback, op string, n, failEvery int, d time.Duration) {
 	at := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
 	for i := range n {
-		r.Observe(Call{At: at.Add(time.Duration(i) * time.Millisecond), Op: op, Routed: "approach2",
-			Failed: failEvery > 0 && i%failEvery == 0, Duration: d})
+		o := Observation{At: at.Add(time.Duration(i) * time.Millisecond), Op: backends.Op(op), Routed: "approach2", Duration: d}
+		if failEvery > 0 && i%failEvery == 0 {
+			o.Category = backends.Unavailable
+		}
+		r.Observe(o)
 	}
 }
 
@@ -117,7 +121,11 @@ func TestNoRollbackWithinThresholdsOrOnApproach1(t *testing.T) {
 	r := newWatcher(a)
 	feed(r, "status", 400, 50, 10*time.Millisecond) // 2 % failures
 	for i := range 100 {
-		r.Observe(Call{At: time.Now(), Op: "commit", Routed: "approach1", Failed: i%2 == 0})
+		o := Observation{At: time.Now(), Op: backends.OpCommit, Routed: "approach1"}
+		if i%2 == 0 {
+			o.Category = backends.Unavailable
+		}
+		r.Observe(o)
 	}
 	r.Wait() // any rollback Observe started
 	if got := a.get("status"); len(got) != 0 {

@@ -174,12 +174,15 @@ func (l *Ledger) Run(ctx context.Context) {
 	}
 }
 
-// Wait returns once everything recorded has been written: after Run has
-// returned, or, when Run never started, after writing the queue itself.
+// Wait returns once everything recorded so far has been written: it waits
+// for Run to return (if it started; a Run after Wait does nothing), then
+// writes what was recorded after Run's last batch (a rollback that
+// finished during shutdown, say) itself.
 func (l *Ledger) Wait() {
-	if !l.started.CompareAndSwap(false, true) {
+	if l.started.CompareAndSwap(false, true) {
+		close(l.done)
+	} else {
 		<-l.done
-		return
 	}
 	var batch []Entry
 	for {
@@ -188,7 +191,6 @@ func (l *Ledger) Wait() {
 			batch = append(batch, e)
 		default:
 			l.flush(context.Background(), batch)
-			close(l.done)
 			return
 		}
 	}

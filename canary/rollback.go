@@ -9,11 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Call is one routed call as the rollback watcher sees it.
-type Call struct {
+// call is one routed call as the rollback watcher keeps it.
+type call struct {
 	At       time.Time
 	Op       string
-	Routed   string // the backend the flags chose
 	FellBack bool
 	Failed   bool // a backend failure (client mistakes are not failures)
 	Duration time.Duration
@@ -51,7 +50,7 @@ type Rollback struct {
 	running sync.WaitGroup // rollbacks being applied
 
 	mu      sync.Mutex
-	windows map[string][]Call
+	windows map[string][]call
 	pending map[string]bool
 	// last is when each operation was last rolled back: calls still on
 	// their way to Approach 2 must not trigger a second rollback within the
@@ -96,7 +95,7 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Rollback{cfg: cfg, windows: map[string][]Call{}, pending: map[string]bool{}, last: map[string]time.Time{}, applied: map[string]Applied{},
+	r := &Rollback{cfg: cfg, windows: map[string][]call{}, pending: map[string]bool{}, last: map[string]time.Time{}, applied: map[string]Applied{},
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_auto_rollbacks_total", Help: "Operations the gateway sent back to Approach 1 on its own, by operation.",
 		}, []string{"op"})}
@@ -108,10 +107,11 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 
 // Observe records a call and rolls its operation back if Approach 2 now
 // breaches a threshold. Calls not routed to Approach 2 are ignored.
-func (r *Rollback) Observe(c Call) {
-	if c.Routed != "approach2" {
+func (r *Rollback) Observe(o Observation) {
+	if o.Routed != "approach2" {
 		return
 	}
+	c := call{At: o.At, Op: string(o.Op), FellBack: o.FellBack, Failed: o.Failed(), Duration: o.Duration}
 	reason := r.add(c)
 	if reason != "" {
 		// Applied beside the call, which it must not delay.
@@ -125,7 +125,7 @@ func (r *Rollback) Wait() { r.running.Wait() }
 
 // add keeps c in its operation's window and returns why the operation must
 // be rolled back, or "".
-func (r *Rollback) add(c Call) string {
+func (r *Rollback) add(c call) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cutoff := c.At.Add(-r.cfg.Window)
@@ -149,7 +149,7 @@ func (r *Rollback) add(c Call) string {
 	return reason
 }
 
-func (r *Rollback) judge(w []Call) string {
+func (r *Rollback) judge(w []call) string {
 	failed := 0
 	durations := make([]time.Duration, 0, len(w))
 	for _, c := range w {

@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
 // realFlow runs a whole agent session through r, waiting after each call
 // for its shadow comparison, and returns the comparisons by operation.
-func realFlow(t *testing.T, r *Router, c *collected, env *backendtest.Env) map[backends.Op][]ShadowObservation {
+func realFlow(t *testing.T, r *Router, c *collected, env *backendtest.Env) map[backends.Op][]canary.Comparison {
 	t.Helper()
 	steps := []backends.Request{
 		&backends.CloneRequest{URL: env.RepoURL},
@@ -30,7 +31,7 @@ func realFlow(t *testing.T, r *Router, c *collected, env *backendtest.Env) map[b
 		&backends.BranchesRequest{Remote: true},
 		&backends.ReadFileRequest{Path: "src/main.go"},
 	}
-	out := map[backends.Op][]ShadowObservation{}
+	out := map[backends.Op][]canary.Comparison{}
 	for i, step := range steps {
 		*step.GetScope() = backends.Scope{Principal: env.Agent, Workspace: "real"}
 		if _, err := r.Execute(backendtest.Ctx(t), step); err != nil {

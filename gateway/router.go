@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -33,24 +34,13 @@ type RouterConfig struct {
 	Registerer prometheus.Registerer
 	// Observe, if set, is told about every call once it ended (for the
 	// canary ledger and automatic rollback). It must not block.
-	Observe func(Observation)
+	Observe func(canary.Observation)
 	// Shadow configures shadow comparison of reads (rates from the flags).
 	Shadow ShadowConfig
 	// Metrics records every call. If nil, calls are not measured.
 	Metrics *Metrics
 	// Logger logs one line per call. If nil, slog.Default().
 	Logger *slog.Logger
-}
-
-// Observation is one routed call as the canary machinery sees it.
-type Observation struct {
-	At       time.Time
-	Op       backends.Op
-	Routed   string // the backend the flags chose
-	Backend  string // the backend that served (Approach 1 after a fallback)
-	FellBack bool
-	Category backends.Category // "" on success
-	Duration time.Duration
 }
 
 // Router is the executor the gateway calls: it picks a backend per call,
@@ -98,7 +88,7 @@ func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Re
 		done(served, err, d)
 	}
 	if r.cfg.Observe != nil {
-		r.cfg.Observe(Observation{At: start, Op: req.Op(), Routed: name, Backend: served, FellBack: fell,
+		r.cfg.Observe(canary.Observation{At: start, Op: req.Op(), Routed: name, Backend: served, FellBack: fell,
 			Category: backends.CategoryOf(err), Duration: d})
 	}
 	r.log(ctx, req, served, fell, d, err)

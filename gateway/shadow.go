@@ -21,18 +21,7 @@ type ShadowConfig struct {
 	// comparison must ignore.
 	Self bool
 	// Observe receives every comparison. Required for shadowing to run.
-	Observe func(ShadowObservation)
-}
-
-// ShadowObservation is one comparison.
-type ShadowObservation struct {
-	At       time.Time
-	Op       backends.Op
-	Primary  string // the backend that served the agent
-	Shadow   string // the backend that ran the shadow
-	Outcome  string // match, mismatch, shadow_error, shadow_timeout, skipped, stale
-	Diff     string // for mismatches: what differed (not yet redacted)
-	Duration time.Duration
+	Observe func(canary.Comparison)
 }
 
 type shadower struct {
@@ -71,7 +60,7 @@ func (r *Router) maybeShadow(req backends.Request, rate float64, primary string,
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		s.cfg.Observe(ShadowObservation{At: time.Now(), Op: req.Op(), Primary: primary, Shadow: other, Outcome: "skipped"})
+		s.cfg.Observe(canary.Comparison{At: time.Now(), Op: req.Op(), Primary: primary, Shadow: other, Outcome: "skipped"})
 		return
 	}
 	go func() {
@@ -92,11 +81,11 @@ func (r *Router) otherBackend(primary string) string {
 	return ""
 }
 
-func (r *Router) runShadow(req backends.Request, primary, other string, res backends.Result) ShadowObservation {
+func (r *Router) runShadow(req backends.Request, primary, other string, res backends.Result) canary.Comparison {
 	ctx, cancel := context.WithTimeout(backends.WithShadow(context.Background()), r.shadow.cfg.Budget)
 	defer cancel()
 	start := time.Now()
-	o := ShadowObservation{At: start, Op: req.Op(), Primary: primary, Shadow: other}
+	o := canary.Comparison{At: start, Op: req.Op(), Primary: primary, Shadow: other}
 	var diff string
 	var err error
 	if req.Op().IsRead() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -22,11 +23,11 @@ func (shadowDecider) Decide(context.Context, string, string) flags.Decision {
 
 type collected struct {
 	mu  sync.Mutex
-	obs []ShadowObservation
+	obs []canary.Comparison
 	got chan struct{}
 }
 
-func (c *collected) observe(o ShadowObservation) {
+func (c *collected) observe(o canary.Comparison) {
 	c.mu.Lock()
 	c.obs = append(c.obs, o)
 	c.mu.Unlock()
@@ -56,7 +57,7 @@ func shadowRouter(t *testing.T, a1, a2 backends.Executor, cfg ShadowConfig) (*Ro
 	return r, c
 }
 
-func (c *collected) wait(t *testing.T, n int) []ShadowObservation {
+func (c *collected) wait(t *testing.T, n int) []canary.Comparison {
 	t.Helper()
 	for range n {
 		select {
@@ -67,7 +68,7 @@ func (c *collected) wait(t *testing.T, n int) []ShadowObservation {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]ShadowObservation(nil), c.obs...)
+	return append([]canary.Comparison(nil), c.obs...)
 }
 
 func TestAAShadowingFindsNoMismatch(t *testing.T) {
@@ -154,7 +155,7 @@ func TestWritesArePredictedNeverRepeated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := map[backends.Op]ShadowObservation{}
+	got := map[backends.Op]canary.Comparison{}
 	for _, o := range c.wait(t, len(ops)) {
 		got[o.Op] = o
 	}

@@ -55,7 +55,7 @@ type app struct {
 	starters  []func(context.Context) // run once before serving (they may start work of their own)
 	runners   []func(context.Context)
 	flags     *flags.Evaluator // the gateway's canary flags, when configured
-	rollback  *canary.Rollback // the automatic rollback, with flags
+	recorder  *canary.Recorder // the ledger and the automatic rollback, with flags
 }
 
 // newApp assembles the gateway. Logs go to logOut through the redactor;
@@ -312,14 +312,15 @@ func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
 		names = append(names, n)
 	}
 	var decider gateway.Decider
-	var observer func(gateway.Observation)
+	var observer func(canary.Observation)
 	var shadow gateway.ShadowConfig
 	if a.flags != nil {
 		decider = a.flags
-		var err error
-		if observer, shadow.Observe, err = a.canaryObserver(); err != nil {
+		rec, err := a.canaryRecorder()
+		if err != nil {
 			return err
 		}
+		observer, shadow.Observe = rec.Observe, rec.ObserveComparison
 		shadow.Self, shadow.Budget = a.cfg.Canary.ShadowSelf, a.cfg.Canary.ShadowBudget
 	}
 	var err error

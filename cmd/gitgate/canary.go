@@ -5,43 +5,33 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/gateway/admin"
 )
 
-// canaryObserver starts the ledger and the automatic rollback for the
-// gateway's router and returns what the router tells about every call and
-// every shadow comparison.
-func (a *app) canaryObserver() (func(gateway.Observation), func(gateway.ShadowObservation), error) {
+// canaryRecorder starts the ledger and the automatic rollback for the
+// gateway's router (canary.Recorder), and the routing state's gauges.
+func (a *app) canaryRecorder() (*canary.Recorder, error) {
 	store, closeStore, err := a.ledgerStore()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	ledger := canary.NewLedger(store, canary.LedgerConfig{Registerer: a.registry, Logger: a.log})
 	rb := a.cfg.Canary.Rollback
-	watcher := canary.NewRollback(canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls,
-		MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95, Apply: a.rollbackApply(),
-		Ledger: ledger, Registerer: a.registry, Logger: a.log})
-	a.rollback = watcher
+	rec := canary.NewRecorder(canary.RecorderConfig{Store: store, Redact: a.redactor.String,
+		Rollback: canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls, MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95,
+			Apply: a.rollbackApply()},
+		Registerer: a.registry, Logger: a.log})
+	a.recorder = rec
 	// The routing state's gauges, computed on each scrape from what
 	// /status shows, so that the two always agree.
 	a.registry.MustRegister(gateway.NewStateCollector(a.flags.Status))
-	a.runners = append(a.runners, ledger.Run)
+	a.runners = append(a.runners, rec.Run)
 	// A rollback under way is finished (and recorded in the ledger) before
 	// the ledger's last flush, which comes before the store closes.
-	a.closers = append(a.closers, watcher.Wait, ledger.Wait, closeStore)
-	comparisons := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gitgate_shadow_comparisons_total",
-		Help: "Shadow comparisons by operation and outcome (match, mismatch, shadow_error, shadow_timeout, skipped, stale)."}, []string{"op", "outcome"})
-	a.registry.MustRegister(comparisons)
-	return observe(ledger, watcher), func(o gateway.ShadowObservation) {
-		comparisons.WithLabelValues(string(o.Op), o.Outcome).Inc()
-		ledger.Record(canary.Entry{At: o.At.UTC(), Kind: "comparison", Op: string(o.Op), Routed: o.Primary, Backend: o.Shadow,
-			Outcome: o.Outcome, Detail: a.redactor.String(o.Diff), DurationMS: float64(o.Duration.Microseconds()) / 1000})
-	}, nil
+	a.closers = append(a.closers, rec.Wait, closeStore)
+	return rec, nil
 }
 
 // ledgerStore is PostgreSQL when canary.ledger_dsn_env is set, the JSON
@@ -70,15 +60,6 @@ func ledgerFile(flagPath, path string) string {
 		return flagPath + ".ledger.jsonl"
 	}
 	return path
-}
-
-func observe(ledger *canary.Ledger, watcher *canary.Rollback) func(gateway.Observation) {
-	return func(o gateway.Observation) {
-		failed := o.Category != "" && !o.Category.IsClientMistake()
-		ledger.Record(canary.Entry{At: o.At.UTC(), Kind: "call", Op: string(o.Op), Routed: o.Routed, Backend: o.Backend,
-			FellBack: o.FellBack, Category: string(o.Category), DurationMS: float64(o.Duration.Microseconds()) / 1000})
-		watcher.Observe(canary.Call{At: o.At, Op: string(o.Op), Routed: o.Routed, FellBack: o.FellBack, Failed: failed, Duration: o.Duration})
-	}
 }
 
 // rollbackApply is how automatic rollback sends an operation back: by
@@ -117,8 +98,8 @@ func (a *app) adminHandler() http.Handler {
 func (a *app) status(context.Context) admin.Status {
 	st := a.flags.Status()
 	out := admin.Status{Status: &st, AutoRollbacks: map[string]canary.Applied{}}
-	if a.rollback != nil {
-		out.AutoRollbacks = a.rollback.Applied()
+	if a.recorder != nil {
+		out.AutoRollbacks = a.recorder.Applied()
 	}
 	if a.router != nil {
 		out.Breakers = a.router.BreakerStates()

@@ -36,10 +36,11 @@ func TestAutomaticRollback(t *testing.T) {
 	}
 	defer ev.Close()
 	ledgerPath := filepath.Join(dir, "ledger.jsonl")
-	ledger := canary.NewLedger(canary.NewFileStore(ledgerPath), canary.LedgerConfig{FlushEvery: 10 * time.Millisecond, Logger: quiet})
+	rec := canary.NewRecorder(canary.RecorderConfig{Store: canary.NewFileStore(ledgerPath), Ledger: canary.LedgerConfig{FlushEvery: 10 * time.Millisecond},
+		Rollback: canary.RollbackConfig{Window: time.Minute, MinCalls: 20, Apply: rollbackInFile(flagPath)},
+		Redact:   func(s string) string { return s }, Logger: quiet})
 	ctx, cancel := context.WithCancel(t.Context())
-	go ledger.Run(ctx)
-	watcher := canary.NewRollback(canary.RollbackConfig{Window: time.Minute, MinCalls: 20, Apply: rollbackInFile(flagPath), Ledger: ledger, Logger: quiet})
+	go rec.Run(ctx)
 	var pushes atomic.Int64
 	a2 := backends.ExecutorFunc(func(_ context.Context, req backends.Request) (backends.Result, error) {
 		if pushes.Add(1)%5 == 0 {
@@ -51,7 +52,7 @@ func TestAutomaticRollback(t *testing.T) {
 		return backends.NewResult(req.Op()), nil
 	})
 	r, err := gateway.NewRouter(gateway.RouterConfig{Backends: map[string]backends.Executor{"approach1": a1, "approach2": a2},
-		Default: "approach1", Flags: ev, Observe: observe(ledger, watcher), Registerer: prometheus.NewRegistry(), Logger: quiet})
+		Default: "approach1", Flags: ev, Observe: rec.Observe, Registerer: prometheus.NewRegistry(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestAutomaticRollback(t *testing.T) {
 		}
 	}
 	cancel()
-	ledger.Wait()
+	rec.Wait()
 	entries, err := canary.ReadFile(ledgerPath, time.Time{})
 	if err != nil {
 		t.Fatal(err)

@@ -39,13 +39,14 @@ func BenchmarkRoutingOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ev.Close()
-	ledger := canary.NewLedger(canary.NewFileStore(filepath.Join(b.TempDir(), "ledger.jsonl")), canary.LedgerConfig{Logger: quiet})
+	rec := canary.NewRecorder(canary.RecorderConfig{Store: canary.NewFileStore(filepath.Join(b.TempDir(), "ledger.jsonl")),
+		Rollback: canary.RollbackConfig{Apply: func(string, string) error { return nil }},
+		Redact:   func(s string) string { return s }, Logger: quiet})
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
-	go ledger.Run(ctx)
-	watcher := canary.NewRollback(canary.RollbackConfig{Apply: func(string, string) error { return nil }, Logger: quiet})
+	go rec.Run(ctx)
 	routed, err := gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: "approach1", Flags: ev,
-		Observe: observe(ledger, watcher), Registerer: prometheus.NewRegistry(), Logger: quiet})
+		Observe: rec.Observe, Registerer: prometheus.NewRegistry(), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

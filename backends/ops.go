@@ -125,3 +125,10 @@ func (op Op) Kind() Kind { return opIndex[op].Kind }
 
 // IsRead reports whether op is a read.
 func (op Op) IsRead() bool { return op.Kind() == Read }
+
+// The backends' names, as the flags, results, logs, metrics and the canary
+// ledger give them.
+const (
+	Approach1 = "approach1" // the embedded executor
+	Approach2 = "approach2" // the remote gRPC service
+)

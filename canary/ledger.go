@@ -18,14 +18,14 @@ import (
 // Entry is one ledger record.
 type Entry struct {
 	At         time.Time `json:"at"`
-	Kind       string    `json:"kind"` // call, comparison, rollback
+	Kind       Kind      `json:"kind"`
 	Op         string    `json:"op"`
 	Routed     string    `json:"routed,omitempty"`  // the backend the flags chose
 	Backend    string    `json:"backend,omitempty"` // the backend that served
 	FellBack   bool      `json:"fell_back,omitempty"`
 	Category   string    `json:"category,omitempty"` // error category, "" on success
 	DurationMS float64   `json:"duration_ms,omitempty"`
-	Outcome    string    `json:"outcome,omitempty"` // comparisons: match, mismatch, shadow_error, shadow_timeout, skipped, stale
+	Outcome    Outcome   `json:"outcome,omitempty"` // comparisons only
 	Detail     string    `json:"detail,omitempty"`  // already redacted
 }
 

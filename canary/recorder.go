@@ -54,7 +54,7 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 // Observe records a routed call in the ledger and gives it to the
 // automatic rollback. It does not block.
 func (r *Recorder) Observe(o Observation) {
-	r.ledger.Record(Entry{At: o.At.UTC(), Kind: "call", Op: string(o.Op), Routed: o.Routed, Backend: o.Backend,
+	r.ledger.Record(Entry{At: o.At.UTC(), Kind: KindCall, Op: string(o.Op), Routed: o.Routed, Backend: o.Backend,
 		FellBack: o.FellBack, Category: string(o.Category), DurationMS: float64(o.Duration.Microseconds()) / 1000})
 	r.rollback.Observe(o)
 }
@@ -62,8 +62,8 @@ func (r *Recorder) Observe(o Observation) {
 // ObserveComparison counts a shadow comparison and records it in the
 // ledger, its diff redacted. It does not block.
 func (r *Recorder) ObserveComparison(c Comparison) {
-	r.comparisons.WithLabelValues(string(c.Op), c.Outcome).Inc()
-	r.ledger.Record(Entry{At: c.At.UTC(), Kind: "comparison", Op: string(c.Op), Routed: c.Primary, Backend: c.Shadow,
+	r.comparisons.WithLabelValues(string(c.Op), string(c.Outcome)).Inc()
+	r.ledger.Record(Entry{At: c.At.UTC(), Kind: KindComparison, Op: string(c.Op), Routed: c.Primary, Backend: c.Shadow,
 		Outcome: c.Outcome, Detail: r.redact(c.Diff), DurationMS: float64(c.Duration.Microseconds()) / 1000})
 }
 

@@ -43,7 +43,7 @@ func TestRecorderWritesCallsAndComparisons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]int{}
+	kinds := map[Kind]int{}
 	for _, e := range entries {
 		kinds[e.Kind]++
 		if e.Kind == "comparison" && (e.Detail != "branch: main != [redacted]" || e.Routed != "approach1" || e.Backend != "approach2") {

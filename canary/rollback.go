@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -108,7 +109,7 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 // Observe records a call and rolls its operation back if Approach 2 now
 // breaches a threshold. Calls not routed to Approach 2 are ignored.
 func (r *Rollback) Observe(o Observation) {
-	if o.Routed != "approach2" {
+	if o.Routed != backends.Approach2 {
 		return
 	}
 	c := call{At: o.At, Op: string(o.Op), FellBack: o.FellBack, Failed: o.Failed(), Duration: o.Duration}
@@ -184,6 +185,6 @@ func (r *Rollback) rollBack(op, reason string) {
 	r.counter.WithLabelValues(op).Inc()
 	r.cfg.Logger.Error("AUTOMATIC ROLLBACK: operation sent back to approach1", "op", op, "reason", reason)
 	if r.cfg.Ledger != nil {
-		r.cfg.Ledger.Record(Entry{At: time.Now().UTC(), Kind: "rollback", Op: op, Detail: reason})
+		r.cfg.Ledger.Record(Entry{At: time.Now().UTC(), Kind: KindRollback, Op: op, Detail: reason})
 	}
 }

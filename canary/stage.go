@@ -101,20 +101,20 @@ func Analyze(entries []Entry, op string, since time.Time, th Thresholds) Analysi
 		if e.Op != op || e.At.Before(since) {
 			continue
 		}
-		if e.Kind == "comparison" {
+		if e.Kind == KindComparison {
 			a.Shadow.add(e.Outcome)
 			continue
 		}
-		if e.Kind != "call" {
+		if e.Kind != KindCall {
 			continue
 		}
 		failed := e.FellBack || (e.Category != "" && !backends.Category(e.Category).IsClientMistake())
 		d := time.Duration(e.DurationMS * float64(time.Millisecond))
 		switch e.Routed {
-		case "approach1":
+		case backends.Approach1:
 			count(&a.A1, failed)
 			d1 = append(d1, d)
-		case "approach2":
+		case backends.Approach2:
 			count(&a.A2, failed)
 			d2 = append(d2, d)
 		}
@@ -125,17 +125,17 @@ func Analyze(entries []Entry, op string, since time.Time, th Thresholds) Analysi
 	return a
 }
 
-func (s *Shadowing) add(outcome string) {
+func (s *Shadowing) add(outcome Outcome) {
 	switch outcome {
-	case "match", "mismatch":
+	case OutcomeMatch, OutcomeMismatch:
 		s.Compared++
-		if outcome == "mismatch" {
+		if outcome == OutcomeMismatch {
 			s.Mismatches++
 		}
 		s.MismatchRate = float64(s.Mismatches) / float64(s.Compared)
-	case "shadow_error", "shadow_timeout":
+	case OutcomeShadowError, OutcomeShadowTimeout:
 		s.Unfinished++
-	case "stale":
+	case OutcomeStale:
 		s.Stale++
 	}
 }

@@ -47,7 +47,7 @@ func TestAnalyze(t *testing.T) {
 	}
 	mismatches := append(old, calls("approach2", 200, 0, 10, in)...)
 	for i := range 100 {
-		outcome := "match"
+		outcome := OutcomeMatch
 		if i%20 == 0 {
 			outcome = "mismatch" // 5 of 100
 		}

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/gitgate/gitgate/backends"
 )
 
-// Backend names.
+// Backend names (backends.Approach1 and backends.Approach2).
 const (
-	Approach1 = "approach1"
-	Approach2 = "approach2"
+	Approach1 = backends.Approach1
+	Approach2 = backends.Approach2
 )
 
 // Flag names.

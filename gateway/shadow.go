@@ -60,7 +60,7 @@ func (r *Router) maybeShadow(req backends.Request, rate float64, primary string,
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		s.cfg.Observe(canary.Comparison{At: time.Now(), Op: req.Op(), Primary: primary, Shadow: other, Outcome: "skipped"})
+		s.cfg.Observe(canary.Comparison{At: time.Now(), Op: req.Op(), Primary: primary, Shadow: other, Outcome: canary.OutcomeSkipped})
 		return
 	}
 	go func() {
@@ -97,7 +97,7 @@ func (r *Router) runShadow(req backends.Request, primary, other string, res back
 		var p *backends.Prediction
 		if p, err = r.predict(ctx, other, req, res); err == nil {
 			if p.Stale != "" {
-				o.Outcome, o.Diff, o.Duration = "stale", p.Stale, time.Since(start)
+				o.Outcome, o.Diff, o.Duration = canary.OutcomeStale, p.Stale, time.Since(start)
 				return o
 			}
 			diff, err = compare(p.Found, p.Expected)
@@ -106,13 +106,13 @@ func (r *Router) runShadow(req backends.Request, primary, other string, res back
 	o.Duration = time.Since(start)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		o.Outcome = "shadow_timeout"
+		o.Outcome = canary.OutcomeShadowTimeout
 	case err != nil:
-		o.Outcome, o.Diff = "shadow_error", err.Error()
+		o.Outcome, o.Diff = canary.OutcomeShadowError, err.Error()
 	case diff != "":
-		o.Outcome, o.Diff = "mismatch", diff
+		o.Outcome, o.Diff = canary.OutcomeMismatch, diff
 	default:
-		o.Outcome = "match"
+		o.Outcome = canary.OutcomeMatch
 	}
 	return o
 }

@@ -173,7 +173,7 @@ func TestWritesArePredictedNeverRepeated(t *testing.T) {
 	}
 	for op, w := range want {
 		o := got[op]
-		if o.Outcome != w[0] || w[1] != "" && o.Diff != w[1] {
+		if string(o.Outcome) != w[0] || w[1] != "" && o.Diff != w[1] {
 			t.Errorf("%s: %+v, want %v", op, o, w)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // Name is the backend name reported in results, logs and metrics.
-const Name = "approach1"
+const Name = backends.Approach1
 
 // Project is what the executor needs to know about a project.
 type Project struct {

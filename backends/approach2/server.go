@@ -21,7 +21,7 @@ import (
 )
 
 // Name is the backend name reported in results, logs and metrics.
-const Name = "approach2"
+const Name = backends.Approach2
 
 // acceptedHeader is sent before an operation starts: a client that has not
 // received it knows the operation never started.

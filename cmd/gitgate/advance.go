@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/spf13/cobra"
@@ -109,7 +110,7 @@ func printAnalysis(out io.Writer, a canary.Analysis) {
 	for _, s := range []struct {
 		name string
 		st   canary.Stats
-	}{{"approach1", a.A1}, {"approach2", a.A2}} {
+	}{{backends.Approach1, a.A1}, {backends.Approach2, a.A2}} {
 		fmt.Fprintf(out, "  %-10s %6d calls  %5.1f%% errors  P95 %s\n", s.name, s.st.Calls, 100*s.st.ErrorRate, s.st.P95)
 	}
 	sh := a.Shadow

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/gateway"
@@ -451,7 +452,7 @@ func (c *Config) validateSandbox() error {
 		}
 	}
 	if c.Flags.Canary() {
-		if c.Backend.Default != "approach1" {
+		if c.Backend.Default != backends.Approach1 {
 			return fmt.Errorf("backend.default: with canary flags (flags.path or flags.sync_addr) it is the fallback and must be approach1")
 		}
 		// A workspace cloned through one backend must be usable through the
@@ -472,8 +473,8 @@ func (c *Config) validateSandbox() error {
 		}
 	}
 	switch c.Backend.Default {
-	case "approach1":
-	case "approach2":
+	case backends.Approach1:
+	case backends.Approach2:
 		if err := c.needApproach2(); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/internal/gitremote"
@@ -43,7 +44,7 @@ token and a client configuration. Everything is removed when it stops.`,
 			if err != nil {
 				return err
 			}
-			if backend != "approach1" && backend != "approach2" {
+			if backend != backends.Approach1 && backend != backends.Approach2 {
 				return fmt.Errorf("--backend: %q must be approach1 or approach2", backend)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -51,7 +52,7 @@ token and a client configuration. Everything is removed when it stops.`,
 			return runDev(ctx, cfg, cmd, backend)
 		},
 	}
-	cmd.Flags().StringVar(&backend, "backend", "approach1", "the backend every operation goes to: approach1, or approach2 (needs Redis and PostgreSQL)")
+	cmd.Flags().StringVar(&backend, "backend", backends.Approach1, "the backend every operation goes to: approach1, or approach2 (needs Redis and PostgreSQL)")
 	return cmd
 }
 
@@ -89,10 +90,10 @@ func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend string
 	if w.service.stopped != nil {
 		defer func() { stopService(); <-w.service.stopped }() // its shutdown is logged before dev returns
 	}
-	if w.service.addr == "" && backend == "approach2" {
+	if w.service.addr == "" && backend == backends.Approach2 {
 		return fmt.Errorf("--backend approach2: the Approach 2 service could not start: %s", w.service.why)
 	}
-	if w.service.addr != "" && backend == "approach1" {
+	if w.service.addr != "" && backend == backends.Approach1 {
 		// Canary flags (every operation at 0 %) make the kill switch and
 		// `gitgate canary` work on the demo.
 		w.flagPath = filepath.Join(state, "flags.flagd.json")

@@ -46,9 +46,29 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
+// Settle says what the exactly-once layer does with a write that started
+// and ended without an answer it can trust (its holder died, its lock was
+// lost, it timed out).
+type Settle int
+
+// The ways a started write is settled.
+const (
+	// SettleUnknown records the outcome as unknown: running the write again
+	// could apply it twice (a commit, a clone). The zero value, so that a
+	// new write is safe until it says otherwise.
+	SettleUnknown Settle = iota
+	// SettleRerun runs it again: it is idempotent by nature (checkout,
+	// writing the same content).
+	SettleRerun
+	// SettleByRemote reads the remote, where the write lands atomically or
+	// not at all (push); it is never stopped part-way by a lost lock.
+	SettleByRemote
+)
+
 // OpInfo describes one operation. The table of OpInfo values (see [Ops]) is
-// the single place that classifies operations; MCP annotations, shadowing and
-// fallback all read it.
+// the single place that declares operations: their request and result
+// types, how they are classified (MCP annotations, shadowing, fallback) and
+// how a started write is settled all come from it.
 type OpInfo struct {
 	Op   Op
 	Kind Kind
@@ -66,38 +86,59 @@ type OpInfo struct {
 	Title string
 	// Summary is the one-line description shown to agents.
 	Summary string
+	// Settle is how a started write whose outcome is not known is settled
+	// (writes only).
+	Settle Settle
+
+	newRequest func() Request
+	newResult  func() Result
 }
 
 var opTable = []OpInfo{
-	{Op: OpClone, Kind: Write, Remote: true, Progress: true, Title: "Clone repository",
+	{Op: OpClone, newRequest: func() Request { return &CloneRequest{} }, newResult: func() Result { return &CloneResult{} },
+		Kind: Write, Remote: true, Progress: true, Title: "Clone repository",
 		Summary: "Clone a repository into a new workspace of your project."},
-	{Op: OpPull, Kind: Write, Remote: true, Progress: true, Title: "Pull",
+	{Op: OpPull, newRequest: func() Request { return &PullRequest{} }, newResult: func() Result { return &PullResult{} },
+		Kind: Write, Remote: true, Progress: true, Title: "Pull",
 		Summary: "Fetch the current branch's upstream and integrate it (fast-forward only unless mode is merge)."},
-	{Op: OpPush, Kind: Write, Remote: true, Progress: true, Title: "Push branch",
+	{Op: OpPush, Settle: SettleByRemote, newRequest: func() Request { return &PushRequest{} }, newResult: func() Result { return &PushResult{} },
+		Kind: Write, Remote: true, Progress: true, Title: "Push branch",
 		Summary: "Push a local branch to the workspace's remote (never forced) and set it as upstream."},
-	{Op: OpStatus, Kind: Read, Idempotent: true, Title: "Status",
+	{Op: OpStatus, newRequest: func() Request { return &StatusRequest{} }, newResult: func() Result { return &StatusResult{} },
+		Kind: Read, Idempotent: true, Title: "Status",
 		Summary: "Show the current branch, its upstream, ahead/behind counts and changed files."},
-	{Op: OpDiff, Kind: Read, Idempotent: true, Title: "Diff",
+	{Op: OpDiff, newRequest: func() Request { return &DiffRequest{} }, newResult: func() Result { return &DiffResult{} },
+		Kind: Read, Idempotent: true, Title: "Diff",
 		Summary: "Show changes of the work tree (or the index, or against a ref) as a unified diff, paged."},
-	{Op: OpLog, Kind: Read, Idempotent: true, Title: "Log",
+	{Op: OpLog, newRequest: func() Request { return &LogRequest{} }, newResult: func() Result { return &LogResult{} },
+		Kind: Read, Idempotent: true, Title: "Log",
 		Summary: "List commits reachable from a ref (default HEAD), newest first, paged."},
-	{Op: OpBranches, Kind: Read, Idempotent: true, Title: "Branches",
+	{Op: OpBranches, newRequest: func() Request { return &BranchesRequest{} }, newResult: func() Result { return &BranchesResult{} },
+		Kind: Read, Idempotent: true, Title: "Branches",
 		Summary: "List local branches (and remote-tracking branches when asked) with their tips."},
-	{Op: OpCheckout, Kind: Write, Idempotent: true, Title: "Checkout branch",
+	{Op: OpCheckout, Settle: SettleRerun, newRequest: func() Request { return &CheckoutRequest{} }, newResult: func() Result { return &CheckoutResult{} },
+		Kind: Write, Idempotent: true, Title: "Checkout branch",
 		Summary: "Switch to a branch, or create it (from the current HEAD or a start point) and switch to it."},
-	{Op: OpCommit, Kind: Write, Title: "Commit",
+	{Op: OpCommit, newRequest: func() Request { return &CommitRequest{} }, newResult: func() Result { return &CommitResult{} },
+		Kind: Write, Title: "Commit",
 		Summary: "Stage the given paths (or all changes) and commit them with your identity."},
-	{Op: OpReadFile, Kind: Read, Idempotent: true, Title: "Read file",
+	{Op: OpReadFile, newRequest: func() Request { return &ReadFileRequest{} }, newResult: func() Result { return &ReadFileResult{} },
+		Kind: Read, Idempotent: true, Title: "Read file",
 		Summary: "Read a file of the workspace's work tree, paged by byte offset."},
-	{Op: OpWriteFile, Kind: Write, Destructive: true, Idempotent: true, Title: "Write file",
+	{Op: OpWriteFile, Settle: SettleRerun, newRequest: func() Request { return &WriteFileRequest{} }, newResult: func() Result { return &WriteFileResult{} },
+		Kind: Write, Destructive: true, Idempotent: true, Title: "Write file",
 		Summary: "Create or overwrite a file of the workspace's work tree (parent directories are created)."},
-	{Op: OpListFiles, Kind: Read, Idempotent: true, Title: "List files",
+	{Op: OpListFiles, newRequest: func() Request { return &ListFilesRequest{} }, newResult: func() Result { return &ListFilesResult{} },
+		Kind: Read, Idempotent: true, Title: "List files",
 		Summary: "List files and directories of the workspace's work tree, paged."},
-	{Op: OpDeleteFile, Kind: Write, Destructive: true, Idempotent: true, Title: "Delete file",
+	{Op: OpDeleteFile, Settle: SettleRerun, newRequest: func() Request { return &DeleteFileRequest{} }, newResult: func() Result { return &DeleteFileResult{} },
+		Kind: Write, Destructive: true, Idempotent: true, Title: "Delete file",
 		Summary: "Delete a file (or an empty directory) of the workspace's work tree."},
-	{Op: OpListWorkspaces, Kind: Read, Idempotent: true, Title: "List workspaces",
+	{Op: OpListWorkspaces, newRequest: func() Request { return &ListWorkspacesRequest{} }, newResult: func() Result { return &ListWorkspacesResult{} },
+		Kind: Read, Idempotent: true, Title: "List workspaces",
 		Summary: "List your project's workspaces."},
-	{Op: OpReleaseWorkspace, Kind: Write, Destructive: true, Title: "Release workspace",
+	{Op: OpReleaseWorkspace, newRequest: func() Request { return &ReleaseWorkspaceRequest{} }, newResult: func() Result { return &ReleaseWorkspaceResult{} },
+		Kind: Write, Destructive: true, Title: "Release workspace",
 		Summary: "Delete a workspace; refused while it has unpushed commits or uncommitted changes unless force is set."},
 }
 
@@ -118,6 +159,22 @@ func Ops() []OpInfo {
 func Info(op Op) (info OpInfo, ok bool) {
 	info, ok = opIndex[op]
 	return info, ok
+}
+
+// NewRequest returns a new zero request for op, or nil for an unknown op.
+func NewRequest(op Op) Request {
+	if info, ok := opIndex[op]; ok {
+		return info.newRequest()
+	}
+	return nil
+}
+
+// NewResult returns a new zero result for op, or nil for an unknown op.
+func NewResult(op Op) Result {
+	if info, ok := opIndex[op]; ok {
+		return info.newResult()
+	}
+	return nil
 }
 
 // Kind returns the operation's kind, or 0 for an unknown op.

@@ -188,45 +188,11 @@ func (e *Executor) Execute(ctx context.Context, req backends.Request) (backends.
 }
 
 func (e *Executor) dispatch(ctx context.Context, req backends.Request) (backends.Result, error) {
-	switch r := req.(type) {
-	case *backends.CloneRequest:
-		return e.clone(ctx, r)
-	case *backends.PullRequest:
-		return e.pull(ctx, r)
-	case *backends.PushRequest:
-		return e.push(ctx, r)
-	case *backends.CommitRequest:
-		return e.commit(ctx, r)
-	case *backends.CheckoutRequest:
-		return e.checkout(ctx, r)
-	case *backends.StatusRequest:
-		return e.status(ctx, r)
-	case *backends.DiffRequest:
-		return e.diff(ctx, r)
-	case *backends.LogRequest:
-		return e.log(ctx, r)
-	case *backends.BranchesRequest:
-		return e.branches(ctx, r)
+	h, ok := handlers[req.Op()]
+	if !ok {
+		return nil, backends.Errorf(backends.InvalidArgument, "operation %q is not supported", req.Op())
 	}
-	return e.dispatchFiles(ctx, req)
-}
-
-func (e *Executor) dispatchFiles(ctx context.Context, req backends.Request) (backends.Result, error) {
-	switch r := req.(type) {
-	case *backends.ReadFileRequest:
-		return e.readFile(ctx, r)
-	case *backends.WriteFileRequest:
-		return e.writeFile(ctx, r)
-	case *backends.ListFilesRequest:
-		return e.listFiles(ctx, r)
-	case *backends.DeleteFileRequest:
-		return e.deleteFile(ctx, r)
-	case *backends.ListWorkspacesRequest:
-		return e.listWorkspaces(ctx, r)
-	case *backends.ReleaseWorkspaceRequest:
-		return e.release(ctx, r)
-	}
-	return nil, backends.Errorf(backends.InvalidArgument, "operation %q is not supported", req.Op())
+	return h(e, ctx, req)
 }
 
 type metrics struct {

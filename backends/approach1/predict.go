@@ -79,31 +79,11 @@ func (e *Executor) superseded(ctx context.Context, s *backends.Scope, primary ba
 }
 
 func (e *Executor) predict(ctx context.Context, req backends.Request, primary backends.Result) (*backends.Prediction, error) {
-	switch r := req.(type) {
-	case *backends.CloneRequest:
-		return withResult(primary, func(res *backends.CloneResult) (*backends.Prediction, error) { return e.predictClone(ctx, r, res) })
-	case *backends.PullRequest:
-		return withResult(primary, func(res *backends.PullResult) (*backends.Prediction, error) { return e.predictPull(ctx, r, res) })
-	case *backends.PushRequest:
-		return withResult(primary, func(res *backends.PushResult) (*backends.Prediction, error) { return e.predictPush(ctx, r, res) })
-	case *backends.CommitRequest:
-		return withResult(primary, func(res *backends.CommitResult) (*backends.Prediction, error) { return e.predictCommit(ctx, r, res) })
-	case *backends.CheckoutRequest:
-		return withResult(primary, func(res *backends.CheckoutResult) (*backends.Prediction, error) {
-			return e.predictCheckout(ctx, r, res)
-		})
-	case *backends.WriteFileRequest:
-		return withResult(primary, func(res *backends.WriteFileResult) (*backends.Prediction, error) {
-			return e.predictWriteFile(ctx, r, res)
-		})
-	case *backends.DeleteFileRequest:
-		return withResult(primary, func(res *backends.DeleteFileResult) (*backends.Prediction, error) {
-			return e.predictDeleteFile(ctx, r, res)
-		})
-	case *backends.ReleaseWorkspaceRequest:
-		return e.predictRelease(ctx, r)
+	p, ok := predictors[req.Op()]
+	if !ok {
+		return nil, backends.Errorf(backends.InvalidArgument, "operation %q cannot be predicted", req.Op())
 	}
-	return nil, backends.Errorf(backends.InvalidArgument, "operation %q cannot be predicted", req.Op())
+	return p(e, ctx, req, primary)
 }
 
 func withResult[R backends.Result](primary backends.Result, fn func(R) (*backends.Prediction, error)) (*backends.Prediction, error) {

@@ -1,0 +1,88 @@
+package approach1
+
+import (
+	"context"
+
+	"github.com/gitgate/gitgate/backends"
+)
+
+// handler runs one operation's request on the engine.
+type handler func(e *Executor, ctx context.Context, req backends.Request) (backends.Result, error)
+
+// predictor predicts one write from its request and the primary's result.
+type predictor func(e *Executor, ctx context.Context, req backends.Request, primary backends.Result) (*backends.Prediction, error)
+
+// handlers are the engine's operations, one for each operation of the
+// table (backends.Ops); TestEveryOperationHasAHandler walks the table
+// against them.
+var handlers = map[backends.Op]handler{
+	backends.OpClone:            handle((*Executor).clone),
+	backends.OpPull:             handle((*Executor).pull),
+	backends.OpPush:             handle((*Executor).push),
+	backends.OpCommit:           handle((*Executor).commit),
+	backends.OpCheckout:         handle((*Executor).checkout),
+	backends.OpStatus:           handle((*Executor).status),
+	backends.OpDiff:             handle((*Executor).diff),
+	backends.OpLog:              handle((*Executor).log),
+	backends.OpBranches:         handle((*Executor).branches),
+	backends.OpReadFile:         handle((*Executor).readFile),
+	backends.OpWriteFile:        handle((*Executor).writeFile),
+	backends.OpListFiles:        handle((*Executor).listFiles),
+	backends.OpDeleteFile:       handle((*Executor).deleteFile),
+	backends.OpListWorkspaces:   handle((*Executor).listWorkspaces),
+	backends.OpReleaseWorkspace: handle((*Executor).release),
+}
+
+// predictors are the shadow predictions, one for each write of the table.
+var predictors = map[backends.Op]predictor{
+	backends.OpClone:      predict((*Executor).predictClone),
+	backends.OpPull:       predict((*Executor).predictPull),
+	backends.OpPush:       predict((*Executor).predictPush),
+	backends.OpCommit:     predict((*Executor).predictCommit),
+	backends.OpCheckout:   predict((*Executor).predictCheckout),
+	backends.OpWriteFile:  predict((*Executor).predictWriteFile),
+	backends.OpDeleteFile: predict((*Executor).predictDeleteFile),
+	backends.OpReleaseWorkspace: func(e *Executor, ctx context.Context, req backends.Request, _ backends.Result) (*backends.Prediction, error) {
+		r, err := requestAs[*backends.ReleaseWorkspaceRequest](req)
+		if err != nil {
+			return nil, err
+		}
+		return e.predictRelease(ctx, r)
+	},
+}
+
+// handle adapts an operation's method to a handler.
+func handle[Q backends.Request, R backends.Result](f func(*Executor, context.Context, Q) (R, error)) handler {
+	return func(e *Executor, ctx context.Context, req backends.Request) (backends.Result, error) {
+		r, err := requestAs[Q](req)
+		if err != nil {
+			return nil, err
+		}
+		res, err := f(e, ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+}
+
+// predict adapts a write's prediction method to a predictor.
+func predict[Q backends.Request, R backends.Result](f func(*Executor, context.Context, Q, R) (*backends.Prediction, error)) predictor {
+	return func(e *Executor, ctx context.Context, req backends.Request, primary backends.Result) (*backends.Prediction, error) {
+		r, err := requestAs[Q](req)
+		if err != nil {
+			return nil, err
+		}
+		return withResult(primary, func(res R) (*backends.Prediction, error) { return f(e, ctx, r, res) })
+	}
+}
+
+// requestAs returns req as the operation's own request type.
+func requestAs[Q backends.Request](req backends.Request) (Q, error) {
+	r, ok := req.(Q)
+	if !ok {
+		var want Q
+		return r, backends.Errorf(backends.Internal, "a %s request of type %T, want %T", req.Op(), req, want)
+	}
+	return r, nil
+}

@@ -2,7 +2,6 @@ package approach2_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/internal/backendtest"
-	"google.golang.org/grpc"
 )
 
 // partitioned is a service whose engine answers at once, reached through
@@ -29,21 +27,8 @@ func newPartitioned(t *testing.T, cfg approach2.ClientConfig) *partitioned {
 		p.calls.Add(1)
 		return backends.NewResult(req.Op()), nil
 	})
-	srv := approach2.NewServer(approach2.ServerConfig{Engine: engine, Token: serviceToken})
-	g := grpc.NewServer(srv.ServerOptions()...)
-	srv.Register(g)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(ln) }()
-	t.Cleanup(g.Stop)
-	p.proxy = backendtest.NewProxy(t, ln.Addr().String())
-	cfg.Token, cfg.Insecure = serviceToken, true
-	if p.client, err = approach2.Dial(p.proxy.Addr(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.client.Close() })
+	p.proxy = backendtest.NewProxy(t, backendtest.StartApproach2(t, engine))
+	p.client = backendtest.DialApproach2(t, p.proxy.Addr(), cfg)
 	if _, err := p.client.Execute(t.Context(), statusReq()); err != nil { // connected
 		t.Fatal(err)
 	}

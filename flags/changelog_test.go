@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestStageStartFromRecords: the stage clock is the last route record of
@@ -113,10 +115,7 @@ func TestOverrideInChangeLogAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	deadline := time.Now().Add(2 * time.Minute)
-	for e.Status().FailSafe != "" && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, "the flags are usable", func() bool { return e.Status().FailSafe == "" })
 	st := e.Status()
 	if st.Kill.Effective || st.Kill.Source != KillOff || st.Ops[0].Route != (Share{0.5, 0.5}) || st.Ops[0].Shadow != (Share{0.5, 0.5}) {
 		t.Fatalf("status before the override: %+v", st)

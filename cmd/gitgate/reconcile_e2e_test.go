@@ -20,6 +20,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // loadAgent is one agent pushing its own branch through the service in a
@@ -241,15 +242,11 @@ func checkSettledAsTheRemoteShows(t *testing.T, w *world, dsn string, c backends
 func blackHole(t *testing.T, addr string) (stop func()) {
 	t.Helper()
 	var ln net.Listener
-	var err error
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testkit.EventuallyEvery(t, "the remote's port can be bound again", 50*time.Millisecond, func() bool {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err == nil
+	})
 	var mu sync.Mutex
 	var conns []net.Conn
 	go func() {
@@ -463,16 +460,13 @@ func (p *tcpProxy) cut() {
 
 func (p *tcpProxy) restore(t *testing.T) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		ln, err := net.Listen("tcp", p.addr)
-		if err == nil {
-			p.serve(ln)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	var ln net.Listener
+	testkit.EventuallyEvery(t, "the proxy's port can be bound again", 50*time.Millisecond, func() bool {
+		var err error
+		ln, err = net.Listen("tcp", p.addr)
+		return err == nil
+	})
+	p.serve(ln)
 }
 
 // TestPostgresCutUnderLoadSettlesAsTheRemoteShows: several agents push

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 )
@@ -219,16 +219,11 @@ func TestProgressCarriesTheBackendsTextEscaped(t *testing.T) {
 	if res, err := c.CallTool(ctx, req); err != nil || res.IsError {
 		t.Fatalf("clone: %v %v", err, res)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, "a progress message arrives", func() bool {
 		mu.Lock()
-		n := len(messages)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(messages) > 0
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	want := `Receiving objects: \x1b[2K 50% (1/2) \u202eevil\r`

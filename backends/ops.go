@@ -54,11 +54,12 @@ type Settle int
 // The ways a started write is settled.
 const (
 	// SettleUnknown records the outcome as unknown: running the write again
-	// could apply it twice (a commit, a clone). The zero value, so that a
-	// new write is safe until it says otherwise.
+	// could apply it twice (a commit, a clone). Every write that is neither
+	// idempotent nor settled by the remote, so a new write is safe until
+	// its table entry says otherwise.
 	SettleUnknown Settle = iota
-	// SettleRerun runs it again: it is idempotent by nature (checkout,
-	// writing the same content).
+	// SettleRerun runs it again: it is idempotent by nature (OpInfo.Idempotent:
+	// checkout, writing the same content).
 	SettleRerun
 	// SettleByRemote reads the remote, where the write lands atomically or
 	// not at all (push); it is never stopped part-way by a lost lock.
@@ -86,9 +87,10 @@ type OpInfo struct {
 	Title string
 	// Summary is the one-line description shown to agents.
 	Summary string
-	// Settle is how a started write whose outcome is not known is settled
-	// (writes only).
-	Settle Settle
+	// SettledByRemote is true for a write that lands on the remote
+	// atomically or not at all (push): a started one whose outcome is not
+	// known is settled by what the remote shows (see Op.Settle).
+	SettledByRemote bool
 
 	newRequest func() Request
 	newResult  func() Result
@@ -101,7 +103,7 @@ var opTable = []OpInfo{
 	{Op: OpPull, newRequest: func() Request { return &PullRequest{} }, newResult: func() Result { return &PullResult{} },
 		Kind: Write, Remote: true, Progress: true, Title: "Pull",
 		Summary: "Fetch the current branch's upstream and integrate it (fast-forward only unless mode is merge)."},
-	{Op: OpPush, Settle: SettleByRemote, newRequest: func() Request { return &PushRequest{} }, newResult: func() Result { return &PushResult{} },
+	{Op: OpPush, SettledByRemote: true, newRequest: func() Request { return &PushRequest{} }, newResult: func() Result { return &PushResult{} },
 		Kind: Write, Remote: true, Progress: true, Title: "Push branch",
 		Summary: "Push a local branch to the workspace's remote (never forced) and set it as upstream."},
 	{Op: OpStatus, newRequest: func() Request { return &StatusRequest{} }, newResult: func() Result { return &StatusResult{} },
@@ -116,7 +118,7 @@ var opTable = []OpInfo{
 	{Op: OpBranches, newRequest: func() Request { return &BranchesRequest{} }, newResult: func() Result { return &BranchesResult{} },
 		Kind: Read, Idempotent: true, Title: "Branches",
 		Summary: "List local branches (and remote-tracking branches when asked) with their tips."},
-	{Op: OpCheckout, Settle: SettleRerun, newRequest: func() Request { return &CheckoutRequest{} }, newResult: func() Result { return &CheckoutResult{} },
+	{Op: OpCheckout, newRequest: func() Request { return &CheckoutRequest{} }, newResult: func() Result { return &CheckoutResult{} },
 		Kind: Write, Idempotent: true, Title: "Checkout branch",
 		Summary: "Switch to a branch, or create it (from the current HEAD or a start point) and switch to it."},
 	{Op: OpCommit, newRequest: func() Request { return &CommitRequest{} }, newResult: func() Result { return &CommitResult{} },
@@ -125,13 +127,13 @@ var opTable = []OpInfo{
 	{Op: OpReadFile, newRequest: func() Request { return &ReadFileRequest{} }, newResult: func() Result { return &ReadFileResult{} },
 		Kind: Read, Idempotent: true, Title: "Read file",
 		Summary: "Read a file of the workspace's work tree, paged by byte offset."},
-	{Op: OpWriteFile, Settle: SettleRerun, newRequest: func() Request { return &WriteFileRequest{} }, newResult: func() Result { return &WriteFileResult{} },
+	{Op: OpWriteFile, newRequest: func() Request { return &WriteFileRequest{} }, newResult: func() Result { return &WriteFileResult{} },
 		Kind: Write, Destructive: true, Idempotent: true, Title: "Write file",
 		Summary: "Create or overwrite a file of the workspace's work tree (parent directories are created)."},
 	{Op: OpListFiles, newRequest: func() Request { return &ListFilesRequest{} }, newResult: func() Result { return &ListFilesResult{} },
 		Kind: Read, Idempotent: true, Title: "List files",
 		Summary: "List files and directories of the workspace's work tree, paged."},
-	{Op: OpDeleteFile, Settle: SettleRerun, newRequest: func() Request { return &DeleteFileRequest{} }, newResult: func() Result { return &DeleteFileResult{} },
+	{Op: OpDeleteFile, newRequest: func() Request { return &DeleteFileRequest{} }, newResult: func() Result { return &DeleteFileResult{} },
 		Kind: Write, Destructive: true, Idempotent: true, Title: "Delete file",
 		Summary: "Delete a file (or an empty directory) of the workspace's work tree."},
 	{Op: OpListWorkspaces, newRequest: func() Request { return &ListWorkspacesRequest{} }, newResult: func() Result { return &ListWorkspacesResult{} },
@@ -179,6 +181,20 @@ func NewResult(op Op) Result {
 
 // Kind returns the operation's kind, or 0 for an unknown op.
 func (op Op) Kind() Kind { return opIndex[op].Kind }
+
+// Settle returns how a started op whose outcome is not known is settled:
+// by the remote when the table says so, by running it again when it is an
+// idempotent write, as unknown otherwise.
+func (op Op) Settle() Settle {
+	info := opIndex[op]
+	switch {
+	case info.SettledByRemote:
+		return SettleByRemote
+	case info.Kind == Write && info.Idempotent:
+		return SettleRerun
+	}
+	return SettleUnknown
+}
 
 // IsRead reports whether op is a read.
 func (op Op) IsRead() bool { return op.Kind() == Read }

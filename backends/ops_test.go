@@ -7,9 +7,9 @@ import (
 
 // TestOpTableDeclaresEveryPiece walks the operation table: every operation
 // has a title and summary, a request whose Op is its own and whose scope
-// is there, and a result that carries the served backend; a write that is
-// idempotent by nature is re-run when its outcome is unknown. The failure
-// lists every piece missing, so that a new operation is declared whole.
+// is there, and a result that carries the served backend; only a write to
+// the remote is settled by the remote. The failure lists every piece
+// missing, so that a new operation is declared whole.
 func TestOpTableDeclaresEveryPiece(t *testing.T) {
 	var missing []string
 	seen := map[Op]bool{}
@@ -35,12 +35,19 @@ func TestOpTableDeclaresEveryPiece(t *testing.T) {
 		if res := NewResult(op); res == nil || res.GetServed() == nil {
 			missing = append(missing, string(op)+": a result type embedding Served")
 		}
-		if info.Kind == Write && info.Idempotent && info.Settle != SettleRerun {
-			missing = append(missing, string(op)+": an idempotent write is settled by running it again (Settle: SettleRerun)")
+		if info.SettledByRemote && (info.Kind != Write || !info.Remote) {
+			missing = append(missing, string(op)+": only a write to the remote is settled by the remote (SettledByRemote needs Kind Write and Remote)")
 		}
 	}
 	if len(missing) > 0 {
 		t.Fatalf("the operation table is missing:\n  %s", strings.Join(missing, "\n  "))
+	}
+	// How a started write whose outcome is not known is settled.
+	for op, want := range map[Op]Settle{OpPush: SettleByRemote, OpCheckout: SettleRerun, OpWriteFile: SettleRerun,
+		OpDeleteFile: SettleRerun, OpCommit: SettleUnknown, OpClone: SettleUnknown, OpPull: SettleUnknown, OpReleaseWorkspace: SettleUnknown} {
+		if got := op.Settle(); got != want {
+			t.Errorf("%s.Settle() = %d, want %d", op, got, want)
+		}
 	}
 	if NewRequest("no_such_op") != nil || NewResult("no_such_op") != nil {
 		t.Fatal("an unknown op has a request or a result")

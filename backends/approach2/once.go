@@ -114,7 +114,7 @@ func (o *Once) Execute(ctx context.Context, req backends.Request) (backends.Resu
 	if err != nil {
 		return nil, err
 	}
-	runCtx, stop := detached(ctx, key, lease, settleOf(req.Op()) != backends.SettleByRemote)
+	runCtx, stop := detached(ctx, key, lease, req.Op().Settle() != backends.SettleByRemote)
 	defer stop()
 	switch outcome {
 	case journal.Replay:
@@ -197,7 +197,7 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 	lost := leaseLost(lease)
 	fence := lease.Fence()
 	switch cat := backends.CategoryOf(opErr); {
-	case settleOf(req.Op()) == backends.SettleByRemote && (cat == backends.Timeout || cat == backends.Unavailable || cat == backends.Canceled || cat == backends.Internal) &&
+	case req.Op().Settle() == backends.SettleByRemote && (cat == backends.Timeout || cat == backends.Unavailable || cat == backends.Canceled || cat == backends.Internal) &&
 		o.cfg.RemoteReach != nil && p.Target != "":
 		why := fmt.Sprintf("the push ended with an error (%s)", backends.MessageOf(opErr))
 		if lost {
@@ -224,7 +224,7 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 		err = &backends.Error{Category: backends.Category(out.category), Message: out.message}
 		o.settle(ctx, entry, fence, nil, err)
 		return nil, err
-	case lost && settleOf(req.Op()) != backends.SettleByRemote:
+	case lost && req.Op().Settle() != backends.SettleByRemote:
 		return o.settleUnknown(ctx, req.Op(), entry, fence,
 			"the workspace lock was lost while it ran, so it was stopped part-way")
 	}
@@ -235,13 +235,6 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 // interruptedMessage is why a write whose holder died before it settled
 // has an unknown outcome.
 const interruptedMessage = "it was interrupted before it settled (the process running it stopped)"
-
-// settleOf is how a started op whose outcome is not known is settled
-// (backends.OpInfo.Settle).
-func settleOf(op backends.Op) backends.Settle {
-	info, _ := backends.Info(op)
-	return info.Settle
-}
 
 // remoteCheckTimeout bounds reading the remote to settle a push.
 const remoteCheckTimeout = 2 * time.Minute
@@ -320,7 +313,7 @@ func unknownOutcome(op backends.Op, why string) error {
 // writes of the same content, checkout) are safe to run again under the
 // new fence; others are settled as unknown rather than risk applying twice.
 func (o *Once) reconcile(ctx context.Context, req backends.Request, e journal.Entry, lease lock.Lease) (backends.Result, error) {
-	if s := settleOf(req.Op()); s == backends.SettleRerun || s == backends.SettleByRemote {
+	if s := req.Op().Settle(); s == backends.SettleRerun || s == backends.SettleByRemote {
 		if err := o.cfg.Journal.Takeover(ctx, e.ID, lease.Fence()); err != nil {
 			return nil, err
 		}

@@ -317,7 +317,7 @@ func reconcileOne(ctx context.Context, cfg ReconcileConfig, e journal.Entry) boo
 		return false
 	}
 	o := outcome{journal.Unknown, nil, string(backends.Conflict), interruptedMessage}
-	if settleOf(backends.Op(e.Op)) == backends.SettleByRemote && p.Target != "" && p.URL != "" {
+	if backends.Op(e.Op).Settle() == backends.SettleByRemote && p.Target != "" && p.URL != "" {
 		var err error
 		o, err = settlePush(lock.WithLease(ctx, p.LockKey, lease), cfg.RemoteReach, e, p, "the service stopped while the push ran")
 		if err != nil {

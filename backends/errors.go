@@ -45,6 +45,11 @@ func (c Category) IsClientMistake() bool {
 	return false
 }
 
+// IsBackendFailure reports whether a call that ended with this category
+// counts as a failure of the backend that served it: any error but a
+// client's mistake ("" is success).
+func (c Category) IsBackendFailure() bool { return c != "" && !c.IsClientMistake() }
+
 // Error is the error type every backend returns. Message is written for the
 // agent: it says what was wrong and, where it helps, what to do instead.
 type Error struct {

@@ -20,7 +20,7 @@ type Observation struct {
 
 // Failed reports whether the call failed for a reason of the backends'
 // (a client's mistake is not a failure).
-func (o Observation) Failed() bool { return o.Category != "" && !o.Category.IsClientMistake() }
+func (o Observation) Failed() bool { return o.Category.IsBackendFailure() }
 
 // Kind is what a ledger entry records.
 type Kind string

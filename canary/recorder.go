@@ -3,6 +3,7 @@ package canary
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -55,7 +56,7 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 // automatic rollback. It does not block.
 func (r *Recorder) Observe(o Observation) {
 	r.ledger.Record(Entry{At: o.At.UTC(), Kind: KindCall, Op: string(o.Op), Routed: o.Routed, Backend: o.Backend,
-		FellBack: o.FellBack, Category: string(o.Category), DurationMS: float64(o.Duration.Microseconds()) / 1000})
+		FellBack: o.FellBack, Category: string(o.Category), DurationMS: durationMS(o.Duration)})
 	r.rollback.Observe(o)
 }
 
@@ -64,8 +65,11 @@ func (r *Recorder) Observe(o Observation) {
 func (r *Recorder) ObserveComparison(c Comparison) {
 	r.comparisons.WithLabelValues(string(c.Op), string(c.Outcome)).Inc()
 	r.ledger.Record(Entry{At: c.At.UTC(), Kind: KindComparison, Op: string(c.Op), Routed: c.Primary, Backend: c.Shadow,
-		Outcome: c.Outcome, Detail: r.redact(c.Diff), DurationMS: float64(c.Duration.Microseconds()) / 1000})
+		Outcome: c.Outcome, Detail: r.redact(c.Diff), DurationMS: durationMS(c.Duration)})
 }
+
+// durationMS is d in milliseconds, to the microsecond, as the ledger keeps it.
+func durationMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Run writes the ledger until ctx ends (see Ledger.Run).
 func (r *Recorder) Run(ctx context.Context) { r.ledger.Run(ctx) }

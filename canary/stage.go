@@ -108,7 +108,7 @@ func Analyze(entries []Entry, op string, since time.Time, th Thresholds) Analysi
 		if e.Kind != KindCall {
 			continue
 		}
-		failed := e.FellBack || (e.Category != "" && !backends.Category(e.Category).IsClientMistake())
+		failed := e.FellBack || backends.Category(e.Category).IsBackendFailure()
 		d := time.Duration(e.DurationMS * float64(time.Millisecond))
 		switch e.Routed {
 		case backends.Approach1:

@@ -1,8 +1,6 @@
 package flags
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,28 +28,17 @@ func edit(e Edit, path, summary string, change func(*File) error) error {
 }
 
 // changeRecords returns the summary of every record in the change log
-// beside the flag file at path.
+// beside the flag file at path, read as the gateways read it
+// (ReadChanges, which passes over a line an editor is still appending).
 func changeRecords(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open(ChangeLogPath(path))
-	if os.IsNotExist(err) {
-		return nil
-	}
+	changes, err := ReadChanges(ChangeLogPath(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var c struct{ Change string }
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			t.Fatalf("change log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, c.Change)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	out := make([]string, len(changes))
+	for i, c := range changes {
+		out[i] = c.Summary
 	}
 	return out
 }

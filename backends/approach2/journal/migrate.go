@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -69,10 +70,17 @@ const migrationsTableSQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	applied_at timestamptz NOT NULL DEFAULT now()
 )`
 
+// migrationStatementTimeout is the least statement_timeout the migration
+// transaction runs under. The configured timeout is for the journal's own
+// short statements; DDL on a busy server, and waiting for another starter's
+// migration lock, may take longer, and a service must not fail to start for it.
+const migrationStatementTimeout = 2 * time.Minute
+
 // migrate applies the missing migrations in one transaction under the
 // advisory lock: concurrent starters wait for each other, and the later ones
 // find everything applied. DDL is transactional in PostgreSQL, so a failed
-// migration leaves no half-applied schema.
+// migration leaves no half-applied schema. The transaction's statement
+// timeout is the larger of the configured one and migrationStatementTimeout.
 func (j *Journal) migrate(ctx context.Context) error {
 	ms, err := loadMigrations()
 	if err != nil {
@@ -88,6 +96,10 @@ func (j *Journal) migrate(ctx context.Context) error {
 }
 
 func (j *Journal) applyMissing(ctx context.Context, tx pgx.Tx, ms []migration) error {
+	timeout := max(j.opts.StatementTimeout, migrationStatementTimeout)
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", timeout.Milliseconds())); err != nil {
+		return fmt.Errorf("set the migration statement timeout: %w", err)
+	}
 	if _, err := tx.Exec(ctx, migrateLockSQL); err != nil {
 		return fmt.Errorf("take the migration lock: %w", err)
 	}

@@ -87,3 +87,15 @@ func TestCanaryArgumentsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// runCLI runs gitgate's command line in process and returns its output.
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(t.Context())
+	return out.String(), err
+}

@@ -11,11 +11,8 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
-
-// waitBound is a generous upper bound for things that should happen "at once"
-// on a shared, noisy machine.
-const waitBound = 30 * time.Second
 
 func TestMutualExclusionAndFences(t *testing.T) {
 	var m Memory // the zero value is ready to use
@@ -69,7 +66,7 @@ func TestDifferentKeysDoNotBlock(t *testing.T) {
 	var m Memory
 	a := acquire(t, &m, "a")
 	defer a.Release(t.Context())
-	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	ctx, cancel := context.WithTimeout(t.Context(), testkit.Patience)
 	defer cancel()
 	b, err := m.Acquire(ctx, "b")
 	if err != nil {
@@ -98,7 +95,7 @@ func TestWaiterDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err %v does not wrap context.DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d > waitBound {
+	if d := time.Since(start); d > testkit.Patience {
 		t.Errorf("timed-out wait took %v", d)
 	}
 	// The waiter left; only the holder remains, and releasing frees the key.
@@ -139,7 +136,7 @@ func TestWaiterCancelled(t *testing.T) {
 		if c := backends.CategoryOf(err); c != backends.Canceled {
 			t.Errorf("cancelled waiter: err %v, category %q, want %q", err, c, backends.Canceled)
 		}
-	case <-time.After(waitBound):
+	case <-time.After(testkit.Patience):
 		t.Fatal("cancelled waiter did not return")
 	}
 
@@ -169,7 +166,7 @@ func TestWaiterGetsLockOnRelease(t *testing.T) {
 			}
 			l.Release(t.Context())
 		}
-	case <-time.After(waitBound):
+	case <-time.After(testkit.Patience):
 		t.Fatal("waiter not granted the lock after release")
 	}
 	assertNoKeys(t, &m)
@@ -227,10 +224,11 @@ func TestKeysMapDoesNotGrow(t *testing.T) {
 	assertNoKeys(t, &m)
 }
 
-// acquire takes key or fails the test; it never waits longer than waitBound.
+// acquire takes key or fails the test; it never waits longer than
+// testkit.Patience.
 func acquire(t *testing.T, m *Memory, key string) Lease {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	ctx, cancel := context.WithTimeout(t.Context(), testkit.Patience)
 	defer cancel()
 	l, err := m.Acquire(ctx, key)
 	if err != nil {
@@ -250,7 +248,7 @@ func release(t *testing.T, l Lease) {
 		if err != nil {
 			t.Fatalf("Release: %v", err)
 		}
-	case <-time.After(waitBound):
+	case <-time.After(testkit.Patience):
 		t.Fatal("Release blocked")
 	}
 }
@@ -268,13 +266,12 @@ func users(m *Memory, key string) int {
 // that tells when a goroutine has started waiting.
 func waitUsers(t *testing.T, m *Memory, key string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(waitBound)
-	for users(m, key) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("users of %q = %d, want %d", key, users(m, key), n)
+	testkit.EventuallyNil(t, fmt.Sprintf("%q has %d holders and waiters", key, n), func() error {
+		if u := users(m, key); u != n {
+			return fmt.Errorf("%q has %d", key, u)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func assertNoKeys(t *testing.T, m *Memory) {

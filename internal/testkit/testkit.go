@@ -6,6 +6,7 @@ package testkit
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -29,13 +30,39 @@ func Eventually(t testing.TB, what string, cond func() bool) time.Duration {
 // costs a real call).
 func EventuallyEvery(t testing.TB, what string, interval time.Duration, cond func() bool) time.Duration {
 	t.Helper()
+	return poll(t, what, interval, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+// EventuallyNil is Eventually for a check that says what is still missing:
+// it polls check every 20 ms until it returns nil, and on giving up it
+// reports check's last error (the events seen so far, the goroutines still
+// running) beside what it waited for.
+func EventuallyNil(t testing.TB, what string, check func() error) time.Duration {
+	t.Helper()
+	return poll(t, what, 20*time.Millisecond, check)
+}
+
+// errNotYet is a false cond of Eventually: it has nothing more to report.
+var errNotYet = errors.New("not yet")
+
+func poll(t testing.TB, what string, interval time.Duration, check func() error) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for {
-		if cond() {
+		err := check()
+		if err == nil {
 			return time.Since(start)
 		}
-		if time.Since(start) > Patience {
-			t.Fatalf("gave up after %s waiting until %s", time.Since(start).Round(time.Millisecond), what)
+		if waited := time.Since(start); waited > Patience {
+			if errors.Is(err, errNotYet) {
+				t.Fatalf("gave up after %s waiting until %s", waited.Round(time.Millisecond), what)
+			}
+			t.Fatalf("gave up after %s waiting until %s: %v", waited.Round(time.Millisecond), what, err)
 		}
 		time.Sleep(interval)
 	}

@@ -18,11 +18,8 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
-
-// waitBound is a generous bound for what should happen "at once" on a
-// busy shared machine.
-const waitBound = 30 * time.Second
 
 func newLocker(t *testing.T, dir string) *Locker {
 	t.Helper()
@@ -48,7 +45,7 @@ func TestMutualExclusionAndFencesInProcess(t *testing.T) {
 	)
 	for i := range n {
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Patience)
 			defer cancel()
 			le, err := ls[i%2].Acquire(ctx, "project/ws")
 			if err != nil {
@@ -108,7 +105,7 @@ func TestAcquireHonoursContext(t *testing.T) {
 		if backends.CategoryOf(err) != backends.Canceled {
 			t.Fatalf("cancelled Acquire: %v, want canceled", err)
 		}
-	case <-time.After(waitBound):
+	case <-time.After(testkit.Patience):
 		t.Fatal("a cancelled Acquire did not return")
 	}
 	// Another key is independent; a released key is free again.
@@ -275,7 +272,7 @@ func TestHelperProcess(t *testing.T) {
 // logSection holds the lock for about a millisecond and appends the section
 // to file while still holding it.
 func logSection(ctx context.Context, l *Locker, file string) error {
-	ctx, cancel := context.WithTimeout(ctx, waitBound)
+	ctx, cancel := context.WithTimeout(ctx, testkit.Patience)
 	defer cancel()
 	le, err := l.Acquire(ctx, "ws")
 	if err != nil {
@@ -304,15 +301,9 @@ func barrier(t *testing.T, dir string) {
 	if err := os.WriteFile(filepath.Join(dir, "ready-"+strconv.Itoa(os.Getpid())), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(waitBound)
-	for {
+	// Polled every millisecond, so that both start their rounds together.
+	testkit.EventuallyEvery(t, "the other helper process is ready", time.Millisecond, func() bool {
 		ready, _ := filepath.Glob(filepath.Join(dir, "ready-*"))
-		if len(ready) >= 2 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the other helper process never got ready")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return len(ready) >= 2
+	})
 }

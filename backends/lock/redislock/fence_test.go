@@ -76,9 +76,7 @@ func TestPausedHolderIsFencedOut(t *testing.T) {
 	checkFencedWrites(t, c, res, a.Fence(), b.Fence())
 
 	asLease(t, a).paused.Store(false)
-	if !closed(a.Lost(), ttl) {
-		t.Fatal("A's Lost not closed after its watchdog resumed")
-	}
+	waitClosed(t, a.Lost(), "A's Lost is closed after its watchdog resumed")
 	if err := a.Release(ctx); err != nil {
 		t.Fatal(err)
 	}

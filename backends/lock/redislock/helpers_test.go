@@ -3,15 +3,16 @@ package redislock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/internal/testkit"
+	"github.com/redis/go-redis/v9"
 )
 
 // recorder is an Auditor that keeps the events it is given.
@@ -30,16 +31,17 @@ func (r *recorder) RecordLockEvent(_ context.Context, e lock.AuditEvent) error {
 // waitFor returns the recorded events once the last one is named last.
 func (r *recorder) waitFor(t *testing.T, last string) []lock.AuditEvent {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	var ev []lock.AuditEvent
+	testkit.EventuallyNil(t, fmt.Sprintf("a %q audit event is recorded last", last), func() error {
 		r.mu.Lock()
-		ev := append([]lock.AuditEvent(nil), r.events...)
+		ev = append([]lock.AuditEvent(nil), r.events...)
 		r.mu.Unlock()
 		if len(ev) > 0 && ev[len(ev)-1].Event == last {
-			return ev
+			return nil
 		}
-	}
-	t.Fatalf("no %q audit event recorded; got %v", last, r.names())
-	return nil
+		return fmt.Errorf("recorded %v", r.names())
+	})
+	return ev
 }
 
 func (r *recorder) names() []string {
@@ -77,17 +79,36 @@ func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 // settleGoroutines waits until no more goroutines run than base.
 func settleGoroutines(t *testing.T, base int) {
 	t.Helper()
-	n := 0
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if n = runtime.NumGoroutine(); n <= base {
-			return
+	testkit.EventuallyNil(t, fmt.Sprintf("no more than the %d goroutines of before run", base), func() error {
+		if n := runtime.NumGoroutine(); n > base {
+			return goroutineLeak(n)
 		}
-	}
-	buf := make([]byte, 1<<20)
-	t.Fatalf("goroutine leak: %d running, %d before\n%s", n, base, buf[:runtime.Stack(buf, true)])
+		return nil
+	})
 }
 
-// closed reports whether ch is closed (or ready) within d.
+// goroutineLeak is the number of goroutines running; as an error it lists
+// their stacks at the time it is reported.
+type goroutineLeak int
+
+func (n goroutineLeak) Error() string {
+	buf := make([]byte, 1<<20)
+	return fmt.Sprintf("goroutine leak: %d running\n%s", int(n), buf[:runtime.Stack(buf, true)])
+}
+
+// waitClosed waits until ch is closed (or ready), for as long as
+// testkit.Patience.
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(testkit.Patience):
+		t.Fatalf("gave up after %s waiting until %s", testkit.Patience, what)
+	}
+}
+
+// closed reports whether ch is closed (or ready) within d: an observation
+// window, for what must not happen.
 func closed(ch <-chan struct{}, d time.Duration) bool {
 	select {
 	case <-ch:

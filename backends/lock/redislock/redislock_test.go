@@ -173,12 +173,8 @@ func TestKeyTakenByAnotherIsLostAndReleaseHarmless(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Set(ctx, l.lockKey("ws"), "someone-else", time.Minute)
-	if !closed(le.Lost(), ttl) {
-		t.Fatal("Lost not closed after another holder took the key")
-	}
-	if !closed(asLease(t, le).done, time.Second) {
-		t.Fatal("watchdog still running after the loss")
-	}
+	waitClosed(t, le.Lost(), "Lost is closed after another holder took the key")
+	waitClosed(t, asLease(t, le).done, "the watchdog stops after the loss")
 	if err := le.Release(ctx); err != nil {
 		t.Fatalf("release after loss: %v", err)
 	}
@@ -203,11 +199,9 @@ func TestTransientErrorsExpireLeaseBeforeTTL(t *testing.T) {
 	}
 	hook.fail.Store(true)
 	start := time.Now()
-	if !closed(le.Lost(), ttl) {
-		t.Fatal("Lost not closed within the TTL while renewals failed")
-	}
-	// The lease is given up while Redis still holds it: the holder stops
-	// before anyone else can be granted the key.
+	waitClosed(t, le.Lost(), "Lost is closed while renewals fail")
+	// The lease is given up while Redis still holds it (within the TTL):
+	// the holder stops before anyone else can be granted the key.
 	waited := time.Since(start)
 	hook.fail.Store(false)
 	if pttl := c.PTTL(t.Context(), l.lockKey("ws")).Val(); pttl <= 0 {
@@ -246,9 +240,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Del(ctx, l.lockKey("ws"))
-	if !closed(le.Lost(), time.Second) {
-		t.Fatal("Lost not closed after the key vanished")
-	}
+	waitClosed(t, le.Lost(), "Lost is closed after the key vanished")
 	settleGoroutines(t, base)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 const pathEnv = "PATH=/usr/bin:/bin"
@@ -115,7 +117,7 @@ func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 		pidFile := filepath.Join(t.TempDir(), "pid")
 		start := time.Now()
 		_, err := p.Exec(t.Context(), info.ID, sleeper(pidFile, timeout))
-		if d := time.Since(start); d > waitBound {
+		if d := time.Since(start); d > testkit.Patience {
 			t.Fatalf("Exec with Timeout %v returned after %v", timeout, d)
 		}
 		wantCategory(t, "Exec past its timeout", err, backends.Timeout)
@@ -139,20 +141,15 @@ func TestExecCancelKillsProcessGroup(t *testing.T) {
 		_, err := p.Exec(ctx, info.ID, sleeper(pidFile, 0))
 		done <- err
 	}()
-	deadline := time.Now().Add(waitBound)
-	for {
-		if _, err := os.Stat(pidFile); err == nil {
-			break
-		}
+	testkit.EventuallyEvery(t, "the background child has started", 10*time.Millisecond, func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("Exec returned before it was cancelled: %v", err)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the background child never started")
-		}
-	}
+		_, err := os.Stat(pidFile)
+		return err == nil
+	})
 	pid := readPid(t, pidFile)
 	cancel()
 	select {
@@ -161,7 +158,7 @@ func TestExecCancelKillsProcessGroup(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("err %v does not wrap context.Canceled", err)
 		}
-	case <-time.After(waitBound):
+	case <-time.After(testkit.Patience):
 		t.Fatal("Exec did not return after its context was cancelled")
 	}
 	waitDead(t, pid)
@@ -173,8 +170,6 @@ func TestExecCancelKillsProcessGroup(t *testing.T) {
 
 // --- helpers ---
 
-const waitBound = 30 * time.Second
-
 func newSandbox(t *testing.T) (*local.Provider, sandbox.Info) {
 	t.Helper()
 	p := open(t)
@@ -184,7 +179,7 @@ func newSandbox(t *testing.T) (*local.Provider, sandbox.Info) {
 func run(t *testing.T, p *local.Provider, info sandbox.Info, req sandbox.ExecRequest) sandbox.ExecResult {
 	t.Helper()
 	if req.Timeout == 0 {
-		req.Timeout = waitBound
+		req.Timeout = testkit.Patience
 	}
 	res, err := p.Exec(t.Context(), info.ID, req)
 	if err != nil {
@@ -218,16 +213,12 @@ func readPid(t *testing.T, name string) int {
 	return pid
 }
 
-// waitDead polls for up to 5 s until pid is gone.
+// waitDead waits until pid is gone: its process group was killed.
 func waitDead(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !dead(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("grandchild %d still alive: the process group was not killed", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, fmt.Sprintf("grandchild %d is dead (its process group killed)", pid), func() bool {
+		return dead(pid)
+	})
 }
 
 // dead reports whether pid no longer runs. A zombie counts as dead: whether

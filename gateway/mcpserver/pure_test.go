@@ -59,7 +59,7 @@ func TestReadFileTextIsTheFileAlone(t *testing.T) {
 func TestNoToolTextHasABackendFooter(t *testing.T) {
 	for _, info := range backends.Ops() {
 		s := newTestServer(t, func(_ context.Context, req backends.Request) (backends.Result, error) {
-			res := resultFor(req.Op())
+			res := backends.NewResult(req.Op())
 			*res.GetServed() = backends.Served{Backend: "approach1", DurationMS: 3}
 			return res, nil
 		}, &strings.Builder{})
@@ -76,41 +76,6 @@ func TestNoToolTextHasABackendFooter(t *testing.T) {
 			t.Errorf("%s: _meta %+v has no backend", info.Op, out.Meta)
 		}
 	}
-}
-
-// resultFor returns a zero result of op's type.
-func resultFor(op backends.Op) backends.Result {
-	switch op {
-	case backends.OpClone:
-		return &backends.CloneResult{}
-	case backends.OpPull:
-		return &backends.PullResult{}
-	case backends.OpPush:
-		return &backends.PushResult{}
-	case backends.OpStatus:
-		return &backends.StatusResult{}
-	case backends.OpDiff:
-		return &backends.DiffResult{}
-	case backends.OpLog:
-		return &backends.LogResult{}
-	case backends.OpBranches:
-		return &backends.BranchesResult{}
-	case backends.OpCheckout:
-		return &backends.CheckoutResult{}
-	case backends.OpCommit:
-		return &backends.CommitResult{}
-	case backends.OpReadFile:
-		return &backends.ReadFileResult{}
-	case backends.OpWriteFile:
-		return &backends.WriteFileResult{}
-	case backends.OpListFiles:
-		return &backends.ListFilesResult{}
-	case backends.OpDeleteFile:
-		return &backends.DeleteFileResult{}
-	case backends.OpListWorkspaces:
-		return &backends.ListWorkspacesResult{}
-	}
-	return &backends.ReleaseWorkspaceResult{}
 }
 
 // argsFor returns valid arguments for op.

@@ -2,22 +2,23 @@ package mcpserver
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/gitgate/gitgate/backends"
 )
 
-// readable is the readable text beside a result's structured content: what
-// a person (or a model without structured-output support) needs to know,
-// as separate text items. The result's notices (backends.Served.Notices)
-// come first, as one item of their own, because the agent must act on
-// them; then the body; then, for file content and diffs, an item with
-// paging hints, so that the body item of read_file is the file's bytes and
-// nothing else. Backend facts (which backend served the call, how long it
-// took, whether it fell back) are not text: they are in the structured
-// content and in _meta. Every string from a repository or a backend is
-// escaped (see escape.go).
-func readable(res backends.Result) []string {
+// readable is the readable text beside op's result: what a person (or a
+// model without structured-output support) needs to know, as separate
+// text items. The result's notices (backends.Served.Notices) come first,
+// as one item of their own, because the agent must act on them; then the
+// body; then, for file content and diffs, an item with paging hints, so
+// that the body item of read_file is the file's bytes and nothing else.
+// Backend facts (which backend served the call, how long it took, whether
+// it fell back) are not text: they are in the structured content and in
+// _meta. Every string from a repository or a backend is escaped (see
+// escape.go).
+func readable(op backends.Op, res backends.Result) []string {
 	var items []string
 	if notices := res.GetServed().Notices; len(notices) > 0 {
 		var b strings.Builder
@@ -29,7 +30,7 @@ func readable(res backends.Result) []string {
 		}
 		items = append(items, b.String())
 	}
-	body, hints := renderBody(res)
+	body, hints := renderBody(op, res)
 	items = append(items, body)
 	if hints != "" {
 		items = append(items, hints)
@@ -37,38 +38,83 @@ func readable(res backends.Result) []string {
 	return items
 }
 
-// renderBody returns the body of res's readable text and, for content
+// renderer returns the body of a result's readable text and, for content
 // that must stay pure (files and diffs), the hints that follow it.
-func renderBody(res backends.Result) (body, hints string) {
-	var b strings.Builder
-	switch r := res.(type) {
-	case *backends.CloneResult:
-		fmt.Fprintf(&b, "Cloned into workspace %s: branch %s at %s.", quoteName(r.Workspace), orNone(r.Branch), orNone(short(r.Head)))
-	case *backends.PullResult:
-		renderPull(&b, r)
-	case *backends.PushResult:
-		renderPush(&b, r)
-	case *backends.StatusResult:
-		renderStatus(&b, r)
-	case *backends.DiffResult:
-		if r.Diff == "" {
-			return "No differences.", more(r.Truncation)
-		}
-		return escapeText(r.Diff), more(r.Truncation)
-	case *backends.LogResult:
-		renderLog(&b, r)
-	case *backends.BranchesResult:
-		renderBranches(&b, r)
-	case *backends.CheckoutResult:
-		fmt.Fprintf(&b, "On branch %s at %s%s.", quoteName(r.Branch), orNone(short(r.Head)), map[bool]string{true: " (created)"}[r.Created])
-	case *backends.CommitResult:
-		fmt.Fprintf(&b, "Committed %s on %s.", quoteName(r.SHA), orNone(r.Branch))
-	case *backends.ReadFileResult:
-		return renderReadFile(r)
-	default:
-		renderFiles(&b, res)
+type renderer struct {
+	result reflect.Type // the result type it renders
+	render func(backends.Result) (body, hints string)
+}
+
+// renderers are the readable texts of results, one for each operation of
+// the table (backends.Ops); TestEveryOperationHasATool walks the table
+// against them.
+var renderers = map[backends.Op]renderer{
+	backends.OpClone: text(func(b *strings.Builder, r *backends.CloneResult) {
+		fmt.Fprintf(b, "Cloned into workspace %s: branch %s at %s.", quoteName(r.Workspace), orNone(r.Branch), orNone(short(r.Head)))
+	}),
+	backends.OpPull:     text(renderPull),
+	backends.OpPush:     text(renderPush),
+	backends.OpStatus:   text(renderStatus),
+	backends.OpDiff:     paged(renderDiff),
+	backends.OpLog:      text(renderLog),
+	backends.OpBranches: text(renderBranches),
+	backends.OpCheckout: text(func(b *strings.Builder, r *backends.CheckoutResult) {
+		fmt.Fprintf(b, "On branch %s at %s%s.", quoteName(r.Branch), orNone(short(r.Head)), map[bool]string{true: " (created)"}[r.Created])
+	}),
+	backends.OpCommit: text(func(b *strings.Builder, r *backends.CommitResult) {
+		fmt.Fprintf(b, "Committed %s on %s.", quoteName(r.SHA), orNone(r.Branch))
+	}),
+	backends.OpReadFile: paged(renderReadFile),
+	backends.OpWriteFile: text(func(b *strings.Builder, r *backends.WriteFileResult) {
+		fmt.Fprintf(b, "Wrote %s (%d bytes%s).", quoteName(r.Path), r.Size, map[bool]string{true: ", new file"}[r.Created])
+	}),
+	backends.OpListFiles: text(renderListFiles),
+	backends.OpDeleteFile: text(func(b *strings.Builder, r *backends.DeleteFileResult) {
+		fmt.Fprintf(b, "%s: %s.", quoteName(r.Path), map[bool]string{true: "deleted", false: "did not exist"}[r.Deleted])
+	}),
+	backends.OpListWorkspaces: text(renderListWorkspaces),
+	backends.OpReleaseWorkspace: text(func(b *strings.Builder, r *backends.ReleaseWorkspaceResult) {
+		fmt.Fprintf(b, "Released workspace %s.", quoteName(r.Workspace))
+	}),
+}
+
+// renderBody returns the body of op's readable text and its hints, both
+// empty for an operation without a renderer or a result of another type.
+func renderBody(op backends.Op, res backends.Result) (body, hints string) {
+	r, ok := renderers[op]
+	if !ok {
+		return "", ""
 	}
-	return b.String(), ""
+	return r.render(res)
+}
+
+// text makes a renderer of a body without hints.
+func text[R backends.Result](f func(*strings.Builder, R)) renderer {
+	return paged(func(r R) (string, string) {
+		var b strings.Builder
+		f(&b, r)
+		return b.String(), ""
+	})
+}
+
+// paged makes a renderer of a body with hints.
+func paged[R backends.Result](f func(R) (body, hints string)) renderer {
+	return renderer{result: reflect.TypeFor[R](), render: func(res backends.Result) (string, string) {
+		r, ok := res.(R)
+		if !ok {
+			return "", ""
+		}
+		return f(r)
+	}}
+}
+
+// renderDiff returns the diff (escaped, see escapeText) and its paging
+// hint.
+func renderDiff(r *backends.DiffResult) (body, hints string) {
+	if r.Diff == "" {
+		return "No differences.", more(r.Truncation)
+	}
+	return escapeText(r.Diff), more(r.Truncation)
 }
 
 // renderReadFile returns the file's content (escaped, see escapeText) and
@@ -84,31 +130,24 @@ func renderReadFile(r *backends.ReadFileResult) (body, hints string) {
 	return escapeText(r.Content), strings.Join(h, "\n")
 }
 
-func renderFiles(b *strings.Builder, res backends.Result) {
-	switch r := res.(type) {
-	case *backends.WriteFileResult:
-		fmt.Fprintf(b, "Wrote %s (%d bytes%s).", quoteName(r.Path), r.Size, map[bool]string{true: ", new file"}[r.Created])
-	case *backends.ListFilesResult:
-		for _, e := range r.Entries {
-			fmt.Fprintf(b, "%s\t%s\n", quoteName(e.Type), quoteName(e.Path))
-		}
-		if len(r.Entries) == 0 {
-			b.WriteString("No files.")
-		}
-		if m := more(r.Truncation); m != "" {
-			b.WriteString("\n" + m)
-		}
-	case *backends.DeleteFileResult:
-		fmt.Fprintf(b, "%s: %s.", quoteName(r.Path), map[bool]string{true: "deleted", false: "did not exist"}[r.Deleted])
-	case *backends.ListWorkspacesResult:
-		for _, w := range r.Workspaces {
-			fmt.Fprintf(b, "%s\t%s\tlast used %s\n", quoteName(w.Name), quoteName(w.URL), quoteName(w.LastUsed))
-		}
-		if len(r.Workspaces) == 0 {
-			b.WriteString("No workspaces.")
-		}
-	case *backends.ReleaseWorkspaceResult:
-		fmt.Fprintf(b, "Released workspace %s.", quoteName(r.Workspace))
+func renderListFiles(b *strings.Builder, r *backends.ListFilesResult) {
+	for _, e := range r.Entries {
+		fmt.Fprintf(b, "%s\t%s\n", quoteName(e.Type), quoteName(e.Path))
+	}
+	if len(r.Entries) == 0 {
+		b.WriteString("No files.")
+	}
+	if m := more(r.Truncation); m != "" {
+		b.WriteString("\n" + m)
+	}
+}
+
+func renderListWorkspaces(b *strings.Builder, r *backends.ListWorkspacesResult) {
+	for _, w := range r.Workspaces {
+		fmt.Fprintf(b, "%s\t%s\tlast used %s\n", quoteName(w.Name), quoteName(w.URL), quoteName(w.LastUsed))
+	}
+	if len(r.Workspaces) == 0 {
+		b.WriteString("No workspaces.")
 	}
 }
 

@@ -11,15 +11,22 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// allResults is one zero result of every type an operation returns.
-func allResults() []backends.Result {
-	return []backends.Result{
-		&backends.CloneResult{}, &backends.PullResult{}, &backends.PullResult{Updated: true}, &backends.PullResult{Updated: true, Merged: true},
-		&backends.PushResult{}, &backends.PushResult{Created: true}, &backends.PushResult{UpToDate: true},
-		&backends.StatusResult{}, &backends.DiffResult{}, &backends.LogResult{}, &backends.BranchesResult{},
-		&backends.CheckoutResult{}, &backends.CommitResult{}, &backends.ReadFileResult{}, &backends.WriteFileResult{},
-		&backends.ListFilesResult{}, &backends.DeleteFileResult{}, &backends.ListWorkspacesResult{}, &backends.ReleaseWorkspaceResult{},
+// opResult is one result of an operation.
+type opResult struct {
+	op  backends.Op
+	res backends.Result
+}
+
+// allResults is one zero result of every operation of the table, and the
+// other shapes of pull and push results.
+func allResults() []opResult {
+	var out []opResult
+	for _, info := range backends.Ops() {
+		out = append(out, opResult{info.Op, backends.NewResult(info.Op)})
 	}
+	return append(out,
+		opResult{backends.OpPull, &backends.PullResult{Updated: true}}, opResult{backends.OpPull, &backends.PullResult{Updated: true, Merged: true}},
+		opResult{backends.OpPush, &backends.PushResult{Created: true}}, opResult{backends.OpPush, &backends.PushResult{UpToDate: true}})
 }
 
 // fill sets every string of v (a pointer to a struct), in nested structs
@@ -47,11 +54,12 @@ func fill(v reflect.Value, s string) {
 // bidi or zero-width character; only file content and diffs keep their
 // newlines and tabs; the structured content decodes to the exact strings.
 func TestReadableTextOfEveryResultIsSafe(t *testing.T) {
-	for _, res := range allResults() {
+	for _, r := range allResults() {
+		res := r.res
 		fill(reflect.ValueOf(res), hostile)
 		name := reflect.TypeOf(res).Elem().Name()
 		s := newTestServer(t, func(context.Context, backends.Request) (backends.Result, error) { return res, nil }, &strings.Builder{})
-		out := s.successResult(res)
+		out := s.successResult(r.op, res)
 		items := contentTexts(t, out)
 		if len(items) < 2 || !strings.HasPrefix(items[0], "NOTICE: ") {
 			t.Fatalf("%s: want the notice as the first of several items, got %q", name, items)

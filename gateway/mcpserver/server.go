@@ -124,7 +124,7 @@ func (s *Server) handler(op backends.Op) server.ToolHandlerFunc {
 		if err != nil {
 			return s.errorResult(err), nil
 		}
-		return s.successResult(res), nil
+		return s.successResult(op, res), nil
 	}
 }
 
@@ -146,10 +146,10 @@ func decodeArgs(args any, req backends.Request) error {
 	return nil
 }
 
-// successResult encodes the result once, redacts the encoded bytes and
+// successResult encodes op's result once, redacts the encoded bytes and
 // passes them on as they are (with invisible characters as JSON escapes),
 // beside the redacted readable text and the backend facts in _meta.
-func (s *Server) successResult(res backends.Result) *mcp.CallToolResult {
+func (s *Server) successResult(op backends.Op, res backends.Result) *mcp.CallToolResult {
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return s.errorResult(backends.Errorf(backends.Internal, "result could not be encoded"))
@@ -159,7 +159,7 @@ func (s *Server) successResult(res backends.Result) *mcp.CallToolResult {
 		return s.errorResult(backends.Errorf(backends.Internal, "result could not be encoded after redaction"))
 	}
 	out := &mcp.CallToolResult{StructuredContent: structured}
-	for _, text := range readable(res) {
+	for _, text := range readable(op, res) {
 		out.Content = append(out.Content, mcp.NewTextContent(s.cfg.Redactor.String(text)))
 	}
 	served := res.GetServed()

@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 
 	"github.com/gitgate/gitgate/backends"
@@ -9,34 +10,62 @@ import (
 )
 
 type toolDef struct {
-	op   backends.Op
-	tool mcp.Tool
+	op     backends.Op
+	tool   mcp.Tool
+	result reflect.Type // the result type the output schema was made from
 }
 
-// tools returns one tool per operation. Names, descriptions and annotations
-// come from the backends operation table; schemas from the request and
-// result types, except that read tools do not offer idempotency_key.
+// schemas are the tools' input and output schemas, one for each operation
+// of the table (backends.Ops): the one piece of a tool that the table
+// cannot hold, because mcp-go makes a schema from a static type.
+// TestEveryOperationHasATool walks the table against them.
+var schemas = declare(
+	define[backends.CloneRequest, backends.CloneResult],
+	define[backends.PullRequest, backends.PullResult],
+	define[backends.PushRequest, backends.PushResult],
+	define[backends.StatusRequest, backends.StatusResult],
+	define[backends.DiffRequest, backends.DiffResult],
+	define[backends.LogRequest, backends.LogResult],
+	define[backends.BranchesRequest, backends.BranchesResult],
+	define[backends.CheckoutRequest, backends.CheckoutResult],
+	define[backends.CommitRequest, backends.CommitResult],
+	define[backends.ReadFileRequest, backends.ReadFileResult],
+	define[backends.WriteFileRequest, backends.WriteFileResult],
+	define[backends.ListFilesRequest, backends.ListFilesResult],
+	define[backends.DeleteFileRequest, backends.DeleteFileResult],
+	define[backends.ListWorkspacesRequest, backends.ListWorkspacesResult],
+	define[backends.ReleaseWorkspaceRequest, backends.ReleaseWorkspaceResult],
+)
+
+// tools returns one tool per operation that has a schema, in the table's
+// order. Names, descriptions and annotations come from the backends
+// operation table; schemas from the request and result types, except that
+// read tools do not offer idempotency_key.
 func tools() []toolDef {
-	return []toolDef{
-		define[backends.CloneRequest, backends.CloneResult](backends.OpClone),
-		define[backends.PullRequest, backends.PullResult](backends.OpPull),
-		define[backends.PushRequest, backends.PushResult](backends.OpPush),
-		define[backends.StatusRequest, backends.StatusResult](backends.OpStatus),
-		define[backends.DiffRequest, backends.DiffResult](backends.OpDiff),
-		define[backends.LogRequest, backends.LogResult](backends.OpLog),
-		define[backends.BranchesRequest, backends.BranchesResult](backends.OpBranches),
-		define[backends.CheckoutRequest, backends.CheckoutResult](backends.OpCheckout),
-		define[backends.CommitRequest, backends.CommitResult](backends.OpCommit),
-		define[backends.ReadFileRequest, backends.ReadFileResult](backends.OpReadFile),
-		define[backends.WriteFileRequest, backends.WriteFileResult](backends.OpWriteFile),
-		define[backends.ListFilesRequest, backends.ListFilesResult](backends.OpListFiles),
-		define[backends.DeleteFileRequest, backends.DeleteFileResult](backends.OpDeleteFile),
-		define[backends.ListWorkspacesRequest, backends.ListWorkspacesResult](backends.OpListWorkspaces),
-		define[backends.ReleaseWorkspaceRequest, backends.ReleaseWorkspaceResult](backends.OpReleaseWorkspace),
+	var out []toolDef
+	for _, info := range backends.Ops() {
+		if def, ok := schemas[info.Op]; ok {
+			out = append(out, def())
+		}
 	}
+	return out
 }
 
-func define[Req, Res any](op backends.Op) toolDef {
+// declare indexes tool definitions by the operation of their request type.
+func declare(defs ...func() toolDef) map[backends.Op]func() toolDef {
+	m := make(map[backends.Op]func() toolDef, len(defs))
+	for _, def := range defs {
+		m[def().op] = def
+	}
+	return m
+}
+
+// define makes the tool of the operation whose request type is *Req.
+func define[Req, Res any, PReq interface {
+	*Req
+	backends.Request
+}]() toolDef {
+	op := PReq(new(Req)).Op()
 	info, ok := backends.Info(op)
 	if !ok {
 		panic("mcpserver: operation " + string(op) + " is not in the backends table")
@@ -57,7 +86,7 @@ func define[Req, Res any](op backends.Op) toolDef {
 	if info.Kind == backends.Read {
 		t.RawInputSchema = withoutProperty(t.RawInputSchema, idempotencyKey)
 	}
-	return toolDef{op: op, tool: t}
+	return toolDef{op: op, tool: t, result: reflect.TypeFor[*Res]()}
 }
 
 // idempotencyKey is the JSON name of backends.Scope.IdempotencyKey, which

@@ -86,7 +86,7 @@ func NewOnce(cfg OnceConfig) (*Once, error) {
 
 // Execute runs reads directly and writes exactly once.
 func (o *Once) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
-	if req.Op().IsRead() || req.Op() == backends.OpListWorkspaces {
+	if req.Op().IsRead() {
 		return o.cfg.Engine.Execute(ctx, req)
 	}
 	if p := req.GetScope().Principal; p.Project == "" || p.Agent == "" {

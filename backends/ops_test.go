@@ -9,34 +9,35 @@ import (
 // has a title and summary, a request whose Op is its own and whose scope
 // is there, and a result that carries the served backend; only a write to
 // the remote is settled by the remote. The failure lists every piece
-// missing, so that a new operation is declared whole.
+// missing, as "op: piece (where)", so that a new operation is declared
+// whole.
 func TestOpTableDeclaresEveryPiece(t *testing.T) {
 	var missing []string
 	seen := map[Op]bool{}
 	for _, info := range Ops() {
 		op := info.Op
 		if seen[op] {
-			missing = append(missing, string(op)+": declared twice")
+			missing = append(missing, string(op)+": declared once (backends/ops.go opTable)")
 		}
 		seen[op] = true
 		if info.Kind != Read && info.Kind != Write {
-			missing = append(missing, string(op)+": kind (Read or Write)")
+			missing = append(missing, string(op)+": a kind, Read or Write (backends/ops.go opTable)")
 		}
 		if info.Title == "" || info.Summary == "" {
-			missing = append(missing, string(op)+": title and summary (the MCP tool's)")
+			missing = append(missing, string(op)+": a title and a summary, the MCP tool's (backends/ops.go opTable)")
 		}
 		if info.newRequest == nil || info.newResult == nil {
-			missing = append(missing, string(op)+": request and result constructors")
+			missing = append(missing, string(op)+": request and result constructors (backends/ops.go opTable)")
 			continue
 		}
 		if req := NewRequest(op); req == nil || req.Op() != op || req.GetScope() == nil {
-			missing = append(missing, string(op)+": a request type whose Op() is "+string(op))
+			missing = append(missing, string(op)+": a request type whose Op() is "+string(op)+" (backends/request.go)")
 		}
 		if res := NewResult(op); res == nil || res.GetServed() == nil {
-			missing = append(missing, string(op)+": a result type embedding Served")
+			missing = append(missing, string(op)+": a result type embedding Served (backends/result.go)")
 		}
 		if info.SettledByRemote && (info.Kind != Write || !info.Remote) {
-			missing = append(missing, string(op)+": only a write to the remote is settled by the remote (SettledByRemote needs Kind Write and Remote)")
+			missing = append(missing, string(op)+": SettledByRemote only on a write to the remote, Kind Write and Remote (backends/ops.go opTable)")
 		}
 	}
 	if len(missing) > 0 {

@@ -199,9 +199,17 @@ func (op Op) Settle() Settle {
 // IsRead reports whether op is a read.
 func (op Op) IsRead() bool { return op.Kind() == Read }
 
-// The backends' names, as the flags, results, logs, metrics and the canary
-// ledger give them.
+// Name is a backend's name, as the flags, results, logs, metrics and the
+// canary ledger give it.
+type Name string
+
+// The backends' names.
 const (
-	Approach1 = "approach1" // the embedded executor
-	Approach2 = "approach2" // the remote gRPC service
+	Approach1 Name = "approach1" // the embedded executor
+	Approach2 Name = "approach2" // the remote gRPC service
 )
+
+func (n Name) String() string { return string(n) }
+
+// Known reports whether n names one of the backends.
+func (n Name) Known() bool { return n == Approach1 || n == Approach2 }

@@ -29,7 +29,7 @@ func TestLedgerNeverBlocksTheCaller(t *testing.T) {
 	go func() {
 		defer close(recorded)
 		for range 10000 {
-			l.Record(Entry{Kind: "call", Op: "status"})
+			l.Record(Entry{Kind: KindCall, Op: backends.OpStatus})
 		}
 	}()
 	select { // a blocked caller never returns: any generous bound tells
@@ -52,7 +52,7 @@ func TestFileStoreRoundTrip(t *testing.T) {
 	go l.Run(ctx)
 	at := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
 	for i := range 3 {
-		l.Record(Entry{At: at.Add(time.Duration(i) * time.Minute), Kind: "call", Op: "push", Routed: "approach2", Backend: "approach1", FellBack: true})
+		l.Record(Entry{At: at.Add(time.Duration(i) * time.Minute), Kind: KindCall, Op: backends.OpPush, Routed: backends.Approach2, Backend: backends.Approach1, FellBack: true})
 	}
 	cancel()
 	l.Wait()
@@ -87,7 +87,7 @@ func newWatcher(a *applied) *Rollback {
 func feed(r *Rollback, op string, n, failEvery int, d time.Duration) {
 	at := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
 	for i := range n {
-		o := Observation{At: at.Add(time.Duration(i) * time.Millisecond), Op: backends.Op(op), Routed: "approach2", Duration: d}
+		o := Entry{At: at.Add(time.Duration(i) * time.Millisecond), Kind: KindCall, Op: backends.Op(op), Routed: backends.Approach2, Duration: d}
 		if failEvery > 0 && i%failEvery == 0 {
 			o.Category = backends.Unavailable
 		}
@@ -121,7 +121,7 @@ func TestNoRollbackWithinThresholdsOrOnApproach1(t *testing.T) {
 	r := newWatcher(a)
 	feed(r, "status", 400, 50, 10*time.Millisecond) // 2 % failures
 	for i := range 100 {
-		o := Observation{At: time.Now(), Op: backends.OpCommit, Routed: "approach1"}
+		o := Entry{At: time.Now(), Kind: KindCall, Op: backends.OpCommit, Routed: backends.Approach1}
 		if i%2 == 0 {
 			o.Category = backends.Unavailable
 		}

@@ -7,27 +7,53 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Entry is one ledger record.
-type Entry struct {
-	At         time.Time `json:"at"`
-	Kind       Kind      `json:"kind"`
-	Op         string    `json:"op"`
-	Routed     string    `json:"routed,omitempty"`  // the backend the flags chose
-	Backend    string    `json:"backend,omitempty"` // the backend that served
-	FellBack   bool      `json:"fell_back,omitempty"`
-	Category   string    `json:"category,omitempty"` // error category, "" on success
-	DurationMS float64   `json:"duration_ms,omitempty"`
-	Outcome    Outcome   `json:"outcome,omitempty"` // comparisons only
-	Detail     string    `json:"detail,omitempty"`  // already redacted
+// line is an Entry as the file ledger writes it, one JSON object per
+// line: the duration in milliseconds (duration_ms), fields in this order.
+type line struct {
+	At         time.Time         `json:"at"`
+	Kind       Kind              `json:"kind"`
+	Op         backends.Op       `json:"op"`
+	Routed     backends.Name     `json:"routed,omitempty"`
+	Backend    backends.Name     `json:"backend,omitempty"`
+	FellBack   bool              `json:"fell_back,omitempty"`
+	Category   backends.Category `json:"category,omitempty"`
+	DurationMS float64           `json:"duration_ms,omitempty"`
+	Outcome    Outcome           `json:"outcome,omitempty"`
+	Detail     string            `json:"detail,omitempty"`
 }
+
+// MarshalJSON writes e as a line of the file ledger.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(line{At: e.At, Kind: e.Kind, Op: e.Op, Routed: e.Routed, Backend: e.Backend, FellBack: e.FellBack,
+		Category: e.Category, DurationMS: durationMS(e.Duration), Outcome: e.Outcome, Detail: e.Detail})
+}
+
+// UnmarshalJSON reads a line of the file ledger.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var l line
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*e = Entry{At: l.At, Kind: l.Kind, Op: l.Op, Routed: l.Routed, Backend: l.Backend, FellBack: l.FellBack,
+		Category: l.Category, Duration: fromMS(l.DurationMS), Outcome: l.Outcome, Detail: l.Detail}
+	return nil
+}
+
+// durationMS is d in milliseconds, to the microsecond, as the ledger keeps it.
+func durationMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// fromMS is the duration the ledger keeps as ms milliseconds.
+func fromMS(ms float64) time.Duration { return time.Duration(math.Round(ms*1000)) * time.Microsecond }
 
 // Store persists ledger entries.
 type Store interface {

@@ -85,7 +85,7 @@ func (s *PGStore) Append(ctx context.Context, entries []Entry) error {
 	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"gitgate_canary_ledger"}, ledgerColumns,
 		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
 			e := entries[i]
-			return []any{e.At, e.Kind, e.Op, e.Routed, e.Backend, e.FellBack, e.Category, e.DurationMS, e.Outcome, e.Detail}, nil
+			return []any{e.At, e.Kind, e.Op, e.Routed, e.Backend, e.FellBack, e.Category, durationMS(e.Duration), e.Outcome, e.Detail}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("ledger: append %d entries: %w", len(entries), err)
@@ -103,8 +103,9 @@ func (s *PGStore) Read(ctx context.Context, op string, since time.Time) ([]Entry
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
 		var e Entry
-		err := r.Scan(&e.At, &e.Kind, &e.Op, &e.Routed, &e.Backend, &e.FellBack, &e.Category, &e.DurationMS, &e.Outcome, &e.Detail)
-		e.At = e.At.UTC()
+		var ms float64
+		err := r.Scan(&e.At, &e.Kind, &e.Op, &e.Routed, &e.Backend, &e.FellBack, &e.Category, &ms, &e.Outcome, &e.Detail)
+		e.At, e.Duration = e.At.UTC(), fromMS(ms)
 		return e, err
 	})
 	if err != nil {

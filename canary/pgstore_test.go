@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
@@ -30,14 +31,14 @@ func TestPGStoreRoundTrip(t *testing.T) {
 	go l.Run(ctx)
 	at := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
 	for i := range 250 {
-		e := Entry{At: at.Add(time.Duration(i) * time.Second), Kind: "call", Op: "status", Routed: "approach2", Backend: "approach2", DurationMS: 2}
+		e := Entry{At: at.Add(time.Duration(i) * time.Second), Kind: KindCall, Op: backends.OpStatus, Routed: backends.Approach2, Backend: backends.Approach2, Duration: 2 * time.Millisecond}
 		if i%2 == 1 {
-			e.Routed, e.Backend = "approach1", "approach1"
+			e.Routed, e.Backend = backends.Approach1, backends.Approach1
 		}
 		l.Record(e)
 	}
-	l.Record(Entry{At: at, Kind: "comparison", Op: "status", Routed: "approach1", Backend: "approach2", Outcome: "mismatch", Detail: "-a\n+b"})
-	l.Record(Entry{At: at, Kind: "call", Op: "push", Routed: "approach2", Backend: "approach1", FellBack: true, Category: "unavailable"})
+	l.Record(Entry{At: at, Kind: KindComparison, Op: backends.OpStatus, Routed: backends.Approach1, Backend: backends.Approach2, Outcome: OutcomeMismatch, Detail: "-a\n+b"})
+	l.Record(Entry{At: at, Kind: KindCall, Op: backends.OpPush, Routed: backends.Approach2, Backend: backends.Approach1, FellBack: true, Category: backends.Unavailable})
 	cancel()
 	l.Wait()
 

@@ -6,29 +6,46 @@ import (
 	"github.com/gitgate/gitgate/backends"
 )
 
-// Observation is one routed call: the record the router hands to the
-// canary machinery (the ledger, the automatic rollback) for every call.
-type Observation struct {
-	At       time.Time
-	Op       backends.Op
-	Routed   string // the backend the flags chose
-	Backend  string // the backend that served (Approach 1 after a fallback)
+// Entry is the one record of the canary machinery: the gateway's router
+// builds it for every routed call (KindCall) and shadow comparison
+// (KindComparison) and hands it to the Recorder, which writes it to the
+// ledger and gives calls to the automatic rollback; the rollback adds its
+// own (KindRollback). The rollback watcher and the stage analysis (Analyze)
+// judge these same records, the ones in memory and the ones read back from
+// the ledger (ReadFile, PGStore.Read).
+type Entry struct {
+	At   time.Time
+	Kind Kind
+	Op   backends.Op
+	// Routed is the backend the flags chose; for a comparison, the
+	// primary, which served the agent.
+	Routed backends.Name
+	// Backend is the backend that served the call (Approach 1 after a
+	// fallback); for a comparison, the one that ran the shadow.
+	Backend  backends.Name
 	FellBack bool
-	Category backends.Category // "" on success
+	Category backends.Category // the call's error category; "" on success
+	// Duration is the call's or the shadow's; the ledger keeps it in
+	// milliseconds, to the microsecond.
 	Duration time.Duration
+	Outcome  Outcome // comparisons only
+	// Detail is a comparison's diff or a rollback's reason. The Recorder
+	// redacts it before it is written.
+	Detail string
 }
 
-// Failed reports whether the call failed for a reason of the backends'
-// (a client's mistake is not a failure).
-func (o Observation) Failed() bool { return o.Category.IsBackendFailure() }
+// Failed reports whether the call counts against the backend it was
+// routed to: it fell back, or failed for a reason of the backends' (a
+// client's mistake is not a failure).
+func (e Entry) Failed() bool { return e.FellBack || e.Category.IsBackendFailure() }
 
 // Kind is what a ledger entry records.
 type Kind string
 
 // The kinds of ledger entries.
 const (
-	KindCall       Kind = "call"       // a routed call (Observation)
-	KindComparison Kind = "comparison" // a shadow comparison (Comparison)
+	KindCall       Kind = "call"       // a routed call
+	KindComparison Kind = "comparison" // a shadow comparison
 	KindRollback   Kind = "rollback"   // an automatic rollback
 )
 
@@ -40,7 +57,7 @@ type Outcome string
 // The outcomes of a shadow comparison.
 const (
 	OutcomeMatch         Outcome = "match"          // the shadow answered the same
-	OutcomeMismatch      Outcome = "mismatch"       // it answered differently (Comparison.Diff says how)
+	OutcomeMismatch      Outcome = "mismatch"       // it answered differently (Entry.Detail says how)
 	OutcomeShadowError   Outcome = "shadow_error"   // the shadow failed
 	OutcomeShadowTimeout Outcome = "shadow_timeout" // the shadow ran out of its budget
 	OutcomeSkipped       Outcome = "skipped"        // no shadow ran (no slot free)
@@ -48,15 +65,3 @@ const (
 )
 
 func (o Outcome) String() string { return string(o) }
-
-// Comparison is one shadow comparison: the shadow of a call on the other
-// backend, compared with what the agent was answered.
-type Comparison struct {
-	At       time.Time
-	Op       backends.Op
-	Primary  string // the backend that served the agent
-	Shadow   string // the backend that ran the shadow
-	Outcome  Outcome
-	Diff     string // for mismatches: what differed (not yet redacted)
-	Duration time.Duration
-}

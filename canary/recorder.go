@@ -3,7 +3,6 @@ package canary
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,16 +17,16 @@ type RecorderConfig struct {
 	// Rollback configures the automatic rollback (its Ledger, Registerer
 	// and Logger are the recorder's).
 	Rollback RollbackConfig
-	// Redact removes secrets from a comparison's diff before it is
-	// recorded. Required.
+	// Redact removes secrets from an entry's Detail (a comparison's diff)
+	// before it is recorded. Required.
 	Redact     func(string) string
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
 
-// Recorder is what the gateway's router tells about every call and every
-// shadow comparison: it writes them to the ledger, feeds the calls to the
-// automatic rollback and counts the comparisons
+// Recorder is what the gateway's router hands every call and every shadow
+// comparison (an Entry): it writes them to the ledger, feeds the calls to
+// the automatic rollback and counts the comparisons
 // (gitgate_shadow_comparisons_total).
 type Recorder struct {
 	ledger      *Ledger
@@ -52,24 +51,21 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 	return r
 }
 
-// Observe records a routed call in the ledger and gives it to the
-// automatic rollback. It does not block.
-func (r *Recorder) Observe(o Observation) {
-	r.ledger.Record(Entry{At: o.At.UTC(), Kind: KindCall, Op: string(o.Op), Routed: o.Routed, Backend: o.Backend,
-		FellBack: o.FellBack, Category: string(o.Category), DurationMS: durationMS(o.Duration)})
-	r.rollback.Observe(o)
+// Record writes e to the ledger, its Detail redacted; gives a call to the
+// automatic rollback and counts a comparison. It does not block.
+func (r *Recorder) Record(e Entry) {
+	e.At = e.At.UTC()
+	if e.Detail != "" {
+		e.Detail = r.redact(e.Detail)
+	}
+	r.ledger.Record(e)
+	switch e.Kind {
+	case KindCall:
+		r.rollback.Observe(e)
+	case KindComparison:
+		r.comparisons.WithLabelValues(string(e.Op), e.Outcome.String()).Inc()
+	}
 }
-
-// ObserveComparison counts a shadow comparison and records it in the
-// ledger, its diff redacted. It does not block.
-func (r *Recorder) ObserveComparison(c Comparison) {
-	r.comparisons.WithLabelValues(string(c.Op), string(c.Outcome)).Inc()
-	r.ledger.Record(Entry{At: c.At.UTC(), Kind: KindComparison, Op: string(c.Op), Routed: c.Primary, Backend: c.Shadow,
-		Outcome: c.Outcome, Detail: r.redact(c.Diff), DurationMS: durationMS(c.Duration)})
-}
-
-// durationMS is d in milliseconds, to the microsecond, as the ledger keeps it.
-func durationMS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Run writes the ledger until ctx ends (see Ledger.Run).
 func (r *Recorder) Run(ctx context.Context) { r.ledger.Run(ctx) }

@@ -31,11 +31,11 @@ func TestRecorderWritesCallsAndComparisons(t *testing.T) {
 	go func() { rec.Run(ctx); close(done) }()
 	at := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
 	for i := range 20 {
-		rec.Observe(Observation{At: at.Add(time.Duration(i) * time.Millisecond), Op: backends.OpPush, Routed: "approach2",
-			Backend: "approach2", Category: backends.Unavailable, Duration: time.Millisecond})
+		rec.Record(Entry{At: at.Add(time.Duration(i) * time.Millisecond), Kind: KindCall, Op: backends.OpPush, Routed: backends.Approach2,
+			Backend: backends.Approach2, Category: backends.Unavailable, Duration: time.Millisecond})
 	}
-	rec.ObserveComparison(Comparison{At: at, Op: backends.OpStatus, Primary: "approach1", Shadow: "approach2", Outcome: "mismatch",
-		Diff: "branch: main != s3cret"})
+	rec.Record(Entry{At: at, Kind: KindComparison, Op: backends.OpStatus, Routed: backends.Approach1, Backend: backends.Approach2, Outcome: OutcomeMismatch,
+		Detail: "branch: main != s3cret"})
 	cancel()
 	<-done
 	rec.Wait()

@@ -10,15 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// call is one routed call as the rollback watcher keeps it.
-type call struct {
-	At       time.Time
-	Op       string
-	FellBack bool
-	Failed   bool // a backend failure (client mistakes are not failures)
-	Duration time.Duration
-}
-
 // RollbackConfig configures Rollback. Zero values take the defaults (the
 // design's thresholds).
 type RollbackConfig struct {
@@ -51,12 +42,12 @@ type Rollback struct {
 	running sync.WaitGroup // rollbacks being applied
 
 	mu      sync.Mutex
-	windows map[string][]call
-	pending map[string]bool
+	windows map[backends.Op][]Entry // Approach 2's calls in the window
+	pending map[backends.Op]bool
 	// last is when each operation was last rolled back: calls still on
 	// their way to Approach 2 must not trigger a second rollback within the
 	// same window.
-	last map[string]time.Time
+	last map[backends.Op]time.Time
 	// applied is each operation's last rollback that was applied.
 	applied map[string]Applied
 }
@@ -96,7 +87,7 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Rollback{cfg: cfg, windows: map[string][]call{}, pending: map[string]bool{}, last: map[string]time.Time{}, applied: map[string]Applied{},
+	r := &Rollback{cfg: cfg, windows: map[backends.Op][]Entry{}, pending: map[backends.Op]bool{}, last: map[backends.Op]time.Time{}, applied: map[string]Applied{},
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_auto_rollbacks_total", Help: "Operations the gateway sent back to Approach 1 on its own, by operation.",
 		}, []string{"op"})}
@@ -106,13 +97,13 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 	return r
 }
 
-// Observe records a call and rolls its operation back if Approach 2 now
-// breaches a threshold. Calls not routed to Approach 2 are ignored.
-func (r *Rollback) Observe(o Observation) {
-	if o.Routed != backends.Approach2 {
+// Observe records a call (KindCall) and rolls its operation back if
+// Approach 2 now breaches a threshold. Calls not routed to Approach 2 are
+// ignored.
+func (r *Rollback) Observe(c Entry) {
+	if c.Kind != KindCall || c.Routed != backends.Approach2 {
 		return
 	}
-	c := call{At: o.At, Op: string(o.Op), FellBack: o.FellBack, Failed: o.Failed(), Duration: o.Duration}
 	reason := r.add(c)
 	if reason != "" {
 		// Applied beside the call, which it must not delay.
@@ -126,7 +117,7 @@ func (r *Rollback) Wait() { r.running.Wait() }
 
 // add keeps c in its operation's window and returns why the operation must
 // be rolled back, or "".
-func (r *Rollback) add(c call) string {
+func (r *Rollback) add(c Entry) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cutoff := c.At.Add(-r.cfg.Window)
@@ -150,11 +141,11 @@ func (r *Rollback) add(c call) string {
 	return reason
 }
 
-func (r *Rollback) judge(w []call) string {
+func (r *Rollback) judge(w []Entry) string {
 	failed := 0
 	durations := make([]time.Duration, 0, len(w))
 	for _, c := range w {
-		if c.Failed || c.FellBack {
+		if c.Failed() {
 			failed++
 		}
 		durations = append(durations, c.Duration)
@@ -169,20 +160,20 @@ func (r *Rollback) judge(w []call) string {
 	return ""
 }
 
-func (r *Rollback) rollBack(op, reason string) {
+func (r *Rollback) rollBack(op backends.Op, reason string) {
 	defer func() {
 		r.mu.Lock()
 		r.pending[op] = false
 		r.mu.Unlock()
 	}()
-	if err := r.cfg.Apply(op, reason); err != nil {
+	if err := r.cfg.Apply(string(op), reason); err != nil {
 		r.cfg.Logger.Error("AUTOMATIC ROLLBACK FAILED: the operation stays on approach2", "op", op, "reason", reason, "err", err)
 		return
 	}
 	r.mu.Lock()
-	r.applied[op] = Applied{At: time.Now().UTC(), Reason: reason}
+	r.applied[string(op)] = Applied{At: time.Now().UTC(), Reason: reason}
 	r.mu.Unlock()
-	r.counter.WithLabelValues(op).Inc()
+	r.counter.WithLabelValues(string(op)).Inc()
 	r.cfg.Logger.Error("AUTOMATIC ROLLBACK: operation sent back to approach1", "op", op, "reason", reason)
 	if r.cfg.Ledger != nil {
 		r.cfg.Ledger.Record(Entry{At: time.Now().UTC(), Kind: KindRollback, Op: op, Detail: reason})

@@ -96,30 +96,21 @@ type Analysis struct {
 func Analyze(entries []Entry, op string, since time.Time, th Thresholds) Analysis {
 	th = th.withDefaults()
 	a := Analysis{Op: op, Since: since}
-	var d1, d2 []time.Duration
+	var a1, a2 tally
 	for _, e := range entries {
-		if e.Op != op || e.At.Before(since) {
+		if e.Op != backends.Op(op) || e.At.Before(since) {
 			continue
 		}
-		if e.Kind == KindComparison {
+		switch {
+		case e.Kind == KindComparison:
 			a.Shadow.add(e.Outcome)
-			continue
-		}
-		if e.Kind != KindCall {
-			continue
-		}
-		failed := e.FellBack || backends.Category(e.Category).IsBackendFailure()
-		d := time.Duration(e.DurationMS * float64(time.Millisecond))
-		switch e.Routed {
-		case backends.Approach1:
-			count(&a.A1, failed)
-			d1 = append(d1, d)
-		case backends.Approach2:
-			count(&a.A2, failed)
-			d2 = append(d2, d)
+		case e.Kind == KindCall && e.Routed == backends.Approach1:
+			a1.add(e)
+		case e.Kind == KindCall && e.Routed == backends.Approach2:
+			a2.add(e)
 		}
 	}
-	a.A1.P95, a.A2.P95 = p95(d1), p95(d2)
+	a.A1, a.A2 = a1.stats(), a2.stats()
 	a.Failures = judgeStage(a, th)
 	a.Pass = len(a.Failures) == 0
 	return a
@@ -140,12 +131,27 @@ func (s *Shadowing) add(outcome Outcome) {
 	}
 }
 
-func count(s *Stats, failed bool) {
-	s.Calls++
-	if failed {
-		s.Failures++
+// tally sums up one backend's calls in a stage.
+type tally struct {
+	s         Stats
+	durations []time.Duration
+}
+
+func (t *tally) add(call Entry) {
+	t.s.Calls++
+	if call.Failed() {
+		t.s.Failures++
 	}
-	s.ErrorRate = float64(s.Failures) / float64(s.Calls)
+	t.durations = append(t.durations, call.Duration)
+}
+
+func (t *tally) stats() Stats {
+	s := t.s
+	if s.Calls > 0 {
+		s.ErrorRate = float64(s.Failures) / float64(s.Calls)
+	}
+	s.P95 = p95(t.durations)
+	return s
 }
 
 // p95 is the 95th percentile of d (sorted in place); 0 when d is empty.

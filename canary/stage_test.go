@@ -4,14 +4,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitgate/gitgate/backends"
 )
 
-func calls(routed string, n, failEvery int, ms float64, at time.Time) []Entry {
+func calls(routed backends.Name, n, failEvery int, ms float64, at time.Time) []Entry {
 	var out []Entry
 	for i := range n {
-		e := Entry{At: at, Kind: "call", Op: "status", Routed: routed, DurationMS: ms}
+		e := Entry{At: at, Kind: KindCall, Op: backends.OpStatus, Routed: routed, Duration: time.Duration(ms * float64(time.Millisecond))}
 		if failEvery > 0 && i%failEvery == 0 {
-			e.Category = "unavailable"
+			e.Category = backends.Unavailable
 		}
 		out = append(out, e)
 	}

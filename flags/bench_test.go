@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gitgate/gitgate/backends"
 )
 
 // BenchmarkDecide is the per-call cost of routing: kill switch, route and
@@ -58,7 +60,7 @@ func BenchmarkChangeApplies(b *testing.B) {
 				addr, _ := syncSource(b, path, "127.0.0.1:0")
 				e = openSync(b, addr)
 			}
-			applied := func(want string) time.Duration {
+			applied := func(want backends.Name) time.Duration {
 				start := time.Now()
 				for e.Decide(b.Context(), "push", "p/w").Backend != want {
 					if time.Since(start) > time.Minute {
@@ -73,8 +75,8 @@ func BenchmarkChangeApplies(b *testing.B) {
 			n := 0
 			for b.Loop() {
 				n++
-				want := []string{Approach1, Approach2}[n%2]
-				_ = f.SetRoute("push", map[string]int{Approach1: 0, Approach2: 100}[want])
+				want := []backends.Name{Approach1, Approach2}[n%2]
+				_ = f.SetRoute("push", map[backends.Name]int{Approach1: 0, Approach2: 100}[want])
 				if err := f.Save(path); err != nil {
 					b.Fatal(err)
 				}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	flagd "github.com/open-feature/go-sdk-contrib/providers/flagd/pkg"
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,9 +48,9 @@ type Config struct {
 
 // Decision is where one call goes.
 type Decision struct {
-	Backend    string  // Approach1 or Approach2
-	ShadowRate float64 // share of calls to mirror or predict on the other backend
-	Killed     bool    // the kill switch sent it to Approach 1
+	Backend    backends.Name // Approach1 or Approach2
+	ShadowRate float64       // share of calls to mirror or predict on the other backend
+	Killed     bool          // the kill switch sent it to Approach 1
 	// RolledBack is set when the gateway rolled the operation back itself
 	// (sync source only: see RollBackLocally).
 	RolledBack bool
@@ -250,11 +251,11 @@ func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
 	if kill.Value {
 		return Decision{Backend: Approach1, Killed: true}
 	}
-	route, err := client.StringValueDetails(ctx, RouteFlag(op), Approach1, evalCtx)
-	if err != nil || (route.Value != Approach1 && route.Value != Approach2) {
+	route, err := client.StringValueDetails(ctx, RouteFlag(op), Approach1.String(), evalCtx)
+	if err != nil || !backends.Name(route.Value).Known() {
 		return e.failSafe("route", string(route.ErrorCode), fmt.Sprint(err, " ", route.Value))
 	}
-	d := Decision{Backend: route.Value}
+	d := Decision{Backend: backends.Name(route.Value)}
 	shadow, err := client.FloatValueDetails(ctx, ShadowFlag(op), 0, evalCtx)
 	if err != nil {
 		e.count("shadow", string(shadow.ErrorCode), err.Error())

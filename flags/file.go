@@ -76,10 +76,11 @@ func (f *File) SetRoute(op string, percent int) error {
 	if percent < 0 || percent > 100 {
 		return fmt.Errorf("%s: percent %d is not between 0 and 100", op, percent)
 	}
-	flag := Flag{State: "ENABLED", Variants: map[string]any{Approach1: Approach1, Approach2: Approach2}, DefaultVariant: Approach1}
+	a1, a2 := Approach1.String(), Approach2.String() // flagd's variants are JSON values
+	flag := Flag{State: "ENABLED", Variants: map[string]any{a1: a1, a2: a2}, DefaultVariant: a1}
 	if percent > 0 {
 		flag.Targeting = map[string]any{"fractional": []any{
-			[]any{Approach2, percent}, []any{Approach1, 100 - percent}}}
+			[]any{a2, percent}, []any{a1, 100 - percent}}}
 	}
 	f.Flags[RouteFlag(op)] = flag
 	return nil
@@ -117,14 +118,14 @@ func (f *File) RollBack(ops ...string) error {
 func (f *File) Route(op string) int {
 	flag, ok := f.Flags[RouteFlag(op)]
 	if !ok || flag.Targeting == nil {
-		if ok && flag.DefaultVariant == Approach2 {
+		if ok && flag.DefaultVariant == Approach2.String() {
 			return 100
 		}
 		return 0
 	}
 	buckets, _ := flag.Targeting["fractional"].([]any)
 	for _, b := range buckets {
-		if pair, _ := b.([]any); len(pair) == 2 && pair[0] == Approach2 {
+		if pair, _ := b.([]any); len(pair) == 2 && pair[0] == Approach2.String() {
 			return toInt(pair[1])
 		}
 	}
@@ -167,7 +168,7 @@ func validateFlag(name string, flag Flag, ops []string) error {
 		return nil
 	case strings.HasPrefix(name, routePrefix) && slices.Contains(ops, strings.TrimPrefix(name, routePrefix)):
 		for v, val := range flag.Variants {
-			if val != Approach1 && val != Approach2 {
+			if s, _ := val.(string); !backends.Name(s).Known() {
 				return fmt.Errorf("%s: variant %q routes to unknown backend %v", name, v, val)
 			}
 		}

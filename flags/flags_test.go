@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -34,8 +35,8 @@ func open(t *testing.T, f *File) (*Evaluator, string, *prometheus.Registry) {
 	return e, path, reg
 }
 
-func routes(t *testing.T, e *Evaluator, op string, n int) map[string]string {
-	out := map[string]string{}
+func routes(t *testing.T, e *Evaluator, op string, n int) map[string]backends.Name {
+	out := map[string]backends.Name{}
 	for i := range n {
 		ws := fmt.Sprintf("project/ws-%05d", i)
 		out[ws] = e.Decide(t.Context(), op, ws).Backend
@@ -43,7 +44,7 @@ func routes(t *testing.T, e *Evaluator, op string, n int) map[string]string {
 	return out
 }
 
-func share(m map[string]string) float64 {
+func share(m map[string]backends.Name) float64 {
 	n := 0
 	for _, b := range m {
 		if b == Approach2 {

@@ -56,7 +56,7 @@ func (c BreakerConfig) withDefaults() BreakerConfig {
 
 // breakers holds one breaker per operation for a backend.
 type breakers struct {
-	backend string
+	backend backends.Name
 	cfg     BreakerConfig
 	log     *slog.Logger
 	state   *prometheus.GaugeVec
@@ -78,11 +78,11 @@ type breaker struct {
 // State is the breaker's state.
 func (br *breaker) State() gobreaker.State { return br.cb.State() }
 
-func newBreakers(backend string, cfg BreakerConfig, reg prometheus.Registerer, log *slog.Logger) *breakers {
+func newBreakers(backend backends.Name, cfg BreakerConfig, reg prometheus.Registerer, log *slog.Logger) *breakers {
 	b := &breakers{backend: backend, cfg: cfg.withDefaults(), log: log, by: map[backends.Op]*breaker{},
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gitgate_breaker_state", Help: "Circuit breaker state per backend and operation: 0 closed, 1 half-open, 2 open.",
-			ConstLabels: prometheus.Labels{"backend": backend},
+			ConstLabels: prometheus.Labels{"backend": backend.String()},
 		}, []string{"op"})}
 	if reg != nil {
 		reg.MustRegister(b.state)
@@ -126,7 +126,7 @@ func (b *breakers) settings(op backends.Op, streak *atomic.Uint32) gobreaker.Set
 		// a new fixed window starts a new generation, which drops the
 		// outcome of every call that straddles it, so calls slower than
 		// the window could never trip the breaker.
-		Name: b.backend + "/" + string(op), MaxRequests: c.Probes, Interval: c.Interval, BucketPeriod: max(c.Interval/10, time.Millisecond),
+		Name: b.backend.String() + "/" + string(op), MaxRequests: c.Probes, Interval: c.Interval, BucketPeriod: max(c.Interval/10, time.Millisecond),
 		Timeout: c.OpenFor,
 		ReadyToTrip: func(n gobreaker.Counts) bool {
 			return n.ConsecutiveFailures >= c.ConsecutiveFailures || streak.Load() >= c.ConsecutiveFailures ||

@@ -114,7 +114,7 @@ func TestBreakerClosesAgainOnceApproach2Recovers(t *testing.T) {
 	a2 := &gate{Executor: client}
 	var logs testkit.SyncBuffer
 	const openFor = time.Second
-	r, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{"approach1": engine, "approach2": a2}, Default: "approach1",
+	r, err := NewRouter(RouterConfig{Backends: map[backends.Name]backends.Executor{"approach1": engine, "approach2": a2}, Default: "approach1",
 		Flags: fixedDecider("approach2"), Breakers: BreakerConfig{ConsecutiveFailures: 3, OpenFor: openFor},
 		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

@@ -20,7 +20,7 @@ type Metrics struct {
 // NewMetrics creates the metrics and registers them with reg (if not nil).
 // Every (op, backend, outcome, category) series starts at zero, so rates and
 // alerts work before the first error happens.
-func NewMetrics(reg prometheus.Registerer, backendNames ...string) *Metrics {
+func NewMetrics(reg prometheus.Registerer, backendNames ...backends.Name) *Metrics {
 	m := &Metrics{
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_operations_total", Help: "Operations served, by operation, backend, outcome (ok or error) and error category.",
@@ -40,11 +40,12 @@ func NewMetrics(reg prometheus.Registerer, backendNames ...string) *Metrics {
 	return m
 }
 
-func (m *Metrics) initSeries(backendNames []string) {
+func (m *Metrics) initSeries(backendNames []backends.Name) {
 	for _, info := range backends.Ops() {
 		op := string(info.Op)
 		m.inFlight.WithLabelValues(op)
-		for _, b := range backendNames {
+		for _, name := range backendNames {
+			b := name.String()
 			m.ops.WithLabelValues(op, b, "ok", "")
 			m.latency.WithLabelValues(op, b)
 			for _, c := range backends.Categories {
@@ -56,17 +57,17 @@ func (m *Metrics) initSeries(backendNames []string) {
 
 // begin marks an operation in flight and returns the function that records
 // its end.
-func (m *Metrics) begin(op backends.Op) func(backend string, err error, d time.Duration) {
+func (m *Metrics) begin(op backends.Op) func(backend backends.Name, err error, d time.Duration) {
 	g := m.inFlight.WithLabelValues(string(op))
 	g.Inc()
-	return func(backend string, err error, d time.Duration) {
+	return func(backend backends.Name, err error, d time.Duration) {
 		g.Dec()
 		outcome, cat := "ok", ""
 		if err != nil {
 			outcome, cat = "error", string(backends.CategoryOf(err))
 		}
-		m.ops.WithLabelValues(string(op), backend, outcome, cat).Inc()
-		m.latency.WithLabelValues(string(op), backend).Observe(d.Seconds())
+		m.ops.WithLabelValues(string(op), backend.String(), outcome, cat).Inc()
+		m.latency.WithLabelValues(string(op), backend.String()).Observe(d.Seconds())
 	}
 }
 
@@ -134,8 +135,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.usable, one(st.FailSafe == ""))
 	for _, o := range st.Ops {
 		for source, share := range map[string]float64{"configured": o.Route.Configured, "effective": o.Route.Effective} {
-			gauge(c.route, share, o.Op, flags.Approach2, source)
-			gauge(c.route, 1-share, o.Op, flags.Approach1, source)
+			gauge(c.route, share, o.Op, backends.Approach2.String(), source)
+			gauge(c.route, 1-share, o.Op, backends.Approach1.String(), source)
 		}
 		gauge(c.shadow, o.Shadow.Configured, o.Op, "configured")
 		gauge(c.shadow, o.Shadow.Effective, o.Op, "effective")

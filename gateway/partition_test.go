@@ -91,7 +91,7 @@ func (s *slow) Execute(context.Context, backends.Request) (backends.Result, erro
 // breaker with its 60 s interval).
 func TestSlowFailuresStillTrip(t *testing.T) {
 	a2 := &slow{took: 20 * time.Millisecond}
-	r, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{"approach1": &scripted{}, "approach2": a2}, Default: "approach1",
+	r, err := NewRouter(RouterConfig{Backends: map[backends.Name]backends.Executor{"approach1": &scripted{}, "approach2": a2}, Default: "approach1",
 		Flags: fixedDecider("approach2"), Breakers: BreakerConfig{ConsecutiveFailures: 3, Interval: 5 * time.Millisecond},
 		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

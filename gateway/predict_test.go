@@ -12,7 +12,7 @@ import (
 
 // realFlow runs a whole agent session through r, waiting after each call
 // for its shadow comparison, and returns the comparisons by operation.
-func realFlow(t *testing.T, r *Router, c *collected, env *backendtest.Env) map[backends.Op][]canary.Comparison {
+func realFlow(t *testing.T, r *Router, c *collected, env *backendtest.Env) map[backends.Op][]canary.Entry {
 	t.Helper()
 	steps := []backends.Request{
 		&backends.CloneRequest{URL: env.RepoURL},
@@ -31,7 +31,7 @@ func realFlow(t *testing.T, r *Router, c *collected, env *backendtest.Env) map[b
 		&backends.BranchesRequest{Remote: true},
 		&backends.ReadFileRequest{Path: "src/main.go"},
 	}
-	out := map[backends.Op][]canary.Comparison{}
+	out := map[backends.Op][]canary.Entry{}
 	for i, step := range steps {
 		*step.GetScope() = backends.Scope{Principal: env.Agent, Workspace: "real"}
 		if _, err := r.Execute(backendtest.Ctx(t), step); err != nil {
@@ -92,7 +92,7 @@ func TestInjectedDifferenceShowsAsMismatch(t *testing.T) {
 		for _, o := range obs {
 			switch {
 			case op == backends.OpCommit:
-				if o.Outcome != "mismatch" || !strings.Contains(o.Diff, "message: primary \"") || !strings.Contains(o.Diff, "sha: primary \"") || strings.Contains(o.Diff, "tree") {
+				if o.Outcome != "mismatch" || !strings.Contains(o.Detail, "message: primary \"") || !strings.Contains(o.Detail, "sha: primary \"") || strings.Contains(o.Detail, "tree") {
 					t.Errorf("commit: %+v", o)
 				}
 			case op.IsRead():

@@ -20,11 +20,11 @@ type Decider interface {
 
 // RouterConfig configures a Router.
 type RouterConfig struct {
-	// Backends by name ("approach1", "approach2"). Required.
-	Backends map[string]backends.Executor
+	// Backends by name (backends.Approach1, backends.Approach2). Required.
+	Backends map[backends.Name]backends.Executor
 	// Default names the backend operations go to without Flags, and the
 	// one fallback goes to (Approach 1). Required.
-	Default string
+	Default backends.Name
 	// Flags, if set, decides per call (per operation, sticky per
 	// workspace); Approach 2 is then called through circuit breakers.
 	Flags Decider
@@ -32,9 +32,10 @@ type RouterConfig struct {
 	Breakers BreakerConfig
 	// Registerer receives the breaker metrics. If nil, not registered.
 	Registerer prometheus.Registerer
-	// Observe, if set, is told about every call once it ended (for the
-	// canary ledger and automatic rollback). It must not block.
-	Observe func(canary.Observation)
+	// Observe, if set, is handed every call once it ended, as a canary
+	// record (KindCall), for the ledger and the automatic rollback
+	// (canary.Recorder.Record). It must not block.
+	Observe func(canary.Entry)
 	// Shadow configures shadow comparison of reads (rates from the flags).
 	Shadow ShadowConfig
 	// Metrics records every call. If nil, calls are not measured.
@@ -64,7 +65,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Router{cfg: cfg, breakers: newBreakers(flags.Approach2, cfg.Breakers, cfg.Registerer, cfg.Logger), shadow: newShadower(cfg.Shadow),
+	r := &Router{cfg: cfg, breakers: newBreakers(backends.Approach2, cfg.Breakers, cfg.Registerer, cfg.Logger), shadow: newShadower(cfg.Shadow),
 		fallback: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_fallbacks_total", Help: "Calls routed to Approach 2 that Approach 1 served instead, by operation and reason.",
 		}, []string{"op", "reason"})}
@@ -78,7 +79,7 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
 	name, shadowRate := r.pick(ctx, req)
 	start := time.Now()
-	var done func(string, error, time.Duration)
+	var done func(backends.Name, error, time.Duration)
 	if r.cfg.Metrics != nil {
 		done = r.cfg.Metrics.begin(req.Op())
 	}
@@ -88,7 +89,7 @@ func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Re
 		done(served, err, d)
 	}
 	if r.cfg.Observe != nil {
-		r.cfg.Observe(canary.Observation{At: start, Op: req.Op(), Routed: name, Backend: served, FellBack: fell,
+		r.cfg.Observe(canary.Entry{At: start, Kind: canary.KindCall, Op: req.Op(), Routed: name, Backend: served, FellBack: fell,
 			Category: backends.CategoryOf(err), Duration: d})
 	}
 	r.log(ctx, req, served, fell, d, err)
@@ -96,7 +97,7 @@ func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Re
 		return nil, err
 	}
 	s := res.GetServed()
-	s.Backend, s.FellBack = served, fell
+	s.Backend, s.FellBack = served.String(), fell
 	if !fell {
 		r.maybeShadow(req, shadowRate, served, res)
 	}
@@ -106,7 +107,7 @@ func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Re
 // pick chooses the backend and the shadow rate: the flags' decision when
 // configured, the default otherwise (or when the flags name a backend that
 // is not configured).
-func (r *Router) pick(ctx context.Context, req backends.Request) (string, float64) {
+func (r *Router) pick(ctx context.Context, req backends.Request) (backends.Name, float64) {
 	if r.cfg.Flags == nil {
 		return r.cfg.Default, 0
 	}
@@ -122,7 +123,7 @@ func (r *Router) pick(ctx context.Context, req backends.Request) (string, float6
 // falls back to the default backend only where that cannot apply a write
 // twice (design.md §4): reads always, writes only when Approach 2 provably
 // never started them (refused, unreachable, breaker open).
-func (r *Router) route(ctx context.Context, name string, req backends.Request) (backends.Result, string, bool, error) {
+func (r *Router) route(ctx context.Context, name backends.Name, req backends.Request) (backends.Result, backends.Name, bool, error) {
 	if name == r.cfg.Default || r.cfg.Flags == nil {
 		res, err := r.call(ctx, name, req)
 		return res, name, false, err
@@ -164,7 +165,7 @@ func (r *Router) mayFallBack(ctx context.Context, req backends.Request, err erro
 
 // call runs req on the named backend, turning a panic into an internal
 // error so that no panic reaches a client.
-func (r *Router) call(ctx context.Context, name string, req backends.Request) (res backends.Result, err error) {
+func (r *Router) call(ctx context.Context, name backends.Name, req backends.Request) (res backends.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r.cfg.Logger.ErrorContext(ctx, "backend panicked", "op", req.Op(), "backend", name, "panic", fmt.Sprint(p))
@@ -174,7 +175,7 @@ func (r *Router) call(ctx context.Context, name string, req backends.Request) (r
 	return r.cfg.Backends[name].Execute(ctx, req)
 }
 
-func (r *Router) log(ctx context.Context, req backends.Request, backend string, fell bool, d time.Duration, err error) {
+func (r *Router) log(ctx context.Context, req backends.Request, backend backends.Name, fell bool, d time.Duration, err error) {
 	level, msg := slog.LevelInfo, "operation served"
 	if err != nil {
 		msg = "operation failed"
@@ -188,7 +189,7 @@ func (r *Router) log(ctx context.Context, req backends.Request, backend string, 
 		return
 	}
 	s := req.GetScope()
-	attrs := []slog.Attr{slog.String("op", string(req.Op())), slog.String("backend", backend),
+	attrs := []slog.Attr{slog.String("op", string(req.Op())), slog.String("backend", backend.String()),
 		slog.String("project", s.Principal.Project), slog.String("agent", s.Principal.Agent),
 		slog.String("workspace", s.Workspace), slog.Int64("duration_ms", d.Milliseconds()), slog.Bool("fell_back", fell)}
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 func newTestRouter(t *testing.T, ex backends.ExecutorFunc, logs *bytes.Buffer) (*Router, *Metrics) {
 	t.Helper()
 	m := NewMetrics(prometheus.NewRegistry(), "approach1")
-	r, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{"approach1": ex}, Default: "approach1",
+	r, err := NewRouter(RouterConfig{Backends: map[backends.Name]backends.Executor{"approach1": ex}, Default: "approach1",
 		Metrics: m, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestRouterLogsClientMistakesAtInfo(t *testing.T) {
 }
 
 func TestNewRouterNeedsItsDefaultBackend(t *testing.T) {
-	if _, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{}, Default: "approach1"}); err == nil {
+	if _, err := NewRouter(RouterConfig{Backends: map[backends.Name]backends.Executor{}, Default: "approach1"}); err == nil {
 		t.Fatal("a router without its default backend was built")
 	}
 }

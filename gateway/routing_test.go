@@ -16,7 +16,7 @@ import (
 type fixedDecider string
 
 func (d fixedDecider) Decide(context.Context, string, string) flags.Decision {
-	return flags.Decision{Backend: string(d)}
+	return flags.Decision{Backend: backends.Name(d)}
 }
 
 // scripted is a backend whose answer a test sets, counting its calls.
@@ -37,7 +37,7 @@ func (s *scripted) fail(err error) { s.err.Store(&err) }
 
 func newCanaryRouter(t *testing.T, a1, a2 *scripted, to string) *Router {
 	t.Helper()
-	r, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{"approach1": a1, "approach2": a2}, Default: "approach1",
+	r, err := NewRouter(RouterConfig{Backends: map[backends.Name]backends.Executor{"approach1": a1, "approach2": a2}, Default: "approach1",
 		Flags: fixedDecider(to), Breakers: BreakerConfig{ConsecutiveFailures: 3}, Registerer: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
 	if err != nil {

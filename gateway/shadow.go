@@ -20,8 +20,10 @@ type ShadowConfig struct {
 	// Self shadows a backend with itself (A/A), to calibrate the noise
 	// comparison must ignore.
 	Self bool
-	// Observe receives every comparison. Required for shadowing to run.
-	Observe func(canary.Comparison)
+	// Observe receives every comparison, as a canary record
+	// (KindComparison: Routed is the primary, Backend the shadow, Detail
+	// the diff, not yet redacted). Required for shadowing to run.
+	Observe func(canary.Entry)
 }
 
 type shadower struct {
@@ -45,7 +47,7 @@ func newShadower(cfg ShadowConfig) *shadower {
 // the other backend predicts them without side effects
 // (backends.Predictor) and its prediction is compared with what the
 // primary did (design.md §3).
-func (r *Router) maybeShadow(req backends.Request, rate float64, primary string, res backends.Result) {
+func (r *Router) maybeShadow(req backends.Request, rate float64, primary backends.Name, res backends.Result) {
 	s := r.shadow
 	if s == nil || s.cfg.Observe == nil || rate <= 0 || rand.Float64() >= rate {
 		return
@@ -60,7 +62,9 @@ func (r *Router) maybeShadow(req backends.Request, rate float64, primary string,
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		s.cfg.Observe(canary.Comparison{At: time.Now(), Op: req.Op(), Primary: primary, Shadow: other, Outcome: canary.OutcomeSkipped})
+		skipped := comparison(time.Now(), req.Op(), primary, other)
+		skipped.Outcome = canary.OutcomeSkipped
+		s.cfg.Observe(skipped)
 		return
 	}
 	go func() {
@@ -69,7 +73,7 @@ func (r *Router) maybeShadow(req backends.Request, rate float64, primary string,
 	}()
 }
 
-func (r *Router) otherBackend(primary string) string {
+func (r *Router) otherBackend(primary backends.Name) backends.Name {
 	if r.shadow.cfg.Self {
 		return primary
 	}
@@ -81,11 +85,11 @@ func (r *Router) otherBackend(primary string) string {
 	return ""
 }
 
-func (r *Router) runShadow(req backends.Request, primary, other string, res backends.Result) canary.Comparison {
+func (r *Router) runShadow(req backends.Request, primary, other backends.Name, res backends.Result) canary.Entry {
 	ctx, cancel := context.WithTimeout(backends.WithShadow(context.Background()), r.shadow.cfg.Budget)
 	defer cancel()
 	start := time.Now()
-	o := canary.Comparison{At: start, Op: req.Op(), Primary: primary, Shadow: other}
+	o := comparison(start, req.Op(), primary, other)
 	var diff string
 	var err error
 	if req.Op().IsRead() {
@@ -97,7 +101,7 @@ func (r *Router) runShadow(req backends.Request, primary, other string, res back
 		var p *backends.Prediction
 		if p, err = r.predict(ctx, other, req, res); err == nil {
 			if p.Stale != "" {
-				o.Outcome, o.Diff, o.Duration = canary.OutcomeStale, p.Stale, time.Since(start)
+				o.Outcome, o.Detail, o.Duration = canary.OutcomeStale, p.Stale, time.Since(start)
 				return o
 			}
 			diff, err = compare(p.Found, p.Expected)
@@ -108,13 +112,19 @@ func (r *Router) runShadow(req backends.Request, primary, other string, res back
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		o.Outcome = canary.OutcomeShadowTimeout
 	case err != nil:
-		o.Outcome, o.Diff = canary.OutcomeShadowError, err.Error()
+		o.Outcome, o.Detail = canary.OutcomeShadowError, err.Error()
 	case diff != "":
-		o.Outcome, o.Diff = canary.OutcomeMismatch, diff
+		o.Outcome, o.Detail = canary.OutcomeMismatch, diff
 	default:
 		o.Outcome = canary.OutcomeMatch
 	}
 	return o
+}
+
+// comparison is the record, its outcome still to be set, of a shadow on
+// shadow of a call primary served.
+func comparison(at time.Time, op backends.Op, primary, shadow backends.Name) canary.Entry {
+	return canary.Entry{At: at, Kind: canary.KindComparison, Op: op, Routed: primary, Backend: shadow}
 }
 
 // compare returns canary.Compare's diff; a failure to compare is an
@@ -129,7 +139,7 @@ func compare(primary, shadow any) (string, error) {
 
 // predict asks the named backend for a prediction of a write the primary
 // made, turning a panic into an internal error.
-func (r *Router) predict(ctx context.Context, name string, req backends.Request, primary backends.Result) (p *backends.Prediction, err error) {
+func (r *Router) predict(ctx context.Context, name backends.Name, req backends.Request, primary backends.Result) (p *backends.Prediction, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			p, err = nil, backends.Errorf(backends.Internal, "internal error in backend %s's prediction: %v", name, v)

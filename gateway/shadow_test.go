@@ -23,11 +23,11 @@ func (shadowDecider) Decide(context.Context, string, string) flags.Decision {
 
 type collected struct {
 	mu  sync.Mutex
-	obs []canary.Comparison
+	obs []canary.Entry
 	got chan struct{}
 }
 
-func (c *collected) observe(o canary.Comparison) {
+func (c *collected) observe(o canary.Entry) {
 	c.mu.Lock()
 	c.obs = append(c.obs, o)
 	c.mu.Unlock()
@@ -49,7 +49,7 @@ func shadowRouter(t *testing.T, a1, a2 backends.Executor, cfg ShadowConfig) (*Ro
 		// git predictions may take long, which only makes a test slower.
 		cfg.Budget = time.Minute
 	}
-	r, err := NewRouter(RouterConfig{Backends: map[string]backends.Executor{"approach1": a1, "approach2": a2}, Default: "approach1",
+	r, err := NewRouter(RouterConfig{Backends: map[backends.Name]backends.Executor{"approach1": a1, "approach2": a2}, Default: "approach1",
 		Flags: shadowDecider{}, Shadow: cfg, Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func shadowRouter(t *testing.T, a1, a2 backends.Executor, cfg ShadowConfig) (*Ro
 	return r, c
 }
 
-func (c *collected) wait(t *testing.T, n int) []canary.Comparison {
+func (c *collected) wait(t *testing.T, n int) []canary.Entry {
 	t.Helper()
 	for range n {
 		select {
@@ -68,7 +68,7 @@ func (c *collected) wait(t *testing.T, n int) []canary.Comparison {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]canary.Comparison(nil), c.obs...)
+	return append([]canary.Entry(nil), c.obs...)
 }
 
 func TestAAShadowingFindsNoMismatch(t *testing.T) {
@@ -79,7 +79,7 @@ func TestAAShadowingFindsNoMismatch(t *testing.T) {
 		}
 	}
 	for _, o := range c.wait(t, 200) {
-		if o.Outcome != "match" && o.Outcome != "skipped" || o.Shadow != "approach1" {
+		if o.Outcome != "match" && o.Outcome != "skipped" || o.Backend != "approach1" {
 			t.Fatalf("A/A comparison %+v", o)
 		}
 	}
@@ -91,7 +91,7 @@ func TestShadowMismatchHasAReadableDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := c.wait(t, 1)[0]
-	if o.Outcome != "mismatch" || o.Shadow != "approach2" || o.Diff != "ahead: primary 0 / shadow 1" {
+	if o.Outcome != "mismatch" || o.Backend != "approach2" || o.Detail != "ahead: primary 0 / shadow 1" {
 		t.Fatalf("comparison %+v", o)
 	}
 }
@@ -155,7 +155,7 @@ func TestWritesArePredictedNeverRepeated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := map[backends.Op]canary.Comparison{}
+	got := map[backends.Op]canary.Entry{}
 	for _, o := range c.wait(t, len(ops)) {
 		got[o.Op] = o
 	}
@@ -173,7 +173,7 @@ func TestWritesArePredictedNeverRepeated(t *testing.T) {
 	}
 	for op, w := range want {
 		o := got[op]
-		if string(o.Outcome) != w[0] || w[1] != "" && o.Diff != w[1] {
+		if string(o.Outcome) != w[0] || w[1] != "" && o.Detail != w[1] {
 			t.Errorf("%s: %+v, want %v", op, o, w)
 		}
 	}

@@ -136,7 +136,7 @@ func New(cfg Config) (*Executor, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Backend == "" {
-		cfg.Backend = Name
+		cfg.Backend = Name.String()
 	}
 	return &Executor{cfg: cfg, metrics: newMetrics(cfg.Registerer, cfg.Backend), shelf: newShelfMetrics(cfg.Registerer, cfg.Backend)}, nil
 }

@@ -50,7 +50,7 @@ func TestRedisRestartLosesNoWorkspace(t *testing.T) {
 	srv := backendtest.StartRedis(t)
 	binds := redisbind.New(srv.Client(), redisbind.Options{TTL: time.Hour})
 	dir := t.TempDir()
-	gateway := engineOn(t, env, dir, binds, approach1.Name)
+	gateway := engineOn(t, env, dir, binds, approach1.Name.String())
 	service := engineOn(t, env, dir, binds, "approach2")
 	p := env.Agent
 	sc := func(ws string) backends.Scope { return backends.Scope{Workspace: ws} }

@@ -59,7 +59,7 @@ func TestShelfThroughApproach2WithRedis(t *testing.T) {
 	}
 
 	st := backendtest.Do[*backends.StatusResult](t, client, env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
-	if st.Backend != approach2.Name || len(st.Notices) != 1 || !strings.Contains(st.Notices[0], "restored") {
+	if st.Backend != approach2.Name.String() || len(st.Notices) != 1 || !strings.Contains(st.Notices[0], "restored") {
 		t.Fatalf("result through the service: backend %s, notices %q", st.Backend, st.Notices)
 	}
 	if after := stateThrough(t, svc, client, "w"); !reflect.DeepEqual(after, before) {

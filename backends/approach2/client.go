@@ -344,7 +344,7 @@ func decodeResult(op backends.Op, out *pb.OperationResult) (backends.Result, err
 	if err := fromProto(m.Get(fd).Message(), res); err != nil {
 		return nil, backends.Errorf(backends.Internal, "decode %s: %w", op, err)
 	}
-	*res.GetServed() = backends.Served{Backend: Name, DurationMS: out.GetServed().GetDurationMs(), WriteSeq: out.GetServed().GetWriteSeq(),
+	*res.GetServed() = backends.Served{Backend: Name.String(), DurationMS: out.GetServed().GetDurationMs(), WriteSeq: out.GetServed().GetWriteSeq(),
 		Notices: out.GetServed().GetNotices()}
 	return res, nil
 }

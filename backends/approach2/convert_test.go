@@ -62,7 +62,7 @@ func TestEveryFieldCrossesTheWire(t *testing.T) {
 		}
 		res := backends.NewResult(info.Op)
 		fill(reflect.ValueOf(res), &seed)
-		*res.GetServed() = backends.Served{Backend: Name, DurationMS: 42, Notices: []string{"restored", "twice"}}
+		*res.GetServed() = backends.Served{Backend: Name.String(), DurationMS: 42, Notices: []string{"restored", "twice"}}
 		pbRes, err := encodeResult(info.Op, res)
 		if err != nil {
 			t.Fatalf("%s: %v", info.Op, err)

@@ -196,7 +196,7 @@ func decodeRequest(req *pb.OperationRequest) (backends.Request, error) {
 
 // encodeResult puts a Go result into the oneof field named after op.
 func encodeResult(op backends.Op, res backends.Result) (*pb.OperationResult, error) {
-	out := &pb.OperationResult{Served: &pb.Served{Backend: Name, DurationMs: res.GetServed().DurationMS, WriteSeq: res.GetServed().WriteSeq,
+	out := &pb.OperationResult{Served: &pb.Served{Backend: Name.String(), DurationMs: res.GetServed().DurationMS, WriteSeq: res.GetServed().WriteSeq,
 		Notices: res.GetServed().Notices}}
 	m := out.ProtoReflect()
 	fd := m.Descriptor().Fields().ByName(protoreflect.Name(op))

@@ -108,7 +108,7 @@ func stageStart(changeLog, op string) (time.Time, error) {
 func printAnalysis(out io.Writer, a canary.Analysis) {
 	fmt.Fprintf(out, "%s since %s\n", a.Op, a.Since.Format(time.RFC3339))
 	for _, s := range []struct {
-		name string
+		name backends.Name
 		st   canary.Stats
 	}{{backends.Approach1, a.A1}, {backends.Approach2, a.A2}} {
 		fmt.Fprintf(out, "  %-10s %6d calls  %5.1f%% errors  P95 %s\n", s.name, s.st.Calls, 100*s.st.ErrorRate, s.st.P95)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/backendtest"
@@ -43,11 +44,11 @@ func TestCanaryCommands(t *testing.T) {
 	var entries []canary.Entry
 	now := time.Now().UTC() // inside the 10% stage, before the next change
 	for i := range 300 {
-		routed := "approach1"
+		routed := backends.Approach1
 		if i%3 == 0 {
-			routed = "approach2"
+			routed = backends.Approach2
 		}
-		entries = append(entries, canary.Entry{At: now, Kind: "call", Op: "status", Routed: routed, Backend: routed, DurationMS: 5})
+		entries = append(entries, canary.Entry{At: now, Kind: canary.KindCall, Op: backends.OpStatus, Routed: routed, Backend: routed, Duration: 5 * time.Millisecond})
 	}
 	if err := ledger.Append(t.Context(), entries); err != nil {
 		t.Fatal(err)
@@ -103,11 +104,11 @@ func TestCanaryAdvanceReadsThePostgresLedger(t *testing.T) {
 	var entries []canary.Entry
 	now := time.Now().UTC()
 	for i := range 300 {
-		routed := "approach1"
+		routed := backends.Approach1
 		if i%3 == 0 {
-			routed = "approach2"
+			routed = backends.Approach2
 		}
-		entries = append(entries, canary.Entry{At: now, Kind: "call", Op: "status", Routed: routed, Backend: routed, DurationMS: 5})
+		entries = append(entries, canary.Entry{At: now, Kind: canary.KindCall, Op: backends.OpStatus, Routed: routed, Backend: routed, Duration: 5 * time.Millisecond})
 	}
 	if err := store.Append(t.Context(), entries); err != nil {
 		t.Fatal(err)

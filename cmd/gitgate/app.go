@@ -89,8 +89,8 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 		a.close(ctx)
 		return nil, err
 	}
-	execs := map[string]backends.Executor{approach1.Name: once}
-	if cfg.Backend.Default == approach2.Name || cfg.Flags.Canary() {
+	execs := map[backends.Name]backends.Executor{approach1.Name: once}
+	if backends.Name(cfg.Backend.Default) == approach2.Name || cfg.Flags.Canary() {
 		client, err := dialApproach2(cfg.Approach2, cfg.Limits, cfg.Git)
 		if err != nil {
 			return nil, err
@@ -103,7 +103,7 @@ func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 			return nil, err
 		}
 	}
-	return a, a.newRouter(execs, cfg.Backend.Default)
+	return a, a.newRouter(execs, backends.Name(cfg.Backend.Default))
 }
 
 // openFlags starts evaluating the canary flags (file or sync source).
@@ -156,8 +156,8 @@ func newLogger(c LogConfig, out io.Writer, r *redact.Redactor) *slog.Logger {
 
 // engineDeps are the shared-state parts of an engine.
 type engineDeps struct {
-	dir     string // local sandbox directory
-	backend string // name in results and metrics
+	dir     string        // local sandbox directory
+	backend backends.Name // name in results and metrics
 	locker  lock.Locker
 	binds   sandbox.BindingStore
 	creator func(sandbox.Provider) (sandbox.Creator, error) // nil: cold creation by the provider
@@ -203,7 +203,7 @@ func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
 	engine, err = approach1.New(approach1.Config{
 		Sandboxes: a.sandboxes, Bindings: d.binds, Locker: d.locker, Projects: a.projects(),
 		PerAgent: a.cfg.Sandbox.Scope == "agent", GitPath: a.cfg.Git.Path, Limits: a.limits(),
-		Registerer: a.registry, Logger: a.log, Backend: d.backend, Vault: vault,
+		Registerer: a.registry, Logger: a.log, Backend: d.backend.String(), Vault: vault,
 	})
 	return engine, err
 }
@@ -306,13 +306,13 @@ func (a *app) lockWait() time.Duration {
 	return 2 * time.Second
 }
 
-func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
-	names := make([]string, 0, len(execs))
+func (a *app) newRouter(execs map[backends.Name]backends.Executor, def backends.Name) error {
+	names := make([]backends.Name, 0, len(execs))
 	for n := range execs {
 		names = append(names, n)
 	}
 	var decider gateway.Decider
-	var observer func(canary.Observation)
+	var observer func(canary.Entry)
 	var shadow gateway.ShadowConfig
 	if a.flags != nil {
 		decider = a.flags
@@ -320,7 +320,7 @@ func (a *app) newRouter(execs map[string]backends.Executor, def string) error {
 		if err != nil {
 			return err
 		}
-		observer, shadow.Observe = rec.Observe, rec.ObserveComparison
+		observer, shadow.Observe = rec.Record, rec.Record
 		shadow.Self, shadow.Budget = a.cfg.Canary.ShadowSelf, a.cfg.Canary.ShadowBudget
 	}
 	var err error

@@ -81,7 +81,7 @@ func newServiceApp(ctx context.Context, cfg *Config, logOut io.Writer) (*app, er
 		a.close(ctx)
 		return nil, err
 	}
-	return a, a.newRouter(map[string]backends.Executor{approach2.Name: once}, approach2.Name)
+	return a, a.newRouter(map[backends.Name]backends.Executor{approach2.Name: once}, approach2.Name)
 }
 
 // serviceSandboxDir is approach2.sandbox_dir, or the gateway's directory

@@ -452,7 +452,7 @@ func (c *Config) validateSandbox() error {
 		}
 	}
 	if c.Flags.Canary() {
-		if c.Backend.Default != backends.Approach1 {
+		if c.Backend.Default != string(backends.Approach1) {
 			return fmt.Errorf("backend.default: with canary flags (flags.path or flags.sync_addr) it is the fallback and must be approach1")
 		}
 		// A workspace cloned through one backend must be usable through the
@@ -473,8 +473,8 @@ func (c *Config) validateSandbox() error {
 		}
 	}
 	switch c.Backend.Default {
-	case backends.Approach1:
-	case backends.Approach2:
+	case string(backends.Approach1):
+	case string(backends.Approach2):
 		if err := c.needApproach2(); err != nil {
 			return err
 		}

@@ -44,15 +44,15 @@ token and a client configuration. Everything is removed when it stops.`,
 			if err != nil {
 				return err
 			}
-			if backend != backends.Approach1 && backend != backends.Approach2 {
+			if !backends.Name(backend).Known() {
 				return fmt.Errorf("--backend: %q must be approach1 or approach2", backend)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDev(ctx, cfg, cmd, backend)
+			return runDev(ctx, cfg, cmd, backends.Name(backend))
 		},
 	}
-	cmd.Flags().StringVar(&backend, "backend", backends.Approach1, "the backend every operation goes to: approach1, or approach2 (needs Redis and PostgreSQL)")
+	cmd.Flags().StringVar(&backend, "backend", backends.Approach1.String(), "the backend every operation goes to: approach1, or approach2 (needs Redis and PostgreSQL)")
 	return cmd
 }
 
@@ -70,10 +70,10 @@ type devWorld struct {
 	adminTokenless bool
 	service        devServiceInfo // the in-process Approach 2 service, or why it is not running
 	flagPath       string         // the canary flags, when the service runs and backend is approach1
-	backend        string         // where every operation goes
+	backend        backends.Name  // where every operation goes
 }
 
-func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend string) error {
+func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend backends.Name) error {
 	state, err := os.MkdirTemp("", "gitgate-dev-")
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend string
 		}
 		cfg.Flags.Path = w.flagPath
 	}
-	cfg.Backend.Default, w.backend = backend, backend
+	cfg.Backend.Default, w.backend = backend.String(), backend
 	banner := func(_ *app, mcpURL, adminURL string) { printBanner(cmd.OutOrStdout(), mcpURL, adminURL, w) }
 	return runHTTP(ctx, cfg, cmd, banner, w.agentToken, w.adminToken)
 }

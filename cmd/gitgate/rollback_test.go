@@ -51,8 +51,8 @@ func TestAutomaticRollback(t *testing.T) {
 	a1 := backends.ExecutorFunc(func(_ context.Context, req backends.Request) (backends.Result, error) {
 		return backends.NewResult(req.Op()), nil
 	})
-	r, err := gateway.NewRouter(gateway.RouterConfig{Backends: map[string]backends.Executor{"approach1": a1, "approach2": a2},
-		Default: "approach1", Flags: ev, Observe: rec.Observe, Registerer: prometheus.NewRegistry(), Logger: quiet})
+	r, err := gateway.NewRouter(gateway.RouterConfig{Backends: map[backends.Name]backends.Executor{"approach1": a1, "approach2": a2},
+		Default: "approach1", Flags: ev, Observe: rec.Record, Registerer: prometheus.NewRegistry(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func BenchmarkRoutingOverhead(b *testing.B) {
 	instant := backends.ExecutorFunc(func(_ context.Context, req backends.Request) (backends.Result, error) {
 		return backends.NewResult(req.Op()), nil
 	})
-	execs := map[string]backends.Executor{"approach1": instant, "approach2": instant}
+	execs := map[backends.Name]backends.Executor{"approach1": instant, "approach2": instant}
 	plain, err := gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: "approach1", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +46,7 @@ func BenchmarkRoutingOverhead(b *testing.B) {
 	defer cancel()
 	go rec.Run(ctx)
 	routed, err := gateway.NewRouter(gateway.RouterConfig{Backends: execs, Default: "approach1", Flags: ev,
-		Observe: rec.Observe, Registerer: prometheus.NewRegistry(), Logger: quiet})
+		Observe: rec.Record, Registerer: prometheus.NewRegistry(), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/backendtest"
@@ -81,7 +80,7 @@ func TestLedgerInPostgres(t *testing.T) {
 		t.Fatalf("PostgreSQL ledger: %d status calls (want 5), %d read_file comparisons (want 5)", len(status), len(comparisons))
 	}
 	for _, e := range status {
-		if e.Kind != "call" || e.Routed != "approach2" || e.Backend != "approach2" || e.DurationMS <= 0 {
+		if e.Kind != "call" || e.Routed != "approach2" || e.Backend != "approach2" || e.Duration <= 0 {
 			t.Fatalf("status entry %+v", e)
 		}
 	}
@@ -147,12 +146,12 @@ func TestFullShadowingNeverPushes(t *testing.T) {
 		if e.Routed != "approach1" || e.Backend != "approach2" {
 			t.Fatalf("comparison %+v", e)
 		}
-		if backends.Op(e.Op).IsRead() {
+		if e.Op.IsRead() {
 			continue
 		}
 		switch e.Outcome {
 		case "match":
-			predicted[e.Op]++
+			predicted[string(e.Op)]++
 		case "stale":
 		default:
 			t.Fatalf("write comparison %+v", e)

@@ -271,7 +271,7 @@ func TestStageClockFromRecords(t *testing.T) {
 	// The 10% stage's calls: all of them failures on approach2.
 	var bad []canary.Entry
 	for range 150 {
-		bad = append(bad, canary.Entry{At: time.Now().UTC(), Kind: "call", Op: "status", Routed: "approach2", Backend: "approach2", Category: "internal", DurationMS: 5})
+		bad = append(bad, canary.Entry{At: time.Now().UTC(), Kind: canary.KindCall, Op: "status", Routed: "approach2", Backend: "approach2", Category: "internal", Duration: 5 * time.Millisecond})
 	}
 	if err := canary.NewFileStore(path+".ledger.jsonl").Append(t.Context(), bad); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -229,7 +230,7 @@ func (p *Pool) Run(ctx context.Context) {
 	for {
 		if err := p.fill(ctx); err != nil {
 			p.cfg.Logger.Warn("sandbox pool refill failed; backing off", "err", err, "backoff", backoff)
-			if !sleep(ctx, backoff+time.Duration(rand.Int64N(int64(backoff)/2+1))) {
+			if !pause.For(ctx, backoff+time.Duration(rand.Int64N(int64(backoff)/2+1))) {
 				return
 			}
 			backoff = min(2*backoff, p.cfg.MaxRefillBackoff)
@@ -276,16 +277,5 @@ func (p *Pool) drain(ctx context.Context) {
 	p.mu.Unlock()
 	for _, info := range idle {
 		_ = p.Destroy(ctx, info.ID)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/pause"
 )
 
 // Outcome tells the caller of Start what to do.
@@ -120,13 +121,9 @@ func startWait(ctx context.Context, start func(context.Context, Begin) (Entry, O
 		return e, o, err
 	}
 	inFlight := err
-	t := time.NewTimer(poll)
-	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, poll) {
 			return Entry{}, 0, inFlight
-		case <-t.C:
 		}
 		e, o, err := start(ctx, b)
 		switch {
@@ -135,7 +132,6 @@ func startWait(ctx context.Context, start func(context.Context, Begin) (Entry, O
 		case !errors.Is(err, ErrInFlight):
 			return e, o, err
 		}
-		t.Reset(poll)
 	}
 }
 

@@ -38,6 +38,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/pause"
 )
 
 // Options configures a Locker. The zero value is usable.
@@ -111,8 +112,7 @@ func (l *Locker) Acquire(ctx context.Context, key string) (lock.Lease, error) {
 // lock takes the exclusive flock on f, polling with a growing pause so that
 // ctx is honoured without a goroutine blocked in the kernel.
 func (l *Locker) lock(ctx context.Context, f *os.File) error {
-	pause := time.Millisecond
-	var t *time.Timer
+	wait := time.Millisecond
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		switch {
@@ -123,18 +123,10 @@ func (l *Locker) lock(ctx context.Context, f *os.File) error {
 		case !errors.Is(err, syscall.EWOULDBLOCK):
 			return backends.Errorf(backends.Internal, "cannot lock the workspace lock file: %w", err)
 		}
-		if t == nil {
-			t = time.NewTimer(pause)
-			defer t.Stop()
-		} else {
-			t.Reset(pause)
-		}
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, wait) {
 			return waitError(ctx.Err())
-		case <-t.C:
 		}
-		pause = min(2*pause, l.opts.MaxPoll)
+		wait = min(2*wait, l.opts.MaxPoll)
 	}
 }
 

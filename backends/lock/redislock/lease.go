@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/pause"
 )
 
 // lease is a granted lock and its watchdog.
@@ -79,7 +80,7 @@ func (le *lease) Release(ctx context.Context) error {
 func (le *lease) watch(ctx context.Context, lastGood time.Time) {
 	defer close(le.done)
 	delay := le.l.opts.TTL / 3
-	for sleep(ctx, delay) == nil {
+	for pause.For(ctx, delay) {
 		if le.paused.Load() {
 			continue
 		}

@@ -43,6 +43,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/pause"
 )
 
 // Options configures a Locker. The zero value is usable.
@@ -132,8 +133,8 @@ func (l *Locker) Acquire(ctx context.Context, key string) (lock.Lease, error) {
 		if fence > 0 {
 			return l.grant(ctx, key, token, fence, start), nil
 		}
-		if err := sleep(ctx, jitter(l.opts.RetryInterval)); err != nil {
-			return nil, waitError(err)
+		if !pause.For(ctx, jitter(l.opts.RetryInterval)) {
+			return nil, waitError(ctx.Err())
 		}
 	}
 }
@@ -184,18 +185,6 @@ func holderID(token string) string {
 // jitter returns d scaled by a random factor in [0.5, 1.5).
 func jitter(d time.Duration) time.Duration {
 	return d/2 + mrand.N(d)
-}
-
-// sleep waits d or until ctx ends, returning ctx's error then.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func waitError(err error) error {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/pause"
 )
 
 // APIConfig configures the control-plane client.
@@ -219,10 +220,8 @@ func (a *API) doHeaders(ctx context.Context, method, path string, q url.Values, 
 			backoff := a.cfg.RetryBase << (attempt - 1)
 			wait = backoff/2 + rand.N(backoff/2+1) // jittered: half fixed, half random
 		}
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, wait) {
 			return nil, backends.Errorf(backends.Timeout, "e2b: %s %s: gave up waiting to retry: %w", method, path, err)
-		case <-time.After(wait):
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
@@ -679,10 +680,8 @@ func (e *Envd) stop(ctx context.Context, tag string, pid uint32) (gone, sandboxG
 				_ = e.Signal(ctx, tag, "SIGNAL_SIGKILL")
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, wait) {
 			return false, false
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, 500*time.Millisecond)
 	}

@@ -1,7 +1,7 @@
-// Package pause is the one context-aware sleep of gitgate: retry backoffs,
-// poll intervals and periodic loops wait through [For], so that every such
-// wait ends as soon as its context does. It imports only the standard
-// library, so that backends and the command alike can use it.
+// Package pause is the context-aware sleep that backends and the command
+// share: their retry backoffs, poll intervals and periodic loops wait
+// through [For], so that every such wait ends as soon as its context does.
+// It imports only the standard library, so that any package can use it.
 package pause
 
 import (

@@ -1,7 +1,6 @@
 package sandbox_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -25,17 +25,17 @@ type preserveEnv struct {
 	mu      sync.Mutex
 	failing bool
 	calls   []string // "<sandbox id> forced=<bool>"
-	log     *bytes.Buffer
+	log     testkit.SyncBuffer
 }
 
 func newPreserveEnv(t *testing.T) *preserveEnv {
 	t.Helper()
 	e := &env{t: t, p: newProvider(t), bindings: sandbox.NewMemoryBindings(), reg: prometheus.NewRegistry(),
 		clock: &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	pe := &preserveEnv{env: e, log: &bytes.Buffer{}}
+	pe := &preserveEnv{env: e}
 	m, err := sandbox.NewManager(sandbox.ManagerConfig{
 		Provider: e.p, Bindings: e.bindings, IdleTTL: ttl, Registerer: e.reg,
-		Logger: slog.New(slog.NewTextHandler(lockedWriter{&pe.mu, pe.log}, nil)), Now: e.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&pe.log, nil)), Now: e.clock.Now,
 		Preserve: pe.preserve,
 	})
 	if err != nil {
@@ -44,17 +44,6 @@ func newPreserveEnv(t *testing.T) *preserveEnv {
 	t.Cleanup(func() { m.Close(context.Background()) })
 	e.m = m
 	return pe
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func (pe *preserveEnv) preserve(ctx context.Context, info sandbox.Info, forced bool) error {
@@ -82,7 +71,7 @@ func (pe *preserveEnv) preserve(ctx context.Context, info sandbox.Info, forced b
 
 func (pe *preserveEnv) setFailing(v bool) { pe.mu.Lock(); pe.failing = v; pe.mu.Unlock() }
 
-func (pe *preserveEnv) logged() string { pe.mu.Lock(); defer pe.mu.Unlock(); return pe.log.String() }
+func (pe *preserveEnv) logged() string { return pe.log.String() }
 
 // TestPreserveBeforeReap: the hook runs before an idle sandbox is
 // destroyed; the bindings it shelved survive the sandbox, the others go

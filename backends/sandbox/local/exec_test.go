@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,18 +90,15 @@ func TestExecOutputCapAndStderrTap(t *testing.T) {
 		t.Errorf("stderr: kept %d, truncated %v; want 1000, true", len(res.Stderr), res.StderrTruncated)
 	}
 
-	var mu sync.Mutex
-	var tapped bytes.Buffer
+	var tapped testkit.SyncBuffer
 	res = run(t, p, info, sandbox.ExecRequest{
 		Path: "/bin/sh", Args: []string{"-c", "echo one >&2; echo two >&2; head -c 3000 /dev/zero >&2"},
 		Env: []string{pathEnv}, MaxOutput: 10,
-		OnStderr: func(b []byte) { mu.Lock(); tapped.Write(b); mu.Unlock() },
+		OnStderr: func(b []byte) { _, _ = tapped.Write(b) },
 	})
-	mu.Lock()
-	defer mu.Unlock()
 	want := "one\ntwo\n" + strings.Repeat("\x00", 3000)
-	if tapped.String() != want {
-		t.Errorf("OnStderr saw %d bytes, want all %d (including those past MaxOutput)", tapped.Len(), len(want))
+	if got := tapped.String(); got != want {
+		t.Errorf("OnStderr saw %d bytes, want all %d (including those past MaxOutput)", len(got), len(want))
 	}
 	if string(res.Stderr) != want[:10] {
 		t.Errorf("kept stderr = %q, want %q", res.Stderr, want[:10])

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,17 +12,6 @@ import (
 	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
-func run(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var out bytes.Buffer
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&out)
-	err := root.Execute()
-	return out.String(), err
-}
-
 // TestCanaryCommands: set, advance (refused without evidence, allowed with
 // a healthy ledger, forced with the reason recorded), rollback, show.
 func TestCanaryCommands(t *testing.T) {
@@ -33,13 +20,9 @@ func TestCanaryCommands(t *testing.T) {
 	if err := flags.NewFile(opNames()).Save(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, "canary", "set", "status", "10", "--file", path, "--by", "ana", "--reason", "start"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := run(t, "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "too early")
-	if err == nil || !strings.Contains(out, "only 0 approach2 calls") {
-		t.Fatalf("advance without evidence: %v\n%s", err, out)
-	}
+	wantCLI(t, runGitgate(t, "", "canary", "set", "status", "10", "--file", path, "--by", "ana", "--reason", "start"),
+		printed("status: 10% to approach2 (by ana: start)\n"))
+	wantCLI(t, runGitgate(t, "", "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "too early"), noEvidence)
 	ledger := canary.NewFileStore(path + ".ledger.jsonl")
 	var entries []canary.Entry
 	now := time.Now().UTC() // inside the 10% stage, before the next change
@@ -54,30 +37,44 @@ func TestCanaryCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(10 * time.Millisecond)
-	if out, err := run(t, "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "clean"); err != nil || !strings.Contains(out, "analysis: pass") {
-		t.Fatalf("advance with a healthy stage: %v\n%s", err, out)
-	}
+	wantCLI(t, runGitgate(t, "", "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "clean"),
+		printed(healthyStage+"status: advanced to 50% on approach2 (by ana: clean)\n"))
 	if f, _ := flags.Load(path); f.Route("status") != 50 {
 		t.Fatalf("status at %d%% after advance", f.Route("status"))
 	}
-	out, err = run(t, "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "hurry", "--force")
-	if err != nil || !strings.Contains(out, "FORCED") {
-		t.Fatalf("forced advance: %v\n%s", err, out)
-	}
-	if _, err := run(t, "canary", "rollback", "all", "--file", path, "--by", "ana", "--reason", "incident"); err != nil {
-		t.Fatal(err)
-	}
-	out, err = run(t, "flags", "show", "--file", path)
-	if err != nil || !strings.Contains(out, "status") || strings.Contains(out, "100%") {
-		t.Fatalf("show after rollback: %v\n%s", err, out)
-	}
-	if _, err := run(t, "canary", "set", "status", "150", "--file", path, "--reason", "x"); err == nil {
-		t.Fatal("an invalid percent was accepted")
-	}
-	if _, err := run(t, "canary", "set", "status", "10", "--file", path); err == nil {
-		t.Fatal("a change without --reason was accepted")
-	}
+	wantCLI(t, runGitgate(t, "", "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "hurry", "--force"),
+		printed(emptyStage+"status: advanced to 100% on approach2 (FORCED past a failing analysis: only 0 approach2 calls in this stage (need 100)) (by ana: hurry)\n"))
+	wantCLI(t, runGitgate(t, "", "canary", "rollback", "all", "--file", path, "--by", "ana", "--reason", "incident"),
+		printed("all: rolled back to approach1, shadow 0% (by ana: incident)\n"))
+	wantCLI(t, runGitgate(t, "", "flags", "show", "--file", path), printed("kill switch: off\n\n"+noShares))
+	wantCLI(t, runGitgate(t, "", "canary", "set", "status", "150", "--file", path, "--reason", "x"),
+		failed(`PERCENT "150" is not a canary stage; the stages are 0, 10, 50, 100`))
+	wantCLI(t, runGitgate(t, "", "canary", "set", "status", "10", "--file", path), failed(`required flag(s) "reason" not set`))
 }
+
+// emptyStage is what canary advance prints of a stage without calls.
+const emptyStage = `status since $TIME
+  approach1       0 calls    0.0% errors  P95 0s
+  approach2       0 calls    0.0% errors  P95 0s
+  shadow          0 compared    0.0% mismatches  (0 unfinished, 0 stale)
+  fails: only 0 approach2 calls in this stage (need 100)
+`
+
+// noEvidence is canary advance refusing a stage without calls.
+var noEvidence = cliResult{
+	Stdout: emptyStage,
+	Stderr: "gitgate: the 10% stage of status did not pass; not advancing (--force to override)\n",
+	Code:   1,
+}
+
+// healthyStage is what canary advance prints of the stage the tests fill:
+// 200 calls on approach1 and 100 on approach2, all of 5 ms, none failed.
+const healthyStage = `status since $TIME
+  approach1     200 calls    0.0% errors  P95 5ms
+  approach2     100 calls    0.0% errors  P95 5ms
+  shadow          0 compared    0.0% mismatches  (0 unfinished, 0 stale)
+  analysis: pass
+`
 
 // TestCanaryAdvanceReadsThePostgresLedger: with the ledger in PostgreSQL
 // (canary.ledger_dsn_env), advance judges the stage from there: refused
@@ -88,14 +85,11 @@ func TestCanaryAdvanceReadsThePostgresLedger(t *testing.T) {
 	if err := flags.NewFile(opNames()).Save(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run(t, "canary", "set", "status", "10", "--file", path, "--by", "ana", "--reason", "start"); err != nil {
-		t.Fatal(err)
-	}
+	wantCLI(t, runGitgate(t, "", "canary", "set", "status", "10", "--file", path, "--by", "ana", "--reason", "start"),
+		printed("status: 10% to approach2 (by ana: start)\n"))
 	t.Setenv("E2E_LEDGER_DSN", backendtest.PostgresDSN(t))
 	args := []string{"canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "stage clean", "--ledger-dsn-env", "E2E_LEDGER_DSN"}
-	if out, err := run(t, args...); err == nil || !strings.Contains(out, "only 0 approach2 calls") {
-		t.Fatalf("advance on an empty PostgreSQL ledger: %v\n%s", err, out)
-	}
+	wantCLI(t, runGitgate(t, "", args...), noEvidence)
 	store, err := canary.OpenPGStore(t.Context(), os.Getenv("E2E_LEDGER_DSN"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,14 +107,10 @@ func TestCanaryAdvanceReadsThePostgresLedger(t *testing.T) {
 	if err := store.Append(t.Context(), entries); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run(t, args...); err != nil || !strings.Contains(out, "analysis: pass") {
-		t.Fatalf("advance with a healthy stage in PostgreSQL: %v\n%s", err, out)
-	}
+	wantCLI(t, runGitgate(t, "", args...), printed(healthyStage+"status: advanced to 50% on approach2 (by ana: stage clean)\n"))
 	if f, _ := flags.Load(path); f.Route("status") != 50 {
 		t.Fatalf("status at %d%% after advance", f.Route("status"))
 	}
-	out, err := run(t, "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "x", "--ledger-dsn-env", "GITGATE_NO_SUCH_VAR")
-	if err == nil || !strings.Contains(err.Error()+out, "GITGATE_NO_SUCH_VAR is not set") {
-		t.Fatalf("missing variable: %v\n%s", err, out)
-	}
+	wantCLI(t, runGitgate(t, "", "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "x", "--ledger-dsn-env", "GITGATE_NO_SUCH_VAR"),
+		failed("read the ledger: --ledger-dsn-env: environment variable GITGATE_NO_SUCH_VAR is not set"))
 }

@@ -80,12 +80,8 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 		return count(func(r callRecord) bool { return r.backend == "approach2" }) >= 32
 	})
 	killed := time.Now()
-	root := newRootCmd()
-	root.SetArgs([]string{"kill", "on", "--file", flagPath, "--by", "oncall", "--reason", "drill under load"})
-	root.SetOut(&bytes.Buffer{})
-	if err := root.Execute(); err != nil {
-		t.Fatal(err)
-	}
+	wantCLI(t, runGitgate(t, "", "kill", "on", "--file", flagPath, "--by", "oncall", "--reason", "drill under load"),
+		printed("kill switch on (by oncall: drill under load)\n"))
 	// applied is when the test saw the gateway's flags engage the switch:
 	// no later than the moment they did, so a call started after it must
 	// go to Approach 1.
@@ -214,27 +210,20 @@ func TestAdminTokenGuardsTheOverride(t *testing.T) {
 	if v := override(); v["override"] != false {
 		t.Fatalf("the override changed without the token: %v", v)
 	}
-	kill := func(onOff string) error {
-		root := newRootCmd()
-		root.SetArgs([]string{"kill", onOff, "--file", flagPath, "--by", "oncall", "--reason", "token test", "--admin", w.adminURL})
-		root.SetOut(&bytes.Buffer{})
-		root.SetErr(&bytes.Buffer{})
-		return root.Execute()
+	kill := func(onOff string) cliResult {
+		return runGitgate(t, "", "kill", onOff, "--file", flagPath, "--by", "oncall", "--reason", "token test", "--admin", w.adminURL)
 	}
 	t.Setenv("GITGATE_ADMIN_TOKEN", "")
-	if err := kill("on"); err == nil || !strings.Contains(err.Error(), "401") {
-		t.Fatalf("kill on without the token: %v", err)
-	}
+	wantCLI(t, kill("on"), cliResult{Stdout: "kill switch on (by oncall: token test)\n", Stderr: "gitgate: " + w.adminURL +
+		": 401 Unauthorized: changing the kill switch needs the admin token (Authorization: Bearer ...)\n", Code: 1})
 	t.Setenv("GITGATE_ADMIN_TOKEN", adminToken)
-	if err := kill("on"); err != nil {
-		t.Fatal(err)
-	}
+	wantCLI(t, kill("on"), printed("kill switch on (by oncall: token test)\noverride on on "+w.adminURL+"\n"+
+		"kill switch on "+w.adminURL+": ON (everything on approach1); in the flags: ON; admin override: kill ON, set by oncall at $TIME: token test\n"))
 	if v := override(); v["override"] != true || v["kill"] != true || v["by"] != "oncall" {
 		t.Fatalf("override after kill on with the token: %v", v)
 	}
-	if err := kill("off"); err != nil {
-		t.Fatal(err)
-	}
+	wantCLI(t, kill("off"), printed("kill switch off (by oncall: token test)\noverride off on "+w.adminURL+"\n"+
+		"kill switch on "+w.adminURL+": off; in the flags: off; admin override: none\n"))
 	if v := override(); v["override"] != false {
 		t.Fatalf("override after kill off: %v", v)
 	}

@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 )
@@ -29,8 +30,23 @@ func tuneRuntime() {
 
 func main() {
 	tuneRuntime()
-	if err := newRootCmd().ExecuteContext(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "gitgate:", err)
-		os.Exit(1)
+	if code := execute(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
+}
+
+// execute runs gitgate's command line with args (without the program's
+// name) and returns its exit code: 0, or 1 once the error is printed to
+// stderr. main and the CLI tests both run it.
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "gitgate:", err)
+		return 1
+	}
+	return 0
 }

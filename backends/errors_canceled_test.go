@@ -15,7 +15,7 @@ func TestCallerGaveUp(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	store := Errorf(Unavailable, "workspace bindings store (Redis) is unavailable: %w", context.Canceled)
-	if err := CallerGaveUp(ctx, store); err != error(store) {
+	if err := CallerGaveUp(ctx, store); err != error(store) { //nolint:errorlint // the very same error, not one that wraps it
 		t.Errorf("a live caller's error changed: %v", err)
 	}
 	cancel()

@@ -92,11 +92,15 @@ func TestWriterRandomStream(t *testing.T) {
 func TestWriterPassesCompleteLines(t *testing.T) {
 	var out bytes.Buffer
 	w := New(secret).Writer(&out)
-	w.Write([]byte("one " + secret + "\ntwo s3cr3t-pro"))
+	if _, err := w.Write([]byte("one " + secret + "\ntwo s3cr3t-pro")); err != nil {
+		t.Fatal(err)
+	}
 	if got := out.String(); got != "one ***\n" {
 		t.Fatalf("after first write: %q", got)
 	}
-	w.Write([]byte("ject-token-XYZ\n"))
+	if _, err := w.Write([]byte("ject-token-XYZ\n")); err != nil {
+		t.Fatal(err)
+	}
 	if got := out.String(); got != "one ***\ntwo ***\n" {
 		t.Fatalf("after second write: %q", got)
 	}
@@ -145,15 +149,21 @@ func TestWriterKeepsMatchContext(t *testing.T) {
 func TestWriterBoundsHeldData(t *testing.T) {
 	var out bytes.Buffer
 	w := New().Writer(&out).(*Writer)
-	w.Write([]byte("password="))
+	if _, err := w.Write([]byte("password=")); err != nil {
+		t.Fatal(err)
+	}
 	chunk := []byte(strings.Repeat("p", 4000))
 	for range 25 {
-		w.Write(chunk)
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
 		if len(w.buf) > maxHold+len(chunk)+len("password=") {
 			t.Fatalf("holding %d bytes", len(w.buf))
 		}
 	}
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	// The match is emitted masked once it exceeds maxHold; the rest of the
 	// (one-line) "password" follows in clear as it has no "password=" context.
 	forced := (maxHold-len("password="))/len(chunk) + 1

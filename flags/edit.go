@@ -72,7 +72,7 @@ func (e Edit) Apply(path string, change func(*File) error) error {
 	if err := f.Save(path); err != nil {
 		if logErr == nil {
 			if terr := log.Truncate(before); terr != nil {
-				return fmt.Errorf("write flags: %w (and the change log still records the change: %v)", err, terr)
+				return fmt.Errorf("write flags: %w (and the change log still records the change: %w)", err, terr)
 			}
 		}
 		return fmt.Errorf("write flags: %w", err)

@@ -111,7 +111,9 @@ func TestKillSwitchByFileAndByOverride(t *testing.T) {
 	if err := e.SetOverride(Override{Kill: true, By: "oncall", Reason: "drill"}); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(path)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
 	if d := e.Decide(t.Context(), "status", "p/w"); !d.Killed || d.Backend != Approach1 {
 		t.Fatalf("override with the file deleted: %+v", d)
 	}

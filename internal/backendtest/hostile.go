@@ -99,7 +99,7 @@ func testHostileRefs(t *testing.T, f Factory, o options) {
 
 	// The attack replayed: the fake origin/main is refused, so log of
 	// origin/main still shows the remote's commit.
-	Fail(t, ex, p, &backends.CheckoutRequest{Scope: ws, Branch: "origin/main", Create: true})
+	_ = Fail(t, ex, p, &backends.CheckoutRequest{Scope: ws, Branch: "origin/main", Create: true})
 	Do[*backends.WriteFileResult](t, ex, p, &backends.WriteFileRequest{Scope: ws, Path: "fake.txt", Content: "fake\n"})
 	Do[*backends.CommitResult](t, ex, p, &backends.CommitRequest{Scope: ws, Message: "Fake commit"})
 	lg := Do[*backends.LogResult](t, ex, p, &backends.LogRequest{Scope: ws, Ref: "origin/main", Limit: 1})

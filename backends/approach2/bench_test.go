@@ -2,8 +2,6 @@ package approach2_test
 
 import (
 	"fmt"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/gitgate/gitgate/backends/lock/redislock"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // benchPair is one engine called two ways: in process (Approach 1) and
@@ -86,7 +85,7 @@ func BenchmarkGRPCHopLatency(b *testing.B) {
 		p.status(b, p.a2, p.workspaces[0])
 		inProc, hop = append(inProc, t1.Sub(t0)), append(hop, time.Since(t1))
 	}
-	m1, m2 := median(inProc), median(hop)
+	m1, m2 := testkit.Median(inProc), testkit.Median(hop)
 	b.ReportMetric(float64(m1.Microseconds()), "approach1-median-µs")
 	b.ReportMetric(float64(m2.Microseconds()), "approach2-median-µs")
 	b.ReportMetric(float64((m2 - m1).Microseconds()), "hop-added-median-µs")
@@ -115,50 +114,13 @@ func BenchmarkThroughput32(b *testing.B) {
 	}
 	for _, name := range []string{"status", "commit"} {
 		op := ops[name]
-		r1, r2 := alternateRates(b.N, agents, func(i int) { op(p.a1, p.workspaces[i]) }, func(i int) { op(p.a2, p.workspaces[i]) })
+		r1, r2, _ := testkit.Alternate(b.N, 8, agents, func(n int) float64 {
+			return testkit.ParallelRate(n, agents, func(i int) { op(p.a1, p.workspaces[i]) })
+		}, func(n int) float64 {
+			return testkit.ParallelRate(n, agents, func(i int) { op(p.a2, p.workspaces[i]) })
+		})
 		b.ReportMetric(r1, name+"-approach1-ops/s")
 		b.ReportMetric(r2, name+"-approach2-ops/s")
 		b.ReportMetric(r2/r1, name+"-approach2/approach1")
 	}
-}
-
-// alternateRates runs n calls of each of a and b with workers goroutines,
-// in eight alternating rounds, and returns the median rates.
-func alternateRates(n, workers int, a, b func(worker int)) (float64, float64) {
-	const rounds = 8
-	q := max(n/rounds, workers)
-	var ra, rb []float64
-	for i := range rounds {
-		if i%2 == 0 {
-			ra, rb = append(ra, rate(q, workers, a)), append(rb, rate(q, workers, b))
-		} else {
-			rb, ra = append(rb, rate(q, workers, b)), append(ra, rate(q, workers, a))
-		}
-	}
-	slices.Sort(ra)
-	slices.Sort(rb)
-	return ra[rounds/2], rb[rounds/2]
-}
-
-func rate(n, workers int, fn func(worker int)) float64 {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				fn(w)
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds()
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -1,6 +1,8 @@
 // Package testkit holds the few helpers the tests of every package share:
-// waiting for a condition instead of for a fixed time, and a log sink safe
-// for concurrent writers. It imports nothing of gitgate, so that any
+// waiting for a condition instead of for a fixed time, a log sink safe for
+// concurrent writers, and the benchmarks' load driver and statistics
+// (calls per second from parallel workers, rates compared in alternating
+// rounds, percentiles). It imports nothing of gitgate, so that any
 // package's tests can use it.
 package testkit
 

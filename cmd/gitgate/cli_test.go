@@ -37,8 +37,9 @@ func newFlagFile(t *testing.T) string {
 	return path
 }
 
-// TestHelp: a bare gitgate, and --help of the root command and of each
-// command group, print the help on stdout and succeed.
+// TestHelp: a bare gitgate, and --help of the root command, of each
+// command group, of kill and of canary set, print the help on stdout and
+// succeed.
 func TestHelp(t *testing.T) {
 	cases := []struct {
 		args []string

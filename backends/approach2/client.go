@@ -265,7 +265,7 @@ func receive(ctx context.Context, op backends.Op, stream grpc.ServerStreamingCli
 	progress := backends.ProgressFrom(ctx)
 	for {
 		ev, err := stream.Recv()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, backends.Errorf(backends.Internal, "the service ended %s without a result", op)
 		}
 		if err != nil {

@@ -714,7 +714,7 @@ func (d *Dir) writeNew(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp)
+	defer func() { _ = os.Remove(tmp) }() // linked or not, the temporary name goes
 	if err := os.Link(tmp, path); err != nil {
 		var le *os.LinkError
 		if errors.As(err, &le) && errors.Is(le.Err, syscall.EEXIST) {

@@ -1,6 +1,9 @@
-// Package configs holds gitgate's default configuration file, embedded so
-// that the binary runs without it and documented so that operators can copy
-// it.
+// Package configs is gitgate's configuration: the typed Config with its
+// sections, loaded by Load from the embedded defaults (gitgate.yaml, every
+// key documented), an optional file and GITGATE_* variables, and validated
+// section by section. Secrets are never read from the file: Load resolves
+// them through the getenv it is given (cmd passes os.Getenv), and unknown
+// keys or GITGATE_* variables are refused by name.
 package configs
 
 import _ "embed"

@@ -26,6 +26,7 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox/local"
 	"github.com/gitgate/gitgate/backends/sandbox/redisbind"
 	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/gateway/admin"
@@ -37,7 +38,7 @@ import (
 
 // app is one running gateway, assembled from a Config.
 type app struct {
-	cfg       *Config
+	cfg       *configs.Config
 	log       *slog.Logger
 	redactor  *redact.Redactor
 	registry  *prometheus.Registry
@@ -61,15 +62,12 @@ type app struct {
 // newApp assembles the gateway. Logs go to logOut through the redactor;
 // secrets lists values to redact besides the project tokens (a dev agent
 // token, say).
-func newApp(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
+func newApp(cfg *configs.Config, logOut io.Writer, secrets ...string) (*app, error) {
 	a, err := newBase(cfg, logOut, secrets...)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := cfg.sandboxDir()
-	if err != nil {
-		return nil, err
-	}
+	dir := cfg.SandboxDir()
 	ctx := context.Background()
 	locker, binds, err := a.sharedState(ctx)
 	if err != nil {
@@ -124,7 +122,7 @@ func (a *app) openFlags() (*flags.Evaluator, error) {
 
 // newBase sets up what every process needs: redaction, logging, metrics
 // and the agent directory.
-func newBase(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
+func newBase(cfg *configs.Config, logOut io.Writer, secrets ...string) (*app, error) {
 	a := &app{cfg: cfg, registry: prometheus.NewRegistry()}
 	a.redactor = redact.New(secrets...)
 	for _, p := range cfg.Projects {
@@ -135,7 +133,7 @@ func newBase(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	a.redactor.Add(cfg.Sandbox.E2B.APIKey)
 	a.log = newLogger(cfg.Log, logOut, a.redactor)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	dir, err := cfg.directory()
+	dir, err := cfg.Directory()
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -143,7 +141,7 @@ func newBase(cfg *Config, logOut io.Writer, secrets ...string) (*app, error) {
 	return a, nil
 }
 
-func newLogger(c LogConfig, out io.Writer, r *redact.Redactor) *slog.Logger {
+func newLogger(c configs.LogConfig, out io.Writer, r *redact.Redactor) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -211,7 +209,7 @@ func (a *app) newEngine(d engineDeps) (*approach1.Executor, error) {
 // openVault opens the vault of shelved work and sweeps, daily, entries
 // kept well past the retention (their bindings are gone).
 func (a *app) openVault() (*sandbox.DirVault, error) {
-	vault, err := sandbox.NewDirVault(a.cfg.vaultDir(), sandbox.DirVaultOptions{MaxBytes: a.cfg.Sandbox.Vault.MaxBytes})
+	vault, err := sandbox.NewDirVault(a.cfg.VaultDir(), sandbox.DirVaultOptions{MaxBytes: a.cfg.Sandbox.Vault.MaxBytes})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox.vault.dir: %w", err)
 	}
@@ -245,11 +243,11 @@ func (a *app) newProvider(dir string) (sandbox.Provider, error) {
 		return p, nil
 	}
 	c := a.cfg.Sandbox.E2B
-	api, err := e2b.NewAPI(e2b.APIConfig{BaseURL: c.apiURL(), APIKey: c.APIKey})
+	api, err := e2b.NewAPI(e2b.APIConfig{BaseURL: c.APIEndpoint(), APIKey: c.APIKey})
 	if err != nil {
 		return nil, err
 	}
-	return e2b.NewProvider(e2b.ProviderConfig{API: api, EnvdURL: c.envdURL(), Template: c.Template, User: c.User,
+	return e2b.NewProvider(e2b.ProviderConfig{API: api, EnvdURL: c.EnvdEndpoint(), Template: c.Template, User: c.User,
 		Root: c.Root, Lifetime: c.Lifetime, Keepalive: c.Keepalive, VCPUSecondUSD: c.VCPUSecondUSD, GiBSecondUSD: c.GiBSecondUSD,
 		Registerer: a.registry})
 }
@@ -273,11 +271,11 @@ func (a *app) sandboxesShared() bool {
 // stdio processes) and kept across restarts.
 func (a *app) sharedState(ctx context.Context) (lock.Locker, sandbox.BindingStore, error) {
 	if a.cfg.Redis.Addr == "" {
-		binds, err := filebind.Open(a.cfg.statePath("bindings"), filebind.Options{TTL: a.cfg.Sandbox.TTL})
+		binds, err := filebind.Open(a.cfg.StatePath("bindings"), filebind.Options{TTL: a.cfg.Sandbox.TTL})
 		if err != nil {
 			return nil, nil, fmt.Errorf("state_dir: %w", err)
 		}
-		locker, err := filelock.New(a.cfg.statePath("locks"), filelock.Options{})
+		locker, err := filelock.New(a.cfg.StatePath("locks"), filelock.Options{})
 		if err != nil {
 			return nil, nil, fmt.Errorf("state_dir: %w", err)
 		}
@@ -362,10 +360,7 @@ func (a *app) mcpServer(hosts []string) (*mcpserver.Server, error) {
 // hiddenPaths are the gateway's own directories, which no text an agent
 // gets may show (as configured and with symbolic links resolved).
 func (a *app) hiddenPaths() []string {
-	dirs := []string{a.cfg.StateDir, a.cfg.Approach2.SandboxDir}
-	if d, err := a.cfg.sandboxDir(); err == nil {
-		dirs = append(dirs, d)
-	}
+	dirs := []string{a.cfg.StateDir, a.cfg.Approach2.SandboxDir, a.cfg.SandboxDir()}
 	var out []string
 	for _, d := range dirs {
 		if d == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/gateway/admin"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -34,11 +35,11 @@ to Approach 2, with the standard health service, server reflection and its own
 admin listener. SIGTERM stops accepting calls, drains those in flight and exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(o.configPath, os.Getenv)
+			cfg, err := configs.Load(o.configPath, os.Getenv)
 			if err != nil {
 				return err
 			}
-			if err := cfg.needService(); err != nil {
+			if err := cfg.NeedService(); err != nil {
 				return fmt.Errorf("config: %w", err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -51,7 +52,7 @@ admin listener. SIGTERM stops accepting calls, drains those in flight and exits.
 // newServiceApp assembles the service: the git engine on its own warm
 // sandbox pool, behind the exactly-once layer (PostgreSQL journal, workspace
 // locks — in Redis when configured) and a router for metrics and logs.
-func newServiceApp(ctx context.Context, cfg *Config, logOut io.Writer) (*app, error) {
+func newServiceApp(ctx context.Context, cfg *configs.Config, logOut io.Writer) (*app, error) {
 	a, err := newBase(cfg, logOut)
 	if err != nil {
 		return nil, err
@@ -86,11 +87,11 @@ func newServiceApp(ctx context.Context, cfg *Config, logOut io.Writer) (*app, er
 
 // serviceSandboxDir is approach2.sandbox_dir, or the gateway's directory
 // when it is shared, or a directory of the service's own beside it.
-func serviceSandboxDir(cfg *Config) string {
+func serviceSandboxDir(cfg *configs.Config) string {
 	if cfg.Approach2.SandboxDir != "" {
 		return cfg.Approach2.SandboxDir
 	}
-	base, _ := cfg.sandboxDir()
+	base := cfg.SandboxDir()
 	if cfg.Sandbox.Local.Shared {
 		return base
 	}
@@ -122,7 +123,7 @@ func (a *app) lockKey(req backends.Request) string {
 	return approach1.LockKey(k)
 }
 
-func runBackend(ctx context.Context, cfg *Config, logOut io.Writer) error {
+func runBackend(ctx context.Context, cfg *configs.Config, logOut io.Writer) error {
 	a, err := newServiceApp(ctx, cfg, logOut)
 	if err != nil {
 		return err
@@ -241,7 +242,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // dialApproach2 connects the gateway to the service; l sizes its messages
 // and refuses a write_file above the limit the service enforces.
-func dialApproach2(c Approach2Config, l LimitsConfig, g GitConfig) (*approach2.Client, error) {
+func dialApproach2(c configs.Approach2Config, l configs.LimitsConfig, g configs.GitConfig) (*approach2.Client, error) {
 	var opts []grpc.DialOption
 	if !c.Insecure {
 		creds, err := clientTLS(c)

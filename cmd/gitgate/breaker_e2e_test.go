@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/testkit"
 )
@@ -157,7 +158,7 @@ func TestApproach2KilledAtFiftyPercent(t *testing.T) {
 func TestBreakerClosesWhenTheServiceComesBack(t *testing.T) {
 	f := flags.NewFile(opNames())
 	_ = f.SetRoute("status", 100)
-	w, _, proc := newCanaryWorld(t, f, func(c *Config) {
+	w, _, proc := newCanaryWorld(t, f, func(c *configs.Config) {
 		c.Canary.Rollback.MinCalls = 1 << 30
 		c.Approach2.Breaker.OpenFor = 3 * time.Second
 	})

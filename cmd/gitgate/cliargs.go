@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/internal/suggest"
 	"github.com/spf13/cobra"
 )
 
@@ -76,7 +77,7 @@ func unknownSubcommand(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("%q needs a command: %s (see %s --help)", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
 	}
 	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-	if near, ok := closest(args[0], names); ok {
+	if near, ok := suggest.Closest(args[0], names); ok {
 		msg += fmt.Sprintf(" (did you mean %s?)", near)
 	}
 	return fmt.Errorf("%s; the commands are %s", msg, strings.Join(names, ", "))

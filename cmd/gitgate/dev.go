@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/internal/gitremote"
@@ -40,7 +41,7 @@ gitgate_dev schema, locks and bindings in Redis, sandboxes shared), and
 token and a client configuration. Everything is removed when it stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(o.configPath, os.Getenv)
+			cfg, err := configs.Load(o.configPath, os.Getenv)
 			if err != nil {
 				return err
 			}
@@ -73,7 +74,7 @@ type devWorld struct {
 	backend        backends.Name  // where every operation goes
 }
 
-func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend backends.Name) error {
+func runDev(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, backend backends.Name) error {
 	state, err := os.MkdirTemp("", "gitgate-dev-")
 	if err != nil {
 		return err
@@ -108,7 +109,7 @@ func runDev(ctx context.Context, cfg *Config, cmd *cobra.Command, backend backen
 }
 
 // startDevWorld starts the demo remote and rewrites cfg to use it.
-func startDevWorld(ctx context.Context, cfg *Config, state string) (*devWorld, error) {
+func startDevWorld(ctx context.Context, cfg *configs.Config, state string) (*devWorld, error) {
 	gitToken, err := newToken("gitgate-dev-git-")
 	if err != nil {
 		return nil, err
@@ -130,9 +131,9 @@ func startDevWorld(ctx context.Context, cfg *Config, state string) (*devWorld, e
 	}
 	u, _ := url.Parse(remote.URL())
 	cfg.Git.AllowHTTP = true
-	cfg.Projects = map[string]ProjectConfig{"dev": {AllowedHosts: []string{u.Host}, AllowedSchemes: []string{"http"},
+	cfg.Projects = map[string]configs.ProjectConfig{"dev": {AllowedHosts: []string{u.Host}, AllowedSchemes: []string{"http"},
 		Token: gitToken, TokenUsername: "x-access-token"}}
-	cfg.Agents = []AgentConfig{{Name: "dev-agent", Project: "dev", TokenSHA256: gateway.HashToken(agentToken),
+	cfg.Agents = []configs.AgentConfig{{Name: "dev-agent", Project: "dev", TokenSHA256: gateway.HashToken(agentToken),
 		AuthorName: "gitgate dev agent", AuthorEmail: "dev-agent@gitgate.invalid"}}
 	cfg.MCP.StdioAgent = "dev-agent"
 	var adminToken string
@@ -147,7 +148,7 @@ func startDevWorld(ctx context.Context, cfg *Config, state string) (*devWorld, e
 	if cfg.Sandbox.Local.Dir == "" {
 		cfg.Sandbox.Local.Dir = filepath.Join(state, "sandboxes")
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		remote.Close()
 		return nil, err
 	}

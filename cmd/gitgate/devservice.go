@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 )
@@ -30,7 +31,7 @@ type devServiceInfo struct {
 // and PostgreSQL answer, and points cfg (the gateway's configuration) at it
 // with shared locks, bindings and sandboxes. It returns where the service
 // is, or why it did not start.
-func devService(ctx context.Context, cfg *Config, logOut io.Writer) devServiceInfo {
+func devService(ctx context.Context, cfg *configs.Config, logOut io.Writer) devServiceInfo {
 	failed := func(why string) devServiceInfo { return devServiceInfo{why: why} }
 	dsn, err := devJournalDSN(ctx)
 	if err != nil {
@@ -44,7 +45,7 @@ func devService(ctx context.Context, cfg *Config, logOut io.Writer) devServiceIn
 		return failed(err.Error())
 	}
 	prefix, _ := newToken("")
-	cfg.Redis = RedisConfig{Addr: "127.0.0.1:6379", Prefix: "gitgate-dev:" + prefix[:12] + ":", LockTTL: 10 * time.Second}
+	cfg.Redis = configs.RedisConfig{Addr: "127.0.0.1:6379", Prefix: "gitgate-dev:" + prefix[:12] + ":", LockTTL: 10 * time.Second}
 	cfg.Sandbox.Local.Shared = true
 	cfg.Approach2.Token, cfg.Approach2.Insecure = token, true
 	cfg.Postgres.DSN = dsn // the gateway's Approach 1 shares the service's journal
@@ -86,7 +87,7 @@ func pingRedis(ctx context.Context, addr string) error {
 
 // startServiceInProcess runs the Approach 2 service on loopback ports of
 // its own until ctx ends and says where it listens.
-func startServiceInProcess(ctx context.Context, cfg *Config, logOut io.Writer) (devServiceInfo, error) {
+func startServiceInProcess(ctx context.Context, cfg *configs.Config, logOut io.Writer) (devServiceInfo, error) {
 	a, err := newServiceApp(ctx, cfg, logOut)
 	if err != nil {
 		return devServiceInfo{}, fmt.Errorf("approach2 service: %w", err)

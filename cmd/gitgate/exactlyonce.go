@@ -25,7 +25,7 @@ func (a *app) gatewayJournal(ctx context.Context) (journal.Store, error) {
 		a.closers = append(a.closers, j.Close)
 		return j, nil
 	}
-	j, err := journal.OpenDir(a.cfg.statePath("journal"), journal.DirOptions{Logger: a.log})
+	j, err := journal.OpenDir(a.cfg.StatePath("journal"), journal.DirOptions{Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}

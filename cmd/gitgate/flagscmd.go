@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway/admin"
 	"github.com/spf13/cobra"
@@ -36,7 +37,7 @@ func (c *changeOptions) path() (string, error) {
 	if c.file != "" {
 		return c.file, nil
 	}
-	cfg, err := readConfig(c.o.configPath, os.Getenv) // flags.path only: no token is needed to edit flags
+	cfg, err := configs.Read(c.o.configPath, os.Getenv) // flags.path only: no token is needed to edit flags
 	if err != nil {
 		return "", err
 	}
@@ -269,7 +270,7 @@ override file gateways keep): calls stay on approach1 until it is cleared.`,
 func (c *changeOptions) override(flagPath string) (flags.Override, string, bool) {
 	path := flags.OverridePath(flagPath)
 	if c.file == "" {
-		if cfg, err := loadConfig(c.o.configPath, os.Getenv); err == nil && cfg.Flags.OverridePath != "" {
+		if cfg, err := configs.Load(c.o.configPath, os.Getenv); err == nil && cfg.Flags.OverridePath != "" {
 			path = cfg.Flags.OverridePath
 		}
 	}

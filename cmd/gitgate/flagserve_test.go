@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/testkit"
 )
@@ -39,7 +40,7 @@ func TestGatewayFollowsFlagsServe(t *testing.T) {
 	addr := strings.TrimSpace(line[strings.LastIndex(line, " "):])
 
 	dir := t.TempDir()
-	w, _, _ := newCanaryWorld(t, flags.NewFile(opNames()), func(c *Config) {
+	w, _, _ := newCanaryWorld(t, flags.NewFile(opNames()), func(c *configs.Config) {
 		c.Flags.Path, c.Flags.SyncAddr = "", addr
 		c.Flags.OverridePath = filepath.Join(dir, "override.json")
 		c.Canary.LedgerPath = filepath.Join(dir, "ledger.jsonl")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/internal/backendtest"
@@ -142,14 +143,14 @@ func TestKillSwitchUnderLoad(t *testing.T) {
 // the two sharing Redis and the sandbox directory. The backend child's
 // process is returned for tests that kill it. tune, if any, adjusts the
 // gateway's configuration before it starts.
-func newCanaryWorld(t testing.TB, f *flags.File, tune ...func(*Config)) (w *world, flagPath string, backend *os.Process) {
+func newCanaryWorld(t testing.TB, f *flags.File, tune ...func(*configs.Config)) (w *world, flagPath string, backend *os.Process) {
 	t.Helper()
 	return newCanaryWorldWith(t, f, nil, tune...)
 }
 
 // newCanaryWorldWith is newCanaryWorld with prepare, if set, adjusting the
 // world before any configuration is written.
-func newCanaryWorldWith(t testing.TB, f *flags.File, prepare func(*world), tune ...func(*Config)) (w *world, flagPath string, backend *os.Process) {
+func newCanaryWorldWith(t testing.TB, f *flags.File, prepare func(*world), tune ...func(*configs.Config)) (w *world, flagPath string, backend *os.Process) {
 	t.Helper()
 	w = newWorld(t)
 	if prepare != nil {
@@ -184,7 +185,7 @@ func newCanaryWorldWith(t testing.TB, f *flags.File, prepare func(*world), tune 
 // token appears in no log.
 func TestAdminTokenGuardsTheOverride(t *testing.T) {
 	const adminToken = "adm-4f1c9e-not-for-agents"
-	w, flagPath, _ := newCanaryWorld(t, flags.NewFile(opNames()), func(c *Config) {
+	w, flagPath, _ := newCanaryWorld(t, flags.NewFile(opNames()), func(c *configs.Config) {
 		c.Listen.AdminTokenSHA256 = gateway.HashToken(adminToken)
 	})
 	override := func() map[string]any {

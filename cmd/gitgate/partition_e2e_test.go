@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends/approach2"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/gitgate/gitgate/internal/testkit"
@@ -36,7 +37,7 @@ func TestSilentPartitionOpensTheBreaker(t *testing.T) {
 		_ = f.SetRoute(op, 100)
 	}
 	var proxy *backendtest.TCPProxy
-	w, _, _ := newCanaryWorld(t, f, func(c *Config) {
+	w, _, _ := newCanaryWorld(t, f, func(c *configs.Config) {
 		c.Canary.Rollback.MinCalls = 1 << 30
 		proxy = backendtest.NewProxy(t, c.Approach2.Target)
 		c.Approach2.Target = proxy.Addr()

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/gateway"
 )
 
@@ -13,7 +14,7 @@ import (
 func TestAgentScopedSandboxes(t *testing.T) {
 	w := newWorld(t)
 	w.cfg.Sandbox.Scope = "agent"
-	w.cfg.Agents = append(w.cfg.Agents, AgentConfig{Name: "bob", Project: "alpha",
+	w.cfg.Agents = append(w.cfg.Agents, configs.AgentConfig{Name: "bob", Project: "alpha",
 		TokenSHA256: hashOf("gga_e2e_agent_token_bob_0123456789"), AuthorName: "Bob", AuthorEmail: "bob@agents.example"})
 	w.startHTTP(t)
 	ada, bob := w.httpClient(t, agentToken), w.httpClient(t, "gga_e2e_agent_token_bob_0123456789")

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
@@ -25,7 +26,7 @@ func newServeCmd(o *globalOptions) *cobra.Command {
   gitgate serve --stdio --agent web-builder   # for MCP clients that start a process`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(o.configPath, os.Getenv)
+			cfg, err := configs.Load(o.configPath, os.Getenv)
 			if err != nil {
 				return err
 			}
@@ -45,7 +46,7 @@ func newServeCmd(o *globalOptions) *cobra.Command {
 // runHTTP serves MCP over HTTP and the admin endpoints until ctx ends.
 // announce is told the URLs once both listeners are up; secrets are values
 // to redact besides the project tokens.
-func runHTTP(ctx context.Context, cfg *Config, cmd *cobra.Command, announce func(a *app, mcpURL, adminURL string), secrets ...string) error {
+func runHTTP(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, announce func(a *app, mcpURL, adminURL string), secrets ...string) error {
 	a, err := newApp(cfg, cmd.ErrOrStderr(), secrets...)
 	if err != nil {
 		return err
@@ -121,7 +122,7 @@ func logServing(a *app, mcpURL, adminURL string) {
 	a.log.Info("gitgate serving", "mcp", mcpURL, "admin", adminURL, "version", version)
 }
 
-func listen(cfg *Config) (net.Listener, net.Listener, error) {
+func listen(cfg *configs.Config) (net.Listener, net.Listener, error) {
 	mcpLn, err := net.Listen("tcp", cfg.Listen.MCP)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen.mcp %s: %w (set GITGATE_LISTEN_MCP to another address)", cfg.Listen.MCP, err)
@@ -136,7 +137,7 @@ func listen(cfg *Config) (net.Listener, net.Listener, error) {
 
 // runStdio serves one agent over standard input and output. There is no
 // admin listener: several such processes may run side by side.
-func runStdio(ctx context.Context, cfg *Config, agentName string, cmd *cobra.Command) error {
+func runStdio(ctx context.Context, cfg *configs.Config, agentName string, cmd *cobra.Command) error {
 	if agentName == "" {
 		agentName = cfg.MCP.StdioAgent
 	}

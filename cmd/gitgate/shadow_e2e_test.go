@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/gitgate/gitgate/internal/testkit"
@@ -52,7 +53,7 @@ func TestLedgerInPostgres(t *testing.T) {
 	_ = f.SetRoute("status", 100)
 	_ = f.SetShadow("read_file", 1)
 	dsn := backendtest.PostgresDSN(t)
-	w, flagPath, _ := newCanaryWorld(t, f, func(c *Config) { c.Canary.LedgerDSN = dsn })
+	w, flagPath, _ := newCanaryWorld(t, f, func(c *configs.Config) { c.Canary.LedgerDSN = dsn })
 	c := w.httpClient(t, agentToken)
 	w.ok(t, c, "clone", map[string]any{"workspace": "pg", "url": w.repoURL})
 	for range 5 {
@@ -184,7 +185,7 @@ func TestLedgerDatabaseDownServesAnyway(t *testing.T) {
 	f := flags.NewFile(opNames())
 	_ = f.SetRoute("status", 100)
 	const password = "ledger-pw-9d2e"
-	w, _, _ := newCanaryWorld(t, f, func(c *Config) {
+	w, _, _ := newCanaryWorld(t, f, func(c *configs.Config) {
 		c.Canary.LedgerDSN = "postgres://gitgate:" + password + "@127.0.0.1:1/ledger?sslmode=disable&connect_timeout=1"
 	})
 	c := w.httpClient(t, agentToken)

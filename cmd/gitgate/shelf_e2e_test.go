@@ -28,10 +28,7 @@ func TestReapedWorkspaceIsRestoredThroughMCP(t *testing.T) {
 	w.ok(t, c, "write_file", map[string]any{"workspace": "work", "path": "b.txt", "content": "uncommitted\n"})
 	w.ok(t, c, "delete_file", map[string]any{"workspace": "work", "path": "README.md"})
 	before := w.ok(t, c, "status", map[string]any{"workspace": "work"})
-	dir, err := w.cfg.sandboxDir()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := w.cfg.SandboxDir()
 	testkit.Eventually(t, "the idle sandbox is reaped", func() bool {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {

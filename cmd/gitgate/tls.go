@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/gitgate/gitgate/configs"
 	"google.golang.org/grpc/credentials"
 )
 
 // serverTLS is the service's TLS: its certificate, and with tls_client_ca
 // the requirement that gateways present a certificate that CA signed.
-func serverTLS(c Approach2Config) (credentials.TransportCredentials, error) {
+func serverTLS(c configs.Approach2Config) (credentials.TransportCredentials, error) {
 	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 	if err != nil {
 		return nil, fmt.Errorf("approach2.tls_cert/tls_key: %w", err)
@@ -29,7 +30,7 @@ func serverTLS(c Approach2Config) (credentials.TransportCredentials, error) {
 
 // clientTLS is the gateway's TLS: the CA it trusts for the service, and with
 // tls_client_cert/key the certificate it presents.
-func clientTLS(c Approach2Config) (credentials.TransportCredentials, error) {
+func clientTLS(c configs.Approach2Config) (credentials.TransportCredentials, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.TLSCA != "" {
 		pool, err := certPool(c.TLSCA)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/internal/testkit"
 	"google.golang.org/grpc"
 )
@@ -76,7 +77,7 @@ func TestMutualTLS(t *testing.T) {
 	srvCert, srvKey := ca.issue(t, "service", x509.ExtKeyUsageServerAuth)
 	goodCert, goodKey := ca.issue(t, "gateway", x509.ExtKeyUsageClientAuth)
 	badCert, badKey := rogue.issue(t, "intruder", x509.ExtKeyUsageClientAuth)
-	creds, err := serverTLS(Approach2Config{TLSCert: srvCert, TLSKey: srvKey, TLSClientCA: ca.pem})
+	creds, err := serverTLS(configs.Approach2Config{TLSCert: srvCert, TLSKey: srvKey, TLSClientCA: ca.pem})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +92,9 @@ func TestMutualTLS(t *testing.T) {
 	ln := listenLoopback(t)
 	go func() { _ = g.Serve(ln) }()
 	t.Cleanup(g.Stop)
-	call := func(c Approach2Config) error {
+	call := func(c configs.Approach2Config) error {
 		c.Target, c.Token = ln.Addr().String(), serviceToken
-		client, err := dialApproach2(c, LimitsConfig{}, GitConfig{})
+		client, err := dialApproach2(c, configs.LimitsConfig{}, configs.GitConfig{})
 		if err != nil {
 			return err
 		}
@@ -103,10 +104,10 @@ func TestMutualTLS(t *testing.T) {
 		_, err = client.Execute(ctx, &backends.StatusRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a"}, Workspace: "w"}})
 		return err
 	}
-	if err := call(Approach2Config{TLSCA: ca.pem, TLSClientCert: goodCert, TLSClientKey: goodKey}); err != nil || !ran {
+	if err := call(configs.Approach2Config{TLSCA: ca.pem, TLSClientCert: goodCert, TLSClientKey: goodKey}); err != nil || !ran {
 		t.Fatalf("gateway with a certificate the CA signed: %v (ran %v)", err, ran)
 	}
-	for name, c := range map[string]Approach2Config{
+	for name, c := range map[string]configs.Approach2Config{
 		"no client certificate":       {TLSCA: ca.pem},
 		"certificate of another CA":   {TLSCA: ca.pem, TLSClientCert: badCert, TLSClientKey: badKey},
 		"service's CA is not trusted": {TLSCA: rogue.pem, TLSClientCert: goodCert, TLSClientKey: goodKey},

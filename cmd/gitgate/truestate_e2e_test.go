@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/gateway/admin"
@@ -21,7 +22,7 @@ import (
 const testAdminToken = "gga_e2e_admin_token_oncall_0123456789"
 
 // withAdminToken configures a gateway's admin token (listen.admin_token_sha256).
-func withAdminToken(c *Config) { c.Listen.AdminTokenSHA256 = gateway.HashToken(testAdminToken) }
+func withAdminToken(c *configs.Config) { c.Listen.AdminTokenSHA256 = gateway.HashToken(testAdminToken) }
 
 // adminStatus reads the gateway's GET /status (open without a token).
 func adminStatus(t *testing.T, w *world) admin.Status {
@@ -62,7 +63,7 @@ func trueStateMatrix(t *testing.T, rolledBack bool) {
 	f := flags.NewFile(opNames())
 	_ = f.SetRoute("status", 100)
 	_ = f.SetShadow("status", 1)
-	w, flagPath, _ := newCanaryWorld(t, f, withAdminToken, func(c *Config) {
+	w, flagPath, _ := newCanaryWorld(t, f, withAdminToken, func(c *configs.Config) {
 		c.Canary.Rollback.MinCalls, c.Canary.Rollback.Window = 3, time.Hour
 		if rolledBack { // every Approach 2 call breaches the P95 limit
 			c.Canary.Rollback.MaxP95 = time.Nanosecond

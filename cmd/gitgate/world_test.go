@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/internal/gitremote"
 	"github.com/gitgate/gitgate/internal/testkit"
@@ -38,7 +39,7 @@ type world struct {
 	remote     *gitremote.Server
 	remoteRoot string
 	repoURL    string
-	cfg        *Config
+	cfg        *configs.Config
 	logs       *testkit.SyncBuffer // everything the gateway logged
 	mcpURL     string
 	adminURL   string
@@ -94,12 +95,12 @@ func (w *world) serveRemote(t testing.TB, addr string) *gitremote.Server {
 
 // config builds the configuration through the real loader: a file naming
 // the token's environment variable, as an operator would write it.
-func (w *world) config(t testing.TB) *Config {
+func (w *world) config(t testing.TB) *configs.Config {
 	path := filepath.Join(t.TempDir(), "gitgate.yaml")
 	if err := os.WriteFile(path, []byte(w.configYAML(t.TempDir())), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(path, func(k string) string {
+	cfg, err := configs.Load(path, func(k string) string {
 		switch k {
 		case "E2E_GIT_TOKEN":
 			return gitToken

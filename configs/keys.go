@@ -1,4 +1,7 @@
-package main
+// Unknown keys and variables: a misspelt key in the file or a GITGATE_*
+// variable that sets nothing is refused by name, with the closest valid one.
+
+package configs
 
 import (
 	"fmt"
@@ -7,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gitgate/gitgate/internal/suggest"
 	"github.com/spf13/viper"
 )
 
@@ -97,7 +101,7 @@ func structKeys(t reflect.Type) map[string]reflect.Type {
 }
 
 func unknownKey(key, name, parent string, siblings []string) error {
-	if near, ok := closest(name, siblings); ok {
+	if near, ok := suggest.Closest(name, siblings); ok {
 		return fmt.Errorf("unknown configuration key %s (did you mean %s?)", key, joinKey(parent, near))
 	}
 	where := "at the top level"
@@ -140,9 +144,9 @@ func checkEnvironment(environ []string, v *viper.Viper) error {
 	slices.Sort(bad)
 	name := bad[0]
 	msg := fmt.Sprintf("unknown configuration variable %s: GITGATE_* variables set configuration keys (GITGATE_<KEY>, dots as underscores)", name)
-	if near, ok := closest(strings.TrimPrefix(name, envPrefix), trimAll(sortedKeys(keyOf), envPrefix)); ok {
+	if near, ok := suggest.Closest(strings.TrimPrefix(name, envPrefix), trimAll(sortedKeys(keyOf), envPrefix)); ok {
 		msg += fmt.Sprintf(" (did you mean %s%s, key %s?)", envPrefix, near, keyOf[envPrefix+near])
-	} else if near, ok := closest(name, sortedKeys(named)); ok {
+	} else if near, ok := suggest.Closest(name, sortedKeys(named)); ok {
 		msg += fmt.Sprintf(" (did you mean %s, named by a *_env key?)", near)
 	}
 	if len(bad) > 1 {
@@ -154,45 +158,6 @@ func checkEnvironment(environ []string, v *viper.Viper) error {
 // envName is the variable that overrides key.
 func envName(key string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-}
-
-// closest returns the candidate nearest to s by edit distance
-// (transpositions count once), when it is near enough to be a misspelling.
-func closest(s string, candidates []string) (string, bool) {
-	best, bestD := "", -1
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); bestD < 0 || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best, bestD >= 0 && bestD <= max(2, len(s)/3)
-}
-
-// editDistance is the optimal string alignment distance of a and b:
-// insertions, deletions, substitutions and transpositions of neighbours.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 func joinKey(parent, k string) string {

@@ -27,7 +27,7 @@ import (
 func (e *Executor) recoverBinding(ctx context.Context, k sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
 	candidates, err := e.cfg.Sandboxes.Candidates(ctx, k.Owner())
 	if err != nil {
-		return sandbox.Binding{}, false, nil // nothing to recover from now; the caller reports not found
+		return sandbox.Binding{}, false, nil //nolint:nilerr // nothing to recover from now; the caller reports not found
 	}
 	for _, info := range candidates {
 		if info.Owner != k.Owner() {

@@ -163,17 +163,19 @@ func Info(op Op) (info OpInfo, ok bool) {
 	return info, ok
 }
 
-// NewRequest returns a new zero request for op, or nil for an unknown op.
+// NewRequest returns a new zero request for op, or nil for an unknown op
+// (or one declared without its types yet).
 func NewRequest(op Op) Request {
-	if info, ok := opIndex[op]; ok {
+	if info, ok := opIndex[op]; ok && info.newRequest != nil {
 		return info.newRequest()
 	}
 	return nil
 }
 
-// NewResult returns a new zero result for op, or nil for an unknown op.
+// NewResult returns a new zero result for op, or nil for an unknown op
+// (or one declared without its types yet).
 func NewResult(op Op) Result {
-	if info, ok := opIndex[op]; ok {
+	if info, ok := opIndex[op]; ok && info.newResult != nil {
 		return info.newResult()
 	}
 	return nil

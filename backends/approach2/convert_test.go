@@ -41,8 +41,13 @@ func fill(v reflect.Value, seed *int) {
 
 // TestEveryFieldCrossesTheWire: every field of every request and result
 // survives Go → proto → Go; a field added on one side only fails here.
+// An operation the table declares without its types yet is left to the
+// walks (TestEveryOperationCrossesTheWire, TestOpTableDeclaresEveryPiece).
 func TestEveryFieldCrossesTheWire(t *testing.T) {
 	for _, info := range backends.Ops() {
+		if backends.NewRequest(info.Op) == nil || backends.NewResult(info.Op) == nil {
+			continue
+		}
 		seed := 0
 		req := backends.NewRequest(info.Op)
 		fill(reflect.ValueOf(req), &seed)

@@ -17,12 +17,14 @@ type opResult struct {
 	res backends.Result
 }
 
-// allResults is one zero result of every operation of the table, and the
-// other shapes of pull and push results.
+// allResults is one zero result of every operation of the table (that
+// has its types), and the other shapes of pull and push results.
 func allResults() []opResult {
 	var out []opResult
 	for _, info := range backends.Ops() {
-		out = append(out, opResult{info.Op, backends.NewResult(info.Op)})
+		if res := backends.NewResult(info.Op); res != nil {
+			out = append(out, opResult{info.Op, res})
+		}
 	}
 	return append(out,
 		opResult{backends.OpPull, &backends.PullResult{Updated: true}}, opResult{backends.OpPull, &backends.PullResult{Updated: true, Merged: true}},

@@ -10,7 +10,9 @@ import (
 
 // BackendConfig chooses the backend.
 type BackendConfig struct {
-	Default string `mapstructure:"default"`
+	// Default serves every call without canary flags; with them it is
+	// the fallback, and must be Approach 1.
+	Default backends.Name `mapstructure:"default"`
 }
 
 // Approach2Config configures the Approach 2 service and the gateway's
@@ -56,8 +58,8 @@ type BreakerConfig struct {
 // when it is the default.
 func (c *Config) validateBackend() error {
 	switch c.Backend.Default {
-	case string(backends.Approach1):
-	case string(backends.Approach2):
+	case backends.Approach1:
+	case backends.Approach2:
 		if err := c.NeedApproach2(); err != nil {
 			return err
 		}

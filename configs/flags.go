@@ -57,7 +57,7 @@ func (c *Config) validateFlags() error {
 	if !c.Flags.Canary() {
 		return nil
 	}
-	if c.Backend.Default != string(backends.Approach1) {
+	if c.Backend.Default != backends.Approach1 {
 		return fmt.Errorf("backend.default: with canary flags (flags.path or flags.sync_addr) it is the fallback and must be approach1")
 	}
 	// A workspace cloned through one backend must be usable through the

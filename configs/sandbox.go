@@ -130,3 +130,24 @@ func (c *Config) VaultDir() string {
 	}
 	return c.StatePath("vault")
 }
+
+// ServiceSandboxDir is the Approach 2 service's local sandbox directory:
+// approach2.sandbox_dir, or the gateway's directory (SandboxDir) when it
+// is shared, or a directory of the service's own beside it.
+func (c *Config) ServiceSandboxDir() string {
+	if c.Approach2.SandboxDir != "" {
+		return c.Approach2.SandboxDir
+	}
+	base := c.SandboxDir()
+	if c.Sandbox.Local.Shared {
+		return base
+	}
+	return filepath.Join(filepath.Dir(base), "service-sandboxes")
+}
+
+// Retention is how long shelved work, and a binding holding unsaved work,
+// is kept unused: sandbox.shelf_retention, but never shorter than the idle
+// TTL or an hour.
+func (s SandboxConfig) Retention() time.Duration {
+	return max(s.ShelfRetention, s.TTL, time.Hour)
+}

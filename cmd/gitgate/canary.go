@@ -13,7 +13,7 @@ import (
 
 // canaryRecorder starts the ledger and the automatic rollback for the
 // gateway's router (canary.Recorder), and the routing state's gauges.
-func (a *app) canaryRecorder() (*canary.Recorder, error) {
+func (a *gatewayRoot) canaryRecorder() (*canary.Recorder, error) {
 	store, closeStore, err := a.ledgerStore()
 	if err != nil {
 		return nil, err
@@ -36,7 +36,7 @@ func (a *app) canaryRecorder() (*canary.Recorder, error) {
 
 // ledgerStore is PostgreSQL when canary.ledger_dsn_env is set, the JSON
 // lines file otherwise. An unreachable database does not stop the gateway.
-func (a *app) ledgerStore() (store canary.Store, closeStore func(), err error) {
+func (a *gatewayRoot) ledgerStore() (store canary.Store, closeStore func(), err error) {
 	if dsn := a.cfg.Canary.LedgerDSN; dsn != "" {
 		pg, err := canary.NewPGStore(dsn)
 		if err != nil {
@@ -65,7 +65,7 @@ func ledgerFile(flagPath, path string) string {
 // rollbackApply is how automatic rollback sends an operation back: by
 // editing the flag file, or, with a sync source the gateway cannot edit,
 // on this gateway until an operator changes the route at the source.
-func (a *app) rollbackApply() func(op, reason string) error {
+func (a *gatewayRoot) rollbackApply() func(op, reason string) error {
 	if a.cfg.Flags.SyncAddr != "" {
 		return a.flags.RollBackLocally
 	}
@@ -85,7 +85,7 @@ func rollbackInFile(path string) func(op, reason string) error {
 
 // adminHandler is the admin listener: metrics, health, and with flags the
 // kill-switch override and the routing state at /status.
-func (a *app) adminHandler() http.Handler {
+func (a *gatewayRoot) adminHandler() http.Handler {
 	cfg := admin.Config{Gatherer: a.registry, Ready: a.ready, Kill: a.killSwitch(),
 		KillTokenSHA256: a.cfg.Listen.AdminTokenSHA256, KillWithoutToken: a.cfg.Listen.AdminKillWithoutToken}
 	if a.flags != nil {
@@ -95,7 +95,7 @@ func (a *app) adminHandler() http.Handler {
 }
 
 // status is the routing state this gateway applies (GET /status).
-func (a *app) status(context.Context) admin.Status {
+func (a *gatewayRoot) status(context.Context) admin.Status {
 	st := a.flags.Status()
 	out := admin.Status{Status: &st, AutoRollbacks: map[string]canary.Applied{}}
 	if a.recorder != nil {

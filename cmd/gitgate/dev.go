@@ -103,8 +103,8 @@ func runDev(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, backen
 		}
 		cfg.Flags.Path = w.flagPath
 	}
-	cfg.Backend.Default, w.backend = backend.String(), backend
-	banner := func(_ *app, mcpURL, adminURL string) { printBanner(cmd.OutOrStdout(), mcpURL, adminURL, w) }
+	cfg.Backend.Default, w.backend = backend, backend
+	banner := func(_ *gatewayRoot, mcpURL, adminURL string) { printBanner(cmd.OutOrStdout(), mcpURL, adminURL, w) }
 	return runHTTP(ctx, cfg, cmd, banner, w.agentToken, w.adminToken)
 }
 

@@ -88,7 +88,7 @@ func pingRedis(ctx context.Context, addr string) error {
 // startServiceInProcess runs the Approach 2 service on loopback ports of
 // its own until ctx ends and says where it listens.
 func startServiceInProcess(ctx context.Context, cfg *configs.Config, logOut io.Writer) (devServiceInfo, error) {
-	a, err := newServiceApp(ctx, cfg, logOut)
+	a, err := newServiceRoot(ctx, cfg, logOut)
 	if err != nil {
 		return devServiceInfo{}, fmt.Errorf("approach2 service: %w", err)
 	}

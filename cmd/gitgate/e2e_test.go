@@ -46,7 +46,7 @@ func agentFlow(t *testing.T, w *world, c *client.Client) {
 	if progress.Load() == 0 {
 		t.Errorf("clone sent no progress notifications although the client asked for them")
 	}
-	if got := res.StructuredContent.(map[string]any)["backend"]; got != w.cfg.Backend.Default {
+	if got := res.StructuredContent.(map[string]any)["backend"]; got != w.cfg.Backend.Default.String() {
 		t.Errorf("clone served by %v, want %s", got, w.cfg.Backend.Default)
 	}
 	w.ok(t, c, "checkout", map[string]any{"workspace": "work", "branch": "ada/greeting", "create": true})

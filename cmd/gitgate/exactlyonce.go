@@ -2,36 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/sandbox"
 )
-
-// gatewayJournal opens the journal the gateway's Approach 1 records its
-// writes in: the PostgreSQL journal when postgres.dsn_env is set — the
-// Approach 2 service's, so that a key used on one backend is honoured by
-// the other — and otherwise the embedded one in the state directory,
-// shared by the processes of this machine.
-func (a *app) gatewayJournal(ctx context.Context) (journal.Store, error) {
-	if a.cfg.Postgres.DSN != "" {
-		j, err := journal.Open(ctx, a.cfg.Postgres.DSN, journal.Options{Logger: a.log})
-		if err != nil {
-			return nil, fmt.Errorf("postgres: %w", err)
-		}
-		a.closers = append(a.closers, j.Close)
-		return j, nil
-	}
-	j, err := journal.OpenDir(a.cfg.StatePath("journal"), journal.DirOptions{Logger: a.log})
-	if err != nil {
-		return nil, fmt.Errorf("state_dir: %w", err)
-	}
-	a.closers = append(a.closers, j.Close)
-	return j, nil
-}
 
 // exactlyOnce puts engine behind the exactly-once layer (every write
 // journaled under the workspace lock; a retry with the same idempotency
@@ -40,7 +19,7 @@ func (a *app) gatewayJournal(ctx context.Context) (journal.Store, error) {
 // (only writes to those workspaces wait for it). engine must lock through
 // lock.Reentrant(locker). lockWait bounds how long reconciliation waits for
 // a workspace lock a dead holder may still have.
-func (a *app) exactlyOnce(engine *approach1.Executor, locker lock.Locker, j journal.Store, lockWait time.Duration) (*approach2.Once, error) {
+func (a *base) exactlyOnce(engine *approach1.Executor, locker lock.Locker, j journal.Store, lockWait time.Duration) (*approach2.Once, error) {
 	recovery := approach2.NewRecovery(approach2.ReconcileConfig{Journal: j, Locker: locker,
 		RemoteReach: engine.RemoteReach, LockWait: lockWait, Logger: a.log})
 	once, err := approach2.NewOnce(approach2.OnceConfig{Engine: engine, Locker: locker, Journal: j,
@@ -62,4 +41,15 @@ func (a *app) exactlyOnce(engine *approach1.Executor, locker lock.Locker, j jour
 		}
 	})
 	return once, nil
+}
+
+// lockKey is the workspace lock key of a request, the same the gateway's
+// engine uses, so that both backends serialise against each other.
+func (a *base) lockKey(req backends.Request) string {
+	s := req.GetScope()
+	k := sandbox.WorkspaceKey{Project: s.Principal.Project, Name: s.Workspace}
+	if a.cfg.Sandbox.Scope == "agent" {
+		k.Agent = s.Principal.Agent
+	}
+	return approach1.LockKey(k)
 }

@@ -46,8 +46,8 @@ func newServeCmd(o *globalOptions) *cobra.Command {
 // runHTTP serves MCP over HTTP and the admin endpoints until ctx ends.
 // announce is told the URLs once both listeners are up; secrets are values
 // to redact besides the project tokens.
-func runHTTP(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, announce func(a *app, mcpURL, adminURL string), secrets ...string) error {
-	a, err := newApp(cfg, cmd.ErrOrStderr(), secrets...)
+func runHTTP(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, announce func(a *gatewayRoot, mcpURL, adminURL string), secrets ...string) error {
+	a, err := newGatewayRoot(cfg, cmd.ErrOrStderr(), secrets...)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func runHTTP(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, annou
 // process has stopped serving and closed its stores), that it stopped,
 // with the calls in flight at the start, how long the shutdown took and
 // the calls still in flight (abandoned past the drain timeout).
-func (a *app) logShutdown(ctx context.Context, process string) (stopped func()) {
+func (a *base) logShutdown(ctx context.Context, process string) (stopped func()) {
 	var began time.Time
 	inFlightAtStart := 0
 	watching := make(chan struct{})
@@ -118,7 +118,7 @@ func callsInFlight(reg prometheus.Gatherer) int {
 	return int(n)
 }
 
-func logServing(a *app, mcpURL, adminURL string) {
+func logServing(a *gatewayRoot, mcpURL, adminURL string) {
 	a.log.Info("gitgate serving", "mcp", mcpURL, "admin", adminURL, "version", version)
 }
 
@@ -141,7 +141,7 @@ func runStdio(ctx context.Context, cfg *configs.Config, agentName string, cmd *c
 	if agentName == "" {
 		agentName = cfg.MCP.StdioAgent
 	}
-	a, err := newApp(cfg, cmd.ErrOrStderr())
+	a, err := newGatewayRoot(cfg, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ type world struct {
 	logs       *testkit.SyncBuffer // everything the gateway logged
 	mcpURL     string
 	adminURL   string
-	app        *app
+	app        *gatewayRoot
 
 	backendWait func() error // waits for the `gitgate backend` child, when one runs
 	redisPrefix string       // Redis keys of this test, when Redis is used
@@ -164,7 +164,7 @@ func (w *world) startHTTP(t testing.TB) {
 	if w.pgDSN != "" && w.cfg.Postgres.DSN == "" {
 		w.cfg.Postgres.DSN = w.pgDSN // the gateway shares the service's journal
 	}
-	a, err := newApp(w.cfg, w.logs, agentToken, strangerToken)
+	a, err := newGatewayRoot(w.cfg, w.logs, agentToken, strangerToken)
 	if err != nil {
 		t.Fatal(err)
 	}

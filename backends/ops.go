@@ -157,6 +157,16 @@ func Ops() []OpInfo {
 	return append([]OpInfo(nil), opTable...)
 }
 
+// OpNames lists the operations' names in the table's order: the names the
+// flags, the MCP tools and the command line use.
+func OpNames() []string {
+	names := make([]string, len(opTable))
+	for i, info := range opTable {
+		names[i] = string(info.Op)
+	}
+	return names
+}
+
 // Info returns the table entry for op; ok is false for an unknown op.
 func Info(op Op) (info OpInfo, ok bool) {
 	info, ok = opIndex[op]

@@ -217,3 +217,13 @@ func StageStart(changes []Change, op string) time.Time {
 	}
 	return since
 }
+
+// ReadStageStart is StageStart over the change log at path (read as
+// ReadChanges reads it).
+func ReadStageStart(path, op string) (time.Time, error) {
+	changes, err := ReadChanges(path)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return StageStart(changes, op), nil
+}

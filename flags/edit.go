@@ -99,3 +99,16 @@ func (e Edit) records(old, f *File) []Change {
 	}
 	return records
 }
+
+// AutomaticRollback is the automatic rollback's edit of the flag file at
+// path (canary.RollbackConfig.Apply): op goes back to Approach 1 with no
+// shadow traffic (File.RollBack), as `gitgate canary rollback` does, and
+// the change log records who did it and why. ops are every operation the
+// file must name; lockWait is Edit.LockWait.
+func AutomaticRollback(path string, ops []string, lockWait time.Duration) func(op, reason string) error {
+	return func(op, reason string) error {
+		e := Edit{By: "gitgate (automatic rollback)", Reason: reason, Summary: op + ": " + RolledBackSummary,
+			Ops: ops, LockWait: lockWait}
+		return e.Apply(path, func(f *File) error { return f.RollBack(op) })
+	}
+}

@@ -13,13 +13,7 @@ import (
 )
 
 // allOps lists gitgate's operations, as the flags name them.
-func allOps() []string {
-	var names []string
-	for _, info := range backends.Ops() {
-		names = append(names, string(info.Op))
-	}
-	return names
-}
+func allOps() []string { return backends.OpNames() }
 
 // edit applies e with summary to the flag file at path.
 func edit(e Edit, path, summary string, change func(*File) error) error {
@@ -162,5 +156,44 @@ func TestFailedSaveLeavesNoRecord(t *testing.T) {
 	}
 	if got := changeRecords(t, path); len(got) != 1 || got[0] != "status: 10% to approach2" {
 		t.Fatalf("change log after a failed edit: %v", got)
+	}
+}
+
+// TestAutomaticRollbackIsRecorded: the automatic rollback sends the
+// operation back to Approach 1 with no shadow traffic, records who did it
+// and why, and restarts the operation's stage clock.
+func TestAutomaticRollbackIsRecorded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	f := NewFile(allOps())
+	if err := f.SetRoute("status", 50); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetShadow("status", 0.1); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := AutomaticRollback(path, allOps(), 0)("status", "error rate 30% over 20 calls"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Route("status") != 0 || got.Shadow("status") != 0 {
+		t.Fatalf("after the rollback: route %d%%, shadow %v; want 0 and 0", got.Route("status"), got.Shadow("status"))
+	}
+	changes, err := ReadChanges(ChangeLogPath(path))
+	if err != nil || len(changes) == 0 {
+		t.Fatalf("change log: %d records, %v", len(changes), err)
+	}
+	last := changes[len(changes)-1]
+	if last.By != "gitgate (automatic rollback)" || last.Reason != "error rate 30% over 20 calls" || last.Summary != "status: "+RolledBackSummary {
+		t.Fatalf("last change record = %+v", last)
+	}
+	start, err := ReadStageStart(ChangeLogPath(path), "status")
+	if err != nil || !start.Equal(StageStart(changes, "status")) || start.IsZero() {
+		t.Fatalf("ReadStageStart = %v, %v; want the rollback's time", start, err)
 	}
 }

@@ -143,3 +143,20 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.rb, one(o.LocalRollback), o.Op)
 	}
 }
+
+// CallsInFlight is the sum of the gitgate_operations_in_flight gauges in
+// reg: the operations a process's router is running (a partial gather
+// still counts).
+func CallsInFlight(reg prometheus.Gatherer) int {
+	families, _ := reg.Gather()
+	n := 0.0
+	for _, f := range families {
+		if f.GetName() != "gitgate_operations_in_flight" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			n += m.GetGauge().GetValue()
+		}
+	}
+	return int(n)
+}

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -45,11 +45,15 @@ Approach 1's. --force moves it regardless, and says so in the change log.`,
 			if !ok {
 				return fmt.Errorf("%s is already at 100%%", op)
 			}
-			since, err := stageStart(flags.ChangeLogPath(path), op)
+			since, err := flags.ReadStageStart(flags.ChangeLogPath(path), op)
 			if err != nil {
 				return err
 			}
-			entries, err := readLedger(cmd.Context(), ledgerFile(path, ledgerPath), ledgerDSNEnv, op, since)
+			dsn, err := ledgerDSN(ledgerDSNEnv)
+			if err != nil {
+				return fmt.Errorf("read the ledger: %w", err)
+			}
+			entries, err := canary.ReadLedger(cmd.Context(), cmp.Or(ledgerPath, canary.LedgerPath(path)), dsn, op, since)
 			if err != nil {
 				return fmt.Errorf("read the ledger: %w", err)
 			}
@@ -72,39 +76,6 @@ Approach 1's. --force moves it regardless, and says so in the change log.`,
 	return cmd
 }
 
-// readLedger reads op's entries since the stage began from PostgreSQL when
-// dsnEnv names a variable, from the file otherwise.
-func readLedger(ctx context.Context, file, dsnEnv, op string, since time.Time) ([]canary.Entry, error) {
-	if dsnEnv == "" {
-		return canary.ReadFile(file, since)
-	}
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		return nil, fmt.Errorf("--ledger-dsn-env: environment variable %s is not set", dsnEnv)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	store, err := canary.OpenPGStore(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	return store.Read(ctx, op, since)
-}
-
-// stageStart is when op's current stage began: its last route record (of
-// op or of every operation) in the structured change log; shadow, kill and
-// override records do not restart it. Text lines of older versions are
-// read best effort (see flags.ReadChanges). The zero time when the route
-// never changed.
-func stageStart(changeLog, op string) (time.Time, error) {
-	changes, err := flags.ReadChanges(changeLog)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return flags.StageStart(changes, op), nil
-}
-
 func printAnalysis(out io.Writer, a canary.Analysis) {
 	fmt.Fprintf(out, "%s since %s\n", a.Op, a.Since.Format(time.RFC3339))
 	for _, s := range []struct {
@@ -122,4 +93,17 @@ func printAnalysis(out io.Writer, a canary.Analysis) {
 	for _, why := range a.Failures {
 		fmt.Fprintf(out, "  fails: %s\n", why)
 	}
+}
+
+// ledgerDSN is the PostgreSQL DSN of the ledger held by the variable env
+// names (--ledger-dsn-env); "" (the file ledger) when env is "".
+func ledgerDSN(env string) (string, error) {
+	if env == "" {
+		return "", nil
+	}
+	dsn := os.Getenv(env)
+	if dsn == "" {
+		return "", fmt.Errorf("--ledger-dsn-env: environment variable %s is not set", env)
+	}
+	return dsn, nil
 }

@@ -17,7 +17,7 @@ import (
 func TestCanaryCommands(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "flags.json")
-	if err := flags.NewFile(opNames()).Save(path); err != nil {
+	if err := flags.NewFile(backends.OpNames()).Save(path); err != nil {
 		t.Fatal(err)
 	}
 	wantCLI(t, runGitgate(t, "", "canary", "set", "status", "10", "--file", path, "--by", "ana", "--reason", "start"),
@@ -82,7 +82,7 @@ const healthyStage = `status since $TIME
 // variable is a clear error.
 func TestCanaryAdvanceReadsThePostgresLedger(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := flags.NewFile(opNames()).Save(path); err != nil {
+	if err := flags.NewFile(backends.OpNames()).Save(path); err != nil {
 		t.Fatal(err)
 	}
 	wantCLI(t, runGitgate(t, "", "canary", "set", "status", "10", "--file", path, "--by", "ana", "--reason", "start"),

@@ -195,12 +195,3 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
-// opNames lists the operations, as flags name them.
-func opNames() []string {
-	var names []string
-	for _, info := range backends.Ops() {
-		names = append(names, string(info.Op))
-	}
-	return names
-}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/testkit"
@@ -20,8 +21,8 @@ import (
 // breakers open (or the automatic rollback gets there first), and the
 // remote holds every pushed commit once.
 func TestApproach2KilledAtFiftyPercent(t *testing.T) {
-	half := flags.NewFile(opNames())
-	for _, op := range opNames() {
+	half := flags.NewFile(backends.OpNames())
+	for _, op := range backends.OpNames() {
 		_ = half.SetRoute(op, 50)
 	}
 	w, _, proc := newCanaryWorld(t, half)
@@ -156,7 +157,7 @@ func TestApproach2KilledAtFiftyPercent(t *testing.T) {
 // Approach 2 again. The automatic rollback is held off so that it does not
 // take status off Approach 2 first.
 func TestBreakerClosesWhenTheServiceComesBack(t *testing.T) {
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("status", 100)
 	w, _, proc := newCanaryWorld(t, f, func(c *configs.Config) {
 		c.Canary.Rollback.MinCalls = 1 << 30

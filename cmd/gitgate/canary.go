@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
@@ -51,15 +53,7 @@ func (a *gatewayRoot) ledgerStore() (store canary.Store, closeStore func(), err 
 		}
 		return pg, pg.Close, nil
 	}
-	return canary.NewFileStore(ledgerFile(a.cfg.Flags.Path, a.cfg.Canary.LedgerPath)), func() {}, nil
-}
-
-// ledgerFile is the file store's path: path, or beside the flag file.
-func ledgerFile(flagPath, path string) string {
-	if path == "" {
-		return flagPath + ".ledger.jsonl"
-	}
-	return path
+	return canary.NewFileStore(cmp.Or(a.cfg.Canary.LedgerPath, canary.LedgerPath(a.cfg.Flags.Path))), func() {}, nil
 }
 
 // rollbackApply is how automatic rollback sends an operation back: by
@@ -69,18 +63,7 @@ func (a *gatewayRoot) rollbackApply() func(op, reason string) error {
 	if a.cfg.Flags.SyncAddr != "" {
 		return a.flags.RollBackLocally
 	}
-	return rollbackInFile(a.cfg.Flags.Path)
-}
-
-// rollbackInFile sets op back to 0 % and its shadow share to 0 % in the
-// flag file, as `gitgate canary rollback` does, recording the automatic
-// rollback and its reason.
-func rollbackInFile(path string) func(op, reason string) error {
-	return func(op, reason string) error {
-		e := flags.Edit{By: "gitgate (automatic rollback)", Reason: reason, Summary: op + ": " + flags.RolledBackSummary,
-			Ops: opNames(), LockWait: changeLogLockWait}
-		return e.Apply(path, func(f *flags.File) error { return f.RollBack(op) })
-	}
+	return flags.AutomaticRollback(a.cfg.Flags.Path, backends.OpNames(), changeLogLockWait)
 }
 
 // adminHandler is the admin listener: metrics, health, and with flags the

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/flags"
 )
 
@@ -13,7 +14,7 @@ import (
 // switch: it is engaged, and the command says its record is missing.
 func TestKillSwitchWithTheChangeLogStuck(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := flags.NewFile(opNames()).Save(path); err != nil {
+	if err := flags.NewFile(backends.OpNames()).Save(path); err != nil {
 		t.Fatal(err)
 	}
 	stuck, err := flags.OpenChangeLog(flags.ChangeLogPath(path), time.Second) // held until the test ends

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/flags"
 )
 
@@ -31,7 +32,7 @@ func printed(stdout string) cliResult {
 func newFlagFile(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "flags.flagd.json")
-	if err := flags.NewFile(opNames()).Save(path); err != nil {
+	if err := flags.NewFile(backends.OpNames()).Save(path); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -209,7 +210,7 @@ func TestCanaryArgumentsAreChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops := strings.Join(opNames(), ", ")
+	ops := strings.Join(backends.OpNames(), ", ")
 	cases := []struct {
 		args []string
 		want cliResult

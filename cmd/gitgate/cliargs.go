@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/internal/suggest"
 	"github.com/spf13/cobra"
@@ -14,12 +15,12 @@ import (
 // unknownOp is the error for an operation the operation table does not
 // have, listing the ones it has.
 func unknownOp(op string) error {
-	return fmt.Errorf("unknown operation %q; the operations are %s", op, strings.Join(opNames(), ", "))
+	return fmt.Errorf("unknown operation %q; the operations are %s", op, strings.Join(backends.OpNames(), ", "))
 }
 
 // checkOp refuses an operation that is not in the operation table.
 func checkOp(op string) error {
-	if !slices.Contains(opNames(), op) {
+	if !slices.Contains(backends.OpNames(), op) {
 		return unknownOp(op)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 )
@@ -26,7 +27,7 @@ func writeConfig(t *testing.T, yaml string) string {
 func TestFlagCommandsNeedNoSecrets(t *testing.T) {
 	dir := t.TempDir()
 	flagPath := filepath.Join(dir, "flags.flagd.json")
-	if err := flags.NewFile(opNames()).Save(flagPath); err != nil {
+	if err := flags.NewFile(backends.OpNames()).Save(flagPath); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := writeConfig(t, fmt.Sprintf(`

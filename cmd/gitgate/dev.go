@@ -98,7 +98,7 @@ func runDev(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, backen
 		// Canary flags (every operation at 0 %) make the kill switch and
 		// `gitgate canary` work on the demo.
 		w.flagPath = filepath.Join(state, "flags.flagd.json")
-		if err := flags.NewFile(opNames()).Save(w.flagPath); err != nil {
+		if err := flags.NewFile(backends.OpNames()).Save(w.flagPath); err != nil {
 			return err
 		}
 		cfg.Flags.Path = w.flagPath

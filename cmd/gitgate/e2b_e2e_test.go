@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/e2bfake"
 )
@@ -79,7 +80,7 @@ func TestCanaryOnE2B(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("status", 100)
 	w, _, _ := newCanaryWorldWith(t, f, func(w *world) { w.e2bURL = s.URL() })
 	if w.cfg.Sandbox.Provider != "e2b" {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway/admin"
@@ -64,7 +65,7 @@ func (c *changeOptions) edit(out io.Writer, what string, change func(*flags.File
 	if err != nil {
 		return err
 	}
-	e := flags.Edit{By: c.who(), Reason: c.reason, Summary: what, Ops: opNames(), LockWait: changeLogLockWait}
+	e := flags.Edit{By: c.who(), Reason: c.reason, Summary: what, Ops: backends.OpNames(), LockWait: changeLogLockWait}
 	if err := e.Apply(path, change); err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ func printFlags(out io.Writer, f *flags.File) error {
 	fmt.Fprintf(out, "kill switch: %s\n\n", map[bool]string{true: "ON (everything on approach1)", false: "off"}[f.Kill()])
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "OPERATION\tAPPROACH2\tSHADOW")
-	for _, op := range opNames() {
+	for _, op := range backends.OpNames() {
 		rate, _ := f.Flags[flags.ShadowFlag(op)].Variants["rate"].(float64)
 		fmt.Fprintf(tw, "%s\t%d%%\t%g%%\n", op, f.Route(op), rate*100)
 	}
@@ -164,7 +165,7 @@ func newCanaryCmd(o *globalOptions) *cobra.Command {
 			return rb.edit(cmd.OutOrStdout(), args[0]+": "+flags.RolledBackSummary, func(f *flags.File) error {
 				targets := []string{args[0]}
 				if args[0] == flags.AllOps {
-					targets = opNames()
+					targets = backends.OpNames()
 				} else if _, ok := f.Flags[flags.RouteFlag(args[0])]; !ok {
 					return unknownOp(args[0])
 				}

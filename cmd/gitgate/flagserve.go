@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -39,7 +40,7 @@ The stream carries no secrets but steers traffic: serve it on a private network.
 				return fmt.Errorf("--listen: %w", err)
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
-			srv := flags.NewSyncServer(path, opNames(), log)
+			srv := flags.NewSyncServer(path, backends.OpNames(), log)
 			g := grpc.NewServer()
 			srv.Register(g)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/testkit"
@@ -18,7 +19,7 @@ import (
 // routes by it, and `gitgate canary set` and `gitgate kill on` on that file
 // reach the gateway within a second.
 func TestGatewayFollowsFlagsServe(t *testing.T) {
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("status", 100)
 	flagPath := filepath.Join(t.TempDir(), "fleet-flags.json")
 	if err := f.Save(flagPath); err != nil {
@@ -40,7 +41,7 @@ func TestGatewayFollowsFlagsServe(t *testing.T) {
 	addr := strings.TrimSpace(line[strings.LastIndex(line, " "):])
 
 	dir := t.TempDir()
-	w, _, _ := newCanaryWorld(t, flags.NewFile(opNames()), func(c *configs.Config) {
+	w, _, _ := newCanaryWorld(t, flags.NewFile(backends.OpNames()), func(c *configs.Config) {
 		c.Flags.Path, c.Flags.SyncAddr = "", addr
 		c.Flags.OverridePath = filepath.Join(dir, "override.json")
 		c.Canary.LedgerPath = filepath.Join(dir, "ledger.jsonl")

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/flags"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestDefaultFlagFile(t *testing.T) {
 	path := filepath.Join("..", "..", "configs", "flags.flagd.json")
 	if os.Getenv("UPDATE_FLAGS") == "1" {
-		if err := flags.NewFile(opNames()).Save(path); err != nil {
+		if err := flags.NewFile(backends.OpNames()).Save(path); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -22,13 +23,13 @@ func TestDefaultFlagFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Validate(opNames()); err != nil {
+	if err := f.Validate(backends.OpNames()); err != nil {
 		t.Fatal(err)
 	}
 	if f.Kill() {
 		t.Error("the default flags engage the kill switch")
 	}
-	for _, op := range opNames() {
+	for _, op := range backends.OpNames() {
 		if _, ok := f.Flags[flags.RouteFlag(op)]; !ok || f.Route(op) != 0 {
 			t.Errorf("%s: route flag missing or not at 0%%", op)
 		}

@@ -130,7 +130,7 @@ func (a *gatewayRoot) openFlags() (*flags.Evaluator, error) {
 		override = flags.OverridePath(a.cfg.Flags.Path)
 	}
 	ev, err := flags.Open(context.Background(), flags.Config{Path: a.cfg.Flags.Path, SyncAddr: a.cfg.Flags.SyncAddr,
-		SyncSelector: a.cfg.Flags.SyncSelector, Ops: opNames(), OverridePath: override,
+		SyncSelector: a.cfg.Flags.SyncSelector, Ops: backends.OpNames(), OverridePath: override,
 		Registerer: a.registry, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("flags.override_path: %w", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
@@ -31,8 +32,8 @@ type callRecord struct {
 // it engaged. (How soon the gateway applies it is a timing property,
 // logged here and not asserted: a loaded machine only delays it.)
 func TestKillSwitchUnderLoad(t *testing.T) {
-	all := flags.NewFile(opNames())
-	for _, op := range opNames() {
+	all := flags.NewFile(backends.OpNames())
+	for _, op := range backends.OpNames() {
 		_ = all.SetRoute(op, 100)
 	}
 	w, flagPath, _ := newCanaryWorld(t, all, withAdminToken)
@@ -185,7 +186,7 @@ func newCanaryWorldWith(t testing.TB, f *flags.File, prepare func(*world), tune 
 // token appears in no log.
 func TestAdminTokenGuardsTheOverride(t *testing.T) {
 	const adminToken = "adm-4f1c9e-not-for-agents"
-	w, flagPath, _ := newCanaryWorld(t, flags.NewFile(opNames()), func(c *configs.Config) {
+	w, flagPath, _ := newCanaryWorld(t, flags.NewFile(backends.OpNames()), func(c *configs.Config) {
 		c.Listen.AdminTokenSHA256 = gateway.HashToken(adminToken)
 	})
 	override := func() map[string]any {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
@@ -31,7 +32,7 @@ import (
 // rollback is held off so that the breakers are what cuts Approach 2 off.
 func TestSilentPartitionOpensTheBreaker(t *testing.T) {
 	t.Parallel() // it mostly waits for deadlines
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	ops := []string{"status", "read_file"}
 	for _, op := range ops {
 		_ = f.SetRoute(op, 100)

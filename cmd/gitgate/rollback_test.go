@@ -24,20 +24,20 @@ import (
 func TestAutomaticRollback(t *testing.T) {
 	dir := t.TempDir()
 	flagPath := filepath.Join(dir, "flags.json")
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("push", 100)
 	if err := f.Save(flagPath); err != nil {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	ev, err := flags.Open(t.Context(), flags.Config{Path: flagPath, Ops: opNames(), Domain: t.Name(), Logger: quiet, CheckInterval: 20 * time.Millisecond})
+	ev, err := flags.Open(t.Context(), flags.Config{Path: flagPath, Ops: backends.OpNames(), Domain: t.Name(), Logger: quiet, CheckInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ev.Close()
 	ledgerPath := filepath.Join(dir, "ledger.jsonl")
 	rec := canary.NewRecorder(canary.RecorderConfig{Store: canary.NewFileStore(ledgerPath), Ledger: canary.LedgerConfig{FlushEvery: 10 * time.Millisecond},
-		Rollback: canary.RollbackConfig{Window: time.Minute, MinCalls: 20, Apply: rollbackInFile(flagPath)},
+		Rollback: canary.RollbackConfig{Window: time.Minute, MinCalls: 20, Apply: flags.AutomaticRollback(flagPath, backends.OpNames(), changeLogLockWait)},
 		Redact:   func(s string) string { return s }, Logger: quiet})
 	ctx, cancel := context.WithCancel(t.Context())
 	go rec.Run(ctx)

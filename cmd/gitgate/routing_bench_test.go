@@ -31,10 +31,10 @@ func BenchmarkRoutingOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	path := filepath.Join(b.TempDir(), "flags.json")
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("status", 50)
 	_ = f.Save(path)
-	ev, err := flags.Open(b.Context(), flags.Config{Path: path, Ops: opNames(), Domain: b.Name(), Logger: quiet})
+	ev, err := flags.Open(b.Context(), flags.Config{Path: path, Ops: backends.OpNames(), Domain: b.Name(), Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/configs"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/gitgate/gitgate/gateway"
 	"github.com/spf13/cobra"
 )
 
@@ -81,7 +81,7 @@ func (a *base) logShutdown(ctx context.Context, process string) (stopped func())
 		case <-watching:
 			return
 		}
-		began, inFlightAtStart = time.Now(), callsInFlight(a.registry)
+		began, inFlightAtStart = time.Now(), gateway.CallsInFlight(a.registry)
 		reason := "stopped"
 		if cause := context.Cause(ctx); cause != nil {
 			reason = cause.Error()
@@ -97,25 +97,9 @@ func (a *base) logShutdown(ctx context.Context, process string) (stopped func())
 			return
 		}
 		took := time.Since(began)
-		a.log.Info("stopped", "process", process, "in_flight_at_start", inFlightAtStart, "in_flight_left", callsInFlight(a.registry),
+		a.log.Info("stopped", "process", process, "in_flight_at_start", inFlightAtStart, "in_flight_left", gateway.CallsInFlight(a.registry),
 			"took", took.Round(time.Millisecond).String(), "took_ms", took.Milliseconds())
 	}
-}
-
-// callsInFlight is the sum of the gitgate_operations_in_flight gauges of
-// reg: the operations the process's router is running.
-func callsInFlight(reg prometheus.Gatherer) int {
-	families, _ := reg.Gather() // a partial result still counts
-	n := 0.0
-	for _, f := range families {
-		if f.GetName() != "gitgate_operations_in_flight" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			n += m.GetGauge().GetValue()
-		}
-	}
-	return int(n)
 }
 
 func logServing(a *gatewayRoot, mcpURL, adminURL string) {

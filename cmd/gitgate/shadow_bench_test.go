@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 )
@@ -63,7 +64,7 @@ func pin(b *testing.B, pid int, cpus string) {
 // of statuses or (writes) of write_file + commit steps.
 func shadowOverhead(b *testing.B, shadowRate float64, writes bool, tune ...func(service *os.Process)) {
 	tuneRuntime()
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	w, flagPath, service := newCanaryWorld(b, f)
 	for _, fn := range tune {
 		fn(service)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
@@ -21,7 +22,7 @@ import (
 // comparisons: on a slow machine, more shadows at once than the gateway's
 // 8 slots would be skipped, not compared.)
 func TestShadowedReadsMatchAcrossBackends(t *testing.T) {
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetShadow("status", 1)
 	_ = f.SetShadow("read_file", 1)
 	w, flagPath, _ := newCanaryWorld(t, f)
@@ -49,7 +50,7 @@ func TestShadowedReadsMatchAcrossBackends(t *testing.T) {
 // routed calls and shadow comparisons land in PostgreSQL (and no ledger
 // file is written).
 func TestLedgerInPostgres(t *testing.T) {
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("status", 100)
 	_ = f.SetShadow("read_file", 1)
 	dsn := backendtest.PostgresDSN(t)
@@ -101,8 +102,8 @@ func TestLedgerInPostgres(t *testing.T) {
 // moves on, whatever the machine's load), then works on without waiting,
 // as agents do, while the shadows run behind it.
 func TestFullShadowingNeverPushes(t *testing.T) {
-	f := flags.NewFile(opNames())
-	for _, op := range opNames() {
+	f := flags.NewFile(backends.OpNames())
+	for _, op := range backends.OpNames() {
 		_ = f.SetShadow(op, 1)
 	}
 	w, flagPath, _ := newCanaryWorld(t, f)
@@ -182,7 +183,7 @@ func TestFullShadowingNeverPushes(t *testing.T) {
 // unreachable, the gateway starts, serves routed calls, counts the batches
 // it could not write, and logs no DSN password.
 func TestLedgerDatabaseDownServesAnyway(t *testing.T) {
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("status", 100)
 	const password = "ledger-pw-9d2e"
 	w, _, _ := newCanaryWorld(t, f, func(c *configs.Config) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
@@ -60,7 +61,7 @@ func TestTrueStateMatrix(t *testing.T) {
 }
 
 func trueStateMatrix(t *testing.T, rolledBack bool) {
-	f := flags.NewFile(opNames())
+	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("status", 100)
 	_ = f.SetShadow("status", 1)
 	w, flagPath, _ := newCanaryWorld(t, f, withAdminToken, func(c *configs.Config) {
@@ -222,7 +223,7 @@ func checkNoShadowOnApproach2(t *testing.T, w *world, flagPath string, served fu
 			t.Fatalf("after the rollback status went to %s", got)
 		}
 	}
-	ledger := ledgerFile(flagPath, "")
+	ledger := canary.LedgerPath(flagPath)
 	testkit.Eventually(t, "the ledger has the 10 calls after the rollback", func() bool {
 		entries, _ := canary.ReadFile(ledger, applied)
 		n := 0
@@ -250,7 +251,7 @@ func checkNoShadowOnApproach2(t *testing.T, w *world, flagPath string, served fu
 // rollback also sets the operation's shadow share to 0, recorded as such.
 func TestStageClockFromRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := flags.NewFile(opNames()).Save(path); err != nil {
+	if err := flags.NewFile(backends.OpNames()).Save(path); err != nil {
 		t.Fatal(err)
 	}
 	do := func(args ...string) string {
@@ -265,7 +266,7 @@ func TestStageClockFromRecords(t *testing.T) {
 	setAt := time.Now()
 	time.Sleep(5 * time.Millisecond) // records' times are distinct (not a wait for a condition)
 	do("canary", "shadow", "status", "50")
-	since, err := stageStart(flags.ChangeLogPath(path), "status")
+	since, err := flags.ReadStageStart(flags.ChangeLogPath(path), "status")
 	if err != nil || since.After(setAt) || since.IsZero() {
 		t.Fatalf("after a shadow change the stage starts at %v (set at %v): %v", since, setAt, err)
 	}

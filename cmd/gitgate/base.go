@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/lock/filelock"
 	"github.com/gitgate/gitgate/backends/lock/redislock"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/backends/redact"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/filebind"
@@ -143,7 +144,7 @@ func (a *base) startReaper(ctx context.Context) {
 			if n := a.sandboxes.SweepOrphans(ctx); n > 0 {
 				a.log.Info("orphaned sandboxes swept", "count", n)
 			}
-			if !sleepCtx(ctx, 10*time.Minute) {
+			if !pause.For(ctx, 10*time.Minute) {
 				return
 			}
 		}
@@ -182,16 +183,4 @@ func (a *base) ready(ctx context.Context) error {
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-}
-
-// sleepCtx waits for d, or until ctx ends; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

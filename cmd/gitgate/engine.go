@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
@@ -77,7 +78,7 @@ func (a *base) openVault() (*sandbox.DirVault, error) {
 			} else if n > 0 {
 				a.log.Info("shelved work past its retention removed from the vault", "entries", n)
 			}
-			if !sleepCtx(ctx, 24*time.Hour) {
+			if !pause.For(ctx, 24*time.Hour) {
 				return
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
@@ -32,7 +33,7 @@ func (a *base) exactlyOnce(engine *approach1.Executor, locker lock.Locker, j jou
 	every := 2 * max(lockWait, 5*time.Second)
 	a.starters = append(a.starters, recovery.Start) // lists what is left before serving; settles it beside
 	a.runners = append(a.runners, func(ctx context.Context) {
-		for sleepCtx(ctx, every) {
+		for pause.For(ctx, every) {
 			if n, err := recovery.Pass(ctx); err != nil {
 				a.log.Warn("journal reconciliation failed", "err", err)
 			} else if n > 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/gateway"
@@ -171,7 +172,7 @@ func (a *serviceRoot) reportHealth(ctx context.Context, hs *health.Server) {
 			a.log.Info("health changed", "status", st.String(), "reason", fmt.Sprint(err))
 			last = st
 		}
-		if !sleepCtx(ctx, time.Second) {
+		if !pause.For(ctx, time.Second) {
 			return
 		}
 	}

@@ -2,14 +2,12 @@ package main
 
 import (
 	"os/exec"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/mark3labs/mcp-go/client"
 )
 
@@ -70,20 +68,11 @@ func BenchmarkStatusLatency(b *testing.B) {
 		s.runGateway(b, c)
 		direct, gateway = append(direct, t1.Sub(t0)), append(gateway, time.Since(t1))
 	}
-	md, mg := median(direct), median(gateway)
+	md, mg := testkit.Median(direct), testkit.Median(gateway)
 	b.ReportMetric(float64(md.Microseconds()), "direct-median-µs")
 	b.ReportMetric(float64(mg.Microseconds()), "gateway-median-µs")
 	b.ReportMetric(float64((mg - md).Microseconds()), "added-median-µs")
 	b.ReportMetric(float64(mg)/float64(md), "gateway/direct")
-}
-
-func median(d []time.Duration) time.Duration { return percentile(d, 50) }
-
-// percentile is the pct-th percentile of d (not modified).
-func percentile(d []time.Duration, pct int) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)*pct/100]
 }
 
 const throughputClients = 16
@@ -99,10 +88,10 @@ func BenchmarkStatusThroughput16(b *testing.B) {
 		cs[i] = newLoadClient(b, s.w.mcpURL, agentToken)
 	}
 	b.ResetTimer()
-	direct, gateway, ratio := alternate(b.N, func(n int) float64 {
-		return parallelRate(n, throughputClients, func(int) { s.runDirect(b) })
+	direct, gateway, ratio := testkit.Alternate(b.N, rounds, throughputClients, func(n int) float64 {
+		return testkit.ParallelRate(n, throughputClients, func(int) { s.runDirect(b) })
 	}, func(n int) float64 {
-		return parallelRate(n, throughputClients, func(i int) { cs[i].call(b, "status", `{"workspace":"bench"}`) })
+		return testkit.ParallelRate(n, throughputClients, func(i int) { cs[i].call(b, "status", `{"workspace":"bench"}`) })
 	})
 	b.ReportMetric(direct, "direct-ops/s")
 	b.ReportMetric(gateway, "gateway-ops/s")
@@ -119,10 +108,10 @@ func BenchmarkStatusThroughput16SDKClient(b *testing.B) {
 		cs[i] = s.w.httpClient(b, agentToken)
 	}
 	b.ResetTimer()
-	direct, gateway, ratio := alternate(b.N, func(n int) float64 {
-		return parallelRate(n, throughputClients, func(int) { s.runDirect(b) })
+	direct, gateway, ratio := testkit.Alternate(b.N, rounds, throughputClients, func(n int) float64 {
+		return testkit.ParallelRate(n, throughputClients, func(int) { s.runDirect(b) })
 	}, func(n int) float64 {
-		return parallelRate(n, throughputClients, func(i int) { s.runGateway(b, cs[i]) })
+		return testkit.ParallelRate(n, throughputClients, func(i int) { s.runGateway(b, cs[i]) })
 	})
 	b.ReportMetric(direct, "direct-ops/s")
 	b.ReportMetric(gateway, "gateway-ops/s")
@@ -132,49 +121,3 @@ func BenchmarkStatusThroughput16SDKClient(b *testing.B) {
 // rounds is how many alternating rounds the throughput benchmarks split
 // their calls into.
 const rounds = 16
-
-// alternate splits n calls of each of a and b into rounds, run in the order
-// A B B A A B ..., and returns the median rate of each and the median of
-// the per-round-pair ratios b/a. The machine's speed drifts (other tenants,
-// frequency), so only rates measured moments apart are compared.
-func alternate(n int, a, b func(n int) float64) (rateA, rateB, ratio float64) {
-	q := max(n/rounds, throughputClients)
-	var ra, rb, ratios []float64
-	for i := range rounds {
-		var x, y float64
-		if i%2 == 0 {
-			x = a(q)
-			y = b(q)
-		} else {
-			y = b(q)
-			x = a(q)
-		}
-		ra, rb, ratios = append(ra, x), append(rb, y), append(ratios, y/x)
-	}
-	return medianOf(ra), medianOf(rb), medianOf(ratios)
-}
-
-func medianOf(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-// parallelRate runs n calls of fn on workers goroutines and returns calls per
-// second.
-func parallelRate(n, workers int, fn func(worker int)) float64 {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds()
-}

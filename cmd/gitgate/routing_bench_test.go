@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -61,9 +61,7 @@ func BenchmarkRoutingOverhead(b *testing.B) {
 		_, _ = routed.Execute(b.Context(), req)
 		base, canaryd = append(base, t1.Sub(t0)), append(canaryd, time.Since(t1))
 	}
-	slices.Sort(base)
-	slices.Sort(canaryd)
-	m0, m1 := base[len(base)/2], canaryd[len(canaryd)/2]
+	m0, m1 := testkit.Median(base), testkit.Median(canaryd)
 	b.ReportMetric(float64(m0.Nanoseconds())/1000, "plain-median-µs")
 	b.ReportMetric(float64(m1.Nanoseconds())/1000, "routed-median-µs")
 	b.ReportMetric(float64((m1-m0).Nanoseconds())/1000, "added-median-µs")

@@ -11,6 +11,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // shadowRoundCalls is how many statuses run between two changes of the
@@ -152,7 +153,7 @@ func shadowOverhead(b *testing.B, shadowRate float64, writes bool, tune ...func(
 	if comparisons > 0 && shadowRate == 0 {
 		b.Fatal("shadow comparisons were recorded with nothing shadowed")
 	}
-	p0, p1 := percentile(plain, 95), percentile(shadowed, 95)
+	p0, p1 := testkit.Percentile(plain, 95), testkit.Percentile(shadowed, 95)
 	b.ReportMetric(float64(p0.Microseconds()), "plain-p95-µs")
 	b.ReportMetric(float64(p1.Microseconds()), "shadowed-p95-µs")
 	b.ReportMetric(float64(p1)/float64(p0), "p95-ratio")

@@ -7,6 +7,7 @@ import (
 
 	syncv1grpc "buf.build/gen/go/open-feature/flagd/grpc/go/flagd/sync/v1/syncv1grpc"
 	syncv1 "buf.build/gen/go/open-feature/flagd/protocolbuffers/go/flagd/sync/v1"
+	"github.com/gitgate/gitgate/backends/pause"
 	isync "github.com/open-feature/flagd/core/pkg/sync"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -54,10 +55,8 @@ func (c *syncClient) Sync(ctx context.Context, out chan<- isync.DataSync) error 
 	for {
 		err := c.stream(ctx, out)
 		c.set(false, err)
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, syncRetry) {
 			return nil
-		case <-time.After(syncRetry):
 		}
 	}
 }

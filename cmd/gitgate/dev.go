@@ -79,7 +79,7 @@ func runDev(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, backen
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(state)
+	defer func() { _ = os.RemoveAll(state) }() // the demo keeps nothing; a leftover is only a temporary directory
 	w, err := startDevWorld(ctx, cfg, state)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ var (
 func gitgateBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gitgate-bin-")
+		dir, err := os.MkdirTemp("", "gitgate-bin-") //nolint:usetesting // one binary for every test of the run: the first test's t.TempDir would go with it
 		if err != nil {
 			buildErr = err
 			return

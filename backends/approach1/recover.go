@@ -23,11 +23,13 @@ import (
 
 // recoverBinding looks for workspace k in its owner's sandboxes and, when
 // one holds it, stores and returns its rebuilt binding (ok false when none
-// holds it).
+// holds it). When the sandboxes cannot be listed it fails Unavailable:
+// the workspace may exist.
 func (e *Executor) recoverBinding(ctx context.Context, k sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
 	candidates, err := e.cfg.Sandboxes.Candidates(ctx, k.Owner())
-	if err != nil {
-		return sandbox.Binding{}, false, nil //nolint:nilerr // nothing to recover from now; the caller reports not found
+	if err != nil { // it may exist: neither "not found" nor a clone over it
+		return sandbox.Binding{}, false, backends.Errorf(backends.Unavailable,
+			"cannot tell whether workspace %q exists: its sandboxes could not be listed; try again: %w", k.Name, err)
 	}
 	for _, info := range candidates {
 		if info.Owner != k.Owner() {

@@ -2,6 +2,7 @@ package approach1_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -107,4 +108,47 @@ func TestRedisRestartLosesNoWorkspace(t *testing.T) {
 	}
 	// Another project never finds alpha's workspace.
 	backendtest.WantCategory(t, backendtest.Fail(t, gateway, env.Stranger, &backends.StatusRequest{Scope: sc("dirty")}), backends.NotFound)
+}
+
+// findFails is a local provider whose sandboxes cannot be listed by owner.
+type findFails struct{ *local.Provider }
+
+func (findFails) Find(context.Context, sandbox.Owner) ([]sandbox.Info, error) {
+	return nil, errors.New("the sandbox API did not answer")
+}
+
+// TestUnlistableSandboxesAreNotAbsence: when the binding store does not
+// know a workspace and its owner's sandboxes cannot be listed, the
+// workspace may still exist: a read is not told "not found" and a clone
+// does not go ahead over it; both fail Unavailable, and nothing is created.
+func TestUnlistableSandboxesAreNotAbsence(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	lp, err := local.OpenWith(t.TempDir(), local.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	binds := sandbox.NewMemoryBindings()
+	quiet := slog.New(slog.DiscardHandler)
+	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: findFails{lp}, Bindings: binds, IdleTTL: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.Close(context.WithoutCancel(t.Context())) })
+	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: binds, Locker: &lock.Memory{}, Logger: quiet,
+		Projects: approach1.ProjectMap{"alpha": {Remotes: gitcmd.RemotePolicy{Schemes: env.Project.Schemes, Hosts: env.Project.Hosts}, Token: env.Project.Token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := env.Agent
+	sc := backends.Scope{Workspace: "maybe"}
+	for _, req := range []backends.Request{&backends.StatusRequest{Scope: sc}, &backends.CloneRequest{Scope: sc, URL: env.RepoURL}} {
+		err := backendtest.Fail(t, ex, p, req)
+		backendtest.WantCategory(t, err, backends.Unavailable)
+		if !strings.Contains(backends.MessageOf(err), `cannot tell whether workspace "maybe" exists`) {
+			t.Errorf("%s: message %q", req.Op(), backends.MessageOf(err))
+		}
+	}
+	if list, err := binds.List(t.Context(), "alpha"); err != nil || len(list) != 0 {
+		t.Fatalf("bindings after the refusals: %v (err %v), want none", list, err)
+	}
 }

@@ -43,6 +43,9 @@ lint: ## gofmt, go vet, staticcheck, golangci-lint, go.mod tidiness and the proj
 	@if grep -rln --include='*.go' '"github.com/gitgate/gitgate/gateway' backends/; then echo "backends/ must not import gateway/"; exit 1; fi
 	@if grep -rn --include='*.go' -e 'os\.Getenv(' -e 'http\.DefaultServeMux' -e 'http\.HandleFunc(' backends/ gateway/ configs/ | grep -v -e '_test.go'; then \
 		echo "os.Getenv / http.DefaultServeMux outside cmd/"; exit 1; fi
+	@# Configuration is read (viper) by configs/ alone; every other package takes its typed part.
+	@if grep -rln --include='*.go' '"github.com/spf13/viper"' backends/ gateway/ flags/ canary/ internal/ cmd/ | grep -v -e '_test.go'; then \
+		echo "viper outside configs/"; exit 1; fi
 
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')

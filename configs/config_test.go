@@ -9,17 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/spf13/viper"
 )
 
-func writeConfig(t *testing.T, yaml string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "gitgate.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+// writeConfig writes yaml as a configuration file and returns its path.
+func writeConfig(t *testing.T, yaml string) string { return testkit.WriteTemp(t, "gitgate.yaml", yaml) }
 
 func noEnv(string) string { return "" }
 

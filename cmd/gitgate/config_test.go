@@ -10,16 +10,11 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
-func writeConfig(t *testing.T, yaml string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "gitgate.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+// writeConfig writes yaml as a configuration file and returns its path.
+func writeConfig(t *testing.T, yaml string) string { return testkit.WriteTemp(t, "gitgate.yaml", yaml) }
 
 // TestFlagCommandsNeedNoSecrets: commands that only edit or show flags
 // read the configuration for flags.path without resolving the projects'

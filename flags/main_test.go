@@ -3,24 +3,18 @@ package flags
 import (
 	"testing"
 
+	"github.com/gitgate/gitgate/internal/testkit"
 	"go.uber.org/goleak"
 )
 
 // TestMain fails the package's tests when a goroutine outlives them, apart
 // from those goleakIgnores lists.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleakIgnores...)
+	testkit.VerifyTestMain(m, goleakIgnores...)
 }
 
 // goleakIgnores are the goroutines that outlive an evaluator today.
 var goleakIgnores = []goleak.Option{
-	// OpenFeature's API-wide event executor: one per process, started with
-	// the package and never stopped.
-	// The same goroutine's top function has either name, depending on
-	// whether the executor was first started by the package's init or by
-	// an evaluator (a test run filtered to tests without one).
-	goleak.IgnoreTopFunction("github.com/open-feature/go-sdk/openfeature.newEventExecutor.(*eventExecutor).startEventListener.func1.1"),
-	goleak.IgnoreTopFunction("github.com/open-feature/go-sdk/openfeature.(*eventExecutor).startEventListener.func1.1"),
 	// flagd's provider v0.3.1 forwards its service's events in a loop that
 	// has no way out: Shutdown does not end it.
 	goleak.IgnoreAnyFunction("github.com/open-feature/go-sdk-contrib/providers/flagd/pkg.(*Provider).Init.func1"),

@@ -3,10 +3,10 @@ package approach1_test
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestMain fails the package's tests when a goroutine outlives them.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testkit.VerifyTestMain(m)
 }

@@ -211,6 +211,7 @@ func (a *gatewayRoot) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener
 	for _, s := range servers {
 		_ = s.Shutdown(shutdownCtx)
 	}
+	srv.Close(shutdownCtx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -50,6 +50,8 @@ type HTTPConfig struct {
 // saying that gitgate takes a static bearer token and has no OAuth
 // authorization server, so that those clients report the token problem
 // instead of starting an authorization flow that cannot succeed.
+//
+// The handler sweeps idle sessions in the background until Close.
 func (s *Server) HTTPHandler() http.Handler {
 	c := s.cfg.HTTP
 	if c.Path == "" {
@@ -77,6 +79,9 @@ func (s *Server) HTTPHandler() http.Handler {
 			return ctx
 		}),
 	)
+	s.mu.Lock()
+	s.streamable = append(s.streamable, streamable)
+	s.mu.Unlock()
 	sessions.release = func(id string) { endSession(streamable, id) }
 	g := &guard{cfg: c, dir: s.cfg.Directory, next: streamable, sessions: sessions, log: s.cfg.Logger}
 	mux := http.NewServeMux()

@@ -61,6 +61,7 @@ func newHTTPWorld(t *testing.T, cfg HTTPConfig) *httpWorld {
 	h := s.HTTPHandler()
 	srv.Config.Handler = h
 	srv.Start()
+	t.Cleanup(func() { s.Close(context.WithoutCancel(t.Context())) }) // runs after srv.Close
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() {
 		for _, tok := range []string{adaToken, eveToken} {

@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/gateway"
@@ -72,6 +73,22 @@ type Config struct {
 type Server struct {
 	cfg Config
 	mcp *server.MCPServer
+
+	mu         sync.Mutex
+	streamable []*server.StreamableHTTPServer // made by HTTPHandler, stopped by Close
+}
+
+// Close ends what the HTTP handlers run in the background (mcp-go's idle
+// session sweeper) and their sessions. Call it once the HTTP server that
+// serves them has shut down.
+func (s *Server) Close(ctx context.Context) {
+	s.mu.Lock()
+	made := s.streamable
+	s.streamable = nil
+	s.mu.Unlock()
+	for _, h := range made {
+		_ = h.Shutdown(ctx) // used as a handler: it has no listener of its own to fail to stop
+	}
 }
 
 // New builds the server and registers one tool per operation.

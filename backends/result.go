@@ -1,5 +1,7 @@
 package backends
 
+import "time"
+
 // Served says who served a call. Every result carries it so that agents,
 // logs and the canary ledger can tell the backends apart.
 type Served struct {
@@ -11,6 +13,20 @@ type Served struct {
 	// higher count knows another write came after and compares nothing.
 	// Not shown to agents.
 	WriteSeq uint64 `json:"-"`
+	// ReadFrom is, for a read, the workspace's write count when the read
+	// began; WriteSeq is then the count once it ended. A shadow read whose
+	// WriteSeq differs from the primary's ReadFrom knows the workspace
+	// moved between the two looks (stale, not a mismatch). Not shown to
+	// agents.
+	ReadFrom uint64 `json:"-"`
+	// CostUSD is what the call's sandbox commands cost at the provider's
+	// per-second price (0 when the provider bills nothing). Not shown to
+	// agents; the canary ledger keeps it.
+	CostUSD float64 `json:"-"`
+	// Wait is how long the call queued before it ran: for its workspace's
+	// lock, and on Approach 2 for a pooled sandbox. Not shown to agents;
+	// the canary ledger keeps it (the decision framework's queueing).
+	Wait time.Duration `json:"-"`
 	// Notices are what the agent must know beside the result, such as a
 	// workspace restored into a new sandbox after its own was removed.
 	Notices []string `json:"notices,omitempty" jsonschema:"things you must know about this call besides its result (for example: your workspace's sandbox was removed and your unsaved work was restored into a new one)"`

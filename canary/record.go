@@ -29,6 +29,19 @@ type Entry struct {
 	// milliseconds, to the microsecond.
 	Duration time.Duration
 	Outcome  Outcome // comparisons only
+	// Stage is the share (per cent) of the operation's workspaces routed
+	// to Approach 2 when the call was routed; -1 when unknown (a line
+	// written before stages were recorded).
+	Stage int
+	// CostUSD is what the call's sandbox commands cost (backends.Served);
+	// for a KindSandbox entry, what the sandbox cost over its life.
+	CostUSD float64
+	// InFlight is how many calls this gateway had in flight when the call
+	// started, itself included (the decision framework's concurrency).
+	InFlight int
+	// Wait is how long the call queued for its workspace lock or a pooled
+	// sandbox (backends.Served.Wait).
+	Wait time.Duration
 	// Detail is a comparison's diff or a rollback's reason. The Recorder
 	// redacts it before it is written.
 	Detail string
@@ -47,6 +60,9 @@ const (
 	KindCall       Kind = "call"       // a routed call
 	KindComparison Kind = "comparison" // a shadow comparison
 	KindRollback   Kind = "rollback"   // an automatic rollback
+	// KindSandbox is a sandbox that ended: Backend is the one that ran it,
+	// Duration its life and CostUSD what that life cost.
+	KindSandbox Kind = "sandbox"
 )
 
 func (k Kind) String() string { return string(k) }

@@ -18,7 +18,10 @@ import (
 )
 
 // line is an Entry as the file ledger writes it, one JSON object per
-// line: the duration in milliseconds (duration_ms), fields in this order.
+// line: the durations in milliseconds (duration_ms, wait_ms), fields in
+// this order. stage is written for calls and comparisons (0 is a stage)
+// and for other entries that carry one; a line without it (written before
+// stages were recorded, or a rollback's) reads as Stage -1, unknown.
 type line struct {
 	At         time.Time         `json:"at"`
 	Kind       Kind              `json:"kind"`
@@ -28,14 +31,23 @@ type line struct {
 	FellBack   bool              `json:"fell_back,omitempty"`
 	Category   backends.Category `json:"category,omitempty"`
 	DurationMS float64           `json:"duration_ms,omitempty"`
+	Stage      *int              `json:"stage,omitempty"`
+	CostUSD    float64           `json:"cost_usd,omitempty"`
+	InFlight   int               `json:"in_flight,omitempty"`
+	WaitMS     float64           `json:"wait_ms,omitempty"`
 	Outcome    Outcome           `json:"outcome,omitempty"`
 	Detail     string            `json:"detail,omitempty"`
 }
 
 // MarshalJSON writes e as a line of the file ledger.
 func (e Entry) MarshalJSON() ([]byte, error) {
-	return json.Marshal(line{At: e.At, Kind: e.Kind, Op: e.Op, Routed: e.Routed, Backend: e.Backend, FellBack: e.FellBack,
-		Category: e.Category, DurationMS: durationMS(e.Duration), Outcome: e.Outcome, Detail: e.Detail})
+	l := line{At: e.At, Kind: e.Kind, Op: e.Op, Routed: e.Routed, Backend: e.Backend, FellBack: e.FellBack,
+		Category: e.Category, DurationMS: durationMS(e.Duration), CostUSD: e.CostUSD, InFlight: e.InFlight,
+		WaitMS: durationMS(e.Wait), Outcome: e.Outcome, Detail: e.Detail}
+	if stage, known := e.storedStage(); known {
+		l.Stage = &stage
+	}
+	return json.Marshal(l)
 }
 
 // UnmarshalJSON reads a line of the file ledger.
@@ -45,8 +57,26 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*e = Entry{At: l.At, Kind: l.Kind, Op: l.Op, Routed: l.Routed, Backend: l.Backend, FellBack: l.FellBack,
-		Category: l.Category, Duration: fromMS(l.DurationMS), Outcome: l.Outcome, Detail: l.Detail}
+		Category: l.Category, Duration: fromMS(l.DurationMS), Outcome: l.Outcome, Detail: l.Detail,
+		Stage: unknownStage, CostUSD: l.CostUSD, InFlight: l.InFlight, Wait: fromMS(l.WaitMS)}
+	if l.Stage != nil {
+		e.Stage = *l.Stage
+	}
 	return nil
+}
+
+// unknownStage is the Stage of an entry whose stage was not recorded.
+const unknownStage = -1
+
+// storedStage is the stage both stores keep for e, and whether it is
+// known: a call's or a comparison's always (0 is a stage: everything on
+// Approach 1); another entry's (a rollback, a sandbox) only when set,
+// since their zero value says nothing.
+func (e Entry) storedStage() (int, bool) {
+	if e.Kind == KindCall || e.Kind == KindComparison || (e.Stage != 0 && e.Stage != unknownStage) {
+		return e.Stage, true
+	}
+	return unknownStage, false
 }
 
 // durationMS is d in milliseconds, to the microsecond, as the ledger keeps it.

@@ -24,9 +24,17 @@ const ledgerTableSQL = `CREATE TABLE IF NOT EXISTS gitgate_canary_ledger (
 	outcome     text NOT NULL DEFAULT '',
 	detail      text NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS gitgate_canary_ledger_op_at ON gitgate_canary_ledger (op, at)`
+CREATE INDEX IF NOT EXISTS gitgate_canary_ledger_op_at ON gitgate_canary_ledger (op, at);
+ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS stage integer NOT NULL DEFAULT -1;
+ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS cost_usd double precision NOT NULL DEFAULT 0;
+ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS in_flight integer NOT NULL DEFAULT 0;
+ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS wait_ms double precision NOT NULL DEFAULT 0`
 
-var ledgerColumns = []string{"at", "kind", "op", "routed", "backend", "fell_back", "category", "duration_ms", "outcome", "detail"}
+// ledgerColumns are the columns Append writes and Read reads, in this
+// order. The last four were added later (ALTER TABLE in ledgerTableSQL
+// upgrades an older table; its rows read as stage -1, unknown).
+var ledgerColumns = []string{"at", "kind", "op", "routed", "backend", "fell_back", "category", "duration_ms", "outcome", "detail",
+	"stage", "cost_usd", "in_flight", "wait_ms"}
 
 // PGStore is the ledger in PostgreSQL, for gateways that share one
 // analysis (several replicas) or keep the ledger off their disks.
@@ -65,7 +73,8 @@ func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
 	return s, nil
 }
 
-// Init creates the ledger table when missing.
+// Init creates the ledger table when missing and adds the columns a table
+// made by an older version lacks (its rows read as stage -1, unknown).
 func (s *PGStore) Init(ctx context.Context) error {
 	if s.ready.Load() {
 		return nil
@@ -85,7 +94,9 @@ func (s *PGStore) Append(ctx context.Context, entries []Entry) error {
 	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"gitgate_canary_ledger"}, ledgerColumns,
 		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
 			e := entries[i]
-			return []any{e.At, e.Kind, e.Op, e.Routed, e.Backend, e.FellBack, e.Category, durationMS(e.Duration), e.Outcome, e.Detail}, nil
+			stage, _ := e.storedStage()
+			return []any{e.At, e.Kind, e.Op, e.Routed, e.Backend, e.FellBack, e.Category, durationMS(e.Duration), e.Outcome, e.Detail,
+				stage, e.CostUSD, e.InFlight, durationMS(e.Wait)}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("ledger: append %d entries: %w", len(entries), err)
@@ -96,16 +107,17 @@ func (s *PGStore) Append(ctx context.Context, entries []Entry) error {
 // Read returns the entries for op (every operation when op is "") at or
 // after since, oldest first.
 func (s *PGStore) Read(ctx context.Context, op string, since time.Time) ([]Entry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT at, kind, op, routed, backend, fell_back, category, duration_ms, outcome, detail
-		FROM gitgate_canary_ledger WHERE at >= $1 AND ($2 = '' OR op = $2) ORDER BY at, id`, since, op)
+	rows, err := s.pool.Query(ctx, `SELECT at, kind, op, routed, backend, fell_back, category, duration_ms, outcome, detail,
+		stage, cost_usd, in_flight, wait_ms FROM gitgate_canary_ledger WHERE at >= $1 AND ($2 = '' OR op = $2) ORDER BY at, id`, since, op)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Entry, error) {
 		var e Entry
-		var ms float64
-		err := r.Scan(&e.At, &e.Kind, &e.Op, &e.Routed, &e.Backend, &e.FellBack, &e.Category, &ms, &e.Outcome, &e.Detail)
-		e.At, e.Duration = e.At.UTC(), fromMS(ms)
+		var ms, waitMS float64
+		err := r.Scan(&e.At, &e.Kind, &e.Op, &e.Routed, &e.Backend, &e.FellBack, &e.Category, &ms, &e.Outcome, &e.Detail,
+			&e.Stage, &e.CostUSD, &e.InFlight, &waitMS)
+		e.At, e.Duration, e.Wait = e.At.UTC(), fromMS(ms), fromMS(waitMS)
 		return e, err
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestPGStoreRoundTrip: entries recorded through a ledger on PostgreSQL
@@ -86,5 +87,54 @@ func TestPGStoreErrorsHideTheDSN(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Fatalf("the error shows the password: %v", err)
 		}
+	}
+}
+
+// TestPGStoreUpgradesAnOldTable: a ledger table made before stages, costs
+// and waits were recorded gains their columns when a store opens it; its
+// rows read back with Stage -1 (unknown), and new entries keep them.
+func TestPGStoreUpgradesAnOldTable(t *testing.T) {
+	dsn := backendtest.PostgresDSN(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	const oldTable = `CREATE TABLE gitgate_canary_ledger (
+	id          bigserial PRIMARY KEY,
+	at          timestamptz NOT NULL,
+	kind        text NOT NULL,
+	op          text NOT NULL,
+	routed      text NOT NULL DEFAULT '',
+	backend     text NOT NULL DEFAULT '',
+	fell_back   boolean NOT NULL DEFAULT false,
+	category    text NOT NULL DEFAULT '',
+	duration_ms double precision NOT NULL DEFAULT 0,
+	outcome     text NOT NULL DEFAULT '',
+	detail      text NOT NULL DEFAULT ''
+)`
+	if _, err := conn.Exec(t.Context(), oldTable); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	if _, err := conn.Exec(t.Context(), `INSERT INTO gitgate_canary_ledger (at, kind, op, routed, backend, duration_ms)
+		VALUES ($1, 'call', 'push', 'approach2', 'approach2', 12.5)`, at); err != nil {
+		t.Fatal(err)
+	}
+	store, err := OpenPGStore(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	fresh := Entry{At: at.Add(time.Minute), Kind: KindCall, Op: backends.OpPush, Routed: backends.Approach2, Backend: backends.Approach2,
+		Duration: 8 * time.Millisecond, Stage: 10, CostUSD: 0.001, InFlight: 3, Wait: 1500 * time.Microsecond}
+	if err := store.Append(t.Context(), []Entry{fresh}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Read(t.Context(), "push", time.Time{})
+	old := Entry{At: at, Kind: KindCall, Op: backends.OpPush, Routed: backends.Approach2, Backend: backends.Approach2,
+		Duration: 12500 * time.Microsecond, Stage: -1}
+	if err != nil || len(got) != 2 || got[0] != old || got[1] != fresh {
+		t.Fatalf("read back %+v (%v), want %+v and %+v", got, err, old, fresh)
 	}
 }

@@ -2,8 +2,10 @@ package canary
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +31,8 @@ func fullEntry(t *testing.T) Entry {
 			f.SetBool(true)
 		case f.Kind() == reflect.Float64:
 			f.SetFloat(1.5)
+		case f.Kind() == reflect.Int:
+			f.SetInt(int64(7 + i))
 		default:
 			t.Fatalf("fullEntry: give Entry.%s a value", v.Type().Field(i).Name)
 		}
@@ -42,7 +46,7 @@ func fullEntry(t *testing.T) Entry {
 func TestEntryLineFormat(t *testing.T) {
 	e := Entry{At: time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC), Kind: KindCall, Op: backends.OpPush, Routed: backends.Approach2,
 		Backend: backends.Approach1, FellBack: true, Category: backends.Unavailable, Duration: 1500 * time.Microsecond}
-	const want = `{"at":"2026-11-28T01:00:00Z","kind":"call","op":"push","routed":"approach2","backend":"approach1","fell_back":true,"category":"unavailable","duration_ms":1.5}`
+	const want = `{"at":"2026-11-28T01:00:00Z","kind":"call","op":"push","routed":"approach2","backend":"approach1","fell_back":true,"category":"unavailable","duration_ms":1.5,"stage":0}`
 	got, err := json.Marshal(e)
 	if err != nil || string(got) != want {
 		t.Fatalf("line %s (%v)\nwant %s", got, err, want)
@@ -50,6 +54,48 @@ func TestEntryLineFormat(t *testing.T) {
 	var back Entry
 	if err := json.Unmarshal([]byte(want), &back); err != nil || back != e {
 		t.Fatalf("read back %+v (%v), want %+v", back, err, e)
+	}
+}
+
+// TestEntryLineNewFields: a call's stage (0 included), cost, calls in
+// flight and wait are written as stage, cost_usd, in_flight and wait_ms
+// (milliseconds, like duration_ms), and read back.
+func TestEntryLineNewFields(t *testing.T) {
+	e := Entry{At: time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC), Kind: KindCall, Op: backends.OpStatus, Routed: backends.Approach2,
+		Backend: backends.Approach2, Duration: 12500 * time.Microsecond, Stage: 50, CostUSD: 0.0025, InFlight: 12, Wait: 3250 * time.Microsecond}
+	const want = `{"at":"2026-11-28T01:00:00Z","kind":"call","op":"status","routed":"approach2","backend":"approach2","duration_ms":12.5,"stage":50,"cost_usd":0.0025,"in_flight":12,"wait_ms":3.25}`
+	got, err := json.Marshal(e)
+	if err != nil || string(got) != want {
+		t.Fatalf("line %s (%v)\nwant %s", got, err, want)
+	}
+	var back Entry
+	if err := json.Unmarshal(got, &back); err != nil || back != e {
+		t.Fatalf("read back %+v (%v), want %+v", back, err, e)
+	}
+	// A sandbox's life has no stage: none is written, and it reads back unknown.
+	sb := Entry{At: e.At, Kind: KindSandbox, Backend: backends.Approach1, Duration: time.Hour, CostUSD: 0.36}
+	got, err = json.Marshal(sb)
+	if err != nil || strings.Contains(string(got), `"stage"`) {
+		t.Fatalf("sandbox line %s (%v) carries a stage", got, err)
+	}
+	if err := json.Unmarshal(got, &back); err != nil || back.Stage != -1 || back.CostUSD != 0.36 || back.Duration != time.Hour {
+		t.Fatalf("sandbox line read back %+v (%v)", back, err)
+	}
+}
+
+// TestOldLedgerLineReads: a line written before stages, costs and waits
+// were recorded reads back with Stage -1 (unknown) and the rest zero.
+func TestOldLedgerLineReads(t *testing.T) {
+	const old = `{"at":"2026-11-01T10:00:00Z","kind":"call","op":"push","routed":"approach2","backend":"approach2","category":"","duration_ms":12.5}`
+	path := filepath.Join(t.TempDir(), "ledger.jsonl")
+	if err := os.WriteFile(path, []byte(old+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(path, time.Time{})
+	want := Entry{At: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), Kind: KindCall, Op: backends.OpPush, Routed: backends.Approach2,
+		Backend: backends.Approach2, Duration: 12500 * time.Microsecond, Stage: -1}
+	if err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("old line read back %+v (%v), want %+v", got, err, want)
 	}
 }
 

@@ -57,6 +57,14 @@ type Decision struct {
 	// FailSafe says why the flags could not be used (the call goes to
 	// Approach 1); empty when they were.
 	FailSafe string
+	// Stage is the route percentage (0 to 100) of the operation's
+	// workspaces sent to Approach 2 that decided the call: the fractional
+	// split of its route flag. 0 when the call was killed, rolled back or
+	// sent to Approach 1 by the fail-safe. It is read from the flags the
+	// evaluator last checked (the file every CheckInterval, or the last
+	// flags the sync source sent), so for at most a CheckInterval around a
+	// change it may name the stage before or after the one flagd applied.
+	Stage int
 }
 
 // Override is the local kill-switch override.
@@ -77,8 +85,11 @@ type Evaluator struct {
 
 	override atomic.Pointer[Override]
 	fileErr  atomic.Pointer[string] // why the file cannot be used, nil when it can
-	ready    atomic.Bool            // the provider is serving the current file
-	clientMu sync.RWMutex           // guards client and provider across restarts
+	// stages are the route percentages of the file last found valid, by
+	// operation (Decision.Stage); nil before one was.
+	stages   atomic.Pointer[map[string]int]
+	ready    atomic.Bool  // the provider is serving the current file
+	clientMu sync.RWMutex // guards client and provider across restarts
 	stop     chan struct{}
 	done     chan struct{}
 
@@ -200,6 +211,25 @@ func (e *Evaluator) every(check func()) {
 	}
 }
 
+// stage is op's route percentage (Decision.Stage) in the flags last
+// checked: the file's, or the sync source's last flags.
+func (e *Evaluator) stage(op string) int {
+	if e.sync == nil {
+		if m := e.stages.Load(); m != nil {
+			return (*m)[op]
+		}
+		return 0
+	}
+	e.sync.mu.Lock()
+	def := e.sync.routes[RouteFlag(op)]
+	e.sync.mu.Unlock()
+	var fl Flag
+	if def == "" || json.Unmarshal([]byte(def), &fl) != nil {
+		return 0
+	}
+	return (&File{Flags: map[string]Flag{RouteFlag(op): fl}}).Route(op)
+}
+
 func (e *Evaluator) checkFile() {
 	f, err := Load(e.cfg.Path)
 	if err == nil {
@@ -211,6 +241,11 @@ func (e *Evaluator) checkFile() {
 		e.ready.Store(false) // reload the provider once the file is usable again
 		return
 	}
+	stages := make(map[string]int, len(e.cfg.Ops))
+	for _, op := range e.cfg.Ops {
+		stages[op] = f.Route(op)
+	}
+	e.stages.Store(&stages)
 	if !e.ready.Load() {
 		e.startProvider()
 	}
@@ -255,7 +290,7 @@ func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
 	if err != nil || !backends.Name(route.Value).Known() {
 		return e.failSafe("route", string(route.ErrorCode), fmt.Sprint(err, " ", route.Value))
 	}
-	d := Decision{Backend: backends.Name(route.Value)}
+	d := Decision{Backend: backends.Name(route.Value), Stage: e.stage(op)}
 	shadow, err := client.FloatValueDetails(ctx, ShadowFlag(op), 0, evalCtx)
 	if err != nil {
 		e.count("shadow", string(shadow.ErrorCode), err.Error())

@@ -529,7 +529,12 @@ func finite(v float64) float64 {
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
 func pts(v float64) string { return fmt.Sprintf("%.2f points", 100*v) }
-func usd(v float64) string { return fmt.Sprintf("$%.5f", v) }
+func usd(v float64) string {
+	if v != 0 && math.Abs(v) < 0.01 {
+		return fmt.Sprintf("$%.3g", v)
+	}
+	return fmt.Sprintf("$%.4f", v)
+}
 
 func msec(v float64) string {
 	switch {

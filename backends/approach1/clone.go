@@ -27,7 +27,7 @@ func (e *Executor) clone(ctx context.Context, r *backends.CloneRequest) (*backen
 	if err := e.checkFree(ctx, k); err != nil {
 		return nil, err
 	}
-	info, done, err := e.cfg.Sandboxes.Acquire(ctx, k.Owner())
+	info, done, err := e.acquire(ctx, k.Owner())
 	if err != nil {
 		return nil, err
 	}

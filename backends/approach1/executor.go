@@ -111,6 +111,12 @@ type Config struct {
 	// (see Preserve, shelf.go). Every backend sharing the bindings must
 	// reach the same vault. If nil, such work is not saved.
 	Vault sandbox.Vault
+	// PooledSandboxes says the Sandboxes' sandboxes come from a warm pool
+	// (the Approach 2 service): the time a call spends acquiring one (in
+	// the pool's queue, or creating one when none is idle) counts in its
+	// Served.Wait beside the lock wait. Approach 1 creates its sandboxes
+	// on demand, which is not queueing.
+	PooledSandboxes bool
 }
 
 // Executor is the Approach 1 backend.
@@ -176,6 +182,7 @@ func (e *Executor) Execute(ctx context.Context, req backends.Request) (backends.
 	}
 	start := time.Now()
 	ctx, notes := withNotices(ctx)
+	ctx, facts := withCallFacts(ctx)
 	res, err := e.dispatch(ctx, req)
 	if err != nil {
 		return nil, backends.WithOp(req.Op(), notes.onError(backends.CallerGaveUp(ctx, err)))
@@ -183,6 +190,7 @@ func (e *Executor) Execute(ctx context.Context, req backends.Request) (backends.
 	served := res.GetServed()
 	served.Notices = append(served.Notices, notes.get()...)
 	served.Backend = e.cfg.Backend
+	facts.fill(ctx, e.cfg.Bindings, served)
 	served.DurationMS = time.Since(start).Milliseconds()
 	return res, nil
 }

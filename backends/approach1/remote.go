@@ -24,7 +24,7 @@ func (e *Executor) RemoteRef(ctx context.Context, p backends.Principal, url, ref
 	if e.cfg.PerAgent {
 		owner.Agent = p.Agent
 	}
-	info, done, err := e.cfg.Sandboxes.Acquire(ctx, owner)
+	info, done, err := e.acquire(ctx, owner)
 	if err != nil {
 		return "", err
 	}
@@ -84,7 +84,7 @@ func (e *Executor) RemoteReach(ctx context.Context, s backends.Scope, url, ref, 
 	if e.cfg.PerAgent {
 		owner.Agent = s.Principal.Agent
 	}
-	info, done, err := e.cfg.Sandboxes.Acquire(ctx, owner)
+	info, done, err := e.acquire(ctx, owner)
 	if err != nil {
 		return "", false, err
 	}

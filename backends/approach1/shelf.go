@@ -402,7 +402,7 @@ func (e *Executor) restore(ctx context.Context, b sandbox.Binding, p backends.Pr
 	if err != nil {
 		return nil, nil, err
 	}
-	info, done, err := e.cfg.Sandboxes.Acquire(ctx, b.Key.Owner())
+	info, done, err := e.acquire(ctx, b.Key.Owner())
 	if err != nil {
 		return nil, nil, err
 	}

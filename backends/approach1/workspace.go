@@ -45,12 +45,26 @@ func (e *Executor) key(s *backends.Scope) (sandbox.WorkspaceKey, error) {
 // that they serialise against each other.
 func LockKey(k sandbox.WorkspaceKey) string { return "gitgate:ws:" + k.String() }
 
-// lock takes the workspace's write lock, recording the wait.
+// lock takes the workspace's write lock, recording the wait (in the
+// metric, and in the call's Served.Wait).
 func (e *Executor) lock(ctx context.Context, k sandbox.WorkspaceKey) (lock.Lease, error) {
 	start := time.Now()
 	lease, err := e.cfg.Locker.Acquire(ctx, LockKey(k))
-	e.metrics.lockWait.Observe(time.Since(start).Seconds())
+	d := time.Since(start)
+	e.metrics.lockWait.Observe(d.Seconds())
+	factsOf(ctx).addWait(d)
 	return lease, err
+}
+
+// acquire returns owner's sandbox (sandbox.Manager.Acquire); from a warm
+// pool (Config.PooledSandboxes) the time it took counts as the call's wait.
+func (e *Executor) acquire(ctx context.Context, owner sandbox.Owner) (sandbox.Info, func(), error) {
+	start := time.Now()
+	info, done, err := e.cfg.Sandboxes.Acquire(ctx, owner)
+	if e.cfg.PooledSandboxes {
+		factsOf(ctx).addWait(time.Since(start))
+	}
+	return info, done, err
 }
 
 // open looks up a cloned workspace and marks its sandbox busy. A workspace
@@ -106,7 +120,7 @@ func (e *Executor) replace(ctx context.Context, b sandbox.Binding, p backends.Pr
 	if err != nil {
 		return nil, err
 	}
-	info, done, err := e.cfg.Sandboxes.Acquire(ctx, b.Key.Owner())
+	info, done, err := e.acquire(ctx, b.Key.Owner())
 	if err != nil {
 		return nil, err
 	}
@@ -204,13 +218,18 @@ func (e *Executor) openForRemote(ctx context.Context, s *backends.Scope) (*works
 	return w, lease, remote, nil
 }
 
-// openRead opens the workspace for a lock-free read.
+// openRead opens the workspace for a lock-free read, noting its write
+// count for the call's Served.ReadFrom.
 func (e *Executor) openRead(ctx context.Context, s *backends.Scope) (*workspace, error) {
 	k, err := e.key(s)
 	if err != nil {
 		return nil, err
 	}
-	return e.open(ctx, k, s.Principal, false)
+	w, err := e.open(ctx, k, s.Principal, false)
+	if err == nil {
+		factsOf(ctx).opened(k, w.Writes)
+	}
+	return w, err
 }
 
 func finish(ctx context.Context, w *workspace, lease lock.Lease) {
@@ -284,7 +303,9 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 		d := time.Since(start).Seconds()
 		e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
 		if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {
-			e.metrics.sandboxCost.WithLabelValues(string(g.op)).Add(d * c.CostPerSecond(sandboxID))
+			cost := d * c.CostPerSecond(sandboxID)
+			e.metrics.sandboxCost.WithLabelValues(string(g.op)).Add(cost)
+			factsOf(ctx).addCost(cost)
 		}
 		return res, err
 	}

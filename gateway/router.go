@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -53,6 +54,7 @@ type Router struct {
 	breakers *breakers
 	fallback *prometheus.CounterVec
 	shadow   *shadower
+	inFlight atomic.Int64 // calls in Execute now (canary.Entry.InFlight)
 }
 
 var _ backends.Executor = (*Router)(nil)
@@ -77,46 +79,53 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 
 // Execute routes req.
 func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
-	name, shadowRate := r.pick(ctx, req)
+	inFlight := r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	name, d := r.pick(ctx, req)
 	start := time.Now()
 	var done func(backends.Name, error, time.Duration)
 	if r.cfg.Metrics != nil {
 		done = r.cfg.Metrics.begin(req.Op())
 	}
 	res, served, fell, err := r.route(ctx, name, req)
-	d := time.Since(start)
+	took := time.Since(start)
 	if done != nil {
-		done(served, err, d)
+		done(served, err, took)
 	}
 	if r.cfg.Observe != nil {
-		r.cfg.Observe(canary.Entry{At: start, Kind: canary.KindCall, Op: req.Op(), Routed: name, Backend: served, FellBack: fell,
-			Category: backends.CategoryOf(err), Duration: d})
+		e := canary.Entry{At: start, Kind: canary.KindCall, Op: req.Op(), Routed: name, Backend: served, FellBack: fell,
+			Category: backends.CategoryOf(err), Duration: took, Stage: d.Stage, InFlight: int(inFlight)}
+		if err == nil {
+			e.CostUSD, e.Wait = res.GetServed().CostUSD, res.GetServed().Wait
+		}
+		r.cfg.Observe(e)
 	}
-	r.log(ctx, req, served, fell, d, err)
+	r.log(ctx, req, served, fell, took, err)
 	if err != nil {
 		return nil, err
 	}
 	s := res.GetServed()
 	s.Backend, s.FellBack = served.String(), fell
 	if !fell {
-		r.maybeShadow(req, shadowRate, served, res)
+		r.maybeShadow(req, d, served, res)
 	}
 	return res, nil
 }
 
-// pick chooses the backend and the shadow rate: the flags' decision when
-// configured, the default otherwise (or when the flags name a backend that
-// is not configured).
-func (r *Router) pick(ctx context.Context, req backends.Request) (backends.Name, float64) {
+// pick chooses the backend, and returns the flags' decision (its shadow
+// rate and stage; the zero value without flags): the decision's backend
+// when configured, the default otherwise (or when the flags name a backend
+// that is not configured).
+func (r *Router) pick(ctx context.Context, req backends.Request) (backends.Name, flags.Decision) {
 	if r.cfg.Flags == nil {
-		return r.cfg.Default, 0
+		return r.cfg.Default, flags.Decision{}
 	}
 	s := req.GetScope()
 	d := r.cfg.Flags.Decide(ctx, string(req.Op()), s.Principal.Project+"/"+s.Workspace)
 	if _, ok := r.cfg.Backends[d.Backend]; !ok {
-		return r.cfg.Default, d.ShadowRate
+		return r.cfg.Default, d
 	}
-	return d.Backend, d.ShadowRate
+	return d.Backend, d
 }
 
 // route calls the chosen backend; Approach 2 goes through its breaker and

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/flags"
 )
 
 // ShadowConfig configures shadow comparison. Zero values take the defaults.
@@ -47,9 +48,9 @@ func newShadower(cfg ShadowConfig) *shadower {
 // the other backend predicts them without side effects
 // (backends.Predictor) and its prediction is compared with what the
 // primary did (design.md §3).
-func (r *Router) maybeShadow(req backends.Request, rate float64, primary backends.Name, res backends.Result) {
+func (r *Router) maybeShadow(req backends.Request, d flags.Decision, primary backends.Name, res backends.Result) {
 	s := r.shadow
-	if s == nil || s.cfg.Observe == nil || rate <= 0 || rand.Float64() >= rate {
+	if s == nil || s.cfg.Observe == nil || d.ShadowRate <= 0 || rand.Float64() >= d.ShadowRate {
 		return
 	}
 	other := r.otherBackend(primary)
@@ -62,14 +63,14 @@ func (r *Router) maybeShadow(req backends.Request, rate float64, primary backend
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		skipped := comparison(time.Now(), req.Op(), primary, other)
+		skipped := comparison(time.Now(), req.Op(), primary, other, d.Stage)
 		skipped.Outcome = canary.OutcomeSkipped
 		s.cfg.Observe(skipped)
 		return
 	}
 	go func() {
 		defer func() { <-s.slots }()
-		s.cfg.Observe(r.runShadow(req, primary, other, res))
+		s.cfg.Observe(r.runShadow(req, primary, other, res, d.Stage))
 	}()
 }
 
@@ -85,16 +86,24 @@ func (r *Router) otherBackend(primary backends.Name) backends.Name {
 	return ""
 }
 
-func (r *Router) runShadow(req backends.Request, primary, other backends.Name, res backends.Result) canary.Entry {
+// staleRead is the Detail of a read shadow that looked at the workspace
+// after a write the primary's read did not see.
+const staleRead = "the workspace changed between the primary's read and the shadow's"
+
+func (r *Router) runShadow(req backends.Request, primary, other backends.Name, res backends.Result, stage int) canary.Entry {
 	ctx, cancel := context.WithTimeout(backends.WithShadow(context.Background()), r.shadow.cfg.Budget)
 	defer cancel()
 	start := time.Now()
-	o := comparison(start, req.Op(), primary, other)
+	o := comparison(start, req.Op(), primary, other, stage)
 	var diff string
 	var err error
 	if req.Op().IsRead() {
 		var got backends.Result
 		if got, err = r.call(ctx, other, req); err == nil {
+			if movedOn(res, got) {
+				o.Outcome, o.Detail, o.Duration = canary.OutcomeStale, staleRead, time.Since(start)
+				return o
+			}
 			diff, err = compare(res, got)
 		}
 	} else {
@@ -121,10 +130,20 @@ func (r *Router) runShadow(req backends.Request, primary, other backends.Name, r
 	return o
 }
 
+// movedOn reports whether a read shadow ended on a workspace written
+// after the primary's read began: its write count once it finished
+// (WriteSeq) differs from the one the primary read from (ReadFrom). Either
+// count 0 is unknown (a backend or a workspace that does not say), and
+// then the results are compared.
+func movedOn(primary, shadow backends.Result) bool {
+	from, seen := primary.GetServed().ReadFrom, shadow.GetServed().WriteSeq
+	return from != 0 && seen != 0 && seen != from
+}
+
 // comparison is the record, its outcome still to be set, of a shadow on
-// shadow of a call primary served.
-func comparison(at time.Time, op backends.Op, primary, shadow backends.Name) canary.Entry {
-	return canary.Entry{At: at, Kind: canary.KindComparison, Op: op, Routed: primary, Backend: shadow}
+// shadow of a call primary served at stage.
+func comparison(at time.Time, op backends.Op, primary, shadow backends.Name, stage int) canary.Entry {
+	return canary.Entry{At: at, Kind: canary.KindComparison, Op: op, Routed: primary, Backend: shadow, Stage: stage}
 }
 
 // compare returns canary.Compare's diff; a failure to compare is an

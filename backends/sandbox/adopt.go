@@ -62,7 +62,7 @@ func (m *Manager) adoptOwned(ctx context.Context, owner Owner, s *slot) bool {
 				continue
 			}
 		}
-		s.info, s.lastTTL = &info, m.cfg.Now()
+		s.info, s.born, s.lastTTL = &info, m.bornAt(info), m.cfg.Now()
 		m.byID[info.ID] = s
 		m.mu.Unlock()
 		m.metrics.active.Inc()
@@ -125,12 +125,14 @@ func (m *Manager) SweepOrphans(ctx context.Context) int {
 		if !ok {
 			continue
 		}
+		life, cost := m.lifeOf(info.ID, m.bornAt(info))
 		err := m.cfg.Provider.Destroy(ctx, info.ID)
 		release()
 		if err != nil {
 			m.cfg.Logger.Warn("orphan sweep: sandbox not destroyed", "sandbox", info.ID, "err", err)
 			continue
 		}
+		m.ended(info.ID, life, cost)
 		n++
 		m.metrics.swept.Inc()
 		m.cfg.Logger.Info("orphaned sandbox swept (no process held it and it held no workspace)", "sandbox", info.ID, "owner", info.Owner.String())

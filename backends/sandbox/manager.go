@@ -43,6 +43,13 @@ type ManagerConfig struct {
 	// idle one is retried at the next reap, and at Close it is left
 	// running. See reap.go.
 	Preserve func(ctx context.Context, info Info, forced bool) error
+	// OnEnd, if set, is called when the manager ends a sandbox's life: it
+	// destroyed it (reaped idle, at Close, an orphan swept) or forgot it
+	// (found gone). life runs from when the manager created it (by its
+	// clock, Now) or, for one it adopted or swept, from the provider's
+	// Info.Created; costUSD is life at the provider's per-second price
+	// (Coster; 0 when it bills nothing). It must not block.
+	OnEnd func(id string, life time.Duration, costUSD float64)
 }
 
 // Manager binds owners to sandboxes: it reuses an owner's sandbox while it is
@@ -64,6 +71,7 @@ type slot struct {
 	owner    Owner
 	create   sync.Mutex
 	info     *Info
+	born     time.Time // when info's sandbox began, for OnEnd
 	lastUsed time.Time
 	lastTTL  time.Time // when the provider's TTL was last extended
 	inFlight int
@@ -159,13 +167,23 @@ func (m *Manager) Forget(ctx context.Context, id string) {
 		return
 	}
 	s.create.Lock()
-	if s.info != nil && s.info.ID == id {
+	ended := s.info != nil && s.info.ID == id
+	if ended {
 		s.info = nil
 		m.metrics.active.Dec()
 	}
+	born := s.born
 	s.create.Unlock()
+	var life time.Duration
+	var cost float64
+	if ended {
+		life, cost = m.lifeOf(id, born)
+	}
 	if err := m.cfg.Creator.Destroy(context.WithoutCancel(ctx), id); err != nil {
 		m.cfg.Logger.Debug("destroying a sandbox that is gone failed", "sandbox", id, "err", err)
+	}
+	if ended {
+		m.ended(id, life, cost)
 	}
 	m.cfg.Logger.Warn("sandbox gone; its owner gets a new one", "sandbox", id, "owner", s.owner.String())
 }
@@ -186,11 +204,42 @@ func (m *Manager) adopt(ctx context.Context, id string) *slot {
 	if s := m.byID[id]; s != nil {
 		return s
 	}
-	s := &slot{owner: info.Owner, info: &info, lastUsed: m.cfg.Now(), lastTTL: m.cfg.Now()}
+	s := &slot{owner: info.Owner, info: &info, born: m.bornAt(info), lastUsed: m.cfg.Now(), lastTTL: m.cfg.Now()}
 	m.byID[id] = s
 	m.metrics.active.Inc()
 	m.cfg.Logger.Info("sandbox adopted", "sandbox", id, "owner", info.Owner.String())
 	return s
+}
+
+// bornAt is when a sandbox the manager did not create began: the
+// provider's Info.Created, or now when the provider does not say.
+func (m *Manager) bornAt(info Info) time.Time {
+	if !info.Created.IsZero() {
+		return info.Created
+	}
+	return m.cfg.Now()
+}
+
+// lifeOf is how long sandbox id has lived since born, and what that cost
+// at the provider's price; ask before destroying it (a provider may forget
+// a destroyed sandbox's price).
+func (m *Manager) lifeOf(id string, born time.Time) (time.Duration, float64) {
+	if m.cfg.OnEnd == nil {
+		return 0, 0
+	}
+	life := max(0, m.cfg.Now().Sub(born))
+	var cost float64
+	if c, ok := m.cfg.Provider.(Coster); ok {
+		cost = life.Seconds() * c.CostPerSecond(id)
+	}
+	return life, cost
+}
+
+// ended reports a sandbox's end to OnEnd.
+func (m *Manager) ended(id string, life time.Duration, cost float64) {
+	if m.cfg.OnEnd != nil {
+		m.cfg.OnEnd(id, life, cost)
+	}
 }
 
 // releaser returns the release function of one use of s; calling it more
@@ -245,7 +294,7 @@ func (m *Manager) create(ctx context.Context, owner Owner, s *slot) error {
 	m.mu.Lock()
 	closing := m.closing
 	if !closing {
-		s.info = &info
+		s.info, s.born = &info, start
 		s.lastTTL = m.cfg.Now()
 		m.byID[info.ID] = s
 	}

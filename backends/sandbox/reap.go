@@ -144,9 +144,11 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 			return false
 		}
 	}
+	life, cost := m.lifeOf(info.ID, s.born)
 	if err := m.cfg.Creator.Destroy(ctx, info.ID); err != nil {
 		m.cfg.Logger.Warn("sandbox destroy failed", "sandbox", info.ID, "err", err)
 	}
+	m.ended(info.ID, life, cost) // the manager drops it either way
 	m.mu.Lock()
 	delete(m.byID, info.ID)
 	if m.slots[s.owner] == s {

@@ -178,7 +178,8 @@ func (s *FileSource) Cells(ctx context.Context, since, until time.Time, fn func(
 	}
 	defer w.abandon()
 
-	r := &cellStream{path: s.Path, from: from, to: to, fn: fn, w: w, complete: complete, rolling: w != nil}
+	r := &cellStream{path: s.Path, from: from, to: to, fn: fn, complete: complete, rolling: w != nil,
+		keep: func(k Key, c *Cell) error { w.writeCell(k, c); return nil }}
 	if _, err := ledger.Seek(mark.Offset, io.SeekStart); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
@@ -313,12 +314,14 @@ type openKey struct {
 
 // cellStream summarises ledger records into cells, holding open only
 // the cells of the newest hours, and hands them on: to fn when their hour
-// is asked for, to the roll-up writer when they are to be summarised.
+// is in [from, to), to keep (the roll-up) when they are to be summarised.
 type cellStream struct {
-	path     string
 	from, to time.Time
 	fn       func(Key, *Cell) error
-	w        *rollupWriter
+	keep     func(Key, *Cell) error
+
+	// The file's: its path (for errors) and the first hour not complete.
+	path     string
 	complete time.Time
 
 	// rolling: the records read so far go into the roll-up; it stops at
@@ -379,8 +382,10 @@ func (r *cellStream) flush(old func(time.Time) bool) error {
 			continue
 		}
 		delete(r.open, k)
-		if k.roll {
-			r.w.writeCell(k.Key, c) // before fn, which may change c
+		if k.roll && r.keep != nil {
+			if err := r.keep(k.Key, c); err != nil { // before fn, which may change c
+				return err
+			}
 		}
 		if inSpan(k.Hour, r.from, r.to) {
 			if err := r.fn(k.Key, c); err != nil {

@@ -344,8 +344,9 @@ func decodeResult(op backends.Op, out *pb.OperationResult) (backends.Result, err
 	if err := fromProto(m.Get(fd).Message(), res); err != nil {
 		return nil, backends.Errorf(backends.Internal, "decode %s: %w", op, err)
 	}
-	*res.GetServed() = backends.Served{Backend: Name.String(), DurationMS: out.GetServed().GetDurationMs(), WriteSeq: out.GetServed().GetWriteSeq(),
-		Notices: out.GetServed().GetNotices()}
+	s := out.GetServed()
+	*res.GetServed() = backends.Served{Backend: Name.String(), DurationMS: s.GetDurationMs(), WriteSeq: s.GetWriteSeq(),
+		Notices: s.GetNotices(), ReadFrom: s.GetReadFrom(), CostUSD: s.GetCostUsd(), Wait: time.Duration(s.GetWaitUs()) * time.Microsecond}
 	return res, nil
 }
 

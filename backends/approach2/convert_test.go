@@ -3,6 +3,7 @@ package approach2
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	pb "github.com/gitgate/gitgate/backends/approach2/approach2pb"
@@ -67,7 +68,8 @@ func TestEveryFieldCrossesTheWire(t *testing.T) {
 		}
 		res := backends.NewResult(info.Op)
 		fill(reflect.ValueOf(res), &seed)
-		*res.GetServed() = backends.Served{Backend: Name.String(), DurationMS: 42, Notices: []string{"restored", "twice"}}
+		*res.GetServed() = backends.Served{Backend: Name.String(), DurationMS: 42, Notices: []string{"restored", "twice"},
+			WriteSeq: 7, ReadFrom: 6, CostUSD: 0.0125, Wait: 1234 * time.Microsecond}
 		pbRes, err := encodeResult(info.Op, res)
 		if err != nil {
 			t.Fatalf("%s: %v", info.Op, err)

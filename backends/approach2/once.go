@@ -97,6 +97,7 @@ func (o *Once) Execute(ctx context.Context, req backends.Request) (backends.Resu
 		return nil, err
 	}
 	key := o.cfg.LockKey(req)
+	queued := time.Now()
 	if o.cfg.Recovery != nil {
 		if err := o.cfg.Recovery.Wait(ctx, key); err != nil {
 			return nil, err
@@ -106,6 +107,19 @@ func (o *Once) Execute(ctx context.Context, req backends.Request) (backends.Resu
 	if err != nil {
 		return nil, err
 	}
+	waited := time.Since(queued)
+	res, err := o.locked(ctx, req, key, begin, lease)
+	if res != nil {
+		// The engine reuses this lease (lock.Reentrant): the call queued
+		// for its workspace, behind its recovery and its lock, here.
+		res.GetServed().Wait += waited
+	}
+	return res, err
+}
+
+// locked runs a write under its workspace's lease: recorded in the
+// journal, then replayed, reconciled or run.
+func (o *Once) locked(ctx context.Context, req backends.Request, key string, begin journal.Begin, lease lock.Lease) (backends.Result, error) {
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
 	begin.Fence = lease.Fence()
 	waitCtx, cancel := context.WithTimeout(ctx, o.cfg.WaitForDuplicate)

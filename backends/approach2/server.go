@@ -196,8 +196,9 @@ func decodeRequest(req *pb.OperationRequest) (backends.Request, error) {
 
 // encodeResult puts a Go result into the oneof field named after op.
 func encodeResult(op backends.Op, res backends.Result) (*pb.OperationResult, error) {
-	out := &pb.OperationResult{Served: &pb.Served{Backend: Name.String(), DurationMs: res.GetServed().DurationMS, WriteSeq: res.GetServed().WriteSeq,
-		Notices: res.GetServed().Notices}}
+	s := res.GetServed()
+	out := &pb.OperationResult{Served: &pb.Served{Backend: Name.String(), DurationMs: s.DurationMS, WriteSeq: s.WriteSeq,
+		Notices: s.Notices, ReadFrom: s.ReadFrom, CostUsd: s.CostUSD, WaitUs: s.Wait.Microseconds()}}
 	m := out.ProtoReflect()
 	fd := m.Descriptor().Fields().ByName(protoreflect.Name(op))
 	if fd == nil {

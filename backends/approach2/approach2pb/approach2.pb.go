@@ -618,7 +618,16 @@ type Served struct {
 	// write_seq: for a write, the workspace's write count once it was made.
 	WriteSeq uint64 `protobuf:"varint,4,opt,name=write_seq,json=writeSeq,proto3" json:"write_seq,omitempty"`
 	// notices: what the agent must know beside the result (backends.Served.Notices).
-	Notices       []string `protobuf:"bytes,5,rep,name=notices,proto3" json:"notices,omitempty"`
+	Notices []string `protobuf:"bytes,5,rep,name=notices,proto3" json:"notices,omitempty"`
+	// read_from: for a read, the workspace's write count when it began
+	// (write_seq is then the count once it ended); 0 when unknown.
+	ReadFrom uint64 `protobuf:"varint,6,opt,name=read_from,json=readFrom,proto3" json:"read_from,omitempty"`
+	// cost_usd: what the call's sandbox commands cost at the provider's
+	// per-second price (backends.Served.CostUSD).
+	CostUsd float64 `protobuf:"fixed64,7,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	// wait_us: how long the call queued, in microseconds: for a pooled
+	// sandbox and for its workspace's lock (backends.Served.Wait).
+	WaitUs        int64 `protobuf:"varint,8,opt,name=wait_us,json=waitUs,proto3" json:"wait_us,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -686,6 +695,27 @@ func (x *Served) GetNotices() []string {
 		return x.Notices
 	}
 	return nil
+}
+
+func (x *Served) GetReadFrom() uint64 {
+	if x != nil {
+		return x.ReadFrom
+	}
+	return 0
+}
+
+func (x *Served) GetCostUsd() float64 {
+	if x != nil {
+		return x.CostUsd
+	}
+	return 0
+}
+
+func (x *Served) GetWaitUs() int64 {
+	if x != nil {
+		return x.WaitUs
+	}
+	return 0
 }
 
 type OperationResult struct {
@@ -3275,14 +3305,17 @@ const file_approach2_proto_rawDesc = "" +
 	"\x0eOperationEvent\x12\x1c\n" +
 	"\bprogress\x18\x01 \x01(\tH\x00R\bprogress\x12?\n" +
 	"\x06result\x18\x02 \x01(\v2%.gitgate.approach2.v1.OperationResultH\x00R\x06resultB\a\n" +
-	"\x05event\"\x97\x01\n" +
+	"\x05event\"\xe8\x01\n" +
 	"\x06Served\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12\x1b\n" +
 	"\tfell_back\x18\x02 \x01(\bR\bfellBack\x12\x1f\n" +
 	"\vduration_ms\x18\x03 \x01(\x03R\n" +
 	"durationMs\x12\x1b\n" +
 	"\twrite_seq\x18\x04 \x01(\x04R\bwriteSeq\x12\x18\n" +
-	"\anotices\x18\x05 \x03(\tR\anotices\"\xc1\b\n" +
+	"\anotices\x18\x05 \x03(\tR\anotices\x12\x1b\n" +
+	"\tread_from\x18\x06 \x01(\x04R\breadFrom\x12\x19\n" +
+	"\bcost_usd\x18\a \x01(\x01R\acostUsd\x12\x17\n" +
+	"\await_us\x18\b \x01(\x03R\x06waitUs\"\xc1\b\n" +
 	"\x0fOperationResult\x124\n" +
 	"\x06served\x18\x01 \x01(\v2\x1c.gitgate.approach2.v1.ServedR\x06served\x129\n" +
 	"\x05clone\x18\n" +

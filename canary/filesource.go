@@ -159,8 +159,15 @@ func (s *FileSource) Cells(ctx context.Context, since, until time.Time, fn func(
 		return fmt.Errorf("ledger: %w", err)
 	}
 
+	// The roll-up is read through one descriptor: a concurrent read may
+	// rename a newer roll-up into place meanwhile, and this mark is only
+	// true of the cells beside it.
 	rollPath := RollupPath(s.Path)
-	mark, ok := readRollupMark(rollPath, ledger, info.Size())
+	roll, rollErr := os.Open(rollPath)
+	if rollErr == nil {
+		defer roll.Close()
+	}
+	mark, ok := readRollupMark(roll, ledger, info.Size())
 	if !ok {
 		if _, err := os.Lstat(rollPath); err == nil {
 			st.Rebuilt = true
@@ -199,7 +206,7 @@ func (s *FileSource) Cells(ctx context.Context, since, until time.Time, fn func(
 	}
 
 	// The summarised hours: copied into the new roll-up if one is written.
-	n, err := serveRollup(ctx, rollPath, mark, ok, from, to, fn, w)
+	n, err := serveRollup(ctx, roll, mark, ok, from, to, fn, w)
 	st.RollupCells = n
 	if err != nil {
 		return err
@@ -223,12 +230,10 @@ func (s *FileSource) setLast(st FileReadStats) {
 // readRollupMark reads the mark at the end of the roll-up file and checks
 // that it fits the ledger: of this format, not past its end, and ending
 // at a line's end.
-func readRollupMark(path string, ledger *os.File, size int64) (rollupMark, bool) {
-	f, err := os.Open(path)
-	if err != nil {
+func readRollupMark(f *os.File, ledger *os.File, size int64) (rollupMark, bool) {
+	if f == nil {
 		return rollupMark{}, false
 	}
-	defer f.Close()
 	info, err := f.Stat()
 	if err != nil || !info.Mode().IsRegular() || info.Size() == 0 {
 		return rollupMark{}, false
@@ -256,16 +261,12 @@ func readRollupMark(path string, ledger *os.File, size int64) (rollupMark, bool)
 
 // serveRollup hands fn the roll-up's cells of hours in [from, to) and,
 // when w is set, copies every cell into it. It returns how many it handed.
-func serveRollup(ctx context.Context, path string, mark rollupMark, ok bool, from, to time.Time, fn func(Key, *Cell) error, w *rollupWriter) (int, error) {
+func serveRollup(ctx context.Context, f *os.File, mark rollupMark, ok bool, from, to time.Time, fn func(Key, *Cell) error, w *rollupWriter) (int, error) {
 	if !ok || (w == nil && !from.Before(mark.Complete)) {
 		return 0, nil // no roll-up, or none of its hours asked for
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("ledger roll-up: %w", err)
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<16)
+	path := f.Name()
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 1<<16)
 	n := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -421,7 +422,7 @@ func (r *cellStream) streamLedger(ctx context.Context, f io.Reader, offset int64
 		}
 		if errors.Is(err, io.EOF) {
 			var e Entry
-			if len(bytes.TrimSpace(b)) > 0 && json.Unmarshal(b, &e) == nil {
+			if len(bytes.TrimSpace(b)) > 0 && e.UnmarshalJSON(b) == nil {
 				return pos, r.add(e, false)
 			}
 			return pos, nil
@@ -438,7 +439,7 @@ func (r *cellStream) streamLedger(ctx context.Context, f io.Reader, offset int64
 			continue
 		}
 		var e Entry
-		if err := json.Unmarshal(b, &e); err != nil {
+		if err := e.UnmarshalJSON(b); err != nil { // Entry's own decoding, without json's pass over the line first
 			return pos, fmt.Errorf("ledger %s, the line at byte %d: %w", r.path, start, err)
 		}
 		roll := false

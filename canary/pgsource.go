@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -201,14 +202,18 @@ func (s *PGSource) Cells(ctx context.Context, since, until time.Time, fn func(Ke
 		if err != nil {
 			return fmt.Errorf("ledger roll-up: read: %w", err)
 		}
-		// The hours not rolled up, and rows that arrived for rolled-up
-		// hours after the roll-up.
+		// Rows that arrived for rolled-up hours after the roll-up (by id),
+		// then the hours not rolled up (by time): two queries, so that
+		// each is an index range.
 		r := &cellStream{from: from, to: to, fn: fn}
+		late, err := streamRows(ctx, tx, r, false, `SELECT `+rawColumns+` FROM gitgate_canary_ledger
+			WHERE id > $4 AND at >= $1 AND at < least($2::timestamptz, $3::timestamptz) ORDER BY at`, from, to, wmHour, wmID)
+		if err != nil {
+			return err
+		}
 		n, err := streamRows(ctx, tx, r, false, `SELECT `+rawColumns+` FROM gitgate_canary_ledger
-			WHERE (at >= greatest($1::timestamptz, $3::timestamptz) AND at < $2)
-			   OR (at >= $1 AND at < least($2::timestamptz, $3::timestamptz) AND id > $4)
-			ORDER BY at`, from, to, wmHour, wmID)
-		st.RawRows = n
+			WHERE at >= greatest($1::timestamptz, $3::timestamptz) AND at < $2 ORDER BY at`, from, to, wmHour)
+		st.RawRows = late + n
 		st.MaxOpenCells = max(st.MaxOpenCells, r.maxOpen)
 		return err
 	})
@@ -239,12 +244,15 @@ func streamRows(ctx context.Context, q querier, r *cellStream, roll bool, sql st
 	var e Entry
 	var id int64
 	var ms, waitMS float64
+	var kind, op, routed, backend, category, outcome string // plain strings: pgx scans them without reflection
 	for rows.Next() {
 		e = Entry{}
-		if err := rows.Scan(&id, &e.At, &e.Kind, &e.Op, &e.Routed, &e.Backend, &e.FellBack, &e.Category, &ms, &e.Outcome, &e.Detail,
+		if err := rows.Scan(&id, &e.At, &kind, &op, &routed, &backend, &e.FellBack, &category, &ms, &outcome, &e.Detail,
 			&e.Stage, &e.CostUSD, &e.InFlight, &waitMS); err != nil {
 			return n, fmt.Errorf("ledger: read: %w", err)
 		}
+		e.Kind, e.Op, e.Routed, e.Backend, e.Category, e.Outcome = Kind(kind), backends.Op(op), backends.Name(routed), backends.Name(backend),
+			backends.Category(category), Outcome(outcome)
 		e.At, e.Duration, e.Wait = e.At.UTC(), fromMS(ms), fromMS(waitMS)
 		n++
 		if err := r.add(e, roll); err != nil {
@@ -306,13 +314,20 @@ func (s *PGSource) rollUp(ctx context.Context, st *PGReadStats) error {
 			return nil
 		}}
 		// The rows are streamed on another connection (this one writes the
-		// cells as they come); the lock keeps other roll-ups out.
-		n, err := streamRows(ctx, s.pool, r, true, `SELECT `+rawColumns+` FROM gitgate_canary_ledger
-			WHERE id <= $1 AND ((at >= $2 AND at < $3) OR (at < $2 AND id > $4))
-			ORDER BY at`, maxID, wmHour, newHour, wmID)
+		// cells as they come); the lock keeps other roll-ups out. First the
+		// rows that arrived for rolled-up hours since the last run (by id),
+		// then the newly complete hours (by time): each an index range.
+		late, err := streamRows(ctx, s.pool, r, true, `SELECT `+rawColumns+` FROM gitgate_canary_ledger
+			WHERE id > $1 AND id <= $2 AND at < $3 ORDER BY at`, wmID, maxID, wmHour)
 		if err != nil {
 			return err
 		}
+		n, err := streamRows(ctx, s.pool, r, true, `SELECT `+rawColumns+` FROM gitgate_canary_ledger
+			WHERE at >= $1 AND at < $2 AND id <= $3 ORDER BY at`, wmHour, newHour, maxID)
+		if err != nil {
+			return err
+		}
+		n += late
 		if err := write(); err != nil {
 			return err
 		}

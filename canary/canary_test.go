@@ -3,13 +3,17 @@ package canary
 import (
 	"context"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -81,57 +85,238 @@ func (a *applied) get(op string) []string {
 }
 
 func newWatcher(a *applied) *Rollback {
-	return NewRollback(RollbackConfig{Window: time.Minute, MinCalls: 20, Apply: a.apply, Logger: slog.New(slog.DiscardHandler)})
+	return NewRollback(RollbackConfig{Apply: a.apply, Logger: slog.New(slog.DiscardHandler)})
 }
 
-func feed(r *Rollback, op string, n, failEvery int, d time.Duration) {
-	at := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
-	for i := range n {
-		o := Entry{At: at.Add(time.Duration(i) * time.Millisecond), Kind: KindCall, Op: backends.Op(op), Routed: backends.Approach2, Duration: d}
-		if failEvery > 0 && i%failEvery == 0 {
-			o.Category = backends.Unavailable
+// clock hands out call times one millisecond apart.
+type clock struct{ at time.Time }
+
+func newClock() *clock { return &clock{at: time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)} }
+
+func (c *clock) next() time.Time {
+	c.at = c.at.Add(time.Millisecond)
+	return c.at
+}
+
+// call is a call of op at stage, routed to routed, failed (unavailable)
+// when fail is set.
+func call(at time.Time, op backends.Op, stage int, routed backends.Name, d time.Duration, fail bool) Entry {
+	e := Entry{At: at, Kind: KindCall, Op: op, Stage: stage, Routed: routed, Backend: routed, Duration: d}
+	if fail {
+		e.Category = backends.Unavailable
+	}
+	return e
+}
+
+// slow draws a duration whose P95 is above 2 s: log-normal around 1 s.
+func slow(rng *rand.Rand) time.Duration {
+	return time.Duration(math.Exp(rng.NormFloat64()*0.7) * float64(time.Second))
+}
+
+// TestNoRollbackWhenAsSlowAsApproach1: Approach 2 exactly as slow as
+// Approach 1 (the same distribution, P95 above 2 s) and as reliable (1 %
+// failures) over thousands of calls at 50 %: no rollback. The old watcher
+// rolled back on an absolute P95 of 2 s.
+func TestNoRollbackWhenAsSlowAsApproach1(t *testing.T) {
+	a := &applied{reasons: map[string][]string{}}
+	r := newWatcher(a)
+	rng := rand.New(rand.NewPCG(1, 2))
+	c := newClock()
+	var a2 []time.Duration
+	for range 6000 {
+		routed := backends.Approach1
+		if rng.IntN(2) == 0 {
+			routed = backends.Approach2
 		}
-		r.Observe(o)
+		d := slow(rng)
+		if routed == backends.Approach2 {
+			a2 = append(a2, d)
+		}
+		r.Observe(call(c.next(), backends.OpPush, 50, routed, d, rng.IntN(100) == 0))
+	}
+	r.Wait()
+	if p95 := testkit.Percentile(a2, 95); p95 <= 2*time.Second {
+		t.Fatalf("the test's Approach 2 P95 is %s, not above 2 s", p95)
+	}
+	if got := a.get("push"); len(got) != 0 {
+		t.Fatalf("rolled back an approach2 as slow as approach1: %q", got)
 	}
 }
 
+// TestRollbackOnErrorRate: Approach 2 failing 20 % with Approach 1 at 1 %
+// is rolled back within a few hundred Approach 2 calls, and the reason
+// names both rates.
 func TestRollbackOnErrorRate(t *testing.T) {
 	a := &applied{reasons: map[string][]string{}}
 	r := newWatcher(a)
-	feed(r, "push", 100, 5, 10*time.Millisecond) // 20 % failures
-	r.Wait()
+	rng := rand.New(rand.NewPCG(3, 4))
+	c := newClock()
+	n2 := 0
+	for n2 < 5000 && len(a.get("push")) == 0 {
+		routed, fail := backends.Approach1, rng.IntN(100) == 0
+		if rng.IntN(10) == 0 { // the 10 % stage
+			routed, fail = backends.Approach2, rng.IntN(5) == 0
+			n2++
+		}
+		r.Observe(call(c.next(), backends.OpPush, 10, routed, 10*time.Millisecond, fail))
+		r.Wait()
+	}
 	got := a.get("push")
-	if len(got) != 1 || !strings.Contains(got[0], "error rate 20.0% > 5.0%") {
-		t.Fatalf("rollbacks %q", got)
+	t.Logf("rolled back after %d approach2 calls: %q", n2, got)
+	if len(got) != 1 || n2 > 400 {
+		t.Fatalf("%d rollbacks after %d approach2 calls: %q", len(got), n2, got)
+	}
+	if !regexp.MustCompile(`^at the 10% stage: approach2 error rate (1\d|2\d)\.\d\d% \(\d+ of \d+; at least \d+\.\d\d%\) exceeds approach1's [0-2]\.\d\d% `).MatchString(got[0]) {
+		t.Fatalf("reason %q does not name the two rates", got[0])
 	}
 }
 
+// TestRollbackOnLatency: Approach 2 taking 3 s where Approach 1 takes
+// 100 ms is rolled back, and the reason names the quantiles.
 func TestRollbackOnLatency(t *testing.T) {
 	a := &applied{reasons: map[string][]string{}}
 	r := newWatcher(a)
-	feed(r, "clone", 40, 0, 3*time.Second)
-	r.Wait()
-	if got := a.get("clone"); len(got) != 1 || !strings.Contains(got[0], "P95 latency 3s > 2s") {
+	c := newClock()
+	for i := range 2000 {
+		if len(a.get("clone")) > 0 {
+			break
+		}
+		routed, d := backends.Approach1, 100*time.Millisecond
+		if i%2 == 0 {
+			routed, d = backends.Approach2, 3*time.Second
+		}
+		r.Observe(call(c.next(), backends.OpClone, 50, routed, d, false))
+		r.Wait()
+	}
+	if got := a.get("clone"); len(got) != 1 || !strings.Contains(got[0], "approach2 P50 latency 3.0") || !strings.Contains(got[0], "exceeds approach1's 100.") {
 		t.Fatalf("rollbacks %q", got)
 	}
 }
 
-func TestNoRollbackWithinThresholdsOrOnApproach1(t *testing.T) {
+// TestStageChangeRestartsTheSummaries: evidence of one stage does not
+// carry into the next; a late call of the stage before is ignored; at
+// 100 % the stage before's Approach 1 calls are the baseline.
+func TestStageChangeRestartsTheSummaries(t *testing.T) {
 	a := &applied{reasons: map[string][]string{}}
 	r := newWatcher(a)
-	feed(r, "status", 400, 50, 10*time.Millisecond) // 2 % failures
-	for i := range 100 {
-		o := Entry{At: time.Now(), Kind: KindCall, Op: backends.OpCommit, Routed: backends.Approach1}
-		if i%2 == 0 {
-			o.Category = backends.Unavailable
+	c := newClock()
+	op := backends.OpCommit
+	// Three failed Approach 2 calls against 500 clean Approach 1 calls
+	// prove a regression (see the last step); two do not.
+	for range 500 {
+		r.Observe(call(c.next(), op, 10, backends.Approach1, 10*time.Millisecond, false))
+	}
+	lateAt := c.next() // a call of the 10 % stage that begins now and ends late
+	r.Observe(call(c.next(), op, 10, backends.Approach2, 10*time.Millisecond, true))
+	r.Observe(call(c.next(), op, 10, backends.Approach2, 10*time.Millisecond, true))
+	// The 50 % stage: 500 clean Approach 1 calls, one failed Approach 2 call.
+	for range 500 {
+		r.Observe(call(c.next(), op, 50, backends.Approach1, 10*time.Millisecond, false))
+	}
+	r.Observe(call(c.next(), op, 50, backends.Approach2, 10*time.Millisecond, true))
+	r.Observe(call(lateAt, op, 10, backends.Approach2, 10*time.Millisecond, true))
+	r.Observe(call(lateAt, op, 10, backends.Approach2, 10*time.Millisecond, true))
+	r.Wait()
+	if got := a.get(string(op)); len(got) != 0 {
+		t.Fatalf("the 10%% stage's failures counted in the 50%% stage: %q", got)
+	}
+	// At 100 %: three failures against the 50 % stage's Approach 1.
+	for range 3 {
+		r.Observe(call(c.next(), op, 100, backends.Approach2, 10*time.Millisecond, true))
+	}
+	r.Wait()
+	got := a.get(string(op))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "at the 100% stage: approach2 error rate 100.00% (3 of 3;") || !strings.Contains(got[0], "approach1's 0.00% (0 of 500;") {
+		t.Fatalf("rollbacks at 100%% against the 50%% stage's baseline: %q", got)
+	}
+}
+
+// TestProvenMismatchesRollBack: a shadow mismatch rate shown to be above
+// the limit (5 % of comparisons against 1 %) rolls the operation back,
+// with an example of the mismatch; stale comparisons compare nothing.
+func TestProvenMismatchesRollBack(t *testing.T) {
+	a := &applied{reasons: map[string][]string{}}
+	r := newWatcher(a)
+	c := newClock()
+	for i := range 5000 {
+		if len(a.get("status")) > 0 {
+			break
 		}
-		r.Observe(o)
+		routed := backends.Approach1
+		if i%2 == 0 {
+			routed = backends.Approach2
+		}
+		r.Observe(call(c.next(), backends.OpStatus, 50, routed, 10*time.Millisecond, false))
+		outcome := OutcomeMatch
+		switch {
+		case i%20 == 0:
+			outcome = OutcomeMismatch
+		case i%3 == 0:
+			outcome = OutcomeStale
+		}
+		r.Observe(Entry{At: c.next(), Kind: KindComparison, Op: backends.OpStatus, Stage: 50, Routed: routed, Outcome: outcome, Detail: "branch: primary \"main\" / shadow \"dev\""})
+		r.Wait()
 	}
-	r.Wait() // any rollback Observe started
-	if got := a.get("status"); len(got) != 0 {
-		t.Fatalf("rolled back within thresholds: %q", got)
+	got := a.get("status")
+	if len(got) != 1 || !strings.Contains(got[0], "shadow mismatch rate") || !strings.Contains(got[0], `for example: branch: primary "main" / shadow "dev"`) {
+		t.Fatalf("rollbacks %q", got)
 	}
+}
+
+// TestNoSecondRollbackWhilePending: while a rollback is being applied,
+// further bad calls start none; after it, the calls still routed at the
+// stage need new evidence.
+func TestNoSecondRollbackWhilePending(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var reasons []string
+	r := NewRollback(RollbackConfig{Logger: slog.New(slog.DiscardHandler), Apply: func(_, reason string) error {
+		<-release
+		mu.Lock()
+		defer mu.Unlock()
+		reasons = append(reasons, reason)
+		return nil
+	}})
+	c := newClock()
+	for range 500 {
+		r.Observe(call(c.next(), backends.OpPush, 50, backends.Approach1, 10*time.Millisecond, false))
+	}
+	for range 20 {
+		r.Observe(call(c.next(), backends.OpPush, 50, backends.Approach2, 10*time.Millisecond, true))
+	}
+	close(release)
+	r.Wait()
+	for range 500 {
+		r.Observe(call(c.next(), backends.OpPush, 50, backends.Approach1, 10*time.Millisecond, false))
+	}
+	for range 2 { // not enough on their own
+		r.Observe(call(c.next(), backends.OpPush, 50, backends.Approach2, 10*time.Millisecond, true))
+	}
+	r.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reasons) != 1 || len(r.Applied()) != 1 {
+		t.Fatalf("rollbacks %q, applied %v", reasons, r.Applied())
+	}
+}
+
+func TestNoRollbackOnApproach1OrClientMistakes(t *testing.T) {
+	a := &applied{reasons: map[string][]string{}}
+	r := newWatcher(a)
+	c := newClock()
+	for i := range 2000 {
+		r.Observe(call(c.next(), backends.OpCommit, 0, backends.Approach1, 10*time.Millisecond, i%2 == 0))
+		e := call(c.next(), backends.OpStatus, 50, backends.Approach1, 10*time.Millisecond, false)
+		if i%2 == 0 {
+			e.Routed, e.Backend, e.Category = backends.Approach2, backends.Approach2, backends.InvalidArgument
+		}
+		r.Observe(e)
+	}
+	r.Wait()
 	if got := a.get("commit"); len(got) != 0 {
 		t.Fatalf("rolled back an operation on approach1: %q", got)
+	}
+	if got := a.get("status"); len(got) != 0 {
+		t.Fatalf("client mistakes counted against approach2: %q", got)
 	}
 }

@@ -9,10 +9,11 @@ import (
 // Entry is the one record of the canary machinery: the gateway's router
 // builds it for every routed call (KindCall) and shadow comparison
 // (KindComparison) and hands it to the Recorder, which writes it to the
-// ledger and gives calls to the automatic rollback; the rollback adds its
-// own (KindRollback). The rollback watcher and the stage analysis (Analyze)
-// judge these same records, the ones in memory and the ones read back from
-// the ledger (ReadFile, PGStore.Read).
+// ledger and gives calls and comparisons to the automatic rollback; the
+// rollback adds its own (KindRollback). The rollback watcher, `gitgate
+// canary advance` and the report judge these same records (Judge), the
+// ones in memory and the ones read back from the ledger (ReadFile,
+// PGStore.Read).
 type Entry struct {
 	At   time.Time
 	Kind Kind

@@ -14,8 +14,8 @@ type RecorderConfig struct {
 	// Ledger configures the ledger's buffer and flushes (its Registerer
 	// and Logger are the recorder's).
 	Ledger LedgerConfig
-	// Rollback configures the automatic rollback (its Ledger, Registerer
-	// and Logger are the recorder's).
+	// Rollback configures the automatic rollback, with the judge's
+	// configuration (its Ledger, Registerer and Logger are the recorder's).
 	Rollback RollbackConfig
 	// Redact removes secrets from an entry's Detail (a comparison's diff)
 	// before it is recorded. Required.
@@ -25,8 +25,8 @@ type RecorderConfig struct {
 }
 
 // Recorder is what the gateway's router hands every call and every shadow
-// comparison (an Entry): it writes them to the ledger, feeds the calls to
-// the automatic rollback and counts the comparisons
+// comparison (an Entry): it writes them to the ledger, feeds both to the
+// automatic rollback and counts the comparisons
 // (gitgate_shadow_comparisons_total).
 type Recorder struct {
 	ledger      *Ledger
@@ -51,18 +51,17 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 	return r
 }
 
-// Record writes e to the ledger, its Detail redacted; gives a call to the
-// automatic rollback and counts a comparison. It does not block.
+// Record writes e to the ledger, its Detail redacted; gives a call or a
+// comparison to the automatic rollback and counts a comparison. It does
+// not block on the ledger.
 func (r *Recorder) Record(e Entry) {
 	e.At = e.At.UTC()
 	if e.Detail != "" {
 		e.Detail = r.redact(e.Detail)
 	}
 	r.ledger.Record(e)
-	switch e.Kind {
-	case KindCall:
-		r.rollback.Observe(e)
-	case KindComparison:
+	r.rollback.Observe(e)
+	if e.Kind == KindComparison {
 		r.comparisons.WithLabelValues(string(e.Op), e.Outcome.String()).Inc()
 	}
 }

@@ -3,6 +3,7 @@ package canary
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,17 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// RollbackConfig configures Rollback. Zero values take the defaults (the
-// design's thresholds).
+// RollbackConfig configures Rollback.
 type RollbackConfig struct {
-	// Window is how far back calls count. Default 5 min.
-	Window time.Duration
-	// MinCalls routed to Approach 2 in the window before judging. Default 20.
-	MinCalls int
-	// MaxErrorRate of Approach 2's calls (failures and fallbacks). Default 0.05.
-	MaxErrorRate float64
-	// MaxP95 latency of Approach 2's calls. Default 2 s.
-	MaxP95 time.Duration
+	// Judge is the judge's configuration: the same as `gitgate canary
+	// advance` and the report use, so that one place decides.
+	Judge JudgeConfig
 	// Apply sends op back to Approach 1 (sets its route to 0 %) and stops
 	// its shadow traffic (shadow share 0 %: an operation rolled back gives
 	// Approach 2 nothing), recording reason. Required.
@@ -31,25 +26,47 @@ type RollbackConfig struct {
 	Logger     *slog.Logger
 }
 
-// Rollback watches Approach 2's calls per operation and rolls an operation
-// back to Approach 1 when its error rate or P95 latency breaches the
-// thresholds over the window. A fallback counts as a failure of Approach 2
-// (its breaker is open or it refused), so a breaker that stays open rolls
-// the operation back too.
+// Rollback watches each operation's current canary stage and rolls the
+// operation back to Approach 1 as soon as the judge (Judge) finds
+// Approach 2 worse than Approach 1 over the same period beyond a floor, at
+// the configured false-alarm rate: its error rate (a fallback counts
+// against Approach 2, so a breaker that stays open rolls the operation
+// back too), its P50, P95 or P99 latency, or a proven shadow mismatch
+// rate. The judge's tests are anytime-valid, so the watcher may look after
+// every Approach 2 call (see everyCallUpTo) and every mismatch without
+// inflating false alarms.
+//
+// Per operation it keeps running summaries (Calls, Shadows: memory bounded
+// by their sketches) of the stage the operation's calls were routed at
+// (Entry.Stage) since that stage began. A call of another stage starts a
+// new stage unless it began before the current stage did (a late call of
+// the stage before, ignored). At 100 % Approach 1 gets no routed calls: the
+// stage before's Approach 1 calls are the baseline.
 type Rollback struct {
 	cfg     RollbackConfig
 	counter *prometheus.CounterVec
 	running sync.WaitGroup // rollbacks being applied
 
-	mu      sync.Mutex
-	windows map[backends.Op][]Entry // Approach 2's calls in the window
-	pending map[backends.Op]bool
-	// last is when each operation was last rolled back: calls still on
-	// their way to Approach 2 must not trigger a second rollback within the
-	// same window.
-	last map[backends.Op]time.Time
+	mu  sync.Mutex
+	ops map[backends.Op]*stageWatch
 	// applied is each operation's last rollback that was applied.
 	applied map[string]Applied
+}
+
+// stageWatch is one operation's current stage.
+type stageWatch struct {
+	mu     sync.Mutex
+	known  bool // a stage was seen
+	stage  int
+	since  time.Time // the earliest call of the stage
+	a1, a2 *Calls
+	shadow Shadows
+	// baseline is Approach 1's calls of the last stage that had any
+	// (baselineStage), for a stage at 100 %.
+	baseline      *Calls
+	baselineStage int
+	// pending: a rollback of the operation is being applied.
+	pending bool
 }
 
 // Applied is a rollback the watcher applied.
@@ -72,22 +89,11 @@ func (r *Rollback) Applied() map[string]Applied {
 
 // NewRollback returns a watcher.
 func NewRollback(cfg RollbackConfig) *Rollback {
-	if cfg.Window <= 0 {
-		cfg.Window = 5 * time.Minute
-	}
-	if cfg.MinCalls <= 0 {
-		cfg.MinCalls = 20
-	}
-	if cfg.MaxErrorRate <= 0 {
-		cfg.MaxErrorRate = 0.05
-	}
-	if cfg.MaxP95 <= 0 {
-		cfg.MaxP95 = 2 * time.Second
-	}
+	cfg.Judge = cfg.Judge.WithDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Rollback{cfg: cfg, windows: map[backends.Op][]Entry{}, pending: map[backends.Op]bool{}, last: map[backends.Op]time.Time{}, applied: map[string]Applied{},
+	r := &Rollback{cfg: cfg, ops: map[backends.Op]*stageWatch{}, applied: map[string]Applied{},
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_auto_rollbacks_total", Help: "Operations the gateway sent back to Approach 1 on its own, by operation.",
 		}, []string{"op"})}
@@ -97,17 +103,18 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 	return r
 }
 
-// Observe records a call (KindCall) and rolls its operation back if
-// Approach 2 now breaches a threshold. Calls not routed to Approach 2 are
+// Observe adds a call (KindCall) or a shadow comparison (KindComparison)
+// to its operation's stage and, after an Approach 2 call or a mismatch,
+// rolls the operation back if the judge says so. Other entries are
 // ignored.
-func (r *Rollback) Observe(c Entry) {
-	if c.Kind != KindCall || c.Routed != backends.Approach2 {
+func (r *Rollback) Observe(e Entry) {
+	if e.Kind != KindCall && e.Kind != KindComparison {
 		return
 	}
-	reason := r.add(c)
+	reason := r.watch(e.Op).add(e, r.cfg.Judge)
 	if reason != "" {
 		// Applied beside the call, which it must not delay.
-		r.running.Go(func() { r.rollBack(c.Op, reason) })
+		r.running.Go(func() { r.rollBack(e.Op, reason) })
 	}
 }
 
@@ -115,56 +122,107 @@ func (r *Rollback) Observe(c Entry) {
 // (or has failed) and recorded: in the flags, the metric and the ledger.
 func (r *Rollback) Wait() { r.running.Wait() }
 
-// add keeps c in its operation's window and returns why the operation must
-// be rolled back, or "".
-func (r *Rollback) add(c Entry) string {
+func (r *Rollback) watch(op backends.Op) *stageWatch {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cutoff := c.At.Add(-r.cfg.Window)
-	w := append(r.windows[c.Op], c)
-	for len(w) > 0 && w[0].At.Before(cutoff) {
-		w = w[1:]
+	w := r.ops[op]
+	if w == nil {
+		w = &stageWatch{a1: NewCalls(), a2: NewCalls()}
+		r.ops[op] = w
 	}
-	r.windows[c.Op] = w
-	if r.pending[c.Op] || len(w) < r.cfg.MinCalls {
-		return ""
-	}
-	if last, ok := r.last[c.Op]; ok && c.At.Sub(last) < r.cfg.Window {
-		return "" // rolled back within this window already
-	}
-	reason := r.judge(w)
-	if reason != "" {
-		r.pending[c.Op] = true
-		r.last[c.Op] = c.At
-		r.windows[c.Op] = nil
-	}
-	return reason
+	return w
 }
 
-func (r *Rollback) judge(w []Entry) string {
-	failed := 0
-	durations := make([]time.Duration, 0, len(w))
-	for _, c := range w {
-		if c.Failed() {
-			failed++
+// everyCallUpTo is how many Approach 2 calls of a stage are each followed
+// by a look (a judgement takes about 50 µs); past it, one call in
+// N/everyCallUpTo is, so that a rollback comes at most 0.1 % of the
+// stage's calls later than it could. Anytime-valid tests allow any
+// schedule of looks.
+const everyCallUpTo = 1000
+
+// add counts e in the stage and returns why the operation must be rolled
+// back now, or "".
+func (w *stageWatch) add(e Entry, cfg JudgeConfig) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.enter(e) || w.pending {
+		// While a rollback is applied, the calls still routed at the
+		// stage (until the flags are read again) are not evidence for
+		// another.
+		return ""
+	}
+	judge := false
+	switch {
+	case e.Kind == KindComparison:
+		w.shadow.Add(e)
+		judge = e.Outcome == OutcomeMismatch
+	case e.Routed == backends.Approach1:
+		w.a1.Add(e)
+	case e.Routed == backends.Approach2:
+		w.a2.Add(e)
+		judge = w.a2.N <= everyCallUpTo || w.a2.N%(w.a2.N/everyCallUpTo) == 0
+	}
+	if !judge {
+		return ""
+	}
+	j := Judge(w.input(e.Op, e.At), cfg)
+	if j.Verdict != VerdictRollback {
+		return ""
+	}
+	// A next rollback needs evidence of its own.
+	w.pending = true
+	w.keepBaseline()
+	w.a1, w.a2, w.shadow = NewCalls(), NewCalls(), Shadows{}
+	return fmt.Sprintf("at the %d%% stage: %s", w.stage, strings.Join(j.Reasons, "; "))
+}
+
+// enter moves the watch to e's stage when e starts a new one, and says
+// whether e counts in the current stage: not when it is a late entry of
+// the stage before. An entry whose stage is unknown (negative) counts in
+// the current stage.
+func (w *stageWatch) enter(e Entry) bool {
+	switch {
+	case !w.known:
+		w.known, w.stage, w.since = true, max(e.Stage, 0), e.At
+		return true
+	case e.Stage < 0 || e.Stage == w.stage:
+		if e.At.Before(w.since) {
+			w.since = e.At
 		}
-		durations = append(durations, c.Duration)
+		return true
+	case e.At.Before(w.since):
+		return false // begun before the current stage: a late entry of the stage before
 	}
-	rate := float64(failed) / float64(len(w))
-	if rate > r.cfg.MaxErrorRate {
-		return fmt.Sprintf("approach2 error rate %.1f%% > %.1f%% over the last %d calls (%s window)", 100*rate, 100*r.cfg.MaxErrorRate, len(w), r.cfg.Window)
+	w.keepBaseline()
+	w.stage, w.since = e.Stage, e.At
+	w.a1, w.a2, w.shadow = NewCalls(), NewCalls(), Shadows{}
+	return true
+}
+
+// keepBaseline keeps the current stage's Approach 1 calls as the baseline
+// if it has any.
+func (w *stageWatch) keepBaseline() {
+	if w.a1.N > 0 {
+		w.baseline, w.baselineStage = w.a1, w.stage
 	}
-	if p95 := p95(durations); p95 > r.cfg.MaxP95 {
-		return fmt.Sprintf("approach2 P95 latency %s > %s over the last %d calls (%s window)", p95, r.cfg.MaxP95, len(w), r.cfg.Window)
+}
+
+// input is the judge's view of the stage at now.
+func (w *stageWatch) input(op backends.Op, now time.Time) Input {
+	in := Input{Op: op, Stage: w.stage, Since: w.since, Now: now, A1: w.a1, A2: w.a2, Shadow: w.shadow, NoForecast: true}
+	if w.stage >= 100 && w.a1.N == 0 && w.baseline != nil {
+		in.A1 = w.baseline
+		in.Baseline = fmt.Sprintf("approach1's %d calls of the %d%% stage (none are routed to it at 100%%)", w.baseline.N, w.baselineStage)
 	}
-	return ""
+	return in
 }
 
 func (r *Rollback) rollBack(op backends.Op, reason string) {
 	defer func() {
-		r.mu.Lock()
-		r.pending[op] = false
-		r.mu.Unlock()
+		w := r.watch(op)
+		w.mu.Lock()
+		w.pending = false
+		w.mu.Unlock()
 	}()
 	if err := r.cfg.Apply(string(op), reason); err != nil {
 		r.cfg.Logger.Error("AUTOMATIC ROLLBACK FAILED: the operation stays on approach2", "op", op, "reason", reason, "err", err)

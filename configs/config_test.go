@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/spf13/viper"
 )
@@ -119,7 +120,8 @@ func TestUnknownFileKeysAreRefused(t *testing.T) {
 		{"sandbox: {tll: 30m}", "unknown configuration key sandbox.tll (did you mean sandbox.ttl?)"},
 		{"sandbx: {ttl: 30m}", "unknown configuration key sandbx (did you mean sandbox?)"},
 		{"sandbox: {local: {shraed: true}}", "unknown configuration key sandbox.local.shraed (did you mean sandbox.local.shared?)"},
-		{"canary: {rollback: {windw: 1m}}", "unknown configuration key canary.rollback.windw (did you mean canary.rollback.window?)"},
+		{"canary: {judge: {miss_rtae: 0.1}}", "unknown configuration key canary.judge.miss_rtae (did you mean canary.judge.miss_rate?)"},
+		{"canary: {judge: {latency_floor: {abss: 1s}}}", "unknown configuration key canary.judge.latency_floor.abss (did you mean canary.judge.latency_floor.abs?)"},
 		{"projects:\n  p: {allowed_hosts: [h], token_evn: P_TOKEN}", "unknown configuration key projects.p.token_evn (did you mean projects.p.token_env?)"},
 		{"projects:\n  p: {allowed_hosts: [h]}\nagents:\n  - {name: a, project: p, token_sha256: " + hash + ", author_name: A, author_email: a@x.example}\n  - {nmae: b}",
 			"unknown configuration key agents[1].nmae (did you mean agents[1].name?)"},
@@ -133,7 +135,7 @@ func TestUnknownFileKeysAreRefused(t *testing.T) {
 		}
 	}
 	// Keys of every kind that exist are accepted, in any case.
-	ok := "sandbox: {TTL: 2h, local: {shared: false}, vault: {max_bytes: 1}}\ncanary: {rollback: {window: 1m}}\n" +
+	ok := "sandbox: {TTL: 2h, local: {shared: false}, vault: {max_bytes: 1}}\ncanary: {judge: {min_calls: 50, error_floor: {abs: 0.01}}}\n" +
 		"projects:\n  p: {allowed_hosts: [h], token_username: u, read_token_env: \"\"}\n" +
 		"agents:\n  - {name: a, project: p, token_sha256: " + hash + ", author_name: A, author_email: a@x.example}\n"
 	if _, err := Load(writeConfig(t, ok), noEnv); err != nil {
@@ -212,6 +214,66 @@ func TestDefaultsListEveryKey(t *testing.T) {
 	for _, k := range leafKeys("", reflect.TypeFor[Config]()) {
 		if !v.InConfig(k) {
 			t.Errorf("configs/gitgate.yaml does not list %s", k)
+		}
+	}
+}
+
+// TestCanaryRollbackWasReplaced: a file or a variable still setting the
+// old canary.rollback thresholds is refused, saying that canary.judge
+// replaced them.
+func TestCanaryRollbackWasReplaced(t *testing.T) {
+	for _, yaml := range []string{"canary: {rollback: {window: 5m, max_p95: 2s}}", "canary:\n  rollback:\n    min_calls: 20\n"} {
+		_, err := Load(writeConfig(t, yaml), noEnv)
+		if err == nil || !strings.Contains(err.Error(), "configuration key canary.rollback was replaced") || !strings.Contains(err.Error(), "canary.judge") {
+			t.Errorf("config %q: error %v, want one saying canary.judge replaced canary.rollback", yaml, err)
+		}
+	}
+	t.Setenv("GITGATE_CANARY_ROLLBACK_MAX_P95", "2s")
+	if _, err := Read("", noEnv); err == nil || !strings.Contains(err.Error(), "GITGATE_CANARY_ROLLBACK_MAX_P95 sets a key of canary.rollback, which was replaced") {
+		t.Errorf("variable: error %v", err)
+	}
+}
+
+// TestJudgeSettings: canary.judge reaches the judge as set (the latency
+// floor in milliseconds), zero values take the judge's defaults, and
+// values out of range are refused by key.
+func TestJudgeSettings(t *testing.T) {
+	c, err := Read(writeConfig(t, `canary:
+  judge:
+    false_alarm_rate: 0.001
+    miss_rate: 0.1
+    min_calls: 500
+    error_floor: {abs: 0.01, rel: 0.2}
+    latency_floor: {abs: 1.5s, rel: 0.1}
+    max_mismatch_rate: 0.005
+    max_cost_ratio: 2
+    min_stage_time: 24h
+`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := canary.JudgeConfig{FalseAlarmRate: 0.001, MissRate: 0.1, MinCalls: 500, ErrorFloor: canary.Floor{Abs: 0.01, Rel: 0.2},
+		LatencyFloor: canary.Floor{Abs: 1500, Rel: 0.1}, MaxMismatchRate: 0.005, MaxCostRatio: 2, MinStageTime: 24 * time.Hour}
+	if got := c.Canary.JudgeConfig(); got != want {
+		t.Errorf("judge config\n got %+v\nwant %+v", got, want)
+	}
+	d, err := Read("", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, def := d.Canary.JudgeConfig(), (canary.JudgeConfig{}).WithDefaults(); got != def {
+		t.Errorf("the embedded defaults give %+v, the judge's are %+v", got, def)
+	}
+	for yaml, want := range map[string]string{
+		"canary: {judge: {false_alarm_rate: 0.7}}":     "canary.judge.false_alarm_rate: 0.7 is not in (0, 0.5)",
+		"canary: {judge: {miss_rate: -0.1}}":           "canary.judge.miss_rate: cannot be negative",
+		"canary: {judge: {latency_floor: {abs: -1s}}}": "canary.judge.latency_floor.abs: cannot be negative",
+		"canary: {judge: {max_mismatch_rate: 1}}":      "canary.judge.max_mismatch_rate: 1 is not in (0, 1)",
+		"canary: {judge: {error_floor: {rel: -0.5}}}":  "canary.judge.error_floor.rel: cannot be negative",
+		"canary: {judge: {min_stage_time: -1h}}":       "canary.judge.min_stage_time: cannot be negative",
+	} {
+		if _, err := Load(writeConfig(t, yaml), noEnv); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: error %v, want %q", yaml, err, want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/canary"
 )
 
 // FlagsConfig locates the canary flags: a file, or a flagd sync source
@@ -20,7 +21,8 @@ type FlagsConfig struct {
 // sync source).
 func (f FlagsConfig) Canary() bool { return f.Path != "" || f.SyncAddr != "" }
 
-// CanaryConfig configures the ledger and automatic rollback.
+// CanaryConfig configures the ledger, the shadows and the judge of the
+// canary stages (which the automatic rollback uses).
 type CanaryConfig struct {
 	LedgerPath string `mapstructure:"ledger_path"`
 	// LedgerDSNEnv names the variable holding a PostgreSQL DSN: when set,
@@ -31,18 +33,72 @@ type CanaryConfig struct {
 	// ShadowBudget bounds a shadow call; past it the shadow is abandoned
 	// and recorded as shadow_timeout. Zero: the gateway's default (5 s).
 	ShadowBudget time.Duration `mapstructure:"shadow_budget"`
-	Rollback     struct {
-		Window       time.Duration `mapstructure:"window"`
-		MinCalls     int           `mapstructure:"min_calls"`
-		MaxErrorRate float64       `mapstructure:"max_error_rate"`
-		MaxP95       time.Duration `mapstructure:"max_p95"`
-	} `mapstructure:"rollback"`
+	// Judge configures the one judge of a canary stage: the automatic
+	// rollback, `gitgate canary advance` and `gitgate report` all use it
+	// (JudgeConfig).
+	Judge JudgeSettings `mapstructure:"judge"`
+}
+
+// JudgeSettings are the keys of canary.judge (see gitgate.yaml). Zero
+// values take canary.JudgeConfig's defaults.
+type JudgeSettings struct {
+	FalseAlarmRate float64 `mapstructure:"false_alarm_rate"`
+	MissRate       float64 `mapstructure:"miss_rate"`
+	MinCalls       int64   `mapstructure:"min_calls"`
+	ErrorFloor     struct {
+		Abs float64 `mapstructure:"abs"`
+		Rel float64 `mapstructure:"rel"`
+	} `mapstructure:"error_floor"`
+	LatencyFloor struct {
+		Abs time.Duration `mapstructure:"abs"`
+		Rel float64       `mapstructure:"rel"`
+	} `mapstructure:"latency_floor"`
+	MaxMismatchRate float64       `mapstructure:"max_mismatch_rate"`
+	MaxCostRatio    float64       `mapstructure:"max_cost_ratio"`
+	MinStageTime    time.Duration `mapstructure:"min_stage_time"`
+}
+
+// JudgeConfig is canary.judge as the judge takes it (the latency floor in
+// milliseconds), its zero values filled with the defaults: the one
+// conversion the gateway, `canary advance` and `report` share.
+func (c CanaryConfig) JudgeConfig() canary.JudgeConfig {
+	j := c.Judge
+	return canary.JudgeConfig{FalseAlarmRate: j.FalseAlarmRate, MissRate: j.MissRate, MinCalls: j.MinCalls,
+		ErrorFloor:      canary.Floor{Abs: j.ErrorFloor.Abs, Rel: j.ErrorFloor.Rel},
+		LatencyFloor:    canary.Floor{Abs: float64(j.LatencyFloor.Abs) / float64(time.Millisecond), Rel: j.LatencyFloor.Rel},
+		MaxMismatchRate: j.MaxMismatchRate, MaxCostRatio: j.MaxCostRatio, MinStageTime: j.MinStageTime}.WithDefaults()
+}
+
+// ValidateJudge checks canary.judge: no negative value (zero takes the
+// default), then the judge's own checks (canary.JudgeConfig.Validate).
+func (c CanaryConfig) ValidateJudge() error {
+	j := c.Judge
+	for _, v := range []struct {
+		key      string
+		negative bool
+	}{
+		{"false_alarm_rate", j.FalseAlarmRate < 0}, {"miss_rate", j.MissRate < 0}, {"min_calls", j.MinCalls < 0},
+		{"error_floor.abs", j.ErrorFloor.Abs < 0}, {"error_floor.rel", j.ErrorFloor.Rel < 0},
+		{"latency_floor.abs", j.LatencyFloor.Abs < 0}, {"latency_floor.rel", j.LatencyFloor.Rel < 0},
+		{"max_mismatch_rate", j.MaxMismatchRate < 0}, {"max_cost_ratio", j.MaxCostRatio < 0}, {"min_stage_time", j.MinStageTime < 0},
+	} {
+		if v.negative {
+			return fmt.Errorf("canary.judge.%s: cannot be negative (0 takes the default)", v.key)
+		}
+	}
+	if err := c.JudgeConfig().Validate(); err != nil {
+		return fmt.Errorf("canary.judge.%w", err)
+	}
+	return nil
 }
 
 // validateFlags checks the flag source and, when canary routing is
 // configured, what it needs: Approach 1 as the fallback, and sandboxes,
 // bindings, locks and the journal shared with the Approach 2 service.
 func (c *Config) validateFlags() error {
+	if err := c.Canary.ValidateJudge(); err != nil {
+		return err
+	}
 	if c.Flags.Path != "" && c.Flags.SyncAddr != "" {
 		return fmt.Errorf("flags.sync_addr: set either flags.path (a file) or flags.sync_addr (a flagd sync source), not both")
 	}

@@ -26,6 +26,16 @@ var nonConfigVariables = map[string]string{
 	"GITGATE_ADMIN_TOKEN": "the admin token `gitgate kill --admin` sends (--admin-token-env)",
 }
 
+// replacedKeys are sections and keys an earlier version had, with what
+// replaced them: a file or variable still setting one is refused with
+// this, rather than as an unknown key.
+var replacedKeys = map[string]string{
+	"canary.rollback": "the automatic rollback now uses the judge of `gitgate canary advance` and `gitgate report`, " +
+		"configured in canary.judge (false_alarm_rate, miss_rate, min_calls, error_floor, latency_floor, max_mismatch_rate, " +
+		"max_cost_ratio, min_stage_time; see the embedded gitgate.yaml): it compares Approach 2 with Approach 1 over the same " +
+		"stage instead of window, min_calls, max_error_rate and max_p95",
+}
+
 // nonConfigPrefixes start GITGATE_* variables that are test settings, read
 // by the tests and never by gitgate.
 var nonConfigPrefixes = []string{"GITGATE_TEST_", "GITGATE_LIVE_", "GITGATE_E2B_"}
@@ -51,6 +61,9 @@ func checkKeys(path string, value any, t reflect.Type) error {
 		fields := structKeys(t)
 		for _, k := range sortedKeys(m) {
 			ft, ok := fields[strings.ToLower(k)]
+			if why, gone := replacedKeys[joinKey(path, strings.ToLower(k))]; !ok && gone {
+				return fmt.Errorf("configuration key %s was replaced: %s", joinKey(path, k), why)
+			}
 			if !ok {
 				return unknownKey(joinKey(path, k), k, path, sortedKeys(fields))
 			}
@@ -143,6 +156,11 @@ func checkEnvironment(environ []string, v *viper.Viper) error {
 	}
 	slices.Sort(bad)
 	name := bad[0]
+	for key, why := range replacedKeys {
+		if strings.HasPrefix(name, envName(key)+"_") {
+			return fmt.Errorf("configuration variable %s sets a key of %s, which was replaced: %s", name, key, why)
+		}
+	}
 	msg := fmt.Sprintf("unknown configuration variable %s: GITGATE_* variables set configuration keys (GITGATE_<KEY>, dots as underscores)", name)
 	if near, ok := suggest.Closest(strings.TrimPrefix(name, envPrefix), trimAll(sortedKeys(keyOf), envPrefix)); ok {
 		msg += fmt.Sprintf(" (did you mean %s%s, key %s?)", envPrefix, near, keyOf[envPrefix+near])

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/spf13/cobra"
 )
@@ -20,16 +21,28 @@ func newAdvanceCmd(o *globalOptions) *cobra.Command {
 	var ledgerPath, ledgerDSNEnv string
 	cmd := &cobra.Command{
 		Use:   "advance OP",
-		Short: "Move OP to the next stage (0 → 10 → 50 → 100 %) if the current stage's analysis passes",
+		Short: "Move OP to the next stage (0 → 10 → 50 → 100 %) if the judge says its current stage may advance",
 		Long: `advance reads the canary ledger since OP's stage began (the last change of its
 route, or of every operation's, in the flag change log; shadow changes do not
-restart a stage) and moves OP to the next stage only when Approach 2 had enough
-calls, and its error rate and P95 stayed within the thresholds and close to
-Approach 1's. --force moves it regardless, and says so in the change log.`,
+restart a stage) and asks the judge the automatic rollback and gitgate report
+use (canary.judge in the configuration): Approach 2 against Approach 1 over
+the stage, on error rate, latency (P50, P95, P99), shadow mismatches and cost,
+with anytime-valid bounds and practical floors. It prints the judgement and
+moves OP to the next stage only on "advance" (or from 0 % while the stage is
+idle: starting the canary needs no evidence). On "hold" the judgement says
+about how many more Approach 2 calls would decide. --force moves it
+regardless, and says so in the change log.`,
 		Example: `  gitgate canary advance status --reason "10% stage clean for a week"`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			op := args[0]
+			cfg, err := configs.Read(c.o.configPath, os.Getenv)
+			if err != nil {
+				return err
+			}
+			if err := cfg.Canary.ValidateJudge(); err != nil {
+				return fmt.Errorf("config: %w", err)
+			}
 			path, err := c.path()
 			if err != nil {
 				return err
@@ -41,7 +54,8 @@ Approach 1's. --force moves it regardless, and says so in the change log.`,
 			if _, ok := f.Flags[flags.RouteFlag(op)]; !ok {
 				return unknownOp(op)
 			}
-			next, ok := canary.NextStage(f.Route(op))
+			stage := f.Route(op)
+			next, ok := canary.NextStage(stage)
 			if !ok {
 				return fmt.Errorf("%s is already at 100%%", op)
 			}
@@ -57,42 +71,86 @@ Approach 1's. --force moves it regardless, and says so in the change log.`,
 			if err != nil {
 				return fmt.Errorf("read the ledger: %w", err)
 			}
-			a := canary.Analyze(entries, op, since, canary.Thresholds{})
-			printAnalysis(cmd.OutOrStdout(), a)
+			j := canary.Judge(stageInput(entries, backends.Op(op), stage, since, time.Now().UTC()), cfg.Canary.JudgeConfig())
+			printJudgement(cmd.OutOrStdout(), j)
 			what := fmt.Sprintf("%s: advanced to %d%% on approach2", op, next)
-			if !a.Pass {
+			if j.Verdict != canary.VerdictAdvance && j.Verdict != canary.VerdictIdle {
 				if !force {
-					return fmt.Errorf("the %d%% stage of %s did not pass; not advancing (--force to override)", f.Route(op), op)
+					return fmt.Errorf("the judge says %s for the %d%% stage of %s; not advancing (--force to override)", j.Verdict, stage, op)
 				}
-				what += " (FORCED past a failing analysis: " + strings.Join(a.Failures, "; ") + ")"
+				what += fmt.Sprintf(" (FORCED past the judge's %s: %s)", j.Verdict, strings.Join(j.Reasons, "; "))
 			}
 			return c.edit(cmd.OutOrStdout(), what, func(f *flags.File) error { return f.SetRoute(op, next) })
 		},
 	}
 	c.bind(cmd, true)
-	cmd.Flags().BoolVar(&force, "force", false, "advance even if the analysis does not pass (recorded as forced)")
+	cmd.Flags().BoolVar(&force, "force", false, "advance whatever the judge says (recorded as forced)")
 	cmd.Flags().StringVar(&ledgerPath, "ledger", "", "canary ledger file (default: <flag file>.ledger.jsonl)")
 	cmd.Flags().StringVar(&ledgerDSNEnv, "ledger-dsn-env", "", "environment variable holding the PostgreSQL DSN of the ledger (the gateway's canary.ledger_dsn_env), instead of the file")
 	return cmd
 }
 
-func printAnalysis(out io.Writer, a canary.Analysis) {
-	fmt.Fprintf(out, "%s since %s\n", a.Op, a.Since.Format(time.RFC3339))
-	for _, s := range []struct {
+// stageInput sums op's entries at or after since (the stage's start) into
+// the judge's input: calls by the backend the flags chose (a fallback
+// counts against Approach 2), and shadow comparisons.
+func stageInput(entries []canary.Entry, op backends.Op, stage int, since, now time.Time) canary.Input {
+	in := canary.Input{Op: op, Stage: stage, Since: since, Now: now, A1: canary.NewCalls(), A2: canary.NewCalls()}
+	for _, e := range entries {
+		if e.Op != op || e.At.Before(since) {
+			continue
+		}
+		switch {
+		case e.Kind == canary.KindComparison:
+			in.Shadow.Add(e)
+		case e.Kind == canary.KindCall && e.Routed == backends.Approach1:
+			in.A1.Add(e)
+		case e.Kind == canary.KindCall && e.Routed == backends.Approach2:
+			in.A2.Add(e)
+		}
+	}
+	return in
+}
+
+// printJudgement prints the judge's verdict, its reasons and the numbers
+// they rest on.
+func printJudgement(out io.Writer, j canary.Judgement) {
+	since := "the start of the change log"
+	if !j.Since.IsZero() {
+		since = j.Since.Format(time.RFC3339)
+	}
+	fmt.Fprintf(out, "%s: the %d%% stage since %s: %s\n", j.Op, j.Stage, since, strings.ToUpper(j.Verdict.String()))
+	for _, why := range j.Reasons {
+		fmt.Fprintf(out, "  - %s\n", why)
+	}
+	for _, b := range []struct {
 		name backends.Name
-		st   canary.Stats
-	}{{backends.Approach1, a.A1}, {backends.Approach2, a.A2}} {
-		fmt.Fprintf(out, "  %-10s %6d calls  %5.1f%% errors  P95 %s\n", s.name, s.st.Calls, 100*s.st.ErrorRate, s.st.P95)
+		s    canary.BackendSummary
+	}{{backends.Approach1, j.Approach1}, {backends.Approach2, j.Approach2}} {
+		if b.s.Calls == 0 {
+			fmt.Fprintf(out, "  %-10s %7d calls\n", b.name, 0)
+			continue
+		}
+		fmt.Fprintf(out, "  %-10s %7d calls  errors %.2f%% (%d; %.2f–%.2f%%)  P50 %s  P95 %s  P99 %s  cost/op $%.5f\n", b.name, b.s.Calls,
+			100*b.s.ErrorRate, b.s.Failures, 100*b.s.ErrorCI[0], 100*b.s.ErrorCI[1], latency(b.s.P50), latency(b.s.P95), latency(b.s.P99), b.s.CostPerOp)
 	}
-	sh := a.Shadow
-	fmt.Fprintf(out, "  shadow     %6d compared  %5.1f%% mismatches  (%d unfinished, %d stale)\n", sh.Compared, 100*sh.MismatchRate, sh.Unfinished, sh.Stale)
-	if a.Pass {
-		fmt.Fprintln(out, "  analysis: pass")
-		return
+	if j.Baseline != "" {
+		fmt.Fprintf(out, "  (approach1: %s)\n", j.Baseline)
 	}
-	for _, why := range a.Failures {
-		fmt.Fprintf(out, "  fails: %s\n", why)
+	sh := j.Shadow
+	fmt.Fprintf(out, "  %-10s %7d compared", "shadow", sh.Compared)
+	if sh.Compared > 0 {
+		fmt.Fprintf(out, "  mismatches %.2f%% (%d; %.2f–%.2f%%)", 100*sh.MismatchRate, sh.Mismatch, 100*sh.MismatchCI[0], 100*sh.MismatchCI[1])
 	}
+	fmt.Fprintf(out, "  (%d stale, %d unfinished, %d skipped)\n", sh.Stale, sh.Unfinished, sh.Skipped)
+	fmt.Fprintf(out, "  (ranges: anytime-valid bounds; false-alarm rate %.3g%%, miss rate %.3g%%)\n", 100*j.FalseAlarmRate, 100*j.MissRate)
+}
+
+// latency prints milliseconds the way a reader compares them.
+func latency(ms float64) string {
+	if ms >= 1000 {
+		return fmt.Sprintf("%.2f s", ms/1000)
+	}
+	return fmt.Sprintf("%.1f ms", ms)
 }
 
 // ledgerDSN is the PostgreSQL DSN of the ledger held by the variable env

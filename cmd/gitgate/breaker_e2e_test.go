@@ -160,7 +160,7 @@ func TestBreakerClosesWhenTheServiceComesBack(t *testing.T) {
 	f := flags.NewFile(backends.OpNames())
 	_ = f.SetRoute("status", 100)
 	w, _, proc := newCanaryWorld(t, f, func(c *configs.Config) {
-		c.Canary.Rollback.MinCalls = 1 << 30
+		noAutomaticRollback(c)
 		c.Approach2.Breaker.OpenFor = 3 * time.Second
 	})
 	addr := w.cfg.Approach2.Target

@@ -20,10 +20,8 @@ func (a *gatewayRoot) canaryRecorder() (*canary.Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	rb := a.cfg.Canary.Rollback
 	rec := canary.NewRecorder(canary.RecorderConfig{Store: store, Redact: a.redactor.String,
-		Rollback: canary.RollbackConfig{Window: rb.Window, MinCalls: rb.MinCalls, MaxErrorRate: rb.MaxErrorRate, MaxP95: rb.MaxP95,
-			Apply: a.rollbackApply()},
+		Rollback:   canary.RollbackConfig{Judge: a.cfg.Canary.JudgeConfig(), Apply: a.rollbackApply()},
 		Registerer: a.registry, Logger: a.log})
 	a.recorder = rec
 	// The routing state's gauges, computed on each scrape from what

@@ -39,7 +39,7 @@ func TestSilentPartitionOpensTheBreaker(t *testing.T) {
 	}
 	var proxy *backendtest.TCPProxy
 	w, _, _ := newCanaryWorld(t, f, func(c *configs.Config) {
-		c.Canary.Rollback.MinCalls = 1 << 30
+		noAutomaticRollback(c)
 		proxy = backendtest.NewProxy(t, c.Approach2.Target)
 		c.Approach2.Target = proxy.Addr()
 	})

@@ -65,11 +65,11 @@ func trueStateMatrix(t *testing.T, rolledBack bool) {
 	_ = f.SetRoute("status", 100)
 	_ = f.SetShadow("status", 1)
 	w, flagPath, _ := newCanaryWorld(t, f, withAdminToken, func(c *configs.Config) {
-		c.Canary.Rollback.MinCalls, c.Canary.Rollback.Window = 3, time.Hour
-		if rolledBack { // every Approach 2 call breaches the P95 limit
-			c.Canary.Rollback.MaxP95 = time.Nanosecond
-		} else { // none does
-			c.Canary.Rollback.MaxP95, c.Canary.Rollback.MaxErrorRate = time.Hour, 1
+		if rolledBack { // Approach 2 about 100 ms slower than Approach 1, beyond floors of 20 ms or 1 %
+			c.Approach2.Target = slowProxy(t, c.Approach2.Target, 100*time.Millisecond)
+			c.Canary.Judge.LatencyFloor.Abs, c.Canary.Judge.LatencyFloor.Rel = 20*time.Millisecond, 0.01
+		} else {
+			noAutomaticRollback(c)
 		}
 	})
 	t.Setenv("GITGATE_ADMIN_TOKEN", testAdminToken)
@@ -82,6 +82,21 @@ func trueStateMatrix(t *testing.T, rolledBack bool) {
 		t.Fatalf("status at 100%% went to %s", got)
 	}
 	if rolledBack {
+		// Approach 1's calls while the kill switch holds status there are
+		// the baseline the 100 % stage is judged against (the judge compares
+		// Approach 2 with Approach 1, never with a fixed limit).
+		if out, err := run(t, "kill", "on", "--file", flagPath, "--by", "oncall", "--reason", "baseline"); err != nil {
+			t.Fatalf("kill on: %v\n%s", err, out)
+		}
+		testkit.Eventually(t, "calls go to approach1", func() bool { return served() == "approach1" })
+		for range 100 {
+			if got := served(); got != "approach1" {
+				t.Fatalf("with the kill switch on status went to %s", got)
+			}
+		}
+		if out, err := run(t, "kill", "off", "--file", flagPath, "--by", "oncall", "--reason", "baseline taken"); err != nil {
+			t.Fatalf("kill off: %v\n%s", err, out)
+		}
 		testkit.Eventually(t, "the gateway rolls status back on its own", func() bool {
 			_ = served()
 			_, ok := adminStatus(t, w).AutoRollbacks["status"]

@@ -26,6 +26,7 @@ type Config struct {
 	Approach2 Approach2Config          `mapstructure:"approach2"`
 	Flags     FlagsConfig              `mapstructure:"flags"`
 	Canary    CanaryConfig             `mapstructure:"canary"`
+	Report    ReportConfig             `mapstructure:"report"`
 	Redis     RedisConfig              `mapstructure:"redis"`
 	Postgres  PostgresConfig           `mapstructure:"postgres"`
 	Log       LogConfig                `mapstructure:"log"`

@@ -72,6 +72,7 @@ Available Commands:
   hash-token  Print the token_sha256 of an agent token (a new random token when none is given)
   help        Help about any command
   kill        Engage or release the kill switch: every operation to Approach 1
+  report      The canary comparison and the stay-or-migrate decision, from the ledger
   serve       Run the gateway (MCP over Streamable HTTP, or over stdio with --stdio)
   version     Print the version
 

@@ -3,12 +3,14 @@
 // serve (the gateway), backend (the Approach 2 service), dev (a gateway, a
 // service and a demo remote on loopback, for a first look), flags (show,
 // serve: the canary flags), canary (set, advance, rollback, shadow: move
-// operations between the backends), kill (the kill switch), hash-token and
+// operations between the backends), kill (the kill switch), report (the
+// canary comparison and the stay-or-migrate decision), hash-token and
 // version.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,8 +38,8 @@ func main() {
 }
 
 // execute runs gitgate's command line with args (without the program's
-// name) and returns its exit code: 0, or 1 once the error is printed to
-// stderr. main and the CLI tests both run it.
+// name) and returns its exit code: 0, or once the error is printed to
+// stderr 1, or the code an exitError carries (report: 3 for a rollback). main and the CLI tests both run it.
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
@@ -46,6 +48,9 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "gitgate:", err)
+		if exit, ok := errors.AsType[*exitError](err); ok {
+			return exit.code
+		}
 		return 1
 	}
 	return 0

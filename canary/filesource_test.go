@@ -527,3 +527,54 @@ func TestFileSourceStopsOnCancel(t *testing.T) {
 		t.Fatal("a cancelled read succeeded")
 	}
 }
+
+// TestFileSourceWhileTheLedgerGrows: reads that roll up while a ledger
+// appends (lines may be half written when a read reaches them) leave a
+// roll-up from which the final read counts every record once.
+func TestFileSourceWhileTheLedgerGrows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.jsonl")
+	es := genLedger{Start: genStart, Hours: 24, Agents: 3, Rate: 0.7, Seed: 14}.entries(t)
+	store := NewFileStore(path)
+	done := make(chan error, 1)
+	read := make(chan struct{}, 1) // a read finished: the writer appends once per read at most
+	go func() {
+		for i := 0; i < len(es); i += 97 {
+			if err := store.Append(context.Background(), es[i:min(i+97, len(es))]); err != nil {
+				done <- err
+				return
+			}
+			<-read
+		}
+		done <- nil
+	}()
+	span := [2]time.Time{genStart, genStart.Add(48 * time.Hour)}
+	reads, wrote := 0, 0
+	// Every hour is complete, and the clock moves an hour a read, so that
+	// each read rolls up what was appended since the last.
+	src := &FileSource{Path: path, Now: func() time.Time { return genStart.Add(time.Duration(50+reads) * time.Hour) }, Logger: quiet}
+	for finished := false; !finished; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			finished = true
+		default:
+		}
+		if err := src.Cells(t.Context(), span[0], span[1], func(Key, *Cell) error { return nil }); err != nil {
+			t.Fatalf("a read while the ledger grows: %v", err)
+		}
+		reads++
+		if src.LastRead().Wrote {
+			wrote++
+		}
+		select {
+		case read <- struct{}{}:
+		default:
+		}
+	}
+	sameRollups(t, "after the ledger grew", want(t, es, span[0], span[1]), collect(t, src, span[0], span[1]))
+	if wrote < 10 {
+		t.Fatalf("only %d of %d reads rolled up while the ledger grew: the test shows nothing", wrote, reads)
+	}
+}

@@ -126,18 +126,16 @@ type sandboxKey struct {
 
 type sandbox struct {
 	born, lastUse time.Time
-	version       int
 }
 
 // pending is a record due later than the call being simulated: a
-// comparison, or a sandbox's possible end (valid while its version
-// holds).
+// comparison, or a sandbox's end unless it was used since (then its end
+// moves to an idle TTL after its last use).
 type pending struct {
 	at      time.Time
 	seq     uint64
 	entry   canary.Entry
 	sandbox *sandboxKey
-	version int
 }
 
 type gen struct {
@@ -150,15 +148,29 @@ type gen struct {
 	agents  agentHeap
 	pend    pendHeap
 	seq     uint64
-	running timeHeap // end times of calls in flight
-	busy    map[int]time.Time
-	boxes   map[sandboxKey]*sandbox
-	buckets map[string]int
+	running endHeap                // end times (Unix nanoseconds) of calls in flight
+	busy    []time.Time            // by workspace: when its running call ends
+	boxes   [][2]*sandbox          // by workspace and backend (approach1, approach2)
+	buckets map[backends.Op][]int8 // by operation and workspace: its sticky place in the route
 }
 
 func newGen(cfg Config, fn func(canary.Entry) error) *gen {
 	g := &gen{cfg: cfg, fn: fn, r: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)), end: cfg.Start.Add(cfg.Duration),
-		busy: map[int]time.Time{}, boxes: map[sandboxKey]*sandbox{}, buckets: map[string]int{}}
+		buckets: map[backends.Op][]int8{}}
+	nws := cfg.Workspaces + cfg.Agents
+	for _, b := range cfg.Bursts {
+		nws += b.Agents
+	}
+	g.busy, g.boxes = make([]time.Time, nws), make([][2]*sandbox, nws)
+	for op := range cfg.Ops {
+		bs := make([]int8, nws)
+		for ws := range bs {
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(string(op) + "/" + strconv.Itoa(ws)))
+			bs[ws] = int8(h.Sum32() % 100)
+		}
+		g.buckets[op] = bs
+	}
 	for _, op := range slices.Sorted(maps.Keys(cfg.Ops)) {
 		if w := cfg.Ops[op].Weight; w > 0 {
 			g.ops = append(g.ops, op)
@@ -220,12 +232,14 @@ func (g *gen) flush(t time.Time) error {
 			}
 			continue
 		}
-		box := g.boxes[*p.sandbox]
-		if box == nil || box.version != p.version {
-			continue // used again since: it lives on
+		box := g.box(*p.sandbox)
+		if due := box.lastUse.Add(g.cfg.SandboxTTL); due.After(p.at) {
+			p.at = due // used again since: it lives on
+			g.later(p)
+			continue
 		}
-		delete(g.boxes, *p.sandbox)
 		life := p.at.Sub(box.born)
+		*box = sandbox{}
 		e := canary.Entry{At: p.at, Kind: canary.KindSandbox, Routed: p.sandbox.backend, Backend: p.sandbox.backend, Stage: -1,
 			Duration: life, CostUSD: life.Seconds() * g.cfg.Price * g.modifier(p.sandbox.backend, "", p.at).costFactor()}
 		if err := g.fn(e); err != nil {
@@ -295,17 +309,7 @@ func (g *gen) stage(op backends.Op, t time.Time) int {
 // bucket is the workspace's sticky place (0..99) in op's route: a
 // workspace whose bucket is below the stage goes to Approach 2, at every
 // stage from then on.
-func (g *gen) bucket(op backends.Op, ws int) int {
-	key := string(op) + "/" + strconv.Itoa(ws)
-	if b, ok := g.buckets[key]; ok {
-		return b
-	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	b := int(h.Sum32() % 100)
-	g.buckets[key] = b
-	return b
-}
+func (g *gen) bucket(op backends.Op, ws int) int { return int(g.buckets[op][ws]) }
 
 // modifier is the sum of the mods that apply.
 func (g *gen) modifier(b backends.Name, op backends.Op, t time.Time) Modifier {
@@ -399,11 +403,9 @@ func (g *gen) call(a *agent) error {
 	end := t.Add(e.Duration)
 
 	// Calls in flight when it starts, itself included.
-	for g.running.Len() > 0 && !g.running[0].After(t) {
-		heap.Pop(&g.running)
-	}
-	heap.Push(&g.running, end)
-	e.InFlight = g.running.Len()
+	g.running.popUpTo(t.UnixNano())
+	g.running.push(end.UnixNano())
+	e.InFlight = len(g.running)
 	if op != backends.OpListWorkspaces {
 		g.busy[a.ws] = end
 	}
@@ -424,19 +426,29 @@ func (g *gen) call(a *agent) error {
 	return nil
 }
 
-// useSandbox keeps the workspace's sandbox on backend b alive until end
-// and schedules its end an idle TTL after.
+// useSandbox keeps the workspace's sandbox on backend b (a new one when
+// none is alive) in use until end: it ends an idle TTL after its last use.
+// box is the sandbox of k (zero when none is alive).
+func (g *gen) box(k sandboxKey) *sandbox {
+	i := 0
+	if k.backend == backends.Approach2 {
+		i = 1
+	}
+	if g.boxes[k.ws][i] == nil {
+		g.boxes[k.ws][i] = &sandbox{}
+	}
+	return g.boxes[k.ws][i]
+}
+
 func (g *gen) useSandbox(ws int, b backends.Name, start, end time.Time) {
 	k := sandboxKey{ws, b}
-	box := g.boxes[k]
-	if box == nil {
-		box = &sandbox{born: start}
-		g.boxes[k] = box
+	box := g.box(k)
+	if box.born.IsZero() {
+		*box = sandbox{born: start, lastUse: end}
+		g.later(&pending{at: end.Add(g.cfg.SandboxTTL), sandbox: &k})
 	}
 	if end.After(box.lastUse) {
 		box.lastUse = end
-		box.version++
-		g.later(&pending{at: end.Add(g.cfg.SandboxTTL), sandbox: &k, version: box.version})
 	}
 }
 
@@ -525,15 +537,44 @@ func (h *pendHeap) Pop() any {
 	return x
 }
 
-type timeHeap []time.Time
+// endHeap is a min-heap of end times (without container/heap's boxing:
+// one push per call).
+type endHeap []int64
 
-func (h timeHeap) Len() int           { return len(h) }
-func (h timeHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
-func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timeHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
-func (h *timeHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h *endHeap) push(v int64) {
+	*h = append(*h, v)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if a[p] <= a[i] {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+// popUpTo removes the ends at or before t.
+func (h *endHeap) popUpTo(t int64) {
+	for len(*h) > 0 && (*h)[0] <= t {
+		a := *h
+		n := len(a) - 1
+		a[0] = a[n]
+		a = a[:n]
+		for i := 0; ; {
+			l, m := 2*i+1, i
+			if l < n && a[l] < a[m] {
+				m = l
+			}
+			if l+1 < n && a[l+1] < a[m] {
+				m = l + 1
+			}
+			if m == i {
+				break
+			}
+			a[i], a[m] = a[m], a[i]
+			i = m
+		}
+		*h = a
+	}
 }

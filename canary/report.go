@@ -97,6 +97,17 @@ type ChartSeries struct {
 	Latency map[backends.Op][2]*Sketch
 	// Daily counts each operation's calls per day and routed backend.
 	Daily map[backends.Op]map[backends.Name][]DayCount
+	// Stages are each operation's routes as its calls recorded them,
+	// oldest first: runs of hours whose calls were mostly at one stage
+	// (the stage timeline).
+	Stages map[backends.Op][]StageSpan
+}
+
+// StageSpan is a run of hours at one stage: From is the first hour's
+// start, To the last hour's end.
+type StageSpan struct {
+	From, To time.Time
+	Stage    int // per cent on Approach 2; -1 unknown (old lines)
 }
 
 // DayCount is a day's calls and failures.
@@ -127,6 +138,7 @@ type opPlan struct {
 	hours     map[time.Time]map[int]int64 // calls per hour and stage
 	rollbacks []RolledBack
 	current   int
+	runs      []*stageRun // the hours' dominant stages, oldest first
 	judged    *stageRun
 	baseline  *stageRun // at 100 %: the run before, for Approach 1
 	rolled    bool      // the judged run ended in an automatic rollback
@@ -267,7 +279,8 @@ func BuildReport(ctx context.Context, src Source, cfg ReportConfig) (*Report, er
 
 	r := &Report{Version: ReportVersion, GeneratedAt: cfg.Now, Since: cfg.Since, Until: cfg.Until, Source: cfg.Source,
 		Settings: Settings{Judge: cfg.Judge, Decision: cfg.Decision}, Operations: []OpReport{},
-		Charts: ChartSeries{Latency: map[backends.Op][2]*Sketch{}, Daily: map[backends.Op]map[backends.Name][]DayCount{}}}
+		Charts: ChartSeries{Latency: map[backends.Op][2]*Sketch{}, Daily: map[backends.Op]map[backends.Name][]DayCount{},
+			Stages: map[backends.Op][]StageSpan{}}}
 	r.Decision = decide(weeks, cfg.Decision)
 	for _, op := range orderOps(cfg.Ops, plans) {
 		p, s := plans[op], all[op]
@@ -306,6 +319,9 @@ func BuildReport(ctx context.Context, src Source, cfg ReportConfig) (*Report, er
 			}
 		}
 		r.Charts.Daily[op] = daily
+		for _, run := range p.runs {
+			r.Charts.Stages[op] = append(r.Charts.Stages[op], StageSpan{From: run.from, To: run.to.Add(time.Hour), Stage: run.stage})
+		}
 	}
 	r.Timeline = timeline(cfg.Events, plans)
 	return r, nil
@@ -333,6 +349,7 @@ func (p *opPlan) decide(op backends.Op, cfg ReportConfig) {
 		}
 		runs = append(runs, &stageRun{stage: st, from: h, to: h})
 	}
+	p.runs = runs
 	cur, known := cfg.Stages[op]
 	if !known && len(runs) > 0 {
 		cur = max(runs[len(runs)-1].stage, 0)

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint fmt bench bench-canary proto check-generated protoc services
+.PHONY: help run build test lint fmt bench bench-canary load-aa proto check-generated protoc services chromium
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ TEST_FIRST := ./cmd/gitgate ./backends/approach2 ./backends/sandbox/e2b ./backen
 # build comes first: the end-to-end tests start the same binary (built
 # again by them, from the warm cache), and the -race tests share no
 # compiled code with it.
-test: lint check-generated services build ## Lint, check generated code, start PostgreSQL and Redis if down, build, run every test with -race
+test: lint check-generated services chromium build ## Lint, check generated code, start PostgreSQL and Redis if down, build, run every test with -race
 	$(GO) test -race -count=1 -timeout 15m $(TEST_FIRST) ./...
 
 # golangci-lint is pinned in its own module, so that its dependencies stay
@@ -58,10 +58,21 @@ bench-canary: services ## Canary routing: added median per call, and the P95 cos
 	$(GO) test -run '^$$' -bench 'BenchmarkRoutingOverhead' -benchmem ./cmd/gitgate
 	$(GO) test -run '^$$' -bench 'BenchmarkShadow(OverheadP95|OverheadP95Writes|NoiseFloorP95|OverheadP95SeparateCores)$$' -benchtime 4800x ./cmd/gitgate 2>/dev/null | grep -v '^{"level"'
 
+# Without -race: the figure is the gateway's under load, not the race
+# detector's (make test runs the same test, smaller, with -race).
+load-aa: services ## A/A canary under load: 100 agents at agent pace for 180 s, every op at 50 %, shadow 10 %, 4 CPU burners
+	GITGATE_LOAD_AGENTS=100 GITGATE_LOAD_SECONDS=180 GITGATE_LOAD_BUSY=4 \
+		$(GO) test -count=1 -timeout 30m -run '^TestLoadAAAtAgentPace$$' -v ./cmd/gitgate
+
 protoc: # protoc from Debian's protobuf-compiler, installed when missing
 	@command -v protoc >/dev/null 2>&1 || { echo "installing protobuf-compiler (protoc)"; \
 		apt-get update -qq >/dev/null && apt-get install -y -qq protobuf-compiler >/dev/null; } \
 		|| { echo "protoc is missing: install Debian's protobuf-compiler"; exit 1; }
+
+chromium: # Debian's chromium (the HTML report's browser test, canary and internal/browsertest), installed when missing
+	@test -x /usr/bin/chromium || { echo "installing chromium"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "chromium is missing: install Debian's chromium"; exit 1; }
 
 proto: protoc ## Regenerate the Approach 2 protocol code from its .proto
 	@mkdir -p bin

@@ -44,6 +44,10 @@ type world struct {
 	mcpURL     string
 	adminURL   string
 	app        *gatewayRoot
+	// stopHTTP stops the gateway startHTTP started, as its shutdown does
+	// (its ledger's last entries written), once; the test's end calls it
+	// too.
+	stopHTTP func()
 
 	backendWait func() error // waits for the `gitgate backend` child, when one runs
 	redisPrefix string       // Redis keys of this test, when Redis is used
@@ -173,13 +177,14 @@ func (w *world) startHTTP(t testing.TB) {
 	a.startReaper(ctx) // the background runners, as serve and dev start them
 	done := make(chan error, 1)
 	go func() { done <- a.serveHTTP(ctx, mcpLn, adminLn, 5*time.Second) }()
-	t.Cleanup(func() {
+	w.stopHTTP = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 		a.close(context.WithoutCancel(t.Context()))
 	})
+	t.Cleanup(w.stopHTTP)
 	w.mcpURL = "http://" + mcpLn.Addr().String() + w.cfg.MCP.Path
 	w.adminURL = "http://" + adminLn.Addr().String()
 	w.app = a

@@ -54,6 +54,7 @@ token and a client configuration. Everything is removed when it stops.`,
 		},
 	}
 	cmd.Flags().StringVar(&backend, "backend", backends.Approach1.String(), "the backend every operation goes to: approach1, or approach2 (needs Redis and PostgreSQL)")
+	cmd.AddCommand(newDevLedgerCmd())
 	return cmd
 }
 

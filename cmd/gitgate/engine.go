@@ -25,6 +25,9 @@ type engineDeps struct {
 	locker  lock.Locker
 	binds   sandbox.BindingStore
 	creator func(sandbox.Provider) (sandbox.Creator, error) // nil: cold creation by the provider
+	// onEnd, if set, hears of every sandbox the engine's manager ends
+	// (sandbox.ManagerConfig.OnEnd).
+	onEnd func(id string, life time.Duration, costUSD float64)
 }
 
 // newEngine builds the git engine (the embedded executor) on the
@@ -52,7 +55,8 @@ func (a *base) newEngine(d engineDeps) (*approach1.Executor, error) {
 		return engine.Preserve(ctx, info, forced)
 	}
 	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Creator: creator, Bindings: d.binds,
-		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.sandboxesShared(), Preserve: preserve})
+		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.sandboxesShared(), Preserve: preserve,
+		OnEnd: d.onEnd})
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +64,7 @@ func (a *base) newEngine(d engineDeps) (*approach1.Executor, error) {
 		Sandboxes: a.sandboxes, Bindings: d.binds, Locker: d.locker, Projects: a.projects(),
 		PerAgent: a.cfg.Sandbox.Scope == "agent", GitPath: a.cfg.Git.Path, Limits: a.limits(),
 		Registerer: a.registry, Logger: a.log, Backend: d.backend.String(), Vault: vault,
+		PooledSandboxes: creator != nil, // a warm pool's acquire is queueing, a cold creation is not
 	})
 	return engine, err
 }

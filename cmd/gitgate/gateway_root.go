@@ -50,7 +50,8 @@ func newGatewayRoot(cfg *configs.Config, logOut io.Writer, secrets ...string) (*
 	if err != nil {
 		return nil, err
 	}
-	engine, err := a.newEngine(engineDeps{dir: cfg.SandboxDir(), backend: approach1.Name, locker: lock.Reentrant(locker), binds: binds})
+	engine, err := a.newEngine(engineDeps{dir: cfg.SandboxDir(), backend: approach1.Name, locker: lock.Reentrant(locker), binds: binds,
+		onEnd: a.sandboxEnded})
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +84,16 @@ func newGatewayRoot(cfg *configs.Config, logOut io.Writer, secrets ...string) (*
 		return nil, err
 	}
 	return a, a.newRouter(execs, cfg.Backend.Default, routing)
+}
+
+// sandboxEnded records the end of one of Approach 1's sandboxes in the
+// canary ledger — its life and what that cost, for the monthly figure —
+// when the gateway keeps one (the recorder is made before anything runs).
+func (a *gatewayRoot) sandboxEnded(_ string, life time.Duration, costUSD float64) {
+	if a.recorder == nil {
+		return
+	}
+	a.recorder.Record(canary.Entry{At: time.Now(), Kind: canary.KindSandbox, Backend: approach1.Name, Duration: life, CostUSD: costUSD})
 }
 
 // gatewayJournal opens the journal the gateway's Approach 1 records its

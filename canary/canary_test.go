@@ -143,6 +143,41 @@ func TestNoRollbackWhenAsSlowAsApproach1(t *testing.T) {
 	}
 }
 
+// TestAAWatcherFalseAlarms: 100 canaries where both backends are drawn
+// from the same distributions (1 % failures, slow calls), 2,000 calls each
+// at 10 % or 50 %, each looked at as the watcher looks: at most the
+// configured false-alarm rate (1 %) of them, 1, may roll back (the seeds
+// are fixed; the count is logged).
+func TestAAWatcherFalseAlarms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100 simulated canaries")
+	}
+	rolledBack := 0
+	for i := range 100 {
+		a := &applied{reasons: map[string][]string{}}
+		r := newWatcher(a)
+		rng := rand.New(rand.NewPCG(uint64(i), 7))
+		c := newClock()
+		stage := []int{10, 50}[i%2]
+		for range 2000 {
+			routed := backends.Approach1
+			if rng.IntN(100) < stage {
+				routed = backends.Approach2
+			}
+			r.Observe(call(c.next(), backends.OpPush, stage, routed, slow(rng), rng.IntN(100) == 0))
+		}
+		r.Wait()
+		if len(a.get("push")) > 0 {
+			rolledBack++
+			t.Logf("canary %d rolled back: %q", i, a.get("push"))
+		}
+	}
+	t.Logf("%d of 100 A/A canaries rolled back (false-alarm rate 1 %%)", rolledBack)
+	if rolledBack > 1 {
+		t.Fatalf("%d of 100 A/A canaries rolled back: more than the 1 %% false-alarm rate allows", rolledBack)
+	}
+}
+
 // TestRollbackOnErrorRate: Approach 2 failing 20 % with Approach 1 at 1 %
 // is rolled back within a few hundred Approach 2 calls, and the reason
 // names both rates.
@@ -265,7 +300,8 @@ func TestProvenMismatchesRollBack(t *testing.T) {
 
 // TestNoSecondRollbackWhilePending: while a rollback is being applied,
 // further bad calls start none; after it, the calls still routed at the
-// stage need new evidence.
+// rolled-back stage (the flags not yet read again) are no evidence either;
+// once calls of another stage came, the stage set again is judged afresh.
 func TestNoSecondRollbackWhilePending(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
@@ -294,9 +330,22 @@ func TestNoSecondRollbackWhilePending(t *testing.T) {
 	}
 	r.Wait()
 	mu.Lock()
-	defer mu.Unlock()
 	if len(reasons) != 1 || len(r.Applied()) != 1 {
 		t.Fatalf("rollbacks %q, applied %v", reasons, r.Applied())
+	}
+	mu.Unlock()
+	r.Observe(call(c.next(), backends.OpPush, 0, backends.Approach1, 10*time.Millisecond, false)) // the flags were read again
+	for range 500 {
+		r.Observe(call(c.next(), backends.OpPush, 50, backends.Approach1, 10*time.Millisecond, false))
+	}
+	for range 3 {
+		r.Observe(call(c.next(), backends.OpPush, 50, backends.Approach2, 10*time.Millisecond, true))
+	}
+	r.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reasons) != 2 {
+		t.Fatalf("the 50%% stage set again and failing: rollbacks %q", reasons)
 	}
 }
 
@@ -319,4 +368,22 @@ func TestNoRollbackOnApproach1OrClientMistakes(t *testing.T) {
 	if got := a.get("status"); len(got) != 0 {
 		t.Fatalf("client mistakes counted against approach2: %q", got)
 	}
+}
+
+// BenchmarkRollbackObserve: what the automatic rollback adds to a call,
+// at 50 % with both backends drawn from one distribution: the summaries
+// and, for an Approach 2 call, a look by the judge (every call for the
+// first everyLookUpTo, then fewer).
+func BenchmarkRollbackObserve(b *testing.B) {
+	r := NewRollback(RollbackConfig{Apply: func(string, string) error { return nil }, Logger: slog.New(slog.DiscardHandler)})
+	rng := rand.New(rand.NewPCG(5, 6))
+	c := newClock()
+	for b.Loop() {
+		routed := backends.Approach1
+		if rng.IntN(2) == 0 {
+			routed = backends.Approach2
+		}
+		r.Observe(call(c.next(), backends.OpStatus, 50, routed, slow(rng), rng.IntN(100) == 0))
+	}
+	r.Wait()
 }

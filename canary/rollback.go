@@ -20,6 +20,11 @@ type RollbackConfig struct {
 	// its shadow traffic (shadow share 0 %: an operation rolled back gives
 	// Approach 2 nothing), recording reason. Required.
 	Apply func(op, reason string) error
+	// Settle is how long after a rollback the calls and comparisons still
+	// routed at the rolled-back stage (until the flags are read again) are
+	// not evidence for another rollback: it ends early at the first entry
+	// of another stage. Default 1 min.
+	Settle time.Duration
 	// Ledger, if set, records each rollback.
 	Ledger     *Ledger
 	Registerer prometheus.Registerer
@@ -33,7 +38,7 @@ type RollbackConfig struct {
 // against Approach 2, so a breaker that stays open rolls the operation
 // back too), its P50, P95 or P99 latency, or a proven shadow mismatch
 // rate. The judge's tests are anytime-valid, so the watcher may look after
-// every Approach 2 call (see everyCallUpTo) and every mismatch without
+// every Approach 2 call and every mismatch (see everyLookUpTo) without
 // inflating false alarms.
 //
 // Per operation it keeps running summaries (Calls, Shadows: memory bounded
@@ -67,6 +72,10 @@ type stageWatch struct {
 	baselineStage int
 	// pending: a rollback of the operation is being applied.
 	pending bool
+	// settling is the stage last rolled back, until settled (Settle
+	// after the rollback, or an entry of another stage).
+	settlingStage int
+	settled       time.Time
 }
 
 // Applied is a rollback the watcher applied.
@@ -90,6 +99,9 @@ func (r *Rollback) Applied() map[string]Applied {
 // NewRollback returns a watcher.
 func NewRollback(cfg RollbackConfig) *Rollback {
 	cfg.Judge = cfg.Judge.WithDefaults()
+	if cfg.Settle <= 0 {
+		cfg.Settle = time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -111,7 +123,7 @@ func (r *Rollback) Observe(e Entry) {
 	if e.Kind != KindCall && e.Kind != KindComparison {
 		return
 	}
-	reason := r.watch(e.Op).add(e, r.cfg.Judge)
+	reason := r.watch(e.Op).add(e, r.cfg.Judge, r.cfg.Settle)
 	if reason != "" {
 		// Applied beside the call, which it must not delay.
 		r.running.Go(func() { r.rollBack(e.Op, reason) })
@@ -133,34 +145,38 @@ func (r *Rollback) watch(op backends.Op) *stageWatch {
 	return w
 }
 
-// everyCallUpTo is how many Approach 2 calls of a stage are each followed
-// by a look (a judgement takes about 50 µs); past it, one call in
-// N/everyCallUpTo is, so that a rollback comes at most 0.1 % of the
-// stage's calls later than it could. Anytime-valid tests allow any
-// schedule of looks.
-const everyCallUpTo = 1000
+// everyLookUpTo is how many Approach 2 calls (and mismatches) of a stage
+// are each followed by a look: a judgement takes from about 50 µs to
+// 150 µs. Past it, one in n/everyLookUpTo is, so that a rollback comes at
+// most 1 % of the stage's calls later than it could and a stage of n
+// calls costs about everyLookUpTo·(1 + ln(n/everyLookUpTo)) looks.
+// Anytime-valid tests allow any schedule of looks.
+const everyLookUpTo = 100
+
+// lookAt says whether the n-th Approach 2 call (or mismatch) is looked at.
+func lookAt(n int64) bool { return n <= everyLookUpTo || n%(n/everyLookUpTo) == 0 }
 
 // add counts e in the stage and returns why the operation must be rolled
 // back now, or "".
-func (w *stageWatch) add(e Entry, cfg JudgeConfig) string {
+func (w *stageWatch) add(e Entry, cfg JudgeConfig, settle time.Duration) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.enter(e) || w.pending {
-		// While a rollback is applied, the calls still routed at the
-		// stage (until the flags are read again) are not evidence for
-		// another.
+	if w.settling(e) || !w.enter(e) || w.pending {
+		// While a rollback is applied, and until the flags are read
+		// again, the calls still routed at the rolled-back stage are not
+		// evidence for another.
 		return ""
 	}
 	judge := false
 	switch {
 	case e.Kind == KindComparison:
 		w.shadow.Add(e)
-		judge = e.Outcome == OutcomeMismatch
+		judge = e.Outcome == OutcomeMismatch && lookAt(w.shadow.Mismatch)
 	case e.Routed == backends.Approach1:
 		w.a1.Add(e)
 	case e.Routed == backends.Approach2:
 		w.a2.Add(e)
-		judge = w.a2.N <= everyCallUpTo || w.a2.N%(w.a2.N/everyCallUpTo) == 0
+		judge = lookAt(w.a2.N)
 	}
 	if !judge {
 		return ""
@@ -171,9 +187,27 @@ func (w *stageWatch) add(e Entry, cfg JudgeConfig) string {
 	}
 	// A next rollback needs evidence of its own.
 	w.pending = true
+	w.settlingStage, w.settled = w.stage, e.At.Add(settle)
 	w.keepBaseline()
 	w.a1, w.a2, w.shadow = NewCalls(), NewCalls(), Shadows{}
 	return fmt.Sprintf("at the %d%% stage: %s", w.stage, strings.Join(j.Reasons, "; "))
+}
+
+// settling says whether e is of the stage last rolled back and came
+// within Settle of the rollback; an entry of another stage, or a later
+// one, ends the settling.
+func (w *stageWatch) settling(e Entry) bool {
+	if w.settled.IsZero() {
+		return false
+	}
+	if (e.Stage < 0 || e.Stage == w.settlingStage) && e.At.Before(w.settled) {
+		return true
+	}
+	if e.At.Before(w.since) {
+		return true // a late entry of an earlier stage: ignored, and no sign the flags were read again
+	}
+	w.settled = time.Time{}
+	return false
 }
 
 // enter moves the watch to e's stage when e starts a new one, and says

@@ -59,8 +59,8 @@ func Summarise(cfg Config) (*Summary, error) {
 	return s, err
 }
 
-// Cells implements canary.Source: the cells of whole hours in [since,
-// until) (an hour's cell is handed whole when its start is in the range).
+// Cells implements canary.Source: the cells of every hour that overlaps
+// [since, until), each handed whole.
 func (s *Summary) Cells(ctx context.Context, since, until time.Time, fn func(canary.Key, *canary.Cell) error) error {
 	for k, c := range s.Rollup {
 		if err := ctx.Err(); err != nil {

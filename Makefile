@@ -70,7 +70,7 @@ demo-report: build ## The report on a simulated 4-week ledger where Approach 2 f
 # Without -race: the figure is the gateway's under load, not the race
 # detector's (make test runs the same test, smaller, with -race).
 load-aa: services ## A/A canary under load: 100 agents at agent pace for 180 s, every op at 50 %, shadow 10 %, 4 CPU burners
-	GITGATE_LOAD_AGENTS=100 GITGATE_LOAD_SECONDS=180 GITGATE_LOAD_BUSY=4 \
+	GITGATE_TEST_LOAD_AGENTS=100 GITGATE_TEST_LOAD_SECONDS=180 GITGATE_TEST_LOAD_BUSY=4 \
 		$(GO) test -count=1 -timeout 30m -run '^TestLoadAAAtAgentPace$$' -v ./cmd/gitgate
 
 protoc: # protoc from Debian's protobuf-compiler, installed when missing

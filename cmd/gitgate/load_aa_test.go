@@ -23,11 +23,13 @@ import (
 )
 
 // The load A/A test's scale, from the environment (make load-aa sets them
-// for the figure: 100 agents, 180 s, 4 CPU burners).
+// for the figure: 100 agents, 180 s, 4 CPU burners). Test
+// settings are GITGATE_TEST_* variables, which the configuration's check
+// of GITGATE_* variables leaves alone.
 const (
-	envLoadAgents  = "GITGATE_LOAD_AGENTS"  // agents, each in its own workspace (default 12)
-	envLoadSeconds = "GITGATE_LOAD_SECONDS" // how long they work (default 40)
-	envLoadBusy    = "GITGATE_LOAD_BUSY"    // CPU burners making the machine busy (default 0)
+	envLoadAgents  = "GITGATE_TEST_LOAD_AGENTS"  // agents, each in its own workspace (default 12)
+	envLoadSeconds = "GITGATE_TEST_LOAD_SECONDS" // how long they work (default 40)
+	envLoadBusy    = "GITGATE_TEST_LOAD_BUSY"    // CPU burners making the machine busy (default 0)
 )
 
 // Agent pace: the think time between an agent's calls is drawn uniformly

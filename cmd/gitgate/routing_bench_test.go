@@ -17,7 +17,9 @@ import (
 )
 
 // BenchmarkRoutingOverhead measures what canary routing adds to a call —
-// flag evaluation, the circuit breaker and the ledger write — against the
+// flag evaluation, the circuit breaker, the ledger write and the automatic
+// rollback (its summaries, and the judge's looks after Approach 2 calls,
+// at the default canary.judge) — against the
 // same router without flags, interleaved, with backends that return at
 // once, and reports the medians and the added median.
 func BenchmarkRoutingOverhead(b *testing.B) {
@@ -40,7 +42,7 @@ func BenchmarkRoutingOverhead(b *testing.B) {
 	}
 	defer ev.Close()
 	rec := canary.NewRecorder(canary.RecorderConfig{Store: canary.NewFileStore(filepath.Join(b.TempDir(), "ledger.jsonl")),
-		Rollback: canary.RollbackConfig{Apply: func(string, string) error { return nil }},
+		Rollback: canary.RollbackConfig{Judge: canary.JudgeConfig{}.WithDefaults(), Apply: func(string, string) error { return nil }},
 		Redact:   func(s string) string { return s }, Logger: quiet})
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()

@@ -53,7 +53,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	return err
 }
 
-// HTMLCharts is how many charts WriteHTML draws for r.
+// HTMLCharts is how many charts WriteHTML draws for r (0 when it cannot
+// draw them: WriteHTML then fails).
 func (r *Report) HTMLCharts() int {
 	v, err := r.htmlView()
 	if err != nil {

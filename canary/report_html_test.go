@@ -335,3 +335,50 @@ func textOf(n *html.Node) string {
 	}
 	return b.String()
 }
+
+// Reports with little in them still make a well-formed file: an empty
+// ledger, three days (no whole week), calls that all took no time.
+func TestHTMLReportSparse(t *testing.T) {
+	until := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	zero := Entries{}
+	for i := range 50 {
+		zero = append(zero, Entry{At: until.Add(-time.Duration(i+1) * time.Hour), Kind: KindCall, Op: backends.OpStatus,
+			Routed: backends.Approach1, Backend: backends.Approach1, Stage: 0})
+	}
+	for _, tc := range []struct {
+		name   string
+		src    Entries
+		period time.Duration
+		charts int
+	}{
+		// four weeks of nothing: only the monthly cost, $0 a week, has a
+		// value every week
+		{"empty", Entries{}, 28 * 24 * time.Hour, 1},
+		// three days: no week for the signals; latency, daily errors, timeline
+		{"zero latencies", zero, 3 * 24 * time.Hour, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := BuildReport(context.Background(), tc.src, ReportConfig{Since: until.Add(-tc.period), Until: until, Source: "memory"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			if err := rep.WriteHTML(&b); err != nil {
+				t.Fatal(err)
+			}
+			doc, err := html.Parse(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			svgs := 0
+			for n := range doc.Descendants() {
+				if n.Type == html.ElementNode && n.Data == "svg" {
+					svgs++
+				}
+			}
+			if svgs != tc.charts || rep.HTMLCharts() != tc.charts {
+				t.Errorf("%d svg elements, HTMLCharts() %d; want %d", svgs, rep.HTMLCharts(), tc.charts)
+			}
+		})
+	}
+}

@@ -350,7 +350,13 @@ func render(p *plot.Plot, legend *plot.Legend) (svg template.HTML, err error) {
 	title := p.Title.Text
 	p.Title.Text = "" // the figure's caption shows it
 	defer func() { p.Title.Text = title }()
-	c := vgsvg.New(chartWidth, chartHeight)
+	height := vg.Length(chartHeight)
+	if legend != nil {
+		// A long legend (the timeline's operations) makes the chart taller.
+		lr := legend.Rectangle(draw.Canvas{})
+		height = max(height, lr.Max.Y-lr.Min.Y+vg.Points(24))
+	}
+	c := vgsvg.New(chartWidth, height)
 	dc := draw.Crop(draw.New(c), vg.Points(4), -vg.Points(4), vg.Points(4), -vg.Points(8))
 	if legend != nil {
 		lr := legend.Rectangle(dc)
@@ -826,6 +832,9 @@ func timelineChart(r *Report) (*chart, error) {
 			return nil, err
 		}
 		l.StepStyle = plotter.PostStep
+		if (i/len(opColors))%2 == 1 { // the colours come round again: dashed
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(2)}
+		}
 		p.Add(l)
 		leg.Add(string(op), l)
 	}

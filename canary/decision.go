@@ -249,11 +249,18 @@ func costGrowth(weeks []Week, cfg DecisionConfig) Signal {
 		s.Note = "fewer than 3 weeks with a cost: no trend"
 		return s
 	}
-	slope, _, _ := fitLine(xs, ys, nil)
+	slope, _, intercept := fitLine(xs, ys, nil)
+	se := residualSE(xs, ys, slope, intercept)
 	horizon := cfg.GrowthHorizon.Hours() / (7 * 24)
 	s.Value = math.Exp(slope * horizon)
-	s.Note = fmt.Sprintf("weekly cost changes %+.1f%% a week", 100*(math.Exp(slope)-1))
-	s.Exceeded = s.Value >= cfg.MaxCostGrowth
+	z := math.Inf(1)
+	if se > 0 {
+		z = slope / se
+	}
+	s.Note = fmt.Sprintf("weekly cost changes %+.1f%% a week (%.1f standard errors)", 100*(math.Exp(slope)-1), z)
+	// A projection from a few noisy weeks is not a trajectory: the growth
+	// must also be beyond noise (the slope TrendZ standard errors above 0).
+	s.Exceeded = s.Value >= cfg.MaxCostGrowth && z >= cfg.TrendZ
 	return s
 }
 
@@ -294,6 +301,28 @@ func errorTrend(weeks []weekAgg, cfg DecisionConfig) Signal {
 	s.Note = fmt.Sprintf("%.1f standard errors; threshold %.2f", z, cfg.TrendZ)
 	s.Exceeded = slope > 0 && z >= cfg.TrendZ
 	return s
+}
+
+// residualSE is the standard error of an unweighted least-squares
+// slope, from the residuals (0 with fewer than 3 points).
+func residualSE(xs, ys []float64, slope, intercept float64) float64 {
+	n := float64(len(xs))
+	if n < 3 {
+		return 0
+	}
+	var rss, mx, sxx float64
+	for i := range xs {
+		r := ys[i] - intercept - slope*xs[i]
+		rss += r * r
+		mx += xs[i] / n
+	}
+	for _, x := range xs {
+		sxx += (x - mx) * (x - mx)
+	}
+	if sxx == 0 {
+		return 0
+	}
+	return math.Sqrt(rss / (n - 2) / sxx)
 }
 
 // fitLine is the (weighted) least-squares line y = a + b·x: its slope b,

@@ -275,6 +275,8 @@ func Judge(in Input, cfg JudgeConfig) Judgement {
 			j.FurtherCalls = furtherCalls(a1, a2, in.Stage == 100, cfg, fa/2, miss/2)
 			if j.FurtherCalls > 0 {
 				j.Reasons = append(j.Reasons, fmt.Sprintf("about %d more approach2 calls would decide, if the rates seen so far hold", j.FurtherCalls))
+			} else if j.FurtherCalls < 0 && in.Stage >= 100 {
+				j.Reasons = append(j.Reasons, fmt.Sprintf("approach1's baseline (%d calls) is too small to show approach2 no worse however many more approach2 calls come, or the difference sits at the floor: judge with a longer --since, or complete by decision", a1.N))
 			} else if j.FurtherCalls < 0 {
 				j.Reasons = append(j.Reasons, "more than 10,000,000 further approach2 calls would be needed at the rates seen so far: the difference sits at the floor")
 			}

@@ -124,13 +124,16 @@ type stageRun struct {
 	// byTime: the run comes from the change log; cells of an unknown
 	// stage (-1) in it count too.
 	byTime bool
+	// anyStage: every cell in the hours counts (a baseline of
+	// Approach 1's calls).
+	anyStage bool
 }
 
 func (r *stageRun) holds(k Key) bool {
 	if r == nil || k.Hour.Before(r.from) || k.Hour.After(r.to) {
 		return false
 	}
-	return k.Stage == r.stage || (r.byTime && k.Stage == -1)
+	return r.anyStage || k.Stage == r.stage || (r.byTime && k.Stage == -1)
 }
 
 // opPlan is what the first pass found out about an operation.
@@ -140,7 +143,7 @@ type opPlan struct {
 	current   int
 	runs      []*stageRun // the hours' dominant stages, oldest first
 	judged    *stageRun
-	baseline  *stageRun // at 100 %: the run before, for Approach 1
+	baseline  *stageRun // at 100 %: every hour before it, for Approach 1
 	rolled    bool      // the judged run ended in an automatic rollback
 }
 
@@ -292,8 +295,8 @@ func BuildReport(ctx context.Context, src Source, cfg ReportConfig) (*Report, er
 			}
 		}
 		if p.baseline != nil && s.a1.N == 0 {
-			in.A1, in.Baseline = s.base, fmt.Sprintf("approach1's calls at the %d%% stage before (%s to %s)",
-				p.baseline.stage, p.baseline.from.Format(time.RFC3339), p.baseline.to.Add(time.Hour).Format(time.RFC3339))
+			in.A1, in.Baseline = s.base, fmt.Sprintf("approach1's calls before the 100%% stage (%s to %s)",
+				p.baseline.from.Format(time.RFC3339), p.baseline.to.Add(time.Hour).Format(time.RFC3339))
 		}
 		j := Judge(in, cfg.Judge)
 		if p.rolled {
@@ -330,7 +333,9 @@ func BuildReport(ctx context.Context, src Source, cfg ReportConfig) (*Report, er
 const week = 7 * 24 * time.Hour
 
 // decide finds the operation's current stage, the run of hours to judge
-// and, at 100 %, the run before it (Approach 1's baseline).
+// and, at 100 %, the hours before it (Approach 1's baseline: its calls
+// at every earlier stage of the period, which is as much of Approach 1's
+// behaviour as the ledger holds).
 func (p *opPlan) decide(op backends.Op, cfg ReportConfig) {
 	hours := slices.SortedFunc(maps.Keys(p.hours), time.Time.Compare)
 	slices.SortFunc(p.rollbacks, func(a, b RolledBack) int { return a.At.Compare(b.At) })
@@ -374,13 +379,8 @@ func (p *opPlan) decide(op backends.Op, cfg ReportConfig) {
 			break
 		}
 	}
-	if p.judged != nil && p.judged.stage == 100 {
-		for i := len(runs) - 1; i >= 0; i-- {
-			if runs[i].stage >= 0 && runs[i].stage < 100 && runs[i].to.Before(p.judged.from) {
-				p.baseline = runs[i]
-				break
-			}
-		}
+	if p.judged != nil && p.judged.stage == 100 && len(hours) > 0 && hours[0].Before(p.judged.from) {
+		p.baseline = &stageRun{from: hours[0], to: p.judged.from.Add(-time.Hour), anyStage: true}
 	}
 }
 

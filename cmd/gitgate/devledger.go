@@ -41,7 +41,7 @@ and end give the same file.
 
 Scenarios:
   healthy          every operation in canary (0 %, 10 % from a quarter of the
-                   way, 25 % from half way), Approach 2 drawn like Approach 1
+                   way, 50 % from half way), Approach 2 drawn like Approach 1
   push-failures    the same, Approach 2 failing 20 % of pushes
   clone-slow       the same, Approach 2 2 s slower on clone, 10 ms on status
   commit-mismatch  the same, 2 % of commit shadow comparisons disagreeing

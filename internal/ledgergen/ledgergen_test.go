@@ -205,7 +205,7 @@ func TestStagesShadowsAndSandboxes(t *testing.T) {
 			if e.Stage == 0 && e.Routed != backends.Approach1 {
 				t.Fatalf("%s call at %s at 0 %% routed to %s", e.Op, e.At, e.Routed)
 			}
-			if e.Stage == 25 {
+			if e.Stage == 50 {
 				staged++
 				if e.Routed == backends.Approach2 {
 					a2++
@@ -228,8 +228,8 @@ func TestStagesShadowsAndSandboxes(t *testing.T) {
 			}
 		}
 	}
-	if share := float64(a2) / float64(staged); share < 0.15 || share > 0.35 {
-		t.Errorf("at 25 %%, %.1f%% of calls went to approach2", 100*share)
+	if share := float64(a2) / float64(staged); share < 0.35 || share > 0.65 {
+		t.Errorf("at 50 %%, %.1f%% of calls went to approach2", 100*share)
 	}
 	var canaryCalls int
 	for _, c := range calls(es) {

@@ -16,7 +16,7 @@ type Scenario string
 // The scenarios.
 const (
 	// Healthy: a canary of every operation (0 %, then 10 % from a quarter
-	// of the way, 25 % from half way), Approach 2 drawn like Approach 1.
+	// of the way, 50 % from half way), Approach 2 drawn like Approach 1.
 	Healthy Scenario = "healthy"
 	// PushFailures: the canary, with Approach 2 failing 20 % of pushes.
 	PushFailures Scenario = "push-failures"
@@ -109,11 +109,11 @@ func (s Scenario) Config(start time.Time, weeks, agents int, seed uint64) (Confi
 }
 
 // CanaryStages moves every operation to 10 % a quarter of the way
-// through and to 25 % half way.
+// through and to 50 % half way (canary.Stages).
 func CanaryStages(start time.Time, d time.Duration) map[backends.Op][]StageAt {
 	out := map[backends.Op][]StageAt{}
 	for _, op := range allOps() {
-		out[op] = []StageAt{{At: start, Stage: 0}, {At: start.Add(d / 4), Stage: 10}, {At: start.Add(d / 2), Stage: 25}}
+		out[op] = []StageAt{{At: start, Stage: 0}, {At: start.Add(d / 4), Stage: 10}, {At: start.Add(d / 2), Stage: 50}}
 	}
 	return out
 }

@@ -300,7 +300,7 @@ func serveRollup(ctx context.Context, f *os.File, mark rollupMark, ok bool, from
 				}
 			}
 		}
-		if err != nil { // io.EOF after a last line without its newline
+		if errors.Is(err, io.EOF) { // a last line without its newline
 			return n, nil
 		}
 	}

@@ -352,7 +352,21 @@ func (e *Executor) predictClone(ctx context.Context, r *backends.CloneRequest, r
 	if want == "" {
 		want = strings.TrimPrefix(refs["symref:HEAD"], "refs/heads/")
 	}
-	expected := map[string]string{"workspace": r.Workspace, "branch": want, "head": refs["refs/heads/"+want]}
+	tip := refs["refs/heads/"+want]
+	if tip != "" && tip != res.Head && res.Branch == want {
+		// The remote's branch is not where the clone left the workspace.
+		// A commit the clone never fetched came after it (another user
+		// pushed): the remote moved on, which says nothing of the clone.
+		// A tip the workspace has, the clone saw: then it is compared.
+		has, err := e.hasCommit(ctx, w.Binding, tip)
+		if err != nil {
+			return nil, err
+		}
+		if !has {
+			return stale("the remote's branch moved on from the clone (it holds a commit the clone never fetched)"), nil
+		}
+	}
+	expected := map[string]string{"workspace": r.Workspace, "branch": want, "head": tip}
 	found := map[string]string{"workspace": res.Workspace, "branch": res.Branch, "head": res.Head}
 	return &backends.Prediction{Expected: expected, Found: found}, nil
 }
@@ -501,6 +515,15 @@ func (e *Executor) isAncestor(ctx context.Context, b sandbox.Binding, a, c strin
 		return false, nil
 	}
 	return false, gitError(res, b.Root)
+}
+
+// hasCommit reports whether the workspace's repository holds commit.
+func (e *Executor) hasCommit(ctx context.Context, b sandbox.Binding, commit string) (bool, error) {
+	res, err := e.predictRun(ctx, b, nil, gitRun{args: []string{"cat-file", "-e", "--end-of-options", commit + "^{commit}"}, noTree: true})
+	if err != nil {
+		return false, err
+	}
+	return res.ExitCode == 0, nil
 }
 
 // lsRemote reads refs of the workspace's remote ("symref:HEAD" holds what

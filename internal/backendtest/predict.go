@@ -110,6 +110,17 @@ func testPredictions(t *testing.T, f Factory, o options) {
 
 	predictWhileWriting(t, ex, pr, p, o.agents(40))
 
+	// a clone whose remote branch moved on after it (another user pushed):
+	// stale, not a mismatch
+	moved := &backends.CloneRequest{Scope: scope("pred-moved"), URL: env.RepoURL}
+	movedRes := write(moved)
+	if _, err := env.Remote.CommitFile(Ctx(t), "demo", "main", "after-the-clone.txt", "later\n", "Pushed after the clone"); err != nil {
+		t.Fatal(err)
+	}
+	if pred := predict(moved, movedRes); pred.Stale == "" {
+		t.Fatalf("prediction of a clone whose remote moved on is not stale: expected %v, found %v", pred.Expected, pred.Found)
+	}
+
 	match(&backends.ReleaseWorkspaceRequest{Scope: scope("pred"), Force: true})
 
 	// reads are refused: they are mirrored, not predicted

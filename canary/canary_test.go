@@ -230,7 +230,7 @@ func TestRollbackOnLatency(t *testing.T) {
 
 // TestStageChangeRestartsTheSummaries: evidence of one stage does not
 // carry into the next; a late call of the stage before is ignored; at
-// 100 % the stage before's Approach 1 calls are the baseline.
+// 100 % Approach 1's calls of the stages before are the baseline.
 func TestStageChangeRestartsTheSummaries(t *testing.T) {
 	a := &applied{reasons: map[string][]string{}}
 	r := newWatcher(a)
@@ -255,14 +255,14 @@ func TestStageChangeRestartsTheSummaries(t *testing.T) {
 	if got := a.get(string(op)); len(got) != 0 {
 		t.Fatalf("the 10%% stage's failures counted in the 50%% stage: %q", got)
 	}
-	// At 100 %: three failures against the 50 % stage's Approach 1.
+	// At 100 %: three failures against the 10 % and 50 % stages' Approach 1.
 	for range 3 {
 		r.Observe(call(c.next(), op, 100, backends.Approach2, 10*time.Millisecond, true))
 	}
 	r.Wait()
 	got := a.get(string(op))
-	if len(got) != 1 || !strings.HasPrefix(got[0], "at the 100% stage: approach2 error rate 100.00% (3 of 3;") || !strings.Contains(got[0], "approach1's 0.00% (0 of 500;") {
-		t.Fatalf("rollbacks at 100%% against the 50%% stage's baseline: %q", got)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "at the 100% stage: approach2 error rate 100.00% (3 of 3;") || !strings.Contains(got[0], "approach1's 0.00% (0 of 1000;") {
+		t.Fatalf("rollbacks at 100%% against the baseline of the stages before: %q", got)
 	}
 }
 

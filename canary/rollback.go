@@ -45,8 +45,9 @@ type RollbackConfig struct {
 // by their sketches) of the stage the operation's calls were routed at
 // (Entry.Stage) since that stage began. A call of another stage starts a
 // new stage unless it began before the current stage did (a late call of
-// the stage before, ignored). At 100 % Approach 1 gets no routed calls: the
-// stage before's Approach 1 calls are the baseline.
+// the stage before, ignored). At 100 % Approach 1 gets no routed calls: its
+// calls in every stage before, since the watcher started, are the
+// baseline.
 type Rollback struct {
 	cfg     RollbackConfig
 	counter *prometheus.CounterVec
@@ -66,10 +67,12 @@ type stageWatch struct {
 	since  time.Time // the earliest call of the stage
 	a1, a2 *Calls
 	shadow Shadows
-	// baseline is Approach 1's calls of the last stage that had any
-	// (baselineStage), for a stage at 100 %.
+	// baseline is Approach 1's calls of every stage before the current
+	// one since baselineSince, for a stage at 100 % (as the report's
+	// judge takes them: one stage alone is often too small to show P95 no
+	// worse).
 	baseline      *Calls
-	baselineStage int
+	baselineSince time.Time
 	// pending: a rollback of the operation is being applied.
 	pending bool
 	// settling is the stage last rolled back, until settled (Settle
@@ -233,12 +236,15 @@ func (w *stageWatch) enter(e Entry) bool {
 	return true
 }
 
-// keepBaseline keeps the current stage's Approach 1 calls as the baseline
-// if it has any.
+// keepBaseline adds the current stage's Approach 1 calls to the baseline.
 func (w *stageWatch) keepBaseline() {
-	if w.a1.N > 0 {
-		w.baseline, w.baselineStage = w.a1, w.stage
+	if w.a1.N == 0 {
+		return
 	}
+	if w.baseline == nil {
+		w.baseline, w.baselineSince = NewCalls(), w.since
+	}
+	w.baseline.Merge(w.a1)
 }
 
 // input is the judge's view of the stage at now.
@@ -246,7 +252,7 @@ func (w *stageWatch) input(op backends.Op, now time.Time) Input {
 	in := Input{Op: op, Stage: w.stage, Since: w.since, Now: now, A1: w.a1, A2: w.a2, Shadow: w.shadow, NoForecast: true}
 	if w.stage >= 100 && w.a1.N == 0 && w.baseline != nil {
 		in.A1 = w.baseline
-		in.Baseline = fmt.Sprintf("approach1's %d calls of the %d%% stage (none are routed to it at 100%%)", w.baseline.N, w.baselineStage)
+		in.Baseline = fmt.Sprintf("approach1's calls before the 100%% stage (%s to %s)", w.baselineSince.Format(time.RFC3339), w.since.Format(time.RFC3339))
 	}
 	return in
 }

@@ -90,13 +90,16 @@ regardless, and says so in the change log.`,
 	return cmd
 }
 
-// stageInput sums op's entries at or after since (the stage's start) into
-// the judge's input: calls by the backend the flags chose (a fallback
-// counts against Approach 2), and shadow comparisons.
+// stageInput sums op's entries of the stage into the judge's input: those
+// at or after since (the stage's start) routed at stage per cent (or
+// whose stage was not recorded; not those a kill switch or an evaluator
+// yet to read the change routed), as the report and the automatic
+// rollback take them. Calls count by the backend the flags chose (a
+// fallback against Approach 2); shadow comparisons too.
 func stageInput(entries []canary.Entry, op backends.Op, stage int, since, now time.Time) canary.Input {
 	in := canary.Input{Op: op, Stage: stage, Since: since, Now: now, A1: canary.NewCalls(), A2: canary.NewCalls()}
 	for _, e := range entries {
-		if e.Op != op || e.At.Before(since) {
+		if e.Op != op || e.At.Before(since) || (e.Stage >= 0 && e.Stage != stage) {
 			continue
 		}
 		switch {

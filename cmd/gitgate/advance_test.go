@@ -38,7 +38,13 @@ func TestCanaryCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCLI(t, runGitgate(t, "", "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "still early"), thinStage)
-	if err := ledger.Append(t.Context(), stageLedger(since, 10, 20000, 1)); err != nil {
+	// The same stage's calls again, but routed while the kill switch held
+	// every call on approach1 (stage 0) and failing: not the stage's.
+	killed := stageLedger(since, 10, 20000, 1)
+	for i := range killed {
+		killed[i].Stage, killed[i].Routed, killed[i].Category = 0, backends.Approach1, backends.Unavailable
+	}
+	if err := ledger.Append(t.Context(), append(stageLedger(since, 10, 20000, 1), killed...)); err != nil {
 		t.Fatal(err)
 	}
 	wantCLI(t, runGitgate(t, "", "canary", "advance", "status", "--file", path, "--by", "ana", "--reason", "clean"),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/internal/testkit"
 )
@@ -63,7 +64,12 @@ func TestLoadAAAtAgentPace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w, flagPath, _ := newCanaryWorld(t, f)
+	// The agents share one identity (ada), each with a session of its
+	// own: the cap on one agent's sessions must let them all live. The
+	// workspace locks have the default lease (10 s), not the tests'
+	// shorter one, which a machine this busy cannot renew in time.
+	w, flagPath, _ := newCanaryWorldWith(t, f, func(w *world) { w.lockTTL = "10s" },
+		func(c *configs.Config) { c.MCP.MaxSessionsPerAgent = agents + 8 })
 	burnCPU(t, busy)
 	t.Logf("%d agents for %d s at agent pace (think %s–%s), %d CPU burners", agents, seconds, thinkMin, thinkMax, busy)
 
@@ -142,7 +148,8 @@ func TestLoadAAAtAgentPace(t *testing.T) {
 			outcomes[kind][e.Outcome]++
 			switch e.Outcome {
 			case canary.OutcomeMismatch:
-				t.Errorf("%s mismatch (%s primary, %s shadow, at %s):\n%s", e.Op, e.Routed, e.Backend, e.At.Format(time.RFC3339Nano), e.Detail)
+				t.Errorf("%s mismatch (%s primary, %s shadow, at %s):\n%s%s", e.Op, e.Routed, e.Backend, e.At.Format(time.RFC3339Nano), e.Detail,
+					unknownBefore(total.unknown, e.At))
 			case canary.OutcomeShadowError, canary.OutcomeShadowTimeout:
 				unfinished[fmt.Sprintf("%s %s: %s", e.Op, e.Outcome, firstLine(e.Detail))]++
 			}
@@ -175,6 +182,16 @@ type agentTally struct {
 	fellBack int
 	failed   int
 	errors   map[string]int // "op: error's first line"
+	lastErr  string         // the last call's error text, "" if it succeeded
+	// unknown are the writes whose outcome is unknown (their workspace
+	// lock lost part-way: they may still land), as "time workspace op".
+	unknown []unknownWrite
+}
+
+// unknownWrite is a write that ended with an unknown outcome.
+type unknownWrite struct {
+	start, end time.Time
+	ws, op     string
 }
 
 func (a *agentTally) init() {
@@ -186,6 +203,7 @@ func (a *agentTally) init() {
 func (a *agentTally) count(op, backend, errText string, fellBack bool) {
 	a.init()
 	a.calls[op]++
+	a.lastErr = errText
 	if errText != "" {
 		a.failed++
 		a.errors[op+": "+firstLine(errText)]++
@@ -206,11 +224,12 @@ func (a *agentTally) merge(o agentTally) {
 	}
 	a.fellBack += o.fellBack
 	a.failed += o.failed
+	a.unknown = append(a.unknown, o.unknown...)
 }
 
-// agentSession is agent i's session until ctx ends: clone once (again
-// later if the clone failed), a branch of its own, then rounds of work,
-// each call after a think time.
+// agentSession is agent i's session until ctx ends: clone once, a branch
+// of its own, then rounds of work (its branch pushed and pulled), each
+// call after a think time.
 func agentSession(ctx context.Context, t *testing.T, c *loadClient, repoURL string, i int) agentTally {
 	var tally agentTally
 	rng := rand.New(rand.NewPCG(uint64(i), 0xA4))
@@ -230,20 +249,34 @@ func agentSession(ctx context.Context, t *testing.T, c *loadClient, repoURL stri
 		if !think() {
 			return false
 		}
+		start := time.Now()
 		backend, fellBack, errText := c.servedBy(t, tool, args)
 		tally.count(tool, backend, errText, fellBack)
+		if strings.Contains(errText, "outcome of this") {
+			tally.unknown = append(tally.unknown, unknownWrite{start: start, end: time.Now(), ws: ws, op: tool})
+		}
 		return errText == ""
 	}
 	wsArg := fmt.Sprintf(`{"workspace":%q}`, ws)
-	for {
+	// Clone once and switch to a branch of its own, retrying as an agent
+	// would: a clone or checkout whose outcome is unknown (its workspace
+	// lock lost under load) may have happened, which the retry's
+	// "already exists" says. The agent never works on main, which the
+	// remote's other users move.
+	for done := false; !done; {
+		done = call("clone", fmt.Sprintf(`{"workspace":%q,"url":%q}`, ws, repoURL)) || strings.Contains(tally.lastErr, "already exists")
 		if ctx.Err() != nil {
 			return tally
 		}
-		if call("clone", fmt.Sprintf(`{"workspace":%q,"url":%q}`, ws, repoURL)) {
-			break
+	}
+	for done := false; !done; {
+		done = call("checkout", fmt.Sprintf(`{"workspace":%q,"branch":%q,"create":true}`, ws, ws)) ||
+			(strings.Contains(tally.lastErr, "already exists") && call("checkout", fmt.Sprintf(`{"workspace":%q,"branch":%q}`, ws, ws)))
+		if ctx.Err() != nil {
+			return tally
 		}
 	}
-	call("checkout", fmt.Sprintf(`{"workspace":%q,"branch":%q,"create":true}`, ws, ws))
+	push := fmt.Sprintf(`{"workspace":%q,"branch":%q}`, ws, ws)
 	for round := 0; ctx.Err() == nil; round++ {
 		call("status", wsArg)
 		call("read_file", fmt.Sprintf(`{"workspace":%q,"path":"README.md"}`, ws))
@@ -253,10 +286,24 @@ func agentSession(ctx context.Context, t *testing.T, c *loadClient, repoURL stri
 		call("commit", fmt.Sprintf(`{"workspace":%q,"message":"%s: round %d"}`, ws, ws, round))
 		call("log", fmt.Sprintf(`{"workspace":%q,"limit":5}`, ws))
 		call("branches", wsArg)
-		call("push", wsArg)
+		call("push", push)
 		call("pull", wsArg)
 	}
 	return tally
+}
+
+// unknownBefore lists the writes of unknown outcome that started in the
+// minute before at: evidence for a mismatch (such a write may land after
+// the reads that follow it, without counting as a write).
+func unknownBefore(unknown []unknownWrite, at time.Time) string {
+	var b strings.Builder
+	for _, u := range unknown {
+		if u.start.Before(at) && u.start.After(at.Add(-time.Minute)) {
+			fmt.Fprintf(&b, "\n  a %s of %s of unknown outcome ran %s to %s", u.op, u.ws,
+				u.start.UTC().Format("15:04:05.000"), u.end.UTC().Format("15:04:05.000"))
+		}
+	}
+	return b.String()
 }
 
 // servedBy calls a tool and returns which backend served it and whether

@@ -52,6 +52,7 @@ type world struct {
 	backendWait func() error // waits for the `gitgate backend` child, when one runs
 	redisPrefix string       // Redis keys of this test, when Redis is used
 	redisAddr   string       // if set, where the service finds Redis (a proxy)
+	lockTTL     string       // if set, redis.lock_ttl instead of testLockTTL
 	pgDSN       string       // the service's journal schema, kept across restarts
 	pushHook    atomic.Pointer[func(repo string)]
 	// sharedSandboxes, when set, is the sandbox directory the gateway and
@@ -139,7 +140,11 @@ func (w *world) configYAML(sandboxDir string) string {
 		// loaded machine (with 1 s, 170 ms: a clone under load lost its
 		// lease and ended as "unknown outcome"), and a dead holder's lock
 		// is free again within seconds.
-		redis = fmt.Sprintf("redis: {addr: %q, prefix: %q, lock_ttl: %s}\n", addr, w.redisPrefix, testLockTTL)
+		ttl := testLockTTL
+		if w.lockTTL != "" {
+			ttl = w.lockTTL
+		}
+		redis = fmt.Sprintf("redis: {addr: %q, prefix: %q, lock_ttl: %s}\n", addr, w.redisPrefix, ttl)
 	}
 	u, _ := url.Parse(w.remote.URL())
 	sandboxes := fmt.Sprintf("sandbox: {local: {dir: %q, shared: %v}, pool: {min_idle: 1, max_size: 8}}", sandboxDir, w.sharedSandboxes != "")

@@ -266,20 +266,3 @@ func (l *Ledger) flush(ctx context.Context, batch []Entry) []Entry {
 // LedgerPath is the file store's default path, beside the flag file at
 // flagPath.
 func LedgerPath(flagPath string) string { return flagPath + ".ledger.jsonl" }
-
-// ReadLedger returns op's entries at or after since: from the PostgreSQL
-// ledger at dsn when dsn is set (within 30 seconds), from the file store
-// at file otherwise.
-func ReadLedger(ctx context.Context, file, dsn, op string, since time.Time) ([]Entry, error) {
-	if dsn == "" {
-		return ReadFile(file, since)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	store, err := OpenPGStore(ctx, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer store.Close()
-	return store.Read(ctx, op, since)
-}

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -63,15 +63,10 @@ regardless, and says so in the change log.`,
 			if err != nil {
 				return err
 			}
-			dsn, err := ledgerDSN(ledgerDSNEnv)
+			j, err := judgeStage(cmd.Context(), cfg, ledgerPath, ledgerDSNEnv, path, backends.Op(op), stage, since)
 			if err != nil {
-				return fmt.Errorf("read the ledger: %w", err)
+				return err
 			}
-			entries, err := canary.ReadLedger(cmd.Context(), cmp.Or(ledgerPath, canary.LedgerPath(path)), dsn, op, since)
-			if err != nil {
-				return fmt.Errorf("read the ledger: %w", err)
-			}
-			j := canary.Judge(stageInput(entries, backends.Op(op), stage, since, time.Now().UTC()), cfg.Canary.JudgeConfig())
 			printJudgement(cmd.OutOrStdout(), j)
 			what := fmt.Sprintf("%s: advanced to %d%% on approach2", op, next)
 			if j.Verdict != canary.VerdictAdvance && j.Verdict != canary.VerdictIdle {
@@ -85,33 +80,40 @@ regardless, and says so in the change log.`,
 	}
 	c.bind(cmd, true)
 	cmd.Flags().BoolVar(&force, "force", false, "advance whatever the judge says (recorded as forced)")
-	cmd.Flags().StringVar(&ledgerPath, "ledger", "", "canary ledger file (default: <flag file>.ledger.jsonl)")
-	cmd.Flags().StringVar(&ledgerDSNEnv, "ledger-dsn-env", "", "environment variable holding the PostgreSQL DSN of the ledger (the gateway's canary.ledger_dsn_env), instead of the file")
+	cmd.Flags().StringVar(&ledgerPath, "ledger", "", "canary ledger file (default: canary.ledger_path, or <flag file>.ledger.jsonl)")
+	cmd.Flags().StringVar(&ledgerDSNEnv, "ledger-dsn-env", "", "environment variable holding the ledger's PostgreSQL DSN (default: canary.ledger_dsn_env), instead of the file")
 	return cmd
 }
 
-// stageInput sums op's entries of the stage into the judge's input: those
-// at or after since (the stage's start) routed at stage per cent (or
-// whose stage was not recorded; not those a kill switch or an evaluator
-// yet to read the change routed), as the report and the automatic
-// rollback take them. Calls count by the backend the flags chose (a
-// fallback against Approach 2); shadow comparisons too.
-func stageInput(entries []canary.Entry, op backends.Op, stage int, since, now time.Time) canary.Input {
-	in := canary.Input{Op: op, Stage: stage, Since: since, Now: now, A1: canary.NewCalls(), A2: canary.NewCalls()}
-	for _, e := range entries {
-		if e.Op != op || e.At.Before(since) || (e.Stage >= 0 && e.Stage != stage) {
-			continue
-		}
-		switch {
-		case e.Kind == canary.KindComparison:
-			in.Shadow.Add(e)
-		case e.Kind == canary.KindCall && e.Routed == backends.Approach1:
-			in.A1.Add(e)
-		case e.Kind == canary.KindCall && e.Routed == backends.Approach2:
-			in.A2.Add(e)
+// judgeStage judges op's stage the way the report does (canary.BuildReport
+// over the ledger's Source, whose roll-ups keep a long stage cheap): the
+// calls since the stage began (since; the whole ledger's last 4 weeks when
+// the change log has no start) routed at stage per cent or of unknown
+// stage, Approach 2 against Approach 1.
+func judgeStage(ctx context.Context, cfg *configs.Config, file, dsnEnv, flagPath string, op backends.Op, stage int, since time.Time) (canary.Judgement, error) {
+	src, _, closeSrc, err := openLedger(ctx, cfg, file, dsnEnv, flagPath, true)
+	if err != nil {
+		return canary.Judgement{}, fmt.Errorf("read the ledger: %w", err)
+	}
+	defer closeSrc()
+	now := time.Now().UTC()
+	rc := canary.ReportConfig{Since: since, Until: now, Now: now, Judge: cfg.Canary.JudgeConfig(), Ops: []backends.Op{op},
+		Stages: map[backends.Op]int{op: stage}, StageSince: map[backends.Op]time.Time{}}
+	if since.IsZero() || !since.Before(now) {
+		rc.Since = now.Add(-28 * 24 * time.Hour)
+	} else {
+		rc.StageSince[op] = since
+	}
+	r, err := canary.BuildReport(ctx, src, rc)
+	if err != nil {
+		return canary.Judgement{}, fmt.Errorf("read the ledger: %w", err)
+	}
+	for _, o := range r.Operations {
+		if o.Op == op {
+			return o.Judgement, nil
 		}
 	}
-	return in
+	return canary.Judgement{}, fmt.Errorf("read the ledger: no judgement of %s", op)
 }
 
 // printJudgement prints the judge's verdict, its reasons and the numbers

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -275,31 +276,43 @@ func changeEvent(c flags.Change) (canary.Event, bool) {
 // reportSource opens the ledger: PostgreSQL when a DSN variable is named
 // (--ledger-dsn-env, or canary.ledger_dsn_env), the file otherwise.
 func reportSource(cmd *cobra.Command, cfg *configs.Config, file, dsnEnv, flagPath string, rc *canary.ReportConfig) (canary.Source, func(), error) {
+	src, what, closeSrc, err := openLedger(cmd.Context(), cfg, file, dsnEnv, flagPath, false)
+	rc.Source = what
+	return src, closeSrc, err
+}
+
+// openLedger opens the canary ledger as a report Source (its roll-ups
+// keep long periods cheap): PostgreSQL when a DSN variable is named
+// (dsnEnv, or canary.ledger_dsn_env), else the file (file, or
+// canary.ledger_path, or the one beside the flag file). It says which. A
+// file that does not exist is an empty ledger when missingOK (no call was
+// routed yet), an error otherwise (a mistyped --ledger).
+func openLedger(ctx context.Context, cfg *configs.Config, file, dsnEnv, flagPath string, missingOK bool) (canary.Source, string, func(), error) {
 	dsnEnv = cmp.Or(dsnEnv, cfg.Canary.LedgerDSNEnv)
 	if dsnEnv != "" {
 		dsn, err := ledgerDSN(dsnEnv)
 		if err != nil {
-			return nil, nil, err
+			return nil, "", nil, err
 		}
-		src, err := canary.OpenPGSource(cmd.Context(), dsn)
+		src, err := canary.OpenPGSource(ctx, dsn)
 		if err != nil {
-			return nil, nil, fmt.Errorf("the ledger: %w", err)
+			return nil, "", nil, fmt.Errorf("the ledger: %w", err)
 		}
-		rc.Source = "postgresql (" + dsnEnv + ")"
-		return src, src.Close, nil
+		return src, "postgresql (" + dsnEnv + ")", src.Close, nil
 	}
 	file = cmp.Or(file, cfg.Canary.LedgerPath)
 	if file == "" && flagPath != "" {
 		file = canary.LedgerPath(flagPath)
 	}
 	if file == "" {
-		return nil, nil, errors.New("no ledger: pass --ledger FILE or --ledger-dsn-env VAR, or set flags.path or canary.ledger_path")
+		return nil, "", nil, errors.New("no ledger: pass --ledger FILE or --ledger-dsn-env VAR, or set flags.path or canary.ledger_path")
 	}
-	if _, err := os.Stat(file); err != nil {
-		return nil, nil, fmt.Errorf("the ledger: %w", err)
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) && missingOK {
+		return canary.Entries{}, "file " + file + " (none yet)", func() {}, nil
+	} else if err != nil {
+		return nil, "", nil, fmt.Errorf("the ledger: %w", err)
 	}
-	rc.Source = "file " + file
-	return &canary.FileSource{Path: file}, func() {}, nil
+	return &canary.FileSource{Path: file}, "file " + file, func() {}, nil
 }
 
 // writeReports writes the three forms into dir, each replaced atomically.

@@ -285,10 +285,11 @@ func TestStageClockFromRecords(t *testing.T) {
 	if err != nil || since.After(setAt) || since.IsZero() {
 		t.Fatalf("after a shadow change the stage starts at %v (set at %v): %v", since, setAt, err)
 	}
-	// The 10% stage's calls: all of them failures on approach2.
+	// The 10% stage's calls (recorded at their stage, as the router
+	// records them): all of them failures on approach2.
 	var bad []canary.Entry
 	for range 150 {
-		bad = append(bad, canary.Entry{At: time.Now().UTC(), Kind: canary.KindCall, Op: "status", Routed: "approach2", Backend: "approach2", Category: "internal", Duration: 5 * time.Millisecond})
+		bad = append(bad, canary.Entry{At: time.Now().UTC(), Kind: canary.KindCall, Op: "status", Stage: 10, Routed: "approach2", Backend: "approach2", Category: "internal", Duration: 5 * time.Millisecond})
 	}
 	if err := canary.NewFileStore(path+".ledger.jsonl").Append(t.Context(), bad); err != nil {
 		t.Fatal(err)

@@ -387,3 +387,40 @@ func BenchmarkRollbackObserve(b *testing.B) {
 	}
 	r.Wait()
 }
+
+// TestSeededBaselineJudgesARestartAt100: a watcher started while push is
+// at 100 % sees no Approach 1 calls; seeded with Approach 1's calls from
+// the ledger (Baselines) it rolls Approach 2's 20 % failures back, and
+// without them it cannot.
+func TestSeededBaselineJudgesARestartAt100(t *testing.T) {
+	before := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	var history Entries
+	for i := range 3000 {
+		history = append(history, call(before.Add(time.Duration(i)*time.Second), backends.OpPush, 50, backends.Approach1, 10*time.Millisecond, i%100 == 0))
+	}
+	base, err := Baselines(t.Context(), history, before, before.Add(24*time.Hour))
+	if err != nil || base[backends.OpPush].N != 3000 {
+		t.Fatalf("baselines %v: %v", base, err)
+	}
+	run := func(seed bool) []string {
+		a := &applied{reasons: map[string][]string{}}
+		r := newWatcher(a)
+		if seed {
+			r.SeedBaseline(backends.OpPush, base[backends.OpPush], before)
+		}
+		rng := rand.New(rand.NewPCG(5, 6))
+		c := newClock()
+		for range 1000 {
+			r.Observe(call(c.next(), backends.OpPush, 100, backends.Approach2, 10*time.Millisecond, rng.IntN(5) == 0))
+			r.Wait()
+		}
+		return a.get("push")
+	}
+	if got := run(false); len(got) != 0 {
+		t.Fatalf("without a baseline the watcher rolled back: %q", got)
+	}
+	got := run(true)
+	if len(got) != 1 || !strings.Contains(got[0], "at the 100% stage: approach2 error rate") {
+		t.Fatalf("seeded: %q", got)
+	}
+}

@@ -3,7 +3,9 @@ package canary
 import (
 	"context"
 	"log/slog"
+	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -75,6 +77,14 @@ func (r *Recorder) Run(ctx context.Context) { r.ledger.Run(ctx) }
 func (r *Recorder) Wait() {
 	r.rollback.Wait()
 	r.ledger.Wait()
+}
+
+// SeedBaselines gives the automatic rollback Approach 1's calls from
+// before this process started (Baselines), for stages at 100 %.
+func (r *Recorder) SeedBaselines(a1 map[backends.Op]*Calls, since time.Time) {
+	for op, c := range a1 {
+		r.rollback.SeedBaseline(op, c, since)
+	}
 }
 
 // Applied returns the last automatic rollback applied per operation.

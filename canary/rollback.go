@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -234,6 +235,44 @@ func (w *stageWatch) enter(e Entry) bool {
 	w.stage, w.since = e.Stage, e.At
 	w.a1, w.a2, w.shadow = NewCalls(), NewCalls(), Shadows{}
 	return true
+}
+
+// SeedBaseline adds Approach 1's calls of op from before the watcher
+// started (read back from the ledger, see Baselines) to the baseline a
+// stage at 100 % is judged against: without it a gateway restarted at
+// 100 % would have no Approach 1 calls to compare with, and could roll
+// back only on proven mismatches.
+func (r *Rollback) SeedBaseline(op backends.Op, a1 *Calls, since time.Time) {
+	if a1 == nil || a1.N == 0 {
+		return
+	}
+	w := r.watch(op)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.baseline == nil {
+		w.baseline, w.baselineSince = NewCalls(), since
+	}
+	w.baseline.Merge(a1)
+	if since.Before(w.baselineSince) {
+		w.baselineSince = since
+	}
+}
+
+// Baselines reads Approach 1's calls per operation from src over [since,
+// until): the calls the flags routed there, at any stage (SeedBaseline).
+func Baselines(ctx context.Context, src Source, since, until time.Time) (map[backends.Op]*Calls, error) {
+	out := map[backends.Op]*Calls{}
+	err := src.Cells(ctx, since, until, func(k Key, c *Cell) error {
+		if k.Op == "" || k.Routed != backends.Approach1 || c.Calls == nil {
+			return nil
+		}
+		if out[k.Op] == nil {
+			out[k.Op] = NewCalls()
+		}
+		out[k.Op].Merge(c.Calls)
+		return nil
+	})
+	return out, err
 }
 
 // keepBaseline adds the current stage's Approach 1 calls to the baseline.

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"net/http"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -28,10 +30,49 @@ func (a *gatewayRoot) canaryRecorder() (*canary.Recorder, error) {
 	// /status shows, so that the two always agree.
 	a.registry.MustRegister(gateway.NewStateCollector(a.flags.Status))
 	a.runners = append(a.runners, rec.Run)
+	var seeding sync.WaitGroup
+	started := time.Now().UTC()
+	a.starters = append(a.starters, func(ctx context.Context) { seeding.Go(func() { a.seedBaselines(ctx, rec, started) }) })
 	// A rollback under way is finished (and recorded in the ledger) before
 	// the ledger's last flush, which comes before the store closes.
-	a.closers = append(a.closers, rec.Wait, closeStore)
+	a.closers = append(a.closers, seeding.Wait, rec.Wait, closeStore)
 	return rec, nil
+}
+
+// seedBaselines gives the automatic rollback Approach 1's calls of the
+// four weeks before the gateway started, from the ledger (whole hours
+// before the start, so that no call counts twice): a gateway restarted
+// while an operation is at 100 % can then still judge it against Approach
+// 1. It runs in the background; failing, it logs and the watcher starts
+// without them.
+func (a *gatewayRoot) seedBaselines(ctx context.Context, rec *canary.Recorder, started time.Time) {
+	until := started.Truncate(time.Hour)
+	since := until.Add(-28 * 24 * time.Hour)
+	var src canary.Source
+	if dsn := a.cfg.Canary.LedgerDSN; dsn != "" {
+		pg, err := canary.OpenPGSource(ctx, dsn)
+		if err != nil {
+			a.log.Warn("automatic rollback: approach1's baselines not read from the ledger", "err", err)
+			return
+		}
+		defer pg.Close()
+		src = pg
+	} else {
+		path := cmp.Or(a.cfg.Canary.LedgerPath, canary.LedgerPath(a.cfg.Flags.Path))
+		if _, err := os.Stat(path); err != nil {
+			return // no ledger yet: nothing to seed
+		}
+		src = &canary.FileSource{Path: path, Logger: a.log}
+	}
+	a1, err := canary.Baselines(ctx, src, since, until)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("automatic rollback: approach1's baselines not read from the ledger", "err", err)
+		}
+		return
+	}
+	rec.SeedBaselines(a1, since)
+	a.log.Info("automatic rollback: approach1's baselines read from the ledger", "operations", len(a1), "since", since, "until", until)
 }
 
 // ledgerStore is PostgreSQL when canary.ledger_dsn_env is set, the JSON

@@ -344,6 +344,14 @@ func (s *PGSource) rollUp(ctx context.Context, st *PGReadStats) error {
 	return nil
 }
 
+// RollUp rolls the complete hours after the watermark up, as Cells does
+// before it reads: what a gateway runs now and then so that the roll-up
+// keeps up without a report being read.
+func (s *PGSource) RollUp(ctx context.Context) error {
+	var st PGReadStats
+	return s.rollUp(ctx, &st)
+}
+
 // PruneRawBefore deletes the raw ledger rows older than t that are
 // already rolled up (of an hour before the watermark, with an id the
 // roll-up has seen), keeping rollbacks (KindRollback), and returns how

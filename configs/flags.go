@@ -33,6 +33,11 @@ type CanaryConfig struct {
 	// ShadowBudget bounds a shadow call; past it the shadow is abandoned
 	// and recorded as shadow_timeout. Zero: the gateway's default (5 s).
 	ShadowBudget time.Duration `mapstructure:"shadow_budget"`
+	// LedgerRawRetention is how long the PostgreSQL ledger keeps its raw
+	// rows once they are rolled up into hourly summaries (which the
+	// report, `canary advance` and the automatic rollback read); 0 keeps
+	// them. The file ledger is never pruned.
+	LedgerRawRetention time.Duration `mapstructure:"ledger_raw_retention"`
 	// Judge configures the one judge of a canary stage: the automatic
 	// rollback, `gitgate canary advance` and `gitgate report` all use it
 	// (JudgeConfig).
@@ -96,6 +101,9 @@ func (c CanaryConfig) ValidateJudge() error {
 // configured, what it needs: Approach 1 as the fallback, and sandboxes,
 // bindings, locks and the journal shared with the Approach 2 service.
 func (c *Config) validateFlags() error {
+	if r := c.Canary.LedgerRawRetention; r < 0 || (r > 0 && r < 24*time.Hour) {
+		return fmt.Errorf("canary.ledger_raw_retention: %s is less than a day (0 keeps the raw rows)", r)
+	}
 	if err := c.Canary.ValidateJudge(); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
@@ -33,10 +34,48 @@ func (a *gatewayRoot) canaryRecorder() (*canary.Recorder, error) {
 	var seeding sync.WaitGroup
 	started := time.Now().UTC()
 	a.starters = append(a.starters, func(ctx context.Context) { seeding.Go(func() { a.seedBaselines(ctx, rec, started) }) })
+	if a.cfg.Canary.LedgerDSN != "" && a.cfg.Canary.LedgerRawRetention > 0 {
+		a.starters = append(a.starters, func(ctx context.Context) { seeding.Go(func() { a.maintainLedger(ctx) }) })
+	}
 	// A rollback under way is finished (and recorded in the ledger) before
 	// the ledger's last flush, which comes before the store closes.
 	a.closers = append(a.closers, seeding.Wait, rec.Wait, closeStore)
 	return rec, nil
+}
+
+// maintainLedger rolls the PostgreSQL ledger's complete hours up every
+// hour and deletes the raw rows older than canary.ledger_raw_retention that
+// are rolled up, until ctx ends. Replicas doing it at once serialise on
+// the roll-up's advisory lock; a failure is logged and tried again the
+// next hour.
+func (a *gatewayRoot) maintainLedger(ctx context.Context) {
+	for {
+		if err := a.pruneLedger(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("ledger roll-up or pruning failed; trying again in an hour", "err", err)
+		}
+		if !pause.For(ctx, time.Hour) {
+			return
+		}
+	}
+}
+
+func (a *gatewayRoot) pruneLedger(ctx context.Context) error {
+	src, err := canary.OpenPGSource(ctx, a.cfg.Canary.LedgerDSN)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := src.RollUp(ctx); err != nil {
+		return err
+	}
+	n, err := src.PruneRawBefore(ctx, time.Now().Add(-a.cfg.Canary.LedgerRawRetention))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		a.log.Info("ledger: raw rows rolled up and past their retention deleted", "rows", n, "retention", a.cfg.Canary.LedgerRawRetention)
+	}
+	return nil
 }
 
 // seedBaselines gives the automatic rollback Approach 1's calls of the

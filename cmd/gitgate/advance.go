@@ -21,7 +21,7 @@ func newAdvanceCmd(o *globalOptions) *cobra.Command {
 	var ledgerPath, ledgerDSNEnv string
 	cmd := &cobra.Command{
 		Use:   "advance OP",
-		Short: "Move OP to the next stage (0 → 10 → 50 → 100 %) if the current stage's analysis passes",
+		Short: "Move OP to the next stage (0 → 10 → 50 → 100 %) if the judge says its current stage may advance",
 		Long: `advance reads the canary ledger since OP's stage began (the last change of its
 route, or of every operation's, in the flag change log; shadow changes do not
 restart a stage) and asks the judge the automatic rollback and gitgate report

@@ -90,7 +90,7 @@ Usage:
   gitgate canary [command]
 
 Available Commands:
-  advance     Move OP to the next stage (0 → 10 → 50 → 100 %) if the current stage's analysis passes
+  advance     Move OP to the next stage (0 → 10 → 50 → 100 %) if the judge says its current stage may advance
   rollback    Send OP (or every operation) back to Approach 1 and stop its shadow traffic (shadow 0%)
   set         Send PERCENT of OP's workspaces to Approach 2 (stages: 0, 10, 50, 100)
   shadow      Shadow PERCENT of OP's calls on the other backend (reads mirrored, writes predicted) and compare

@@ -25,24 +25,7 @@ import (
 // are rolled up by a later run), which add up. gitgate_canary_rollup_mark
 // is its one-row watermark: every ledger row of an hour before hour with
 // an id up to last_id is summarised in the roll-up; run numbers the runs.
-const pgSourceSQL = `CREATE TABLE IF NOT EXISTS gitgate_canary_ledger (
-	id          bigserial PRIMARY KEY,
-	at          timestamptz NOT NULL,
-	kind        text NOT NULL,
-	op          text NOT NULL,
-	routed      text NOT NULL DEFAULT '',
-	backend     text NOT NULL DEFAULT '',
-	fell_back   boolean NOT NULL DEFAULT false,
-	category    text NOT NULL DEFAULT '',
-	duration_ms double precision NOT NULL DEFAULT 0,
-	outcome     text NOT NULL DEFAULT '',
-	detail      text NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS gitgate_canary_ledger_op_at ON gitgate_canary_ledger (op, at);
-ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS stage integer NOT NULL DEFAULT -1;
-ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS cost_usd double precision NOT NULL DEFAULT 0;
-ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS in_flight integer NOT NULL DEFAULT 0;
-ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS wait_ms double precision NOT NULL DEFAULT 0;
+const pgSourceSQL = ledgerTableSQL + `;
 CREATE INDEX IF NOT EXISTS gitgate_canary_ledger_at ON gitgate_canary_ledger (at);
 CREATE TABLE IF NOT EXISTS gitgate_canary_rollup (
 	hour   timestamptz NOT NULL,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
@@ -234,17 +235,7 @@ func agentSession(ctx context.Context, t *testing.T, c *loadClient, repoURL stri
 	var tally agentTally
 	rng := rand.New(rand.NewPCG(uint64(i), 0xA4))
 	ws := fmt.Sprintf("aa-%d", i)
-	think := func() bool {
-		d := thinkMin + time.Duration(rng.Int64N(int64(thinkMax-thinkMin)))
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-timer.C:
-			return true
-		}
-	}
+	think := func() bool { return pause.For(ctx, thinkMin+time.Duration(rng.Int64N(int64(thinkMax-thinkMin)))) }
 	call := func(tool, args string) bool {
 		if !think() {
 			return false

@@ -29,8 +29,8 @@ import (
 // settings are GITGATE_TEST_* variables, which the configuration's check
 // of GITGATE_* variables leaves alone.
 const (
-	envLoadAgents  = "GITGATE_TEST_LOAD_AGENTS"  // agents, each in its own workspace (default 12)
-	envLoadSeconds = "GITGATE_TEST_LOAD_SECONDS" // how long they work (default 40)
+	envLoadAgents  = "GITGATE_TEST_LOAD_AGENTS"  // agents, each in its own workspace (default 10)
+	envLoadSeconds = "GITGATE_TEST_LOAD_SECONDS" // how long they work (default 20: make test; make load-aa runs 100 for 180)
 	envLoadBusy    = "GITGATE_TEST_LOAD_BUSY"    // CPU burners making the machine busy (default 0)
 )
 
@@ -53,8 +53,8 @@ const (
 // (gitgate_auto_rollbacks_total), none in the ledger, every route still
 // at 50 % in the flag file.
 func TestLoadAAAtAgentPace(t *testing.T) {
-	agents := envCount(t, envLoadAgents, 12)
-	seconds := envCount(t, envLoadSeconds, 40)
+	agents := envCount(t, envLoadAgents, 10)
+	seconds := envCount(t, envLoadSeconds, 20)
 	busy := envCount(t, envLoadBusy, 0)
 	f := flags.NewFile(backends.OpNames())
 	for _, op := range backends.OpNames() {

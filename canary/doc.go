@@ -10,8 +10,12 @@
 // Entry for every call and shadow comparison and hands it to the
 // Recorder, which writes it to the ledger and gives calls and comparisons
 // to the automatic rollback; `gitgate canary advance` and the report read
-// the same entries back from the ledger. All three sum them into the same
-// summaries (Calls, Shadows) and ask the same judge: one place decides.
+// the same entries back from the ledger, as hourly roll-ups (Key, Cell)
+// through a Source (FileSource, PGSource) that keeps long periods cheap.
+// All three sum them into the same summaries (Calls, Shadows) and ask the
+// same judge: one place decides. The report (BuildReport) adds the
+// stay-or-migrate decision computed from Approach 1's weeks (decision.go)
+// and writes Markdown, JSON and HTML with charts.
 //
 // A new decision signal (the cost of an operation, say) therefore takes
 // one path: one field on the result (backends.Served, where the backend

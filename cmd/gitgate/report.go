@@ -15,7 +15,6 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/configs"
-	"github.com/gitgate/gitgate/flags"
 	"github.com/spf13/cobra"
 )
 
@@ -116,7 +115,7 @@ report.json there (each replaced atomically), for a scheduled run.`,
 				rc.Now = rc.Until
 			}
 			flagPath = cmp.Or(flagPath, cfg.Flags.Path)
-			if err := stagesFromFlags(flagPath, &rc); err != nil {
+			if err := canary.StagesFromFlags(flagPath, &rc); err != nil {
 				return err
 			}
 			src, closeSrc, err := reportSource(cmd, cfg, ledgerPath, ledgerDSNEnv, flagPath, &rc)
@@ -198,79 +197,6 @@ func parseWhen(s string, def, ref time.Time) (time.Time, error) {
 		return ref.Add(-d).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-11-01T00:00:00Z), a date (2026-11-01) or a span (4w, 28d, 36h)", s)
-}
-
-// stagesFromFlags reads each operation's stage from the flag file and the
-// timeline and stage starts from its change log. Without a flag file the
-// report takes the stages from the ledger.
-func stagesFromFlags(path string, rc *canary.ReportConfig) error {
-	if path == "" {
-		return nil
-	}
-	f, err := flags.Load(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("--flags: %w", err)
-	}
-	rc.Stages, rc.StageSince = map[backends.Op]int{}, map[backends.Op]time.Time{}
-	for _, op := range rc.Ops {
-		rc.Stages[op] = f.Route(string(op))
-	}
-	changes, err := flags.ReadChanges(flags.ChangeLogPath(path))
-	if err != nil {
-		return fmt.Errorf("--flags: the change log: %w", err)
-	}
-	for _, op := range rc.Ops {
-		if t := flags.StageStart(changes, string(op)); !t.IsZero() {
-			rc.StageSince[op] = t
-		}
-	}
-	for _, c := range changes {
-		if c.At.Before(rc.Since) || !c.At.Before(rc.Until) {
-			continue
-		}
-		if e, ok := changeEvent(c); ok {
-			rc.Events = append(rc.Events, e)
-		}
-	}
-	return nil
-}
-
-// changeEvent turns a change-log record into a timeline event.
-func changeEvent(c flags.Change) (canary.Event, bool) {
-	e := canary.Event{At: c.At.UTC(), Stage: -1, What: cmp.Or(c.Summary, string(c.Kind)+" "+c.From+" → "+c.To)}
-	if c.Reason != "" {
-		e.What += " (" + c.Reason + ")"
-	}
-	if c.Op != flags.AllOps {
-		e.Op = backends.Op(c.Op)
-	}
-	drill := strings.Contains(strings.ToLower(c.By+" "+c.Reason), "drill")
-	switch c.Kind {
-	case flags.ChangeRoute:
-		e.Kind = canary.EventStage
-		if p, err := strconv.Atoi(strings.TrimSuffix(c.To, "%")); err == nil {
-			e.Stage = p
-		}
-		if strings.Contains(c.By, "automatic rollback") {
-			e.Kind = canary.EventRollback
-		}
-	case flags.ChangeKill, flags.ChangeOverride:
-		e.Kind = canary.EventRelease
-		if c.To == "on" || strings.HasPrefix(c.To, "kill") {
-			e.Kind = canary.EventKill
-		}
-	case flags.ChangeShadow, flags.ChangeNone:
-		e.Kind = canary.EventOther
-	default:
-		return e, false
-	}
-	if drill {
-		e.Kind = canary.EventDrill
-	}
-	return e, true
 }
 
 // reportSource opens the ledger: PostgreSQL when a DSN variable is named

@@ -48,6 +48,7 @@ func reportLedger(t *testing.T, dir string) (string, time.Time) {
 // push is judged rollback and the command exits 3 for it; status may
 // advance.
 func TestReportJSONAndExitCode(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ledger, until := reportLedger(t, dir)
 	res := runGitgate(t, "", "report", "--ledger", ledger, "--until", until.Format(time.RFC3339), "--since", "2w", "--format", "json")
@@ -114,6 +115,7 @@ func TestReportJSONAndExitCode(t *testing.T) {
 // TestReportOutDir: a scheduled run writes the three forms and says what
 // it decided.
 func TestReportOutDir(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ledger, until := reportLedger(t, dir)
 	out := filepath.Join(dir, "reports")
@@ -136,6 +138,7 @@ func TestReportOutDir(t *testing.T) {
 // start come from it and its change log, and the timeline shows the
 // change.
 func TestReportStagesFromFlags(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ledger, until := reportLedger(t, dir)
 	flagPath := filepath.Join(dir, "flags.flagd.json")
@@ -171,6 +174,7 @@ func TestReportStagesFromFlags(t *testing.T) {
 }
 
 func TestReportBadInput(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ledger, _ := reportLedger(t, dir)
 	for _, c := range []struct {
@@ -192,6 +196,7 @@ func TestReportBadInput(t *testing.T) {
 // TestDeployedReportArgsParse: the CronJob's and the systemd unit's
 // command lines are ones gitgate report accepts.
 func TestDeployedReportArgsParse(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../deploy/kubernetes/report-cronjob.yaml")
 	if err != nil {
 		t.Fatal(err)

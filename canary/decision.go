@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -16,7 +17,7 @@ import (
 type DecisionConfig struct {
 	MaxPeakConcurrency int           `json:"max_peak_concurrency"` // default 10
 	MaxCostPerOp       float64       `json:"max_cost_per_op_usd"`  // default $0.05
-	MaxP95             time.Duration `json:"max_p95"`              // default 2 s
+	MaxP95             time.Duration `json:"-"`                    // default 2 s
 	MaxErrorRate       float64       `json:"max_error_rate"`       // default 0.05
 	MaxMonthlyCost     float64       `json:"max_monthly_cost_usd"` // default $500
 	// MinWeeks a signal must exceed its threshold (any weeks of the
@@ -25,14 +26,26 @@ type DecisionConfig struct {
 	// MaxCostGrowth over GrowthHorizon, projected from the weekly cost's
 	// trend. Defaults 2 and 13 weeks (3 months).
 	MaxCostGrowth float64       `json:"max_cost_growth"`
-	GrowthHorizon time.Duration `json:"growth_horizon"`
+	GrowthHorizon time.Duration `json:"-"`
 	// MaxQueueP95: queueing is visible when the 95th percentile of the
 	// time calls waited for their workspace lock or a pooled sandbox
 	// exceeds it. Default 1 s.
-	MaxQueueP95 time.Duration `json:"max_queue_p95"`
+	MaxQueueP95 time.Duration `json:"-"`
 	// TrendZ is how many standard errors the weekly error rate's upward
 	// slope must clear to count as a trend. Default 2.33 (one-sided 1 %).
 	TrendZ float64 `json:"trend_z"`
+}
+
+// MarshalJSON writes the thresholds with their durations in the report's
+// units: milliseconds, and days for the growth horizon.
+func (c DecisionConfig) MarshalJSON() ([]byte, error) {
+	type plain DecisionConfig
+	return json.Marshal(struct {
+		plain
+		MaxP95MS          float64 `json:"max_p95_ms"`
+		GrowthHorizonDays float64 `json:"growth_horizon_days"`
+		MaxQueueP95MS     float64 `json:"max_queue_p95_ms"`
+	}{plain(c), ms(c.MaxP95), c.GrowthHorizon.Hours() / 24, ms(c.MaxQueueP95)})
 }
 
 // WithDefaults fills the zero values.

@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -71,7 +72,16 @@ type JudgeConfig struct {
 	MaxCostRatio float64 `json:"max_cost_ratio"`
 	// MinStageTime a stage must have lasted before it may advance.
 	// Default 0.
-	MinStageTime time.Duration `json:"min_stage_time"`
+	MinStageTime time.Duration `json:"-"`
+}
+
+// MarshalJSON writes the settings with MinStageTime in seconds.
+func (c JudgeConfig) MarshalJSON() ([]byte, error) {
+	type plain JudgeConfig
+	return json.Marshal(struct {
+		plain
+		MinStageTimeS float64 `json:"min_stage_time_s"`
+	}{plain(c), c.MinStageTime.Seconds()})
 }
 
 // WithDefaults fills the zero values.

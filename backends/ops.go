@@ -157,6 +157,15 @@ func Ops() []OpInfo {
 	return append([]OpInfo(nil), opTable...)
 }
 
+// OpList lists the operations in the table's order.
+func OpList() []Op {
+	ops := make([]Op, len(opTable))
+	for i, info := range opTable {
+		ops[i] = info.Op
+	}
+	return ops
+}
+
 // OpNames lists the operations' names in the table's order: the names the
 // flags, the MCP tools and the command line use.
 func OpNames() []string {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,7 +91,7 @@ report.json there (each replaced atomically), for a scheduled run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := reportFormat(format)
-			if !contains(reportFormats, f) {
+			if !slices.Contains(reportFormats, f) {
 				return fmt.Errorf("--format: %q is not one of markdown, html, json", format)
 			}
 			cfg, err := configs.Read(o.configPath, os.Getenv)
@@ -102,7 +103,7 @@ report.json there (each replaced atomically), for a scheduled run.`,
 			if err != nil {
 				return err
 			}
-			rc := canary.ReportConfig{Now: now, Ops: allOps(), Judge: cfg.Canary.JudgeConfig(), Decision: decision}
+			rc := canary.ReportConfig{Now: now, Ops: backends.OpList(), Judge: cfg.Canary.JudgeConfig(), Decision: decision}
 			if rc.Until, err = parseWhen(until, now, now); err != nil {
 				return fmt.Errorf("--until: %w", err)
 			}
@@ -159,15 +160,6 @@ report.json there (each replaced atomically), for a scheduled run.`,
 	cmd.Flags().StringVar(&output, "output", "", "write the report into this file (replaced atomically) instead of printing it")
 	cmd.Flags().StringVar(&outDir, "out-dir", "", "write report.md, report.html and report.json into this directory instead of printing")
 	return cmd
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // parseWhen reads a --since/--until value: empty (def), RFC 3339, a date,
@@ -291,15 +283,6 @@ func verdictCounts(r *canary.Report) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-// allOps lists every operation in the table's order.
-func allOps() []backends.Op {
-	var ops []backends.Op
-	for _, info := range backends.Ops() {
-		ops = append(ops, info.Op)
-	}
-	return ops
 }
 
 func joinOps(ops []backends.Op) string {

@@ -276,7 +276,7 @@ func TestSummaryIsTheLedgersSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := canary.ReportConfig{Since: cfg.Start, Until: cfg.End(), Ops: allOps()}
+	rc := canary.ReportConfig{Since: cfg.Start, Until: cfg.End(), Ops: backends.OpList()}
 	want, err := canary.BuildReport(context.Background(), es, rc)
 	if err != nil {
 		t.Fatal(err)

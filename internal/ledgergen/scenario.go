@@ -85,7 +85,7 @@ func (s Scenario) Config(start time.Time, weeks, agents int, seed uint64) (Confi
 		cfg.Mods = []Mod{{Backend: backends.Approach2, Modifier: Modifier{CostFactor: 3}}}
 	case Thin:
 		cfg.Stages = map[backends.Op][]StageAt{}
-		for _, op := range allOps() {
+		for _, op := range backends.OpList() {
 			cfg.Stages[op] = []StageAt{{At: end.Add(-3 * time.Hour), Stage: 10}}
 		}
 		cfg.ShadowRate = 0.1
@@ -112,18 +112,10 @@ func (s Scenario) Config(start time.Time, weeks, agents int, seed uint64) (Confi
 // through and to 50 % half way (canary.Stages).
 func CanaryStages(start time.Time, d time.Duration) map[backends.Op][]StageAt {
 	out := map[backends.Op][]StageAt{}
-	for _, op := range allOps() {
+	for _, op := range backends.OpList() {
 		out[op] = []StageAt{{At: start, Stage: 0}, {At: start.Add(d / 4), Stage: 10}, {At: start.Add(d / 2), Stage: 50}}
 	}
 	return out
-}
-
-func allOps() []backends.Op {
-	var ops []backends.Op
-	for _, info := range backends.Ops() {
-		ops = append(ops, info.Op)
-	}
-	return ops
 }
 
 // MixQuantile is the q-quantile of a call's time in its sandbox over the

@@ -36,7 +36,7 @@ func scenario(t *testing.T, s Scenario, start time.Time, weeks, agents int, fn f
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := canary.BuildReport(context.Background(), sum, canary.ReportConfig{Since: cfg.Start, Until: cfg.End(), Ops: allOps(), Source: string(s)})
+	rep, err := canary.BuildReport(context.Background(), sum, canary.ReportConfig{Since: cfg.Start, Until: cfg.End(), Ops: backends.OpList(), Source: string(s)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,15 @@ type Entry struct {
 	// Wait is how long the call queued for its workspace lock or a pooled
 	// sandbox (backends.Served.Wait).
 	Wait time.Duration
-	// Detail is a comparison's diff or a rollback's reason. The Recorder
-	// redacts it before it is written.
+	// Detail is a comparison's diff, a rollback's reason or a drill's
+	// result. The Recorder redacts it before it is written.
 	Detail string
+	// Drill is the id of the kill-switch drill (`gitgate drill`) that
+	// marked the gateway when the call was routed, "" outside drills; on
+	// a KindDrill entry, the drill's own id. Calls made during a drill are
+	// the drill's (a kill switch engaged on purpose, a breaker forced
+	// open): they are never judged against Approach 2.
+	Drill string
 }
 
 // Failed reports whether the call counts against the backend it was
@@ -64,6 +70,9 @@ const (
 	// KindSandbox is a sandbox that ended: Backend is the one that ran it,
 	// Duration its life and CostUSD what that life cost.
 	KindSandbox Kind = "sandbox"
+	// KindDrill is a kill-switch drill's window on one gateway: At its
+	// start, Duration its length, Drill its id, Detail its result.
+	KindDrill Kind = "drill"
 )
 
 func (k Kind) String() string { return string(k) }

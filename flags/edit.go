@@ -1,6 +1,7 @@
 package flags
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -79,6 +80,48 @@ func (e Edit) Apply(path string, change func(*File) error) error {
 	}
 	if logErr != nil {
 		return fmt.Errorf("flags changed, but the change log could not be written: %w", logErr)
+	}
+	return nil
+}
+
+// Restore puts the flag file at path back to data, byte for byte (a
+// snapshot taken before a drill or an experiment), as one recorded
+// transaction like Apply: under the change log's lock, with a record per
+// flag value that changes (by, reason and summary from e), the file
+// replaced atomically with its permissions kept. data must be valid flags.
+func (e Edit) Restore(path string, data []byte) error {
+	var f File
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("the flags to restore are not flags: %w", err)
+	}
+	if err := f.Validate(e.Ops); err != nil {
+		return fmt.Errorf("the flags to restore are invalid: %w", err)
+	}
+	wait := e.LockWait
+	if wait <= 0 {
+		wait = DefaultEditLockWait
+	}
+	log, logErr := OpenChangeLog(ChangeLogPath(path), wait)
+	if logErr == nil {
+		defer log.Close() // and unlocked
+	}
+	old, err := Load(path)
+	if err != nil {
+		old = NewFile(e.Ops) // a missing or broken file is replaced all the same
+	}
+	records := e.records(old, &f)
+	var before int64
+	if logErr == nil {
+		before, logErr = log.Append(records...)
+	}
+	if err := writeAtomic(path, data); err != nil {
+		if logErr == nil {
+			_ = log.Truncate(before)
+		}
+		return fmt.Errorf("write flags: %w", err)
+	}
+	if logErr != nil {
+		return fmt.Errorf("flags restored, but the change log could not be written: %w", logErr)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package flags
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -195,5 +196,49 @@ func TestAutomaticRollbackIsRecorded(t *testing.T) {
 	start, err := ReadStageStart(ChangeLogPath(path), "status")
 	if err != nil || !start.Equal(StageStart(changes, "status")) || start.IsZero() {
 		t.Fatalf("ReadStageStart = %v, %v; want the rollback's time", start, err)
+	}
+}
+
+// TestRestorePutsBackTheBytes: after an edit, Restore writes the snapshot
+// back byte for byte (hand-written spacing included), keeps the file's
+// permissions, and records the change it undoes; invalid data is refused
+// and changes nothing.
+func TestRestorePutsBackTheBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	f := NewFile(backends.OpNames())
+	_ = f.SetRoute("status", 50)
+	data, _ := json.Marshal(f) // compact: not what Save writes
+	snapshot := append(data, '\n')
+	if err := os.WriteFile(path, snapshot, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	e := Edit{By: "drill", Reason: "weekly drill", Summary: "kill switch", Ops: backends.OpNames()}
+	if err := e.Apply(path, func(f *File) error { f.SetKill(true); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Edit{By: "drill", Reason: "x", Ops: backends.OpNames()}).Restore(path, []byte("{not json")); err == nil {
+		t.Fatal("invalid data restored")
+	}
+	if f, err := Load(path); err != nil || !f.Kill() {
+		t.Fatalf("a refused restore changed the file: %v", err)
+	}
+	e.Summary = "restore"
+	if err := e.Restore(path, snapshot); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	if string(got) != string(snapshot) {
+		t.Fatalf("restored %q, want %q", got, snapshot)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+	}
+	changes, err := ReadChanges(ChangeLogPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := changes[len(changes)-1]
+	if last.Kind != ChangeKill || last.To != "off" || last.Summary != "restore" || last.By != "drill" {
+		t.Errorf("last record %+v, want the kill switch back off by drill", last)
 	}
 }

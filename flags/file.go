@@ -208,13 +208,19 @@ func (f *File) Save(path string) error {
 
 // writeAtomic writes data to a temporary file in path's directory, syncs
 // it and renames it over path, so that a watching process never reads half
-// a file.
+// a file. An existing file's permissions are kept (a new file gets 0600).
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".flags-*.json")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }() // gone already once renamed
+	if fi, err := os.Stat(path); err == nil {
+		if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
+			tmp.Close()
+			return err
+		}
+	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err

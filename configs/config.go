@@ -27,6 +27,7 @@ type Config struct {
 	Flags     FlagsConfig              `mapstructure:"flags"`
 	Canary    CanaryConfig             `mapstructure:"canary"`
 	Report    ReportConfig             `mapstructure:"report"`
+	Drill     DrillConfig              `mapstructure:"drill"`
 	Redis     RedisConfig              `mapstructure:"redis"`
 	Postgres  PostgresConfig           `mapstructure:"postgres"`
 	Log       LogConfig                `mapstructure:"log"`

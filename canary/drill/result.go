@@ -65,6 +65,22 @@ type Result struct {
 	// Services are the Approach 2 services' own counts of the calls they
 	// received while the kill switch was engaged (when configured).
 	Services []ServiceResult `json:"services,omitempty"`
+	// Phases are when each phase began (the drill's clock); zero for a
+	// phase that did not run.
+	Phases Phases `json:"phases"`
+}
+
+// Phases are the moments a drill changed something.
+type Phases struct {
+	// Flip: the kill switch was set in the flag source.
+	Flip time.Time `json:"flip,omitzero"`
+	// Override: the override was set on every gateway.
+	Override time.Time `json:"override,omitzero"`
+	// Restore: the overrides and the flag source were put back.
+	Restore time.Time `json:"restore,omitzero"`
+	// Breaker: the breaker was forced open; Released: released.
+	Breaker  time.Time `json:"breaker,omitzero"`
+	Released time.Time `json:"released,omitzero"`
 }
 
 // Limits are what a drill is judged by.
@@ -97,6 +113,10 @@ type GatewayResult struct {
 	// RestoreMS is the time from the restore to the moment the gateway
 	// applied the state before again.
 	RestoreMS *float64 `json:"restore_ms"`
+	// KilledAt is when the drill knew for sure that the gateway applied
+	// the kill switch (its answer saying so had arrived): every call it
+	// routed after that, until Phases.Restore, went to Approach 1.
+	KilledAt time.Time `json:"killed_at,omitzero"`
 	// ProbeMS is when the first of the drill agent's probe calls after
 	// the flip was served by Approach 1 (nil without probes).
 	ProbeMS *float64 `json:"probe_ms,omitempty"`

@@ -43,6 +43,20 @@ func (g genLedger) run(emit func(Entry) error) error {
 	rng := rand.New(rand.NewPCG(g.Seed, g.Seed^0x9e3779b97f4a7c15))
 	for m := range g.Hours * 60 {
 		minute := g.Start.Add(time.Duration(m) * time.Minute)
+		// A drill every 13 hours: ten minutes across an hour's end whose
+		// calls it marks, then its three gateways' records of it.
+		drill := ""
+		if start := m - m%(13*60) + genDrillAt; m >= start && m < start+genDrillMinutes {
+			drill = fmt.Sprintf("drill-%d", start)
+			if m == start+genDrillMinutes-1 {
+				for gw, result := range []string{"pass: took effect in 0.4 s", "pass: took effect in 0.6 s", "fail: gateway c kept routing to approach2"} {
+					at := g.Start.Add(time.Duration(start)*time.Minute + time.Duration(gw)*time.Second)
+					if err := emit(Entry{At: at, Kind: KindDrill, Duration: genDrillMinutes * time.Minute, Drill: drill, Detail: result, Stage: -1}); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		rate := g.Rate
 		if h, wd := minute.Hour(), minute.Weekday(); h < 8 || h >= 18 || wd == time.Saturday || wd == time.Sunday {
 			rate /= 10
@@ -53,11 +67,15 @@ func (g genLedger) run(emit func(Entry) error) error {
 				n++
 			}
 			for range n {
-				if err := emit(g.call(rng, minute)); err != nil {
+				c := g.call(rng, minute)
+				c.Drill = drill
+				if err := emit(c); err != nil {
 					return err
 				}
 				if rng.IntN(10) == 0 {
-					if err := emit(g.comparison(rng, minute)); err != nil {
+					c := g.comparison(rng, minute)
+					c.Drill = drill
+					if err := emit(c); err != nil {
 						return err
 					}
 				}
@@ -77,6 +95,10 @@ func (g genLedger) run(emit func(Entry) error) error {
 	}
 	return nil
 }
+
+// genLedger's drills: from minute genDrillAt of every 13 hours, for
+// genDrillMinutes.
+const genDrillAt, genDrillMinutes = 5*60 + 55, 10
 
 func pick(rng *rand.Rand, a int) backends.Name {
 	if (rng.IntN(2)+a)%2 == 0 {
@@ -214,6 +236,9 @@ func sameRollups(t testing.TB, what string, want, got Rollup) {
 		if !slices.Equal(rollbackSet(w), rollbackSet(g)) {
 			t.Fatalf("%s %+v: rollbacks %v, want %v", what, k, g.Rollbacks, w.Rollbacks)
 		}
+		if !slices.Equal(drillSet(w), drillSet(g)) {
+			t.Fatalf("%s %+v: drills %v, want %v", what, k, g.Drills, w.Drills)
+		}
 	}
 	if len(got) != len(want) {
 		for k := range got {
@@ -231,6 +256,15 @@ func rollbackSet(c *Cell) []string {
 	var s []string
 	for _, r := range c.Rollbacks {
 		s = append(s, r.At.UTC().Format(time.RFC3339Nano)+" "+r.Reason)
+	}
+	slices.Sort(s)
+	return s
+}
+
+func drillSet(c *Cell) []string {
+	var s []string
+	for _, d := range c.Drills {
+		s = append(s, fmt.Sprintf("%s %s %v %s", d.At.UTC().Format(time.RFC3339Nano), d.ID, d.Duration, d.Detail))
 	}
 	slices.Sort(s)
 	return s

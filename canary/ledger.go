@@ -19,7 +19,7 @@ import (
 
 // line is an Entry as the file ledger writes it, one JSON object per
 // line: the durations in milliseconds (duration_ms, wait_ms), fields in
-// this order. stage is written for calls and comparisons (0 is a stage)
+// this order; drill (Entry.Drill) only on the records of a drill. stage is written for calls and comparisons (0 is a stage)
 // and for other entries that carry one; a line without it (written before
 // stages were recorded, or a rollback's) reads as Stage -1, unknown.
 type line struct {
@@ -37,13 +37,14 @@ type line struct {
 	WaitMS     float64           `json:"wait_ms,omitempty"`
 	Outcome    Outcome           `json:"outcome,omitempty"`
 	Detail     string            `json:"detail,omitempty"`
+	Drill      string            `json:"drill,omitempty"`
 }
 
 // MarshalJSON writes e as a line of the file ledger.
 func (e Entry) MarshalJSON() ([]byte, error) {
 	l := line{At: e.At, Kind: e.Kind, Op: e.Op, Routed: e.Routed, Backend: e.Backend, FellBack: e.FellBack,
 		Category: e.Category, DurationMS: durationMS(e.Duration), CostUSD: e.CostUSD, InFlight: e.InFlight,
-		WaitMS: durationMS(e.Wait), Outcome: e.Outcome, Detail: e.Detail}
+		WaitMS: durationMS(e.Wait), Outcome: e.Outcome, Detail: e.Detail, Drill: e.Drill}
 	if stage, known := e.storedStage(); known {
 		l.Stage = &stage
 	}
@@ -58,7 +59,7 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 	}
 	*e = Entry{At: l.At, Kind: l.Kind, Op: l.Op, Routed: l.Routed, Backend: l.Backend, FellBack: l.FellBack,
 		Category: l.Category, Duration: fromMS(l.DurationMS), Outcome: l.Outcome, Detail: l.Detail,
-		Stage: unknownStage, CostUSD: l.CostUSD, InFlight: l.InFlight, Wait: fromMS(l.WaitMS)}
+		Stage: unknownStage, CostUSD: l.CostUSD, InFlight: l.InFlight, Wait: fromMS(l.WaitMS), Drill: l.Drill}
 	if l.Stage != nil {
 		e.Stage = *l.Stage
 	}

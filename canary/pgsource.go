@@ -16,7 +16,7 @@ import (
 
 // pgSourceSQL creates what a PGSource reads and writes, in the DSN's
 // schema: the ledger table as PGStore makes it (with the columns added
-// since: stage, cost_usd, in_flight, wait_ms), an index on at alone for
+// since: stage, cost_usd, in_flight, wait_ms, drill), an index on at alone for
 // the reads by period, the roll-up and its watermark. It is idempotent.
 //
 // gitgate_canary_rollup holds the cells of complete hours as JSON (the
@@ -51,7 +51,7 @@ INSERT INTO gitgate_canary_rollup_mark (one, hour, last_id, run) VALUES (true, '
 const rollupLockSQL = `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '.gitgate_canary_rollup', 0))`
 
 // rawColumns are the ledger columns a PGSource reads, in scanRaw's order.
-const rawColumns = `id, at, kind, op, routed, backend, fell_back, category, duration_ms, outcome, detail, stage, cost_usd, in_flight, wait_ms`
+const rawColumns = `id, at, kind, op, routed, backend, fell_back, category, duration_ms, outcome, detail, stage, cost_usd, in_flight, wait_ms, drill`
 
 // rollupBatch is how many cells a roll-up writes at a time.
 const rollupBatch = 256
@@ -231,7 +231,7 @@ func streamRows(ctx context.Context, q querier, r *cellStream, roll bool, sql st
 	for rows.Next() {
 		e = Entry{}
 		if err := rows.Scan(&id, &e.At, &kind, &op, &routed, &backend, &e.FellBack, &category, &ms, &outcome, &e.Detail,
-			&e.Stage, &e.CostUSD, &e.InFlight, &waitMS); err != nil {
+			&e.Stage, &e.CostUSD, &e.InFlight, &waitMS, &e.Drill); err != nil {
 			return n, fmt.Errorf("ledger: read: %w", err)
 		}
 		e.Kind, e.Op, e.Routed, e.Backend, e.Category, e.Outcome = Kind(kind), backends.Op(op), backends.Name(routed), backends.Name(backend),

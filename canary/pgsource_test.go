@@ -17,7 +17,7 @@ import (
 // (every column, as PGStore writes them) and returns how many.
 func copyLedger(ctx context.Context, s *PGSource, next func() (Entry, bool)) (int64, error) {
 	return s.pool.CopyFrom(ctx, pgx.Identifier{"gitgate_canary_ledger"},
-		[]string{"at", "kind", "op", "routed", "backend", "fell_back", "category", "duration_ms", "outcome", "detail", "stage", "cost_usd", "in_flight", "wait_ms"},
+		ledgerColumns,
 		pgx.CopyFromFunc(func() ([]any, error) {
 			e, ok := next()
 			if !ok {
@@ -25,7 +25,7 @@ func copyLedger(ctx context.Context, s *PGSource, next func() (Entry, bool)) (in
 			}
 			stage, _ := e.storedStage()
 			return []any{e.At, string(e.Kind), string(e.Op), string(e.Routed), string(e.Backend), e.FellBack, string(e.Category),
-				durationMS(e.Duration), string(e.Outcome), e.Detail, stage, e.CostUSD, e.InFlight, durationMS(e.Wait)}, nil
+				durationMS(e.Duration), string(e.Outcome), e.Detail, stage, e.CostUSD, e.InFlight, durationMS(e.Wait), e.Drill}, nil
 		}))
 }
 

@@ -28,13 +28,15 @@ CREATE INDEX IF NOT EXISTS gitgate_canary_ledger_op_at ON gitgate_canary_ledger 
 ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS stage integer NOT NULL DEFAULT -1;
 ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS cost_usd double precision NOT NULL DEFAULT 0;
 ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS in_flight integer NOT NULL DEFAULT 0;
-ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS wait_ms double precision NOT NULL DEFAULT 0`
+ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS wait_ms double precision NOT NULL DEFAULT 0;
+ALTER TABLE gitgate_canary_ledger ADD COLUMN IF NOT EXISTS drill text NOT NULL DEFAULT ''`
 
 // ledgerColumns are the columns Append writes and Read reads, in this
-// order. The last four were added later (ALTER TABLE in ledgerTableSQL
-// upgrades an older table; its rows read as stage -1, unknown).
+// order. The last five were added later (ALTER TABLE in ledgerTableSQL
+// upgrades an older table; its rows read as stage -1, unknown, and
+// outside any drill).
 var ledgerColumns = []string{"at", "kind", "op", "routed", "backend", "fell_back", "category", "duration_ms", "outcome", "detail",
-	"stage", "cost_usd", "in_flight", "wait_ms"}
+	"stage", "cost_usd", "in_flight", "wait_ms", "drill"}
 
 // PGStore is the ledger in PostgreSQL, for gateways that share one
 // analysis (several replicas) or keep the ledger off their disks.
@@ -96,7 +98,7 @@ func (s *PGStore) Append(ctx context.Context, entries []Entry) error {
 			e := entries[i]
 			stage, _ := e.storedStage()
 			return []any{e.At, e.Kind, e.Op, e.Routed, e.Backend, e.FellBack, e.Category, durationMS(e.Duration), e.Outcome, e.Detail,
-				stage, e.CostUSD, e.InFlight, durationMS(e.Wait)}, nil
+				stage, e.CostUSD, e.InFlight, durationMS(e.Wait), e.Drill}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("ledger: append %d entries: %w", len(entries), err)
@@ -108,7 +110,7 @@ func (s *PGStore) Append(ctx context.Context, entries []Entry) error {
 // after since, oldest first.
 func (s *PGStore) Read(ctx context.Context, op string, since time.Time) ([]Entry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT at, kind, op, routed, backend, fell_back, category, duration_ms, outcome, detail,
-		stage, cost_usd, in_flight, wait_ms FROM gitgate_canary_ledger WHERE at >= $1 AND ($2 = '' OR op = $2) ORDER BY at, id`, since, op)
+		stage, cost_usd, in_flight, wait_ms, drill FROM gitgate_canary_ledger WHERE at >= $1 AND ($2 = '' OR op = $2) ORDER BY at, id`, since, op)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read: %w", err)
 	}
@@ -116,7 +118,7 @@ func (s *PGStore) Read(ctx context.Context, op string, since time.Time) ([]Entry
 		var e Entry
 		var ms, waitMS float64
 		err := r.Scan(&e.At, &e.Kind, &e.Op, &e.Routed, &e.Backend, &e.FellBack, &e.Category, &ms, &e.Outcome, &e.Detail,
-			&e.Stage, &e.CostUSD, &e.InFlight, &waitMS)
+			&e.Stage, &e.CostUSD, &e.InFlight, &waitMS, &e.Drill)
 		e.At, e.Duration, e.Wait = e.At.UTC(), fromMS(ms), fromMS(waitMS)
 		return e, err
 	})

@@ -54,7 +54,8 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 }
 
 // Record writes e to the ledger, its Detail redacted; gives a call or a
-// comparison to the automatic rollback and counts a comparison. It does
+// comparison to the automatic rollback (which ignores a drill's, see
+// Rollback.Observe) and counts a comparison. It does
 // not block on the ledger.
 func (r *Recorder) Record(e Entry) {
 	e.At = e.At.UTC()

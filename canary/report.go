@@ -1,10 +1,12 @@
 package canary
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -62,16 +64,22 @@ type Event struct {
 
 // Report is the canary comparison and the stay-or-migrate decision.
 type Report struct {
-	Version     int         `json:"version"`
-	GeneratedAt time.Time   `json:"generated_at"`
-	Since       time.Time   `json:"since"`
-	Until       time.Time   `json:"until"`
-	Source      string      `json:"source"`
-	Decision    Decision    `json:"decision"`
-	Operations  []OpReport  `json:"operations"`
-	Timeline    []Event     `json:"timeline"`
-	Settings    Settings    `json:"settings"`
-	Charts      ChartSeries `json:"-"`
+	Version     int        `json:"version"`
+	GeneratedAt time.Time  `json:"generated_at"`
+	Since       time.Time  `json:"since"`
+	Until       time.Time  `json:"until"`
+	Source      string     `json:"source"`
+	Decision    Decision   `json:"decision"`
+	Operations  []OpReport `json:"operations"`
+	Timeline    []Event    `json:"timeline"`
+	// Drills are the kill-switch drills the ledger holds in the period,
+	// one per drill id (its gateways' records merged).
+	Drills []DrillSeen `json:"drills"`
+	// DrillCalls is how many calls drills marked (Entry.Drill): they are
+	// left out of every judgement, baseline, chart and signal.
+	DrillCalls int64       `json:"drill_calls"`
+	Settings   Settings    `json:"settings"`
+	Charts     ChartSeries `json:"-"`
 }
 
 // Settings are the thresholds a report was made with.
@@ -87,6 +95,48 @@ type OpReport struct {
 	// RolledBack lists the automatic rollbacks of the operation in the
 	// period.
 	RolledBack []RolledBack `json:"rolled_back,omitempty"`
+	// DrillCalls is how many of the operation's calls drills marked, left
+	// out of its judgement (StageDrill).
+	DrillCalls int64 `json:"drill_calls,omitempty"`
+}
+
+// DrillSeen is a kill-switch drill found in the ledger: the records its
+// gateways wrote of it (KindDrill), merged by id.
+type DrillSeen struct {
+	ID string `json:"id"`
+	// At is the earliest start a gateway recorded; Until the latest end.
+	At    time.Time `json:"at"`
+	Until time.Time `json:"until"`
+	// Gateways is how many records (one per gateway) the ledger holds.
+	Gateways int `json:"gateways"`
+	// Results counts the gateways per result ("pass", "fail", "aborted",
+	// "expired").
+	Results map[string]int `json:"results"`
+	// Details are the records' results as written, one of each.
+	Details []string `json:"details"`
+}
+
+// What is the drill in one line: "drill <id>: pass on 3 gateways", or
+// each result with its gateways and what the others said.
+func (d DrillSeen) What() string {
+	results := slices.Sorted(maps.Keys(d.Results))
+	slices.SortStableFunc(results, func(a, b string) int { return d.Results[b] - d.Results[a] })
+	parts := make([]string, 0, len(results))
+	for _, res := range results {
+		parts = append(parts, fmt.Sprintf("%s on %d %s", res, d.Results[res], plural(d.Results[res], "gateway", "gateways")))
+	}
+	what := fmt.Sprintf("drill %s: %s", d.ID, strings.Join(parts, ", "))
+	if len(d.Results) > 1 {
+		what += " (" + strings.Join(d.Details, "; ") + ")"
+	}
+	return what
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // ChartSeries is what the HTML report draws, beyond the JSON.
@@ -133,6 +183,9 @@ func (r *stageRun) holds(k Key) bool {
 	if r == nil || k.Hour.Before(r.from) || k.Hour.After(r.to) {
 		return false
 	}
+	if k.Stage == StageDrill {
+		return false // a drill's calls are never judged, nor a baseline
+	}
 	return r.anyStage || k.Stage == r.stage || (r.byTime && k.Stage == -1)
 }
 
@@ -145,6 +198,8 @@ type opPlan struct {
 	judged    *stageRun
 	baseline  *stageRun // at 100 %: every hour before it, for Approach 1
 	rolled    bool      // the judged run ended in an automatic rollback
+	// drillCalls are the calls drills marked (StageDrill), judged nowhere.
+	drillCalls int64
 }
 
 // BuildReport reads src twice — once to find each operation's stages,
@@ -179,11 +234,21 @@ func BuildReport(ctx context.Context, src Source, cfg ReportConfig) (*Report, er
 	for _, op := range cfg.Ops {
 		plan(op)
 	}
+	drills := map[string]*DrillSeen{}
 	err := src.Cells(ctx, cfg.Since, cfg.Until, func(k Key, c *Cell) error {
+		for _, d := range c.Drills {
+			seeDrill(drills, d)
+		}
 		if k.Op == "" {
 			return nil
 		}
 		p := plan(k.Op)
+		if k.Stage == StageDrill {
+			if c.Calls != nil {
+				p.drillCalls += c.Calls.N
+			}
+			return nil
+		}
 		if c.Calls != nil && c.Calls.N > 0 {
 			if p.hours[k.Hour] == nil {
 				p.hours[k.Hour] = map[int]int64{}
@@ -236,8 +301,8 @@ func BuildReport(ctx context.Context, src Source, cfg ReportConfig) (*Report, er
 			return nil
 		}
 		s, p := all[k.Op], plans[k.Op]
-		if s == nil {
-			return nil
+		if s == nil || k.Stage == StageDrill {
+			return nil // a drill's calls count nowhere (the first pass counted them)
 		}
 		if p.judged.holds(k) {
 			s.shadow.Merge(c.Shadow)
@@ -307,7 +372,8 @@ func BuildReport(ctx context.Context, src Source, cfg ReportConfig) (*Report, er
 			}
 			j.Stage = p.current
 		}
-		r.Operations = append(r.Operations, OpReport{Judgement: j, RolledBack: p.rollbacks})
+		r.Operations = append(r.Operations, OpReport{Judgement: j, RolledBack: p.rollbacks, DrillCalls: p.drillCalls})
+		r.DrillCalls += p.drillCalls
 		if in.A1.N > 0 || in.A2.N > 0 {
 			r.Charts.Latency[op] = [2]*Sketch{in.A1.Latency, in.A2.Latency}
 		} else {
@@ -326,8 +392,40 @@ func BuildReport(ctx context.Context, src Source, cfg ReportConfig) (*Report, er
 			r.Charts.Stages[op] = append(r.Charts.Stages[op], StageSpan{From: run.from, To: run.to.Add(time.Hour), Stage: run.stage})
 		}
 	}
-	r.Timeline = timeline(cfg.Events, plans)
+	r.Drills = sortedDrills(drills)
+	r.Timeline = timeline(cfg.Events, plans, r.Drills)
 	return r, nil
+}
+
+// seeDrill adds a gateway's record of a drill to the drills seen.
+func seeDrill(drills map[string]*DrillSeen, d DrillRun) {
+	s := drills[d.ID]
+	if s == nil {
+		s = &DrillSeen{ID: d.ID, At: d.At, Until: d.At.Add(d.Duration), Results: map[string]int{}}
+		drills[d.ID] = s
+	}
+	s.Gateways++
+	s.Results[d.Result()]++
+	if d.At.Before(s.At) {
+		s.At = d.At
+	}
+	if end := d.At.Add(d.Duration); end.After(s.Until) {
+		s.Until = end
+	}
+	if !slices.Contains(s.Details, d.Detail) {
+		s.Details = append(s.Details, d.Detail)
+	}
+}
+
+// sortedDrills lists the drills seen by start, then id.
+func sortedDrills(drills map[string]*DrillSeen) []DrillSeen {
+	out := make([]DrillSeen, 0, len(drills))
+	for _, d := range drills {
+		slices.Sort(d.Details)
+		out = append(out, *d)
+	}
+	slices.SortFunc(out, func(a, b DrillSeen) int { return cmp.Or(a.At.Compare(b.At), strings.Compare(a.ID, b.ID)) })
+	return out
 }
 
 const week = 7 * 24 * time.Hour
@@ -399,9 +497,12 @@ func orderOps(ops []backends.Op, plans map[backends.Op]*opPlan) []backends.Op {
 
 // timeline merges the change log's events with the ledger's automatic
 // rollbacks (one the change log already holds, within a minute, is not
-// repeated).
-func timeline(events []Event, plans map[backends.Op]*opPlan) []Event {
+// repeated) and its drills, one event each.
+func timeline(events []Event, plans map[backends.Op]*opPlan, drills []DrillSeen) []Event {
 	out := slices.Clone(events)
+	for _, d := range drills {
+		out = append(out, Event{At: d.At, Kind: EventDrill, Stage: -1, What: d.What()})
+	}
 	for op, p := range plans {
 		for _, rb := range p.rollbacks {
 			dup := slices.ContainsFunc(events, func(e Event) bool {

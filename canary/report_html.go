@@ -86,6 +86,7 @@ type htmlView struct {
 	Signals        []signalRow
 	SignalCharts   []chart
 	Overview       []overviewRow
+	DrillNote      string
 	Ops            []opView
 	TimelineCharts []chart
 	Timeline       []eventRow
@@ -170,6 +171,7 @@ func (r *Report) htmlView() (*htmlView, error) {
 		return nil, err
 	}
 
+	v.DrillNote = r.drillNote()
 	for _, o := range r.Operations {
 		a1, a2 := o.Approach1, o.Approach2
 		v.Overview = append(v.Overview, overviewRow{Op: string(o.Op), Stage: fmt.Sprintf("%d%%", o.Stage), Verdict: string(o.Verdict),
@@ -981,6 +983,7 @@ pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; white-space: pre-wr
 <tr><td>{{.Op}}</td><td class="num">{{.Stage}}</td><td class="verdict verdict-{{.Verdict}}">{{.Verdict}}</td><td class="num">{{.Calls}}</td><td class="num">{{.Errors}}</td><td class="num">{{.P95}}</td><td class="num">{{.Mismatches}}</td><td class="num">{{.Cost}}</td></tr>{{end}}
 </tbody>
 </table>
+{{if .DrillNote}}<p id="drill-calls">{{.DrillNote}}</p>{{end}}
 {{range .Ops}}
 <section class="operation">
 <h3>{{.Op}}: <span class="verdict verdict-{{.Verdict}}">{{.Verdict}}</span></h3>

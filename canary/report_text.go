@@ -45,6 +45,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			a1.Calls, a2.Calls, pct(a1.ErrorRate), pct(a2.ErrorRate), msec(a1.P95), msec(a2.P95),
 			o.Shadow.Mismatch, o.Shadow.Compared, usd(a1.CostPerOp), usd(a2.CostPerOp))
 	}
+	if note := r.drillNote(); note != "" {
+		fmt.Fprintf(b, "\n%s\n", mdEscape(note))
+	}
 	for _, o := range r.Operations {
 		if o.Verdict == VerdictIdle && o.Approach1.Calls == 0 {
 			continue
@@ -107,6 +110,26 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		pct(j.MaxMismatchRate), j.MaxCostRatio, j.MinCalls)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// drillNote says how many drills the ledger holds and how many calls
+// they marked, left out of the analysis (per operation); "" when none.
+func (r *Report) drillNote() string {
+	if len(r.Drills) == 0 && r.DrillCalls == 0 {
+		return ""
+	}
+	note := fmt.Sprintf("Kill-switch drills: %d in the period (see the timeline).", len(r.Drills))
+	if r.DrillCalls == 0 {
+		return note + " No calls were marked as drill calls."
+	}
+	var per []string
+	for _, o := range r.Operations {
+		if o.DrillCalls > 0 {
+			per = append(per, fmt.Sprintf("%s %d", o.Op, o.DrillCalls))
+		}
+	}
+	return fmt.Sprintf("%s %d calls made during drills were excluded from every judgement, baseline, chart and signal (%s).",
+		note, r.DrillCalls, strings.Join(per, ", "))
 }
 
 func span(d time.Duration) string {

@@ -122,9 +122,11 @@ func NewRollback(cfg RollbackConfig) *Rollback {
 // Observe adds a call (KindCall) or a shadow comparison (KindComparison)
 // to its operation's stage and, after an Approach 2 call or a mismatch,
 // rolls the operation back if the judge says so. Other entries are
-// ignored.
+// ignored, and so are a drill's calls and comparisons (Entry.Drill): the
+// drill engages the kill switch and forces breakers open on purpose, and
+// its fallbacks are not Approach 2's failures.
 func (r *Rollback) Observe(e Entry) {
-	if e.Kind != KindCall && e.Kind != KindComparison {
+	if (e.Kind != KindCall && e.Kind != KindComparison) || e.Drill != "" {
 		return
 	}
 	reason := r.watch(e.Op).add(e, r.cfg.Judge, r.cfg.Settle)
@@ -259,11 +261,12 @@ func (r *Rollback) SeedBaseline(op backends.Op, a1 *Calls, since time.Time) {
 }
 
 // Baselines reads Approach 1's calls per operation from src over [since,
-// until): the calls the flags routed there, at any stage (SeedBaseline).
+// until): the calls the flags routed there, at any stage but a drill's
+// (StageDrill), for SeedBaseline.
 func Baselines(ctx context.Context, src Source, since, until time.Time) (map[backends.Op]*Calls, error) {
 	out := map[backends.Op]*Calls{}
 	err := src.Cells(ctx, since, until, func(k Key, c *Cell) error {
-		if k.Op == "" || k.Routed != backends.Approach1 || c.Calls == nil {
+		if k.Op == "" || k.Routed != backends.Approach1 || k.Stage == StageDrill || c.Calls == nil {
 			return nil
 		}
 		if out[k.Op] == nil {

@@ -2,6 +2,8 @@ package canary
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -17,9 +19,18 @@ type Key struct {
 	// primary; for a sandbox, the backend that ran it; "" for a rollback).
 	Routed backends.Name
 	// Stage is the route's share on Approach 2 (per cent) when the calls
-	// were routed; -1 when unknown (old lines, rollbacks, sandboxes).
+	// were routed; -1 when unknown (old lines, rollbacks, sandboxes,
+	// drills); StageDrill for the calls and comparisons of a drill.
 	Stage int
 }
+
+// StageDrill is the Stage of the cells that hold the calls and
+// comparisons a kill-switch drill marked (Entry.Drill): a drill engages
+// the kill switch and forces breakers open on purpose, so its fallbacks
+// are not Approach 2's failures. No stage judgement, baseline or
+// automatic rollback ever counts these cells; the report only says how
+// many calls they hold.
+const StageDrill = -2
 
 // KeyOf is the cell e belongs to.
 func KeyOf(e Entry) Key {
@@ -29,6 +40,12 @@ func KeyOf(e Entry) Key {
 		k.Op, k.Routed, k.Stage = "", e.Backend, -1
 	case KindRollback:
 		k.Routed, k.Stage = "", -1
+	case KindDrill:
+		k.Op, k.Routed, k.Stage = "", "", -1
+	case KindCall, KindComparison:
+		if e.Drill != "" {
+			k.Stage = StageDrill
+		}
 	}
 	return k
 }
@@ -41,6 +58,9 @@ type Cell struct {
 	Shadow    Shadows      `json:"shadow"`
 	Sandboxes Sandboxes    `json:"sandboxes"`
 	Rollbacks []RolledBack `json:"rollbacks,omitempty"`
+	// Drills are the drill windows recorded in the cell's hour (KindDrill:
+	// one per drill and gateway).
+	Drills []DrillRun `json:"drills,omitempty"`
 }
 
 // Sandboxes summarises sandboxes that ended.
@@ -54,6 +74,51 @@ type Sandboxes struct {
 type RolledBack struct {
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason"`
+}
+
+// DrillRun is a kill-switch drill's window on one gateway, as the ledger
+// recorded it (KindDrill).
+type DrillRun struct {
+	At       time.Time     `json:"at"`
+	Duration time.Duration `json:"-"` // kept as duration_ms, like the ledger
+	ID       string        `json:"id"`
+	// Detail is the drill's result on the gateway: "pass: …", "fail: …",
+	// "aborted: …" or "expired: …".
+	Detail string `json:"detail"`
+}
+
+// drillRunJSON is a DrillRun as the roll-ups keep it.
+type drillRunJSON struct {
+	At         time.Time `json:"at"`
+	DurationMS float64   `json:"duration_ms"`
+	ID         string    `json:"id"`
+	Detail     string    `json:"detail"`
+}
+
+// MarshalJSON writes d with its duration in milliseconds.
+func (d DrillRun) MarshalJSON() ([]byte, error) {
+	return json.Marshal(drillRunJSON{At: d.At, DurationMS: durationMS(d.Duration), ID: d.ID, Detail: d.Detail})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (d *DrillRun) UnmarshalJSON(b []byte) error {
+	var j drillRunJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*d = DrillRun{At: j.At, Duration: fromMS(j.DurationMS), ID: j.ID, Detail: j.Detail}
+	return nil
+}
+
+// Result is the drill's result on the gateway: Detail up to its first
+// colon ("pass", "fail", "aborted", "expired"), or "unknown".
+func (d DrillRun) Result() string {
+	result, _, found := strings.Cut(d.Detail, ":")
+	result = strings.TrimSpace(result)
+	if !found || result == "" || strings.ContainsAny(result, " \t\n") {
+		return "unknown"
+	}
+	return result
 }
 
 // Add counts e in c.
@@ -72,6 +137,8 @@ func (c *Cell) Add(e Entry) {
 		c.Sandboxes.CostUSD += e.CostUSD
 	case KindRollback:
 		c.Rollbacks = append(c.Rollbacks, RolledBack{At: e.At.UTC(), Reason: e.Detail})
+	case KindDrill:
+		c.Drills = append(c.Drills, DrillRun{At: e.At.UTC(), Duration: e.Duration, ID: e.Drill, Detail: e.Detail})
 	}
 }
 
@@ -91,6 +158,7 @@ func (c *Cell) Merge(o *Cell) {
 	c.Sandboxes.Seconds += o.Sandboxes.Seconds
 	c.Sandboxes.CostUSD += o.Sandboxes.CostUSD
 	c.Rollbacks = append(c.Rollbacks, o.Rollbacks...)
+	c.Drills = append(c.Drills, o.Drills...)
 }
 
 // Rollup is an in-memory roll-up: cells by key.

@@ -142,6 +142,7 @@ func (a *gatewayRoot) openFlags() (*flags.Evaluator, error) {
 	}
 	ev, err := flags.Open(context.Background(), flags.Config{Path: a.cfg.Flags.Path, SyncAddr: a.cfg.Flags.SyncAddr,
 		SyncSelector: a.cfg.Flags.SyncSelector, Ops: backends.OpNames(), OverridePath: override,
+		Domain:     fmt.Sprintf("gitgate-%p", a), // an OpenFeature provider of its own: a process may run several gateways (tests do)
 		Registerer: a.registry, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("flags.override_path: %w", err)

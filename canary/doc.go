@@ -17,6 +17,14 @@
 // stay-or-migrate decision computed from Approach 1's weeks (decision.go)
 // and writes Markdown, JSON and HTML with charts.
 //
+// The weekly kill-switch drill (`gitgate drill`, package canary/drill)
+// engages the kill switch and forces breakers open on purpose, so the
+// calls and comparisons a gateway routes during it carry the drill's id
+// (Entry.Drill). They roll up apart (StageDrill): no judgement, baseline,
+// chart, signal or automatic rollback counts them, and the report says how
+// many there were. Each gateway records the drill's window (KindDrill;
+// Cell.Drills), which the report shows once per drill.
+//
 // A new decision signal (the cost of an operation, say) therefore takes
 // one path: one field on the result (backends.Served, where the backend
 // reports it), one on the record (Entry, set where the router builds it;

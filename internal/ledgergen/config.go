@@ -127,6 +127,21 @@ type Burst struct {
 	Length   time.Duration // default 10 min
 }
 
+// Drill is a kill-switch drill (`gitgate drill`) over the fleet: from At
+// for Length, its first half with the kill switch engaged (every call
+// routed to Approach 1), its second with Breaker's breaker forced open
+// (its Approach 2 calls fall back to Approach 1). Every call and
+// comparison in it carries ID (canary.Entry.Drill), and each of Gateways
+// records its window (canary.KindDrill) with Result.
+type Drill struct {
+	ID       string
+	At       time.Time
+	Length   time.Duration // default 10 min
+	Breaker  backends.Op   // "": no breaker forced open
+	Gateways int           // default 1
+	Result   string        // default "pass: …"
+}
+
 // Price is what a sandbox costs a second: E2B's published prices
 // (backends/sandbox/e2b: $0.000014 per vCPU-second and $0.0000045 per
 // GiB-second) for 2 vCPUs and 0.5 GiB.
@@ -168,6 +183,7 @@ type Config struct {
 	StaleRate, ShadowErrorRate float64
 	Mods                       []Mod
 	Bursts                     []Burst
+	Drills                     []Drill
 	// SandboxTTL is how long a sandbox lives idle; default 1 h.
 	SandboxTTL time.Duration
 	// Price of a sandbox second in US dollars; default Price.
@@ -218,6 +234,18 @@ func (c Config) WithDefaults() Config {
 		}
 		if c.Bursts[i].Length <= 0 {
 			c.Bursts[i].Length = 10 * time.Minute
+		}
+	}
+	for i := range c.Drills {
+		d := &c.Drills[i]
+		if d.Length <= 0 {
+			d.Length = 10 * time.Minute
+		}
+		if d.Gateways <= 0 {
+			d.Gateways = 1
+		}
+		if d.Result == "" {
+			d.Result = "pass: every gateway took the kill switch"
 		}
 	}
 	return c
@@ -274,6 +302,11 @@ func (c Config) Validate() error {
 	for _, b := range c.Bursts {
 		if b.Agents < 0 || !b.To.After(b.From) {
 			errs = append(errs, fmt.Errorf("bursts: %d agents from %s to %s", b.Agents, b.From, b.To))
+		}
+	}
+	for _, d := range c.Drills {
+		if d.ID == "" || d.At.IsZero() || d.Length < 0 || d.Gateways < 0 {
+			errs = append(errs, fmt.Errorf("drills: %q at %s: an id, a start and a non-negative length are required", d.ID, d.At))
 		}
 	}
 	return errors.Join(errs...)

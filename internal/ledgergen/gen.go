@@ -181,6 +181,14 @@ func newGen(cfg Config, fn func(canary.Entry) error) *gen {
 			g.cum = append(g.cum, prev+w)
 		}
 	}
+	for _, d := range cfg.Drills {
+		for range d.Gateways {
+			// Each gateway's record of the drill, at its start (a gateway
+			// writes it at the end, but this ledger keeps time order).
+			g.later(&pending{at: d.At, entry: canary.Entry{At: d.At, Kind: canary.KindDrill,
+				Duration: d.Length, Drill: d.ID, Detail: d.Result, Stage: -1}})
+		}
+	}
 	for i := range cfg.Agents {
 		a := &agent{id: i}
 		g.startSession(a, cfg.Start)
@@ -364,6 +372,10 @@ func (g *gen) call(a *agent) error {
 	if g.bucket(op, a.ws) < stage {
 		routed = backends.Approach2
 	}
+	drill, killed, forced := g.drillAt(op, t)
+	if killed {
+		routed = backends.Approach1
+	}
 	m := g.modifier(routed, op, t)
 
 	// Queueing: a little always, and the rest of a call still running in
@@ -375,10 +387,16 @@ func (g *gen) call(a *agent) error {
 		}
 	}
 	service := g.service(op, m)
-	e := canary.Entry{At: t, Kind: canary.KindCall, Op: op, Routed: routed, Backend: routed, Stage: stage}
+	e := canary.Entry{At: t, Kind: canary.KindCall, Op: op, Routed: routed, Backend: routed, Stage: stage, Drill: drill}
 	served, cost := routed, m.costFactor()
 	u := g.r.Float64()
 	switch {
+	case forced && routed == backends.Approach2:
+		// The drill forced the breaker open: Approach 1 served the call.
+		e.FellBack, served = true, backends.Approach1
+		a1 := g.modifier(backends.Approach1, op, t)
+		service = service/4 + g.service(op, a1)
+		cost = a1.costFactor()
 	case u < m.FailRate && routed == backends.Approach2 && g.r.Float64() < m.FallbackShare:
 		// Approach 2 failed before it started; Approach 1 served the call.
 		e.FellBack, served = true, backends.Approach1
@@ -411,7 +429,7 @@ func (g *gen) call(a *agent) error {
 	}
 	g.useSandbox(a.ws, served, t, end)
 	if stage > 0 && g.cfg.ShadowRate > 0 && g.r.Float64() < g.cfg.ShadowRate {
-		g.shadow(op, served, stage, end)
+		g.shadow(op, served, stage, end, drill)
 	}
 	if err := g.fn(e); err != nil {
 		return err
@@ -424,6 +442,20 @@ func (g *gen) call(a *agent) error {
 		a.next = next
 	}
 	return nil
+}
+
+// drillAt says which drill (its id, "" for none) marks a call of op at t,
+// whether its kill switch is engaged then, and whether op's breaker is
+// forced open.
+func (g *gen) drillAt(op backends.Op, t time.Time) (id string, killed, forced bool) {
+	for _, d := range g.cfg.Drills {
+		if t.Before(d.At) || !t.Before(d.At.Add(d.Length)) {
+			continue
+		}
+		killed = t.Before(d.At.Add(d.Length / 2))
+		return d.ID, killed, !killed && op == d.Breaker
+	}
+	return "", false, false
 }
 
 // useSandbox keeps the workspace's sandbox on backend b (a new one when
@@ -454,7 +486,7 @@ func (g *gen) useSandbox(ws int, b backends.Name, start, end time.Time) {
 
 // shadow schedules the comparison of a call that primary served and that
 // returned at t, with the other backend.
-func (g *gen) shadow(op backends.Op, primary backends.Name, stage int, t time.Time) {
+func (g *gen) shadow(op backends.Op, primary backends.Name, stage int, t time.Time, drill string) {
 	other := backends.Approach2
 	if primary == backends.Approach2 {
 		other = backends.Approach1
@@ -462,7 +494,7 @@ func (g *gen) shadow(op backends.Op, primary backends.Name, stage int, t time.Ti
 	at := t.Add(time.Duration(g.r.Int64N(int64(2 * time.Millisecond))))
 	om := g.modifier(other, op, at)
 	e := canary.Entry{At: at, Kind: canary.KindComparison, Op: op, Routed: primary, Backend: other, Stage: stage,
-		Duration: g.service(op, om)}
+		Duration: g.service(op, om), Drill: drill}
 	mismatch := om.MismatchRate + g.modifier(primary, op, at).MismatchRate
 	switch u := g.r.Float64(); {
 	case u < g.cfg.StaleRate:

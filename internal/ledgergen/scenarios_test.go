@@ -346,3 +346,58 @@ func TestPeakConcurrencyMigrates(t *testing.T) {
 	}
 	t.Logf("%s: %q (weekly peaks %v)", d.Verdict, d.Reasons, peak.Weekly)
 }
+
+// Weekly kill-switch drills during a healthy canary, each forcing push's
+// breaker open for two hours: the drills' fallbacks count against
+// nothing (push advances), each drill is one timeline event for its three
+// gateways, and the report counts the calls it left out. The same calls
+// unmarked count against approach2 and keep push from advancing, so the
+// test can fail.
+func TestDrillsDoNotRollBack(t *testing.T) {
+	t.Parallel()
+	report := func(mark bool) *canary.Report {
+		t.Helper()
+		cfg, err := Healthy.Config(monday, 4, 10, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for w := 2; w < 4; w++ { // Tuesdays at 50 %, from 9:00 for four hours
+			at := monday.Add(time.Duration(w)*Week + 33*time.Hour)
+			cfg.Drills = append(cfg.Drills, Drill{ID: fmt.Sprintf("weekly-%d", w), At: at, Length: 4 * time.Hour, Breaker: backends.OpPush, Gateways: 3})
+		}
+		sum := &Summary{Rollup: canary.Rollup{}}
+		err = Each(cfg, func(e canary.Entry) error {
+			if !mark && e.Kind != canary.KindDrill {
+				e.Drill = ""
+			}
+			sum.Rollup.Add(e)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := canary.BuildReport(context.Background(), sum, canary.ReportConfig{Since: cfg.Start, Until: cfg.End(), Ops: backends.OpList(), Source: "drills"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := report(true)
+	push := op(t, rep, backends.OpPush)
+	t.Logf("marked: %s; %d drill calls (push %d)", describe(push), rep.DrillCalls, push.DrillCalls)
+	if push.Verdict != canary.VerdictAdvance || push.DrillCalls == 0 || push.Approach2.FellBack != 0 {
+		t.Errorf("marked drills: %s, %d drill calls, %d fallbacks judged; want advance with the drills' calls left out", describe(push), push.DrillCalls, push.Approach2.FellBack)
+	}
+	var events []string
+	for _, e := range rep.Timeline {
+		if e.Kind == canary.EventDrill {
+			events = append(events, e.What)
+		}
+	}
+	if want := "[drill weekly-2: pass on 3 gateways drill weekly-3: pass on 3 gateways]"; fmt.Sprint(events) != want {
+		t.Errorf("drill events %q, want %s", events, want)
+	}
+	if push := op(t, report(false), backends.OpPush); push.Verdict == canary.VerdictAdvance || push.Approach2.FellBack == 0 {
+		t.Errorf("unmarked drills: %s; want the forced fallbacks to count against approach2", describe(push))
+	}
+}

@@ -26,6 +26,10 @@ const (
 	// ChangeOverride: a gateway's local kill-switch override (admin
 	// listener).
 	ChangeOverride ChangeKind = "override"
+	// ChangeBreaker: an operation's Approach 2 breaker forced open on a
+	// gateway (admin listener) or released: From and To are "auto" or
+	// "forced open".
+	ChangeBreaker ChangeKind = "breaker"
 	// ChangeNone: a command that changed no flag value (a rollback of an
 	// operation already on Approach 1), recorded all the same.
 	ChangeNone ChangeKind = "none"

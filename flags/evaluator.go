@@ -2,6 +2,8 @@ package flags
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,7 +89,10 @@ type Evaluator struct {
 	fileErr  atomic.Pointer[string] // why the file cannot be used, nil when it can
 	// stages are the route percentages of the file last found valid, by
 	// operation (Decision.Stage); nil before one was.
-	stages   atomic.Pointer[map[string]int]
+	stages atomic.Pointer[map[string]int]
+	// revision is Revision of the flag bytes last found valid; nil when
+	// none are (Status.Revision).
+	revision atomic.Pointer[string]
 	ready    atomic.Bool  // the provider is serving the current file
 	clientMu sync.RWMutex // guards client and provider across restarts
 	stop     chan struct{}
@@ -231,16 +236,25 @@ func (e *Evaluator) stage(op string) int {
 }
 
 func (e *Evaluator) checkFile() {
-	f, err := Load(e.cfg.Path)
+	data, err := os.ReadFile(e.cfg.Path)
+	var f File
+	if err == nil {
+		if err = json.Unmarshal(data, &f); err != nil {
+			err = fmt.Errorf("%s: %w", e.cfg.Path, err)
+		}
+	}
 	if err == nil {
 		err = f.Validate(e.cfg.Ops)
 	}
 	if err != nil {
 		msg := err.Error()
 		e.fileErr.Store(&msg)
-		e.ready.Store(false) // reload the provider once the file is usable again
+		e.revision.Store(nil) // none is applied: every call goes to Approach 1
+		e.ready.Store(false)  // reload the provider once the file is usable again
 		return
 	}
+	rev := Revision(data)
+	e.revision.Store(&rev)
 	stages := make(map[string]int, len(e.cfg.Ops))
 	for _, op := range e.cfg.Ops {
 		stages[op] = f.Route(op)
@@ -379,6 +393,37 @@ func (e *Evaluator) recordOverride(at time.Time, by, reason string, from, to *Ov
 		Summary: "kill-switch override " + overrideText(to) + " (admin listener)"}
 	if err := AppendChanges(e.cfg.ChangeLogPath, overrideChangeLogWait, rec); err != nil {
 		e.cfg.Logger.Error("the kill-switch override changed, but the change log could not be written", "err", err)
+	}
+}
+
+// Revision is the revision (hex SHA-256) of flag bytes data, as
+// Status.Revision shows it for the flags a gateway applies.
+func Revision(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Values of a breaker record (RecordBreaker).
+const (
+	breakerAuto   = "auto"
+	breakerForced = "forced open"
+)
+
+// RecordBreaker appends to the change log (when the evaluator has one)
+// that op's Approach 2 breaker was forced open on this gateway (forced
+// true) or released, by whom and why. A change log that cannot be written
+// is logged: the breaker has changed already.
+func (e *Evaluator) RecordBreaker(op string, forced bool, by, reason string) {
+	if e.cfg.ChangeLogPath == "" {
+		return
+	}
+	rec := Change{At: time.Now().UTC(), By: by, Reason: reason, Kind: ChangeBreaker, Op: op, From: breakerAuto, To: breakerForced,
+		Summary: op + ": approach2 breaker forced open (admin listener)"}
+	if !forced {
+		rec.From, rec.To, rec.Summary = breakerForced, breakerAuto, op+": approach2 breaker released (admin listener)"
+	}
+	if err := AppendChanges(e.cfg.ChangeLogPath, overrideChangeLogWait, rec); err != nil {
+		e.cfg.Logger.Error("a breaker was forced or released, but the change log could not be written", "op", op, "err", err)
 	}
 }
 

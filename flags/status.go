@@ -59,6 +59,11 @@ type Status struct {
 	// Approach 1); empty when they can.
 	FailSafe string     `json:"fail_safe,omitempty"`
 	Ops      []OpStatus `json:"ops"`
+	// Revision is the hex SHA-256 of the exact flag bytes this gateway last
+	// found valid and applies (the file as read, or the flags the sync
+	// source sent); "" when it has none. A gateway that follows the
+	// flag source shows Revision(the source's bytes).
+	Revision string `json:"flags_revision"`
 }
 
 // Status returns the routing state the evaluator applies now, for every
@@ -71,6 +76,9 @@ func (e *Evaluator) Status() Status {
 		st.Source = "sync"
 	}
 	st.FailSafe = failSafe
+	if rev := e.revision.Load(); rev != nil {
+		st.Revision = *rev
+	}
 	if ov, ok := e.CurrentOverride(); ok {
 		st.Kill.Override = &ov
 	}

@@ -148,6 +148,8 @@ func (e *Evaluator) sourceData(flags string) {
 	if err := json.Unmarshal([]byte(flags), &doc); err != nil {
 		return // the provider refuses it too, and reports it
 	}
+	rev := Revision([]byte(flags)) // Status.Revision: the bytes as sent
+	e.revision.Store(&rev)
 	s := e.sync
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -82,6 +82,9 @@ func (r *Router) BreakerStates() map[string]string {
 	defer r.breakers.mu.Unlock()
 	for op, cb := range r.breakers.by {
 		out[string(op)] = cb.State().String()
+		if _, forced := cb.forcedNow(); forced {
+			out[string(op)] = breakerForcedOpen
+		}
 	}
 	return out
 }

@@ -43,6 +43,12 @@ type RouterConfig struct {
 	Metrics *Metrics
 	// Logger logs one line per call. If nil, slog.Default().
 	Logger *slog.Logger
+	// Drill, if set, is the gateway's drill mark: while it holds, every
+	// entry handed to Observe and Shadow.Observe carries its id.
+	Drill *DrillMark
+	// BreakerChanged, if set, is told of every breaker forced open or
+	// released (for the flag change log). It must not block long.
+	BreakerChanged func(BreakerChange)
 }
 
 // Router is the executor the gateway calls: it picks a backend per call,
@@ -55,6 +61,7 @@ type Router struct {
 	fallback *prometheus.CounterVec
 	shadow   *shadower
 	inFlight atomic.Int64 // calls in Execute now (canary.Entry.InFlight)
+	traffic  traffic
 }
 
 var _ backends.Executor = (*Router)(nil)
@@ -67,7 +74,26 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Router{cfg: cfg, breakers: newBreakers(backends.Approach2, cfg.Breakers, cfg.Registerer, cfg.Logger), shadow: newShadower(cfg.Shadow),
+	r := &Router{}
+	// Approach 2's calls are counted as they are sent, whichever path
+	// sends them (routed, default backend, shadow, prediction).
+	execs := make(map[backends.Name]backends.Executor, len(cfg.Backends))
+	for name, ex := range cfg.Backends {
+		if name == backends.Approach2 {
+			ex = countSent(ex, &r.traffic)
+		}
+		execs[name] = ex
+	}
+	cfg.Backends = execs
+	if observe := cfg.Shadow.Observe; observe != nil && cfg.Drill != nil {
+		cfg.Shadow.Observe = func(e canary.Entry) {
+			if e.Drill == "" {
+				e.Drill = cfg.Drill.ID()
+			}
+			observe(e)
+		}
+	}
+	*r = Router{cfg: cfg, breakers: newBreakers(backends.Approach2, cfg.Breakers, cfg.Registerer, cfg.Logger), shadow: newShadower(cfg.Shadow),
 		fallback: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_fallbacks_total", Help: "Calls routed to Approach 2 that Approach 1 served instead, by operation and reason.",
 		}, []string{"op", "reason"})}
@@ -81,6 +107,8 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
 	inFlight := r.inFlight.Add(1)
 	defer r.inFlight.Add(-1)
+	r.traffic.calls.Add(1)
+	drill := r.cfg.Drill.ID() // a call begun during a drill is the drill's
 	name, d := r.pick(ctx, req)
 	start := time.Now()
 	var done func(backends.Name, error, time.Duration)
@@ -89,12 +117,18 @@ func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Re
 	}
 	res, served, fell, err := r.route(ctx, name, req)
 	took := time.Since(start)
+	if backends.CategoryOf(err).IsBackendFailure() {
+		r.traffic.failed.Add(1)
+	}
 	if done != nil {
 		done(served, err, took)
 	}
 	if r.cfg.Observe != nil {
 		e := canary.Entry{At: start, Kind: canary.KindCall, Op: req.Op(), Routed: name, Backend: served, FellBack: fell,
-			Category: backends.CategoryOf(err), Duration: took, Stage: d.Stage, InFlight: int(inFlight)}
+			Category: backends.CategoryOf(err), Duration: took, Stage: d.Stage, InFlight: int(inFlight), Drill: drill}
+		if e.Drill == "" {
+			e.Drill = r.cfg.Drill.ID() // and so is one that ended during it
+		}
 		if err == nil {
 			e.CostUSD, e.Wait = res.GetServed().CostUSD, res.GetServed().Wait
 		}
@@ -148,7 +182,10 @@ func (r *Router) route(ctx context.Context, name backends.Name, req backends.Req
 		return res, name, false, err
 	}
 	reason := "failed"
-	if errors.Is(err, backends.ErrNotStarted) {
+	switch {
+	case errors.Is(err, errForcedOpen):
+		reason = "forced_open"
+	case errors.Is(err, backends.ErrNotStarted):
 		reason = "not_started"
 	}
 	r.fallback.WithLabelValues(string(req.Op()), reason).Inc()

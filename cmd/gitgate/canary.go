@@ -145,12 +145,19 @@ func (a *gatewayRoot) rollbackApply() func(op, reason string) error {
 }
 
 // adminHandler is the admin listener: metrics, health, and with flags the
-// kill-switch override and the routing state at /status.
+// kill-switch override, the routing state at /status, the drill mark and
+// forced breakers.
 func (a *gatewayRoot) adminHandler() http.Handler {
 	cfg := admin.Config{Gatherer: a.registry, Ready: a.ready, Kill: a.killSwitch(),
 		KillTokenSHA256: a.cfg.Listen.AdminTokenSHA256, KillWithoutToken: a.cfg.Listen.AdminKillWithoutToken}
 	if a.flags != nil {
 		cfg.Status = a.status
+	}
+	if a.drill != nil {
+		cfg.Drill = a.drill
+	}
+	if a.router != nil && a.flags != nil {
+		cfg.Breakers = a.router
 	}
 	return admin.New(cfg)
 }
@@ -164,6 +171,9 @@ func (a *gatewayRoot) status(context.Context) admin.Status {
 	}
 	if a.router != nil {
 		out.Breakers = a.router.BreakerStates()
+		out.BreakersForced = a.router.ForcedBreakers()
+		tr := a.router.Traffic()
+		out.Traffic = &tr
 	}
 	return out
 }

@@ -33,6 +33,7 @@ type gatewayRoot struct {
 	directory *gateway.Directory // the agents, found by their tokens
 	flags     *flags.Evaluator   // the canary flags, when configured
 	recorder  *canary.Recorder   // the ledger and the automatic rollback, with flags
+	drill     *gateway.DrillMark // the kill-switch drill's mark, with flags
 }
 
 // newGatewayRoot assembles the gateway. Logs go to logOut through the
@@ -162,8 +163,13 @@ func (a *gatewayRoot) routing() (gateway.RouterConfig, error) {
 	if err != nil {
 		return gateway.RouterConfig{}, err
 	}
+	// The drill mark, shared by the router (which stamps its id on the
+	// ledger's entries) and the admin listener (which sets and clears it);
+	// a drill's window goes to the ledger when its mark ends.
+	a.drill = gateway.NewDrillMark(rec.Record, a.log)
 	return gateway.RouterConfig{Flags: a.flags, Observe: rec.Record, Shadow: gateway.ShadowConfig{Observe: rec.Record,
-		Self: a.cfg.Canary.ShadowSelf, Budget: a.cfg.Canary.ShadowBudget}}, nil
+		Self: a.cfg.Canary.ShadowSelf, Budget: a.cfg.Canary.ShadowBudget}, Drill: a.drill,
+		BreakerChanged: func(c gateway.BreakerChange) { a.flags.RecordBreaker(string(c.Op), c.Forced, c.By, c.Reason) }}, nil
 }
 
 // killSwitch is the admin listener's override, when flags are configured.

@@ -11,15 +11,19 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/gateway"
 )
 
 // clientTimeout bounds each call of a Client.
 const clientTimeout = 5 * time.Second
 
 // Client speaks to a running gateway's admin listener (the handler New
-// returns): it sets and clears the kill-switch override and reads the
-// routing status. It is what `gitgate kill --admin` and `gitgate flags
-// show --admin` use.
+// returns): it sets and clears the kill-switch override, the drill mark and
+// forced breakers, and reads the routing status. It is what `gitgate kill
+// --admin`, `gitgate flags show --admin` and `gitgate drill` use.
 type Client struct {
 	url   string
 	token string
@@ -57,7 +61,77 @@ func (c *Client) ClearOverride(ctx context.Context, by, reason string) error {
 	return c.change(req)
 }
 
-// change sends a request that changes the override, with the token.
+// SetOverride puts the kill-switch override ov (kill on or off, by, reason)
+// in force, as POST /kill does: what a drill uses to put back an override
+// as it was.
+func (c *Client) SetOverride(ctx context.Context, ov flags.Override) error {
+	body, err := json.Marshal(map[string]any{"kill": ov.Kill, "by": ov.By, "reason": ov.Reason})
+	if err != nil {
+		return fmt.Errorf("admin: encode the override: %w", err)
+	}
+	return c.send(ctx, http.MethodPost, "/kill", body)
+}
+
+// SetDrill marks the gateway with a drill (PUT /drill), or refreshes the
+// mark of the same drill. Another drill's mark is a *DrillConflict error
+// naming its holder.
+func (c *Client) SetDrill(ctx context.Context, m DrillMarkRequest) error {
+	if m.TTL > 0 {
+		m.TTLSeconds = m.TTL.Seconds()
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("admin: encode the drill mark: %w", err)
+	}
+	return c.send(ctx, http.MethodPut, "/drill", body)
+}
+
+// ClearDrill ends drill id's mark with its result and detail (DELETE
+// /drill); the gateway records the drill's window in its ledger. Another
+// drill's mark is a *DrillConflict error.
+func (c *Client) ClearDrill(ctx context.Context, id string, result gateway.DrillResult, detail string) error {
+	q := url.Values{"id": {id}, "result": {string(result)}, "detail": {detail}}
+	return c.send(ctx, http.MethodDelete, "/drill?"+q.Encode(), nil)
+}
+
+// ForceBreaker holds op's Approach 2 breaker open on the gateway for ttl,
+// or until released (POST /breaker).
+func (c *Client) ForceBreaker(ctx context.Context, op backends.Op, by, reason string, ttl time.Duration) error {
+	body, err := json.Marshal(BreakerRequest{Op: op, By: by, Reason: reason, TTLSeconds: ttl.Seconds()})
+	if err != nil {
+		return fmt.Errorf("admin: encode the breaker: %w", err)
+	}
+	return c.send(ctx, http.MethodPost, "/breaker", body)
+}
+
+// ReleaseBreaker ends the force on op's breaker (DELETE /breaker); one that
+// is not forced is no error.
+func (c *Client) ReleaseBreaker(ctx context.Context, op backends.Op, by, reason string) error {
+	q := url.Values{"op": {string(op)}, "by": {by}, "reason": {reason}}
+	return c.send(ctx, http.MethodDelete, "/breaker?"+q.Encode(), nil)
+}
+
+// send sends a change (a JSON body, or none) to path.
+func (c *Client) send(ctx context.Context, method, path string, body []byte) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url+path, rd)
+	if err != nil {
+		return fmt.Errorf("admin URL: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if err := c.change(req); err != nil {
+		return fmt.Errorf("%s %s: %w", method, strings.SplitN(path, "?", 2)[0], err)
+	}
+	return nil
+}
+
+// change sends a request that changes the routing, with the token. A 409
+// with a drill's holder is a *DrillConflict.
 func (c *Client) change(req *http.Request) error {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -67,6 +141,13 @@ func (c *Client) change(req *http.Request) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusConflict {
+		var dc DrillConflict
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&dc); err == nil && dc.Holder.ID != "" {
+			return &dc
+		}
+		return fmt.Errorf("%s", resp.Status)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", resp.Status, readMessage(resp.Body))
 	}

@@ -5,10 +5,10 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint fmt bench bench-canary load-aa proto check-generated protoc services chromium
+.PHONY: help run build test lint fmt bench bench-canary load-aa proto check-generated protoc services chromium promtool pushgateway rules-test
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 run: build ## Start the gateway with a demo remote on loopback (prints the MCP URL and a token); ARGS="--backend approach2"
 	@bin/gitgate dev $(ARGS)
@@ -27,7 +27,7 @@ TEST_FIRST := ./cmd/gitgate ./backends/approach2 ./backends/sandbox/e2b ./backen
 # -timeout catches a hung test, not a slow machine: cmd/gitgate takes about
 # 6 minutes on an idle two-core machine and more than twice that when the
 # machine is busy.
-test: lint check-generated services chromium build ## Lint, check generated code, start PostgreSQL and Redis if down, build, run every test with -race
+test: lint check-generated services chromium pushgateway rules-test build ## Lint, check generated code, start PostgreSQL and Redis if down, test the alert rules, build, run every test with -race
 	$(GO) test -race -count=1 -timeout 30m $(TEST_FIRST) ./...
 
 # golangci-lint is pinned in its own module, so that its dependencies stay
@@ -85,6 +85,20 @@ chromium: # Debian's chromium (the HTML report's browser test, canary and intern
 	@test -x /usr/bin/chromium || { echo "installing chromium"; \
 		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| { echo "chromium is missing: install Debian's chromium"; exit 1; }
+
+promtool: # promtool from Debian's prometheus package (make rules-test), installed when missing
+	@command -v promtool >/dev/null 2>&1 || { echo "installing prometheus (promtool)"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+		|| { echo "promtool is missing: install Debian's prometheus"; exit 1; }
+
+pushgateway: # Debian's prometheus-pushgateway (the drill metrics' push test, canary/drill), installed when missing
+	@test -x /usr/bin/prometheus-pushgateway || { echo "installing prometheus-pushgateway"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-pushgateway >/dev/null; } \
+		|| { echo "prometheus-pushgateway is missing: install Debian's prometheus-pushgateway"; exit 1; }
+
+rules-test: promtool ## Check the Prometheus alert rules in deploy/prometheus and run their promtool unit tests
+	promtool check rules deploy/prometheus/*.rules.yml
+	promtool test rules deploy/prometheus/*.test.yml
 
 proto: protoc ## Regenerate the Approach 2 protocol code from its .proto
 	@mkdir -p bin

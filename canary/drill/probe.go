@@ -118,7 +118,7 @@ func (r *run) probeWorkspace(ctx context.Context, flagData []byte, op string) (s
 	if err := os.WriteFile(path, flagData, 0o600); err != nil {
 		return "", "", err
 	}
-	ev, err := flags.Open(ctx, flags.Config{Path: path, Ops: r.cfg.Ops, Domain: "gitgate-drill-probe"})
+	ev, err := flags.Open(ctx, flags.Config{Path: path, Ops: r.cfg.Ops, Domain: "gitgate-drill-probe", Logger: r.cfg.Logger})
 	if err != nil {
 		return "", "", err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +54,9 @@ A drill that did not finish (the machine died) leaves its snapshot: --recover pu
 				return err
 			}
 			dc.DryRun, dc.Progress = dryRun, cmd.ErrOrStderr()
+			// Warnings and errors of what the drill runs (flagd in process,
+			// choosing the probe workspace) go to standard error as JSON.
+			dc.Logger = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 			run := drill.Run
 			if recover {
 				run = drill.Recover

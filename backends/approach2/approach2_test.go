@@ -44,6 +44,12 @@ func TestConformance(t *testing.T) {
 // (backendtest.Sampled): package approach1 runs them whole on the same
 // engine.
 func TestConformanceWithRedisAndPostgres(t *testing.T) {
+	// The package's longest test, a chain of round trips (gRPC, Redis,
+	// PostgreSQL, git) that leaves a core idle: run beside the other long
+	// ones (TestConformanceOnE2B) and the keepalive tests, which only wait.
+	// It shares nothing with them (its own remote, Redis prefix and
+	// PostgreSQL schema).
+	t.Parallel()
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
 		rdb := backendtest.Redis(t)
 		prefix := backendtest.RedisPrefix(t, rdb)

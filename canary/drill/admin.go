@@ -24,6 +24,9 @@ func Connect(token string) func(Target) Gateway {
 	return func(t Target) Gateway { return AdminGateway{C: admin.NewClient(t.Admin, token)} }
 }
 
+// Ready reads GET /readyz.
+func (a AdminGateway) Ready(ctx context.Context) error { return a.C.Ready(ctx) }
+
 // State reads GET /status.
 func (a AdminGateway) State(ctx context.Context) (State, error) {
 	st, err := a.C.Status(ctx)

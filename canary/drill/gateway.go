@@ -23,6 +23,8 @@ type Target struct {
 // Gateway is what the drill needs of a gateway's admin listener
 // (AdminGateway over gateway/admin's client).
 type Gateway interface {
+	// Ready says why the gateway cannot serve traffic (nil: it can).
+	Ready(ctx context.Context) error
 	// State is the routing state the gateway applies now.
 	State(ctx context.Context) (State, error)
 	// Kill sets the kill-switch override.

@@ -51,6 +51,7 @@ func (r *run) preflight(ctx context.Context) bool {
 	r.each(func(i int, g Gateway) {
 		t := r.cfg.Targets[i]
 		st, err := g.State(ctx)
+		ready := g.Ready(ctx)
 		mu.Lock()
 		defer mu.Unlock()
 		gr := &r.res.Gateways[i]
@@ -59,6 +60,11 @@ func (r *run) preflight(ctx context.Context) bool {
 			r.fail("gateway %s (%s) is unreachable: %v", t.Name, t.Admin, err)
 			ok = false
 			return
+		}
+		if ready != nil {
+			gr.Error = "not ready: " + ready.Error()
+			r.fail("gateway %s (%s) is not ready: %v", t.Name, t.Admin, ready)
+			ok = false
 		}
 		r.before[i] = st
 		gr.Following = st.Revision == rev

@@ -148,7 +148,16 @@ func TestDrillOnAFleet(t *testing.T) {
 	})
 	before := d.routingState(t)
 
-	code, out, res := d.run(t)
+	// A dry run checks and says what it would do, and changes nothing.
+	code, out, res := d.run(t, "--dry-run")
+	if code != 0 || res.Verdict != drill.DryRun || !strings.Contains(out, "would set the kill switch") {
+		t.Fatalf("dry run: exit %d, verdict %s:\n%s", code, res.Verdict, out)
+	}
+	if after := d.routingState(t); after != before {
+		t.Fatalf("a dry run changed the state:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	code, out, res = d.run(t)
 	t.Logf("drill:\n%s", out)
 	if code != 0 || res.Verdict != drill.Pass {
 		t.Fatalf("drill exit %d, verdict %s: %v", code, res.Verdict, res.Reasons)

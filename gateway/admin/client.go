@@ -179,6 +179,24 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
+// Ready asks the gateway whether it can serve traffic (GET /readyz); the
+// error says why not.
+func (c *Client) Ready(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/readyz", nil)
+	if err != nil {
+		return fmt.Errorf("admin URL: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /readyz: %s: %s", resp.Status, readMessage(resp.Body))
+	}
+	return nil
+}
+
 // readMessage returns the start of an error answer's body.
 func readMessage(r io.Reader) string {
 	msg, _ := io.ReadAll(io.LimitReader(r, 1024))

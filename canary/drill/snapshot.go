@@ -48,7 +48,10 @@ func saveSnapshot(dir string, s *Snapshot) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSynced(filepath.Join(dir, snapshotFile), data)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return historyWrite(filepath.Join(dir, snapshotFile), data)
 }
 
 // loadSnapshot reads the snapshot of a drill that did not finish; nil
@@ -74,38 +77,4 @@ func removeSnapshot(dir string) error {
 		return nil
 	}
 	return err
-}
-
-// writeFileSynced writes data to path through a synced temporary file
-// renamed over it, then syncs the directory.
-func writeFileSynced(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".drill-*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(data); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }

@@ -7,15 +7,18 @@ import (
 	"testing"
 )
 
-// TestConcurrentAgents: 20 agents (each its own MCP session) commit to one
+// TestConcurrentAgents: 12 agents (each its own MCP session) commit to one
 // workspace at once; all succeed, in some order, with no lost commit and no
-// index.lock error. Meanwhile 20 workspaces are cloned and used in parallel.
+// index.lock error. Meanwhile 12 workspaces are cloned and used in parallel.
+// Twelve writers still queue on the one workspace's lock, and twelve clones
+// still outnumber the pool's sandboxes (max_size 8); twenty, as before,
+// cost two thirds more under -race and prove nothing twelve does not.
 func TestConcurrentAgents(t *testing.T) {
 	w := newWorld(t)
 	w.startHTTP(t)
 	setup := w.httpClient(t, agentToken)
 	w.ok(t, setup, "clone", map[string]any{"workspace": "shared", "url": w.repoURL})
-	const n = 20
+	const n = 12
 	var wg sync.WaitGroup
 	errs := make(chan string, 2*n)
 	for i := range n {

@@ -2,7 +2,6 @@ package drill
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -133,6 +132,3 @@ func routesText(m map[string]float64) string {
 	}
 	return b.String()
 }
-
-// errUnreachable marks a gateway that did not answer.
-var errUnreachable = errors.New("unreachable")

@@ -221,7 +221,9 @@ func startPushgateway(t *testing.T) string {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cancel()
-		_ = <-exited // killed by the cancel: its exit status says nothing
+		if err := <-exited; err != nil && t.Failed() { // killed by the cancel: its status only matters to a failure
+			t.Logf("pushgateway exited: %v", err)
+		}
 		if t.Failed() {
 			t.Logf("pushgateway's log:\n%s", logs.String())
 		}

@@ -113,7 +113,7 @@ func (r *run) probeWorkspace(ctx context.Context, flagData []byte, op string) (s
 	if err != nil {
 		return "", "", err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	path := filepath.Join(dir, "flags.json")
 	if err := os.WriteFile(path, flagData, 0o600); err != nil {
 		return "", "", err

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary/drill"
@@ -61,7 +63,22 @@ A drill that did not finish (the machine died) leaves its snapshot: --recover pu
 			if recover {
 				run = drill.Recover
 			}
-			res, err := run(cmd.Context(), dc)
+			// SIGINT and SIGTERM (systemd's stop, a pod's eviction) stop the
+			// drill, which puts everything back before it exits; only a
+			// SIGKILL or a dying machine leaves the snapshot to --recover.
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			go func() {
+				select {
+				case sig := <-sigs:
+					cancel(fmt.Errorf("interrupted by %v: putting everything back", sig))
+				case <-ctx.Done():
+				}
+			}()
+			res, err := run(ctx, dc)
 			if err != nil {
 				return err
 			}

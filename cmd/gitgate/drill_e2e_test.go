@@ -202,8 +202,23 @@ func TestDrillOnAFleet(t *testing.T) {
 	}
 	d.checkTraces(t, res)
 
-	// Killed halfway: the snapshot written before the flip puts it back.
-	d.killHalfway(t)
+	// Stopped halfway (systemd's stop, a pod's eviction): it puts
+	// everything back before it exits.
+	d.signalHalfway(t, syscall.SIGTERM)
+	if rs, _ := (drill.History{Dir: d.history}).List(); len(rs) == 0 || rs[0].Verdict != drill.Aborted ||
+		!strings.Contains(strings.Join(rs[0].Reasons, " "), "interrupted by terminated") {
+		t.Errorf("a drill stopped by SIGTERM: %+v", rs[0])
+	}
+	if after := d.routingState(t); after != before {
+		t.Errorf("the state after a drill stopped by SIGTERM differs:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+
+	// Killed halfway (SIGKILL, as a dying machine): the snapshot written
+	// before the flip puts it back.
+	d.signalHalfway(t, syscall.SIGKILL)
+	if data, _ := os.ReadFile(d.f.flagPath); !strings.Contains(string(data), `"defaultVariant": "on"`) {
+		t.Fatalf("the drill was killed before its flip:\n%s", data)
+	}
 	if code, out, res := d.run(t); code != exitDrillRefused || !strings.Contains(out, "--recover") {
 		t.Errorf("a drill after an unfinished one: exit %d, verdict %s, output:\n%s", code, res.Verdict, out)
 	}
@@ -291,9 +306,9 @@ func (d *drillDriver) checkTraces(t *testing.T, res drill.Result) {
 	}
 }
 
-// killHalfway starts a drill and kills it (SIGKILL, as a dying machine
-// would) once the kill switch is in the flag source.
-func (d *drillDriver) killHalfway(t *testing.T) {
+// signalHalfway starts a drill and sends it sig once the kill switch is in
+// the flag source, and waits for it to end.
+func (d *drillDriver) signalHalfway(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	cmd := d.command(t.Context(), t)
 	stderr, err := cmd.StderrPipe()
@@ -309,12 +324,9 @@ func (d *drillDriver) killHalfway(t *testing.T) {
 			break
 		}
 	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Process.Signal(sig)
 	_, _ = io.Copy(io.Discard, stderr)
 	_ = cmd.Wait()
-	if data, _ := os.ReadFile(d.f.flagPath); !strings.Contains(string(data), `"defaultVariant": "on"`) {
-		t.Fatalf("the drill was killed before its flip:\n%s", data)
-	}
 }
 
 // stopCondition runs a drill and makes Approach 1's git fail once the kill

@@ -193,11 +193,36 @@ func TestReportBadInput(t *testing.T) {
 	}
 }
 
-// TestDeployedReportArgsParse: the CronJob's and the systemd unit's
-// command lines are ones gitgate report accepts.
-func TestDeployedReportArgsParse(t *testing.T) {
+// TestDeployedArgsParse: the CronJobs' and the systemd units' command
+// lines (the weekly report and the weekly drill) are ones gitgate accepts.
+func TestDeployedArgsParse(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../../deploy/kubernetes/report-cronjob.yaml")
+	for _, c := range []struct{ command, cronjob, unit, mustHave string }{
+		{"report", "report-cronjob.yaml", "gitgate-report.service", "--out-dir"},
+		{"drill", "drill-cronjob.yaml", "gitgate-drill.service", "--config"},
+	} {
+		for _, args := range [][]string{cronJobArgs(t, "../../deploy/kubernetes/"+c.cronjob), unitArgs(t, "../../deploy/systemd/"+c.unit)} {
+			if len(args) == 0 || args[0] != c.command {
+				t.Fatalf("not a %s command: %q", c.command, args)
+			}
+			cmd, rest, err := newRootCmd().Find(args)
+			if err != nil || cmd.Name() != c.command {
+				t.Fatalf("%q: %v", args, err)
+			}
+			if err := cmd.ParseFlags(rest); err != nil {
+				t.Errorf("%q: %v", args, err)
+			}
+			if !slices.Contains(args, c.mustHave) {
+				t.Errorf("%q has no %s", args, c.mustHave)
+			}
+		}
+	}
+}
+
+// cronJobArgs are the arguments of a CronJob's one container.
+func cronJobArgs(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,9 +246,15 @@ func TestDeployedReportArgsParse(t *testing.T) {
 	}
 	cs := cj.Spec.JobTemplate.Spec.Template.Spec.Containers
 	if len(cs) != 1 {
-		t.Fatalf("%d containers", len(cs))
+		t.Fatalf("%s: %d containers", path, len(cs))
 	}
-	unit, err := os.ReadFile("../../deploy/systemd/gitgate-report.service")
+	return cs[0].Args
+}
+
+// unitArgs are the arguments of a systemd unit's ExecStart (gitgate's).
+func unitArgs(t *testing.T, path string) []string {
+	t.Helper()
+	unit, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,19 +264,5 @@ func TestDeployedReportArgsParse(t *testing.T) {
 			exec = strings.Fields(rest)
 		}
 	}
-	for _, args := range [][]string{cs[0].Args, exec} {
-		if len(args) == 0 || args[0] != "report" {
-			t.Fatalf("not a report command: %q", args)
-		}
-		cmd, rest, err := newRootCmd().Find(args)
-		if err != nil || cmd.Name() != "report" {
-			t.Fatalf("%q: %v", args, err)
-		}
-		if err := cmd.ParseFlags(rest); err != nil {
-			t.Errorf("%q: %v", args, err)
-		}
-		if !slices.Contains(args, "--out-dir") {
-			t.Errorf("%q writes no directory", args)
-		}
-	}
+	return exec
 }

@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,7 +118,8 @@ func TestUnexplainedFailures(t *testing.T) {
 		unexplained               bool
 	}{
 		{"none failed", 1000, 0, 200, 0, false},
-		{"one failed where none did before", 1000, 0, 200, 1, true},
+		{"one failed where none did before", 1000, 0, 200, 1, false},
+		{"five failed where none did before", 1000, 0, 200, 5, true},
 		{"as often as before", 10000, 100, 200, 2, false},
 		{"ten times as often", 10000, 100, 200, 20, true},
 	} {
@@ -141,5 +143,50 @@ func TestSameRouting(t *testing.T) {
 	b.Forced = []string{"status"}
 	if d := sameRouting(a, b); len(d) != 3 {
 		t.Fatalf("differences %v", d)
+	}
+}
+
+// TestFailedCallsFalseAlarmRate: a gateway whose agents fail at the same
+// rate during the drill as before it is failed by the drill in about
+// at most failureAlpha of drills (simulated: 1 % and 5 % failure rates,
+// 2,000 calls before and 300 during, 20,000 drills each), and a real rise
+// is caught.
+func TestFailedCallsFalseAlarmRate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 1))
+	binomial := func(n int64, p float64) int64 {
+		var k int64
+		for range n {
+			if rng.Float64() < p {
+				k++
+			}
+		}
+		return k
+	}
+	for _, p := range []float64{0.01, 0.05} {
+		const drills = 20000
+		alarms := 0
+		for range drills {
+			before := State{Calls: 2000, Failed: binomial(2000, p)}
+			if unexplainedFailures(before, 300, binomial(300, p)) < failureAlpha {
+				alarms++
+			}
+		}
+		rate := float64(alarms) / drills
+		t.Logf("failure rate %g: %d false alarms in %d drills (%.3f %%)", p, alarms, drills, rate*100)
+		if rate > 1.5*failureAlpha { // the test is exact; 1.5 leaves room for the simulation's own noise
+			t.Errorf("failure rate %g: false alarms in %.3f %% of drills, want about %.1f %%", p, rate*100, failureAlpha*100)
+		}
+	}
+	// And it does see a real rise: five times the failures.
+	hits := 0
+	for range 1000 {
+		before := State{Calls: 2000, Failed: binomial(2000, 0.01)}
+		if unexplainedFailures(before, 300, binomial(300, 0.05)) < failureAlpha {
+			hits++
+		}
+	}
+	t.Logf("five times the failure rate (1 %% to 5 %%) caught in %d of 1000 drills", hits)
+	if hits < 500 {
+		t.Errorf("five times the failure rate caught in %d of 1000 drills", hits)
 	}
 }

@@ -111,7 +111,9 @@ func (r *run) preflight(ctx context.Context) bool {
 			100*float64(failed)/float64(calls), failed, calls, 100*r.cfg.MaxErrorRate)
 		return false
 	}
-	if r.cfg.Probe != nil {
+	if r.cfg.Probe == nil {
+		r.note("no drill agent (drill.probe.agent): no probe calls through MCP; the gateways' own state and counters are the evidence")
+	} else {
 		p, err := r.setUpProbe(ctx, data)
 		if err != nil {
 			r.fail("the drill agent's probe: %v", err)

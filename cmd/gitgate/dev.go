@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/gitgate/gitgate/backends"
@@ -187,7 +188,9 @@ func printBanner(out io.Writer, mcpURL, adminURL string, w *devWorld) {
 	if w.flagPath != "" {
 		flagLine = fmt.Sprintf(`
   Canary flags:     %s
-                    (every operation at 0 %%: gitgate canary set status 10 --file <flags> --reason "try it")`, w.flagPath)
+                    (every operation at 0 %%: gitgate canary set status 10 --file <flags> --reason "try it")
+                    (kill-switch drill: GITGATE_ADMIN_TOKEN=<admin token> GITGATE_DRILL_FLAG_FILE=<flags> GITGATE_LISTEN_ADMIN=%s gitgate drill)`,
+			w.flagPath, strings.TrimPrefix(adminURL, "http://"))
 	}
 	fmt.Fprintf(out, `gitgate dev is running (every operation goes to %s; local sandboxes).
 

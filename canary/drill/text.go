@@ -60,16 +60,16 @@ func Markdown(r Result) string {
 	if br := r.Breaker; br == nil {
 		fmt.Fprintf(b, "Did not run.\n")
 	} else {
-		ws := txtMissing
-		if br.ProbeWorkspace != "" {
-			ws = txtInline(br.ProbeWorkspace)
-		}
 		verdict := "**Failed**"
 		if br.Passed {
 			verdict = "Passed"
 		}
-		fmt.Fprintf(b, "%s: %s forced open on every gateway, probe workspace %s: %d probes, %d fell back to approach1, %d failed; %d agents' calls failed meanwhile; released: %s.\n",
-			verdict, txtInline(br.Op), ws, br.Probes, br.FellBack, br.Failures, br.AgentFailures, txtYesNo(br.Released))
+		probes := "no probes (no drill agent, or no workspace routed to approach2)"
+		if br.ProbeWorkspace != "" || br.Probes > 0 {
+			probes = fmt.Sprintf("probes on workspace %s: %d, %d fell back to approach1, %d failed", txtOr(txtInline(br.ProbeWorkspace)), br.Probes, br.FellBack, br.Failures)
+		}
+		fmt.Fprintf(b, "%s: %s forced open on every gateway; %s; %d agents' calls failed meanwhile; released: %s.\n",
+			verdict, txtInline(br.Op), probes, br.AgentFailures, txtYesNo(br.Released))
 	}
 
 	fmt.Fprintf(b, "\n## Restore\n\n")

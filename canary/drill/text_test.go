@@ -36,7 +36,7 @@ func TestMarkdownPutsTheVerdictFirstAndEveryFigureInItsPlace(t *testing.T) {
 		"| gw-1 | yes | 182 ms | 12 ms | 240 ms | 201 ms | 340 | 0 | 0 | 0 of 12 |",
 		"| gw-2 | yes | 611 ms | 4.5 ms | 590 ms | — | 310 | 2 | 1 | 1 of 12 (1 failed) |",
 		"| gw-3 | **no** | — | — | — | — | 0 | 0 | 0 | — |\n\n- gw-3: admin listener: connection refused\n\n## Breaker",
-		"Passed: push forced open on every gateway, probe workspace drill/ws-7: 10 probes, 10 fell back to approach1, 0 failed; 0 agents' calls failed meanwhile; released: yes.",
+		"Passed: push forced open on every gateway; probes on workspace drill/ws-7: 10, 10 fell back to approach1, 0 failed; 0 agents' calls failed meanwhile; released: yes.",
 		"## Restore",
 		"Flag source byte-identical: yes. Gateways back to their state before: ",
 		"**no**.\n\n- gw-3: kill switch override still set\n\n## Approach 2 services",
@@ -70,7 +70,7 @@ func TestMarkdownOfARunWithoutFigures(t *testing.T) {
 	}
 	failed := fixtureRun(fixtureStart, Fail)
 	failed.Breaker = &BreakerCheck{Op: "commit", Probes: 4, Failures: 4, AgentFailures: 3}
-	inOrder(t, Markdown(failed), "**Failed**: commit forced open on every gateway, probe workspace —: 4 probes, 0 fell back to approach1, 4 failed; 3 agents' calls failed meanwhile; released: **no**.")
+	inOrder(t, Markdown(failed), "**Failed**: commit forced open on every gateway; probes on workspace —: 4, 0 fell back to approach1, 4 failed; 3 agents' calls failed meanwhile; released: **no**.")
 }
 
 func TestHistoryTable(t *testing.T) {

@@ -319,6 +319,7 @@ func TestFleetFixture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a fleet of gateways and a service")
 	}
+	t.Parallel()
 	f := newFleet(t, fleetOptions{faultyGit: true})
 	began := time.Now()
 	gitOps := []string{string(backends.OpStatus), string(backends.OpCommit), string(backends.OpLog)}

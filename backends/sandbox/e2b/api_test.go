@@ -113,6 +113,7 @@ func TestCreateNeedsAnExplicitTimeout(t *testing.T) {
 // unknown sandbox → not_found, the concurrency cap → rate_limited after
 // retries that honour Retry-After; nothing echoes the key.
 func TestErrorsHaveCategories(t *testing.T) {
+	t.Parallel()
 	s := fake(t, e2bfake.Config{MaxConcurrent: 1, RetryAfter: 1})
 	ctx := t.Context()
 	_, err := api(t, s, "wrong-key").Get(ctx, "iabc")

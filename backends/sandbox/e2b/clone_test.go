@@ -49,6 +49,7 @@ func (u *unstoppable) RemoveAll(ctx context.Context, id, path string) error {
 // confirm that a failed clone's git stopped, Approach 1 does not remove
 // (and so never re-clones into) what that git may still be writing.
 func TestFailedCloneThatMayStillRunIsNotRemoved(t *testing.T) {
+	t.Parallel()
 	env := backendtest.NewEnv(t)
 	s := fake(t, e2bfake.Config{})
 	env.SandboxRoots = append(env.SandboxRoots, s.Root())

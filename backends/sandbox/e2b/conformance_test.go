@@ -49,6 +49,11 @@ func onE2B(t *testing.T, cfg e2bfake.Config) (*backendtest.Env, *e2bfake.Server,
 // tables and the concurrent parts are sampled (TestConformance in
 // approach1 runs them whole on the same engine).
 func TestConformanceOnE2B(t *testing.T) {
+	// The package's longest test by far, a chain of round trips to the
+	// local E2B. The tests that mostly wait (for deadlines, Retry-After,
+	// a hanging remote, a dead sandbox) run beside it: each has its own
+	// local E2B and remote, and finds its processes by its own marker.
+	t.Parallel()
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
 		ex, _ := backendtest.NewE2BOnce(t, env, e2bfake.Config{MaxConcurrent: 100})
 		return ex

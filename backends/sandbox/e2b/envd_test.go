@@ -72,6 +72,7 @@ func TestRunCapsOutput(t *testing.T) {
 // command may have run); a dead or unknown sandbox is unavailable and
 // marked ErrSandboxGone.
 func TestRunFaults(t *testing.T) {
+	t.Parallel()
 	s := fake(t, e2bfake.Config{})
 	e := sandboxEnvd(t, s)
 	ctx := t.Context()

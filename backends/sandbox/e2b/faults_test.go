@@ -27,6 +27,7 @@ func ws(name string) backends.Scope { return backends.Scope{Workspace: name} }
 // finds it (unavailable, saying so); the next operation gets a new sandbox
 // with the workspace cloned again on its branch — nothing was unsaved.
 func TestDeadSandboxIsReplaced(t *testing.T) {
+	t.Parallel()
 	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "w")
@@ -56,6 +57,7 @@ func TestDeadSandboxIsReplaced(t *testing.T) {
 // work that was not pushed, the workspace is not silently re-cloned: the
 // agent is told what was lost, and may clone again.
 func TestDeadSandboxWithUnsavedWorkIsReported(t *testing.T) {
+	t.Parallel()
 	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "w")
@@ -77,6 +79,7 @@ func TestDeadSandboxWithUnsavedWorkIsReported(t *testing.T) {
 // usable; at E2B's concurrency cap a new sandbox is rate_limited (after
 // retries that honour Retry-After) and nothing is left bound.
 func TestStreamCutAndCapacity(t *testing.T) {
+	t.Parallel()
 	env, s, ex := onE2B(t, e2bfake.Config{MaxConcurrent: 1, RetryAfter: 1})
 	backendtest.Clone(t, ex, env, env.Agent, "w")
 	s.CutStreamsAfter(1)
@@ -96,6 +99,7 @@ func TestStreamCutAndCapacity(t *testing.T) {
 // TestSlowEnvdPastTheDeadline: an envd that does not even answer within a
 // command's deadline (and its own, later one) gives a timeout, not a hang.
 func TestSlowEnvdPastTheDeadline(t *testing.T) {
+	t.Parallel()
 	s := fake(t, e2bfake.Config{})
 	p := newProviderWith(t, s, func(c *e2b.ProviderConfig) { c.KillGrace, c.StopWait = 100*time.Millisecond, time.Second })
 	info, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "alpha"}})
@@ -120,6 +124,7 @@ func TestSlowEnvdPastTheDeadline(t *testing.T) {
 // of a commit (after add): the commit fails as unavailable, and the next
 // operation reports the uncommitted change as lost.
 func TestSandboxDiesMidOperation(t *testing.T) {
+	t.Parallel()
 	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "w")
@@ -148,6 +153,7 @@ func TestSandboxDiesMidOperation(t *testing.T) {
 // TestReleaseWhenTheSandboxIsGone: releasing a workspace whose sandbox died
 // does not clone it again first; with unsaved work it needs force.
 func TestReleaseWhenTheSandboxIsGone(t *testing.T) {
+	t.Parallel()
 	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "clean")

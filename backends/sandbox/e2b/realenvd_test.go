@@ -85,6 +85,7 @@ func quick(c *e2b.ProviderConfig) { c.KillGrace, c.StopWait = 300*time.Milliseco
 // clone, and children that ignore SIGTERM — while envd kills only the
 // process it started.
 func TestDeadlineKillsTheWholeTree(t *testing.T) {
+	t.Parallel()
 	s := fake(t, e2bfake.Config{})
 	p := newProviderWith(t, s, quick)
 	id := created(t, p)
@@ -105,6 +106,7 @@ func TestDeadlineKillsTheWholeTree(t *testing.T) {
 // TestCancelStopsTheCommand: a call cancelled while its command runs
 // stops the command and all its children (envd would let them run on).
 func TestCancelStopsTheCommand(t *testing.T) {
+	t.Parallel()
 	s := fake(t, e2bfake.Config{})
 	p := newProviderWith(t, s, quick)
 	id := created(t, p)
@@ -131,6 +133,7 @@ func TestCancelStopsTheCommand(t *testing.T) {
 // (sandbox.ErrMayStillRun), and nothing else runs in that sandbox until it
 // is confirmed gone — then the next call stops it and runs.
 func TestUnconfirmedStopIsReported(t *testing.T) {
+	t.Parallel()
 	s := fake(t, e2bfake.Config{})
 	p := newProviderWith(t, s, func(c *e2b.ProviderConfig) { c.KillGrace, c.StopWait = 100*time.Millisecond, 500*time.Millisecond })
 	id := created(t, p)
@@ -255,6 +258,7 @@ func tmpFiles(t *testing.T, s *e2bfake.Server, id string) []string {
 // escapes, target is a directory), or whose command never ran, leaves no
 // upload behind.
 func TestRefusedWriteLeavesNoUpload(t *testing.T) {
+	t.Parallel()
 	s := fake(t, e2bfake.Config{})
 	p := newProvider(t, s)
 	id := created(t, p)
@@ -329,6 +333,7 @@ func TestWrongUserIsTheOperatorsError(t *testing.T) {
 // for the sandbox, as E2B's SDKs do: sandbox.<domain> for E2B's own
 // domains, <port>-<id>.<domain> for others; the configured one otherwise.
 func TestDomainOfTheAnswer(t *testing.T) {
+	t.Parallel()
 	for domain, wantHost := range map[string]string{
 		"":              "sandbox.home.test",
 		"home.test":     "sandbox.home.test",
@@ -391,6 +396,7 @@ func TestTokenNeverInTheEnvironment(t *testing.T) {
 // from a remote that never answers, past its deadline and when its call is
 // cancelled; neither git nor its git-remote-http is left running.
 func TestCloneFromAHangingRemote(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	var mu sync.Mutex
 	requests := 0

@@ -20,6 +20,7 @@ import (
 // standard input, a header or a query — and that no credential file is left
 // in the sandbox afterwards.
 func TestTokenNeverInCommands(t *testing.T) {
+	t.Parallel()
 	env, s, ex := onE2B(t, e2bfake.Config{})
 	p := env.Agent
 	clone := backendtest.Clone(t, ex, env, p, "sec")

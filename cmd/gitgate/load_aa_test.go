@@ -53,6 +53,10 @@ const (
 // (gitgate_auto_rollbacks_total), none in the ledger, every route still
 // at 50 % in the flag file.
 func TestLoadAAAtAgentPace(t *testing.T) {
+	// Its agents mostly think (a fixed 20 s in make test): it runs beside
+	// the package's other parallel tests, whose load it is built to bear
+	// (make load-aa adds CPU burners), and alone under make load-aa.
+	t.Parallel()
 	agents := envCount(t, envLoadAgents, 10)
 	seconds := envCount(t, envLoadSeconds, 20)
 	busy := envCount(t, envLoadBusy, 0)

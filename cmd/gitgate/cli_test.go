@@ -68,6 +68,7 @@ Available Commands:
   canary      Move operations between Approach 1 and Approach 2
   completion  Generate the autocompletion script for the specified shell
   dev         Run the gateway with a local demo git remote and a development agent token
+  drill       Run the weekly kill-switch drill on the gateways, measured, and put everything back
   flags       Inspect the canary flags
   hash-token  Print the token_sha256 of an agent token (a new random token when none is given)
   help        Help about any command

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway/admin"
@@ -236,8 +238,10 @@ override file gateways keep): calls stay on approach1 until it is cleared.`,
 					return fmt.Errorf("%s: %w", a, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "override %s on %s\n", args[0], a)
-				// What the gateway now applies, from the gateway itself.
-				if st, err := ac.Status(cmd.Context()); err != nil {
+				// What the gateway now applies, from the gateway itself, once
+				// its flag provider has taken the file's change (or after
+				// killApplyWait, when it shows what still holds).
+				if st, err := appliedKill(cmd.Context(), ac, on); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: cannot read its state: %v\n", a, err)
 				} else {
 					printKill(cmd.OutOrStdout(), a, st)
@@ -263,6 +267,27 @@ override file gateways keep): calls stay on approach1 until it is cleared.`,
 	cmd.Flags().StringSliceVar(&admins, "admin", nil, "admin listener URLs of running gateways to set the override on")
 	cmd.Flags().StringVar(&tokenEnv, "admin-token-env", "GITGATE_ADMIN_TOKEN", "environment variable holding the admin token, sent when set")
 	return cmd
+}
+
+// killApplyWait bounds how long `gitgate kill --admin` waits for a
+// gateway to apply the kill switch as changed before it prints the state.
+const killApplyWait = 5 * time.Second
+
+// appliedKill reads the gateway's state until its kill switch is in force
+// as wanted (on) or killApplyWait passed, and returns the last state read:
+// the flag provider applies a change of the file a moment after the file
+// changed, and /status says what the next call gets.
+func appliedKill(ctx context.Context, ac *admin.Client, on bool) (admin.Status, error) {
+	deadline := time.Now().Add(killApplyWait)
+	for {
+		st, err := ac.Status(ctx)
+		if err != nil || st.Kill.Effective == on || time.Now().After(deadline) {
+			return st, err
+		}
+		if !pause.For(ctx, 20*time.Millisecond) {
+			return st, ctx.Err()
+		}
+	}
 }
 
 // override returns the kill-switch override kept beside the flag file at

@@ -293,6 +293,8 @@ func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
 		}
 	}
 	evalCtx := openfeature.NewEvaluationContext(workspace, nil)
+	jsonlogicMu.RLock() // see jsonlogicMu
+	defer jsonlogicMu.RUnlock()
 	kill, err := client.BooleanValueDetails(ctx, KillSwitchFlag, false, evalCtx)
 	if err != nil {
 		return e.failSafe("kill", string(kill.ErrorCode), err.Error())

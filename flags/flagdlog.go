@@ -26,11 +26,24 @@ import (
 // stderrMu serialises the replacement of os.Stderr.
 var stderrMu sync.Mutex
 
+// jsonlogicMu guards jsonlogic's package-level operator map. flagd's
+// in-process evaluator registers its operators (fractional, sem_ver, ...)
+// there, without a lock its evaluations share, every time a provider is
+// built, and every evaluation of a targeting rule reads it: building a
+// provider (at start, and when a failed one is restarted) while another
+// provider of the process evaluates is a data race, which the Go runtime
+// may end with a fatal "concurrent map read and map write". Building holds
+// it for writing (newFlagdProvider), evaluating for reading (Decide,
+// killApplied).
+var jsonlogicMu sync.RWMutex
+
 // newFlagdProvider is flagd.NewProvider with the provider's logs, zap's
 // included, sent to log.
 func newFlagdProvider(log *slog.Logger, opts ...flagd.ProviderOption) (*flagd.Provider, error) {
 	opts = append(opts, flagd.WithLogger(logr.FromSlogHandler(log.Handler())))
 	r, w, err := os.Pipe()
+	jsonlogicMu.Lock()
+	defer jsonlogicMu.Unlock()
 	if err != nil {
 		log.Warn("flagd's own log lines go to standard error unconverted", "err", err)
 		return flagd.NewProvider(opts...)

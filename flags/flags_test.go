@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,4 +215,44 @@ func TestCloseWhileTheFileChanges(t *testing.T) {
 			t.Fatalf("round %d: Close did not return while the file was changing", i)
 		}
 	}
+}
+
+// TestProvidersBuiltWhileAnotherEvaluates: building a flag provider (a
+// gateway starting, or restarting a failed provider) while another
+// evaluator of the process decides calls is safe. flagd writes jsonlogic's
+// global operator map on every build and reads it on every evaluation; run
+// under -race, this test fails without jsonlogicMu.
+func TestProvidersBuiltWhileAnotherEvaluates(t *testing.T) {
+	f := NewFile(ops)
+	_ = f.SetRoute("status", 50)
+	e, _, _ := open(t, f)
+	testkit.Eventually(t, "the first evaluator serves its flags", func() bool {
+		return e.Decide(t.Context(), "status", "p/ws").FailSafe == ""
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.Decide(t.Context(), "status", fmt.Sprintf("p/ws-%d", i)) // fractional: reads the operator map
+		}
+	})
+	dir := t.TempDir()
+	for i := range 3 {
+		path := filepath.Join(dir, fmt.Sprintf("flags-%d.json", i))
+		if err := f.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		other, err := Open(t.Context(), Config{Path: path, Ops: ops, Domain: fmt.Sprintf("%s-%d", t.Name(), i), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other.Close()
+	}
+	close(stop)
+	wg.Wait()
 }

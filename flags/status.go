@@ -130,6 +130,8 @@ func (e *Evaluator) killApplied() (on, ok bool) {
 	if client == nil || !e.ready.Load() {
 		return false, false
 	}
+	jsonlogicMu.RLock() // see jsonlogicMu
+	defer jsonlogicMu.RUnlock()
 	v, err := client.BooleanValueDetails(context.Background(), KillSwitchFlag, false, openfeature.NewEvaluationContext(statusTargetingKey, nil))
 	if err != nil {
 		return false, false

@@ -184,7 +184,12 @@ func (e *Executor) gone(ctx context.Context, sandboxID string, err error) error 
 		Message: "the workspace's sandbox stopped during this operation; the next operation replaces it (" + backends.MessageOf(err) + ")"}
 }
 
-// openLocked takes the write lock and opens the workspace.
+// openLocked takes the write lock and opens the workspace, and counts the
+// write as begun (its end is counted again by record). A read that runs
+// without the lock while a write changes the workspace — a shadow read,
+// which comes after its primary — then ends on a write count other than
+// the one its primary read from, and is recognised as stale: git changes
+// the workspace (a push's upstream, a commit) before the write is over.
 func (e *Executor) openLocked(ctx context.Context, s *backends.Scope) (*workspace, lock.Lease, error) {
 	k, err := e.key(s)
 	if err != nil {
@@ -199,6 +204,7 @@ func (e *Executor) openLocked(ctx context.Context, s *backends.Scope) (*workspac
 		_ = lease.Release(context.WithoutCancel(ctx))
 		return nil, nil, err
 	}
+	e.record(ctx, w, func(*sandbox.Binding) {})
 	return w, lease, nil
 }
 

@@ -373,7 +373,7 @@ func TestDrillNamesAGatewayThatDoesNotFollow(t *testing.T) {
 		t.Skip("a fleet of gateways and a service")
 	}
 	t.Parallel()
-	f := newFleet(t, fleetOptions{stale: []int{2}, agents: 3})
+	f := newFleet(t, fleetOptions{stale: []int{2}})
 	d := newDrillDriver(t, f)
 	before := d.routingState(t)
 	code, out, res := d.run(t)

@@ -381,16 +381,32 @@ func (e *Executor) restoreWrittenFiles(ctx context.Context, b sandbox.Binding, t
 			return err
 		}
 	}
+	if len(gone) > 0 {
+		// A merge stopped after it wrote the index has added them there
+		// too: take them out of it (the work tree is done above).
+		_, err = e.git(ctx, b, gitRun{op: backends.OpPull, stdin: literalPaths(gone),
+			args: []string{"rm", "--cached", "--quiet", "--ignore-unmatch", "--pathspec-from-file=-", "--pathspec-file-nul"}})
+		if err != nil {
+			return err
+		}
+	}
 	if len(inHead) == 0 {
 		return nil
 	}
-	var stdin []byte
-	for _, path := range inHead {
-		stdin = append(append(stdin, ":(literal)"+path...), 0)
-	}
+	stdin := literalPaths(inHead)
 	_, err = e.git(ctx, b, gitRun{op: backends.OpPull, stdin: stdin,
 		args: []string{"checkout", "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul", "HEAD", "--"}})
 	return err
+}
+
+// literalPaths is paths as NUL-separated literal pathspecs, for git's
+// --pathspec-from-file=- --pathspec-file-nul.
+func literalPaths(paths []string) []byte {
+	var out []byte
+	for _, path := range paths {
+		out = append(append(out, ":(literal)"+path...), 0)
+	}
+	return out
 }
 
 // removeTempObjects removes what a stopped fetch leaves in the object

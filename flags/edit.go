@@ -43,11 +43,7 @@ func (e Edit) Apply(path string, change func(*File) error) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("read flags: %w", err) // and leave no change log beside a mistyped path
 	}
-	wait := e.LockWait
-	if wait <= 0 {
-		wait = DefaultEditLockWait
-	}
-	log, logErr := OpenChangeLog(ChangeLogPath(path), wait)
+	log, logErr := e.lockChangeLog(path)
 	if logErr == nil {
 		defer log.Close() // and unlocked
 	}
@@ -97,11 +93,7 @@ func (e Edit) Restore(path string, data []byte) error {
 	if err := f.Validate(e.Ops); err != nil {
 		return fmt.Errorf("the flags to restore are invalid: %w", err)
 	}
-	wait := e.LockWait
-	if wait <= 0 {
-		wait = DefaultEditLockWait
-	}
-	log, logErr := OpenChangeLog(ChangeLogPath(path), wait)
+	log, logErr := e.lockChangeLog(path)
 	if logErr == nil {
 		defer log.Close() // and unlocked
 	}
@@ -124,6 +116,16 @@ func (e Edit) Restore(path string, data []byte) error {
 		return fmt.Errorf("flags restored, but the change log could not be written: %w", logErr)
 	}
 	return nil
+}
+
+// lockChangeLog opens and locks the change log beside the flag file at
+// path, waiting at most LockWait (zero: DefaultEditLockWait).
+func (e Edit) lockChangeLog(path string) (*ChangeLog, error) {
+	wait := e.LockWait
+	if wait <= 0 {
+		wait = DefaultEditLockWait
+	}
+	return OpenChangeLog(ChangeLogPath(path), wait)
 }
 
 // records are the structured records of the change from old to f: one

@@ -306,34 +306,11 @@ func (d *drillDriver) checkTraces(t *testing.T, res drill.Result) {
 	}
 }
 
-// signalHalfway starts a drill and sends it sig once the kill switch is in
-// the flag source, and waits for it to end.
-func (d *drillDriver) signalHalfway(t *testing.T, sig syscall.Signal) {
+// runActingAt runs a drill and calls act once its progress (standard
+// error) prints a line starting with prefix; it returns what the drill
+// printed on standard output and how it ended.
+func (d *drillDriver) runActingAt(t *testing.T, prefix string, act func(*exec.Cmd)) (string, error) {
 	t.Helper()
-	cmd := d.command(t.Context(), t)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "flip: kill switch set") {
-			break
-		}
-	}
-	_ = cmd.Process.Signal(sig)
-	_, _ = io.Copy(io.Discard, stderr)
-	_ = cmd.Wait()
-}
-
-// stopCondition runs a drill and makes Approach 1's git fail once the kill
-// switch is in the flag source; it returns the result.
-func (d *drillDriver) stopCondition(t *testing.T) drill.Result {
-	t.Helper()
-	defer d.f.approach1Fault(false)
 	cmd := d.command(t.Context(), t)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -346,16 +323,32 @@ func (d *drillDriver) stopCondition(t *testing.T) drill.Result {
 	}
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "flip: kill switch set") {
-			d.f.approach1Fault(true)
+		if strings.HasPrefix(sc.Text(), prefix) {
+			act(cmd)
 			break
 		}
 	}
 	_, _ = io.Copy(io.Discard, stderr)
 	err = cmd.Wait()
+	return stdout.String(), err
+}
+
+// signalHalfway starts a drill and sends it sig once the kill switch is in
+// the flag source, and waits for it to end.
+func (d *drillDriver) signalHalfway(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	_, _ = d.runActingAt(t, "flip: kill switch set", func(cmd *exec.Cmd) { _ = cmd.Process.Signal(sig) })
+}
+
+// stopCondition runs a drill and makes Approach 1's git fail once the kill
+// switch is in the flag source; it returns the result.
+func (d *drillDriver) stopCondition(t *testing.T) drill.Result {
+	t.Helper()
+	defer d.f.approach1Fault(false)
+	stdout, err := d.runActingAt(t, "flip: kill switch set", func(*exec.Cmd) { d.f.approach1Fault(true) })
 	d.f.approach1Fault(false)
 	if exit, ok := errors.AsType[*exec.ExitError](err); !ok || exit.ExitCode() != exitDrillFailed {
-		t.Errorf("with approach1 failing the drill ended with %v, want exit %d:\n%s", err, exitDrillFailed, stdout.String())
+		t.Errorf("with approach1 failing the drill ended with %v, want exit %d:\n%s", err, exitDrillFailed, stdout)
 	}
 	rs, err := (drill.History{Dir: d.history}).List()
 	if err != nil || len(rs) == 0 {
@@ -398,23 +391,7 @@ func TestDrillNamesAGatewayThatDoesNotFollow(t *testing.T) {
 	}
 
 	// gw-1 stops answering once the kill switch is on everywhere.
-	cmd := d.command(t.Context(), t)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "flip: every gateway answered") {
-			f.stopGateway(1)
-			break
-		}
-	}
-	_, _ = io.Copy(io.Discard, stderr)
-	_ = cmd.Wait()
+	_, _ = d.runActingAt(t, "flip: every gateway answered", func(*exec.Cmd) { f.stopGateway(1) })
 	rs, _ := (drill.History{Dir: d.history}).List()
 	res = rs[0]
 	if res.Verdict != drill.Aborted || !strings.Contains(strings.Join(res.Reasons, " "), "gateway gw-1 stopped answering") {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -235,29 +234,6 @@ func (c *loadClient) tryServedBy(tool, args string) (backend string, fellBack bo
 	if err != nil {
 		return "", false, "", err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", false, fmt.Sprintf("HTTP %d: %s", resp.StatusCode, out), nil
-	}
-	var msg struct {
-		Result struct {
-			IsError           bool `json:"isError"`
-			StructuredContent struct {
-				Backend  string `json:"backend"`
-				FellBack bool   `json:"fell_back"`
-			} `json:"structuredContent"`
-			Content []struct {
-				Text string `json:"text"`
-			} `json:"content"`
-		} `json:"result"`
-	}
-	if json.Unmarshal(out, &msg) != nil {
-		return "", false, "undecodable response: " + string(out), nil //nolint:nilerr // the agent's call failed; the connection is fine
-	}
-	if msg.Result.IsError {
-		if len(msg.Result.Content) == 0 {
-			return "", false, "an error without text", nil
-		}
-		return "", false, msg.Result.Content[0].Text, nil
-	}
-	return msg.Result.StructuredContent.Backend, msg.Result.StructuredContent.FellBack, "", nil
+	backend, fellBack, errText = servedIn(resp.StatusCode, out)
+	return backend, fellBack, errText, nil
 }

@@ -306,8 +306,15 @@ func unknownBefore(unknown []unknownWrite, at time.Time) string {
 func (c *loadClient) servedBy(t testing.TB, tool, args string) (backend string, fellBack bool, errText string) {
 	c.id++
 	resp, out := c.post(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, c.id, tool, args))
-	if resp.StatusCode != http.StatusOK {
-		return "", false, fmt.Sprintf("HTTP %d: %s", resp.StatusCode, out)
+	return servedIn(resp.StatusCode, out)
+}
+
+// servedIn reads a tools/call answer (its HTTP status and body): which
+// backend served the call and whether it fell back, or the error text of
+// a failed call.
+func servedIn(status int, out []byte) (backend string, fellBack bool, errText string) {
+	if status != http.StatusOK {
+		return "", false, fmt.Sprintf("HTTP %d: %s", status, out)
 	}
 	var msg struct {
 		Result struct {

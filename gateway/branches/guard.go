@@ -1,0 +1,160 @@
+package branches
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+)
+
+// GuardConfig configures a Guard.
+type GuardConfig struct {
+	// Next serves every call the guard lets through (the router). Required.
+	Next backends.Executor
+	// Policy is the branch policy.
+	Policy Policy
+	// Git, if set, tells the remote's default branch (protected besides
+	// the patterns). If nil, only the patterns protect.
+	Git *Git
+	// URLOf returns the repository URL of a workspace, for the default
+	// branch and the record of the push. Required with Git or Store.
+	URLOf func(ctx context.Context, p backends.Principal, workspace string) (string, error)
+	// Store, if set, records every successful push (the branches cleanup
+	// may delete).
+	Store Store
+	// Metrics counts refusals; nil counts nothing.
+	Metrics *Metrics
+	// Logger; if nil, slog.Default().
+	Logger *slog.Logger
+	// Now; if nil, time.Now.
+	Now func() time.Time
+}
+
+// Guard is an executor in front of the router that enforces the branch
+// policy on pushes, whichever backend serves them, and records the
+// branches pushed. Other calls pass through unchanged.
+type Guard struct {
+	cfg GuardConfig
+}
+
+var _ backends.Executor = (*Guard)(nil)
+
+// NewGuard returns a Guard.
+func NewGuard(cfg GuardConfig) *Guard {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Guard{cfg: cfg}
+}
+
+// Execute implements backends.Executor.
+func (g *Guard) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
+	if r, ok := req.(*backends.PushRequest); ok {
+		return g.push(ctx, r)
+	}
+	return g.cfg.Next.Execute(ctx, req)
+}
+
+// push checks the branch a push names (or the current branch, which it
+// then names explicitly, so that the push cannot go elsewhere), runs it and
+// records it.
+func (g *Guard) push(ctx context.Context, r *backends.PushRequest) (backends.Result, error) {
+	p := r.Principal
+	rules := g.cfg.Policy.Rules(p.Project)
+	if dst, isRefspec := refspecTarget(r.Branch); isRefspec {
+		if rule := rules.ProtectedBy(dst, ""); rule != "" {
+			return nil, g.refuse(ctx, r, ReasonProtected, backends.Errorf(backends.Forbidden,
+				"push %q would update protected branch %q in project %q (%s): push takes the name of one of your branches, pushed to the branch of the same name",
+				r.Branch, dst, p.Project, rule))
+		}
+		return nil, backends.Errorf(backends.InvalidArgument, "push takes a branch name, not a refspec (%q): it pushes the branch to the branch of the same name", r.Branch)
+	}
+	branch, err := g.branchOf(ctx, r)
+	if err != nil || branch == "" {
+		return g.cfg.Next.Execute(ctx, r) // the backend says what is wrong (detached HEAD, no workspace)
+	}
+	url, def, err := g.remoteOf(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if reason, err := rules.Check(p.Project, p.Agent, branch, def); err != nil {
+		return nil, g.refuse(ctx, r, reason, err)
+	}
+	named := *r
+	named.Branch = branch
+	res, err := g.cfg.Next.Execute(ctx, &named)
+	if err == nil {
+		g.record(ctx, r, url, res)
+	}
+	return res, err
+}
+
+// refspecTarget returns the destination branch of a refspec-like value
+// ("src:dst", "+src", "refs/heads/x"); isRefspec is false for a branch name.
+func refspecTarget(v string) (dst string, isRefspec bool) {
+	if !strings.ContainsAny(v, ":+") && !strings.HasPrefix(v, "refs/") {
+		return "", false
+	}
+	v = strings.TrimPrefix(v, "+")
+	if _, after, ok := strings.Cut(v, ":"); ok {
+		v = after
+	}
+	return strings.TrimPrefix(v, "refs/heads/"), true
+}
+
+// branchOf is the branch the push names, or else the workspace's current
+// branch ("" when it has none).
+func (g *Guard) branchOf(ctx context.Context, r *backends.PushRequest) (string, error) {
+	if r.Branch != "" {
+		return r.Branch, nil
+	}
+	st, err := backends.Do[*backends.StatusResult](ctx, g.cfg.Next, &backends.StatusRequest{Scope: backends.Scope{Principal: r.Principal, Workspace: r.Workspace}})
+	if err != nil {
+		return "", err
+	}
+	return st.Branch, nil
+}
+
+// remoteOf returns the workspace's URL and its remote's default branch
+// (both "" when the guard has no way to know them).
+func (g *Guard) remoteOf(ctx context.Context, r *backends.PushRequest) (url, def string, err error) {
+	if g.cfg.URLOf == nil {
+		return "", "", nil
+	}
+	url, err = g.cfg.URLOf(ctx, r.Principal, r.Workspace)
+	if err != nil || url == "" || g.cfg.Git == nil {
+		return url, "", nil // an unknown workspace: the backend refuses the push
+	}
+	def, err = g.cfg.Git.DefaultBranch(ctx, r.Principal.Project, url)
+	if err != nil {
+		return "", "", backends.Errorf(backends.CategoryOf(err), "the branch policy could not read the remote's default branch: %v", err)
+	}
+	return url, def, nil
+}
+
+func (g *Guard) refuse(ctx context.Context, r *backends.PushRequest, reason Reason, err error) error {
+	g.cfg.Metrics.refusedPush(reason)
+	g.cfg.Logger.InfoContext(ctx, "push refused by the branch policy", "project", r.Principal.Project,
+		"agent", r.Principal.Agent, "workspace", r.Workspace, "reason", string(reason), "err", err)
+	return err
+}
+
+// record keeps the push for the cleanup; a failure is logged, never
+// returned: the push happened.
+func (g *Guard) record(ctx context.Context, r *backends.PushRequest, url string, res backends.Result) {
+	pr, ok := res.(*backends.PushResult)
+	if g.cfg.Store == nil || !ok || url == "" {
+		return
+	}
+	rec := Pushed{Project: r.Principal.Project, Agent: r.Principal.Agent, Workspace: r.Workspace, URL: url,
+		Branch: pr.Branch, Commit: pr.Head, At: g.cfg.Now()}
+	if err := g.cfg.Store.RecordPush(context.WithoutCancel(ctx), rec); err != nil {
+		g.cfg.Logger.WarnContext(ctx, "could not record a pushed branch; the cleanup will not know it", "project", rec.Project,
+			"branch", rec.Branch, "err", err)
+	}
+}

@@ -66,21 +66,16 @@ func (g *Guard) Execute(ctx context.Context, req backends.Request) (backends.Res
 func (g *Guard) push(ctx context.Context, r *backends.PushRequest) (backends.Result, error) {
 	p := r.Principal
 	rules := g.cfg.Policy.Rules(p.Project)
+	url, def, err := g.remoteOf(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	if dst, isRefspec := refspecTarget(r.Branch); isRefspec {
-		if rule := rules.ProtectedBy(dst, ""); rule != "" {
-			return nil, g.refuse(ctx, r, ReasonProtected, backends.Errorf(backends.Forbidden,
-				"push %q would update protected branch %q in project %q (%s): push takes the name of one of your branches, pushed to the branch of the same name",
-				r.Branch, dst, p.Project, rule))
-		}
-		return nil, backends.Errorf(backends.InvalidArgument, "push takes a branch name, not a refspec (%q): it pushes the branch to the branch of the same name", r.Branch)
+		return nil, g.refuseRefspec(ctx, r, rules, dst, def)
 	}
 	branch, err := g.branchOf(ctx, r)
 	if err != nil || branch == "" {
 		return g.cfg.Next.Execute(ctx, r) // the backend says what is wrong (detached HEAD, no workspace)
-	}
-	url, def, err := g.remoteOf(ctx, r)
-	if err != nil {
-		return nil, err
 	}
 	if reason, err := rules.Check(p.Project, p.Agent, branch, def); err != nil {
 		return nil, g.refuse(ctx, r, reason, err)
@@ -92,6 +87,17 @@ func (g *Guard) push(ctx context.Context, r *backends.PushRequest) (backends.Res
 		g.record(ctx, r, url, res)
 	}
 	return res, err
+}
+
+// refuseRefspec refuses a refspec in place of a branch name: as a push to
+// a protected branch when its destination is one.
+func (g *Guard) refuseRefspec(ctx context.Context, r *backends.PushRequest, rules Rules, dst, def string) error {
+	if rule := rules.ProtectedBy(dst, def); rule != "" {
+		return g.refuse(ctx, r, ReasonProtected, backends.Errorf(backends.Forbidden,
+			"push %q would update protected branch %q in project %q (%s): push takes the name of one of your branches, pushed to the branch of the same name",
+			r.Branch, dst, r.Principal.Project, rule))
+	}
+	return backends.Errorf(backends.InvalidArgument, "push takes a branch name, not a refspec (%q): it pushes the branch to the branch of the same name", r.Branch)
 }
 
 // refspecTarget returns the destination branch of a refspec-like value

@@ -79,20 +79,18 @@ func (s *PGStore) MarkRestored(ctx context.Context, id string, at time.Time) err
 	return nil
 }
 
-func (s *PGStore) exec(ctx context.Context, sql string, key string, args ...any) error {
-	all := []any{key}
-	for _, a := range args {
-		if _, isString := a.(string); isString {
-			all = append(all, a)
-			continue
+// exec runs sql with args, the last of which is a document stored as JSON.
+func (s *PGStore) exec(ctx context.Context, sql string, args ...any) error {
+	if n := len(args); n > 0 {
+		if _, isString := args[n-1].(string); !isString {
+			b, err := json.Marshal(args[n-1])
+			if err != nil {
+				return fmt.Errorf("branches: %w", err)
+			}
+			args[n-1] = b
 		}
-		b, err := json.Marshal(a)
-		if err != nil {
-			return fmt.Errorf("branches: %w", err)
-		}
-		all = append(all, b)
 	}
-	if _, err := s.pool.Exec(ctx, sql, all...); err != nil {
+	if _, err := s.pool.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("branches: postgres: %w", err)
 	}
 	return nil

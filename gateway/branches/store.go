@@ -19,8 +19,9 @@ type Pushed struct {
 	At        time.Time `json:"at"` // the last push
 }
 
-// Key identifies a pushed branch: one per project, remote and branch.
-func (p Pushed) Key() string { return p.Project + "\x00" + p.URL + "\x00" + p.Branch }
+// Key identifies a pushed branch: one per project, remote and branch
+// (none of which holds a space).
+func (p Pushed) Key() string { return p.Project + " " + p.URL + " " + p.Branch }
 
 // Deletion records one branch gitgate deleted from a remote: enough to
 // restore it (Commit is kept on the remote under KeepRef).

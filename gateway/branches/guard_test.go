@@ -1,0 +1,101 @@
+package branches
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// fakeBackend answers status with a current branch and records pushes.
+type fakeBackend struct {
+	current string
+	pushes  []string
+}
+
+func (b *fakeBackend) Execute(_ context.Context, req backends.Request) (backends.Result, error) {
+	switch r := req.(type) {
+	case *backends.StatusRequest:
+		return &backends.StatusResult{Branch: b.current}, nil
+	case *backends.PushRequest:
+		b.pushes = append(b.pushes, r.Branch)
+		return &backends.PushResult{Branch: r.Branch, RemoteRef: "refs/heads/" + r.Branch, Head: "c0ffee"}, nil
+	}
+	return nil, backends.Errorf(backends.Internal, "unexpected %s", req.Op())
+}
+
+func TestGuardRefusesProtectedAndUnprefixedBranches(t *testing.T) {
+	f := newFixture(t)
+	// The remote's default branch is "trunk", which no pattern names.
+	f.setRef("trunk", f.ref("main"))
+	if out, err := exec.Command("git", "--git-dir="+filepath.Join(f.root, "demo.git"), "symbolic-ref", "HEAD", "refs/heads/trunk").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	next := &fakeBackend{}
+	m := NewMetrics(nil)
+	g := NewGuard(GuardConfig{Next: next, Git: f.git, Store: f.store, Metrics: m, Now: func() time.Time { return f.now },
+		Policy: Policy{Default: Rules{Protected: DefaultProtected}, Projects: map[string]Rules{"p": {Protected: []string{"release/*"}, Prefix: "agent/<agent>/"}}},
+		URLOf:  func(context.Context, backends.Principal, string) (string, error) { return f.url, nil }})
+	push := func(branch, current string) error {
+		next.current = current
+		_, err := g.Execute(t.Context(), &backends.PushRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a1"}, Workspace: "w"}, Branch: branch})
+		return err
+	}
+	refused := []struct {
+		branch, current string
+		reason          Reason
+		says            []string
+	}{
+		{"main", "", ReasonProtected, []string{`"main" is protected`, `protected pattern "main"`, "agent/a1/<topic>"}},
+		{"", "master", ReasonProtected, []string{`"master" is protected`}},
+		{"trunk", "", ReasonProtected, []string{"the remote's default branch"}},
+		{"release/1.0", "", ReasonProtected, []string{`protected pattern "release/*"`}},
+		{"HEAD:main", "", ReasonProtected, []string{`protected branch "main"`}},
+		{"+agent/a1/x:refs/heads/trunk", "", ReasonProtected, []string{`protected branch "trunk"`}},
+		{"feature", "", ReasonPrefix, []string{`does not start with "agent/a1/"`}},
+	}
+	for _, c := range refused {
+		err := push(c.branch, c.current)
+		if backends.CategoryOf(err) != backends.Forbidden {
+			t.Errorf("push %q (current %q): got %v, want forbidden", c.branch, c.current, err)
+			continue
+		}
+		for _, s := range c.says {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("push %q: %q does not say %q", c.branch, err, s)
+			}
+		}
+	}
+	if err := push("feature:agent/a1/x", ""); backends.CategoryOf(err) != backends.InvalidArgument {
+		t.Errorf("a refspec to an allowed branch: got %v, want invalid_argument", err)
+	}
+	if len(next.pushes) != 0 {
+		t.Fatalf("refused pushes reached the backend: %q", next.pushes)
+	}
+	if got := testutil.ToFloat64(m.refused.WithLabelValues("protected")); got != 6 {
+		t.Errorf("refused protected = %v, want 6", got)
+	}
+	if got := testutil.ToFloat64(m.refused.WithLabelValues("prefix")); got != 1 {
+		t.Errorf("refused prefix = %v, want 1", got)
+	}
+
+	// Allowed pushes go through, naming the branch, and are recorded.
+	if err := push("agent/a1/x", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := push("", "agent/a1/y"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"agent/a1/x", "agent/a1/y"}; strings.Join(next.pushes, " ") != strings.Join(want, " ") {
+		t.Errorf("backend saw pushes of %q, want %q", next.pushes, want)
+	}
+	recs, err := f.store.Pushed(t.Context(), "p")
+	if err != nil || len(recs) != 2 || recs[0].Branch != "agent/a1/x" || recs[0].Commit != "c0ffee" || recs[0].URL != f.url || recs[0].At != f.now {
+		t.Errorf("recorded %+v, %v", recs, err)
+	}
+}

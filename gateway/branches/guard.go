@@ -18,9 +18,12 @@ type GuardConfig struct {
 	// Git, if set, tells the remote's default branch (protected besides
 	// the patterns). If nil, only the patterns protect.
 	Git *Git
-	// URLOf returns the repository URL of a workspace, for the default
-	// branch and the record of the push. Required with Git or Store.
-	URLOf func(ctx context.Context, p backends.Principal, workspace string) (string, error)
+	// Workspace tells a workspace's repository URL (for the default branch
+	// and the record of the push) and its current branch, as the binding
+	// both backends keep shows them; ok is false for a workspace it does
+	// not know. If nil, or without a current branch, a push that names no
+	// branch asks the backend for the workspace's status.
+	Workspace func(ctx context.Context, p backends.Principal, workspace string) (w Workspace, ok bool, err error)
 	// Store, if set, records every successful push (the branches cleanup
 	// may delete).
 	Store Store
@@ -30,6 +33,12 @@ type GuardConfig struct {
 	Logger *slog.Logger
 	// Now; if nil, time.Now.
 	Now func() time.Time
+}
+
+// Workspace is what the guard learns of a workspace.
+type Workspace struct {
+	URL    string // the repository it was cloned from
+	Branch string // the branch checked out ("" when unknown)
 }
 
 // Guard is an executor in front of the router that enforces the branch
@@ -66,14 +75,14 @@ func (g *Guard) Execute(ctx context.Context, req backends.Request) (backends.Res
 func (g *Guard) push(ctx context.Context, r *backends.PushRequest) (backends.Result, error) {
 	p := r.Principal
 	rules := g.cfg.Policy.Rules(p.Project)
-	url, def, err := g.remoteOf(ctx, r)
+	ws, def, err := g.workspace(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	if dst, isRefspec := refspecTarget(r.Branch); isRefspec {
 		return nil, g.refuseRefspec(ctx, r, rules, dst, def)
 	}
-	branch, err := g.branchOf(ctx, r)
+	branch, err := g.branchOf(ctx, r, ws)
 	if err != nil || branch == "" {
 		return g.cfg.Next.Execute(ctx, r) // the backend says what is wrong (detached HEAD, no workspace)
 	}
@@ -84,7 +93,7 @@ func (g *Guard) push(ctx context.Context, r *backends.PushRequest) (backends.Res
 	named.Branch = branch
 	res, err := g.cfg.Next.Execute(ctx, &named)
 	if err == nil {
-		g.record(ctx, r, url, res)
+		g.record(ctx, r, ws.URL, res)
 	}
 	return res, err
 }
@@ -115,9 +124,12 @@ func refspecTarget(v string) (dst string, isRefspec bool) {
 
 // branchOf is the branch the push names, or else the workspace's current
 // branch ("" when it has none).
-func (g *Guard) branchOf(ctx context.Context, r *backends.PushRequest) (string, error) {
+func (g *Guard) branchOf(ctx context.Context, r *backends.PushRequest, ws Workspace) (string, error) {
 	if r.Branch != "" {
 		return r.Branch, nil
+	}
+	if ws.Branch != "" {
+		return ws.Branch, nil
 	}
 	st, err := backends.Do[*backends.StatusResult](ctx, g.cfg.Next, &backends.StatusRequest{Scope: backends.Scope{Principal: r.Principal, Workspace: r.Workspace}})
 	if err != nil {
@@ -126,21 +138,24 @@ func (g *Guard) branchOf(ctx context.Context, r *backends.PushRequest) (string, 
 	return st.Branch, nil
 }
 
-// remoteOf returns the workspace's URL and its remote's default branch
-// (both "" when the guard has no way to know them).
-func (g *Guard) remoteOf(ctx context.Context, r *backends.PushRequest) (url, def string, err error) {
-	if g.cfg.URLOf == nil {
-		return "", "", nil
+// workspace returns what the guard knows of the push's workspace and its
+// remote's default branch ("" when it has no way to know them).
+func (g *Guard) workspace(ctx context.Context, r *backends.PushRequest) (ws Workspace, def string, err error) {
+	if g.cfg.Workspace == nil {
+		return Workspace{}, "", nil
 	}
-	url, err = g.cfg.URLOf(ctx, r.Principal, r.Workspace)
-	if err != nil || url == "" || g.cfg.Git == nil {
-		return url, "", nil // an unknown workspace: the backend refuses the push
-	}
-	def, err = g.cfg.Git.DefaultBranch(ctx, r.Principal.Project, url)
+	ws, ok, err := g.cfg.Workspace(ctx, r.Principal, r.Workspace)
 	if err != nil {
-		return "", "", backends.Errorf(backends.CategoryOf(err), "the branch policy could not read the remote's default branch: %v", err)
+		return Workspace{}, "", backends.Errorf(backends.Unavailable, "the branch policy could not look up workspace %q: %v", r.Workspace, err)
 	}
-	return url, def, nil
+	if !ok || ws.URL == "" || g.cfg.Git == nil {
+		return ws, "", nil // an unknown workspace: the backend refuses the push
+	}
+	def, err = g.cfg.Git.DefaultBranch(ctx, r.Principal.Project, ws.URL)
+	if err != nil {
+		return Workspace{}, "", backends.Errorf(backends.CategoryOf(err), "the branch policy could not read the remote's default branch: %v", err)
+	}
+	return ws, def, nil
 }
 
 func (g *Guard) refuse(ctx context.Context, r *backends.PushRequest, reason Reason, err error) error {

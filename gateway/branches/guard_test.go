@@ -37,10 +37,13 @@ func TestGuardRefusesProtectedAndUnprefixedBranches(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	next := &fakeBackend{}
+	bound := "" // the binding's current branch
 	m := NewMetrics(nil)
 	g := NewGuard(GuardConfig{Next: next, Git: f.git, Store: f.store, Metrics: m, Now: func() time.Time { return f.now },
 		Policy: Policy{Default: Rules{Protected: DefaultProtected}, Projects: map[string]Rules{"p": {Protected: []string{"release/*"}, Prefix: "agent/<agent>/"}}},
-		URLOf:  func(context.Context, backends.Principal, string) (string, error) { return f.url, nil }})
+		Workspace: func(_ context.Context, _ backends.Principal, name string) (Workspace, bool, error) {
+			return Workspace{URL: f.url, Branch: bound}, name == "w", nil
+		}})
 	push := func(branch, current string) error {
 		next.current = current
 		_, err := g.Execute(t.Context(), &backends.PushRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a1"}, Workspace: "w"}, Branch: branch})
@@ -91,11 +94,20 @@ func TestGuardRefusesProtectedAndUnprefixedBranches(t *testing.T) {
 	if err := push("", "agent/a1/y"); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"agent/a1/x", "agent/a1/y"}; strings.Join(next.pushes, " ") != strings.Join(want, " ") {
+	// The binding's branch, when known, is the one pushed (no status call).
+	bound = "agent/a1/z"
+	if err := push("", "main"); err != nil {
+		t.Fatal(err)
+	}
+	bound = "main"
+	if err := push("", "agent/a1/z"); backends.CategoryOf(err) != backends.Forbidden {
+		t.Errorf("push of the bound main: %v", err)
+	}
+	if want := []string{"agent/a1/x", "agent/a1/y", "agent/a1/z"}; strings.Join(next.pushes, " ") != strings.Join(want, " ") {
 		t.Errorf("backend saw pushes of %q, want %q", next.pushes, want)
 	}
 	recs, err := f.store.Pushed(t.Context(), "p")
-	if err != nil || len(recs) != 2 || recs[0].Branch != "agent/a1/x" || recs[0].Commit != "c0ffee" || recs[0].URL != f.url || recs[0].At != f.now {
+	if err != nil || len(recs) != 3 || recs[0].Branch != "agent/a1/x" || recs[0].Commit != "c0ffee" || recs[0].URL != f.url || recs[0].At != f.now {
 		t.Errorf("recorded %+v, %v", recs, err)
 	}
 }

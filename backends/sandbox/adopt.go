@@ -132,7 +132,7 @@ func (m *Manager) SweepOrphans(ctx context.Context) int {
 			m.cfg.Logger.Warn("orphan sweep: sandbox not destroyed", "sandbox", info.ID, "err", err)
 			continue
 		}
-		m.ended(info.ID, life, cost)
+		m.ended(info.ID, info.Owner, 0, life, cost)
 		n++
 		m.metrics.swept.Inc()
 		m.cfg.Logger.Info("orphaned sandbox swept (no process held it and it held no workspace)", "sandbox", info.ID, "owner", info.Owner.String())

@@ -50,6 +50,14 @@ type ManagerConfig struct {
 	// Info.Created; costUSD is life at the provider's per-second price
 	// (Coster; 0 when it bills nothing). It must not block.
 	OnEnd func(id string, life time.Duration, costUSD float64)
+	// Attribution bounds the project and agent labels of the cost the
+	// manager attributes (Charge, and sandbox lifetimes as they end).
+	Attribution Attribution
+	// UsageInterval, with a provider that can measure its sandboxes
+	// (UsageReader), is how often Run samples their CPU and memory use
+	// into the utilisation gauges. Zero: DefaultUsageInterval; negative:
+	// never.
+	UsageInterval time.Duration
 }
 
 // Manager binds owners to sandboxes: it reuses an owner's sandbox while it is
@@ -58,6 +66,8 @@ type ManagerConfig struct {
 type Manager struct {
 	cfg     ManagerConfig
 	metrics *managerMetrics
+	attr    *attribution
+	usage   *usageGauges
 
 	mu      sync.Mutex
 	slots   map[Owner]*slot
@@ -75,6 +85,7 @@ type slot struct {
 	lastUsed time.Time
 	lastTTL  time.Time // when the provider's TTL was last extended
 	inFlight int
+	charged  float64 // cost of commands attributed by Charge, in US dollars
 }
 
 // NewManager returns a Manager; call Run to start reaping.
@@ -99,6 +110,8 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, slots: map[Owner]*slot{}, byID: map[string]*slot{}}
 	m.metrics = newManagerMetrics(cfg.Registerer, cfg.Provider.Name())
+	m.attr = newAttribution(cfg.Registerer, cfg.Provider.Name(), cfg.Attribution)
+	m.usage = newUsageGauges(cfg.Registerer, cfg.Provider.Name())
 	return m, nil
 }
 
@@ -116,11 +129,17 @@ func (m *Manager) Acquire(ctx context.Context, owner Owner) (info Info, release 
 		return Info{}, nil, err
 	}
 	defer s.create.Unlock()
-	if s.info == nil && !m.adoptOwned(ctx, owner, s) {
-		if err := m.create(ctx, owner, s); err != nil {
-			return Info{}, nil, err
+	source := Reused
+	if s.info == nil {
+		source = Adopted
+		if !m.adoptOwned(ctx, owner, s) {
+			if err := m.create(ctx, owner, s); err != nil {
+				return Info{}, nil, err
+			}
+			source = Created
 		}
 	}
+	m.attr.acquired(source)
 	m.markBusy(s)
 	m.extendTTL(ctx, s)
 	return *s.info, m.releaser(s), nil
@@ -134,16 +153,19 @@ func (m *Manager) Use(ctx context.Context, id string) (release func(), ok bool) 
 	m.mu.Lock()
 	s := m.byID[id]
 	m.mu.Unlock()
+	source := Reused
 	if s == nil {
 		if s = m.adopt(ctx, id); s == nil {
 			return nil, false
 		}
+		source = Adopted
 	}
 	s.create.Lock()
 	defer s.create.Unlock()
 	if s.info == nil || s.info.ID != id {
 		return nil, false
 	}
+	m.attr.acquired(source)
 	m.markBusy(s)
 	m.extendTTL(ctx, s)
 	return m.releaser(s), true
@@ -174,6 +196,9 @@ func (m *Manager) Forget(ctx context.Context, id string) {
 	}
 	born := s.born
 	s.create.Unlock()
+	m.mu.Lock()
+	charged := s.charged
+	m.mu.Unlock()
 	var life time.Duration
 	var cost float64
 	if ended {
@@ -183,7 +208,7 @@ func (m *Manager) Forget(ctx context.Context, id string) {
 		m.cfg.Logger.Debug("destroying a sandbox that is gone failed", "sandbox", id, "err", err)
 	}
 	if ended {
-		m.ended(id, life, cost)
+		m.ended(id, s.owner, charged, life, cost)
 	}
 	m.cfg.Logger.Warn("sandbox gone; its owner gets a new one", "sandbox", id, "owner", s.owner.String())
 }
@@ -224,9 +249,6 @@ func (m *Manager) bornAt(info Info) time.Time {
 // at the provider's price; ask before destroying it (a provider may forget
 // a destroyed sandbox's price).
 func (m *Manager) lifeOf(id string, born time.Time) (time.Duration, float64) {
-	if m.cfg.OnEnd == nil {
-		return 0, 0
-	}
 	life := max(0, m.cfg.Now().Sub(born))
 	var cost float64
 	if c, ok := m.cfg.Provider.(Coster); ok {
@@ -235,8 +257,10 @@ func (m *Manager) lifeOf(id string, born time.Time) (time.Duration, float64) {
 	return life, cost
 }
 
-// ended reports a sandbox's end to OnEnd.
-func (m *Manager) ended(id string, life time.Duration, cost float64) {
+// ended reports a sandbox's end to OnEnd, and attributes to its owner
+// what its life cost beyond the commands already charged to its users.
+func (m *Manager) ended(id string, owner Owner, charged float64, life time.Duration, cost float64) {
+	m.attr.charge(owner, cost-charged)
 	if m.cfg.OnEnd != nil {
 		m.cfg.OnEnd(id, life, cost)
 	}

@@ -8,16 +8,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Run reaps idle sandboxes every ReapInterval until ctx is done.
+// Run reaps idle sandboxes every ReapInterval, and samples their CPU and
+// memory use every UsageInterval (SampleUsage), until ctx is done.
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.cfg.ReapInterval)
 	defer t.Stop()
+	var sample <-chan time.Time // nil (never) unless the provider measures usage
+	if d := m.usageInterval(); d > 0 {
+		st := time.NewTicker(d)
+		defer st.Stop()
+		sample = st.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			m.ReapIdle(ctx)
+		case <-sample:
+			m.SampleUsage(ctx)
 		}
 	}
 }
@@ -148,7 +157,10 @@ func (m *Manager) reap(ctx context.Context, s *slot, force bool) bool {
 	if err := m.cfg.Creator.Destroy(ctx, info.ID); err != nil {
 		m.cfg.Logger.Warn("sandbox destroy failed", "sandbox", info.ID, "err", err)
 	}
-	m.ended(info.ID, life, cost) // the manager drops it either way
+	m.mu.Lock()
+	charged := s.charged
+	m.mu.Unlock()
+	m.ended(info.ID, s.owner, charged, life, cost) // the manager drops it either way
 	m.mu.Lock()
 	delete(m.byID, info.ID)
 	if m.slots[s.owner] == s {

@@ -38,6 +38,8 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	if err := cmd.Start(); err != nil {
 		return sandbox.ExecResult{}, backends.Errorf(backends.Internal, "start %s: %w", req.Path, err)
 	}
+	pgid := cmd.Process.Pid // the command leads its own group (Setpgid)
+	p.usage.started(id, pgid)
 	if req.MaxFileBytes > 0 && !limited {
 		_ = setFileLimit(cmd.Process.Pid, req.MaxFileBytes)
 	}
@@ -58,6 +60,11 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	}
 	err = cmd.Wait()
 	stopWatch()
+	if st := cmd.ProcessState; st != nil {
+		p.usage.ended(id, pgid, st.UserTime()+st.SystemTime())
+	} else {
+		p.usage.ended(id, pgid, 0)
+	}
 	res := sandbox.ExecResult{
 		Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes(),
 		StdoutTruncated: stdout.dropped > 0, StderrTruncated: stderr.dropped > 0,

@@ -51,6 +51,8 @@ type Provider struct {
 	mu        sync.Mutex
 	sandboxes map[string]sandbox.Info
 	held      map[string]*os.File // holder files this process keeps locked (shared)
+
+	usage usageBook // CPU and memory of the sandboxes' commands (usage.go)
 }
 
 var _ sandbox.Provider = (*Provider)(nil)
@@ -360,6 +362,7 @@ func (p *Provider) Destroy(_ context.Context, id string) error {
 		return err
 	}
 	p.Release(id)
+	p.usage.forget(id)
 	if err := os.RemoveAll(info.Root); err != nil {
 		return backends.Errorf(backends.Internal, "destroy sandbox: %w", err)
 	}

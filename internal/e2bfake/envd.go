@@ -33,6 +33,7 @@ func (s *Server) envdRoutes() http.Handler {
 	mux.HandleFunc("POST /process.Process/SendSignal", s.sendSignal)
 	mux.HandleFunc("GET /files", s.download)
 	mux.HandleFunc("POST /files", s.upload)
+	mux.HandleFunc("GET /metrics", s.metrics)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		sb := s.sandboxes[r.Header.Get("E2b-Sandbox-Id")]
@@ -312,6 +313,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		_ = cmd.Wait()
 		cancelProc()
+		s.procEnded(sb.ID, cmd.ProcessState)
 		p.end = endEvent(cmd.ProcessState)
 		s.removeProc(sb.ID, p.pid)
 		close(p.done)

@@ -107,6 +107,7 @@ type Server struct {
 
 	pmu   sync.Mutex
 	procs map[string]map[uint32]*proc // sandbox id → pid → process envd started
+	cpu   map[string]*cpuBook         // sandbox id → CPU measured (metrics.go)
 }
 
 // Start starts a server on a loopback port; Close stops it.

@@ -20,6 +20,8 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/pause"
+	"github.com/gitgate/gitgate/backends/recovery"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // APIConfig configures the control-plane client.
@@ -39,11 +41,17 @@ type APIConfig struct {
 	// MaxRetryAfter caps how long a Retry-After header makes a retry wait.
 	// If zero, 30 s.
 	MaxRetryAfter time.Duration
+	// Registerer receives the request metrics (gitgate_e2b_requests_total,
+	// gitgate_e2b_request_duration_seconds) and counts retries as
+	// recoveries. If nil, the provider built on this API registers them
+	// with its own Registerer.
+	Registerer prometheus.Registerer
 }
 
 // API is a client of E2B's control plane. Safe for concurrent use.
 type API struct {
-	cfg APIConfig
+	cfg     APIConfig
+	metrics *requestMetrics // nil: not measured (yet; see NewProvider)
 }
 
 // NewAPI returns a client.
@@ -64,7 +72,11 @@ func NewAPI(cfg APIConfig) (*API, error) {
 	if cfg.MaxRetryAfter <= 0 {
 		cfg.MaxRetryAfter = 30 * time.Second
 	}
-	return &API{cfg: cfg}, nil
+	a := &API{cfg: cfg}
+	if cfg.Registerer != nil {
+		a.metrics = newRequestMetrics(cfg.Registerer)
+	}
+	return a, nil
 }
 
 // NewSandbox is a create request.
@@ -113,14 +125,14 @@ func (a *API) Create(ctx context.Context, req NewSandbox) (*Sandbox, error) {
 		return nil, backends.Errorf(backends.InvalidArgument, "e2b: a sandbox needs an explicit timeout")
 	}
 	var out Sandbox
-	err := a.do(ctx, http.MethodPost, "/sandboxes", nil, req, &out, retryOnlyRefusals)
+	err := a.do(ctx, callCreate, http.MethodPost, "/sandboxes", nil, req, &out, retryOnlyRefusals)
 	return &out, err
 }
 
 // Get returns a sandbox's details.
 func (a *API) Get(ctx context.Context, id string) (*SandboxDetail, error) {
 	var out SandboxDetail
-	err := a.do(ctx, http.MethodGet, "/sandboxes/"+url.PathEscape(id), nil, nil, &out, retrySafe)
+	err := a.do(ctx, callGet, http.MethodGet, "/sandboxes/"+url.PathEscape(id), nil, nil, &out, retrySafe)
 	return &out, err
 }
 
@@ -142,7 +154,7 @@ func (a *API) List(ctx context.Context, metadata map[string]string) ([]ListedSan
 			q.Set("nextToken", next)
 		}
 		var batch []ListedSandbox
-		h, err := a.doHeaders(ctx, http.MethodGet, "/v2/sandboxes", q, nil, &batch, retrySafe)
+		h, err := a.doHeaders(ctx, callList, http.MethodGet, "/v2/sandboxes", q, nil, &batch, retrySafe)
 		if err != nil {
 			return nil, err
 		}
@@ -157,7 +169,7 @@ func (a *API) List(ctx context.Context, metadata map[string]string) ([]ListedSan
 // SetTimeout sets the sandbox's remaining lifetime to timeout from now.
 func (a *API) SetTimeout(ctx context.Context, id string, timeout time.Duration) error {
 	body := map[string]int32{"timeout": seconds(timeout)}
-	return a.do(ctx, http.MethodPost, "/sandboxes/"+url.PathEscape(id)+"/timeout", nil, body, nil, retrySafe)
+	return a.do(ctx, callSetTimeout, http.MethodPost, "/sandboxes/"+url.PathEscape(id)+"/timeout", nil, body, nil, retrySafe)
 }
 
 // Connect returns a running sandbox (resuming a paused one), extending its
@@ -165,13 +177,13 @@ func (a *API) SetTimeout(ctx context.Context, id string, timeout time.Duration) 
 func (a *API) Connect(ctx context.Context, id string, timeout time.Duration) (*Sandbox, error) {
 	var out Sandbox
 	body := map[string]int32{"timeout": seconds(timeout)}
-	err := a.do(ctx, http.MethodPost, "/sandboxes/"+url.PathEscape(id)+"/connect", nil, body, &out, retrySafe)
+	err := a.do(ctx, callConnect, http.MethodPost, "/sandboxes/"+url.PathEscape(id)+"/connect", nil, body, &out, retrySafe)
 	return &out, err
 }
 
 // Kill destroys a sandbox; one that is already gone is not an error.
 func (a *API) Kill(ctx context.Context, id string) error {
-	err := a.do(ctx, http.MethodDelete, "/sandboxes/"+url.PathEscape(id), nil, nil, nil, retrySafe)
+	err := a.do(ctx, callKill, http.MethodDelete, "/sandboxes/"+url.PathEscape(id), nil, nil, nil, retrySafe)
 	if backends.CategoryOf(err) == backends.NotFound {
 		return nil
 	}
@@ -190,12 +202,12 @@ const (
 	retryOnlyRefusals                    // not idempotent: only 429 (refused before doing anything)
 )
 
-func (a *API) do(ctx context.Context, method, path string, q url.Values, in, out any, policy retryPolicy) error {
-	_, err := a.doHeaders(ctx, method, path, q, in, out, policy)
+func (a *API) do(ctx context.Context, c call, method, path string, q url.Values, in, out any, policy retryPolicy) error {
+	_, err := a.doHeaders(ctx, c, method, path, q, in, out, policy)
 	return err
 }
 
-func (a *API) doHeaders(ctx context.Context, method, path string, q url.Values, in, out any, policy retryPolicy) (http.Header, error) {
+func (a *API) doHeaders(ctx context.Context, c call, method, path string, q url.Values, in, out any, policy retryPolicy) (http.Header, error) {
 	var body []byte
 	if in != nil {
 		var err error
@@ -208,7 +220,9 @@ func (a *API) doHeaders(ctx context.Context, method, path string, q url.Values, 
 		u += "?" + q.Encode()
 	}
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		h, wait, err := a.once(ctx, method, u, body, out)
+		a.metrics.observe(apiControl, c, time.Since(start), err)
 		if err == nil {
 			return h, nil
 		}
@@ -222,6 +236,9 @@ func (a *API) doHeaders(ctx context.Context, method, path string, q url.Values, 
 		}
 		if !pause.For(ctx, wait) {
 			return nil, backends.Errorf(backends.Timeout, "e2b: %s %s: gave up waiting to retry: %w", method, path, err)
+		}
+		if a.metrics != nil {
+			a.metrics.recovery.Record(recovery.Retry, 0) // a control-plane call uses no sandbox time
 		}
 	}
 }

@@ -56,6 +56,8 @@ type Envd struct {
 	// KillGrace is how long a command's process group has between SIGTERM
 	// and SIGKILL, at its deadline or when it is stopped. If zero, 5 s.
 	KillGrace time.Duration
+	// metrics, set by the provider, records every request (metrics.go).
+	metrics *requestMetrics
 	// StopWait is how much longer than KillGrace gitgate waits for envd to
 	// confirm that a stopped command is gone. If zero, 10 s.
 	StopWait time.Duration
@@ -290,7 +292,7 @@ func (e *Envd) stream(ctx context.Context, r startSpec) (res ExecResult, pid uin
 	if r.timeout > 0 {
 		req.Header.Set("Connect-Timeout-Ms", strconv.FormatInt(r.timeout.Milliseconds(), 10))
 	}
-	resp, err := e.client().Do(req)
+	resp, err := e.do(req, callProcess)
 	if err != nil {
 		return ExecResult{}, 0, true, transportError(ctx, err) // the request may have reached envd
 	}
@@ -512,7 +514,7 @@ func (e *Envd) Upload(ctx context.Context, path string, data []byte) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := e.client().Do(req)
+	resp, err := e.do(req, callWriteFile)
 	if err != nil {
 		return transportError(ctx, err)
 	}
@@ -537,7 +539,7 @@ func (e *Envd) Download(ctx context.Context, path string, offset, limit int64) (
 	if limit > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, offset+limit-1))
 	}
-	resp, err := e.client().Do(req)
+	resp, err := e.do(req, callReadFile)
 	if err != nil {
 		return nil, 0, transportError(ctx, err)
 	}
@@ -571,7 +573,7 @@ func (e *Envd) Download(ctx context.Context, path string, offset, limit int64) (
 }
 
 // unary calls a unary Connect method of envd with JSON.
-func (e *Envd) unary(ctx context.Context, method string, in, out any) error {
+func (e *Envd) unary(ctx context.Context, c call, method string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return backends.Errorf(backends.Internal, "e2b: encode %s: %w", method, err)
@@ -582,7 +584,7 @@ func (e *Envd) unary(ctx context.Context, method string, in, out any) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Connect-Protocol-Version", "1")
-	resp, err := e.client().Do(req)
+	resp, err := e.do(req, c)
 	if err != nil {
 		return transportError(ctx, err)
 	}
@@ -606,7 +608,7 @@ func (e *Envd) unary(ctx context.Context, method string, in, out any) error {
 // the process envd started with tag (not to its children: envd signals
 // that process only). A process that is not there is not an error.
 func (e *Envd) Signal(ctx context.Context, tag, signal string) error {
-	err := e.unary(ctx, "process.Process/SendSignal", map[string]any{"process": map[string]any{"tag": tag}, "signal": signal}, nil)
+	err := e.unary(ctx, callSignal, "process.Process/SendSignal", map[string]any{"process": map[string]any{"tag": tag}, "signal": signal}, nil)
 	if backends.CategoryOf(err) == backends.NotFound {
 		return nil
 	}
@@ -625,7 +627,7 @@ func (e *Envd) List(ctx context.Context) ([]Process, error) {
 	var out struct {
 		Processes []Process `json:"processes"`
 	}
-	err := e.unary(ctx, "process.Process/List", map[string]any{}, &out)
+	err := e.unary(ctx, callListProcesses, "process.Process/List", map[string]any{}, &out)
 	return out.Processes, err
 }
 

@@ -91,6 +91,7 @@ type Provider struct {
 	userErr error
 
 	lifetime, cost prometheus.Counter
+	requests       *requestMetrics // envd's requests (nil: not measured)
 }
 
 type known struct {
@@ -142,6 +143,10 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(p.lifetime, p.cost)
+		p.requests = newRequestMetrics(cfg.Registerer)
+		if cfg.API.metrics == nil { // the API's requests count with the provider's
+			cfg.API.metrics = p.requests
+		}
 	}
 	return p, nil
 }
@@ -158,7 +163,7 @@ func (p *Provider) Name() string { return "e2b" }
 
 func (p *Provider) envd(k known) *Envd {
 	return &Envd{BaseURL: k.envdURL, SandboxID: k.info.ID, AccessToken: k.token, User: p.cfg.User, HTTP: p.cfg.HTTP,
-		Keepalive: p.cfg.Keepalive, KillGrace: p.cfg.KillGrace, StopWait: p.cfg.StopWait}
+		Keepalive: p.cfg.Keepalive, KillGrace: p.cfg.KillGrace, StopWait: p.cfg.StopWait, metrics: p.requests}
 }
 
 // sharedHostDomains are the domains whose sandboxes E2B's SDKs reach

@@ -13,6 +13,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/recovery"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -182,7 +183,7 @@ func (e *Executor) Execute(ctx context.Context, req backends.Request) (backends.
 	}
 	start := time.Now()
 	ctx, notes := withNotices(ctx)
-	ctx, facts := withCallFacts(ctx)
+	ctx, facts := withCallFacts(ctx, req.GetScope().Principal)
 	res, err := e.dispatch(ctx, req)
 	if err != nil {
 		return nil, backends.WithOp(req.Op(), notes.onError(backends.CallerGaveUp(ctx, err)))
@@ -209,6 +210,7 @@ type metrics struct {
 	processes      *prometheus.CounterVec
 	sandboxSeconds *prometheus.CounterVec
 	sandboxCost    *prometheus.CounterVec
+	recovery       *recovery.Metrics // re-clones and restores (shared with the gateway's fallbacks)
 }
 
 func newMetrics(reg prometheus.Registerer, backend string) *metrics {
@@ -237,5 +239,6 @@ func newMetrics(reg prometheus.Registerer, backend string) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.recovered, m.lockWait, m.processes, m.sandboxSeconds, m.sandboxCost)
 	}
+	m.recovery = recovery.NewMetrics(reg)
 	return m
 }

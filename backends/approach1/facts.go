@@ -16,6 +16,7 @@ import (
 // Commands of one call may run concurrently (a transfer's disk watch), so
 // it is guarded.
 type callFacts struct {
+	caller   sandbox.Owner // the calling agent, whom the commands' cost is charged to
 	mu       sync.Mutex
 	cost     float64
 	wait     time.Duration
@@ -26,9 +27,10 @@ type callFacts struct {
 
 type callFactsKey struct{}
 
-// withCallFacts returns a context carrying a new accumulator for one call.
-func withCallFacts(ctx context.Context) (context.Context, *callFacts) {
-	f := &callFacts{}
+// withCallFacts returns a context carrying a new accumulator for one call
+// of caller.
+func withCallFacts(ctx context.Context, caller backends.Principal) (context.Context, *callFacts) {
+	f := &callFacts{caller: sandbox.Owner{Project: caller.Project, Agent: caller.Agent}}
 	return context.WithValue(ctx, callFactsKey{}, f), f
 }
 
@@ -46,6 +48,26 @@ func (f *callFacts) addCost(usd float64) {
 	f.mu.Lock()
 	f.cost += usd
 	f.mu.Unlock()
+}
+
+// costSoFar is what the call's commands have cost until now (0 outside a
+// call).
+func (f *callFacts) costSoFar() float64 {
+	if f == nil {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cost
+}
+
+// who is the calling agent (zero outside a call: the cost then stays with
+// the sandbox's owner, see sandbox.Manager.Charge).
+func (f *callFacts) who() sandbox.Owner {
+	if f == nil {
+		return sandbox.Owner{}
+	}
+	return f.caller
 }
 
 func (f *callFacts) addWait(d time.Duration) {

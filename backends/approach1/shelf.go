@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/backends/recovery"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -370,6 +371,7 @@ func (e *Executor) unshelve(ctx context.Context, b sandbox.Binding, p backends.P
 		defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
 		return e.open(ctx, b.Key, p, true) // another operation may have restored it meanwhile
 	}
+	costBefore := factsOf(ctx).costSoFar()
 	w, m, err := e.restore(ctx, b, p)
 	if err != nil {
 		if backends.CategoryOf(err) != backends.NotFound {
@@ -380,6 +382,7 @@ func (e *Executor) unshelve(ctx context.Context, b sandbox.Binding, p backends.P
 		return nil, err
 	}
 	e.shelf.restored.WithLabelValues("ok").Inc()
+	e.metrics.recovery.Record(recovery.Restore, factsOf(ctx).costSoFar()-costBefore)
 	why := "after " + humanDuration(e.cfg.Sandboxes.IdleTTL()) + " unused"
 	if m.Forced {
 		why = "when the gateway shut down"

@@ -12,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
+	"github.com/gitgate/gitgate/backends/recovery"
 	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
@@ -120,6 +121,7 @@ func (e *Executor) replace(ctx context.Context, b sandbox.Binding, p backends.Pr
 	if err != nil {
 		return nil, err
 	}
+	costBefore := factsOf(ctx).costSoFar()
 	info, done, err := e.acquire(ctx, b.Key.Owner())
 	if err != nil {
 		return nil, err
@@ -138,6 +140,7 @@ func (e *Executor) replace(ctx context.Context, b sandbox.Binding, p backends.Pr
 		done()
 		return nil, err
 	}
+	e.metrics.recovery.Record(recovery.Reclone, factsOf(ctx).costSoFar()-costBefore)
 	e.cfg.Logger.Warn("workspace's sandbox was gone; cloned it again into a new one (nothing unsaved was lost)",
 		"workspace", b.Key.String(), "old_sandbox", b.SandboxID, "sandbox", nb.SandboxID, "branch", b.Branch)
 	return &workspace{Binding: nb, done: done}, nil
@@ -312,6 +315,7 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 			cost := d * c.CostPerSecond(sandboxID)
 			e.metrics.sandboxCost.WithLabelValues(string(g.op)).Add(cost)
 			factsOf(ctx).addCost(cost)
+			e.cfg.Sandboxes.Charge(sandboxID, factsOf(ctx).who(), cost)
 		}
 		return res, err
 	}

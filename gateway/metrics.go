@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"sync"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -15,6 +16,7 @@ type Metrics struct {
 	ops      *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
+	agents   *activeAgents
 }
 
 // NewMetrics creates the metrics and registers them with reg (if not nil).
@@ -32,9 +34,10 @@ func NewMetrics(reg prometheus.Registerer, backendNames ...backends.Name) *Metri
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gitgate_operations_in_flight", Help: "Operations currently running, by operation.",
 		}, []string{"op"}),
+		agents: newActiveAgents(time.Now),
 	}
 	if reg != nil {
-		reg.MustRegister(m.ops, m.latency, m.inFlight)
+		reg.MustRegister(m.ops, m.latency, m.inFlight, m.agents)
 	}
 	m.initSeries(backendNames)
 	return m
@@ -55,9 +58,11 @@ func (m *Metrics) initSeries(backendNames []backends.Name) {
 	}
 }
 
-// begin marks an operation in flight and returns the function that records
-// its end.
-func (m *Metrics) begin(op backends.Op) func(backend backends.Name, err error, d time.Duration) {
+// begin marks req's operation in flight, and its agent active, and returns
+// the function that records its end.
+func (m *Metrics) begin(req backends.Request) func(backend backends.Name, err error, d time.Duration) {
+	op := req.Op()
+	m.agents.seen(req.GetScope().Principal)
 	g := m.inFlight.WithLabelValues(string(op))
 	g.Inc()
 	return func(backend backends.Name, err error, d time.Duration) {
@@ -69,6 +74,99 @@ func (m *Metrics) begin(op backends.Op) func(backend backends.Name, err error, d
 		m.ops.WithLabelValues(string(op), backend.String(), outcome, cat).Inc()
 		m.latency.WithLabelValues(string(op), backend.String()).Observe(d.Seconds())
 	}
+}
+
+// ActiveAgentWindow is how recently an agent must have made a call to
+// count in gitgate_agents_active.
+const ActiveAgentWindow = 5 * time.Minute
+
+// activeAgents is gitgate_agents_active{project}: the agents with a call
+// in the last ActiveAgentWindow, per project, counted when scraped. The
+// agents are the configured ones (every call is authenticated), so the
+// map stays bounded; an agent idle past the window is dropped.
+type activeAgents struct {
+	now  func() time.Time
+	desc *prometheus.Desc
+
+	mu   sync.Mutex
+	last map[backends.Principal]time.Time // Principal with Project and Agent only
+}
+
+func newActiveAgents(now func() time.Time) *activeAgents {
+	return &activeAgents{now: now, last: map[backends.Principal]time.Time{},
+		desc: prometheus.NewDesc("gitgate_agents_active", "Agents with a call in the last 5 minutes, by project (for the cost per concurrent user).",
+			[]string{"project"}, nil)}
+}
+
+func (a *activeAgents) seen(p backends.Principal) {
+	if p.Project == "" {
+		return
+	}
+	k := backends.Principal{Project: p.Project, Agent: p.Agent}
+	now := a.now()
+	a.mu.Lock()
+	a.last[k] = now
+	a.mu.Unlock()
+}
+
+// count returns the active agents per project, dropping those idle past
+// the window (a project whose agents all went idle reports 0 until the
+// next scrape after it, then nothing).
+func (a *activeAgents) count() map[string]int {
+	now := a.now()
+	out := map[string]int{}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, at := range a.last {
+		if now.Sub(at) > ActiveAgentWindow {
+			delete(a.last, k)
+			out[k.Project] += 0
+			continue
+		}
+		out[k.Project]++
+	}
+	return out
+}
+
+func (a *activeAgents) Describe(ch chan<- *prometheus.Desc) { ch <- a.desc }
+
+func (a *activeAgents) Collect(ch chan<- prometheus.Metric) {
+	for project, n := range a.count() {
+		ch <- prometheus.MustNewConstMetric(a.desc, prometheus.GaugeValue, float64(n), project)
+	}
+}
+
+// routerCollector is the router's state as gauges, read on every scrape:
+// gitgate_breaker_forced_open{op} (1 while an operator or a drill forces
+// the operation's breaker open) and gitgate_drill_active (1 while a drill
+// mark is on this gateway).
+type routerCollector struct {
+	r             *Router
+	forced, drill *prometheus.Desc
+}
+
+func newRouterCollector(r *Router) *routerCollector {
+	return &routerCollector{r: r,
+		forced: prometheus.NewDesc("gitgate_breaker_forced_open", "1 while an operator or a drill forces the operation's Approach 2 breaker open.", []string{"op"}, nil),
+		drill:  prometheus.NewDesc("gitgate_drill_active", "1 while a kill-switch drill's mark is on this gateway.", nil, nil)}
+}
+
+func (c *routerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.forced; ch <- c.drill }
+
+func (c *routerCollector) Collect(ch chan<- prometheus.Metric) {
+	forced := c.r.ForcedBreakers()
+	for _, info := range backends.Ops() {
+		v := 0.0
+		if _, on := forced[string(info.Op)]; on {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.forced, prometheus.GaugeValue, v, string(info.Op))
+	}
+	active := 0.0
+	if c.r.cfg.Drill != nil && c.r.cfg.Drill.ID() != "" {
+		active = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.drill, prometheus.GaugeValue, active)
 }
 
 // BreakerStates returns the state ("closed", "half-open", "open") of the
@@ -92,15 +190,16 @@ func (r *Router) BreakerStates() map[string]string {
 // stateCollector turns the routing state into gauges on every scrape, so
 // that they always agree with the admin status endpoint.
 type stateCollector struct {
-	status                          func() flags.Status
-	kill, route, shadow, rb, usable *prometheus.Desc
+	status                                 func() flags.Status
+	kill, route, shadow, rb, usable, stage *prometheus.Desc
 }
 
 // NewStateCollector returns the gauges of the routing state that status
 // reports (flags.Evaluator.Status): the kill switch by source (flags,
 // override, effective), each operation's share per backend and its shadow
-// share as configured and as effective, local rollbacks, and whether the
-// flags are usable. Labels are bounded: op, backend, source.
+// share as configured and as effective, its canary stage (the configured
+// share in percent), local rollbacks, and whether the flags are usable.
+// Labels are bounded: op, backend, source.
 func NewStateCollector(status func() flags.Status) prometheus.Collector {
 	return &stateCollector{status: status,
 		kill: prometheus.NewDesc("gitgate_kill_switch", "Kill switch (1 on) by source: flags (file or sync source), override (admin listener), effective.",
@@ -112,11 +211,13 @@ func NewStateCollector(status func() flags.Status) prometheus.Collector {
 		rb: prometheus.NewDesc("gitgate_local_rollback", "1 when this gateway rolled the operation back itself (sync source).",
 			[]string{"op"}, nil),
 		usable: prometheus.NewDesc("gitgate_flags_usable", "1 when the flags can be used; 0 sends every call to Approach 1.", nil, nil),
+		stage: prometheus.NewDesc("gitgate_canary_stage", "The operation's canary stage: the configured share of its workspaces on Approach 2, in percent (0, 10, 50, 100).",
+			[]string{"op"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.kill, c.route, c.shadow, c.rb, c.usable} {
+	for _, d := range []*prometheus.Desc{c.kill, c.route, c.shadow, c.rb, c.usable, c.stage} {
 		ch <- d
 	}
 }
@@ -144,6 +245,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.shadow, o.Shadow.Configured, o.Op, "configured")
 		gauge(c.shadow, o.Shadow.Effective, o.Op, "effective")
 		gauge(c.rb, one(o.LocalRollback), o.Op)
+		gauge(c.stage, o.Route.Configured*100, o.Op)
 	}
 }
 

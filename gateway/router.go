@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/recovery"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,7 @@ type Router struct {
 	cfg      RouterConfig
 	breakers *breakers
 	fallback *prometheus.CounterVec
+	recovery *recovery.Metrics // fallbacks, as failure recovery
 	shadow   *shadower
 	inFlight atomic.Int64 // calls in Execute now (canary.Entry.InFlight)
 	traffic  traffic
@@ -98,8 +100,9 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 			Name: "gitgate_fallbacks_total", Help: "Calls routed to Approach 2 that Approach 1 served instead, by operation and reason.",
 		}, []string{"op", "reason"})}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(r.fallback)
+		cfg.Registerer.MustRegister(r.fallback, newRouterCollector(r))
 	}
+	r.recovery = recovery.NewMetrics(cfg.Registerer)
 	return r, nil
 }
 
@@ -113,7 +116,7 @@ func (r *Router) Execute(ctx context.Context, req backends.Request) (backends.Re
 	start := time.Now()
 	var done func(backends.Name, error, time.Duration)
 	if r.cfg.Metrics != nil {
-		done = r.cfg.Metrics.begin(req.Op())
+		done = r.cfg.Metrics.begin(req)
 	}
 	res, served, fell, err := r.route(ctx, name, req)
 	took := time.Since(start)
@@ -190,6 +193,11 @@ func (r *Router) route(ctx context.Context, name backends.Name, req backends.Req
 	}
 	r.fallback.WithLabelValues(string(req.Op()), reason).Inc()
 	res, err = r.call(ctx, r.cfg.Default, req)
+	var cost float64
+	if err == nil {
+		cost = res.GetServed().CostUSD
+	}
+	r.recovery.Record(recovery.Fallback, cost)
 	return res, r.cfg.Default, true, err
 }
 

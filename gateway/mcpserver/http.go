@@ -85,7 +85,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	sessions.release = func(id string) { endSession(streamable, id) }
 	g := &guard{cfg: c, dir: s.cfg.Directory, next: streamable, sessions: sessions, log: s.cfg.Logger}
 	mux := http.NewServeMux()
-	mux.Handle(c.Path, g)
+	mux.Handle(c.Path, s.countHTTP(g))
 	noOAuth := g.checkHost(http.HandlerFunc(answerNoOAuth))
 	for _, p := range oauthPaths {
 		for _, pattern := range []string{p, p + "/"} {

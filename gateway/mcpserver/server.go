@@ -63,6 +63,8 @@ type Config struct {
 	Logger    *slog.Logger       // if nil, slog.Default()
 	Version   string             // reported to clients
 	HTTP      HTTPConfig         // Streamable HTTP settings
+	// Metrics, if set, counts the endpoint's requests (apimetrics.go).
+	Metrics *APIMetrics
 	// HidePaths are the gateway's own directories (sandboxes, state): no
 	// text an agent gets shows them; "<sandbox>" stands in their place
 	// (a last net behind the backends, which report relative paths).
@@ -103,6 +105,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg}
 	s.mcp = server.NewMCPServer("gitgate", cfg.Version,
 		server.WithToolCapabilities(false),
+		server.WithToolHandlerMiddleware(s.countCalls), // outermost: sees what recoverPanics makes of a panic
 		server.WithToolHandlerMiddleware(s.recoverPanics),
 		server.WithInstructions(instructions),
 	)

@@ -14,6 +14,7 @@ import (
 func (s *Server) ServeStdio(ctx context.Context, agent gateway.Agent, in io.Reader, out io.Writer) error {
 	stdio := server.NewStdioServer(s.mcp)
 	stdio.SetContextFunc(func(ctx context.Context) context.Context {
+		ctx = context.WithValue(ctx, stdioKey{}, true) // its tool calls count as stdio requests (apimetrics.go)
 		return gateway.WithPrincipal(ctx, agent.Principal())
 	})
 	return stdio.Listen(ctx, in, out)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -10,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/gateway/branches"
 	"github.com/gitgate/gitgate/internal/gitremote"
+	"github.com/gitgate/gitgate/internal/testkit"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestAgentPushToMainIsRefused: through the gateway (MCP over HTTP), an
@@ -137,4 +141,36 @@ func TestBranchesCommands(t *testing.T) {
 	if ref, _ := srv.Ref(context.Background(), "demo", "refs/heads/agent/ada/old"); ref != sha {
 		t.Fatalf("restored branch at %q, want %s", ref, sha)
 	}
+}
+
+// TestScheduledCleanupRuns: the gateway's schedule runs the cleanup every
+// interval (a dry run while not enabled) until its context ends.
+func TestScheduledCleanupRuns(t *testing.T) {
+	cfg := &configs.Config{StateDir: t.TempDir()}
+	store, closeStore, err := openBranchStore(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	reg := prometheus.NewRegistry()
+	c := newCleaner(cfg, store, branchGit(cfg), branches.NewMetrics(reg), slog.New(slog.DiscardHandler), false)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { runCleanups(ctx, c, 10*time.Millisecond, slog.New(slog.DiscardHandler)); close(done) }()
+	runs := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "gitgate_branch_cleanup_runs_total" {
+				for _, m := range mf.GetMetric() {
+					if m.GetLabel()[0].GetValue() == "dry_run" {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	testkit.Eventually(t, "two scheduled dry runs", func() bool { return runs() >= 2 })
+	cancel()
+	<-done
 }

@@ -93,3 +93,17 @@ func (c *Config) validateBudget() error {
 	}
 	return nil
 }
+
+// ResolveBudget reads what the budget's store needs from the environment
+// (the PostgreSQL DSN postgres.dsn_env names) and checks the budget
+// section: for commands that read the budget without serving (`gitgate
+// budget`), which need no project token.
+func (c *Config) ResolveBudget(getenv func(string) string) error {
+	if c.Postgres.DSNEnv != "" && c.Postgres.DSN == "" {
+		c.Postgres.DSN = getenv(c.Postgres.DSNEnv)
+	}
+	if err := c.validateBudget(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}

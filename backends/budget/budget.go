@@ -205,11 +205,11 @@ func (b *Budget) observe(statuses []Status) {
 		if s.LimitUSD <= 0 {
 			continue
 		}
-		switch {
-		case s.Spent() && b.once(b.spent, s):
-			b.cfg.Logger.Warn("sandbox budget spent: "+b.consequence(), b.logAttrs(s)...)
-		case s.Ratio >= b.cfg.WarnAt && !s.Spent() && b.once(b.warned, s):
+		if s.Ratio >= b.cfg.WarnAt && b.once(b.warned, s) { // also when it went past WarnAt and 100 % at once
 			b.cfg.Logger.Warn(fmt.Sprintf("sandbox budget at %.0f %%", 100*s.Ratio), b.logAttrs(s)...)
+		}
+		if s.Spent() && b.once(b.spent, s) {
+			b.cfg.Logger.Warn("sandbox budget spent: "+b.consequence(), b.logAttrs(s)...)
 		}
 	}
 }

@@ -180,9 +180,14 @@ func TestThresholds(t *testing.T) {
 	// A new month: the lines come again, once.
 	c.t = time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)
 	add("alpha", 3.5)
-	_ = b.Allow(t.Context(), "alpha")
-	if n := strings.Count(logs.String(), "sandbox budget at"); n != 2 {
-		t.Fatalf("%d WARN lines after the new month's 87 %%, want 2", n)
+	if err := b.Allow(t.Context(), "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), `sandbox budget at 88 %" scope=alpha month=2027-01`); n != 1 {
+		t.Fatalf("%d WARN lines for January's 87.5 %%, want 1:\n%s", n, logs)
+	}
+	if n := strings.Count(logs.String(), "sandbox budget at"); n != 3 {
+		t.Fatalf("%d WARN lines at warn_at, want 3 (alpha in December and January, _total in December)", n)
 	}
 }
 

@@ -68,6 +68,13 @@ type Router struct {
 
 var _ backends.Executor = (*Router)(nil)
 
+// The reasons of gitgate_fallbacks_total.
+const (
+	fallbackFailed     = "failed"      // Approach 2 failed a read
+	fallbackForcedOpen = "forced_open" // its breaker was forced open
+	fallbackNotStarted = "not_started" // it refused or was unreachable before starting the call
+)
+
 // NewRouter returns a Router.
 func NewRouter(cfg RouterConfig) (*Router, error) {
 	if _, ok := cfg.Backends[cfg.Default]; !ok {
@@ -99,6 +106,11 @@ func NewRouter(cfg RouterConfig) (*Router, error) {
 		fallback: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgate_fallbacks_total", Help: "Calls routed to Approach 2 that Approach 1 served instead, by operation and reason.",
 		}, []string{"op", "reason"})}
+	for _, info := range backends.Ops() { // every series from zero, for rates and alerts
+		for _, reason := range []string{fallbackFailed, fallbackForcedOpen, fallbackNotStarted} {
+			r.fallback.WithLabelValues(string(info.Op), reason)
+		}
+	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(r.fallback, newRouterCollector(r))
 	}
@@ -184,12 +196,12 @@ func (r *Router) route(ctx context.Context, name backends.Name, req backends.Req
 	if err == nil || !r.mayFallBack(ctx, req, err) {
 		return res, name, false, err
 	}
-	reason := "failed"
+	reason := fallbackFailed
 	switch {
 	case errors.Is(err, errForcedOpen):
-		reason = "forced_open"
+		reason = fallbackForcedOpen
 	case errors.Is(err, backends.ErrNotStarted):
-		reason = "not_started"
+		reason = fallbackNotStarted
 	}
 	r.fallback.WithLabelValues(string(req.Op()), reason).Inc()
 	res, err = r.call(ctx, r.cfg.Default, req)

@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -102,7 +103,9 @@ func TestAPIRequestsCountedByClass(t *testing.T) {
 	}
 	cancel()
 	_ = inW.Close()
-	<-done
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("ServeStdio: %v", err)
+	}
 	_ = outR.Close()
 	want(TransportStdio, 1, 1, 1)
 }

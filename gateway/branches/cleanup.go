@@ -161,7 +161,7 @@ func (c *Cleaner) remote(ctx context.Context, group []Pushed) ([]Decision, error
 		if d.Error != "" {
 			errs = append(errs, fmt.Errorf("%s %s %s: %s", project, url, p.Branch, d.Error))
 		}
-		if d.Keep == KeepGone {
+		if d.Keep == KeepGone && !c.cfg.DryRun { // the branch is gone: so goes its record
 			if err := c.cfg.Store.Forget(ctx, p.Key()); err != nil {
 				errs = append(errs, err)
 			}

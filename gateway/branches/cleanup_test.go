@@ -23,6 +23,7 @@ func (f *fixture) scenario() map[string]string {
 	f.pushed("agent/a1/active", tips["agent/a1/active"], f.now.Add(-29*day))
 	f.pushed("agent/a1/foreign", f.commit("agent/a1/foreign", "agent work"), f.now.Add(-60*day))
 	tips["agent/a1/foreign"] = f.commit("agent/a1/foreign", "a human pushed on top")
+	f.pushed("agent/a1/gone", "0123456789abcdef0123456789abcdef01234567", f.now) // deleted by someone else
 	tips["main"] = f.ref("main")
 	f.pushed("main", tips["main"], f.now.Add(-90*day)) // recorded before a policy existed
 	return tips
@@ -47,7 +48,7 @@ func TestCleanupDeletesMergedAndStaleKeepsTheRest(t *testing.T) {
 	}
 	got := decisions(rep)
 	want := map[string]string{"agent/a1/merged": "merged", "agent/a1/stale": "stale", "agent/a1/active": "active",
-		"agent/a1/foreign": "foreign", "main": "protected"}
+		"agent/a1/foreign": "foreign", "main": "protected", "agent/a1/gone": "gone"}
 	for branch, what := range want {
 		d := got[branch]
 		if string(d.Delete)+string(d.Keep) != what || d.Error != "" {
@@ -69,6 +70,10 @@ func TestCleanupDeletesMergedAndStaleKeepsTheRest(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.runs.WithLabelValues("ok")); n != 1 {
 		t.Errorf("ok runs = %v, want 1", n)
+	}
+
+	if recs, _ := f.store.Pushed(t.Context(), ""); len(recs) != 3 {
+		t.Errorf("records left: %+v; want those of active, foreign and main", recs)
 	}
 
 	// Every deletion is recorded and restorable from its record.

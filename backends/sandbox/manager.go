@@ -53,6 +53,10 @@ type ManagerConfig struct {
 	// Attribution bounds the project and agent labels of the cost the
 	// manager attributes (Charge, and sandbox lifetimes as they end).
 	Attribution Attribution
+	// Usage measures the sandboxes' CPU and memory. If nil, the Provider
+	// does when it is a UsageReader (a decorated provider that hides it
+	// can hand over the inner one here).
+	Usage UsageReader
 	// UsageInterval, with a provider that can measure its sandboxes
 	// (UsageReader), is how often Run samples their CPU and memory use
 	// into the utilisation gauges. Zero: DefaultUsageInterval; negative:
@@ -95,6 +99,9 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	}
 	if cfg.Creator == nil {
 		cfg.Creator = cfg.Provider
+	}
+	if r, ok := cfg.Provider.(UsageReader); ok && cfg.Usage == nil {
+		cfg.Usage = r
 	}
 	if cfg.IdleTTL <= 0 {
 		cfg.IdleTTL = DefaultIdleTTL

@@ -64,7 +64,7 @@ func newUsageGauges(reg prometheus.Registerer, provider string) *usageGauges {
 // usageInterval is how often Run samples, 0 when it does not (the
 // provider cannot measure, or sampling is off).
 func (m *Manager) usageInterval() time.Duration {
-	if _, ok := m.cfg.Provider.(UsageReader); !ok || m.cfg.UsageInterval < 0 {
+	if m.cfg.Usage == nil || m.cfg.UsageInterval < 0 {
 		return 0
 	}
 	if m.cfg.UsageInterval == 0 {
@@ -73,14 +73,14 @@ func (m *Manager) usageInterval() time.Duration {
 	return m.cfg.UsageInterval
 }
 
-// SampleUsage measures every live sandbox of the manager (where the
-// provider is a UsageReader) and sets the utilisation gauges; a sandbox
+// SampleUsage measures every live sandbox of the manager (with
+// ManagerConfig.Usage, or the provider when it is a UsageReader) and sets the utilisation gauges; a sandbox
 // that cannot be measured now is left out of this sample. It returns how
 // many were measured. Run calls it on its interval; it is never on an
 // operation's path.
 func (m *Manager) SampleUsage(ctx context.Context) int {
-	reader, ok := m.cfg.Provider.(UsageReader)
-	if !ok {
+	reader := m.cfg.Usage
+	if reader == nil {
 		return 0
 	}
 	m.mu.Lock()

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -55,9 +56,17 @@ func TestAdminListener(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	for _, leak := range []string{w.repoURL, `workspace="`, `project="`, `agent="`, `"alpha"`, `"ada"`, `"m"`} {
+	// A project label (cost per project, agents active) takes only the
+	// configured projects' names, a bounded set; agents appear only with
+	// metrics.agent_labels, off here.
+	for _, leak := range []string{w.repoURL, `workspace="`, `agent="`, `"ada"`, `"m"`} {
 		if strings.Contains(metrics, leak) {
 			t.Errorf("metrics carry an unbounded or identifying label value %q", leak)
+		}
+	}
+	for _, m := range regexp.MustCompile(`project="([^"]*)"`).FindAllStringSubmatch(metrics, -1) {
+		if _, configured := w.cfg.Projects[m[1]]; !configured && m[1] != "_other" {
+			t.Errorf("metrics carry project=%q, which is not a configured project", m[1])
 		}
 	}
 	if code, _ := get(t, strings.TrimSuffix(w.mcpURL, w.cfg.MCP.Path)+"/metrics"); code == 200 {

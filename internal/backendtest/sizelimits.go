@@ -18,17 +18,23 @@ import (
 // The project limits testTransferLimits configures for env.Project
 // (approach1.Project.MaxRepoBytes and MaxSandboxBytes); env.StrangerProject
 // keeps the defaults.
+//
+// They are small so that the repositories built to cross them are small:
+// each case moves its repository through git (and through gRPC or the
+// local E2B on those backends) on every backend the suite runs on.
 const (
-	LimitRepoBytes    = 4 << 20
-	LimitSandboxBytes = 12 << 20
+	LimitRepoBytes    = 2 << 20
+	LimitSandboxBytes = 6 << 20
 )
 
 // bigBlobBytes is the incompressible file of the repository "big": four
-// times the repository limit. zerosBytes is the file of "bomb", twice the
-// sandbox limit checked out, a few kilobytes packed.
+// times the repository limit, and above the sandbox limit too, so that a
+// peak below that limit shows the clone was stopped. zerosBytes is the
+// file of "bomb", twice the sandbox limit checked out, a few kilobytes
+// packed.
 const (
-	bigBlobBytes = 16 << 20
-	zerosBytes   = 24 << 20
+	bigBlobBytes = 8 << 20
+	zerosBytes   = 12 << 20
 )
 
 // testTransferLimits: with per-project limits on the repository size and
@@ -54,8 +60,8 @@ func testTransferLimits(t *testing.T, f Factory) {
 	}
 
 	cases := []struct{ repo, limit string }{
-		{"big", "repository size limit of 4 MiB"},
-		{"bomb", "sandbox disk limit of 12 MiB"},
+		{"big", "repository size limit of 2 MiB"},
+		{"bomb", "sandbox disk limit of 6 MiB"},
 	}
 	for _, c := range cases {
 		peak := watchPeak(t, env.SandboxRoots)
@@ -84,8 +90,8 @@ func testTransferLimits(t *testing.T, f Factory) {
 	Clone(t, ex, env, env.Agent, "pull")
 	Do[*backends.WriteFileResult](t, ex, env.Agent, &backends.WriteFileRequest{Scope: scope("pull"), Path: "notes.txt", Content: "uncommitted\n"})
 	for _, c := range []struct{ path, content, limit string }{
-		{"big.bin", string(big), "repository size limit of 4 MiB"},
-		{"zeros.bin", strings.Repeat("z", zerosBytes), "sandbox disk limit of 12 MiB"},
+		{"big.bin", string(big), "repository size limit of 2 MiB"},
+		{"zeros.bin", strings.Repeat("z", zerosBytes), "sandbox disk limit of 6 MiB"},
 	} {
 		before := snapshotWS(t, ex, env, "pull")
 		tracking := trackingTip(t, ex, env)

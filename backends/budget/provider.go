@@ -47,8 +47,8 @@ type tracked struct {
 
 // NewProvider decorates inner, which must bill by the second
 // (sandbox.Coster) and have no optional capability the decorator does not
-// pass on (sandbox.Lister, OrphanClaimer, Releaser; SecretWriter and
-// DiskUser only together).
+// pass on (sandbox.Lister, OrphanClaimer, Releaser; SecretWriter,
+// DiskUser and UsageReader only all together, as E2B's provider has them).
 func NewProvider(inner sandbox.Provider, b *Budget, cfg ProviderConfig) (*Provider, error) {
 	coster, ok := inner.(sandbox.Coster)
 	if !ok {
@@ -59,7 +59,8 @@ func NewProvider(inner sandbox.Provider, b *Budget, cfg ProviderConfig) (*Provid
 	_, releaser := inner.(sandbox.Releaser)
 	_, secrets := inner.(sandbox.SecretWriter)
 	_, disk := inner.(sandbox.DiskUser)
-	if lister || claimer || releaser || secrets != disk {
+	_, usage := inner.(sandbox.UsageReader)
+	if lister || claimer || releaser || secrets != disk || secrets != usage {
 		return nil, fmt.Errorf("budget: sandbox provider %s has optional capabilities the budget decorator does not pass on", inner.Name())
 	}
 	if cfg.Interval <= 0 {
@@ -72,7 +73,7 @@ func NewProvider(inner sandbox.Provider, b *Budget, cfg ProviderConfig) (*Provid
 }
 
 // Sandbox returns p as the manager should see it: with the inner
-// provider's SecretWriter and DiskUser when it has them.
+// provider's SecretWriter, DiskUser and UsageReader when it has them.
 func (p *Provider) Sandbox() sandbox.Provider {
 	if _, ok := p.inner.(sandbox.SecretWriter); ok {
 		return secretsAndDisk{p}
@@ -80,8 +81,14 @@ func (p *Provider) Sandbox() sandbox.Provider {
 	return p
 }
 
-// secretsAndDisk is p with the inner provider's SecretWriter and DiskUser.
+// secretsAndDisk is p with the inner provider's SecretWriter, DiskUser and
+// UsageReader.
 type secretsAndDisk struct{ *Provider }
+
+// Usage implements sandbox.UsageReader.
+func (s secretsAndDisk) Usage(ctx context.Context, id string) (sandbox.Usage, error) {
+	return s.inner.(sandbox.UsageReader).Usage(ctx, id)
+}
 
 // WriteSecret implements sandbox.SecretWriter.
 func (s secretsAndDisk) WriteSecret(ctx context.Context, id, path string, data []byte) error {
@@ -98,6 +105,7 @@ var (
 	_ sandbox.OwnerRecorder = (*Provider)(nil)
 	_ sandbox.SecretWriter  = secretsAndDisk{}
 	_ sandbox.DiskUser      = secretsAndDisk{}
+	_ sandbox.UsageReader   = secretsAndDisk{}
 )
 
 // Name returns the inner provider's name.

@@ -62,12 +62,16 @@ func (f *fakeProvider) Destroy(_ context.Context, id string) error {
 }
 func (f *fakeProvider) CostPerSecond(string) float64 { return 1 }
 
-// fakeWithSecrets adds SecretWriter and DiskUser, as E2B's provider has.
+// fakeWithSecrets adds SecretWriter, DiskUser and UsageReader, as E2B's
+// provider has.
 type fakeWithSecrets struct{ *fakeProvider }
 
 func (fakeWithSecrets) WriteSecret(context.Context, string, string, []byte) error { return nil }
 func (fakeWithSecrets) DiskUsage(context.Context, string, []string) ([]int64, error) {
 	return nil, nil
+}
+func (fakeWithSecrets) Usage(context.Context, string) (sandbox.Usage, error) {
+	return sandbox.Usage{CPU: 0.5}, nil
 }
 
 // fakeLister has a capability the decorator cannot pass on.
@@ -169,8 +173,8 @@ func TestProviderLifetimeCap(t *testing.T) {
 	}
 }
 
-// TestProviderCapabilities: the decorator keeps E2B's SecretWriter and
-// DiskUser, adds none to a provider without them, and refuses providers
+// TestProviderCapabilities: the decorator keeps E2B's SecretWriter,
+// DiskUser and UsageReader, adds none to a provider without them, and refuses providers
 // whose capabilities it would hide.
 func TestProviderCapabilities(t *testing.T) {
 	b, _ := newTestBudget(t, &clock{time.Now()}, fileStore(t), nil)
@@ -195,6 +199,11 @@ func TestProviderCapabilities(t *testing.T) {
 	}
 	if _, ok := s.(sandbox.Coster); !ok {
 		t.Fatal("Coster lost")
+	}
+	if u, ok := s.(sandbox.UsageReader); !ok {
+		t.Fatal("UsageReader lost")
+	} else if got, _ := u.Usage(t.Context(), "x"); got.CPU != 0.5 {
+		t.Fatalf("Usage not passed on: %+v", got)
 	}
 	if _, err := NewProvider(fakeLister{plain}, b, ProviderConfig{}); err == nil {
 		t.Fatal("a Lister accepted")

@@ -55,9 +55,10 @@ func TestBudgetOnE2B(t *testing.T) {
 	})
 
 	// A new sandbox (another project's) is refused through either gateway.
-	w.mcpURL, bMCP = bMCP, w.mcpURL
+	first := w.mcpURL
+	w.mcpURL = bMCP
 	eveOnB := w.httpClient(t, strangerToken)
-	w.mcpURL, bMCP = bMCP, w.mcpURL
+	w.mcpURL = first
 	res := w.call(t, eveOnB, "clone", map[string]any{"workspace": "two", "url": w.repoURL})
 	msg := text(res)
 	if !res.IsError || !strings.HasPrefix(msg, "resource_exhausted: ") {

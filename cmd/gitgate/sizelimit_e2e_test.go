@@ -88,7 +88,7 @@ func (w *world) startBackendWithYAML(t *testing.T, addr, extra string) {
 // is read from the configuration (projects.<name>.max_repo_bytes).
 func TestTransferLimitsArePerProject(t *testing.T) {
 	w := newWorld(t)
-	big := make([]byte, 12<<20) // incompressible: the pack is as large as the blob
+	big := make([]byte, 6<<20) // incompressible: the pack is as large as the blob, half again alpha's limit
 	if _, err := rand.Read(big); err != nil {
 		t.Fatal(err)
 	}

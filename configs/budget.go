@@ -30,10 +30,6 @@ var (
 	budgetStores  = []string{"auto", "redis", "postgres", "file"}
 )
 
-// budgetTotal is the scope name of the overall budget in metrics, which no
-// project may take.
-const budgetTotal = "_total"
-
 // BudgetStore is the store the budget's spend is kept in: the configured
 // one, or for auto PostgreSQL when postgres.dsn_env names a DSN (durable),
 // else Redis when redis.addr is set, else the state directory's file.
@@ -79,9 +75,6 @@ func (c *Config) validateBudget() error {
 		return fmt.Errorf("budget.store: redis needs redis.addr")
 	case b.Store == "postgres" && c.Postgres.DSN == "":
 		return fmt.Errorf("budget.store: postgres needs a DSN in the variable postgres.dsn_env names (%s)", c.Postgres.DSNEnv)
-	}
-	if _, ok := c.Projects[budgetTotal]; ok {
-		return fmt.Errorf("projects.%s: the name is reserved for the overall budget in metrics", budgetTotal)
 	}
 	for name, p := range b.Projects {
 		if _, ok := c.Projects[name]; !ok {

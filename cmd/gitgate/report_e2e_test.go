@@ -23,7 +23,7 @@ const reportDSNEnv = "E2E_REPORT_LEDGER_DSN"
 // TestReportAgreesWithTheGatewaysMetrics: a canary through the gateway
 // and the Approach 2 service (real Redis and PostgreSQL, the ledger in
 // PostgreSQL in a schema of its own): clone, status, read_file,
-// write_file, checkout and commit at 50 %, every call shadowed, on eight
+// write_file, checkout and commit at 50 %, every call shadowed, on four
 // workspaces; some calls while the service is stopped (they fall back to
 // Approach 1, or fail), some client mistakes (a bad refname, a missing
 // workspace, a missing file). Then the gateway stops (its ledger's last
@@ -74,7 +74,7 @@ func TestReportAgreesWithTheGatewaysMetrics(t *testing.T) {
 			})
 		}
 	}
-	const workspaces = 8
+	const workspaces = 4
 	ws := func(i int) string { return fmt.Sprintf("rp-%d", i) }
 	round := func(i, n int) {
 		call("status", map[string]any{"workspace": ws(i)})

@@ -41,7 +41,7 @@ func write(path string) error {
 	if err != nil {
 		return fmt.Errorf("encode the dashboard: %w", err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil { //nolint:gosec // a dashboard others read
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write the dashboard: %w", err)
 	}
 	return nil

@@ -29,19 +29,21 @@ var handlers = map[backends.Op]handler{
 	backends.OpWriteFile:        handle((*Executor).writeFile),
 	backends.OpListFiles:        handle((*Executor).listFiles),
 	backends.OpDeleteFile:       handle((*Executor).deleteFile),
+	backends.OpDeleteBranch:     handle((*Executor).deleteBranch),
 	backends.OpListWorkspaces:   handle((*Executor).listWorkspaces),
 	backends.OpReleaseWorkspace: handle((*Executor).release),
 }
 
 // predictors are the shadow predictions, one for each write of the table.
 var predictors = map[backends.Op]predictor{
-	backends.OpClone:      predict((*Executor).predictClone),
-	backends.OpPull:       predict((*Executor).predictPull),
-	backends.OpPush:       predict((*Executor).predictPush),
-	backends.OpCommit:     predict((*Executor).predictCommit),
-	backends.OpCheckout:   predict((*Executor).predictCheckout),
-	backends.OpWriteFile:  predict((*Executor).predictWriteFile),
-	backends.OpDeleteFile: predict((*Executor).predictDeleteFile),
+	backends.OpClone:        predict((*Executor).predictClone),
+	backends.OpPull:         predict((*Executor).predictPull),
+	backends.OpPush:         predict((*Executor).predictPush),
+	backends.OpCommit:       predict((*Executor).predictCommit),
+	backends.OpCheckout:     predict((*Executor).predictCheckout),
+	backends.OpWriteFile:    predict((*Executor).predictWriteFile),
+	backends.OpDeleteFile:   predict((*Executor).predictDeleteFile),
+	backends.OpDeleteBranch: predict((*Executor).predictDeleteBranch),
 	backends.OpReleaseWorkspace: func(e *Executor, ctx context.Context, req backends.Request, _ backends.Result) (*backends.Prediction, error) {
 		r, err := requestAs[*backends.ReleaseWorkspaceRequest](req)
 		if err != nil {

@@ -236,6 +236,7 @@ type OperationRequest struct {
 	//	*OperationRequest_DeleteFile
 	//	*OperationRequest_ListWorkspaces
 	//	*OperationRequest_ReleaseWorkspace
+	//	*OperationRequest_DeleteBranch
 	Operation     isOperationRequest_Operation `protobuf_oneof:"operation"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -434,6 +435,15 @@ func (x *OperationRequest) GetReleaseWorkspace() *ReleaseWorkspaceRequest {
 	return nil
 }
 
+func (x *OperationRequest) GetDeleteBranch() *DeleteBranchRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_DeleteBranch); ok {
+			return x.DeleteBranch
+		}
+	}
+	return nil
+}
+
 type isOperationRequest_Operation interface {
 	isOperationRequest_Operation()
 }
@@ -498,6 +508,10 @@ type OperationRequest_ReleaseWorkspace struct {
 	ReleaseWorkspace *ReleaseWorkspaceRequest `protobuf:"bytes,24,opt,name=release_workspace,json=releaseWorkspace,proto3,oneof"`
 }
 
+type OperationRequest_DeleteBranch struct {
+	DeleteBranch *DeleteBranchRequest `protobuf:"bytes,25,opt,name=delete_branch,json=deleteBranch,proto3,oneof"`
+}
+
 func (*OperationRequest_Clone) isOperationRequest_Operation() {}
 
 func (*OperationRequest_Pull) isOperationRequest_Operation() {}
@@ -527,6 +541,8 @@ func (*OperationRequest_DeleteFile) isOperationRequest_Operation() {}
 func (*OperationRequest_ListWorkspaces) isOperationRequest_Operation() {}
 
 func (*OperationRequest_ReleaseWorkspace) isOperationRequest_Operation() {}
+
+func (*OperationRequest_DeleteBranch) isOperationRequest_Operation() {}
 
 type OperationEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -738,6 +754,7 @@ type OperationResult struct {
 	//	*OperationResult_DeleteFile
 	//	*OperationResult_ListWorkspaces
 	//	*OperationResult_ReleaseWorkspace
+	//	*OperationResult_DeleteBranch
 	Result        isOperationResult_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -922,6 +939,15 @@ func (x *OperationResult) GetReleaseWorkspace() *ReleaseWorkspaceResult {
 	return nil
 }
 
+func (x *OperationResult) GetDeleteBranch() *DeleteBranchResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_DeleteBranch); ok {
+			return x.DeleteBranch
+		}
+	}
+	return nil
+}
+
 type isOperationResult_Result interface {
 	isOperationResult_Result()
 }
@@ -986,6 +1012,10 @@ type OperationResult_ReleaseWorkspace struct {
 	ReleaseWorkspace *ReleaseWorkspaceResult `protobuf:"bytes,24,opt,name=release_workspace,json=releaseWorkspace,proto3,oneof"`
 }
 
+type OperationResult_DeleteBranch struct {
+	DeleteBranch *DeleteBranchResult `protobuf:"bytes,25,opt,name=delete_branch,json=deleteBranch,proto3,oneof"`
+}
+
 func (*OperationResult_Clone) isOperationResult_Result() {}
 
 func (*OperationResult_Pull) isOperationResult_Result() {}
@@ -1015,6 +1045,8 @@ func (*OperationResult_DeleteFile) isOperationResult_Result() {}
 func (*OperationResult_ListWorkspaces) isOperationResult_Result() {}
 
 func (*OperationResult_ReleaseWorkspace) isOperationResult_Result() {}
+
+func (*OperationResult_DeleteBranch) isOperationResult_Result() {}
 
 type CloneRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1836,6 +1868,68 @@ func (x *DeleteFileRequest) GetPath() string {
 	return ""
 }
 
+// DeleteBranchRequest deletes a local branch; remote is the gateway's
+// (backends ignore it) and crosses the wire so that the request is whole.
+type DeleteBranchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Branch        string                 `protobuf:"bytes,2,opt,name=branch,proto3" json:"branch,omitempty"`
+	Remote        bool                   `protobuf:"varint,3,opt,name=remote,proto3" json:"remote,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBranchRequest) Reset() {
+	*x = DeleteBranchRequest{}
+	mi := &file_approach2_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBranchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBranchRequest) ProtoMessage() {}
+
+func (x *DeleteBranchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBranchRequest.ProtoReflect.Descriptor instead.
+func (*DeleteBranchRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeleteBranchRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *DeleteBranchRequest) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *DeleteBranchRequest) GetRemote() bool {
+	if x != nil {
+		return x.Remote
+	}
+	return false
+}
+
 type ListWorkspacesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1844,7 +1938,7 @@ type ListWorkspacesRequest struct {
 
 func (x *ListWorkspacesRequest) Reset() {
 	*x = ListWorkspacesRequest{}
-	mi := &file_approach2_proto_msgTypes[20]
+	mi := &file_approach2_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1950,7 @@ func (x *ListWorkspacesRequest) String() string {
 func (*ListWorkspacesRequest) ProtoMessage() {}
 
 func (x *ListWorkspacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[20]
+	mi := &file_approach2_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1963,7 @@ func (x *ListWorkspacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkspacesRequest.ProtoReflect.Descriptor instead.
 func (*ListWorkspacesRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{20}
+	return file_approach2_proto_rawDescGZIP(), []int{21}
 }
 
 type ReleaseWorkspaceRequest struct {
@@ -1882,7 +1976,7 @@ type ReleaseWorkspaceRequest struct {
 
 func (x *ReleaseWorkspaceRequest) Reset() {
 	*x = ReleaseWorkspaceRequest{}
-	mi := &file_approach2_proto_msgTypes[21]
+	mi := &file_approach2_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +1988,7 @@ func (x *ReleaseWorkspaceRequest) String() string {
 func (*ReleaseWorkspaceRequest) ProtoMessage() {}
 
 func (x *ReleaseWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[21]
+	mi := &file_approach2_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2001,7 @@ func (x *ReleaseWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{21}
+	return file_approach2_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReleaseWorkspaceRequest) GetWorkspace() string {
@@ -1935,7 +2029,7 @@ type CloneResult struct {
 
 func (x *CloneResult) Reset() {
 	*x = CloneResult{}
-	mi := &file_approach2_proto_msgTypes[22]
+	mi := &file_approach2_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2041,7 @@ func (x *CloneResult) String() string {
 func (*CloneResult) ProtoMessage() {}
 
 func (x *CloneResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[22]
+	mi := &file_approach2_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2054,7 @@ func (x *CloneResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloneResult.ProtoReflect.Descriptor instead.
 func (*CloneResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{22}
+	return file_approach2_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CloneResult) GetWorkspace() string {
@@ -1998,7 +2092,7 @@ type PullResult struct {
 
 func (x *PullResult) Reset() {
 	*x = PullResult{}
-	mi := &file_approach2_proto_msgTypes[23]
+	mi := &file_approach2_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2104,7 @@ func (x *PullResult) String() string {
 func (*PullResult) ProtoMessage() {}
 
 func (x *PullResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[23]
+	mi := &file_approach2_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2117,7 @@ func (x *PullResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResult.ProtoReflect.Descriptor instead.
 func (*PullResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{23}
+	return file_approach2_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PullResult) GetBranch() string {
@@ -2081,7 +2175,7 @@ type PushResult struct {
 
 func (x *PushResult) Reset() {
 	*x = PushResult{}
-	mi := &file_approach2_proto_msgTypes[24]
+	mi := &file_approach2_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2187,7 @@ func (x *PushResult) String() string {
 func (*PushResult) ProtoMessage() {}
 
 func (x *PushResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[24]
+	mi := &file_approach2_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2200,7 @@ func (x *PushResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResult.ProtoReflect.Descriptor instead.
 func (*PushResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{24}
+	return file_approach2_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PushResult) GetBranch() string {
@@ -2156,7 +2250,7 @@ type StatusEntry struct {
 
 func (x *StatusEntry) Reset() {
 	*x = StatusEntry{}
-	mi := &file_approach2_proto_msgTypes[25]
+	mi := &file_approach2_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2262,7 @@ func (x *StatusEntry) String() string {
 func (*StatusEntry) ProtoMessage() {}
 
 func (x *StatusEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[25]
+	mi := &file_approach2_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,7 +2275,7 @@ func (x *StatusEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusEntry.ProtoReflect.Descriptor instead.
 func (*StatusEntry) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{25}
+	return file_approach2_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StatusEntry) GetPath() string {
@@ -2227,7 +2321,7 @@ type StatusResult struct {
 
 func (x *StatusResult) Reset() {
 	*x = StatusResult{}
-	mi := &file_approach2_proto_msgTypes[26]
+	mi := &file_approach2_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2333,7 @@ func (x *StatusResult) String() string {
 func (*StatusResult) ProtoMessage() {}
 
 func (x *StatusResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[26]
+	mi := &file_approach2_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2346,7 @@ func (x *StatusResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResult.ProtoReflect.Descriptor instead.
 func (*StatusResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{26}
+	return file_approach2_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StatusResult) GetBranch() string {
@@ -2315,7 +2409,7 @@ type DiffResult struct {
 
 func (x *DiffResult) Reset() {
 	*x = DiffResult{}
-	mi := &file_approach2_proto_msgTypes[27]
+	mi := &file_approach2_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2421,7 @@ func (x *DiffResult) String() string {
 func (*DiffResult) ProtoMessage() {}
 
 func (x *DiffResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[27]
+	mi := &file_approach2_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2434,7 @@ func (x *DiffResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffResult.ProtoReflect.Descriptor instead.
 func (*DiffResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{27}
+	return file_approach2_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DiffResult) GetDiff() string {
@@ -2380,7 +2474,7 @@ type Commit struct {
 
 func (x *Commit) Reset() {
 	*x = Commit{}
-	mi := &file_approach2_proto_msgTypes[28]
+	mi := &file_approach2_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2486,7 @@ func (x *Commit) String() string {
 func (*Commit) ProtoMessage() {}
 
 func (x *Commit) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[28]
+	mi := &file_approach2_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2499,7 @@ func (x *Commit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Commit.ProtoReflect.Descriptor instead.
 func (*Commit) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{28}
+	return file_approach2_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Commit) GetSha() string {
@@ -2475,7 +2569,7 @@ type LogResult struct {
 
 func (x *LogResult) Reset() {
 	*x = LogResult{}
-	mi := &file_approach2_proto_msgTypes[29]
+	mi := &file_approach2_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2487,7 +2581,7 @@ func (x *LogResult) String() string {
 func (*LogResult) ProtoMessage() {}
 
 func (x *LogResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[29]
+	mi := &file_approach2_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2500,7 +2594,7 @@ func (x *LogResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResult.ProtoReflect.Descriptor instead.
 func (*LogResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{29}
+	return file_approach2_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LogResult) GetCommits() []*Commit {
@@ -2537,7 +2631,7 @@ type Branch struct {
 
 func (x *Branch) Reset() {
 	*x = Branch{}
-	mi := &file_approach2_proto_msgTypes[30]
+	mi := &file_approach2_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2643,7 @@ func (x *Branch) String() string {
 func (*Branch) ProtoMessage() {}
 
 func (x *Branch) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[30]
+	mi := &file_approach2_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2656,7 @@ func (x *Branch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Branch.ProtoReflect.Descriptor instead.
 func (*Branch) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{30}
+	return file_approach2_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Branch) GetName() string {
@@ -2610,7 +2704,7 @@ type BranchesResult struct {
 
 func (x *BranchesResult) Reset() {
 	*x = BranchesResult{}
-	mi := &file_approach2_proto_msgTypes[31]
+	mi := &file_approach2_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +2716,7 @@ func (x *BranchesResult) String() string {
 func (*BranchesResult) ProtoMessage() {}
 
 func (x *BranchesResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[31]
+	mi := &file_approach2_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +2729,7 @@ func (x *BranchesResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BranchesResult.ProtoReflect.Descriptor instead.
 func (*BranchesResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{31}
+	return file_approach2_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BranchesResult) GetCurrent() string {
@@ -2663,7 +2757,7 @@ type CheckoutResult struct {
 
 func (x *CheckoutResult) Reset() {
 	*x = CheckoutResult{}
-	mi := &file_approach2_proto_msgTypes[32]
+	mi := &file_approach2_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2675,7 +2769,7 @@ func (x *CheckoutResult) String() string {
 func (*CheckoutResult) ProtoMessage() {}
 
 func (x *CheckoutResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[32]
+	mi := &file_approach2_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2688,7 +2782,7 @@ func (x *CheckoutResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckoutResult.ProtoReflect.Descriptor instead.
 func (*CheckoutResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{32}
+	return file_approach2_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckoutResult) GetBranch() string {
@@ -2722,7 +2816,7 @@ type CommitResult struct {
 
 func (x *CommitResult) Reset() {
 	*x = CommitResult{}
-	mi := &file_approach2_proto_msgTypes[33]
+	mi := &file_approach2_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +2828,7 @@ func (x *CommitResult) String() string {
 func (*CommitResult) ProtoMessage() {}
 
 func (x *CommitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[33]
+	mi := &file_approach2_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +2841,7 @@ func (x *CommitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResult.ProtoReflect.Descriptor instead.
 func (*CommitResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{33}
+	return file_approach2_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CommitResult) GetSha() string {
@@ -2778,7 +2872,7 @@ type ReadFileResult struct {
 
 func (x *ReadFileResult) Reset() {
 	*x = ReadFileResult{}
-	mi := &file_approach2_proto_msgTypes[34]
+	mi := &file_approach2_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2884,7 @@ func (x *ReadFileResult) String() string {
 func (*ReadFileResult) ProtoMessage() {}
 
 func (x *ReadFileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[34]
+	mi := &file_approach2_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2897,7 @@ func (x *ReadFileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFileResult.ProtoReflect.Descriptor instead.
 func (*ReadFileResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{34}
+	return file_approach2_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReadFileResult) GetPath() string {
@@ -2859,7 +2953,7 @@ type WriteFileResult struct {
 
 func (x *WriteFileResult) Reset() {
 	*x = WriteFileResult{}
-	mi := &file_approach2_proto_msgTypes[35]
+	mi := &file_approach2_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +2965,7 @@ func (x *WriteFileResult) String() string {
 func (*WriteFileResult) ProtoMessage() {}
 
 func (x *WriteFileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[35]
+	mi := &file_approach2_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +2978,7 @@ func (x *WriteFileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteFileResult.ProtoReflect.Descriptor instead.
 func (*WriteFileResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{35}
+	return file_approach2_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WriteFileResult) GetPath() string {
@@ -2919,7 +3013,7 @@ type FileEntry struct {
 
 func (x *FileEntry) Reset() {
 	*x = FileEntry{}
-	mi := &file_approach2_proto_msgTypes[36]
+	mi := &file_approach2_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2931,7 +3025,7 @@ func (x *FileEntry) String() string {
 func (*FileEntry) ProtoMessage() {}
 
 func (x *FileEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[36]
+	mi := &file_approach2_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2944,7 +3038,7 @@ func (x *FileEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileEntry.ProtoReflect.Descriptor instead.
 func (*FileEntry) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{36}
+	return file_approach2_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FileEntry) GetPath() string {
@@ -2979,7 +3073,7 @@ type ListFilesResult struct {
 
 func (x *ListFilesResult) Reset() {
 	*x = ListFilesResult{}
-	mi := &file_approach2_proto_msgTypes[37]
+	mi := &file_approach2_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2991,7 +3085,7 @@ func (x *ListFilesResult) String() string {
 func (*ListFilesResult) ProtoMessage() {}
 
 func (x *ListFilesResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[37]
+	mi := &file_approach2_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3004,7 +3098,7 @@ func (x *ListFilesResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResult.ProtoReflect.Descriptor instead.
 func (*ListFilesResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{37}
+	return file_approach2_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListFilesResult) GetEntries() []*FileEntry {
@@ -3038,7 +3132,7 @@ type DeleteFileResult struct {
 
 func (x *DeleteFileResult) Reset() {
 	*x = DeleteFileResult{}
-	mi := &file_approach2_proto_msgTypes[38]
+	mi := &file_approach2_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3050,7 +3144,7 @@ func (x *DeleteFileResult) String() string {
 func (*DeleteFileResult) ProtoMessage() {}
 
 func (x *DeleteFileResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[38]
+	mi := &file_approach2_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3063,7 +3157,7 @@ func (x *DeleteFileResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFileResult.ProtoReflect.Descriptor instead.
 func (*DeleteFileResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{38}
+	return file_approach2_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteFileResult) GetPath() string {
@@ -3080,6 +3174,84 @@ func (x *DeleteFileResult) GetDeleted() bool {
 	return false
 }
 
+// DeleteBranchResult: remote and restore_id are set by the gateway, never
+// by the service.
+type DeleteBranchResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Branch        string                 `protobuf:"bytes,1,opt,name=branch,proto3" json:"branch,omitempty"`
+	Local         bool                   `protobuf:"varint,2,opt,name=local,proto3" json:"local,omitempty"`
+	Head          string                 `protobuf:"bytes,3,opt,name=head,proto3" json:"head,omitempty"`
+	Remote        bool                   `protobuf:"varint,4,opt,name=remote,proto3" json:"remote,omitempty"`
+	RestoreId     string                 `protobuf:"bytes,5,opt,name=restore_id,json=restoreId,proto3" json:"restore_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBranchResult) Reset() {
+	*x = DeleteBranchResult{}
+	mi := &file_approach2_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBranchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBranchResult) ProtoMessage() {}
+
+func (x *DeleteBranchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBranchResult.ProtoReflect.Descriptor instead.
+func (*DeleteBranchResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *DeleteBranchResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *DeleteBranchResult) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
+func (x *DeleteBranchResult) GetHead() string {
+	if x != nil {
+		return x.Head
+	}
+	return ""
+}
+
+func (x *DeleteBranchResult) GetRemote() bool {
+	if x != nil {
+		return x.Remote
+	}
+	return false
+}
+
+func (x *DeleteBranchResult) GetRestoreId() string {
+	if x != nil {
+		return x.RestoreId
+	}
+	return ""
+}
+
 type WorkspaceInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -3093,7 +3265,7 @@ type WorkspaceInfo struct {
 
 func (x *WorkspaceInfo) Reset() {
 	*x = WorkspaceInfo{}
-	mi := &file_approach2_proto_msgTypes[39]
+	mi := &file_approach2_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3105,7 +3277,7 @@ func (x *WorkspaceInfo) String() string {
 func (*WorkspaceInfo) ProtoMessage() {}
 
 func (x *WorkspaceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[39]
+	mi := &file_approach2_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3118,7 +3290,7 @@ func (x *WorkspaceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkspaceInfo.ProtoReflect.Descriptor instead.
 func (*WorkspaceInfo) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{39}
+	return file_approach2_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WorkspaceInfo) GetName() string {
@@ -3165,7 +3337,7 @@ type ListWorkspacesResult struct {
 
 func (x *ListWorkspacesResult) Reset() {
 	*x = ListWorkspacesResult{}
-	mi := &file_approach2_proto_msgTypes[40]
+	mi := &file_approach2_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3177,7 +3349,7 @@ func (x *ListWorkspacesResult) String() string {
 func (*ListWorkspacesResult) ProtoMessage() {}
 
 func (x *ListWorkspacesResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[40]
+	mi := &file_approach2_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3190,7 +3362,7 @@ func (x *ListWorkspacesResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWorkspacesResult.ProtoReflect.Descriptor instead.
 func (*ListWorkspacesResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{40}
+	return file_approach2_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListWorkspacesResult) GetWorkspaces() []*WorkspaceInfo {
@@ -3210,7 +3382,7 @@ type ReleaseWorkspaceResult struct {
 
 func (x *ReleaseWorkspaceResult) Reset() {
 	*x = ReleaseWorkspaceResult{}
-	mi := &file_approach2_proto_msgTypes[41]
+	mi := &file_approach2_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3222,7 +3394,7 @@ func (x *ReleaseWorkspaceResult) String() string {
 func (*ReleaseWorkspaceResult) ProtoMessage() {}
 
 func (x *ReleaseWorkspaceResult) ProtoReflect() protoreflect.Message {
-	mi := &file_approach2_proto_msgTypes[41]
+	mi := &file_approach2_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3235,7 +3407,7 @@ func (x *ReleaseWorkspaceResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseWorkspaceResult.ProtoReflect.Descriptor instead.
 func (*ReleaseWorkspaceResult) Descriptor() ([]byte, []int) {
-	return file_approach2_proto_rawDescGZIP(), []int{41}
+	return file_approach2_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReleaseWorkspaceResult) GetWorkspace() string {
@@ -3277,7 +3449,7 @@ const file_approach2_proto_rawDesc = "" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x1f\n" +
 	"\vauthor_name\x18\x03 \x01(\tR\n" +
 	"authorName\x12!\n" +
-	"\fauthor_email\x18\x04 \x01(\tR\vauthorEmail\"\xa2\t\n" +
+	"\fauthor_email\x18\x04 \x01(\tR\vauthorEmail\"\xf4\t\n" +
 	"\x10OperationRequest\x12=\n" +
 	"\tprincipal\x18\x01 \x01(\v2\x1f.gitgate.approach2.v1.PrincipalR\tprincipal\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1a\n" +
@@ -3300,7 +3472,8 @@ const file_approach2_proto_rawDesc = "" +
 	"\vdelete_file\x18\x16 \x01(\v2'.gitgate.approach2.v1.DeleteFileRequestH\x00R\n" +
 	"deleteFile\x12V\n" +
 	"\x0flist_workspaces\x18\x17 \x01(\v2+.gitgate.approach2.v1.ListWorkspacesRequestH\x00R\x0elistWorkspaces\x12\\\n" +
-	"\x11release_workspace\x18\x18 \x01(\v2-.gitgate.approach2.v1.ReleaseWorkspaceRequestH\x00R\x10releaseWorkspaceB\v\n" +
+	"\x11release_workspace\x18\x18 \x01(\v2-.gitgate.approach2.v1.ReleaseWorkspaceRequestH\x00R\x10releaseWorkspace\x12P\n" +
+	"\rdelete_branch\x18\x19 \x01(\v2).gitgate.approach2.v1.DeleteBranchRequestH\x00R\fdeleteBranchB\v\n" +
 	"\toperation\"x\n" +
 	"\x0eOperationEvent\x12\x1c\n" +
 	"\bprogress\x18\x01 \x01(\tH\x00R\bprogress\x12?\n" +
@@ -3315,7 +3488,7 @@ const file_approach2_proto_rawDesc = "" +
 	"\anotices\x18\x05 \x03(\tR\anotices\x12\x1b\n" +
 	"\tread_from\x18\x06 \x01(\x04R\breadFrom\x12\x19\n" +
 	"\bcost_usd\x18\a \x01(\x01R\acostUsd\x12\x17\n" +
-	"\await_us\x18\b \x01(\x03R\x06waitUs\"\xc1\b\n" +
+	"\await_us\x18\b \x01(\x03R\x06waitUs\"\x92\t\n" +
 	"\x0fOperationResult\x124\n" +
 	"\x06served\x18\x01 \x01(\v2\x1c.gitgate.approach2.v1.ServedR\x06served\x129\n" +
 	"\x05clone\x18\n" +
@@ -3336,7 +3509,8 @@ const file_approach2_proto_rawDesc = "" +
 	"\vdelete_file\x18\x16 \x01(\v2&.gitgate.approach2.v1.DeleteFileResultH\x00R\n" +
 	"deleteFile\x12U\n" +
 	"\x0flist_workspaces\x18\x17 \x01(\v2*.gitgate.approach2.v1.ListWorkspacesResultH\x00R\x0elistWorkspaces\x12[\n" +
-	"\x11release_workspace\x18\x18 \x01(\v2,.gitgate.approach2.v1.ReleaseWorkspaceResultH\x00R\x10releaseWorkspaceB\b\n" +
+	"\x11release_workspace\x18\x18 \x01(\v2,.gitgate.approach2.v1.ReleaseWorkspaceResultH\x00R\x10releaseWorkspace\x12O\n" +
+	"\rdelete_branch\x18\x19 \x01(\v2(.gitgate.approach2.v1.DeleteBranchResultH\x00R\fdeleteBranchB\b\n" +
 	"\x06result\"l\n" +
 	"\fCloneRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x10\n" +
@@ -3396,7 +3570,11 @@ const file_approach2_proto_rawDesc = "" +
 	"\x05limit\x18\x05 \x01(\x03R\x05limit\"E\n" +
 	"\x11DeleteFileRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
-	"\x04path\x18\x02 \x01(\tR\x04path\"\x17\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"c\n" +
+	"\x13DeleteBranchRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x16\n" +
+	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x16\n" +
+	"\x06remote\x18\x03 \x01(\bR\x06remote\"\x17\n" +
 	"\x15ListWorkspacesRequest\"M\n" +
 	"\x17ReleaseWorkspaceRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x14\n" +
@@ -3495,7 +3673,14 @@ const file_approach2_proto_rawDesc = "" +
 	"nextOffset\"@\n" +
 	"\x10DeleteFileResult\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
-	"\adeleted\x18\x02 \x01(\bR\adeleted\"\x82\x01\n" +
+	"\adeleted\x18\x02 \x01(\bR\adeleted\"\x8d\x01\n" +
+	"\x12DeleteBranchResult\x12\x16\n" +
+	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x14\n" +
+	"\x05local\x18\x02 \x01(\bR\x05local\x12\x12\n" +
+	"\x04head\x18\x03 \x01(\tR\x04head\x12\x16\n" +
+	"\x06remote\x18\x04 \x01(\bR\x06remote\x12\x1d\n" +
+	"\n" +
+	"restore_id\x18\x05 \x01(\tR\trestoreId\"\x82\x01\n" +
 	"\rWorkspaceInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x14\n" +
@@ -3526,7 +3711,7 @@ func file_approach2_proto_rawDescGZIP() []byte {
 	return file_approach2_proto_rawDescData
 }
 
-var file_approach2_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_approach2_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_approach2_proto_goTypes = []any{
 	(*PredictRequest)(nil),          // 0: gitgate.approach2.v1.PredictRequest
 	(*Prediction)(nil),              // 1: gitgate.approach2.v1.Prediction
@@ -3548,36 +3733,38 @@ var file_approach2_proto_goTypes = []any{
 	(*WriteFileRequest)(nil),        // 17: gitgate.approach2.v1.WriteFileRequest
 	(*ListFilesRequest)(nil),        // 18: gitgate.approach2.v1.ListFilesRequest
 	(*DeleteFileRequest)(nil),       // 19: gitgate.approach2.v1.DeleteFileRequest
-	(*ListWorkspacesRequest)(nil),   // 20: gitgate.approach2.v1.ListWorkspacesRequest
-	(*ReleaseWorkspaceRequest)(nil), // 21: gitgate.approach2.v1.ReleaseWorkspaceRequest
-	(*CloneResult)(nil),             // 22: gitgate.approach2.v1.CloneResult
-	(*PullResult)(nil),              // 23: gitgate.approach2.v1.PullResult
-	(*PushResult)(nil),              // 24: gitgate.approach2.v1.PushResult
-	(*StatusEntry)(nil),             // 25: gitgate.approach2.v1.StatusEntry
-	(*StatusResult)(nil),            // 26: gitgate.approach2.v1.StatusResult
-	(*DiffResult)(nil),              // 27: gitgate.approach2.v1.DiffResult
-	(*Commit)(nil),                  // 28: gitgate.approach2.v1.Commit
-	(*LogResult)(nil),               // 29: gitgate.approach2.v1.LogResult
-	(*Branch)(nil),                  // 30: gitgate.approach2.v1.Branch
-	(*BranchesResult)(nil),          // 31: gitgate.approach2.v1.BranchesResult
-	(*CheckoutResult)(nil),          // 32: gitgate.approach2.v1.CheckoutResult
-	(*CommitResult)(nil),            // 33: gitgate.approach2.v1.CommitResult
-	(*ReadFileResult)(nil),          // 34: gitgate.approach2.v1.ReadFileResult
-	(*WriteFileResult)(nil),         // 35: gitgate.approach2.v1.WriteFileResult
-	(*FileEntry)(nil),               // 36: gitgate.approach2.v1.FileEntry
-	(*ListFilesResult)(nil),         // 37: gitgate.approach2.v1.ListFilesResult
-	(*DeleteFileResult)(nil),        // 38: gitgate.approach2.v1.DeleteFileResult
-	(*WorkspaceInfo)(nil),           // 39: gitgate.approach2.v1.WorkspaceInfo
-	(*ListWorkspacesResult)(nil),    // 40: gitgate.approach2.v1.ListWorkspacesResult
-	(*ReleaseWorkspaceResult)(nil),  // 41: gitgate.approach2.v1.ReleaseWorkspaceResult
-	nil,                             // 42: gitgate.approach2.v1.Prediction.ExpectedEntry
-	nil,                             // 43: gitgate.approach2.v1.Prediction.FoundEntry
+	(*DeleteBranchRequest)(nil),     // 20: gitgate.approach2.v1.DeleteBranchRequest
+	(*ListWorkspacesRequest)(nil),   // 21: gitgate.approach2.v1.ListWorkspacesRequest
+	(*ReleaseWorkspaceRequest)(nil), // 22: gitgate.approach2.v1.ReleaseWorkspaceRequest
+	(*CloneResult)(nil),             // 23: gitgate.approach2.v1.CloneResult
+	(*PullResult)(nil),              // 24: gitgate.approach2.v1.PullResult
+	(*PushResult)(nil),              // 25: gitgate.approach2.v1.PushResult
+	(*StatusEntry)(nil),             // 26: gitgate.approach2.v1.StatusEntry
+	(*StatusResult)(nil),            // 27: gitgate.approach2.v1.StatusResult
+	(*DiffResult)(nil),              // 28: gitgate.approach2.v1.DiffResult
+	(*Commit)(nil),                  // 29: gitgate.approach2.v1.Commit
+	(*LogResult)(nil),               // 30: gitgate.approach2.v1.LogResult
+	(*Branch)(nil),                  // 31: gitgate.approach2.v1.Branch
+	(*BranchesResult)(nil),          // 32: gitgate.approach2.v1.BranchesResult
+	(*CheckoutResult)(nil),          // 33: gitgate.approach2.v1.CheckoutResult
+	(*CommitResult)(nil),            // 34: gitgate.approach2.v1.CommitResult
+	(*ReadFileResult)(nil),          // 35: gitgate.approach2.v1.ReadFileResult
+	(*WriteFileResult)(nil),         // 36: gitgate.approach2.v1.WriteFileResult
+	(*FileEntry)(nil),               // 37: gitgate.approach2.v1.FileEntry
+	(*ListFilesResult)(nil),         // 38: gitgate.approach2.v1.ListFilesResult
+	(*DeleteFileResult)(nil),        // 39: gitgate.approach2.v1.DeleteFileResult
+	(*DeleteBranchResult)(nil),      // 40: gitgate.approach2.v1.DeleteBranchResult
+	(*WorkspaceInfo)(nil),           // 41: gitgate.approach2.v1.WorkspaceInfo
+	(*ListWorkspacesResult)(nil),    // 42: gitgate.approach2.v1.ListWorkspacesResult
+	(*ReleaseWorkspaceResult)(nil),  // 43: gitgate.approach2.v1.ReleaseWorkspaceResult
+	nil,                             // 44: gitgate.approach2.v1.Prediction.ExpectedEntry
+	nil,                             // 45: gitgate.approach2.v1.Prediction.FoundEntry
 }
 var file_approach2_proto_depIdxs = []int32{
 	3,  // 0: gitgate.approach2.v1.PredictRequest.operation:type_name -> gitgate.approach2.v1.OperationRequest
 	6,  // 1: gitgate.approach2.v1.PredictRequest.primary:type_name -> gitgate.approach2.v1.OperationResult
-	42, // 2: gitgate.approach2.v1.Prediction.expected:type_name -> gitgate.approach2.v1.Prediction.ExpectedEntry
-	43, // 3: gitgate.approach2.v1.Prediction.found:type_name -> gitgate.approach2.v1.Prediction.FoundEntry
+	44, // 2: gitgate.approach2.v1.Prediction.expected:type_name -> gitgate.approach2.v1.Prediction.ExpectedEntry
+	45, // 3: gitgate.approach2.v1.Prediction.found:type_name -> gitgate.approach2.v1.Prediction.FoundEntry
 	2,  // 4: gitgate.approach2.v1.OperationRequest.principal:type_name -> gitgate.approach2.v1.Principal
 	7,  // 5: gitgate.approach2.v1.OperationRequest.clone:type_name -> gitgate.approach2.v1.CloneRequest
 	8,  // 6: gitgate.approach2.v1.OperationRequest.pull:type_name -> gitgate.approach2.v1.PullRequest
@@ -3592,39 +3779,41 @@ var file_approach2_proto_depIdxs = []int32{
 	17, // 15: gitgate.approach2.v1.OperationRequest.write_file:type_name -> gitgate.approach2.v1.WriteFileRequest
 	18, // 16: gitgate.approach2.v1.OperationRequest.list_files:type_name -> gitgate.approach2.v1.ListFilesRequest
 	19, // 17: gitgate.approach2.v1.OperationRequest.delete_file:type_name -> gitgate.approach2.v1.DeleteFileRequest
-	20, // 18: gitgate.approach2.v1.OperationRequest.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesRequest
-	21, // 19: gitgate.approach2.v1.OperationRequest.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceRequest
-	6,  // 20: gitgate.approach2.v1.OperationEvent.result:type_name -> gitgate.approach2.v1.OperationResult
-	5,  // 21: gitgate.approach2.v1.OperationResult.served:type_name -> gitgate.approach2.v1.Served
-	22, // 22: gitgate.approach2.v1.OperationResult.clone:type_name -> gitgate.approach2.v1.CloneResult
-	23, // 23: gitgate.approach2.v1.OperationResult.pull:type_name -> gitgate.approach2.v1.PullResult
-	24, // 24: gitgate.approach2.v1.OperationResult.push:type_name -> gitgate.approach2.v1.PushResult
-	26, // 25: gitgate.approach2.v1.OperationResult.status:type_name -> gitgate.approach2.v1.StatusResult
-	27, // 26: gitgate.approach2.v1.OperationResult.diff:type_name -> gitgate.approach2.v1.DiffResult
-	29, // 27: gitgate.approach2.v1.OperationResult.log:type_name -> gitgate.approach2.v1.LogResult
-	31, // 28: gitgate.approach2.v1.OperationResult.branches:type_name -> gitgate.approach2.v1.BranchesResult
-	32, // 29: gitgate.approach2.v1.OperationResult.checkout:type_name -> gitgate.approach2.v1.CheckoutResult
-	33, // 30: gitgate.approach2.v1.OperationResult.commit:type_name -> gitgate.approach2.v1.CommitResult
-	34, // 31: gitgate.approach2.v1.OperationResult.read_file:type_name -> gitgate.approach2.v1.ReadFileResult
-	35, // 32: gitgate.approach2.v1.OperationResult.write_file:type_name -> gitgate.approach2.v1.WriteFileResult
-	37, // 33: gitgate.approach2.v1.OperationResult.list_files:type_name -> gitgate.approach2.v1.ListFilesResult
-	38, // 34: gitgate.approach2.v1.OperationResult.delete_file:type_name -> gitgate.approach2.v1.DeleteFileResult
-	40, // 35: gitgate.approach2.v1.OperationResult.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesResult
-	41, // 36: gitgate.approach2.v1.OperationResult.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceResult
-	25, // 37: gitgate.approach2.v1.StatusResult.entries:type_name -> gitgate.approach2.v1.StatusEntry
-	28, // 38: gitgate.approach2.v1.LogResult.commits:type_name -> gitgate.approach2.v1.Commit
-	30, // 39: gitgate.approach2.v1.BranchesResult.branches:type_name -> gitgate.approach2.v1.Branch
-	36, // 40: gitgate.approach2.v1.ListFilesResult.entries:type_name -> gitgate.approach2.v1.FileEntry
-	39, // 41: gitgate.approach2.v1.ListWorkspacesResult.workspaces:type_name -> gitgate.approach2.v1.WorkspaceInfo
-	3,  // 42: gitgate.approach2.v1.GitService.Execute:input_type -> gitgate.approach2.v1.OperationRequest
-	0,  // 43: gitgate.approach2.v1.GitService.Predict:input_type -> gitgate.approach2.v1.PredictRequest
-	4,  // 44: gitgate.approach2.v1.GitService.Execute:output_type -> gitgate.approach2.v1.OperationEvent
-	1,  // 45: gitgate.approach2.v1.GitService.Predict:output_type -> gitgate.approach2.v1.Prediction
-	44, // [44:46] is the sub-list for method output_type
-	42, // [42:44] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	21, // 18: gitgate.approach2.v1.OperationRequest.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesRequest
+	22, // 19: gitgate.approach2.v1.OperationRequest.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceRequest
+	20, // 20: gitgate.approach2.v1.OperationRequest.delete_branch:type_name -> gitgate.approach2.v1.DeleteBranchRequest
+	6,  // 21: gitgate.approach2.v1.OperationEvent.result:type_name -> gitgate.approach2.v1.OperationResult
+	5,  // 22: gitgate.approach2.v1.OperationResult.served:type_name -> gitgate.approach2.v1.Served
+	23, // 23: gitgate.approach2.v1.OperationResult.clone:type_name -> gitgate.approach2.v1.CloneResult
+	24, // 24: gitgate.approach2.v1.OperationResult.pull:type_name -> gitgate.approach2.v1.PullResult
+	25, // 25: gitgate.approach2.v1.OperationResult.push:type_name -> gitgate.approach2.v1.PushResult
+	27, // 26: gitgate.approach2.v1.OperationResult.status:type_name -> gitgate.approach2.v1.StatusResult
+	28, // 27: gitgate.approach2.v1.OperationResult.diff:type_name -> gitgate.approach2.v1.DiffResult
+	30, // 28: gitgate.approach2.v1.OperationResult.log:type_name -> gitgate.approach2.v1.LogResult
+	32, // 29: gitgate.approach2.v1.OperationResult.branches:type_name -> gitgate.approach2.v1.BranchesResult
+	33, // 30: gitgate.approach2.v1.OperationResult.checkout:type_name -> gitgate.approach2.v1.CheckoutResult
+	34, // 31: gitgate.approach2.v1.OperationResult.commit:type_name -> gitgate.approach2.v1.CommitResult
+	35, // 32: gitgate.approach2.v1.OperationResult.read_file:type_name -> gitgate.approach2.v1.ReadFileResult
+	36, // 33: gitgate.approach2.v1.OperationResult.write_file:type_name -> gitgate.approach2.v1.WriteFileResult
+	38, // 34: gitgate.approach2.v1.OperationResult.list_files:type_name -> gitgate.approach2.v1.ListFilesResult
+	39, // 35: gitgate.approach2.v1.OperationResult.delete_file:type_name -> gitgate.approach2.v1.DeleteFileResult
+	42, // 36: gitgate.approach2.v1.OperationResult.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesResult
+	43, // 37: gitgate.approach2.v1.OperationResult.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceResult
+	40, // 38: gitgate.approach2.v1.OperationResult.delete_branch:type_name -> gitgate.approach2.v1.DeleteBranchResult
+	26, // 39: gitgate.approach2.v1.StatusResult.entries:type_name -> gitgate.approach2.v1.StatusEntry
+	29, // 40: gitgate.approach2.v1.LogResult.commits:type_name -> gitgate.approach2.v1.Commit
+	31, // 41: gitgate.approach2.v1.BranchesResult.branches:type_name -> gitgate.approach2.v1.Branch
+	37, // 42: gitgate.approach2.v1.ListFilesResult.entries:type_name -> gitgate.approach2.v1.FileEntry
+	41, // 43: gitgate.approach2.v1.ListWorkspacesResult.workspaces:type_name -> gitgate.approach2.v1.WorkspaceInfo
+	3,  // 44: gitgate.approach2.v1.GitService.Execute:input_type -> gitgate.approach2.v1.OperationRequest
+	0,  // 45: gitgate.approach2.v1.GitService.Predict:input_type -> gitgate.approach2.v1.PredictRequest
+	4,  // 46: gitgate.approach2.v1.GitService.Execute:output_type -> gitgate.approach2.v1.OperationEvent
+	1,  // 47: gitgate.approach2.v1.GitService.Predict:output_type -> gitgate.approach2.v1.Prediction
+	46, // [46:48] is the sub-list for method output_type
+	44, // [44:46] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_approach2_proto_init() }
@@ -3648,6 +3837,7 @@ func file_approach2_proto_init() {
 		(*OperationRequest_DeleteFile)(nil),
 		(*OperationRequest_ListWorkspaces)(nil),
 		(*OperationRequest_ReleaseWorkspace)(nil),
+		(*OperationRequest_DeleteBranch)(nil),
 	}
 	file_approach2_proto_msgTypes[4].OneofWrappers = []any{
 		(*OperationEvent_Progress)(nil),
@@ -3669,6 +3859,7 @@ func file_approach2_proto_init() {
 		(*OperationResult_DeleteFile)(nil),
 		(*OperationResult_ListWorkspaces)(nil),
 		(*OperationResult_ReleaseWorkspace)(nil),
+		(*OperationResult_DeleteBranch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3676,7 +3867,7 @@ func file_approach2_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_approach2_proto_rawDesc), len(file_approach2_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

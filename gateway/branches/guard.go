@@ -43,7 +43,8 @@ type Workspace struct {
 
 // Guard is an executor in front of the router that enforces the branch
 // policy on pushes, whichever backend serves them, and records the
-// branches pushed. Other calls pass through unchanged.
+// branches pushed; it also serves delete_branch's remote part
+// (deletetool.go). Other calls pass through unchanged.
 type Guard struct {
 	cfg GuardConfig
 }
@@ -63,8 +64,11 @@ func NewGuard(cfg GuardConfig) *Guard {
 
 // Execute implements backends.Executor.
 func (g *Guard) Execute(ctx context.Context, req backends.Request) (backends.Result, error) {
-	if r, ok := req.(*backends.PushRequest); ok {
+	switch r := req.(type) {
+	case *backends.PushRequest:
 		return g.push(ctx, r)
+	case *backends.DeleteBranchRequest:
+		return g.deleteBranch(ctx, r) // deletetool.go
 	}
 	return g.cfg.Next.Execute(ctx, req)
 }

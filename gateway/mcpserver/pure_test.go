@@ -85,7 +85,7 @@ func argsFor(op backends.Op) string {
 		return `{}`
 	case backends.OpClone:
 		return `{"workspace":"w","url":"https://x/y"}`
-	case backends.OpCheckout:
+	case backends.OpCheckout, backends.OpDeleteBranch:
 		return `{"workspace":"w","branch":"b"}`
 	case backends.OpCommit:
 		return `{"workspace":"w","message":"m"}`

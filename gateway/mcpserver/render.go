@@ -72,6 +72,7 @@ var renderers = map[backends.Op]renderer{
 	backends.OpDeleteFile: text(func(b *strings.Builder, r *backends.DeleteFileResult) {
 		fmt.Fprintf(b, "%s: %s.", quoteName(r.Path), map[bool]string{true: "deleted", false: "did not exist"}[r.Deleted])
 	}),
+	backends.OpDeleteBranch:   text(renderDeleteBranch),
 	backends.OpListWorkspaces: text(renderListWorkspaces),
 	backends.OpReleaseWorkspace: text(func(b *strings.Builder, r *backends.ReleaseWorkspaceResult) {
 		fmt.Fprintf(b, "Released workspace %s.", quoteName(r.Workspace))
@@ -246,4 +247,24 @@ func orText(s, alt string) string {
 		return alt
 	}
 	return quoteName(s)
+}
+
+// renderDeleteBranch says what was deleted where, and the record that
+// restores the remote's branch.
+func renderDeleteBranch(b *strings.Builder, r *backends.DeleteBranchResult) {
+	var done []string
+	if r.Local {
+		done = append(done, "locally (it was at "+orNone(short(r.Head))+")")
+	}
+	if r.Remote {
+		done = append(done, "on the remote (restore record "+quoteName(r.RestoreID)+": an operator restores it with gitgate branches restore)")
+	}
+	if len(done) == 0 {
+		fmt.Fprintf(b, "Branch %s: nothing was deleted.", quoteName(r.Branch))
+		return
+	}
+	fmt.Fprintf(b, "Deleted branch %s %s.", quoteName(r.Branch), strings.Join(done, " and "))
+	if r.Local && !r.Remote {
+		b.WriteString(" The remote was not changed.")
+	}
 }

@@ -33,6 +33,7 @@ var schemas = declare(
 	define[backends.WriteFileRequest, backends.WriteFileResult],
 	define[backends.ListFilesRequest, backends.ListFilesResult],
 	define[backends.DeleteFileRequest, backends.DeleteFileResult],
+	define[backends.DeleteBranchRequest, backends.DeleteBranchResult],
 	define[backends.ListWorkspacesRequest, backends.ListWorkspacesResult],
 	define[backends.ReleaseWorkspaceRequest, backends.ReleaseWorkspaceResult],
 )

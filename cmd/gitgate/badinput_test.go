@@ -84,7 +84,10 @@ func setMCPHeaders(req *http.Request, headers map[string]string) {
 }
 
 // TestToolRefusals: hostile or malformed tool calls get categorised errors
-// and change neither the remote nor the workspace.
+// and change neither the remote nor the workspace. make test runs it
+// without -race (NORACE_TESTS in the Makefile): its 11 MiB write_file is
+// most of its time, and under -race most of that is the detector's
+// bookkeeping of the copies.
 func TestToolRefusals(t *testing.T) {
 	w := newWorld(t)
 	w.startHTTP(t)

@@ -24,7 +24,8 @@ const bigFileLimit = 15 << 20
 // does (Approach 2, over gRPC), and the service takes exactly that many
 // bytes (through the gateway's MCP transport and gRPC both ways). Approach
 // 1's write at the limit is left out: each such request costs seconds
-// under -race, and it would cross nothing the service's does not.
+// under -race, and it would cross nothing the service's does not. make
+// test runs it without -race (NORACE_TESTS in the Makefile).
 func TestOneFileSizeLimitOnBothBackends(t *testing.T) {
 	t.Parallel() // megabytes through JSON under -race: it overlaps the tests that mostly wait
 	w := newWorld(t)

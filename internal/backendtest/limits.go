@@ -24,7 +24,9 @@ var MaxFileMessage = fmt.Sprintf("content is larger than the %d-byte limit", Max
 // resource_exhausted with the same message, changing nothing; a read of
 // the large file is capped by the server and says where to go on. Sampled,
 // the base64 write at the limit and the larger refusals are left out (each
-// is a megabytes-long request through the whole path).
+// is a megabytes-long request through the whole path). make test runs
+// this subtest without -race (NORACE_TESTS in the Makefile): under -race it
+// is mostly the detector's bookkeeping of 10 MiB copies.
 func testSizeLimits(t *testing.T, f Factory, o options) {
 	env := NewEnv(t)
 	ex := f(t, env)

@@ -128,7 +128,8 @@ func (p *Provider) Create(ctx context.Context, opts sandbox.CreateOptions) (sand
 }
 
 // Find returns the inner provider's sandboxes of owner and charges them
-// from now on (a restarted process adopts them this way).
+// (a restarted process adopts them this way): from their mark in the
+// store, or from their creation when nobody charged them yet.
 func (p *Provider) Find(ctx context.Context, owner sandbox.Owner) ([]sandbox.Info, error) {
 	found, err := p.inner.Find(ctx, owner)
 	for _, info := range found {
@@ -137,7 +138,7 @@ func (p *Provider) Find(ctx context.Context, owner sandbox.Owner) ([]sandbox.Inf
 	return found, err
 }
 
-// Lookup returns a sandbox by id and charges it from now on.
+// Lookup returns a sandbox by id and charges it, as Find does.
 func (p *Provider) Lookup(ctx context.Context, id string) (sandbox.Info, error) {
 	info, err := p.inner.Lookup(ctx, id)
 	if err == nil {

@@ -43,7 +43,7 @@ func TestRecoveryCountedWithItsCost(t *testing.T) {
 		t.Errorf("recovery_cost_usd_total{kind=restore} = %v, want the restore's commands' cost", got)
 	}
 
-	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "clean") // nothing unsaved: cloned again when its sandbox goes
+	backendtest.Clone(t, w.ex, w.env, w.env.Agent, "clean")    // nothing unsaved: cloned again when its sandbox goes
 	w.mgr.Forget(t.Context(), w.binding(t, "clean").SandboxID) // as when the provider finds it gone
 	backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "clean"}})
 	if got := w.metric(t, "gitgate_recovery_total", "kind", "reclone"); got != 1 {

@@ -69,6 +69,7 @@ func DefaultOps() map[backends.Op]OpModel {
 		backends.OpPush:             {Weight: 0.06, Median: 1200 * ms, Sigma: 0.45, TailProb: 0.03, TailFactor: 3, FailRate: 0.01, ClientErrorRate: 0.04, ClientError: backends.Conflict},
 		backends.OpPull:             {Weight: 0.03, Median: 1000 * ms, Sigma: 0.45, TailProb: 0.03, TailFactor: 3, FailRate: 0.008},
 		backends.OpClone:            {Weight: 0.015, Median: 2500 * ms, Sigma: 0.5, TailProb: 0.03, TailFactor: 3, FailRate: 0.01, ClientErrorRate: 0.01, ClientError: backends.NotFound},
+		backends.OpDeleteBranch:     {Weight: 0.02, Median: 30 * ms, Sigma: 0.35, TailProb: 0.01, TailFactor: 4, FailRate: 0.001, ClientErrorRate: 0.05, ClientError: backends.Forbidden},
 		backends.OpListWorkspaces:   {Weight: 0.01, Median: 10 * ms, Sigma: 0.3, TailProb: 0.01, TailFactor: 4, FailRate: 0.001},
 		backends.OpReleaseWorkspace: {Weight: 0.005, Median: 50 * ms, Sigma: 0.4, TailProb: 0.01, TailFactor: 4, FailRate: 0.002},
 	}

@@ -14,8 +14,9 @@ import (
 // 1), an agent deletes the branch it pushed with delete_branch (remote by
 // default): gone from its workspace and from the remote, recorded with
 // reason agent, and `gitgate branches restore` puts it back from the
-// record. A protected branch and one gitgate did not push are refused with
-// forbidden and stay as they were, locally and on the remote. About 6 s
+// record; a retry with the call's idempotency key gets the first answer.
+// A protected branch and one gitgate did not push are refused with
+// forbidden and stay as they were, locally and on the remote. About 7 s
 // under -race.
 func TestAgentDeletesItsBranch(t *testing.T) {
 	w := newWorld(t)
@@ -54,7 +55,7 @@ func TestAgentDeletesItsBranch(t *testing.T) {
 		t.Fatalf("local branches after the refusals: %v", got)
 	}
 
-	res := w.call(t, c, "delete_branch", ws("branch", "agent/ada/x"))
+	res := w.call(t, c, "delete_branch", ws("branch", "agent/ada/x", "idempotency_key", "del-x-1"))
 	if res.IsError {
 		t.Fatalf("delete_branch: %s", text(res))
 	}
@@ -62,6 +63,10 @@ func TestAgentDeletesItsBranch(t *testing.T) {
 	id, _ := out["restore_id"].(string)
 	if out["local"] != true || out["remote"] != true || out["head"] != head || id == "" || !strings.Contains(text(res), id) {
 		t.Fatalf("delete_branch result %v, text %q", out, text(res))
+	}
+	// A retry of the call (a lost answer) gets the same answer back.
+	if again := w.ok(t, c, "delete_branch", ws("branch", "agent/ada/x", "idempotency_key", "del-x-1")); again["restore_id"] != id || again["local"] != true || again["head"] != head {
+		t.Fatalf("retried delete_branch: %v, want the first answer %v", again, out)
 	}
 	if got := localBranches(t, w, c); !slices.Equal(got, []string{"feature/human", "main"}) {
 		t.Fatalf("local branches after the deletion: %v", got)

@@ -13,6 +13,9 @@ type DeleteRequest struct {
 	Principal backends.Principal
 	Workspace string
 	Branch    string
+	// IdempotencyKey, if set, is the agent's key for the call; the
+	// deletion keeps a hash of it (Deletion.Call).
+	IdempotencyKey string
 }
 
 // DeleteBranch deletes an agent's own branch from the workspace's remote:
@@ -44,7 +47,7 @@ func (g *Guard) DeleteBranch(ctx context.Context, r DeleteRequest) (Deletion, er
 		return Deletion{}, err
 	}
 	defer s.close()
-	d, err := deleteBranch(ctx, s, g.cfg.Store, rec, DeleteAgent, p.Agent, g.cfg.Now())
+	d, err := deleteBranch(ctx, s, g.cfg.Store, rec, DeleteAgent, p.Agent, callID(p, r.Workspace, r.IdempotencyKey), g.cfg.Now())
 	if backends.CategoryOf(err) == backends.Conflict {
 		return Deletion{}, backends.Errorf(backends.Conflict, "branch %q has commits gitgate did not push for you (its tip is no longer %s): it is kept", r.Branch, short(rec.Commit))
 	}

@@ -227,7 +227,7 @@ func (c *Cleaner) due(ctx context.Context, s *scratch, defTip string, p Pushed) 
 // its commit under a keep ref and only succeeds while the branch's tip is
 // still the recorded commit, then records the deletion.
 func (c *Cleaner) delete(ctx context.Context, s *scratch, d *Decision) {
-	del, err := deleteBranch(ctx, s, c.cfg.Store, d.Pushed, d.Delete, "cleanup", c.cfg.Now())
+	del, err := deleteBranch(ctx, s, c.cfg.Store, d.Pushed, d.Delete, "cleanup", "", c.cfg.Now())
 	if err != nil {
 		if backends.CategoryOf(err) == backends.Conflict {
 			d.Delete, d.Keep = "", KeepForeign // someone pushed meanwhile
@@ -243,10 +243,11 @@ func (c *Cleaner) delete(ctx context.Context, s *scratch, d *Decision) {
 }
 
 // deleteBranch deletes p's branch (tip p.Commit) from the remote, keeping
-// the commit under a keep ref, and records the deletion and forgets p.
-func deleteBranch(ctx context.Context, s *scratch, store Store, p Pushed, reason DeleteReason, by string, now time.Time) (Deletion, error) {
+// the commit under a keep ref, and records the deletion (made by call,
+// see Deletion.Call) and forgets p.
+func deleteBranch(ctx context.Context, s *scratch, store Store, p Pushed, reason DeleteReason, by, call string, now time.Time) (Deletion, error) {
 	d := Deletion{ID: newID(now), Project: p.Project, Agent: p.Agent, Workspace: p.Workspace, URL: p.URL, Branch: p.Branch,
-		Commit: p.Commit, Reason: string(reason), By: by, At: now}
+		Commit: p.Commit, Reason: string(reason), By: by, At: now, Call: call}
 	d.KeepRef = KeepRefPrefix + d.ID
 	ref := "refs/heads/" + p.Branch
 	if !s.has(ctx, p.Commit) {

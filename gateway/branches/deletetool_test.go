@@ -39,7 +39,8 @@ func (b *localBranches) Execute(_ context.Context, req backends.Request) (backen
 // gitgate never pushed and one with commits on top; it deletes an own
 // branch locally and on the remote, recorded (restorable: the e2e test
 // restores one), and the
-// remote's alone when the workspace has no local branch. Without remote
+// remote's alone when the workspace has no local branch; a retry with the
+// first call's idempotency key gets its deletion back. Without remote
 // only the local branch goes, whoever pushed it.
 func TestDeleteBranchTool(t *testing.T) {
 	f := newFixture(t)
@@ -62,10 +63,11 @@ func TestDeleteBranchTool(t *testing.T) {
 		Workspace: func(_ context.Context, _ backends.Principal, name string) (Workspace, bool, error) {
 			return Workspace{URL: f.url, Branch: "main"}, name == "w", nil
 		}})
-	del := func(branch string, remote bool) (*backends.DeleteBranchResult, error) {
+	delKey := func(branch string, remote bool, key string) (*backends.DeleteBranchResult, error) {
 		return backends.Do[*backends.DeleteBranchResult](t.Context(), g, &backends.DeleteBranchRequest{
-			Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a1"}, Workspace: "w"}, Branch: branch, Remote: remote})
+			Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a1"}, Workspace: "w", IdempotencyKey: key}, Branch: branch, Remote: remote})
 	}
+	del := func(branch string, remote bool) (*backends.DeleteBranchResult, error) { return delKey(branch, remote, "") }
 	for _, c := range []struct {
 		branch string
 		want   backends.Category
@@ -88,7 +90,7 @@ func TestDeleteBranchTool(t *testing.T) {
 		}
 	}
 
-	res, err := del("agent/a1/mine", true)
+	res, err := delKey("agent/a1/mine", true, "key-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +100,16 @@ func TestDeleteBranchTool(t *testing.T) {
 	}
 	if f.ref("agent/a1/mine") != "" || local.tips["agent/a1/mine"] != "" {
 		t.Fatal("the branch is still there")
+	}
+	// A retry of the call (same key) is answered with its deletion; another
+	// call is refused: the branch is no longer one gitgate pushed.
+	if again, err := delKey("agent/a1/mine", true, "key-1"); err != nil || !again.Remote || again.RestoreID != res.RestoreID {
+		t.Fatalf("retry with the same key: %+v, %v", again, err)
+	}
+	for _, key := range []string{"key-2", ""} {
+		if _, err := delKey("agent/a1/mine", true, key); backends.CategoryOf(err) != backends.Forbidden {
+			t.Fatalf("another call (key %q) deleting the deleted branch: %v, want forbidden", key, err)
+		}
 	}
 
 	res, err = del("agent/a1/gone-here", true)

@@ -37,6 +37,10 @@ type Deletion struct {
 	By        string    `json:"by"`     // "cleanup" or the agent that asked
 	At        time.Time `json:"at"`
 	KeepRef   string    `json:"keep_ref"` // the remote ref holding Commit until restored
+	// Call identifies the agent's delete_branch call that made it (a hash
+	// of its idempotency key; "" without one or for the cleanup's), so
+	// that a retry of that call is answered with this deletion.
+	Call string `json:"call,omitempty"`
 	// RestoredAt is set once the branch was pushed back.
 	RestoredAt *time.Time `json:"restored_at,omitempty"`
 }

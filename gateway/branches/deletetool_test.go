@@ -67,7 +67,9 @@ func TestDeleteBranchTool(t *testing.T) {
 		return backends.Do[*backends.DeleteBranchResult](t.Context(), g, &backends.DeleteBranchRequest{
 			Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a1"}, Workspace: "w", IdempotencyKey: key}, Branch: branch, Remote: remote})
 	}
-	del := func(branch string, remote bool) (*backends.DeleteBranchResult, error) { return delKey(branch, remote, "") }
+	del := func(branch string, remote bool) (*backends.DeleteBranchResult, error) {
+		return delKey(branch, remote, "")
+	}
 	for _, c := range []struct {
 		branch string
 		want   backends.Category

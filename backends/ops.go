@@ -21,6 +21,7 @@ const (
 	OpWriteFile        Op = "write_file"
 	OpListFiles        Op = "list_files"
 	OpDeleteFile       Op = "delete_file"
+	OpDeleteBranch     Op = "delete_branch"
 	OpListWorkspaces   Op = "list_workspaces"
 	OpReleaseWorkspace Op = "release_workspace"
 )
@@ -136,6 +137,9 @@ var opTable = []OpInfo{
 	{Op: OpDeleteFile, newRequest: func() Request { return &DeleteFileRequest{} }, newResult: func() Result { return &DeleteFileResult{} },
 		Kind: Write, Destructive: true, Idempotent: true, Title: "Delete file",
 		Summary: "Delete a file (or an empty directory) of the workspace's work tree."},
+	{Op: OpDeleteBranch, newRequest: func() Request { return &DeleteBranchRequest{Remote: true} }, newResult: func() Result { return &DeleteBranchResult{} },
+		Kind: Write, Destructive: true, Remote: true, Title: "Delete branch",
+		Summary: "Delete one of your branches: the local one (never the checked-out branch) and, unless remote is false, the same branch on the remote if gitgate pushed it for you (recorded, restorable by an operator)."},
 	{Op: OpListWorkspaces, newRequest: func() Request { return &ListWorkspacesRequest{} }, newResult: func() Result { return &ListWorkspacesResult{} },
 		Kind: Read, Idempotent: true, Title: "List workspaces",
 		Summary: "List your project's workspaces."},

@@ -28,9 +28,12 @@ type Config struct {
 	Canary    CanaryConfig             `mapstructure:"canary"`
 	Report    ReportConfig             `mapstructure:"report"`
 	Drill     DrillConfig              `mapstructure:"drill"`
+	Budget    BudgetConfig             `mapstructure:"budget"`
+	Branches  BranchesConfig           `mapstructure:"branches"`
 	Redis     RedisConfig              `mapstructure:"redis"`
 	Postgres  PostgresConfig           `mapstructure:"postgres"`
 	Log       LogConfig                `mapstructure:"log"`
+	Metrics   MetricsConfig            `mapstructure:"metrics"`
 	Projects  map[string]ProjectConfig `mapstructure:"projects"`
 	Agents    []AgentConfig            `mapstructure:"agents"`
 }
@@ -137,6 +140,7 @@ func (c *Config) Validate() error {
 	for _, check := range []func() error{
 		c.validateListen, c.validateLog, c.validateSandbox, c.validateFlags, c.validateBackend,
 		c.validateGit, c.validateApproach2, c.validateLimits, c.validateSessions, c.validateProjects, c.validateAgents,
+		c.validateBudget, c.validateBranches, c.validateMetrics,
 	} {
 		if err := check(); err != nil {
 			return fmt.Errorf("config: %w", err)

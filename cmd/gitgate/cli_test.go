@@ -65,6 +65,7 @@ Usage:
 
 Available Commands:
   backend     Run the Approach 2 service (gRPC GitService)
+  budget      Month-to-date sandbox spend against the budgets, with the forecast
   canary      Move operations between Approach 1 and Approach 2
   completion  Generate the autocompletion script for the specified shell
   dev         Run the gateway with a local demo git remote and a development agent token
@@ -275,6 +276,7 @@ read_file          0%         0%
 write_file         0%         0%
 list_files         0%         0%
 delete_file        0%         0%
+delete_branch      0%         0%
 list_workspaces    0%         0%
 release_workspace  0%         0%
 `))
@@ -295,6 +297,7 @@ read_file          0%         0%
 write_file         0%         0%
 list_files         0%         0%
 delete_file        0%         0%
+delete_branch      0%         0%
 list_workspaces    0%         0%
 release_workspace  0%         0%
 `))
@@ -331,6 +334,7 @@ read_file          0%         0%
 write_file         0%         0%
 list_files         0%         0%
 delete_file        0%         0%
+delete_branch      0%         0%
 list_workspaces    0%         0%
 release_workspace  0%         0%
 `

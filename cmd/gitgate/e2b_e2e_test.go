@@ -97,8 +97,9 @@ func TestCanaryOnE2B(t *testing.T) {
 	if sbs := s.Sandboxes(); len(sbs) != 1 || sbs[0].Metadata["gitgate.project"] != "alpha" {
 		t.Fatalf("E2B holds %+v; both backends should use the workspace's one sandbox (and no warm pool: min_idle 0)", sbs)
 	}
+	w.ok(t, c, "checkout", map[string]any{"workspace": "both", "branch": "agent/ada/both", "create": true}) // agents may not push to main
 	w.ok(t, c, "push", map[string]any{"workspace": "both"})
-	if got := w.remoteGit(t, "log", "-1", "--format=%s", "refs/heads/main"); got != "made through approach1" {
-		t.Fatalf("remote main: %q", got)
+	if got := w.remoteGit(t, "log", "-1", "--format=%s", "refs/heads/agent/ada/both"); got != "made through approach1" {
+		t.Fatalf("remote agent/ada/both: %q", got)
 	}
 }

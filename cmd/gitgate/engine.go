@@ -37,6 +37,10 @@ func (a *base) newEngine(d engineDeps) (*approach1.Executor, error) {
 	if err != nil {
 		return nil, err
 	}
+	usage, _ := provider.(sandbox.UsageReader) // measured on the provider itself, whatever decorates it
+	if provider, err = a.budgeted(context.Background(), provider); err != nil {
+		return nil, err
+	}
 	var creator sandbox.Creator
 	if d.creator != nil {
 		if creator, err = d.creator(provider); err != nil {
@@ -56,7 +60,7 @@ func (a *base) newEngine(d engineDeps) (*approach1.Executor, error) {
 	}
 	a.sandboxes, err = sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Creator: creator, Bindings: d.binds,
 		IdleTTL: a.cfg.Sandbox.TTL, Registerer: a.registry, Logger: a.log, KeepOnClose: a.sandboxesShared(), Preserve: preserve,
-		OnEnd: d.onEnd})
+		OnEnd: d.onEnd, Attribution: a.cfg.CostAttribution(), Usage: usage, UsageInterval: a.cfg.Metrics.UsageInterval})
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ type gatewayRoot struct {
 	flags     *flags.Evaluator   // the canary flags, when configured
 	recorder  *canary.Recorder   // the ledger and the automatic rollback, with flags
 	drill     *gateway.DrillMark // the kill-switch drill's mark, with flags
+	agentExec backends.Executor  // what agents' calls go to: the router behind the branch policy (brancheswire.go)
 }
 
 // newGatewayRoot assembles the gateway. Logs go to logOut through the
@@ -84,7 +85,10 @@ func newGatewayRoot(cfg *configs.Config, logOut io.Writer, secrets ...string) (*
 	if err != nil {
 		return nil, err
 	}
-	return a, a.newRouter(execs, cfg.Backend.Default, routing)
+	if err := a.newRouter(execs, cfg.Backend.Default, routing); err != nil {
+		return nil, err
+	}
+	return a, a.guardBranches(ctx)
 }
 
 // sandboxEnded records the end of one of Approach 1's sandboxes in the
@@ -183,7 +187,8 @@ func (a *gatewayRoot) killSwitch() admin.KillSwitch {
 // mcpServer builds the MCP server; hosts are the Host values it answers to.
 func (a *gatewayRoot) mcpServer(hosts []string) (*mcpserver.Server, error) {
 	return mcpserver.New(mcpserver.Config{
-		Executor: a.router, Directory: a.directory, Redactor: a.redactor, Logger: a.log, Version: version,
+		Executor: a.agentExec, Directory: a.directory, Redactor: a.redactor, Logger: a.log, Version: version,
+		Metrics: mcpserver.NewAPIMetrics(a.registry),
 		HTTP: mcpserver.HTTPConfig{Path: a.cfg.MCP.Path, AllowedHosts: append(hosts, a.cfg.MCP.AllowedHosts...),
 			AllowedOrigins: a.cfg.MCP.AllowedOrigins, SessionIdleTTL: a.cfg.MCP.SessionIdleTTL,
 			MaxSessionsPerAgent: a.cfg.MCP.MaxSessionsPerAgent},

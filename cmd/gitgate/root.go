@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&o.configPath, "config", "", "configuration file (default: the embedded configs/gitgate.yaml; GITGATE_* variables override keys)")
 	root.AddCommand(newServeCmd(o), newBackendCmd(o), newDevCmd(o), newFlagsCmd(o), newCanaryCmd(o), newKillCmd(o),
-		newReportCmd(o), newDrillCmd(o), newHashTokenCmd(), newVersionCmd())
+		newReportCmd(o), newDrillCmd(o), newBranchesCmd(o), newBudgetCmd(o), newHashTokenCmd(), newVersionCmd())
 	requireSubcommands(root)
 	return root
 }

@@ -116,6 +116,7 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 		return
 	}
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, f) })
+	t.Run("DeleteBranch", func(t *testing.T) { testDeleteBranch(t, f) })
 	t.Run("HostileRefs", func(t *testing.T) { testHostileRefs(t, f, o) })
 	t.Run("PlantedConfig", func(t *testing.T) { testPlantedConfig(t, f, o) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f, o) })

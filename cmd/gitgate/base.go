@@ -98,7 +98,8 @@ func (a *base) sharedState(ctx context.Context, auditor lock.Auditor) (lock.Lock
 	}
 	a.redis = rdb
 	a.closers = append(a.closers, func() { _ = rdb.Close() })
-	locker := redislock.New(rdb, redislock.Options{TTL: a.cfg.Redis.LockTTL, Prefix: a.cfg.Redis.Prefix, Auditor: auditor, Logger: a.log})
+	locker := redislock.New(rdb, redislock.Options{TTL: a.cfg.Redis.LockTTL, Prefix: a.cfg.Redis.Prefix, Auditor: auditor, Logger: a.log,
+		Registerer: a.registry})
 	return locker, redisbind.New(rdb, redisbind.Options{Prefix: a.cfg.Redis.Prefix, TTL: a.cfg.Sandbox.TTL, Retention: a.cfg.Sandbox.Retention()}), nil
 }
 

@@ -70,7 +70,7 @@ func (le *lease) Release(ctx context.Context) error {
 	if n == 1 {
 		le.l.event(le, "release")
 	} else {
-		le.lose("lost", errors.New("the lock had expired or passed to another holder before its release"))
+		le.lose(eventLost, errors.New("the lock had expired or passed to another holder before its release"))
 	}
 	return nil
 }
@@ -109,22 +109,24 @@ func (le *lease) renew(ctx context.Context, lastGood time.Time) (time.Duration, 
 		le.l.event(le, "renew")
 		return ttl / 3, start, false
 	case err == nil:
-		le.lose("lost", errors.New("the lock key is gone or held by another holder"))
+		le.lose(eventLost, errors.New("the lock key is gone or held by another holder"))
 		return 0, lastGood, true
 	case time.Since(lastGood) >= ttl/2:
-		le.lose("expire", err)
+		le.lose(eventExpire, err)
 		return 0, lastGood, true
 	}
 	le.l.opts.Logger.WarnContext(ctx, "workspace lock renewal failed; retrying", "key", le.key, "holder", le.holder, "fence", le.fence, "err", err)
 	return min(ttl/10, time.Until(lastGood.Add(ttl/2))), lastGood, false
 }
 
-// lose closes Lost once and records event ("lost" when Redis said the key
-// is not ours, "expire" when it could not be renewed in time).
+// lose closes Lost once and records event (eventLost when Redis said the
+// key is not ours, eventExpire when it could not be renewed in time) in the
+// audit and gitgate_lock_leases_lost_total.
 func (le *lease) lose(event string, cause error) {
 	le.lostOnce.Do(func() {
 		close(le.lost)
 		le.l.opts.Logger.Warn("workspace lock lost; the operation holding it must stop", "key", le.key, "holder", le.holder, "fence", le.fence, "event", event, "err", cause)
 		le.l.event(le, event)
+		le.l.lost.WithLabelValues(event).Inc()
 	})
 }

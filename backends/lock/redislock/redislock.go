@@ -39,11 +39,13 @@ import (
 	mrand "math/rand/v2"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/pause"
+	"github.com/gitgate/gitgate/internal/promreg"
 )
 
 // Options configures a Locker. The zero value is usable.
@@ -67,6 +69,9 @@ type Options struct {
 	// Now stamps audit events. Nil means time.Now. Lease timing always uses
 	// the monotonic clock, never Now.
 	Now func() time.Time
+	// Registerer receives gitgate_lock_leases_lost_total. Nil registers
+	// nothing (the leases lost are still logged).
+	Registerer prometheus.Registerer
 }
 
 // The defaults of Options.
@@ -89,6 +94,7 @@ type Locker struct {
 	client redis.UniversalClient
 	opts   Options
 	audit  *auditQueue
+	lost   *prometheus.CounterVec // leases lost, by event (lost, expire)
 }
 
 var _ lock.Locker = (*Locker)(nil)
@@ -112,8 +118,22 @@ func New(client redis.UniversalClient, opts Options) *Locker {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Locker{client: client, opts: opts, audit: newAuditQueue(opts.Auditor, opts.Logger)}
+	lost := promreg.Register(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitgate_lock_leases_lost_total",
+		Help: "Workspace lock leases lost while held, by event: lost (the key was gone or another holder's), expire (not renewed in time: Redis unreachable or the process starved of CPU).",
+	}, []string{"event"}))
+	for _, e := range []string{eventLost, eventExpire} {
+		lost.WithLabelValues(e)
+	}
+	return &Locker{client: client, opts: opts, audit: newAuditQueue(opts.Auditor, opts.Logger), lost: lost}
 }
+
+// The events of a lease lost while held (audit events and the metric's
+// label).
+const (
+	eventLost   = "lost"
+	eventExpire = "expire"
+)
 
 // Acquire waits until key is free or ctx ends, and returns a lease whose
 // watchdog keeps the key until Release. A wait ended by ctx returns a

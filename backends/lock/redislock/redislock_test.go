@@ -3,6 +3,7 @@ package redislock
 import (
 	"context"
 	"errors"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/gitgate/gitgate/backends/lock"
 
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // span is one critical section: its fence and its entry and exit positions
@@ -166,7 +168,8 @@ func TestKeyTakenByAnotherIsLostAndReleaseHarmless(t *testing.T) {
 	c := backendtest.Redis(t)
 	rec := &recorder{}
 	const ttl = 300 * time.Millisecond
-	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: ttl, Auditor: rec})
+	reg := prometheus.NewRegistry()
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: ttl, Auditor: rec, Registerer: reg})
 	ctx := t.Context()
 	le, err := l.Acquire(ctx, "ws")
 	if err != nil {
@@ -184,6 +187,7 @@ func TestKeyTakenByAnotherIsLostAndReleaseHarmless(t *testing.T) {
 	if ev := rec.waitFor(t, "lost"); len(ev) != 2 || ev[0].Event != "acquire" {
 		t.Fatalf("events %v, want [acquire lost]", rec.names())
 	}
+	wantLost(t, reg, map[string]float64{eventLost: 1, eventExpire: 0})
 }
 
 func TestTransientErrorsExpireLeaseBeforeTTL(t *testing.T) {
@@ -192,7 +196,8 @@ func TestTransientErrorsExpireLeaseBeforeTTL(t *testing.T) {
 	c.AddHook(hook)
 	rec := &recorder{}
 	const ttl = 600 * time.Millisecond
-	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: ttl, Auditor: rec})
+	reg := prometheus.NewRegistry()
+	l := New(c, Options{Prefix: backendtest.RedisPrefix(t, c), TTL: ttl, Auditor: rec, Registerer: reg})
 	le, err := l.Acquire(t.Context(), "ws")
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +215,7 @@ func TestTransientErrorsExpireLeaseBeforeTTL(t *testing.T) {
 	if ev := rec.waitFor(t, "expire"); len(ev) < 2 || ev[0].Event != "acquire" {
 		t.Fatalf("events %v, want acquire … expire", rec.names())
 	}
+	wantLost(t, reg, map[string]float64{eventLost: 0, eventExpire: 1})
 	if err := le.Release(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -293,5 +299,26 @@ func checkErr(t *testing.T, le lock.Lease, err error, want backends.Category, ca
 	}
 	if cause != nil && !errors.Is(err, cause) {
 		t.Fatalf("error %v does not wrap %v", err, cause)
+	}
+}
+
+// wantLost checks gitgate_lock_leases_lost_total by event on reg.
+func wantLost(t *testing.T, reg *prometheus.Registry, want map[string]float64) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "gitgate_lock_leases_lost_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("gitgate_lock_leases_lost_total %v, want %v", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -570,14 +571,24 @@ func TestFileSourceWhileTheLedgerGrows(t *testing.T) {
 	es := genLedger{Start: genStart, Hours: 24, Agents: 3, Rate: 0.7, Seed: 14}.entries(t)
 	store := NewFileStore(path)
 	done := make(chan error, 1)
-	read := make(chan struct{}, 1) // a read finished: the writer appends once per read at most
+	// The writer appends again only after a read that started once its
+	// last append was complete has finished (read carries the appends a
+	// read's start saw), so that every append is rolled up by a read of
+	// its own, however the two goroutines are scheduled.
+	var appended atomic.Int64
+	read := make(chan int64, 1)
+	appends := 0
+	for i := 0; i < len(es); i += 97 {
+		appends++
+	}
 	go func() {
 		for i := 0; i < len(es); i += 97 {
 			if err := store.Append(context.Background(), es[i:min(i+97, len(es))]); err != nil {
 				done <- err
 				return
 			}
-			<-read
+			for n := appended.Add(1); <-read < n; {
+			}
 		}
 		done <- nil
 	}()
@@ -595,6 +606,7 @@ func TestFileSourceWhileTheLedgerGrows(t *testing.T) {
 			finished = true
 		default:
 		}
+		seen := appended.Load()
 		if err := src.Cells(t.Context(), span[0], span[1], func(Key, *Cell) error { return nil }); err != nil {
 			t.Fatalf("a read while the ledger grows: %v", err)
 		}
@@ -603,12 +615,12 @@ func TestFileSourceWhileTheLedgerGrows(t *testing.T) {
 			wrote++
 		}
 		select {
-		case read <- struct{}{}:
+		case read <- seen:
 		default:
 		}
 	}
 	sameRollups(t, "after the ledger grew", want(t, es, span[0], span[1]), collect(t, src, span[0], span[1]))
-	if wrote < 10 {
-		t.Fatalf("only %d of %d reads rolled up while the ledger grew: the test shows nothing", wrote, reads)
+	if appends < 10 || wrote < appends {
+		t.Fatalf("%d of %d reads rolled up while the ledger grew by %d appends: the test shows nothing", wrote, reads, appends)
 	}
 }

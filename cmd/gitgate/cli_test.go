@@ -65,6 +65,7 @@ Usage:
 
 Available Commands:
   backend     Run the Approach 2 service (gRPC GitService)
+  branches    Agents' branches: list them, clean up merged and stale ones, restore a deleted one
   budget      Month-to-date sandbox spend against the budgets, with the forecast
   canary      Move operations between Approach 1 and Approach 2
   completion  Generate the autocompletion script for the specified shell

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -81,7 +83,10 @@ func (s *PGStore) Advance(ctx context.Context, sandbox string, until time.Time, 
 // their retention.
 func (s *PGStore) Add(ctx context.Context, month Month, at time.Time, amounts map[string]float64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for scope, usd := range amounts {
+		// Rows are locked in one order (the scopes sorted) by every
+		// process: two charges of the same scopes in map order deadlock.
+		for _, scope := range slices.Sorted(maps.Keys(amounts)) {
+			usd := amounts[scope]
 			if _, err := tx.Exec(ctx, `INSERT INTO gitgate_budget_spend (month, scope, usd) VALUES ($1, $2, $3)
 				ON CONFLICT (month, scope) DO UPDATE SET usd = gitgate_budget_spend.usd + EXCLUDED.usd`, string(month), scope, usd); err != nil {
 				return err

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/internal/atomicfile"
 )
 
 // Backend names (backends.Approach1 and backends.Approach2).
@@ -206,31 +206,9 @@ func (f *File) Save(path string) error {
 	return writeAtomic(path, append(data, '\n'))
 }
 
-// writeAtomic writes data to a temporary file in path's directory, syncs
-// it and renames it over path, so that a watching process never reads half
-// a file. An existing file's permissions are kept (a new file gets 0600).
+// writeAtomic replaces path with data (atomicfile.Write), so that a
+// watching process never reads half a file. An existing file's permissions
+// are kept (a new file gets 0600).
 func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".flags-*.json")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }() // gone already once renamed
-	if fi, err := os.Stat(path); err == nil {
-		if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-			tmp.Close()
-			return err
-		}
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, 0o600)
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/gitgate/gitgate/internal/atomicfile"
 )
 
 // FileStore keeps spend in a JSON file, for a single machine without
@@ -95,11 +97,7 @@ func (s *FileStore) update(fn func(st *fileState) bool) error {
 	if err != nil {
 		return fmt.Errorf("budget store: %w", err)
 	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o600); err != nil {
-		return fmt.Errorf("budget store: %w", err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := atomicfile.Write(s.path, out, 0o600); err != nil {
 		return fmt.Errorf("budget store: %w", err)
 	}
 	return nil

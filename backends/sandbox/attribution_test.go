@@ -9,6 +9,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,32 +17,7 @@ import (
 // include want, and whether the family has such a series.
 func series(t *testing.T, reg prometheus.Gatherer, name string, want map[string]string) (float64, bool) {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			for k, v := range want {
-				if labels[k] != v {
-					continue next
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue(), true
-			}
-			return m.GetCounter().GetValue(), true
-		}
-	}
-	return 0, false
+	return testkit.SeriesValue(t, reg, name, want)
 }
 
 func managerOn(t *testing.T, p sandbox.Provider, reg prometheus.Registerer, clk *clock, attr sandbox.Attribution) *sandbox.Manager {

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/gitgate/gitgate/internal/atomicfile"
 )
 
 // historyID is what History accepts as a Result's ID, and so as the name
@@ -60,48 +62,12 @@ func (h History) Save(r Result) (jsonPath, mdPath string, err error) {
 	return jsonPath, mdPath, nil
 }
 
-// historyWrite replaces path with data (mode 0o644): a reader sees the old
-// file or the new one, never part of it, and a crash after it returns
-// does not lose it.
-func historyWrite(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	// The leading dot keeps the temporary file out of List (and out of
-	// shell globs).
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// The rename is durable once the directory is synced.
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	defer func() { _ = d.Close() }()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	return nil
+// historyWrite replaces path with data (a new file gets mode 0o644): a
+// reader sees the old file or the new one, never part of it, and a crash
+// after it returns does not lose it (atomicfile.Write; its temporary files
+// start with a dot, which keeps them out of List).
+func historyWrite(path string, data []byte) error {
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // List reads every run in the directory, newest first. A directory that

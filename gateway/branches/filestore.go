@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gitgate/gitgate/internal/atomicfile"
 )
 
 // FileStore is a Store in one JSON file, for the processes of one machine
@@ -68,11 +70,7 @@ func (s *FileStore) update(write bool, fn func(*fileState) error) error {
 	if err != nil {
 		return fmt.Errorf("branches: %w", err)
 	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o600); err != nil {
-		return fmt.Errorf("branches: %w", err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := atomicfile.Write(s.path, out, 0o600); err != nil {
 		return fmt.Errorf("branches: %w", err)
 	}
 	return nil

@@ -3,7 +3,6 @@ package redislock
 import (
 	"context"
 	"errors"
-	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/gitgate/gitgate/backends/lock"
 
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -305,20 +305,9 @@ func checkErr(t *testing.T, le lock.Lease, err error, want backends.Category, ca
 // wantLost checks gitgate_lock_leases_lost_total by event on reg.
 func wantLost(t *testing.T, reg *prometheus.Registry, want map[string]float64) {
 	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "gitgate_lock_leases_lost_total" {
-			continue
+	for event, n := range want {
+		if got, ok := testkit.SeriesValue(t, reg, "gitgate_lock_leases_lost_total", map[string]string{"event": event}); !ok || got != n {
+			t.Fatalf("gitgate_lock_leases_lost_total{event=%q} = %v (present %v), want %v", event, got, ok, n)
 		}
-		for _, m := range f.GetMetric() {
-			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
-		}
-	}
-	if !maps.Equal(got, want) {
-		t.Fatalf("gitgate_lock_leases_lost_total %v, want %v", got, want)
 	}
 }

@@ -15,7 +15,6 @@ package filebind
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/internal/atomicfile"
 )
 
 // Store keeps bindings in a directory. Safe for concurrent use, also by
@@ -130,43 +130,7 @@ func (s *Store) Put(_ context.Context, b sandbox.Binding) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return unavailable(err)
 	}
-	return unavailable(writeAtomic(dir, s.path(b.Key), data))
-}
-
-// writeAtomic writes data to a temporary file in dir, syncs it, renames it
-// to p and syncs dir.
-func writeAtomic(dir, p string, data []byte) error {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dir, ".tmp-"+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return unavailable(atomicfile.Write(s.path(b.Key), data, 0o600))
 }
 
 func unavailable(err error) error {

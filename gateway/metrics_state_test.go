@@ -8,44 +8,10 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/flags"
+	"github.com/gitgate/gitgate/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// gaugeOf returns the value of family name's series with the given labels
-// in reg, and whether there is one.
-func gaugeOf(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			if len(got) != len(labels) {
-				continue
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue(), true
-			}
-			return m.GetGauge().GetValue(), true
-		}
-	}
-	return 0, false
-}
 
 type testClock struct {
 	mu  sync.Mutex
@@ -73,7 +39,7 @@ func TestAgentsActive(t *testing.T) {
 	call("q", "c")
 	want := func(project string, n float64) {
 		t.Helper()
-		if got, _ := gaugeOf(t, reg, "gitgate_agents_active", map[string]string{"project": project}); got != n {
+		if got, _ := testkit.SeriesValue(t, reg, "gitgate_agents_active", map[string]string{"project": project}); got != n {
 			t.Errorf("agents_active{project=%q} = %v, want %v", project, got, n)
 		}
 	}
@@ -95,16 +61,19 @@ func stageStatus() flags.Status {
 func TestRoutingGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewStateCollector(stageStatus))
-	if got, _ := gaugeOf(t, reg, "gitgate_canary_stage", map[string]string{"op": "push"}); got != 50 {
+	if got, _ := testkit.SeriesValue(t, reg, "gitgate_canary_stage", map[string]string{"op": "push"}); got != 50 {
 		t.Errorf("canary_stage{op=push} = %v, want 50", got)
 	}
 
 	d := newDrillRouter(t)
 	forced := func() float64 {
-		v, _ := gaugeOf(t, d.reg, "gitgate_breaker_forced_open", map[string]string{"op": string(backends.OpPush)})
+		v, _ := testkit.SeriesValue(t, d.reg, "gitgate_breaker_forced_open", map[string]string{"op": string(backends.OpPush)})
 		return v
 	}
-	drill := func() float64 { v, _ := gaugeOf(t, d.reg, "gitgate_drill_active", map[string]string{}); return v }
+	drill := func() float64 {
+		v, _ := testkit.SeriesValue(t, d.reg, "gitgate_drill_active", map[string]string{})
+		return v
+	}
 	if forced() != 0 || drill() != 0 {
 		t.Fatalf("before anything: forced_open %v, drill_active %v", forced(), drill())
 	}
@@ -136,7 +105,7 @@ func TestFallbackCountsAsRecovery(t *testing.T) {
 	if _, err := d.Execute(context.Background(), req(backends.OpStatus)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := gaugeOf(t, d.reg, "gitgate_recovery_total", map[string]string{"kind": "fallback"}); got != 1 {
+	if got, _ := testkit.SeriesValue(t, d.reg, "gitgate_recovery_total", map[string]string{"kind": "fallback"}); got != 1 {
 		t.Errorf("recovery_total{kind=fallback} = %v, want 1", got)
 	}
 	if got := testutil.ToFloat64(d.fallback.WithLabelValues(string(backends.OpStatus), "failed")); got != 1 {

@@ -31,8 +31,13 @@ TEST_FIRST := ./cmd/gitgate ./backends/approach2 ./backends/sandbox/e2b ./backen
 # own vet pass (a subset, keyed apart from lint's so never a cache hit)
 # would repeat it on every package before its tests start.
 test: lint check-generated services chromium pushgateway rules-test dashboard-lint build ## Lint, check generated code, start PostgreSQL and Redis if down, test the alert rules, build, run every test (with -race, but for the few NORACE_TESTS)
-	$(GO) test -race -vet=off -count=1 -timeout 30m -skip '$(NORACE_TESTS)' $(TEST_FIRST) ./...
+	$(GO) test -race -vet=off -count=1 -timeout 30m -p $(TEST_P) -skip '$(NORACE_TESTS)' $(TEST_FIRST) $$($(GO) list ./... | grep -v -x -e '$(NORACE_WHOLE)')
 	$(GO) test -vet=off -count=1 -timeout 30m -run '$(NORACE_TESTS)' $(NORACE_PKGS)
+	$(GO) test -vet=off -count=1 -timeout 30m ./internal/ledgergen
+
+# How many test binaries run at once: many tests wait on git processes,
+# loopback servers and polls, so four keep two cores busier than two.
+TEST_P ?= 4
 
 # Tests that push megabytes through one call after another, with nothing
 # of their own running concurrently: under -race their time is the race
@@ -47,6 +52,9 @@ test: lint check-generated services chromium pushgateway rules-test dashboard-li
 # plain go test -race ./... still runs them.
 NORACE_TESTS := ^TestConformance(OnE2B|WithRedisAndPostgres)?$$/^SizeLimits$$|^TestOneFileSizeLimitOnBothBackends$$|^TestToolRefusals$$|^TestBadInputAnswersAreTheSame$$
 NORACE_PKGS := ./cmd/gitgate ./backends/approach1 ./backends/approach2 ./backends/sandbox/e2b
+# internal/ledgergen starts no goroutine: its seeded simulations gain
+# nothing from -race and take several times as long under it.
+NORACE_WHOLE := github.com/gitgate/gitgate/internal/ledgergen
 
 # golangci-lint is pinned in its own module, so that its dependencies stay
 # out of gitgate's go.mod; its linters and exclusions are in .golangci.yml.

@@ -31,13 +31,9 @@ TEST_FIRST := ./cmd/gitgate ./backends/approach2 ./backends/sandbox/e2b ./backen
 # own vet pass (a subset, keyed apart from lint's so never a cache hit)
 # would repeat it on every package before its tests start.
 test: lint check-generated services chromium pushgateway rules-test dashboard-lint build ## Lint, check generated code, start PostgreSQL and Redis if down, test the alert rules, build, run every test (with -race, but for the few NORACE_TESTS)
-	$(GO) test -race -vet=off -count=1 -timeout 30m -p $(TEST_P) -skip '$(NORACE_TESTS)' $(TEST_FIRST) $$($(GO) list ./... | grep -v -x -e '$(NORACE_WHOLE)')
+	$(GO) test -race -vet=off -count=1 -timeout 30m -skip '$(NORACE_TESTS)' $(TEST_FIRST) $$($(GO) list ./... | grep -v -x -e '$(NORACE_WHOLE)')
 	$(GO) test -vet=off -count=1 -timeout 30m -run '$(NORACE_TESTS)' $(NORACE_PKGS)
 	$(GO) test -vet=off -count=1 -timeout 30m ./internal/ledgergen
-
-# How many test binaries run at once: many tests wait on git processes,
-# loopback servers and polls, so four keep two cores busier than two.
-TEST_P ?= 4
 
 # Tests that push megabytes through one call after another, with nothing
 # of their own running concurrently: under -race their time is the race
@@ -49,9 +45,12 @@ TEST_P ?= 4
 # runs them without -race, in a second go test over the packages that hold
 # them (NORACE_PKGS: keep it in step with the pattern); the first skips
 # them with the same pattern, so that every test runs exactly once. A
-# plain go test -race ./... still runs them.
-NORACE_TESTS := ^TestConformance(OnE2B|WithRedisAndPostgres)?$$/^SizeLimits$$|^TestOneFileSizeLimitOnBothBackends$$|^TestToolRefusals$$|^TestBadInputAnswersAreTheSame$$
-NORACE_PKGS := ./cmd/gitgate ./backends/approach1 ./backends/approach2 ./backends/sandbox/e2b
+# plain go test -race ./... still runs them. With them, the canary's
+# judge and report simulations (weeks of simulated calls judged and
+# reported in one goroutine: the report code starts none), each several
+# times slower under -race.
+NORACE_TESTS := ^TestConformance(OnE2B|WithRedisAndPostgres)?$$/^SizeLimits$$|^TestOneFileSizeLimitOnBothBackends$$|^TestToolRefusals$$|^TestBadInputAnswersAreTheSame$$|^TestJudgeAAFalseAlarms$$|^TestBuildReportSmoke$$|^TestReportShowsADrillOnce$$|^TestDrillCallsAreNotJudged$$|^TestReport(JSONAndExitCode|OutDir|StagesFromFlags)$$
+NORACE_PKGS := ./cmd/gitgate ./backends/approach1 ./backends/approach2 ./backends/sandbox/e2b ./canary
 # internal/ledgergen starts no goroutine: its seeded simulations gain
 # nothing from -race and take several times as long under it.
 NORACE_WHOLE := github.com/gitgate/gitgate/internal/ledgergen

@@ -2,13 +2,9 @@ package budget
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/gitgate/gitgate/internal/atomicfile"
@@ -48,56 +44,38 @@ func OpenFileStore(path string) (*FileStore, error) {
 }
 
 // update runs fn on the file's state under the lock and writes the result
-// (atomically, by rename) when fn reports a change.
+// (atomically, by rename) when fn reports a change, dropping marks and
+// months past their retention.
 func (s *FileStore) update(fn func(st *fileState) bool) error {
-	lk, err := os.OpenFile(s.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("budget store: %w", err)
-	}
-	defer lk.Close()
-	if err := syscall.Flock(int(lk.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("budget store: lock: %w", err)
-	}
-	st := fileState{Months: map[Month]fileMonth{}, Marks: map[string]fileMark{}}
-	data, err := os.ReadFile(s.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("budget store: %w", err)
-	default:
-		if err := json.Unmarshal(data, &st); err != nil {
-			return fmt.Errorf("budget store: %s is not a budget file: %w", s.path, err)
-		}
+	err := atomicfile.Update(s.path, 0o600, func(st *fileState) {
 		if st.Months == nil {
 			st.Months = map[Month]fileMonth{}
 		}
 		if st.Marks == nil {
 			st.Marks = map[string]fileMark{}
 		}
-	}
-	if !fn(&st) {
-		return nil
-	}
-	now := time.Now()
-	for id, m := range st.Marks {
-		if now.Sub(m.Updated) > markTTL {
-			delete(st.Marks, id)
+	}, func(st *fileState) (bool, error) {
+		if !fn(st) {
+			return false, nil
 		}
-	}
-	var latest Month
-	for m := range st.Months {
-		latest = max(latest, m)
-	}
-	for m := range st.Months {
-		if latest.Start().Sub(m.End()) > spendTTL {
-			delete(st.Months, m)
+		now := time.Now()
+		for id, m := range st.Marks {
+			if now.Sub(m.Updated) > markTTL {
+				delete(st.Marks, id)
+			}
 		}
-	}
-	out, err := json.MarshalIndent(st, "", "  ")
+		var latest Month
+		for m := range st.Months {
+			latest = max(latest, m)
+		}
+		for m := range st.Months {
+			if latest.Start().Sub(m.End()) > spendTTL {
+				delete(st.Months, m)
+			}
+		}
+		return true, nil
+	})
 	if err != nil {
-		return fmt.Errorf("budget store: %w", err)
-	}
-	if err := atomicfile.Write(s.path, out, 0o600); err != nil {
 		return fmt.Errorf("budget store: %w", err)
 	}
 	return nil

@@ -2,15 +2,11 @@ package branches
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/gitgate/gitgate/internal/atomicfile"
@@ -39,41 +35,21 @@ func OpenFileStore(dir string) (*FileStore, error) {
 }
 
 // update runs fn on the state under the lock, writing it back when
-// write is true.
+// write is true (and fn succeeded).
 func (s *FileStore) update(write bool, fn func(*fileState) error) error {
-	lk, err := os.OpenFile(s.path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("branches: %w", err)
-	}
-	defer lk.Close()
-	if err := syscall.Flock(int(lk.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("branches: lock: %w", err)
-	}
-	st := fileState{Pushed: map[string]Pushed{}}
-	b, err := os.ReadFile(s.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("branches: %w", err)
-	default:
-		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("branches: %s: %w", s.path, err)
-		}
+	var fnErr error
+	err := atomicfile.Update(s.path, 0o600, func(st *fileState) {
 		if st.Pushed == nil {
 			st.Pushed = map[string]Pushed{}
 		}
-	}
-	if err := fn(&st); err != nil || !write {
-		return err
-	}
-	out, err := json.MarshalIndent(st, "", "  ")
+	}, func(st *fileState) (bool, error) {
+		fnErr = fn(st)
+		return write && fnErr == nil, nil
+	})
 	if err != nil {
 		return fmt.Errorf("branches: %w", err)
 	}
-	if err := atomicfile.Write(s.path, out, 0o600); err != nil {
-		return fmt.Errorf("branches: %w", err)
-	}
-	return nil
+	return fnErr // as fn returned it
 }
 
 // RecordPush implements Store.

@@ -7,10 +7,13 @@
 package atomicfile
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Write replaces path with data. The temporary file is made in path's
@@ -57,4 +60,41 @@ func Write(path string, data []byte, perm fs.FileMode) (err error) {
 		return fmt.Errorf("write %s: sync directory: %w", path, err)
 	}
 	return nil
+}
+
+// Update runs fn on the JSON state kept at path, under an exclusive flock
+// of path+".lock" (held by every process that updates it), and replaces
+// the file with Write when fn reports a change. A missing file is the zero
+// state; fresh fills in what a decoded state may lack (nil maps). An error
+// of fn is returned as it is, and nothing is written.
+func Update[T any](path string, perm fs.FileMode, fresh func(*T), fn func(*T) (bool, error)) error {
+	lk, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lk.Close()
+	if err := syscall.Flock(int(lk.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", path+".lock", err)
+	}
+	var st T
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		if err := json.Unmarshal(data, &st); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	fresh(&st)
+	changed, err := fn(&st)
+	if err != nil || !changed {
+		return err
+	}
+	out, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return Write(path, out, perm)
 }

@@ -17,6 +17,7 @@ type DrillConfig struct {
 	FlagFile         string         `mapstructure:"flag_file"`
 	Gateways         []DrillGateway `mapstructure:"gateways"`
 	AdminTokenEnv    string         `mapstructure:"admin_token_env"`
+	AdminTokenFile   string         `mapstructure:"admin_token_file"`
 	Services         []string       `mapstructure:"services"`
 	HistoryDir       string         `mapstructure:"history_dir"`
 	MaxTimeToEffect  time.Duration  `mapstructure:"max_time_to_effect"`
@@ -39,10 +40,34 @@ type DrillGateway struct {
 
 // DrillProbe is the drill agent.
 type DrillProbe struct {
-	Agent    string `mapstructure:"agent"`
-	TokenEnv string `mapstructure:"token_env"`
-	Repo     string `mapstructure:"repo"`
-	Op       string `mapstructure:"op"`
+	Agent     string `mapstructure:"agent"`
+	TokenEnv  string `mapstructure:"token_env"`
+	TokenFile string `mapstructure:"token_file"`
+	Repo      string `mapstructure:"repo"`
+	Op        string `mapstructure:"op"`
+}
+
+// DrillAdminToken is the gateways' admin token the drill sends, from
+// drill.admin_token_env's variable or drill.admin_token_file ("" when
+// neither gives one: gateways without an admin token). A drill is one
+// short process: it reads the file once, at start.
+func (c *Config) DrillAdminToken(getenv func(string) string) (string, error) {
+	s, err := secretSource{envKey: "drill.admin_token_env", fileKey: "drill.admin_token_file",
+		env: c.Drill.AdminTokenEnv, file: c.Drill.AdminTokenFile, what: "the gateways' admin token"}.resolve(getenv)
+	return s.Value(), err
+}
+
+// DrillProbeToken is the drill agent's bearer token, from
+// drill.probe.token_env's variable or drill.probe.token_file; one of them
+// must give it.
+func (c *Config) DrillProbeToken(getenv func(string) string) (string, error) {
+	p := c.Drill.Probe
+	s, err := secretSource{envKey: "drill.probe.token_env", fileKey: "drill.probe.token_file",
+		env: p.TokenEnv, file: p.TokenFile, what: "the drill agent's token", required: true}.resolve(getenv)
+	if err == nil && s.Value() == "" {
+		err = fmt.Errorf("config: drill.probe.token_env/token_file: neither gives the drill agent's token")
+	}
+	return s.Value(), err
 }
 
 // DrillHistoryDir is where drills keep their results.

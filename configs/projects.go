@@ -10,22 +10,48 @@ import (
 	"github.com/gitgate/gitgate/gateway"
 )
 
-// ProjectConfig is one project. Token is resolved from TokenEnv at load
-// time and never read from the file.
+// ProjectConfig is one project. Its git token comes from the variable
+// TokenEnv names or from the file TokenFile (re-read when it changes),
+// never from the configuration itself.
 type ProjectConfig struct {
 	AllowedHosts   []string `mapstructure:"allowed_hosts"`
 	AllowedSchemes []string `mapstructure:"allowed_schemes"`
 	TokenEnv       string   `mapstructure:"token_env"`
+	TokenFile      string   `mapstructure:"token_file"`
 	TokenUsername  string   `mapstructure:"token_username"`
 	// ReadTokenEnv names the variable holding a read-only token for the
-	// same remotes, used by shadow predictions (ls-remote). Optional.
-	ReadTokenEnv string `mapstructure:"read_token_env"`
+	// same remotes, used by shadow predictions (ls-remote), or
+	// ReadTokenFile the file holding it. Optional.
+	ReadTokenEnv  string `mapstructure:"read_token_env"`
+	ReadTokenFile string `mapstructure:"read_token_file"`
 	// MaxRepoBytes and MaxSandboxBytes override limits.max_repo_bytes and
 	// limits.max_sandbox_bytes for this project (0: the global value).
-	MaxRepoBytes    int64  `mapstructure:"max_repo_bytes"`
-	MaxSandboxBytes int64  `mapstructure:"max_sandbox_bytes"`
-	Token           string `mapstructure:"-"`
-	ReadToken       string `mapstructure:"-"`
+	MaxRepoBytes    int64 `mapstructure:"max_repo_bytes"`
+	MaxSandboxBytes int64 `mapstructure:"max_sandbox_bytes"`
+	// Token and ReadToken are the values at load time; TokenSecret and
+	// ReadTokenSecret follow the files (nil when no key sets them).
+	// CurrentToken and CurrentReadToken read whichever is set.
+	Token           string  `mapstructure:"-"`
+	ReadToken       string  `mapstructure:"-"`
+	TokenSecret     *Secret `mapstructure:"-"`
+	ReadTokenSecret *Secret `mapstructure:"-"`
+}
+
+// CurrentToken is the project's git token now: TokenSecret's current value
+// when a key set it, else Token.
+func (p ProjectConfig) CurrentToken() string {
+	if p.TokenSecret != nil {
+		return p.TokenSecret.Value()
+	}
+	return p.Token
+}
+
+// CurrentReadToken is CurrentToken for the read-only token.
+func (p ProjectConfig) CurrentReadToken() string {
+	if p.ReadTokenSecret != nil {
+		return p.ReadTokenSecret.Value()
+	}
+	return p.ReadToken
 }
 
 // AgentConfig is one agent.

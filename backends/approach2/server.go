@@ -5,7 +5,6 @@ package approach2
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"strings"
 	"sync"
@@ -49,8 +48,13 @@ type ServerConfig struct {
 	// the journal: a prediction changes nothing). If nil, Predict is
 	// unimplemented.
 	Predictor backends.Predictor
-	// Token is the bearer token the gateway must present. Required.
+	// Token is the bearer token the gateway must present. Required unless
+	// Tokens is set.
 	Token string
+	// Tokens, if set, is read at every call instead of Token: a call
+	// presenting the current token, or the previous one within the
+	// rotation's grace window, is accepted (see Tokens).
+	Tokens Tokens
 	// MaxFileBytes and MaxOutputBytes are the limits the engine enforces
 	// (limits.max_file_bytes, limits.max_output_bytes; zero: the defaults).
 	// They size the largest message the service accepts (MaxMessageBytes),
@@ -105,14 +109,7 @@ func (s *Server) AuthInterceptor(srv any, ss grpc.ServerStream, info *grpc.Strea
 }
 
 func (s *Server) authorised(ctx context.Context) bool {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
-		tok, ok := strings.CutPrefix(v, "Bearer ")
-		if ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1 {
-			return true
-		}
-	}
-	return false
+	return presentsToken(ctx, tokensOr(s.cfg.Tokens, s.cfg.Token))
 }
 
 // Execute runs one operation; see the proto.

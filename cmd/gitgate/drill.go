@@ -159,17 +159,21 @@ func drillConfig(o *globalOptions, by, reason string) (*configs.Config, drill.Co
 			by += " (" + u + ")"
 		}
 	}
+	adminToken, err := cfg.DrillAdminToken(os.Getenv)
+	if err != nil {
+		return nil, drill.Config{}, err
+	}
 	dc := drill.Config{FlagPath: cfg.DrillFlagFile(), Ops: backends.OpNames(), Services: d.Services, BreakerOp: d.BreakerOp,
 		By: by, Reason: reason, MaxTimeToEffect: d.MaxTimeToEffect, Hold: d.Hold, UnreachableAfter: d.UnreachableAfter,
 		MaxErrorRate: d.MaxErrorRate, MinCalls: d.MinCalls, HistoryDir: cfg.DrillHistoryDir(), LockWait: changeLogLockWait,
-		Connect: drill.Connect(os.Getenv(d.AdminTokenEnv))}
+		Connect: drill.Connect(adminToken)}
 	for _, g := range cfg.DrillGateways() {
 		dc.Targets = append(dc.Targets, drill.Target{Name: g.Name, Admin: g.Admin, MCP: g.MCP})
 	}
 	if p := d.Probe; p.Agent != "" {
-		token := os.Getenv(p.TokenEnv)
-		if token == "" {
-			return nil, drill.Config{}, fmt.Errorf("config: drill.probe.token_env: environment variable %s (the drill agent's token) is not set", p.TokenEnv)
+		token, err := cfg.DrillProbeToken(os.Getenv)
+		if err != nil {
+			return nil, drill.Config{}, err
 		}
 		dc.Probe = &drill.ProbeConfig{Token: token, Project: cfg.DrillProbeProject(), Repo: p.Repo, Op: p.Op}
 	}

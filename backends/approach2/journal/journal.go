@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gitgate/gitgate/backends"
@@ -47,6 +48,14 @@ type Options struct {
 	// ConnectTimeout bounds one connection attempt when the DSN does not set
 	// connect_timeout (default 5s).
 	ConnectTimeout time.Duration
+	// DSN, if set, is called before each new connection: the connection
+	// authenticates with the user and password of the DSN it returns (a
+	// rotated secret file), the rest of the DSN given to Open still
+	// applies. Connections already open keep the session they
+	// authenticated (PostgreSQL checks a password only at connect time)
+	// until the pool retires them (pgxpool's MaxConnLifetime, an hour by
+	// default). A DSN that does not parse keeps the credentials of Open's.
+	DSN func() string
 }
 
 func (o Options) withDefaults() Options {
@@ -90,6 +99,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Journal, error) {
 	if conn.ConnectTimeout == 0 {
 		conn.ConnectTimeout = opts.ConnectTimeout
 	}
+	if opts.DSN != nil {
+		cfg.BeforeConnect = currentCredentials(opts.DSN, opts.Logger)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, dbError("open the connection pool", err)
@@ -100,6 +112,20 @@ func Open(ctx context.Context, dsn string, opts Options) (*Journal, error) {
 		return nil, err
 	}
 	return j, nil
+}
+
+// currentCredentials is a pgxpool BeforeConnect that gives each new
+// connection the user and password of the DSN dsn returns now. The DSN is
+// never logged: it may hold the password.
+func currentCredentials(dsn func() string, log *slog.Logger) func(context.Context, *pgx.ConnConfig) error {
+	return func(_ context.Context, cc *pgx.ConnConfig) error {
+		if cur, err := pgx.ParseConfig(dsn()); err == nil {
+			cc.User, cc.Password = cur.User, cur.Password
+		} else {
+			log.Warn("journal: the current PostgreSQL DSN does not parse; connecting with the credentials of the start")
+		}
+		return nil
+	}
 }
 
 // Close closes the connection pool; in-flight calls finish first.

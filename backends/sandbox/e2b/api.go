@@ -28,8 +28,12 @@ import (
 type APIConfig struct {
 	// BaseURL of the API, e.g. "https://api.e2b.app". Required.
 	BaseURL string
-	// APIKey is sent as X-API-Key. Required.
+	// APIKey is sent as X-API-Key. Required unless APIKeyFunc is set.
 	APIKey string
+	// APIKeyFunc, if set, is called for every request instead of using
+	// APIKey, so that a rotated key applies to the next request. It must
+	// be cheap and must not return "".
+	APIKeyFunc func() string
 	// HTTP is the client used. If nil, one with a 30 s timeout.
 	HTTP *http.Client
 	// MaxAttempts bounds retries of requests that are safe to retry.
@@ -56,7 +60,7 @@ type API struct {
 
 // NewAPI returns a client.
 func NewAPI(cfg APIConfig) (*API, error) {
-	if cfg.BaseURL == "" || cfg.APIKey == "" {
+	if cfg.BaseURL == "" || (cfg.APIKey == "" && cfg.APIKeyFunc == nil) {
 		return nil, fmt.Errorf("e2b: the API needs a base URL and an API key")
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
@@ -243,6 +247,14 @@ func (a *API) doHeaders(ctx context.Context, c call, method, path string, q url.
 	}
 }
 
+// apiKey is the key to send now.
+func (a *API) apiKey() string {
+	if a.cfg.APIKeyFunc != nil {
+		return a.cfg.APIKeyFunc()
+	}
+	return a.cfg.APIKey
+}
+
 // once makes one request. wait < 0 means the failure must not be retried;
 // wait > 0 is what the server asked for (Retry-After).
 func (a *API) once(ctx context.Context, method, u string, body []byte, out any) (http.Header, time.Duration, error) {
@@ -250,7 +262,7 @@ func (a *API) once(ctx context.Context, method, u string, body []byte, out any) 
 	if err != nil {
 		return nil, -1, backends.Errorf(backends.Internal, "e2b: %w", err)
 	}
-	req.Header.Set("X-API-Key", a.cfg.APIKey)
+	req.Header.Set("X-API-Key", a.apiKey())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -113,9 +113,9 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // haproxy is not installed (make haproxy installs Debian's).
 func StartHAProxy(t testing.TB, backends []Backend) *HAProxy {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
+	bin, err := Binary()
 	if err != nil {
-		t.Fatal("haproxy is not installed (make haproxy installs Debian's package)")
+		t.Fatal(err)
 	}
 	cfg, err := render(backends)
 	if err != nil {
@@ -124,7 +124,7 @@ func StartHAProxy(t testing.TB, backends []Backend) *HAProxy {
 	// A directory of its own under the system's temporary directory: a
 	// Unix socket's path must stay short (108 bytes), which a test's
 	// TempDir under a long test name may not.
-	dir, err := os.MkdirTemp("", "haproxy")
+	dir, err := os.MkdirTemp("", "haproxy") //nolint:usetesting // a short path for the socket, removed at cleanup
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +149,18 @@ func StartHAProxy(t testing.TB, backends []Backend) *HAProxy {
 	t.Cleanup(func() { h.stop(t, cmd, exited) })
 	h.waitStarted(t, exited)
 	return h
+}
+
+// Binary returns the path of haproxy: on PATH, or Debian's in /usr/sbin
+// (which a user's PATH may lack).
+func Binary() (string, error) {
+	if p, err := exec.LookPath("haproxy"); err == nil {
+		return p, nil
+	}
+	if p, err := exec.LookPath("/usr/sbin/haproxy"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("haproxy is not installed (make haproxy installs Debian's package)")
 }
 
 // render checks backends and fills the template's data, with a free port
@@ -204,14 +216,15 @@ func (h *HAProxy) waitStarted(t testing.TB, exited <-chan error) {
 // the test failed, logs the end of haproxy's log.
 func (h *HAProxy) stop(t testing.TB, cmd *exec.Cmd, exited <-chan error) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
+	var err error
 	select {
-	case <-exited:
+	case err = <-exited:
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		<-exited
+		err = <-exited
 	}
 	if t.Failed() {
-		t.Logf("haproxy log (last lines):\n%s", tail(h.logs.String(), 200))
+		t.Logf("haproxy (exit: %v) log, last lines:\n%s", err, tail(h.logs.String(), 200))
 	}
 }
 

@@ -213,7 +213,11 @@ const productionConfig = "../../deploy/haproxy/haproxy.cfg"
 
 // TestProductionConfigIsValid: haproxy -c accepts deploy/haproxy/haproxy.cfg.
 func TestProductionConfigIsValid(t *testing.T) {
-	out, err := exec.Command("haproxy", "-c", "-f", productionConfig).CombinedOutput()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-c", "-f", productionConfig).CombinedOutput()
 	if err != nil {
 		t.Fatalf("haproxy -c %s: %v\n%s", productionConfig, err, out)
 	}

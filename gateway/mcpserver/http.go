@@ -13,6 +13,7 @@ import (
 
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/redis/go-redis/v9"
 )
 
 // HTTPConfig configures the Streamable HTTP transport.
@@ -38,12 +39,23 @@ type HTTPConfig struct {
 	// request gets 404, so its client starts a new session). If zero,
 	// DefaultMaxSessionsPerAgent (64).
 	MaxSessionsPerAgent int
+	// SessionRedis, if set, keeps sessions in Redis (RedisSessionStore),
+	// shared by every replica on the same Redis and SessionKeyPrefix: a
+	// session works on whichever replica serves its next request, and
+	// outlives the replica that opened it; SessionIdleTTL and
+	// MaxSessionsPerAgent then count over all replicas. If nil, sessions
+	// live in this process only.
+	SessionRedis redis.UniversalClient
+	// SessionKeyPrefix starts the Redis keys of sessions (redis.prefix).
+	SessionKeyPrefix string
 }
 
 // HTTPHandler returns the Streamable HTTP endpoint. Every request is checked
 // for Host, Origin and a bearer token before it reaches the MCP layer, and
 // a session can only be used by the agent that opened it, while it lives:
-// any other session id gets 404, as the MCP transport spec requires.
+// any other session id gets 404, as the MCP transport spec requires (and
+// 503, category unavailable, when a shared session store cannot be
+// reached to tell; see sessionGate).
 //
 // The handler also answers the OAuth discovery and registration paths that
 // MCP clients probe after a 401 (see oauthPaths) with 404 and a JSON error
@@ -66,10 +78,11 @@ func (s *Server) HTTPHandler() http.Handler {
 	if c.MaxSessionsPerAgent <= 0 {
 		c.MaxSessionsPerAgent = DefaultMaxSessionsPerAgent
 	}
-	sessions := newSessionStore(c.MaxSessionsPerAgent, c.SessionIdleTTL)
+	local, store := newSessionStores(c, s.cfg.Logger)
+	gate := &sessionGate{store: store, log: s.cfg.Logger}
 	streamable := server.NewStreamableHTTPServer(s.mcp,
 		server.WithEndpointPath(c.Path),
-		server.WithSessionIdManagerResolver(sessions),
+		server.WithSessionIdManagerResolver(gate),
 		server.WithSessionIdleTTL(c.SessionIdleTTL),
 		server.WithStreamableHTTPLogger(s.cfg.Logger),
 		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
@@ -82,8 +95,8 @@ func (s *Server) HTTPHandler() http.Handler {
 	s.mu.Lock()
 	s.streamable = append(s.streamable, streamable)
 	s.mu.Unlock()
-	sessions.release = func(id string) { endSession(streamable, id) }
-	g := &guard{cfg: c, dir: s.cfg.Directory, next: streamable, sessions: sessions, log: s.cfg.Logger}
+	gate.release = func(id string) { endSession(streamable, id) }
+	g := &guard{cfg: c, dir: s.cfg.Directory, next: streamable, gate: gate, sessions: local, log: s.cfg.Logger}
 	mux := http.NewServeMux()
 	mux.Handle(c.Path, s.countHTTP(g))
 	noOAuth := g.checkHost(http.HandlerFunc(answerNoOAuth))
@@ -146,9 +159,12 @@ func answerNoOAuth(w http.ResponseWriter, _ *http.Request) {
 
 // guard authenticates and vets requests for the MCP endpoint.
 type guard struct {
-	cfg      HTTPConfig
-	dir      *gateway.Directory
-	next     http.Handler
+	cfg  HTTPConfig
+	dir  *gateway.Directory
+	next http.Handler
+	gate *sessionGate
+	// sessions is this process's own record of sessions: the store
+	// itself, or a shared store's local cache.
 	sessions *sessionStore
 	log      *slog.Logger
 }
@@ -192,18 +208,16 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, failure)
 		return
 	}
-	// A session id this agent may not use gets 404 on every method: mcp-go
-	// checks a POST's session itself but not a GET's, a DELETE of another
-	// agent's session would end it, and an initialize carrying another
-	// agent's id must not be answered as if the id were fine.
-	if id := r.Header.Get(sessionHeader); id != "" && !g.sessions.use(id, agent.Name) {
-		writeJSONError(w, http.StatusNotFound, "session_not_found",
-			"unknown or ended MCP session: start a new session with initialize")
+	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
+	// A session id this agent may not use gets 404 on every method (see
+	// sessionGate.admit), and 503 when the session store cannot tell.
+	r, ticket, ok := g.gate.admit(w, r, agent.Name)
+	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
 	r = r.WithContext(gateway.WithPrincipal(r.Context(), agent.Principal()))
 	g.next.ServeHTTP(w, r)
+	g.gate.done(r.Context(), ticket)
 }
 
 // refuse answers an unauthenticated request with 401, a Bearer challenge

@@ -18,6 +18,19 @@
 // its content sees every way of replacing it, through any symlink, on any
 // file system; kubelet itself takes up to a minute or more to project a
 // changed Secret, so the poll adds nothing that matters.
+//
+// Who follows a rotation without a restart: the projects' git tokens (read
+// at each git operation, in the gateway and the service, and by the branch
+// cleanup), the Approach 2 token (read at every call; approach2.token_grace
+// lets the previous one work both ways while processes catch up), the E2B
+// API key (every request), the Redis password (each new connection; open
+// ones stay authenticated) and the journal's DSN (the user and password of
+// each new connection; open ones keep their session until the pool
+// retires them). Who does not: the canary ledger's and the budget and
+// branch stores' PostgreSQL pools (their DSN of the start until a restart),
+// and the drill's tokens (a drill is one short process that reads them at
+// start). Changing anything but the credentials of a DSN (its host, its
+// database) needs a restart.
 
 package configs
 

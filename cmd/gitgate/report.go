@@ -207,6 +207,9 @@ func reportSource(cmd *cobra.Command, cfg *configs.Config, file, dsnEnv, flagPat
 // routed yet), an error otherwise (a mistyped --ledger).
 func openLedger(ctx context.Context, cfg *configs.Config, file, dsnEnv, flagPath string, missingOK bool) (canary.Source, string, func(), error) {
 	dsnEnv = cmp.Or(dsnEnv, cfg.Canary.LedgerDSNEnv)
+	if f := cfg.Canary.LedgerDSNFile; dsnEnv == "" && f != "" {
+		return openLedgerDSNFile(ctx, f)
+	}
 	if dsnEnv != "" {
 		dsn, err := ledgerDSN(dsnEnv)
 		if err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/gitcmd"
+	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/configs"
 )
 
@@ -71,4 +73,19 @@ func journalDSN(p configs.PostgresConfig) func() string {
 		return nil
 	}
 	return p.DSNSecret.Value
+}
+
+// openLedgerDSNFile opens the PostgreSQL ledger whose DSN the file
+// canary.ledger_dsn_file holds (report and canary advance: one short
+// process, the file read once).
+func openLedgerDSNFile(ctx context.Context, path string) (canary.Source, string, func(), error) {
+	s, err := configs.OpenSecretFile("canary.ledger_dsn_file", path)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	src, err := canary.OpenPGSource(ctx, s.Value())
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("the ledger: %w", err)
+	}
+	return src, "postgresql (" + path + ")", src.Close, nil
 }

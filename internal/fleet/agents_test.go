@@ -83,13 +83,58 @@ type load struct {
 	calls []call
 	acked map[int][]ackedPush
 	// abandoned are rounds an agent gave up (a refusal retrying cannot
-	// help); each is a finding.
+	// help).
 	abandoned []string
+	// findings are answers that contradict what was asked; each fails
+	// the test.
+	findings []string
+	// halfMade counts the workspaces a clone left part-way (not on the
+	// branch asked) that an agent found in its way, released and cloned
+	// again.
+	halfMade int
+	// inFlight is when each agent's running call started.
+	inFlight map[int]time.Time
+}
+
+func (l *load) begin(agent int, at time.Time) {
+	l.mu.Lock()
+	l.inFlight[agent] = at
+	l.mu.Unlock()
+}
+
+func (l *load) done(agent int) {
+	l.mu.Lock()
+	delete(l.inFlight, agent)
+	l.mu.Unlock()
+}
+
+// settledBefore says which agents still run a call started before t, or
+// nil when none does: the calls of a phase have all ended (and are
+// recorded) before the next phase disturbs the fleet.
+func (l *load) settledBefore(t time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var running []string
+	for agent, at := range l.inFlight {
+		if at.Before(t) {
+			running = append(running, fmt.Sprintf("agent %d since %s", agent, at.UTC().Format("15:04:05.000")))
+		}
+	}
+	if len(running) > 0 {
+		return fmt.Errorf("calls still running: %v", running)
+	}
+	return nil
+}
+
+func (l *load) finding(f string) {
+	l.mu.Lock()
+	l.findings = append(l.findings, f)
+	l.mu.Unlock()
 }
 
 // startLoad starts n agents; they run until stop.
 func startLoad(t *testing.T, url, repoURL string, n int) *load {
-	l := &load{url: url, repoURL: repoURL, acked: map[int][]ackedPush{}}
+	l := &load{url: url, repoURL: repoURL, acked: map[int][]ackedPush{}, inFlight: map[int]time.Time{}}
 	for i := range n {
 		a := &agent{l: l, i: i}
 		l.wg.Go(a.run)
@@ -198,6 +243,8 @@ func (a *agent) connect() bool {
 		a.c = nil
 	}
 	rec := call{agent: a.i, tool: "initialize", start: time.Now()}
+	a.l.begin(a.i, rec.start)
+	defer a.l.done(a.i)
 	c, err := client.NewStreamableHttpClient(a.l.url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + agentToken(a.i)}),
 		transport.WithHTTPTimeout(callTimeout))
 	if err == nil {
@@ -233,6 +280,8 @@ func (a *agent) call(tool string, args map[string]any) (map[string]any, call) {
 		return nil, rec
 	}
 	rec.start = time.Now()
+	a.l.begin(a.i, rec.start)
+	defer a.l.done(a.i)
 	req := mcp.CallToolRequest{}
 	req.Params.Name, req.Params.Arguments = tool, args
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
@@ -287,38 +336,54 @@ func retryable(cat string) bool {
 	return cat == categoryTransport || cat == "unrecognised"
 }
 
-// write makes a write until it succeeds: a retry after a failure that got
-// no answer keeps the idempotency key (the first attempt may have run:
-// the journal answers for it), a retry after an answered failure takes a
-// new one (a failed write did not apply). After an answered failure,
-// settled says whether what the write was to do is already the state (a
-// refusal of a retried clone, checkout or commit because the first
-// attempt did apply) and returns the result to use instead. It returns
-// nil when the load stops or retrying cannot help.
-func (a *agent) write(tool string, args map[string]any, settled func(c call) (map[string]any, bool)) map[string]any {
+// keyAttempts is how many times a write is sent with one idempotency key
+// before the agent takes a new one: a key whose write settled as failed
+// replays that failure to every retry.
+const keyAttempts = 4
+
+// write makes a write until it succeeds. A retry keeps the idempotency
+// key (the first attempt may have run, even when the answer was an
+// error: a service killed mid-call; the journal answers for it), except
+// after keyAttempts failures with it or an outcome the journal calls
+// unknown, when the agent looks at the workspace (settled) and, if the
+// write is not there, sends it with a new key. While an identical write
+// is still running, it waits for it with the same key. settled, given a
+// failure after the first attempt, says whether what the write was to do
+// is already the state (a refused clone, checkout or commit whose earlier
+// attempt went through) and returns the result to use instead. write
+// returns nil and the last call when the load stops or retrying cannot
+// help.
+func (a *agent) write(tool string, args map[string]any, settled func(c call) (map[string]any, bool)) (map[string]any, call) {
 	newKey := func() {
 		a.keys++
 		args["idempotency_key"] = fmt.Sprintf("%s-r%d-%s-%d", agentName(a.i), a.round, tool, a.keys)
 	}
 	newKey()
-	began := time.Now()
+	began, withKey := time.Now(), 0
 	for attempt := 0; ; attempt++ {
 		out, c := a.call(tool, args)
 		if !c.failed() {
-			return out
+			return out, c
 		}
 		if attempt > 0 && settled != nil {
 			if res, ok := settled(c); ok {
-				return res
+				return res, c
 			}
 		}
-		unknown := strings.Contains(c.msg, "is unknown")
-		if (!retryable(c.category) && !unknown) || time.Since(began) > testkit.Patience || !a.retryPause() {
-			a.abandon(c)
-			return nil
+		running := c.category == string(backends.Conflict) && strings.Contains(c.msg, "still running")
+		unknown := c.category == string(backends.Conflict) && strings.Contains(c.msg, "is unknown")
+		if (!retryable(c.category) && !running && !unknown) || time.Since(began) > testkit.Patience || !a.retryPause() {
+			if tool != "clone" || !strings.Contains(c.msg, "already exists") { // clone handles that one
+				a.abandon(c)
+			}
+			return nil, c
 		}
-		if c.category != categoryTransport {
+		if !running {
+			withKey++
+		}
+		if unknown || withKey >= keyAttempts {
 			newKey()
+			withKey = 0
 		}
 	}
 }
@@ -367,9 +432,8 @@ func (a *agent) doRound() {
 	}
 	// A retried clone or checkout refused because the workspace or branch
 	// already exists: an earlier attempt went through, or part of the way
-	// (a clone whose process died). The workspace counts when it is on
-	// the branch the round wants; otherwise the round starts again.
-	wantBranch := a.branch()
+	// (a clone whose process died). It counts when the workspace is on the
+	// branch the round wants.
 	exists := func(c call) (map[string]any, bool) {
 		if c.category != string(backends.Conflict) || !strings.Contains(c.msg, "already exists") {
 			return nil, false
@@ -378,30 +442,33 @@ func (a *agent) doRound() {
 		if sc.failed() {
 			return nil, false
 		}
+		want := a.branch()
 		if c.tool == "clone" && !a.onRepo {
-			return map[string]any{}, true // on the remote's default branch; the checkout follows
+			want = "main" // the checkout of the agent's branch follows
 		}
-		return map[string]any{}, out["branch"] == wantBranch
+		return map[string]any{"branch": want}, out["branch"] == want
 	}
 	if !a.pace() {
 		return
 	}
-	clone := wsArg(map[string]any{"url": a.l.repoURL})
-	if a.onRepo {
-		clone["branch"] = a.branch()
-	}
-	if a.write("clone", clone, exists) == nil {
+	if !a.clone(ws, wsArg, exists) {
 		return
 	}
 	defer a.release(ws)
 	if !a.onRepo {
-		if !a.pace() || a.write("checkout", wsArg(map[string]any{"branch": a.branch(), "create": true}), exists) == nil {
+		if !a.pace() {
+			return
+		}
+		if res, _ := a.write("checkout", wsArg(map[string]any{"branch": a.branch(), "create": true}), exists); res == nil {
 			return
 		}
 	}
 	content := fmt.Sprintf("%s round %d\n", agentName(a.i), a.round)
 	path := "fleet/" + agentName(a.i) + ".txt"
-	if !a.pace() || a.write("write_file", wsArg(map[string]any{"path": path, "content": content}), nil) == nil {
+	if !a.pace() {
+		return
+	}
+	if res, _ := a.write("write_file", wsArg(map[string]any{"path": path, "content": content}), nil); res == nil {
 		return
 	}
 	message := fmt.Sprintf("%s: round %d", agentName(a.i), a.round)
@@ -428,7 +495,7 @@ func (a *agent) doRound() {
 	if !a.pace() {
 		return
 	}
-	res := a.write("commit", wsArg(map[string]any{"message": message}), committed)
+	res, _ := a.write("commit", wsArg(map[string]any{"message": message}), committed)
 	if res == nil {
 		return
 	}
@@ -436,7 +503,7 @@ func (a *agent) doRound() {
 	if !a.pace() {
 		return
 	}
-	if a.write("push", wsArg(nil), nil) == nil {
+	if res, _ := a.write("push", wsArg(nil), nil); res == nil {
 		return
 	}
 	a.onRepo = true
@@ -460,6 +527,39 @@ func (a *agent) doRound() {
 	}
 }
 
+// clone clones the round's workspace: from the remote's default branch
+// until the agent's branch is on the remote, then that branch. A
+// workspace in the way that is not on the branch (a clone stopped
+// part-way) is released and cloned again; a clone that says it succeeded
+// on another branch than asked is a finding.
+func (a *agent) clone(ws string, wsArg func(map[string]any) map[string]any, exists func(call) (map[string]any, bool)) bool {
+	for range 3 {
+		args := wsArg(map[string]any{"url": a.l.repoURL})
+		want := "main"
+		if a.onRepo {
+			args["branch"], want = a.branch(), a.branch()
+		}
+		res, c := a.write("clone", args, exists)
+		if res == nil {
+			if c.category == string(backends.Conflict) && strings.Contains(c.msg, "already exists") && !a.l.stopping.Load() {
+				a.l.mu.Lock()
+				a.l.halfMade++
+				a.l.mu.Unlock()
+				a.release(ws) // not on the branch: made part-way
+				continue
+			}
+			return false
+		}
+		if got, ok := res["branch"].(string); ok && got != want {
+			a.l.finding(fmt.Sprintf("agent %d round %d: clone of %s into %s succeeded on branch %q", a.i, a.round, want, ws, got))
+			a.release(ws)
+			continue
+		}
+		return true
+	}
+	return false
+}
+
 // release drops the round's workspace (its work is pushed, or given up).
 func (a *agent) release(ws string) {
 	if a.l.stopping.Load() {
@@ -468,5 +568,5 @@ func (a *agent) release(ws string) {
 	gone := func(c call) (map[string]any, bool) {
 		return map[string]any{}, c.category == string(backends.NotFound)
 	}
-	a.write("release_workspace", map[string]any{"workspace": ws, "force": true}, gone)
+	_, _ = a.write("release_workspace", map[string]any{"workspace": ws, "force": true}, gone)
 }

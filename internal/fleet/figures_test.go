@@ -20,22 +20,23 @@ import (
 // figures are what a run measured, printed with t.Log and, when
 // GITGATE_FLEET_OUT names a directory, written there as fleet.json.
 type figures struct {
-	Agents          int                           `json:"agents"`
-	PhaseSeconds    float64                       `json:"phase_seconds"`
-	Phases          []phaseFigures                `json:"phases"`
-	CallsPerSecond  float64                       `json:"calls_per_second"` // successful calls over the whole load
-	Tools           map[string]toolFigures        `json:"tools"`
-	Memory          map[string]memFigures         `json:"memory_kb"`
-	Propagation     map[string]map[string]float64 `json:"propagation_ms"`   // change -> gateway -> ms
-	Drains          map[string]float64            `json:"drain_ms"`         // SIGTERM to exit, per process restarted
-	AbandonedRounds int                           `json:"abandoned_rounds"` // rounds an agent gave up after a refusal retrying could not help
-	AckedPushes     int                           `json:"acked_pushes"`
-	JournalSettleMS float64                       `json:"journal_settle_ms"` // after the service was killed: until every entry it could have left was settled
-	Reconciled      int                           `json:"journal_reconciled"`
-	FailoverMS      float64                       `json:"failover_ms"`  // SENTINEL FAILOVER until the sentinels agree
-	RecoveryMS      float64                       `json:"recovery_ms"`  // failover's end until every agent had a successful call again
-	LedgerCalls     map[string]int64              `json:"ledger_pulls"` // pulls the report counted more after each gateway's probe
-	Started         time.Time                     `json:"started"`
+	Agents             int                           `json:"agents"`
+	PhaseSeconds       float64                       `json:"phase_seconds"`
+	Phases             []phaseFigures                `json:"phases"`
+	CallsPerSecond     float64                       `json:"calls_per_second"` // successful calls over the whole load
+	Tools              map[string]toolFigures        `json:"tools"`
+	Memory             map[string]memFigures         `json:"memory_kb"`
+	Propagation        map[string]map[string]float64 `json:"propagation_ms"`       // change -> gateway -> ms
+	Drains             map[string]float64            `json:"drain_ms"`             // SIGTERM to exit, per process restarted
+	HalfMadeWorkspaces int                           `json:"half_made_workspaces"` // workspaces a clone left part-way that agents released and cloned again
+	AbandonedRounds    int                           `json:"abandoned_rounds"`     // rounds an agent gave up after a refusal retrying could not help
+	AckedPushes        int                           `json:"acked_pushes"`
+	JournalSettleMS    float64                       `json:"journal_settle_ms"` // after the service was killed: until every entry it could have left was settled
+	Reconciled         int                           `json:"journal_reconciled"`
+	FailoverMS         float64                       `json:"failover_ms"`  // SENTINEL FAILOVER until the sentinels agree
+	RecoveryMS         float64                       `json:"recovery_ms"`  // failover's end until every agent had a successful call again
+	LedgerCalls        map[string]int64              `json:"ledger_pulls"` // pulls the report counted more after each gateway's probe
+	Started            time.Time                     `json:"started"`
 }
 
 type phaseFigures struct {
@@ -108,8 +109,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func (f *figures) log(t *testing.T) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "fleet figures: %d agents, %.0f s per phase, %.1f successful calls/s over the load, %d acknowledged pushes, %d rounds given up\n",
-		f.Agents, f.PhaseSeconds, f.CallsPerSecond, f.AckedPushes, f.AbandonedRounds)
+	fmt.Fprintf(&b, "fleet figures: %d agents, %.0f s per phase, %.1f successful calls/s over the load, %d acknowledged pushes, %d rounds given up, %d half-made workspaces cloned again\n",
+		f.Agents, f.PhaseSeconds, f.CallsPerSecond, f.AckedPushes, f.AbandonedRounds, f.HalfMadeWorkspaces)
 	for _, p := range f.Phases {
 		fmt.Fprintf(&b, "  phase %-16s %6.1f s %6d calls %4d failed %7.1f calls/s %v\n", p.Name, p.Seconds, p.Calls, p.Failed, p.CallsPerSecond, p.Failures)
 	}

@@ -106,7 +106,7 @@ func TestFleet(t *testing.T) {
 	var marks []mark
 	begin := func(name string) func() {
 		start := time.Now()
-		t.Logf("phase %s", name)
+		t.Logf("phase %s at %s", name, start.UTC().Format("15:04:05.000"))
 		return func() { marks = append(marks, mark{name, start, time.Now()}) }
 	}
 
@@ -150,7 +150,8 @@ func TestFleet(t *testing.T) {
 	}
 	hold(phase / 2)
 	end()
-	restart := marks[len(marks)-1] // checked once the load stopped: calls still running now end later
+	restart := marks[len(marks)-1] // checked once the load stopped
+	w.quiet(l, restart.end)
 
 	// 3. A service SIGKILLed under load: the others settle what it left in
 	// the journal; then it is started again.
@@ -198,6 +199,7 @@ func TestFleet(t *testing.T) {
 	hold(phase / 2)
 	end()
 	failover := marks[len(marks)-1]
+	w.quiet(l, failover.end)
 
 	// 5. A stage change and the kill switch reach every gateway.
 	end = begin("flags")
@@ -281,15 +283,28 @@ func TestFleet(t *testing.T) {
 	for _, a := range l.ackedPushes() {
 		fig.AckedPushes += len(a)
 	}
-	l.mu.Lock()
+	l.mu.Lock() // the load has stopped; the lock only keeps the race detector informed
 	abandoned := slices.Clone(l.abandoned)
+	findings := slices.Clone(l.findings)
+	halfMade := l.halfMade
 	l.mu.Unlock()
+	for _, f := range findings {
+		t.Errorf("an answer contradicts the request: %s", f)
+	}
+	fig.HalfMadeWorkspaces = halfMade
 	fig.AbandonedRounds = len(abandoned)
 	for _, a := range abandoned {
 		t.Logf("an agent gave a round up: %s", a)
 	}
 	fig.log(t)
 	w.keepLogs()
+}
+
+// quiet waits until every call that started before t has ended, so that
+// the failures of a phase are its own, not the next phase's.
+func (w *world) quiet(l *load, t time.Time) {
+	w.t.Helper()
+	testkit.EventuallyNil(w.t, "the calls of the phase have ended", func() error { return l.settledBefore(t) })
 }
 
 // testProcess names the test's own process (the agents and the remote)

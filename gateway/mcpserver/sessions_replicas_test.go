@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/redact"
@@ -485,5 +486,85 @@ func assertUnavailable(t *testing.T, what string, code int, body string) {
 	var got map[string]string
 	if code != http.StatusServiceUnavailable || json.Unmarshal([]byte(body), &got) != nil || got["error"] != "unavailable" {
 		t.Errorf("%s: %d %s, want 503 with error unavailable", what, code, body)
+	}
+}
+
+// TestSessionsThroughASentinelFailover: replicas on a Redis Sentinel set
+// (go-redis' failover client) keep serving a session while its master
+// fails over, every call succeeding, and the session is in the new master
+// afterwards: a replica that never saw it accepts it.
+func TestSessionsThroughASentinelFailover(t *testing.T) {
+	set := backendtest.StartSentinel(t)
+	newRedis := func() redis.UniversalClient {
+		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: set.MasterName, SentinelAddrs: set.Addrs})
+	}
+	f := newReplicaFleet(t, newRedis, "gitgate-test:", 2)
+	c := f.client(t, mcp.LATEST_LEGACY_PROTOCOL_VERSION)
+	for range 4 { // both replicas see the session
+		callStatus(t, c)
+	}
+	rdb := newRedis()
+	defer func() { _ = rdb.Close() }()
+	if n, err := rdb.Do(t.Context(), "WAIT", 1, 10000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT for the replica: %d %v", n, err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := set.Failover(context.WithoutCancel(t.Context()))
+		done <- err
+	}()
+	calls := 0
+	for failing := true; failing; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			failing = false
+		default:
+		}
+		callStatus(t, c)
+		calls++
+	}
+	for range 4 {
+		callStatus(t, c)
+	}
+	t.Logf("%d calls while the master failed over, all served; replicas that lost Redis for a while: %d",
+		calls, strings.Count(f.logs.String(), "Redis unreachable"))
+	newcomer := f.start("c")
+	if code, body := raw(t, newcomer.url, http.MethodPost, adaToken, c.GetSessionId(), toolsListBody); code != http.StatusOK {
+		t.Errorf("the session on a replica that never saw it, after the failover: %d %s", code, body)
+	}
+
+	// The master hangs (SIGSTOP): Redis calls time out until the
+	// sentinels notice and promote the replica; the replicas serve the
+	// session from their caches meanwhile.
+	master, err := set.Master(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Do(t.Context(), "WAIT", 1, 10000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT for the replica: %d %v", n, err)
+	}
+	resume := set.Pause(master)
+	defer resume()
+	calls = 0
+	testkit.EventuallyEvery(t, "the sentinels promote the replica (and 4 calls are made)", time.Millisecond, func() bool {
+		callStatus(t, c)
+		calls++
+		now, err := set.Master(t.Context())
+		return err == nil && now != master && calls >= 4
+	})
+	for range 4 {
+		callStatus(t, c)
+	}
+	t.Logf("%d calls while the master hung, all served; replicas that lost Redis for a while: %d",
+		calls, strings.Count(f.logs.String(), "Redis unreachable"))
+	if !strings.Contains(f.logs.String(), "Redis unreachable") {
+		t.Error("no replica lost Redis while its master hung: the caches were not tested")
+	}
+	if code, body := raw(t, f.start("d").url, http.MethodPost, adaToken, c.GetSessionId(), toolsListBody); code != http.StatusOK {
+		t.Errorf("the session on a new replica after the hung master was replaced: %d %s", code, body)
 	}
 }

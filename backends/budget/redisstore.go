@@ -8,20 +8,23 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gitgate/gitgate/backends/rediserr"
 )
 
 // RedisStore keeps spend in Redis, shared by a fleet: a hash per month
 // (<prefix>budget:spent:<month>, a field per scope, added to with
 // HINCRBYFLOAT) kept spendTTL after its last charge, and a key per
-// sandbox for its charge mark.
+// sandbox for its charge mark. Redis errors carry their category
+// (rediserr): those of a failover window are unavailable.
 type RedisStore struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 }
 
 // NewRedisStore returns a store in rdb under prefix (the gateway's
 // redis.prefix). The client stays the caller's to close.
-func NewRedisStore(rdb *redis.Client, prefix string) *RedisStore {
+func NewRedisStore(rdb redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{rdb: rdb, prefix: prefix}
 }
 
@@ -55,7 +58,7 @@ func (s *RedisStore) Advance(ctx context.Context, sandbox string, until time.Tim
 	}
 	res, err := advanceScript.Run(ctx, s.rdb, []string{s.markKey(sandbox)}, micros(until), endArg, markTTL.Milliseconds()).StringSlice()
 	if err != nil {
-		return Mark{}, fmt.Errorf("budget store (redis): %w", err)
+		return Mark{}, rediserr.Wrap("budget store (Redis)", err)
 	}
 	if len(res) != 2 {
 		return Mark{}, fmt.Errorf("budget store (redis): unexpected answer %q", res)
@@ -83,7 +86,7 @@ func (s *RedisStore) Add(ctx context.Context, month Month, at time.Time, amounts
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("budget store (redis): %w", err)
+		return rediserr.Wrap("budget store (Redis)", err)
 	}
 	return nil
 }
@@ -98,7 +101,7 @@ func (s *RedisStore) Spent(ctx context.Context, month Month) (Spend, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Spend{}, fmt.Errorf("budget store (redis): %w", err)
+		return Spend{}, rediserr.Wrap("budget store (Redis)", err)
 	}
 	out := Spend{ByScope: map[string]float64{}}
 	for scope, v := range all.Val() {

@@ -9,20 +9,23 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gitgate/gitgate/backends/rediserr"
 )
 
 // RedisStore is a Store in two Redis hashes, shared by a fleet:
 // <prefix>branches:pushed (key → Pushed) and <prefix>branches:deleted
-// (id → Deletion).
+// (id → Deletion). Redis errors carry their category (rediserr): those of
+// a failover window are unavailable.
 type RedisStore struct {
-	rdb            *redis.Client
+	rdb            redis.UniversalClient
 	pushed, delete string
 }
 
 var _ Store = (*RedisStore)(nil)
 
 // NewRedisStore returns the store under keys starting with prefix.
-func NewRedisStore(rdb *redis.Client, prefix string) *RedisStore {
+func NewRedisStore(rdb redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{rdb: rdb, pushed: prefix + "branches:pushed", delete: prefix + "branches:deleted"}
 }
 
@@ -37,7 +40,7 @@ func (s *RedisStore) put(ctx context.Context, hash, field string, v any) error {
 		return fmt.Errorf("branches: %w", err)
 	}
 	if err := s.rdb.HSet(ctx, hash, field, b).Err(); err != nil {
-		return fmt.Errorf("branches: redis: %w", err)
+		return rediserr.Wrap("branches store (Redis)", err)
 	}
 	return nil
 }
@@ -53,7 +56,7 @@ func (s *RedisStore) Pushed(ctx context.Context, project string) ([]Pushed, erro
 // Forget implements Store.
 func (s *RedisStore) Forget(ctx context.Context, key string) error {
 	if err := s.rdb.HDel(ctx, s.pushed, key).Err(); err != nil {
-		return fmt.Errorf("branches: redis: %w", err)
+		return rediserr.Wrap("branches store (Redis)", err)
 	}
 	return nil
 }
@@ -84,10 +87,10 @@ func (s *RedisStore) MarkRestored(ctx context.Context, id string, at time.Time) 
 }
 
 // values decodes every value of hash.
-func values[T any](ctx context.Context, rdb *redis.Client, hash string) ([]T, error) {
+func values[T any](ctx context.Context, rdb redis.UniversalClient, hash string) ([]T, error) {
 	m, err := rdb.HGetAll(ctx, hash).Result()
 	if err != nil {
-		return nil, fmt.Errorf("branches: redis: %w", err)
+		return nil, rediserr.Wrap("branches store (Redis)", err)
 	}
 	out := make([]T, 0, len(m))
 	for field, v := range m {

@@ -143,7 +143,7 @@ func (s *Sentinel) settled(ctx context.Context, master string) error {
 // healthy replica and two other sentinels.
 func (s *Sentinel) sentinelSees(ctx context.Context, addr, master string) error {
 	c := redis.NewSentinelClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	got, err := c.GetMasterAddrByName(ctx, s.MasterName).Result()
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func (s *Sentinel) sentinelSees(ctx context.Context, addr, master string) error 
 // are never equal at one instant).
 func nodeSynced(ctx context.Context, addr string) error {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
 		return err
@@ -227,7 +227,7 @@ func (s *Sentinel) Failover(ctx context.Context) (string, error) {
 	defer cancel()
 	err = pollUntil(ctx, func(ctx context.Context) error {
 		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addrs[0], MaxRetries: -1})
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		return c.Failover(ctx, s.MasterName).Err() // INPROG or NOGOODSLAVE: sentinels still settling
 	})
 	if err != nil {
@@ -334,7 +334,7 @@ func freeAddr(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().String()
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/pause"
 )
@@ -100,7 +102,7 @@ func (le *lease) renew(ctx context.Context, lastGood time.Time) (time.Duration, 
 	ttl := le.l.opts.TTL
 	start := time.Now()
 	rctx, cancel := context.WithDeadline(ctx, lastGood.Add(ttl/2))
-	n, err := renewScript.Run(rctx, le.l.client, []string{le.l.lockKey(le.key)}, le.token, ttl.Milliseconds()).Int64()
+	n, err := le.l.renewOnce(rctx, le.key, le.token)
 	cancel()
 	switch {
 	case ctx.Err() != nil: // released meanwhile
@@ -129,4 +131,19 @@ func (le *lease) lose(event string, cause error) {
 		le.l.event(le, event)
 		le.l.lost.WithLabelValues(event).Inc()
 	})
+}
+
+// renewOnce runs the renewal script: 1 when renewed, 0 when the key is
+// gone or another holder's. With WaitReplicas, a renewal the replicas did
+// not acknowledge in time is an error (retried like any failed renewal):
+// the holder must not count on an expiry a promoted replica does not have.
+func (l *Locker) renewOnce(ctx context.Context, key, token string) (int64, error) {
+	keys := []string{l.lockKey(key)}
+	args := []any{token, l.opts.TTL.Milliseconds()}
+	if l.opts.WaitReplicas <= 0 {
+		return renewScript.Run(ctx, l.client, keys, args...).Int64()
+	}
+	var n int64
+	err := l.replicated(ctx, func(p redis.Pipeliner) *redis.Cmd { return renewScript.Eval(ctx, p, keys, args...) }, &n)
+	return n, err
 }

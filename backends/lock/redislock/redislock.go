@@ -2,8 +2,9 @@
 // workspace shared by every gateway and service process, so that two
 // processes never mutate a workspace at the same time.
 //
-// A grant is `SET <prefix>lock:<key> <token> NX PX <ttl>` on a single Redis
-// instance (threats.md §3.1), and the same Lua script increments
+// A grant is `SET <prefix>lock:<key> <token> NX PX <ttl>` on one Redis
+// master (threats.md §3.1; a single instance, or the master of a Sentinel
+// set, see Failover), and the same Lua script increments
 // `<prefix>fence:<key>` and returns it as the lease's fencing token. Taking
 // the fence atomically with the grant matters: a fence taken in a second
 // round trip could order a paused holder's fence after its successor's, and
@@ -19,6 +20,43 @@
 // the key only while it still holds the lease's token (compare-and-delete).
 // When Redis cannot be reached Acquire fails closed with an unavailable
 // error: no caller proceeds without the lock.
+//
+// # Failover
+//
+// With Redis Sentinel (go-redis' failover client) the lock lives on the
+// master, and replication to the replicas is asynchronous: a failover can
+// promote a replica that never received the last grant, its fence INCR, or
+// a renewal. A new holder could then be granted the same key while the old
+// one still works, with the same fence, and the journal's fence checks
+// (which refuse only an older fence) would let both through. So with
+// Options.WaitReplicas (redis.sentinel.wait_replicas, default 1) every
+// grant and renewal is followed, on the same connection, by WAIT: a grant
+// counts only once that many replicas have it, else it is given back and
+// Acquire fails as unavailable (fail closed); a renewal counts only once
+// acknowledged, else it is retried and the lease expires at TTL/2 as when
+// Redis is unreachable. Sentinel promotes the replica with the most
+// replicated data, so an acknowledged grant and its fence survive the
+// promotion: fences keep increasing across a failover, the old holder's
+// lease is either still valid on the new master (it keeps renewing) or
+// lost (Lost closes), and a successor's fence is always greater than its
+// predecessor's. The price: while no replica acknowledges (the replica is
+// down) no lock is granted; run two replicas to keep locking through the
+// loss of one. WAIT does not make Redis strongly consistent: a replica
+// that acknowledged but is not the one promoted (another with a higher
+// replica-priority, or a partition) could still lose a grant; with equal
+// priorities Sentinel picks the most up-to-date replica.
+//
+// Errors of the failover window (READONLY from the demoted master,
+// LOADING, MASTERDOWN, connections refused or reset, the sentinels naming
+// no master yet, an unacknowledged grant) fail Acquire as unavailable:
+// the caller retries, and go-redis itself retries READONLY, LOADING and
+// MASTERDOWN a few times first.
+//
+// Redis Cluster is not supported: the grant script touches two keys (the
+// lock and its fence) that must share a hash slot; it would need them
+// under one hash tag ("<prefix>{<key>}:lock", "<prefix>{<key>}:fence")
+// and WAIT on the shard's master, and a cluster failover loses
+// unacknowledged writes the same way.
 //
 // Why not bsm/redislock or go-redsync: neither issues a fencing token, let
 // alone atomically with the grant, and neither has a watchdog; the renewal
@@ -72,6 +110,18 @@ type Options struct {
 	// Registerer receives gitgate_lock_leases_lost_total. Nil registers
 	// nothing (the leases lost are still logged).
 	Registerer prometheus.Registerer
+	// WaitReplicas, when positive, is how many replicas must acknowledge a
+	// grant, and each renewal, before it counts (WAIT on the connection
+	// that wrote it; see the package doc, "Failover"). A grant not
+	// acknowledged within WaitTimeout is given back and Acquire fails as
+	// unavailable; an unacknowledged renewal counts as a failed one. Zero
+	// waits for none (a single instance, or a set that accepts repeated
+	// fences after a failover).
+	WaitReplicas int
+	// WaitTimeout bounds each wait for the replicas. Zero means
+	// DefaultWaitTimeout; it is kept to at most TTL/4, so that a renewal
+	// that waited can still be retried before the lease expires.
+	WaitTimeout time.Duration
 }
 
 // The defaults of Options.
@@ -79,6 +129,7 @@ const (
 	DefaultTTL           = 10 * time.Second
 	DefaultRetryInterval = 50 * time.Millisecond
 	DefaultPrefix        = "gitgate:"
+	DefaultWaitTimeout   = 500 * time.Millisecond
 )
 
 // minTTL keeps the watchdog's retry interval (TTL/10) at a few milliseconds.
@@ -112,6 +163,10 @@ func New(client redis.UniversalClient, opts Options) *Locker {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
+	if opts.WaitTimeout <= 0 {
+		opts.WaitTimeout = DefaultWaitTimeout
+	}
+	opts.WaitTimeout = max(min(opts.WaitTimeout, opts.TTL/4), time.Millisecond)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -160,10 +215,68 @@ func (l *Locker) Acquire(ctx context.Context, key string) (lock.Lease, error) {
 }
 
 // try runs one grant attempt: the new fence, or 0 when the key is held.
+// With WaitReplicas, a grant the replicas did not acknowledge in time is
+// given back and try fails: its fence might not survive a failover.
 func (l *Locker) try(ctx context.Context, key, token string) (int64, error) {
 	keys := []string{l.lockKey(key), l.fenceKey(key)}
-	return acquireScript.Run(ctx, l.client, keys, token, l.opts.TTL.Milliseconds()).Int64()
+	args := []any{token, l.opts.TTL.Milliseconds()}
+	if l.opts.WaitReplicas <= 0 {
+		return acquireScript.Run(ctx, l.client, keys, args...).Int64()
+	}
+	var fence int64
+	err := l.replicated(ctx, func(p redis.Pipeliner) *redis.Cmd { return acquireScript.Eval(ctx, p, keys, args...) }, &fence)
+	var nr *notReplicatedError
+	if errors.As(err, &nr) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		_ = releaseScript.Run(cctx, l.client, []string{l.lockKey(key)}, token).Err()
+	}
+	return fence, err
 }
+
+// replicated runs the script cmd writes and WAIT in one pipeline (one
+// connection: WAIT counts the replicas that have that connection's
+// writes), stores the script's integer reply in out, and returns a
+// *notReplicatedError when the script wrote (a positive reply) but fewer
+// than WaitReplicas replicas acknowledged it within WaitTimeout.
+func (l *Locker) replicated(ctx context.Context, cmd func(redis.Pipeliner) *redis.Cmd, out *int64) error {
+	var script *redis.Cmd
+	var wait *redis.IntCmd
+	_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		script = cmd(p)
+		wait = redis.NewIntCmd(ctx, "WAIT", l.opts.WaitReplicas, l.opts.WaitTimeout.Milliseconds())
+		_ = p.Process(ctx, wait)
+		return nil
+	})
+	if script == nil || script.Err() != nil {
+		return err
+	}
+	n, err := script.Int64()
+	if err != nil {
+		return err
+	}
+	*out = n
+	if n <= 0 {
+		return nil
+	}
+	acked, err := wait.Result()
+	if err == nil && acked < int64(l.opts.WaitReplicas) {
+		err = fmt.Errorf("%d of the %d replicas required acknowledged it within %s", acked, l.opts.WaitReplicas, l.opts.WaitTimeout)
+	}
+	if err != nil {
+		return &notReplicatedError{err: err}
+	}
+	return nil
+}
+
+// notReplicatedError is a write the replicas did not acknowledge in time.
+type notReplicatedError struct{ err error }
+
+func (e *notReplicatedError) Error() string {
+	return "the lock's change was not replicated (a failover could lose it): " + e.err.Error()
+}
+
+func (e *notReplicatedError) Unwrap() error { return e.err }
 
 // acquireError classifies a failed attempt. An attempt cut off by ctx may
 // have succeeded in Redis with its reply lost; its token is deleted again,
@@ -218,5 +331,5 @@ func waitError(err error) error {
 }
 
 func unavailable(err error) error {
-	return backends.Errorf(backends.Unavailable, "the lock service (Redis) is unreachable: %w", err)
+	return backends.Errorf(backends.Unavailable, "the lock service (Redis) is unavailable (unreachable, failing over, or its replicas do not acknowledge); retry later: %w", err)
 }

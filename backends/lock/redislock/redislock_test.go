@@ -281,7 +281,7 @@ func TestRedisUnreachableFailsClosed(t *testing.T) {
 	defer cancel()
 	le, err := l.Acquire(ctx, "ws")
 	checkErr(t, le, err, backends.Unavailable, nil)
-	if !strings.Contains(err.Error(), "the lock service (Redis) is unreachable: ") {
+	if !strings.Contains(err.Error(), "the lock service (Redis) is unavailable (unreachable, failing over") {
 		t.Fatalf("error %q does not say Redis is unreachable", err)
 	}
 	if ctx.Err() != nil {

@@ -24,20 +24,27 @@
 // shelved): DeleteSandbox checks each binding's sandbox before deleting it.
 //
 // Multi-key updates run in MULTI/EXEC transactions or Lua scripts, and
-// every key of one operation is named up front; the layout still assumes a single Redis
-// instance (or a primary with replicas), not Redis Cluster, whose
-// transactions cannot span the hash slots these keys fall in.
+// every key of one operation is named up front. The layout assumes one
+// Redis master: a single instance, or the master of a Sentinel set
+// reached through go-redis' failover client (which follows failovers;
+// the errors of a failover window are unavailable, see rediserr). A
+// failover may lose the writes of the last moments before it
+// (asynchronous replication): a binding written then may be gone, and the
+// sandbox reaper or the next call re-creates it, as after its TTL. Redis
+// Cluster is not supported: one operation's keys (a binding, its
+// project's set, its sandbox's set) fall in different hash slots, where
+// transactions and scripts cannot span them; it would need the keys of a
+// project under one hash tag ({<prefix>project}), which puts a project's
+// bindings on one shard.
 package redisbind
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/rediserr"
 	"github.com/gitgate/gitgate/backends/sandbox"
 )
 
@@ -107,22 +114,13 @@ func encode(b sandbox.Binding) ([]byte, error) { return sandbox.EncodeBinding(b)
 
 func decode(data string) (sandbox.Binding, error) { return sandbox.DecodeBinding([]byte(data)) }
 
-// unavailable wraps a Redis error: unavailable, or timeout when ctx's
-// deadline cut the call off, or canceled when the caller gave up (Redis may
-// well be healthy). Nil and errors that already are
-// *backends.Error pass unchanged.
-func unavailable(err error) error {
-	var be *backends.Error
-	switch {
-	case err == nil || errors.As(err, &be):
-		return err
-	case errors.Is(err, context.DeadlineExceeded):
-		return backends.Errorf(backends.Timeout, "workspace bindings store (Redis) did not answer in time: %w", err)
-	case errors.Is(err, context.Canceled):
-		return backends.Errorf(backends.Canceled, "the caller gave up before the workspace bindings store (Redis) answered: %w", err)
-	}
-	return backends.Errorf(backends.Unavailable, "workspace bindings store (Redis) is unavailable: %w", err)
-}
+// unavailable wraps a Redis error (rediserr.Wrap): unavailable, also
+// for every error a failover produces (READONLY, LOADING, MASTERDOWN, no
+// master), or timeout when ctx's deadline cut the call off, or canceled
+// when the caller gave up (Redis may well be healthy), or internal for a
+// reply that means a bug. Nil and errors that already are *backends.Error
+// pass unchanged.
+func unavailable(err error) error { return rediserr.Wrap("workspace bindings store (Redis)", err) }
 
 // maxWatchRetries bounds the optimistic-transaction retries of
 // DeleteSandbox when concurrent writes keep changing its keys.

@@ -255,7 +255,7 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 		"List": listErr, "DeleteSandbox": s.DeleteSandbox(ctx, "s1"),
 	} {
 		var be *backends.Error
-		if !errors.As(err, &be) || be.Category != backends.Unavailable || !strings.Contains(be.Message, "(Redis) is unavailable: ") {
+		if !errors.As(err, &be) || be.Category != backends.Unavailable || !strings.Contains(be.Message, "(Redis) is unavailable (") {
 			t.Errorf("%s with Redis down = %v, want an unavailable *backends.Error", name, err)
 		}
 	}

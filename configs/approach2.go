@@ -2,7 +2,12 @@ package configs
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -18,13 +23,26 @@ type BackendConfig struct {
 // Approach2Config configures the Approach 2 service and the gateway's
 // client of it. Token is resolved from TokenEnv at load time.
 type Approach2Config struct {
-	Listen   string `mapstructure:"listen"`
-	Target   string `mapstructure:"target"`
-	Admin    string `mapstructure:"admin"`
-	TokenEnv string `mapstructure:"token_env"`
-	TLSCert  string `mapstructure:"tls_cert"`
-	TLSKey   string `mapstructure:"tls_key"`
-	TLSCA    string `mapstructure:"tls_ca"`
+	Listen string `mapstructure:"listen"`
+	// Target is where the gateway dials one service: host:port, or a gRPC
+	// target URI (dns:///name:port, e.g. a Kubernetes headless Service,
+	// whose addresses the gateway balances over). Targets lists several
+	// services as host:port instead. Set at most one of them; with neither,
+	// DefaultTarget. See DialTargets.
+	Target  string   `mapstructure:"target"`
+	Targets []string `mapstructure:"targets"`
+	Admin   string   `mapstructure:"admin"`
+	// DrainDelay is how long a stopping service reports NOT_SERVING while
+	// it still serves, so that the gateways' health checks move new calls
+	// to the other services (0: none); DrainTimeout then bounds the wait
+	// for the calls in flight, after which the rest are cut (0:
+	// DefaultDrainTimeout; see DrainBound).
+	DrainDelay   time.Duration `mapstructure:"drain_delay"`
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	TokenEnv     string        `mapstructure:"token_env"`
+	TLSCert      string        `mapstructure:"tls_cert"`
+	TLSKey       string        `mapstructure:"tls_key"`
+	TLSCA        string        `mapstructure:"tls_ca"`
 	// Mutual TLS.
 	TLSClientCA   string `mapstructure:"tls_client_ca"`
 	TLSClientCert string `mapstructure:"tls_client_cert"`
@@ -78,6 +96,15 @@ func (c *Config) validateApproach2() error {
 	if a.Breaker.FailureRatio < 0 || a.Breaker.FailureRatio > 1 {
 		return fmt.Errorf("approach2.breaker.failure_ratio: %g is not between 0 and 1", a.Breaker.FailureRatio)
 	}
+	if a.DrainDelay < 0 {
+		return fmt.Errorf("approach2.drain_delay: %s is negative", a.DrainDelay)
+	}
+	if a.DrainTimeout < 0 {
+		return fmt.Errorf("approach2.drain_timeout: %s is negative", a.DrainTimeout)
+	}
+	if err := a.checkDialTargets(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -87,10 +114,13 @@ func (c *Config) NeedApproach2() error {
 	if a.Token == "" {
 		return fmt.Errorf("approach2.token_env: environment variable %s (the service token) is not set", a.TokenEnv)
 	}
-	for key, addr := range map[string]string{"approach2.listen": a.Listen, "approach2.target": a.Target, "approach2.admin": a.Admin} {
+	for key, addr := range map[string]string{"approach2.listen": a.Listen, "approach2.admin": a.Admin} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s: %q is not host:port", key, addr)
 		}
+	}
+	if err := a.checkDialTargets(); err != nil {
+		return err
 	}
 	if !a.Insecure && (a.TLSCert == "" || a.TLSKey == "") {
 		return fmt.Errorf("approach2.tls_cert/tls_key: TLS is required unless approach2.insecure is true")
@@ -113,6 +143,112 @@ func (c *Config) NeedService() error {
 	}
 	if c.Redis.Addr != "" && c.Redis.LockTTL < time.Second {
 		return fmt.Errorf("redis.lock_ttl: %s is shorter than one second", c.Redis.LockTTL)
+	}
+	return nil
+}
+
+// DefaultTarget is where the gateway dials the service when neither
+// approach2.target nor approach2.targets is set: the service's default
+// approach2.listen.
+const DefaultTarget = "127.0.0.1:7430"
+
+// DialTargets returns where the gateway dials the service: Targets when
+// set, else Target, else DefaultTarget.
+func (a Approach2Config) DialTargets() []string {
+	switch {
+	case len(a.Targets) > 0:
+		return a.Targets
+	case a.Target != "":
+		return []string{a.Target}
+	}
+	return []string{DefaultTarget}
+}
+
+// DefaultDrainTimeout is the bound on a stopping service's calls in
+// flight when approach2.drain_timeout is 0.
+const DefaultDrainTimeout = 15 * time.Second
+
+// DrainBound returns how long a stopping service waits for its calls in
+// flight: DrainTimeout, or DefaultDrainTimeout when it is 0.
+func (a Approach2Config) DrainBound() time.Duration {
+	if a.DrainTimeout <= 0 {
+		return DefaultDrainTimeout
+	}
+	return a.DrainTimeout
+}
+
+// targetSchemes are the gRPC resolver schemes approach2.target may name,
+// with the form of their endpoint.
+var targetSchemes = map[string]string{
+	"dns":         "host:port",
+	"passthrough": "host:port",
+	"unix":        "a socket path",
+}
+
+// checkDialTargets checks approach2.target and approach2.targets: at most
+// one set; every entry of targets a distinct host:port; target host:port or
+// a gRPC target URI of a scheme in targetSchemes.
+func (a Approach2Config) checkDialTargets() error {
+	if a.Target != "" && len(a.Targets) > 0 {
+		return fmt.Errorf("approach2.target and approach2.targets are both set: set target for one service (or a gRPC target URI such as dns:///name:port), targets for several")
+	}
+	seen := map[string]bool{}
+	for i, t := range a.Targets {
+		if err := checkHostPort(t); err != nil {
+			return fmt.Errorf("approach2.targets[%d]: %q %w", i, t, err)
+		}
+		if seen[t] {
+			return fmt.Errorf("approach2.targets[%d]: %q is listed twice", i, t)
+		}
+		seen[t] = true
+	}
+	if a.Target == "" {
+		return nil
+	}
+	if err := checkTarget(a.Target); err != nil {
+		return fmt.Errorf("approach2.target: %q %w", a.Target, err)
+	}
+	return nil
+}
+
+// checkTarget checks a gRPC target: host:port, or scheme:[//authority]/endpoint
+// with a scheme of targetSchemes.
+func checkTarget(t string) error {
+	scheme, _, isURI := strings.Cut(t, ":")
+	if _, known := targetSchemes[scheme]; !isURI || !known {
+		if strings.Contains(t, "://") {
+			return fmt.Errorf("is not host:port nor a gRPC target URI of a supported scheme (%s)", strings.Join(slices.Sorted(maps.Keys(targetSchemes)), ", "))
+		}
+		return checkHostPort(t)
+	}
+	u, err := url.Parse(t)
+	if err != nil {
+		return fmt.Errorf("is not a valid gRPC target URI: %w", err)
+	}
+	endpoint := strings.TrimPrefix(u.Path, "/")
+	if u.Opaque != "" {
+		endpoint = u.Opaque
+	}
+	if scheme == "unix" {
+		if endpoint == "" {
+			return fmt.Errorf("names no socket path (unix:///absolute/path or unix:relative/path)")
+		}
+		return nil
+	}
+	if err := checkHostPort(endpoint); err != nil {
+		return fmt.Errorf("names the endpoint %q, which %w (e.g. %s:///gitgate-backend.gitgate.svc:7430)", endpoint, err, scheme)
+	}
+	return nil
+}
+
+// checkHostPort checks an address of the form host:port (port 1-65535).
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return fmt.Errorf("is not host:port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("is not host:port (port %q is not 1-65535)", port)
 	}
 	return nil
 }

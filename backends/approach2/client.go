@@ -155,16 +155,31 @@ var (
 	_ backends.Predictor = (*Client)(nil)
 )
 
-// Dial connects to the service at target ("host:port"). Connections are
-// kept alive so that a silently dead peer is noticed within
-// KeepaliveTime+KeepaliveTimeout, and every call has a deadline by kind of
-// operation (ClientConfig).
+// Dial connects to the service at target: "host:port", or a gRPC target
+// URI such as dns:///name:port (every address it resolves to, as DialAll).
+// Connections are kept alive so that a silently dead peer is noticed
+// within KeepaliveTime+KeepaliveTimeout, and every call has a deadline by
+// kind of operation (ClientConfig).
 // Requests up to MaxMessageBytes of the configured limits are sent, and
 // answers up to that or 64 MiB, whichever is more, accepted.
 func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, error) {
+	return DialAll([]string{target}, cfg, opts...)
+}
+
+// DialAll is Dial to several services: one target as Dial takes it, or
+// several host:port addresses. Calls are balanced round robin over the
+// addresses whose gRPC health reports GitService SERVING (serviceConfig), so
+// that a service that is not ready, or drains before it stops, gets no new
+// calls.
+func DialAll(targets []string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, error) {
+	target, resolve, err := dialTarget(targets)
+	if err != nil {
+		return nil, err
+	}
 	maxFile, _ := limitsOrDefaults(cfg.MaxFileBytes, cfg.MaxOutputBytes)
 	size := MaxMessageBytes(cfg.MaxFileBytes, cfg.MaxOutputBytes)
 	base := []grpc.DialOption{
+		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithPerRPCCredentials(bearer{token: cfg.Token, insecure: cfg.Insecure}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: connectTimeout}),
@@ -173,6 +188,7 @@ func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, er
 	if cfg.Insecure {
 		base = append(base, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
+	base = append(base, resolve...)
 	conn, err := grpc.NewClient(target, append(base, opts...)...)
 	if err != nil {
 		return nil, err
@@ -180,7 +196,8 @@ func Dial(target string, cfg ClientConfig, opts ...grpc.DialOption) (*Client, er
 	return &Client{conn: conn, stub: pb.NewGitServiceClient(conn), maxFileBytes: maxFile, deadlines: cfg.deadlines()}, nil
 }
 
-// Target returns the address the client dials.
+// Target returns the target the client dials: the one it was given, or
+// for several addresses a gitgate-services:/// URI listing them.
 func (c *Client) Target() string { return c.conn.Target() }
 
 // Close closes the connection.

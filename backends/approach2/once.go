@@ -122,9 +122,7 @@ func (o *Once) Execute(ctx context.Context, req backends.Request) (backends.Resu
 func (o *Once) locked(ctx context.Context, req backends.Request, key string, begin journal.Begin, lease lock.Lease) (backends.Result, error) {
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
 	begin.Fence = lease.Fence()
-	waitCtx, cancel := context.WithTimeout(ctx, o.cfg.WaitForDuplicate)
-	entry, outcome, err := o.cfg.Journal.StartWait(waitCtx, begin)
-	cancel()
+	entry, outcome, err := o.start(ctx, begin, key, lease)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +135,47 @@ func (o *Once) locked(ctx context.Context, req backends.Request, key string, beg
 		return o.reconcile(runCtx, req, entry, lease)
 	}
 	return o.run(runCtx, req, entry, lease)
+}
+
+// start records begin in the journal under lease (StartWait). An
+// identical entry still started whose holder no longer holds the workspace
+// lock — a live holder keeps it until it settles, so the holder died, e.g.
+// another service replica killed — is settled first, as crash
+// reconciliation settles it, instead of being waited for until it goes
+// stale: then the caller gets that outcome at once, and a retry loop on
+// this workspace cannot keep the lock from the reconciliation it waits for.
+func (o *Once) start(ctx context.Context, begin journal.Begin, key string, lease lock.Lease) (journal.Entry, journal.Outcome, error) {
+	entry, outcome, err := o.cfg.Journal.Start(ctx, begin)
+	if errors.Is(err, journal.ErrInFlight) && o.settleAbandoned(ctx, begin.Key, key, lease) {
+		entry, outcome, err = o.cfg.Journal.Start(ctx, begin)
+	}
+	if !errors.Is(err, journal.ErrInFlight) {
+		return entry, outcome, err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, o.cfg.WaitForDuplicate)
+	defer cancel()
+	return o.cfg.Journal.StartWait(waitCtx, begin)
+}
+
+// settleAbandoned settles the started entry of k if its plan names the
+// workspace lock key, held now under lease with a newer fence than the
+// entry's. An entry without a plan (its holder died before running
+// anything, or is about to record it) is left to crash reconciliation. It
+// returns whether the entry was settled.
+func (o *Once) settleAbandoned(ctx context.Context, k journal.Key, key string, lease lock.Lease) bool {
+	entries, err := o.cfg.Journal.Unsettled(ctx, 0)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		var p plan
+		if e.Key != k || json.Unmarshal(e.Prepared, &p) != nil || p.LockKey != key || e.Fence >= lease.Fence() {
+			continue
+		}
+		cfg := ReconcileConfig{Journal: o.cfg.Journal, Locker: o.cfg.Locker, RemoteReach: o.cfg.RemoteReach, Logger: o.cfg.Logger}
+		return settleHeld(lock.WithLease(ctx, key, lease), cfg.withDefaults(), e, p, lease)
+	}
+	return false
 }
 
 // begin describes the request for the journal. Without a key from the

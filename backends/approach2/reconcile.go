@@ -313,6 +313,13 @@ func reconcileOne(ctx context.Context, cfg ReconcileConfig, e journal.Entry) boo
 		return false // a live process holds the workspace: the entry is its own
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	return settleHeld(ctx, cfg, e, p, lease)
+}
+
+// settleHeld settles the planned entry e under lease, a grant of its
+// workspace lock held now: its holder no longer holds the lock, so it died
+// (or lost its lease). It returns whether e was settled here.
+func settleHeld(ctx context.Context, cfg ReconcileConfig, e journal.Entry, p plan, lease lock.Lease) bool {
 	if cur, err := cfg.Journal.Get(ctx, e.ID); err != nil || cur.State != journal.Started {
 		return false
 	}

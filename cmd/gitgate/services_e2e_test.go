@@ -83,8 +83,11 @@ func (r *replicaProc) metric(ctx context.Context, family, op string) (float64, e
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics of %s: %d %v", r.name, resp.StatusCode, err)
+	if err != nil {
+		return 0, fmt.Errorf("GET /metrics of %s: %w", r.name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics of %s: %s", r.name, resp.Status)
 	}
 	sums := metricSums(string(body), family, "op")
 	if op == "" {

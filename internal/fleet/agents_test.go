@@ -26,6 +26,8 @@ import (
 const (
 	agentPacing = 50 * time.Millisecond
 	retryPause  = 250 * time.Millisecond
+	// agentRamp is the time between two agents' starts.
+	agentRamp = 50 * time.Millisecond
 	// callTimeout bounds one tool call as the agent's client sees it.
 	callTimeout = 2 * time.Minute
 )
@@ -137,7 +139,13 @@ func startLoad(t *testing.T, url, repoURL string, n int) *load {
 	l := &load{url: url, repoURL: repoURL, acked: map[int][]ackedPush{}, inFlight: map[int]time.Time{}}
 	for i := range n {
 		a := &agent{l: l, i: i}
-		l.wg.Go(a.run)
+		l.wg.Go(func() {
+			// Agents start over a ramp (agentRamp apart), as a fleet's agents
+			// do, not in one burst of clones.
+			if pause.For(context.Background(), time.Duration(i)*agentRamp) {
+				a.run()
+			}
+		})
 	}
 	t.Cleanup(l.stop)
 	return l

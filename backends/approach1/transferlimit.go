@@ -284,7 +284,15 @@ func (e *Executor) runPull(ctx context.Context, w *workspace, branch string, g g
 	if errors.Is(err, sandbox.ErrMayStillRun) {
 		return res, limitError(hit, "gitgate could not confirm that git stopped, so the workspace was left as it is", err)
 	}
-	if rerr := e.restorePull(context.WithoutCancel(ctx), w.Binding, branch, snap); rerr != nil {
+	rctx := context.WithoutCancel(ctx)
+	written, rerr := e.restorePull(rctx, w.Binding, branch, snap)
+	if rerr == nil {
+		// "Unchanged" is what the workspace shows, not what the restore
+		// meant to do: HEAD as before, and none of the files the pull may
+		// have written differing from HEAD in the index or the work tree.
+		rerr = e.checkPullRestored(rctx, w.Binding, snap, written)
+	}
+	if rerr != nil {
 		e.cfg.Logger.Warn("restoring a workspace after a pull stopped at a size limit failed", "workspace", w.Key.String(), "err", rerr)
 		return res, limitError(hit, "the workspace could not be fully restored ("+backends.MessageOf(rerr)+")", err)
 	}
@@ -311,9 +319,12 @@ func (e *Executor) revParse(ctx context.Context, b sandbox.Binding, ref string) 
 	return strings.TrimSpace(string(res.Stdout))
 }
 
-func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch string, s pullSnapshot) error {
+// restorePull puts the workspace back as s found it, and returns the paths
+// the stopped merge may have written (those the fetched tip changed).
+func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch string, s pullSnapshot) ([]string, error) {
 	p := e.provider()
 	var errs []error
+	var written []string
 	if head := e.revParse(ctx, b, "HEAD"); head != s.head && s.head != "" {
 		// The pull finished past a limit: undo its merge. --keep keeps
 		// uncommitted changes (git let the merge happen beside them only
@@ -330,7 +341,9 @@ func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch st
 	}
 	ref := "refs/remotes/origin/" + branch
 	if tip := e.revParse(ctx, b, ref); tip != "" && tip != s.tracking {
-		errs = append(errs, e.restoreWrittenFiles(ctx, b, tip))
+		var err error
+		written, err = e.restoreWrittenFiles(ctx, b, tip)
+		errs = append(errs, err)
 	}
 	args := []string{"update-ref", "-d", ref}
 	if s.tracking != "" {
@@ -345,30 +358,40 @@ func (e *Executor) restorePull(ctx context.Context, b sandbox.Binding, branch st
 	} else {
 		_, err = p.Remove(ctx, b.SandboxID, b.GitDir(), "FETCH_HEAD")
 	}
-	return errors.Join(append(errs, err)...)
+	return written, errors.Join(append(errs, err)...)
 }
 
 // restoreWrittenFiles puts back, from HEAD, the files a merge of tip into
 // HEAD may have begun to write: those tip changed since their merge base.
-func (e *Executor) restoreWrittenFiles(ctx context.Context, b sandbox.Binding, tip string) error {
+// It returns their paths.
+//
+// The paths go to git as they are: every command runs with
+// --literal-pathspecs, under which a ":(literal)" prefix would be part of
+// the name and match nothing (git rm --ignore-unmatch then removes
+// nothing, and says nothing).
+func (e *Executor) restoreWrittenFiles(ctx context.Context, b sandbox.Binding, tip string) ([]string, error) {
 	res, err := e.git(ctx, b, gitRun{op: backends.OpPull, read: true, args: []string{"merge-base", "HEAD", tip}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	base := strings.TrimSpace(string(res.Stdout))
 	res, err = e.git(ctx, b, gitRun{op: backends.OpPull, read: true, maxOut: 16 << 20,
 		args: []string{"diff", "--no-renames", "--name-only", "-z", base, tip, "--"}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var inHead, gone []string
+	if res.StdoutTruncated {
+		return nil, backends.Errorf(backends.Internal, "the list of the files the pull changed is longer than gitgate reads")
+	}
+	var written, inHead, gone []string
 	for _, path := range strings.Split(strings.TrimSuffix(string(res.Stdout), "\x00"), "\x00") {
 		if path == "" {
 			continue
 		}
+		written = append(written, path)
 		r, err := e.run(ctx, b, gitRun{op: backends.OpPull, read: true, noTree: true, args: []string{"cat-file", "-e", "HEAD:" + path}})
 		if err != nil {
-			return err
+			return written, err
 		}
 		if r.ExitCode == 0 {
 			inHead = append(inHead, path)
@@ -378,35 +401,98 @@ func (e *Executor) restoreWrittenFiles(ctx context.Context, b sandbox.Binding, t
 	}
 	for _, path := range gone {
 		if _, err := e.provider().Remove(ctx, b.SandboxID, b.WorkTree(), path); err != nil {
-			return err
+			return written, err
 		}
 	}
 	if len(gone) > 0 {
 		// A merge stopped after it wrote the index has added them there
 		// too: take them out of it (the work tree is done above).
-		_, err = e.git(ctx, b, gitRun{op: backends.OpPull, stdin: literalPaths(gone),
+		_, err = e.git(ctx, b, gitRun{op: backends.OpPull, stdin: nulPaths(gone),
 			args: []string{"rm", "--cached", "--quiet", "--ignore-unmatch", "--pathspec-from-file=-", "--pathspec-file-nul"}})
 		if err != nil {
-			return err
+			return written, err
 		}
 	}
 	if len(inHead) == 0 {
-		return nil
+		return written, nil
 	}
-	stdin := literalPaths(inHead)
-	_, err = e.git(ctx, b, gitRun{op: backends.OpPull, stdin: stdin,
+	_, err = e.git(ctx, b, gitRun{op: backends.OpPull, stdin: nulPaths(inHead),
 		args: []string{"checkout", "--no-overlay", "--pathspec-from-file=-", "--pathspec-file-nul", "HEAD", "--"}})
-	return err
+	return written, err
 }
 
-// literalPaths is paths as NUL-separated literal pathspecs, for git's
-// --pathspec-from-file=- --pathspec-file-nul.
-func literalPaths(paths []string) []byte {
+// nulPaths is paths NUL-separated, for git's --pathspec-from-file=-
+// --pathspec-file-nul (literal: the commands run with --literal-pathspecs).
+func nulPaths(paths []string) []byte {
 	var out []byte
 	for _, path := range paths {
-		out = append(append(out, ":(literal)"+path...), 0)
+		out = append(append(out, path...), 0)
 	}
 	return out
+}
+
+// checkPullRestored checks what restorePull did against the workspace
+// itself: HEAD is s.head again, and none of the paths written (those the
+// stopped pull may have written) shows in git status, in the index or in
+// the work tree. git merge refuses to start when any of them has
+// uncommitted changes, so any entry there is the pull's. The error names
+// what differs (at most ten paths, and how many more).
+func (e *Executor) checkPullRestored(ctx context.Context, b sandbox.Binding, s pullSnapshot, written []string) error {
+	if head := e.revParse(ctx, b, "HEAD"); s.head != "" && head != s.head {
+		return backends.Errorf(backends.Internal, "HEAD is at %.12s, not at %.12s as before the pull", head, s.head)
+	}
+	if len(written) == 0 {
+		return nil
+	}
+	res, err := e.git(ctx, b, gitRun{op: backends.OpPull, read: true, maxOut: 16 << 20,
+		args: []string{"status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=all"}})
+	if err != nil {
+		return err
+	}
+	if res.StdoutTruncated {
+		return backends.Errorf(backends.Internal, "the workspace's status is longer than gitgate reads, so the restore could not be checked")
+	}
+	want := make(map[string]bool, len(written))
+	for _, path := range written {
+		want[path] = true
+	}
+	var left []string
+	for _, entry := range strings.Split(string(res.Stdout), "\x00") {
+		// "XY path": X the index against HEAD, Y the work tree against the index.
+		if len(entry) > 3 && want[entry[3:]] {
+			left = append(left, pathState(entry[:2])+" "+entry[3:])
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	n, more := len(left), ""
+	if n > 10 {
+		more = fmt.Sprintf(" and %d more", len(left)-10)
+		left = left[:10]
+	}
+	return backends.Errorf(backends.Internal, "%d of the files the pull wrote still differ from HEAD: %s%s",
+		n, strings.Join(left, ", "), more)
+}
+
+// pathState says what a porcelain v1 status code means, in words.
+func pathState(xy string) string {
+	index := map[byte]string{'A': "added to the index", 'M': "modified in the index", 'D': "deleted from the index", 'T': "changed type in the index", 'U': "unmerged"}
+	tree := map[byte]string{'M': "modified in the work tree", 'D': "deleted from the work tree", 'T': "changed type in the work tree"}
+	if xy == "??" {
+		return "untracked"
+	}
+	var words []string
+	if w, ok := index[xy[0]]; ok {
+		words = append(words, w)
+	}
+	if w, ok := tree[xy[1]]; ok {
+		words = append(words, w)
+	}
+	if len(words) == 0 {
+		return xy
+	}
+	return strings.Join(words, " and ")
 }
 
 // removeTempObjects removes what a stopped fetch leaves in the object

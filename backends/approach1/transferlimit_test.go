@@ -56,6 +56,11 @@ func TestSandboxLimitHoldsForManySmallFiles(t *testing.T) {
 	backendtest.Clone(t, ex, env, env.Agent, "w")
 	backendtest.Do[*backends.WriteFileResult](t, ex, env.Agent, &backends.WriteFileRequest{Scope: scope("w"), Path: "README.md", Content: "edited, not committed\n"})
 	before := state(t, ex, env)
+	// The pull changes a file HEAD has (restored from HEAD) and adds files
+	// HEAD has not (removed from the work tree and the index).
+	if _, err := env.Remote.CommitFile(backendtest.Ctx(t), "demo", "main", "src/main.go", "package main // changed upstream\n", ""); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 12 {
 		if _, err := env.Remote.CommitFile(backendtest.Ctx(t), "demo", "main", fmt.Sprintf("part-%02d.bin", i), strings.Repeat("y", 1<<20), ""); err != nil {
 			t.Fatal(err)

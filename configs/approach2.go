@@ -21,7 +21,8 @@ type BackendConfig struct {
 }
 
 // Approach2Config configures the Approach 2 service and the gateway's
-// client of it. Token is resolved from TokenEnv at load time.
+// client of it. The token comes from the variable TokenEnv names or from
+// the file TokenFile (re-read when it changes).
 type Approach2Config struct {
 	Listen string `mapstructure:"listen"`
 	// Target is where the gateway dials one service: host:port, or a gRPC
@@ -40,9 +41,16 @@ type Approach2Config struct {
 	DrainDelay   time.Duration `mapstructure:"drain_delay"`
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 	TokenEnv     string        `mapstructure:"token_env"`
-	TLSCert      string        `mapstructure:"tls_cert"`
-	TLSKey       string        `mapstructure:"tls_key"`
-	TLSCA        string        `mapstructure:"tls_ca"`
+	TokenFile    string        `mapstructure:"token_file"`
+	// TokenGrace is how long, after a process sees the token file change,
+	// the previous token still works: the service accepts it, and the
+	// gateway sends it beside the new one, so that processes that see the
+	// new file at different moments keep talking. 0: the old token stops
+	// at once (a compromised token).
+	TokenGrace time.Duration `mapstructure:"token_grace"`
+	TLSCert    string        `mapstructure:"tls_cert"`
+	TLSKey     string        `mapstructure:"tls_key"`
+	TLSCA      string        `mapstructure:"tls_ca"`
 	// Mutual TLS.
 	TLSClientCA   string `mapstructure:"tls_client_ca"`
 	TLSClientCert string `mapstructure:"tls_client_cert"`
@@ -58,7 +66,19 @@ type Approach2Config struct {
 	// Breaker configures the per-operation circuit breakers in front of
 	// the service.
 	Breaker BreakerConfig `mapstructure:"breaker"`
-	Token   string        `mapstructure:"-"`
+	// Token is the value at load time; TokenSecret follows the file (nil
+	// when no key sets it). CurrentTokens reads whichever is set.
+	Token       string  `mapstructure:"-"`
+	TokenSecret *Secret `mapstructure:"-"`
+}
+
+// CurrentTokens are the service token now and, within TokenGrace of a
+// rotation, the one it replaced ("" otherwise).
+func (a Approach2Config) CurrentTokens() (current, previous string) {
+	if a.TokenSecret != nil {
+		return a.TokenSecret.Value(), a.TokenSecret.Previous(a.TokenGrace)
+	}
+	return a.Token, ""
 }
 
 // BreakerConfig configures the circuit breakers in front of Approach 2
@@ -90,8 +110,8 @@ func (c *Config) validateBackend() error {
 // validateApproach2 checks the client's timeouts and breaker settings.
 func (c *Config) validateApproach2() error {
 	a := c.Approach2
-	if a.ReadTimeout < 0 || a.WriteSlack < 0 || a.Breaker.Interval < 0 || a.Breaker.OpenFor < 0 {
-		return fmt.Errorf("approach2: read_timeout, write_slack, breaker.interval and breaker.open_for must not be negative")
+	if a.ReadTimeout < 0 || a.WriteSlack < 0 || a.Breaker.Interval < 0 || a.Breaker.OpenFor < 0 || a.TokenGrace < 0 {
+		return fmt.Errorf("approach2: read_timeout, write_slack, token_grace, breaker.interval and breaker.open_for must not be negative")
 	}
 	if a.Breaker.FailureRatio < 0 || a.Breaker.FailureRatio > 1 {
 		return fmt.Errorf("approach2.breaker.failure_ratio: %g is not between 0 and 1", a.Breaker.FailureRatio)
@@ -112,7 +132,7 @@ func (c *Config) validateApproach2() error {
 func (c *Config) NeedApproach2() error {
 	a := c.Approach2
 	if a.Token == "" {
-		return fmt.Errorf("approach2.token_env: environment variable %s (the service token) is not set", a.TokenEnv)
+		return fmt.Errorf("approach2.token_env: environment variable %s (the service token) is not set, and approach2.token_file is not set", a.TokenEnv)
 	}
 	for key, addr := range map[string]string{"approach2.listen": a.Listen, "approach2.admin": a.Admin} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -135,13 +155,13 @@ func (c *Config) NeedService() error {
 		return err
 	}
 	if c.Postgres.DSN == "" {
-		return fmt.Errorf("postgres.dsn_env: environment variable %s (the journal's PostgreSQL DSN) is not set", c.Postgres.DSNEnv)
+		return fmt.Errorf("postgres.dsn_env: environment variable %s (the journal's PostgreSQL DSN) is not set, and postgres.dsn_file is not set", c.Postgres.DSNEnv)
 	}
 	p := c.Sandbox.Pool
 	if p.MaxSize < 1 || p.MinIdle < 0 || p.MinIdle > p.MaxSize || p.MaxQueue < 0 || p.AcquireTimeout <= 0 {
 		return fmt.Errorf("sandbox.pool: need 0 <= min_idle <= max_size, max_size >= 1, max_queue >= 0, acquire_timeout > 0")
 	}
-	if c.Redis.Addr != "" && c.Redis.LockTTL < time.Second {
+	if c.Redis.Configured() && c.Redis.LockTTL < time.Second {
 		return fmt.Errorf("redis.lock_ttl: %s is shorter than one second", c.Redis.LockTTL)
 	}
 	return nil

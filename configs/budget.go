@@ -40,7 +40,7 @@ func (c *Config) BudgetStore() string {
 	switch {
 	case c.Postgres.DSN != "":
 		return "postgres"
-	case c.Redis.Addr != "":
+	case c.Redis.Configured():
 		return "redis"
 	}
 	return "file"
@@ -71,8 +71,8 @@ func (c *Config) validateBudget() error {
 		}
 	}
 	switch {
-	case b.Store == "redis" && c.Redis.Addr == "":
-		return fmt.Errorf("budget.store: redis needs redis.addr")
+	case b.Store == "redis" && !c.Redis.Configured():
+		return fmt.Errorf("budget.store: redis needs redis.addr or redis.sentinel")
 	case b.Store == "postgres" && c.Postgres.DSN == "":
 		return fmt.Errorf("budget.store: postgres needs a DSN in the variable postgres.dsn_env names (%s)", c.Postgres.DSNEnv)
 	}

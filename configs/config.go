@@ -38,9 +38,9 @@ type Config struct {
 	Agents    []AgentConfig            `mapstructure:"agents"`
 }
 
-// Load reads the configuration (Read), resolves the secrets the *_env
-// keys name with getenv (os.Getenv in production) and validates the
-// result: what commands that serve need.
+// Load reads the configuration (Read), resolves the secrets of the *_env
+// keys (with getenv, os.Getenv in production) and *_file keys (see
+// secretkeys.go) and validates the result: what commands that serve need.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	c, err := Read(path, getenv)
 	if err != nil {
@@ -97,48 +97,13 @@ func Read(path string, getenv func(string) string) (*Config, error) {
 	return &c, nil
 }
 
-// resolveTokens reads the secrets the *_env keys name with getenv,
-// refusing a missing one where it is always needed.
-func (c *Config) resolveTokens(getenv func(string) string) error {
-	if c.Sandbox.Provider == "e2b" && c.Sandbox.E2B.APIKeyEnv != "" {
-		c.Sandbox.E2B.APIKey = getenv(c.Sandbox.E2B.APIKeyEnv)
-	}
-	if c.Approach2.TokenEnv != "" {
-		c.Approach2.Token = getenv(c.Approach2.TokenEnv)
-	}
-	if c.Postgres.DSNEnv != "" {
-		c.Postgres.DSN = getenv(c.Postgres.DSNEnv)
-	}
-	if c.Canary.LedgerDSNEnv != "" {
-		c.Canary.LedgerDSN = getenv(c.Canary.LedgerDSNEnv)
-		if c.Canary.LedgerDSN == "" {
-			return fmt.Errorf("config: canary.ledger_dsn_env: environment variable %s (the ledger's PostgreSQL DSN) is not set", c.Canary.LedgerDSNEnv)
-		}
-	}
-	for name, p := range c.Projects {
-		if p.TokenEnv != "" {
-			p.Token = getenv(p.TokenEnv)
-			if p.Token == "" {
-				return fmt.Errorf("config: projects.%s.token_env: environment variable %s is not set (or empty)", name, p.TokenEnv)
-			}
-		}
-		if p.ReadTokenEnv != "" {
-			if p.ReadToken = getenv(p.ReadTokenEnv); p.ReadToken == "" {
-				return fmt.Errorf("config: projects.%s.read_token_env: environment variable %s is not set (or empty)", name, p.ReadTokenEnv)
-			}
-		}
-		c.Projects[name] = p
-	}
-	return nil
-}
-
 // Validate checks every section, in a fixed order, and returns the first
 // refusal, naming the key to fix. It fills two defaults as it goes: a
 // project's allowed_schemes (https) and agents' project names (lower
 // case).
 func (c *Config) Validate() error {
 	for _, check := range []func() error{
-		c.validateListen, c.validateLog, c.validateSandbox, c.validateFlags, c.validateBackend,
+		c.validateListen, c.validateLog, c.validateRedis, c.validateSandbox, c.validateFlags, c.validateBackend,
 		c.validateGit, c.validateApproach2, c.validateLimits, c.validateSessions, c.validateProjects, c.validateAgents,
 		c.validateBudget, c.validateBranches, c.validateMetrics,
 	} {

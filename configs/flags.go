@@ -25,11 +25,15 @@ func (f FlagsConfig) Canary() bool { return f.Path != "" || f.SyncAddr != "" }
 // canary stages (which the automatic rollback uses).
 type CanaryConfig struct {
 	LedgerPath string `mapstructure:"ledger_path"`
-	// LedgerDSNEnv names the variable holding a PostgreSQL DSN: when set,
-	// the ledger is kept there instead of in LedgerPath.
-	LedgerDSNEnv string `mapstructure:"ledger_dsn_env"`
-	LedgerDSN    string `mapstructure:"-"`
-	ShadowSelf   bool   `mapstructure:"shadow_self"`
+	// LedgerDSNEnv names the variable holding a PostgreSQL DSN, or
+	// LedgerDSNFile the file holding it: when set, the ledger is kept there
+	// instead of in LedgerPath. LedgerDSN is the DSN at load time;
+	// LedgerDSNSecret follows the file.
+	LedgerDSNEnv    string  `mapstructure:"ledger_dsn_env"`
+	LedgerDSNFile   string  `mapstructure:"ledger_dsn_file"`
+	LedgerDSN       string  `mapstructure:"-"`
+	LedgerDSNSecret *Secret `mapstructure:"-"`
+	ShadowSelf      bool    `mapstructure:"shadow_self"`
 	// ShadowBudget bounds a shadow call; past it the shadow is abandoned
 	// and recorded as shadow_timeout. Zero: the gateway's default (5 s).
 	ShadowBudget time.Duration `mapstructure:"shadow_budget"`
@@ -114,8 +118,8 @@ func (c *Config) validateFlags() error {
 		if c.Flags.OverridePath == "" {
 			return fmt.Errorf("flags.override_path: required with flags.sync_addr (where the kill-switch override is kept across restarts)")
 		}
-		if c.Canary.LedgerPath == "" && c.Canary.LedgerDSNEnv == "" {
-			return fmt.Errorf("canary.ledger_path: required with flags.sync_addr, unless canary.ledger_dsn_env is set")
+		if c.Canary.LedgerPath == "" && c.Canary.LedgerDSNEnv == "" && c.Canary.LedgerDSNFile == "" {
+			return fmt.Errorf("canary.ledger_path: required with flags.sync_addr, unless canary.ledger_dsn_env or canary.ledger_dsn_file is set")
 		}
 	}
 	if !c.Flags.Canary() {
@@ -131,7 +135,7 @@ func (c *Config) validateFlags() error {
 	if c.Sandbox.Provider == "local" && !c.Sandbox.Local.Shared {
 		return fmt.Errorf("sandbox.local.shared: canary routing (flags.path or flags.sync_addr) needs the sandbox directory shared with the Approach 2 service, and Redis")
 	}
-	if c.Redis.Addr == "" {
+	if !c.Redis.Configured() {
 		return fmt.Errorf("redis.addr: canary routing needs the workspace bindings and locks shared with the Approach 2 service")
 	}
 	if c.Postgres.DSN == "" {

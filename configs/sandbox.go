@@ -30,21 +30,35 @@ type SandboxConfig struct {
 }
 
 // E2BConfig configures the E2B sandbox provider. The API key is read from
-// the variable APIKeyEnv names, never from the file.
+// the variable APIKeyEnv names or from the file APIKeyFile (re-read when
+// it changes), never from the configuration itself.
 type E2BConfig struct {
-	Domain    string        `mapstructure:"domain"`
-	APIURL    string        `mapstructure:"api_url"`
-	EnvdURL   string        `mapstructure:"envd_url"`
-	APIKeyEnv string        `mapstructure:"api_key_env"`
-	APIKey    string        `mapstructure:"-"`
-	Template  string        `mapstructure:"template"`
-	User      string        `mapstructure:"user"`
-	Root      string        `mapstructure:"root"`
-	Lifetime  time.Duration `mapstructure:"lifetime"`
-	Keepalive time.Duration `mapstructure:"keepalive"`
+	Domain     string `mapstructure:"domain"`
+	APIURL     string `mapstructure:"api_url"`
+	EnvdURL    string `mapstructure:"envd_url"`
+	APIKeyEnv  string `mapstructure:"api_key_env"`
+	APIKeyFile string `mapstructure:"api_key_file"`
+	// APIKey is the value at load time; APIKeySecret follows the file (nil
+	// when no key sets it). CurrentAPIKey reads whichever is set.
+	APIKey       string        `mapstructure:"-"`
+	APIKeySecret *Secret       `mapstructure:"-"`
+	Template     string        `mapstructure:"template"`
+	User         string        `mapstructure:"user"`
+	Root         string        `mapstructure:"root"`
+	Lifetime     time.Duration `mapstructure:"lifetime"`
+	Keepalive    time.Duration `mapstructure:"keepalive"`
 	// Prices, in US dollars per second, for the cost metrics.
 	VCPUSecondUSD float64 `mapstructure:"vcpu_second_usd"`
 	GiBSecondUSD  float64 `mapstructure:"gib_second_usd"`
+}
+
+// CurrentAPIKey is the E2B API key now: APIKeySecret's current value when
+// a key set it, else APIKey.
+func (e E2BConfig) CurrentAPIKey() string {
+	if e.APIKeySecret != nil {
+		return e.APIKeySecret.Value()
+	}
+	return e.APIKey
 }
 
 // APIEndpoint is APIURL, or the API of Domain.
@@ -86,7 +100,7 @@ func (c *Config) validateSandbox() error {
 	if c.Sandbox.Scope != "project" && c.Sandbox.Scope != "agent" {
 		return fmt.Errorf("sandbox.scope: %q must be project or agent", c.Sandbox.Scope)
 	}
-	if c.Sandbox.Local.Shared && c.Redis.Addr == "" {
+	if c.Sandbox.Local.Shared && !c.Redis.Configured() {
 		return fmt.Errorf("sandbox.local.shared: a shared sandbox directory needs redis.addr (bindings and locks must be shared too)")
 	}
 	if c.Sandbox.TTL < time.Minute {
@@ -97,7 +111,7 @@ func (c *Config) validateSandbox() error {
 
 func (e E2BConfig) validate() error {
 	if e.APIKey == "" {
-		return fmt.Errorf("sandbox.e2b.api_key_env: environment variable %s (the E2B API key) is not set", e.APIKeyEnv)
+		return fmt.Errorf("sandbox.e2b.api_key_env: environment variable %s (the E2B API key) is not set, and sandbox.e2b.api_key_file is not set", e.APIKeyEnv)
 	}
 	if e.Template == "" {
 		return fmt.Errorf("sandbox.e2b.template: a template (with git installed) is required")

@@ -22,8 +22,13 @@ import (
 
 // ClientConfig configures a Client.
 type ClientConfig struct {
-	// Token is the bearer token the service expects. Required.
+	// Token is the bearer token the service expects. Required unless
+	// Tokens is set.
 	Token string
+	// Tokens, if set, is read at every call instead of Token: a rotated
+	// token applies to the next call, and during the rotation's grace
+	// window the previous one is sent too (see Tokens).
+	Tokens Tokens
 	// Insecure allows the token over a connection without TLS (loopback
 	// and tests). Without it, dial options must provide TLS.
 	Insecure bool
@@ -180,7 +185,7 @@ func DialAll(targets []string, cfg ClientConfig, opts ...grpc.DialOption) (*Clie
 	size := MaxMessageBytes(cfg.MaxFileBytes, cfg.MaxOutputBytes)
 	base := []grpc.DialOption{
 		grpc.WithDefaultServiceConfig(serviceConfig),
-		grpc.WithPerRPCCredentials(bearer{token: cfg.Token, insecure: cfg.Insecure}),
+		grpc.WithPerRPCCredentials(rotatingBearer{tokens: tokensOr(cfg.Tokens, cfg.Token), insecure: cfg.Insecure}),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.DefaultConfig, MinConnectTimeout: connectTimeout}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(size), grpc.MaxCallRecvMsgSize(max(size, minResultBytes))),
@@ -366,18 +371,3 @@ func decodeResult(op backends.Op, out *pb.OperationResult) (backends.Result, err
 		Notices: s.GetNotices(), ReadFrom: s.GetReadFrom(), CostUSD: s.GetCostUsd(), Wait: time.Duration(s.GetWaitUs()) * time.Microsecond}
 	return res, nil
 }
-
-// bearer sends the service token with every call.
-type bearer struct {
-	token    string
-	insecure bool
-}
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	if b.token == "" {
-		return nil, errors.New("approach2: no service token configured")
-	}
-	return map[string]string{"authorization": "Bearer " + b.token}, nil
-}
-
-func (b bearer) RequireTransportSecurity() bool { return !b.insecure }

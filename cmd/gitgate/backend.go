@@ -41,7 +41,7 @@ func runBackend(ctx context.Context, cfg *configs.Config, logOut io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer a.logShutdown(ctx, "approach2 service")() // deferred first: logs the exit after close
+	defer a.logShutdown(ctx, "approach2 service", cfg.Approach2.DrainTimeout)() // deferred first: logs the exit after close
 	defer a.close(context.WithoutCancel(ctx))
 	g, hs, err := a.grpcServer()
 	if err != nil {

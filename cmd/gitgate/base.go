@@ -36,7 +36,7 @@ type base struct {
 	registry  *prometheus.Registry    // what the admin listener's /metrics serves
 	sandboxes *sandbox.Manager        // the engine's sandboxes
 	bindings  sandbox.BindingStore    // workspace → sandbox: in Redis when configured, else in the state directory
-	redis     *redis.Client           // when redis.addr is set: the locks and bindings shared with the other process
+	redis     redis.UniversalClient   // when Redis is configured (newRedisClient): the locks and bindings shared with the other process
 	router    *gateway.Router         // every call, with its metrics and logs (in the gateway also its routing)
 	stopReap  context.CancelFunc      // ends what startReaper started
 	starters  []func(context.Context) // run once before serving (they may start work of their own)
@@ -56,6 +56,7 @@ func newBase(cfg *configs.Config, logOut io.Writer, secrets ...string) *base {
 	}
 	a.redactor.Add(cfg.Approach2.Token)
 	a.redactor.Add(cfg.Sandbox.E2B.APIKey)
+	a.watchSecrets()
 	a.log = newLogger(cfg.Log, logOut, a.redactor)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return a
@@ -78,7 +79,7 @@ func newLogger(c configs.LogConfig, out io.Writer, r *redact.Redactor) *slog.Log
 // stdio processes) and kept across restarts. auditor, when not nil, is
 // told of Redis lock events (the service's journal).
 func (a *base) sharedState(ctx context.Context, auditor lock.Auditor) (lock.Locker, sandbox.BindingStore, error) {
-	if a.cfg.Redis.Addr == "" {
+	if !a.cfg.Redis.Configured() {
 		binds, err := filebind.Open(a.cfg.StatePath("bindings"), filebind.Options{TTL: a.cfg.Sandbox.TTL})
 		if err != nil {
 			return nil, nil, fmt.Errorf("state_dir: %w", err)
@@ -89,17 +90,16 @@ func (a *base) sharedState(ctx context.Context, auditor lock.Auditor) (lock.Lock
 		}
 		return locker, binds, nil
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: a.cfg.Redis.Addr})
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
+	rdb := newRedisClient(a.cfg.Redis)
+	if err := checkRedis(ctx, rdb, a.cfg.Redis); err != nil {
 		_ = rdb.Close()
-		return nil, nil, fmt.Errorf("redis.addr %s: %w", a.cfg.Redis.Addr, err)
+		return nil, nil, err
 	}
 	a.redis = rdb
 	a.closers = append(a.closers, func() { _ = rdb.Close() })
-	locker := redislock.New(rdb, redislock.Options{TTL: a.cfg.Redis.LockTTL, Prefix: a.cfg.Redis.Prefix, Auditor: auditor, Logger: a.log,
-		Registerer: a.registry})
+	lockOpts := redisLockOptions(a.cfg.Redis)
+	lockOpts.Auditor, lockOpts.Logger, lockOpts.Registerer = auditor, a.log, a.registry
+	locker := redislock.New(rdb, lockOpts)
 	return locker, redisbind.New(rdb, redisbind.Options{Prefix: a.cfg.Redis.Prefix, TTL: a.cfg.Sandbox.TTL, Retention: a.cfg.Sandbox.Retention()}), nil
 }
 
@@ -107,7 +107,7 @@ func (a *base) sharedState(ctx context.Context, auditor lock.Auditor) (lock.Lock
 // a dead holder may still have: a Redis lease expires within its TTL; a
 // file lock dies with its process.
 func (a *base) lockWait() time.Duration {
-	if a.cfg.Redis.Addr != "" {
+	if a.cfg.Redis.Configured() {
 		return a.cfg.Redis.LockTTL + 2*time.Second
 	}
 	return 2 * time.Second

@@ -88,7 +88,7 @@ func branchGit(cfg *configs.Config) *branches.Git {
 	return &branches.Git{Timeout: cfg.Git.RemoteTimeout, Projects: func(name string) (branches.Project, bool) {
 		p, ok := cfg.Projects[name]
 		return branches.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.AllowedSchemes, Hosts: p.AllowedHosts},
-			Username: p.TokenUsername, Token: p.Token}, ok
+			Username: p.TokenUsername, Token: p.CurrentToken()}, ok
 	}}
 }
 
@@ -98,16 +98,16 @@ func newCleaner(cfg *configs.Config, store branches.Store, git *branches.Git, m 
 	c := branches.CleanerConfig{Store: store, Git: git, Policy: cfg.BranchPolicy(), StaleAfter: cfg.Branches.Cleanup.StaleAfter,
 		DryRun: dryRun || !cfg.Branches.Cleanup.Enabled, Metrics: m, Logger: log}
 	if cfg.Branches.Cleanup.SkipOpenPullRequests {
-		c.PullRequests = &branches.GitHub{API: cfg.Branches.Cleanup.GitHubAPI, Token: func(project string) string { return cfg.Projects[project].Token }}
+		c.PullRequests = &branches.GitHub{API: cfg.Branches.Cleanup.GitHubAPI, Token: func(project string) string { return cfg.Projects[project].CurrentToken() }}
 	}
 	return branches.NewCleaner(c)
 }
 
 // openBranchStore opens the store of pushed branches and deletions:
 // PostgreSQL when postgres.dsn_env's variable is set, else Redis when
-// redis.addr is set (on rdb, the process's client, when given), else a file
+// redis.addr or redis.sentinel is set (on rdb, the process's client, when given), else a file
 // under the state directory.
-func openBranchStore(ctx context.Context, cfg *configs.Config, rdb *redis.Client) (branches.Store, func(), error) {
+func openBranchStore(ctx context.Context, cfg *configs.Config, rdb redis.UniversalClient) (branches.Store, func(), error) {
 	switch {
 	case cfg.Postgres.DSN != "":
 		s, err := branches.OpenPGStore(ctx, cfg.Postgres.DSN)
@@ -115,11 +115,11 @@ func openBranchStore(ctx context.Context, cfg *configs.Config, rdb *redis.Client
 			return nil, nil, fmt.Errorf("branches store: %w", err)
 		}
 		return s, s.Close, nil
-	case cfg.Redis.Addr != "":
+	case cfg.Redis.Configured():
 		if rdb != nil {
 			return branches.NewRedisStore(rdb, cfg.Redis.Prefix), func() {}, nil
 		}
-		own := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr})
+		own := newRedisClient(cfg.Redis)
 		return branches.NewRedisStore(own, cfg.Redis.Prefix), func() { _ = own.Close() }, nil
 	}
 	s, err := branches.OpenFileStore(cfg.StatePath("branches"))

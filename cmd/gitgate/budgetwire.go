@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/gitgate/gitgate/backends/budget"
 	"github.com/gitgate/gitgate/backends/sandbox"
@@ -56,18 +55,16 @@ func newBudget(cfg *configs.Config, store budget.Store, reg prometheus.Registere
 // openBudgetStore opens the budget's store (configs.Config.BudgetStore):
 // on rdb when it is given and the store is Redis (the process's client),
 // else on a connection of its own that the returned func closes.
-func openBudgetStore(ctx context.Context, cfg *configs.Config, rdb *redis.Client) (budget.Store, func(), error) {
+func openBudgetStore(ctx context.Context, cfg *configs.Config, rdb redis.UniversalClient) (budget.Store, func(), error) {
 	switch cfg.BudgetStore() {
 	case "redis":
 		if rdb != nil {
 			return budget.NewRedisStore(rdb, cfg.Redis.Prefix), func() {}, nil
 		}
-		own := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr})
-		pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := own.Ping(pingCtx).Err(); err != nil {
+		own := newRedisClient(cfg.Redis)
+		if err := checkRedis(ctx, own, cfg.Redis); err != nil {
 			_ = own.Close()
-			return nil, nil, fmt.Errorf("budget.store redis (redis.addr %s): %w", cfg.Redis.Addr, err)
+			return nil, nil, fmt.Errorf("budget.store redis: %w", err)
 		}
 		return budget.NewRedisStore(own, cfg.Redis.Prefix), func() { _ = own.Close() }, nil
 	case "postgres":

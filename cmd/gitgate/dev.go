@@ -106,6 +106,7 @@ func runDev(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, backen
 		cfg.Flags.Path = w.flagPath
 	}
 	cfg.Backend.Default, w.backend = backend, backend
+	cfg.Listen.DrainDelay = 0 // no load balancer in front of the demo: a stop stops accepting at once
 	banner := func(_ *gatewayRoot, mcpURL, adminURL string) { printBanner(cmd.OutOrStdout(), mcpURL, adminURL, w) }
 	return runHTTP(ctx, cfg, cmd, banner, w.agentToken, w.adminToken)
 }

@@ -47,8 +47,9 @@ func devService(ctx context.Context, cfg *configs.Config, logOut io.Writer) devS
 	prefix, _ := newToken("")
 	cfg.Redis = configs.RedisConfig{Addr: "127.0.0.1:6379", Prefix: "gitgate-dev:" + prefix[:12] + ":", LockTTL: 10 * time.Second}
 	cfg.Sandbox.Local.Shared = true
-	cfg.Approach2.Token, cfg.Approach2.Insecure = token, true
-	cfg.Postgres.DSN = dsn // the gateway's Approach 1 shares the service's journal
+	cfg.Approach2.DrainDelay = 0 // no balancer in front of the in-process service: a stop stops at once
+	cfg.Approach2.Token, cfg.Approach2.TokenSecret, cfg.Approach2.Insecure = token, nil, true
+	cfg.Postgres.DSN, cfg.Postgres.DSNSecret = dsn, nil // the gateway's Approach 1 shares the service's journal
 	svcCfg := *cfg
 	svc, err := startServiceInProcess(ctx, &svcCfg, logOut)
 	if err != nil {
@@ -109,7 +110,7 @@ func startServiceInProcess(ctx context.Context, cfg *configs.Config, logOut io.W
 		return devServiceInfo{}, err
 	}
 	a.startReaper(ctx)
-	logStopped := a.logShutdown(ctx, "approach2 service")
+	logStopped := a.logShutdown(ctx, "approach2 service", cfg.Approach2.DrainTimeout)
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)

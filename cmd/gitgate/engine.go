@@ -10,7 +10,6 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach1"
-	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/pause"
 	"github.com/gitgate/gitgate/backends/sandbox"
@@ -105,7 +104,7 @@ func (a *base) newProvider(dir string) (sandbox.Provider, error) {
 		return p, nil
 	}
 	c := a.cfg.Sandbox.E2B
-	api, err := e2b.NewAPI(e2b.APIConfig{BaseURL: c.APIEndpoint(), APIKey: c.APIKey})
+	api, err := e2b.NewAPI(e2b.APIConfig{BaseURL: c.APIEndpoint(), APIKey: c.APIKey, APIKeyFunc: c.CurrentAPIKey})
 	if err != nil {
 		return nil, err
 	}
@@ -122,20 +121,12 @@ func (a *base) newProvider(dir string) (sandbox.Provider, error) {
 // unsaved is shelved first).
 func (a *base) sandboxesShared() bool {
 	if a.cfg.Sandbox.Provider == "e2b" {
-		return a.cfg.Redis.Addr != ""
+		return a.cfg.Redis.Configured()
 	}
 	return true
 }
 
-func (a *base) projects() approach1.ProjectMap {
-	m := approach1.ProjectMap{}
-	for name, p := range a.cfg.Projects {
-		m[name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.AllowedSchemes, Hosts: p.AllowedHosts},
-			Token: p.Token, ReadToken: p.ReadToken, Username: p.TokenUsername,
-			MaxRepoBytes: p.MaxRepoBytes, MaxSandboxBytes: p.MaxSandboxBytes}
-	}
-	return m
-}
+func (a *base) projects() approach1.Projects { return liveProjects(a.cfg.Projects) }
 
 func (a *base) limits() approach1.Limits {
 	return approach1.Limits{MaxOutputBytes: a.cfg.Limits.MaxOutputBytes, MaxFileBytes: a.cfg.Limits.MaxFileBytes,

@@ -108,7 +108,7 @@ func (a *gatewayRoot) sandboxEnded(_ string, life time.Duration, costUSD float64
 // shared by the processes of this machine.
 func (a *gatewayRoot) gatewayJournal(ctx context.Context) (journal.Store, error) {
 	if a.cfg.Postgres.DSN != "" {
-		j, err := journal.Open(ctx, a.cfg.Postgres.DSN, journal.Options{Logger: a.log})
+		j, err := journal.Open(ctx, a.cfg.Postgres.DSN, journal.Options{Logger: a.log, DSN: journalDSN(a.cfg.Postgres)})
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
@@ -134,7 +134,7 @@ func dialApproach2(c configs.Approach2Config, l configs.LimitsConfig, g configs.
 		}
 		opts = append(opts, grpc.WithTransportCredentials(creds))
 	}
-	return approach2.Dial(c.Target, approach2.ClientConfig{Token: c.Token, Insecure: c.Insecure,
+	return approach2.DialAll(c.DialTargets(), approach2.ClientConfig{Token: c.Token, Tokens: approach2Tokens(c), Insecure: c.Insecure,
 		MaxFileBytes: l.MaxFileBytes, MaxOutputBytes: l.MaxOutputBytes,
 		ReadTimeout: c.ReadTimeout, WriteSlack: c.WriteSlack, CommandTimeout: g.CommandTimeout, RemoteTimeout: g.RemoteTimeout}, opts...)
 }
@@ -186,13 +186,15 @@ func (a *gatewayRoot) killSwitch() admin.KillSwitch {
 
 // mcpServer builds the MCP server; hosts are the Host values it answers to.
 func (a *gatewayRoot) mcpServer(hosts []string) (*mcpserver.Server, error) {
+	httpCfg := mcpserver.HTTPConfig{Path: a.cfg.MCP.Path, AllowedHosts: append(hosts, a.cfg.MCP.AllowedHosts...),
+		AllowedOrigins: a.cfg.MCP.AllowedOrigins, SessionIdleTTL: a.cfg.MCP.SessionIdleTTL,
+		MaxSessionsPerAgent: a.cfg.MCP.MaxSessionsPerAgent}
+	if a.redis != nil && a.cfg.MCP.SessionsInRedis(true) { // mcp.session_store: sessions shared by the replicas
+		httpCfg.SessionRedis, httpCfg.SessionKeyPrefix = a.redis, a.cfg.Redis.Prefix
+	}
 	return mcpserver.New(mcpserver.Config{
 		Executor: a.agentExec, Directory: a.directory, Redactor: a.redactor, Logger: a.log, Version: version,
-		Metrics: mcpserver.NewAPIMetrics(a.registry),
-		HTTP: mcpserver.HTTPConfig{Path: a.cfg.MCP.Path, AllowedHosts: append(hosts, a.cfg.MCP.AllowedHosts...),
-			AllowedOrigins: a.cfg.MCP.AllowedOrigins, SessionIdleTTL: a.cfg.MCP.SessionIdleTTL,
-			MaxSessionsPerAgent: a.cfg.MCP.MaxSessionsPerAgent},
-		HidePaths: a.hiddenPaths(),
+		Metrics: mcpserver.NewAPIMetrics(a.registry), HTTP: httpCfg, HidePaths: a.hiddenPaths(),
 	})
 }
 
@@ -214,27 +216,33 @@ func (a *gatewayRoot) hiddenPaths() []string {
 }
 
 // serveHTTP serves MCP on mcpLn and the admin endpoints on adminLn until ctx
-// ends, then drains in-flight requests for up to drain.
+// ends, then drains: /readyz answers 503 "draining" at once while MCP is
+// still served, keep-alive off, for listen.drain_delay (the load balancer's
+// check turns traffic away meanwhile); then the MCP listener closes and the
+// calls in flight get up to drain to finish; the admin listener closes last.
 func (a *gatewayRoot) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener, drain time.Duration) error {
 	srv, err := a.mcpServer(mcpserver.LoopbackHosts(mcpLn.Addr().String()))
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{newHTTPServer(srv.HTTPHandler(), a.log), newHTTPServer(a.adminHandler(), a.log)}
+	var draining drainState
+	mcpHTTP := newHTTPServer(srv.HTTPHandler(), a.log)
+	adminHTTP := newHTTPServer(draining.readyz(a.adminHandler()), a.log)
 	errc := make(chan error, 2)
-	for i, ln := range []net.Listener{mcpLn, adminLn} {
-		go func() { errc <- servers[i].Serve(ln) }()
-	}
+	go func() { errc <- mcpHTTP.Serve(mcpLn) }()
+	go func() { errc <- adminHTTP.Serve(adminLn) }()
 	select {
 	case <-ctx.Done():
+		err = a.turnAway(mcpHTTP, &draining, a.cfg.Listen.DrainDelay, errc)
 	case err = <-errc:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
-	for _, s := range servers {
-		_ = s.Shutdown(shutdownCtx)
-	}
+	_ = mcpHTTP.Shutdown(shutdownCtx) // stops accepting, then waits for the calls in flight
 	srv.Close(shutdownCtx)
+	if adminHTTP.Shutdown(shutdownCtx) != nil {
+		_ = adminHTTP.Close()
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

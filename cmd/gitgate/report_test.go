@@ -201,7 +201,7 @@ func TestDeployedArgsParse(t *testing.T) {
 		{"report", "report-cronjob.yaml", "gitgate-report.service", "--out-dir"},
 		{"drill", "drill-cronjob.yaml", "gitgate-drill.service", "--config"},
 	} {
-		for _, args := range [][]string{cronJobArgs(t, "../../deploy/kubernetes/"+c.cronjob), unitArgs(t, "../../deploy/systemd/"+c.unit)} {
+		for _, args := range [][]string{cronJobArgs(t, "../../deploy/kubernetes/base/"+c.cronjob), unitArgs(t, "../../deploy/systemd/"+c.unit)} {
 			if len(args) == 0 || args[0] != c.command {
 				t.Fatalf("not a %s command: %q", c.command, args)
 			}

@@ -14,8 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-const drainTimeout = 15 * time.Second
-
 func newServeCmd(o *globalOptions) *cobra.Command {
 	var stdio bool
 	var agent string
@@ -51,7 +49,7 @@ func runHTTP(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, annou
 	if err != nil {
 		return err
 	}
-	defer a.logShutdown(ctx, "gateway")() // deferred first: logs the exit after close
+	defer a.logShutdown(ctx, "gateway", cfg.Listen.DrainTimeout)() // deferred first: logs the exit after close
 	defer a.close(context.WithoutCancel(ctx))
 	mcpLn, adminLn, err := listen(cfg)
 	if err != nil {
@@ -59,17 +57,17 @@ func runHTTP(ctx context.Context, cfg *configs.Config, cmd *cobra.Command, annou
 	}
 	a.startReaper(ctx)
 	announce(a, "http://"+mcpLn.Addr().String()+cfg.MCP.Path, "http://"+adminLn.Addr().String())
-	return a.serveHTTP(ctx, mcpLn, adminLn, drainTimeout)
+	return a.serveHTTP(ctx, mcpLn, adminLn, cfg.Listen.DrainTimeout)
 }
 
 // logShutdown logs, at info level, the shutdown of a process (the gateway
 // or the Approach 2 service) serving until ctx ends: when ctx ends, that
 // the shutdown starts (with the signal, from ctx's cause) and drains the
-// calls then in flight; when the returned function is called (once the
+// calls then in flight, for up to drain; when the returned function is called (once the
 // process has stopped serving and closed its stores), that it stopped,
 // with the calls in flight at the start, how long the shutdown took and
 // the calls still in flight (abandoned past the drain timeout).
-func (a *base) logShutdown(ctx context.Context, process string) (stopped func()) {
+func (a *base) logShutdown(ctx context.Context, process string, drain time.Duration) (stopped func()) {
 	var began time.Time
 	inFlightAtStart := 0
 	watching := make(chan struct{})
@@ -87,7 +85,7 @@ func (a *base) logShutdown(ctx context.Context, process string) (stopped func())
 			reason = cause.Error()
 		}
 		a.log.Info("shutting down", "process", process, "reason", reason, "in_flight", inFlightAtStart)
-		a.log.Info("draining calls in flight", "process", process, "in_flight", inFlightAtStart, "timeout", drainTimeout.String())
+		a.log.Info("draining calls in flight", "process", process, "in_flight", inFlightAtStart, "timeout", drain.String())
 	}()
 	return func() {
 		close(watching)
@@ -129,7 +127,7 @@ func runStdio(ctx context.Context, cfg *configs.Config, agentName string, cmd *c
 	if err != nil {
 		return err
 	}
-	defer a.logShutdown(ctx, "gateway (stdio)")()
+	defer a.logShutdown(ctx, "gateway (stdio)", cfg.Listen.DrainTimeout)()
 	defer a.close(context.WithoutCancel(ctx))
 	agent, ok := a.directory.Agent(agentName)
 	if !ok {

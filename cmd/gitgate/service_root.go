@@ -40,7 +40,7 @@ type serviceRoot struct {
 func newServiceRoot(ctx context.Context, cfg *configs.Config, logOut io.Writer) (*serviceRoot, error) {
 	a := &serviceRoot{base: newBase(cfg, logOut)}
 	var err error
-	if a.journal, err = journal.Open(ctx, cfg.Postgres.DSN, journal.Options{Logger: a.log}); err != nil {
+	if a.journal, err = journal.Open(ctx, cfg.Postgres.DSN, journal.Options{Logger: a.log, DSN: journalDSN(cfg.Postgres)}); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	a.closers = append(a.closers, a.journal.Close)
@@ -107,7 +107,8 @@ func (a *serviceRoot) grpcServer() (*grpc.Server, *health.Server, error) {
 		}
 		opts = append(opts, grpc.Creds(creds))
 	}
-	svc := approach2.NewServer(approach2.ServerConfig{Engine: a.router, Predictor: a.predictor, Token: a.cfg.Approach2.Token, Logger: a.log,
+	svc := approach2.NewServer(approach2.ServerConfig{Engine: a.router, Predictor: a.predictor, Token: a.cfg.Approach2.Token,
+		Tokens: approach2Tokens(a.cfg.Approach2), Logger: a.log,
 		MaxFileBytes: a.cfg.Limits.MaxFileBytes, MaxOutputBytes: a.cfg.Limits.MaxOutputBytes})
 	g := grpc.NewServer(append(opts, svc.ServerOptions()...)...)
 	svc.Register(g)
@@ -124,8 +125,9 @@ func (a *serviceRoot) grpcServer() (*grpc.Server, *health.Server, error) {
 // as a whole ("") and the GitService by name; both follow readiness.
 var healthNames = []string{"", approach2.ServiceName}
 
-// serveGRPC serves until ctx ends, then reports NOT_SERVING, drains calls in
-// flight for up to drainTimeout and stops.
+// serveGRPC serves until ctx ends, then reports NOT_SERVING, keeps serving
+// for approach2.drain_delay, drains calls in flight for up to
+// approach2.drain_timeout and stops.
 func (a *serviceRoot) serveGRPC(ctx context.Context, g *grpc.Server, hs *health.Server, ln, adminLn net.Listener) error {
 	adminSrv := newHTTPServer(admin.Handler(a.registry, a.ready, nil, ""), a.log)
 	go func() { _ = adminSrv.Serve(adminLn) }()
@@ -141,12 +143,14 @@ func (a *serviceRoot) serveGRPC(ctx context.Context, g *grpc.Server, hs *health.
 		return err
 	}
 	stopWatch()
-	hs.Shutdown() // NOT_SERVING: balancers and the gateway stop sending
+	hs.Shutdown() // NOT_SERVING: balancers and the gateways' health checks stop sending
+	// Still serving, while they notice, for approach2.drain_delay.
+	time.Sleep(a.cfg.Approach2.DrainDelay)
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(drainTimeout):
+	case <-time.After(a.cfg.Approach2.DrainBound()):
 		g.Stop()
 	}
 	_ = adminSrv.Close()

@@ -153,7 +153,7 @@ func (w *world) configYAML(sandboxDir string) string {
 	}
 	return fmt.Sprintf(`
 state_dir: %q
-listen: {mcp: "127.0.0.1:0", admin: "127.0.0.1:0"}
+listen: {mcp: "127.0.0.1:0", admin: "127.0.0.1:0", drain_delay: 0s} # no load balancer in front
 log: {level: debug, format: json}
 %s
 git: {allow_http: true}

@@ -96,17 +96,21 @@ func TestFleet(t *testing.T) {
 			stopped, loadEnd = true, time.Now()
 		}
 	}
-	defer stopLoad()
+	loadStart := time.Now()
+	var marks []mark
+	// The figures are logged however the test ends: a phase that fails
+	// still leaves what was measured until then.
+	defer func() {
+		stopLoad()
+		w.figures(fig, l, marks, loadStart, loadEnd)
+		fig.log(t)
+		w.keepLogs()
+	}()
 	hold := func(d time.Duration) {
 		if !pause.For(t.Context(), d) { // the load runs this long: a measurement's length, not a wait for a condition
 			t.Fatal("the test ended")
 		}
 	}
-	type mark struct {
-		name       string
-		start, end time.Time
-	}
-	var marks []mark
 	begin := func(name string) func() {
 		start := time.Now()
 		t.Logf("phase %s at %s", name, start.UTC().Format("15:04:05.000"))
@@ -248,6 +252,30 @@ func TestFleet(t *testing.T) {
 			t.Errorf("during the Redis failover a call failed as %s, want unavailable: %v", c.category, c)
 		}
 	}
+	// 6. The report over the PostgreSQL ledger reads every gateway's calls.
+	end = begin("ledger")
+	testkit.EventuallyNil(t, "every journal entry is settled", func() error { return w.journalSettled(time.Now()) })
+	for i, g := range w.gateways {
+		fig.LedgerCalls[g.name] = w.probeLedger(i)
+	}
+	end()
+
+	// Every acknowledged push is on the remote exactly once.
+	w.checkPushes(l.ackedPushes())
+
+}
+
+// mark is a phase's name and time.
+type mark struct {
+	name       string
+	start, end time.Time
+}
+
+// figures fills fig from the load's calls, the phases and the processes
+// (the load has stopped), and fails the test on an answer that
+// contradicts its request.
+func (w *world) figures(fig *figures, l *load, marks []mark, loadStart, loadEnd time.Time) {
+	t := w.t
 	for name, m := range w.memory() {
 		f := fig.Memory[name]
 		f.FinalRSSKB = m.rssKB
@@ -264,19 +292,6 @@ func TestFleet(t *testing.T) {
 		f.FinalRSSKB = m.rssKB
 		fig.Memory[testProcess] = f
 	}
-
-	// 6. The report over the PostgreSQL ledger reads every gateway's calls.
-	end = begin("ledger")
-	testkit.EventuallyNil(t, "every journal entry is settled", func() error { return w.journalSettled(time.Now()) })
-	for i, g := range w.gateways {
-		fig.LedgerCalls[g.name] = w.probeLedger(i)
-	}
-	end()
-
-	// Every acknowledged push is on the remote exactly once.
-	w.checkPushes(l.ackedPushes())
-
-	// The figures.
 	all := l.within(time.Time{}, time.Time{}, nil)
 	fig.Tools = toolsOf(all)
 	ok := 0
@@ -285,7 +300,7 @@ func TestFleet(t *testing.T) {
 			ok++
 		}
 	}
-	if d := loadEnd.Sub(marks[0].start).Seconds(); d > 0 {
+	if d := loadEnd.Sub(loadStart).Seconds(); d > 0 {
 		fig.CallsPerSecond = float64(ok) / d
 	}
 	for _, m := range marks {
@@ -307,8 +322,6 @@ func TestFleet(t *testing.T) {
 	for _, a := range abandoned {
 		t.Logf("an agent gave a round up: %s", a)
 	}
-	fig.log(t)
-	w.keepLogs()
 }
 
 // quiet waits until every call that started before t has ended, so that

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/pgschema"
+
 	"github.com/gitgate/gitgate/backends"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -113,6 +115,9 @@ func OpenPGSource(ctx context.Context, dsn string) (*PGSource, error) {
 	s := &PGSource{pool: pool}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, rollupLockSQL); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, pgschema.LockSQL); err != nil { // the ledger's table, as PGStore.Init makes it
 			return err
 		}
 		_, err := tx.Exec(ctx, pgSourceSQL)

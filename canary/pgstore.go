@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/pgschema"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -81,7 +83,7 @@ func (s *PGStore) Init(ctx context.Context) error {
 	if s.ready.Load() {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, ledgerTableSQL); err != nil {
+	if err := pgschema.Create(ctx, s.pool, ledgerTableSQL); err != nil {
 		return fmt.Errorf("ledger: create its table in PostgreSQL: %w", err)
 	}
 	s.ready.Store(true)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/pgschema"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -45,7 +47,7 @@ func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("budget store (postgres): %w", err)
 	}
-	if _, err := pool.Exec(ctx, pgSchema); err != nil {
+	if err := pgschema.Create(ctx, pool, pgSchema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("budget store (postgres): create tables: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/pgschema"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -27,7 +29,7 @@ func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("branches: postgres: %w", err)
 	}
-	if _, err := pool.Exec(ctx, pgSchema); err != nil {
+	if err := pgschema.Create(ctx, pool, pgSchema); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("branches: postgres: create tables: %w", err)
 	}

@@ -48,7 +48,7 @@ func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) error 
 		return backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
 	if !ok { // the store may have lost it: never clone over a workspace that exists
-		if b, ok, err = e.recoverBinding(ctx, k); err != nil || !ok {
+		if b, ok, err = e.recoverBinding(ctx, k, true); err != nil || !ok {
 			return err
 		}
 	}

@@ -20,12 +20,35 @@ import (
 // from the sandbox metadata gitgate sets at creation) and its binding is
 // rebuilt from what the sandbox shows, so that no operation ever reports a
 // workspace not found, nor clones over it, while it exists.
+//
+// A workspace is only rebuilt under its lock, and only while the store
+// still lacks its binding: a workspace the store does not know may be one
+// that another process is cloning right now in a shared sandbox (its git
+// directory exists, HEAD on the remote's default branch, before the clone
+// records its binding). Read without the lock, such a workspace would be
+// recorded as it was half-way — and the record, stored after the clone
+// and the checkout that followed recorded theirs, would put it back on the
+// default branch, where the branch policy refuses its agent's pushes.
 
 // recoverBinding looks for workspace k in its owner's sandboxes and, when
 // one holds it, stores and returns its rebuilt binding (ok false when none
 // holds it). When the sandboxes cannot be listed it fails Unavailable:
-// the workspace may exist.
-func (e *Executor) recoverBinding(ctx context.Context, k sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
+// the workspace may exist. locked says whether the caller holds k's lock;
+// if not, recoverBinding waits for it, and a binding its holder recorded
+// meanwhile (a clone that was running) is returned as it is.
+func (e *Executor) recoverBinding(ctx context.Context, k sandbox.WorkspaceKey, locked bool) (sandbox.Binding, bool, error) {
+	if !locked {
+		lease, err := e.lock(ctx, k)
+		if err != nil {
+			return sandbox.Binding{}, false, err
+		}
+		defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+		if b, ok, err := e.cfg.Bindings.Get(ctx, k); err != nil {
+			return sandbox.Binding{}, false, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+		} else if ok {
+			return b, true, nil
+		}
+	}
 	candidates, err := e.cfg.Sandboxes.Candidates(ctx, k.Owner())
 	if err != nil { // it may exist: neither "not found" nor a clone over it
 		return sandbox.Binding{}, false, backends.Errorf(backends.Unavailable,
@@ -45,7 +68,7 @@ func (e *Executor) recoverBinding(ctx context.Context, k sandbox.WorkspaceKey) (
 }
 
 // rebuild reads workspace k's state from sandbox info, where it exists,
-// and stores the binding.
+// and stores the binding. The caller holds k's lock.
 func (e *Executor) rebuild(ctx context.Context, k sandbox.WorkspaceKey, info sandbox.Info) (sandbox.Binding, bool, error) {
 	done, alive := e.cfg.Sandboxes.Use(ctx, info.ID)
 	if !alive {
@@ -114,13 +137,39 @@ func (e *Executor) recoverAll(ctx context.Context, owner sandbox.Owner, known []
 				continue
 			}
 			k := sandbox.WorkspaceKey{Project: owner.Project, Agent: owner.Agent, Name: name}
-			if b, ok, err := e.rebuild(ctx, k, info); err == nil && ok {
+			if b, ok := e.rebuildIdle(ctx, k, info); ok {
 				found = append(found, b)
 				have[name] = true
 			}
 		}
 	}
 	return found
+}
+
+// recoverLockWait bounds how long listing workspaces waits for the lock
+// of a workspace the store does not know before passing it over.
+const recoverLockWait = 100 * time.Millisecond
+
+// rebuildIdle rebuilds workspace k's binding from sandbox info when its
+// lock is free: a workspace whose lock is held is being cloned or written
+// by its holder, which records its binding itself, so it is passed over
+// (ok false) rather than recorded half-way. Under the lock, a binding
+// recorded meanwhile is returned as it is.
+func (e *Executor) rebuildIdle(ctx context.Context, k sandbox.WorkspaceKey, info sandbox.Info) (sandbox.Binding, bool) {
+	wait, cancel := context.WithTimeout(ctx, recoverLockWait)
+	lease, err := e.cfg.Locker.Acquire(wait, LockKey(k))
+	cancel()
+	if err != nil {
+		return sandbox.Binding{}, false
+	}
+	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	if b, ok, err := e.cfg.Bindings.Get(ctx, k); err != nil {
+		return sandbox.Binding{}, false
+	} else if ok {
+		return b, true
+	}
+	b, ok, err := e.rebuild(ctx, k, info)
+	return b, err == nil && ok
 }
 
 // workspacesIn lists the names of the workspaces whose git directories

@@ -77,7 +77,7 @@ func (e *Executor) open(ctx context.Context, k sandbox.WorkspaceKey, p backends.
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
 	if !ok {
-		if b, ok, err = e.recoverBinding(ctx, k); err != nil {
+		if b, ok, err = e.recoverBinding(ctx, k, locked); err != nil {
 			return nil, err
 		}
 	}

@@ -28,8 +28,9 @@ import (
 )
 
 // The scale of a run: GITGATE_FLEET_AGENTS agents (make fleet: 100) and
-// GITGATE_FLEET_SECONDS of load per phase. The defaults keep the run
-// short enough for make test on a two-core machine.
+// GITGATE_FLEET_SECONDS of load per phase. The defaults keep a plain
+// `go test ./internal/fleet` to about two minutes on two idle cores (make
+// test skips TestFleet for its time budget: see FLEET_TESTS in the Makefile).
 const (
 	defaultAgents  = 12
 	defaultSeconds = 4

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 
+	"github.com/jackc/puddle/v2"
+
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gitgate/gitgate/backends"
@@ -41,6 +43,11 @@ func dbError(what string, err error) error {
 		return nil
 	case isUnreachable(err):
 		return backends.Errorf(backends.Unavailable, "the journal (PostgreSQL) is unreachable: %s: %w", what, err)
+	case errors.Is(err, puddle.ErrClosedPool):
+		// The process is stopping: a call still running past the drain
+		// timeout met the journal closed under it. Another replica serves
+		// the retry.
+		return backends.Errorf(backends.Unavailable, "the journal is closed (this process is stopping): %s: %w", what, err)
 	case errors.Is(err, context.DeadlineExceeded) || sqlState(err) == "57014":
 		return backends.Errorf(backends.Timeout, "the journal (PostgreSQL) did not answer in time: %s: %w", what, err)
 	case errors.Is(err, context.Canceled):

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestNewRedisClientFollowsSentinel: with redis.sentinel the constructor
@@ -33,17 +34,9 @@ func TestNewRedisClientFollowsSentinel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(time.Minute)
-		for {
-			err = rdb.Set(ctx, "gitgate-test:k", i, 0).Err()
-			if err == nil || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("SET through the failover client: %v", err)
-		}
+		testkit.EventuallyNil(t, "a SET through the failover client", func() error {
+			return rdb.Set(ctx, "gitgate-test:k", i, 0).Err()
+		})
 		direct := redis.NewClient(&redis.Options{Addr: master})
 		got, err := direct.Get(ctx, "gitgate-test:k").Int()
 		_ = direct.Close()

@@ -40,6 +40,11 @@ type Approach2Config struct {
 	// DefaultDrainTimeout; see DrainBound).
 	DrainDelay   time.Duration `mapstructure:"drain_delay"`
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// MaxConnectionAge: the service asks each gateway connection to go
+	// away (GOAWAY) after this long, the calls on it finishing first, so
+	// that the gateways reconnect and re-resolve a dns:/// target and new
+	// service replicas get their share of calls (0: never).
+	MaxConnectionAge time.Duration `mapstructure:"max_connection_age"`
 	TokenEnv     string        `mapstructure:"token_env"`
 	TokenFile    string        `mapstructure:"token_file"`
 	// TokenGrace is how long, after a process sees the token file change,
@@ -121,6 +126,9 @@ func (c *Config) validateApproach2() error {
 	}
 	if a.DrainTimeout < 0 {
 		return fmt.Errorf("approach2.drain_timeout: %s is negative", a.DrainTimeout)
+	}
+	if a.MaxConnectionAge < 0 || (a.MaxConnectionAge > 0 && a.MaxConnectionAge < time.Second) {
+		return fmt.Errorf("approach2.max_connection_age: %s must be 0 (never) or at least 1s", a.MaxConnectionAge)
 	}
 	if err := a.checkDialTargets(); err != nil {
 		return err

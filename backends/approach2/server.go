@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gitgate/gitgate/backends"
 	pb "github.com/gitgate/gitgate/backends/approach2/approach2pb"
@@ -61,7 +62,13 @@ type ServerConfig struct {
 	// so that every write_file the engine allows arrives and the engine,
 	// not gRPC, answers one above its limit.
 	MaxFileBytes, MaxOutputBytes int
-	Logger                       *slog.Logger // if nil, slog.Default()
+	// MaxConnectionAge, when positive, sends each client connection a
+	// GOAWAY after about this long (gRPC adds ±10 % jitter); the calls on
+	// it finish (no grace limit), and the client reconnects, resolving its
+	// target again: a gateway dialling dns:/// then finds replicas added
+	// since. Zero keeps connections as long as they live.
+	MaxConnectionAge time.Duration
+	Logger           *slog.Logger // if nil, slog.Default()
 }
 
 // Server implements GitService.
@@ -86,9 +93,15 @@ func (s *Server) Register(g *grpc.Server) { pb.RegisterGitServiceServer(g, s) }
 // keepalive policy that lets the client ping as often as it does (also
 // between calls); pass them to grpc.NewServer.
 func (s *Server) ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.ChainStreamInterceptor(s.AuthInterceptor), grpc.ChainUnaryInterceptor(s.UnaryAuthInterceptor),
+	opts := []grpc.ServerOption{grpc.ChainStreamInterceptor(s.AuthInterceptor), grpc.ChainUnaryInterceptor(s.UnaryAuthInterceptor),
 		grpc.MaxRecvMsgSize(MaxMessageBytes(s.cfg.MaxFileBytes, s.cfg.MaxOutputBytes)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true})}
+	if s.cfg.MaxConnectionAge > 0 {
+		// MaxConnectionAgeGrace stays infinite: a clone may run for
+		// minutes, and it is never cut for the sake of rebalancing.
+		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: s.cfg.MaxConnectionAge}))
+	}
+	return opts
 }
 
 // UnaryAuthInterceptor is AuthInterceptor for unary methods (Predict).

@@ -109,7 +109,8 @@ func (a *serviceRoot) grpcServer() (*grpc.Server, *health.Server, error) {
 	}
 	svc := approach2.NewServer(approach2.ServerConfig{Engine: a.router, Predictor: a.predictor, Token: a.cfg.Approach2.Token,
 		Tokens: approach2Tokens(a.cfg.Approach2), Logger: a.log,
-		MaxFileBytes: a.cfg.Limits.MaxFileBytes, MaxOutputBytes: a.cfg.Limits.MaxOutputBytes})
+		MaxFileBytes: a.cfg.Limits.MaxFileBytes, MaxOutputBytes: a.cfg.Limits.MaxOutputBytes,
+		MaxConnectionAge: a.cfg.Approach2.MaxConnectionAge})
 	g := grpc.NewServer(append(opts, svc.ServerOptions()...)...)
 	svc.Register(g)
 	hs := health.NewServer()

@@ -73,6 +73,11 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	if why := stopped.Load(); why != nil && killed(err) {
 		return res, stopError(*why)
 	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// Helpers of the group still hold the pipes: they outlived their
+		// command and its answer, so they go too.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
 	return finish(res, err)
 }
 
@@ -124,10 +129,23 @@ func stopError(why error) error {
 	return &backends.Error{Category: backends.Unavailable, Message: "the operation was cancelled", Err: why}
 }
 
+// finish turns the command's end into its result: its exit code, or an
+// error when it could not be run or waited for.
+//
+// exec.ErrWaitDelay is not such an error. The command has no Context (Exec
+// kills its group itself), so Wait returns ErrWaitDelay only when the
+// command exited with status 0 and something it started kept its output
+// pipes open past WaitDelay (a command stopped by Exec's kill ends by a
+// signal: an *exec.ExitError, answered by stopError before this). The
+// command's own outcome is known, success, and what it wrote before it
+// exited was read during the delay; only the stragglers' output is cut.
 func finish(res sandbox.ExecResult, err error) (sandbox.ExecResult, error) {
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		res.ExitCode = exitErr.ExitCode()
+		return res, nil
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
 		return res, nil
 	}
 	if err != nil {

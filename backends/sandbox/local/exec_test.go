@@ -250,3 +250,25 @@ func TestExecBackgroundRunsAtLowestPriority(t *testing.T) {
 		t.Fatalf("background command at niceness %q (ours %q), want 19", got, ours)
 	}
 }
+
+// TestExecHelperHoldingPipesAfterSuccess: a command that exits 0 while a
+// process it started keeps its output pipe open past WaitDelay (Wait's
+// exec.ErrWaitDelay) answers with its own outcome, success with what it
+// wrote, not an internal error; and the straggler, left in the command's
+// process group, is killed.
+func TestExecHelperHoldingPipesAfterSuccess(t *testing.T) {
+	p, info := newSandbox(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	res, err := p.Exec(t.Context(), info.ID, sandbox.ExecRequest{
+		Path: "/bin/sh",
+		Args: []string{"-c", `sleep 300 & echo $! > "$1.tmp" && mv "$1.tmp" "$1"; echo done`, "sh", pidFile},
+		Env:  []string{pathEnv}, Timeout: testkit.Patience,
+	})
+	if err != nil {
+		t.Fatalf("Exec of a command that exited 0 with a helper holding its stdout: %v (category %s), want its own result", err, backends.CategoryOf(err))
+	}
+	if res.ExitCode != 0 || string(res.Stdout) != "done\n" {
+		t.Errorf("result: exit %d, stdout %q; want exit 0, stdout \"done\\n\"", res.ExitCode, res.Stdout)
+	}
+	waitDead(t, readPid(t, pidFile))
+}

@@ -115,7 +115,14 @@ func command(info sandbox.Info, req sandbox.ExecRequest) (cmd *exec.Cmd, stdout,
 	stdout = &capWriter{limit: limit, skip: max(req.SkipStdout, 0)}
 	stderr = &capWriter{limit: limit, tap: req.OnStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a command dies with the process that started it. A git
+	// the process leaves running (it leads its own group) would go on
+	// writing in the workspace after the process's journal entries were
+	// settled by others, and a clone stopped later by a signal removes its
+	// files, which by then may be a new clone's. (The signal follows the
+	// OS thread that started the command; Go ends threads only for
+	// goroutines locked to them, which gitgate has none of.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 2 * time.Second // helpers that keep our pipes open after git exits
 	return cmd, stdout, stderr, limited
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -271,4 +272,42 @@ func TestExecHelperHoldingPipesAfterSuccess(t *testing.T) {
 		t.Errorf("result: exit %d, stdout %q; want exit 0, stdout \"done\\n\"", res.ExitCode, res.Stdout)
 	}
 	waitDead(t, readPid(t, pidFile))
+}
+
+// TestExecCommandsDieWithTheirProcess: a process killed (SIGKILL) while a
+// command of its sandbox runs takes the command with it, although the
+// command leads its own process group: nothing it started goes on writing
+// in a workspace. The process is this test binary run again as a helper.
+func TestExecCommandsDieWithTheirProcess(t *testing.T) {
+	if dir := os.Getenv("GITGATE_TEST_EXEC_HELPER"); dir != "" {
+		p, err := local.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "p"}, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Path: "/bin/sh",
+			Args: []string{"-c", `echo $$ > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 300`, "sh", filepath.Join(dir, "pid")}, Env: []string{pathEnv}})
+		return
+	}
+	dir := t.TempDir()
+	helper := exec.Command(os.Args[0], "-test.run=^TestExecCommandsDieWithTheirProcess$", "-test.count=1")
+	helper.Env = append(os.Environ(), "GITGATE_TEST_EXEC_HELPER="+dir)
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = helper.Process.Kill(); _ = helper.Wait() }()
+	pidFile := filepath.Join(dir, "pid")
+	testkit.Eventually(t, "the helper's command has started", func() bool {
+		_, err := os.Stat(pidFile)
+		return err == nil
+	})
+	pid := readPid(t, pidFile)
+	if err := helper.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = helper.Wait()
+	waitDead(t, pid)
 }

@@ -48,7 +48,9 @@ func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) error 
 		return backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
 	if !ok { // the store may have lost it: never clone over a workspace that exists
-		if b, ok, err = e.recoverBinding(ctx, k, true); err != nil || !ok {
+		if b, ok, err = e.recoverBinding(ctx, k, true); errors.Is(err, errHalfMade) {
+			return nil // removed: clone again
+		} else if err != nil || !ok {
 			return err
 		}
 	}
@@ -56,10 +58,23 @@ func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) error 
 		return backends.Errorf(backends.Conflict, "workspace %q already exists (cloned from %s; its saved work is restored on its next use); release it or choose another name", k.Name, b.URL)
 	}
 	if done, alive := e.cfg.Sandboxes.Use(ctx, b.SandboxID); alive {
-		done()
+		defer done()
+		if e.brokenRepo(ctx, b) {
+			e.removeHalfMade(ctx, b, "clone over a workspace whose git directory git cannot use")
+			return nil
+		}
 		return backends.Errorf(backends.Conflict, "workspace %q already exists (cloned from %s); release it or choose another name", k.Name, b.URL)
 	}
 	return nil
+}
+
+// brokenRepo reports whether the bound workspace b has no git directory
+// git can use (a clone a killed process left, whose git removed its files
+// after the binding was recorded): git rev-parse answers "not a git
+// repository" there. The caller holds b's lock.
+func (e *Executor) brokenRepo(ctx context.Context, b sandbox.Binding) bool {
+	_, err := e.git(ctx, b, gitRun{op: backends.OpClone, args: []string{"rev-parse", "--git-dir"}, read: true, noTree: true})
+	return errors.Is(err, errHalfMade)
 }
 
 func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []string, *gitcmd.Remote, string, error) {
@@ -94,14 +109,23 @@ func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []
 // failed clone leaves nothing behind — unless the provider could not
 // confirm that the clone stopped (sandbox.ErrMayStillRun): nothing is
 // removed or written beside a git that may still be writing there.
+//
+// Until finishClone records the binding, a mark beside the git directory
+// (cloneMark) says that the clone has not finished: a process killed
+// part-way leaves it, and recovery then removes the half-made workspace
+// instead of taking it for one (see halfMade).
 func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
 	p := e.provider()
 	cleanup := func() {
 		c := context.WithoutCancel(ctx)
 		_ = p.RemoveAll(c, b.SandboxID, b.WorkTree())
 		_ = p.RemoveAll(c, b.SandboxID, b.GitDir())
+		_, _ = p.Remove(c, b.SandboxID, b.Root, cloneMark(b.Key.Name))
 	}
 	cleanup() // leftovers of a crashed earlier attempt
+	if _, err := p.WriteFile(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name), nil); err != nil {
+		return e.gone(ctx, b.SandboxID, err)
+	}
 	args = append(args, "--no-checkout", "--separate-git-dir="+b.GitDir(), "--", b.URL, b.WorkTree())
 	inv := gitcmd.Invocation{Args: args, Remote: remote}
 	g := gitRun{op: backends.OpClone, remote: remote, watch: &diskWatch{project: b.Key.Project, gitDir: b.GitDir()}}
@@ -149,10 +173,48 @@ func (e *Executor) finishClone(ctx context.Context, b sandbox.Binding) (*backend
 	}
 	b.Branch = branch
 	b.Writes++
+	// The workspace is whole: without its mark, a binding the store loses
+	// from now on is rebuilt from it.
+	if _, err := e.provider().Remove(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name)); err != nil {
+		return nil, err
+	}
 	if err := e.cfg.Bindings.Put(ctx, b); err != nil {
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
 	return &backends.CloneResult{Served: backends.Served{WriteSeq: b.Writes}, Workspace: b.Key.Name, Branch: branch, Head: sha}, nil
+}
+
+// cloneMark is the sandbox path, relative to its root, of the file that
+// says a clone into workspace name has not finished. It lies beside the
+// git directories, where listing workspaces passes it over.
+func cloneMark(name string) string { return "git/" + name + ".cloning" }
+
+// errHalfMade marks the error of a workspace whose clone did not finish.
+var errHalfMade = errors.New("the clone did not finish")
+
+// halfMade returns the answer to an operation in workspace name whose
+// clone did not finish (the process cloning it was killed part-way).
+func halfMade(name string) error {
+	return &backends.Error{Category: backends.NotFound, Err: errHalfMade,
+		Message: "the clone into workspace " + strconv.Quote(name) + " did not finish; clone again"}
+}
+
+// cloneUnfinished reports whether workspace name in the sandbox at root
+// bears the mark of a clone that did not finish.
+func (e *Executor) cloneUnfinished(ctx context.Context, sandboxID, root, name string) bool {
+	_, err := e.provider().ReadFile(ctx, sandboxID, root, cloneMark(name), 0, 1)
+	return err == nil
+}
+
+// removeHalfMade removes what an unfinished clone left of workspace b
+// (the mark last) and its binding. The caller holds b's lock.
+func (e *Executor) removeHalfMade(ctx context.Context, b sandbox.Binding, why string) {
+	p := e.provider()
+	_ = e.cfg.Bindings.Delete(ctx, b.Key)
+	_ = p.RemoveAll(ctx, b.SandboxID, b.WorkTree())
+	_ = p.RemoveAll(ctx, b.SandboxID, b.GitDir())
+	_, _ = p.Remove(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name))
+	e.cfg.Logger.Warn("removed a half-made workspace: its clone did not finish", "workspace", b.Key.String(), "sandbox", b.SandboxID, "why", why)
 }
 
 // hideSandboxPaths removes the sandbox's absolute paths under root from a

@@ -2,6 +2,7 @@ package approach1
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,9 @@ func (e *Executor) recoverBinding(ctx context.Context, k sandbox.WorkspaceKey, l
 			continue
 		}
 		b, ok, err := e.rebuild(ctx, k, info)
+		if errors.Is(err, errHalfMade) {
+			return sandbox.Binding{}, false, err
+		}
 		if err != nil || !ok {
 			continue
 		}
@@ -68,7 +72,9 @@ func (e *Executor) recoverBinding(ctx context.Context, k sandbox.WorkspaceKey, l
 }
 
 // rebuild reads workspace k's state from sandbox info, where it exists,
-// and stores the binding. The caller holds k's lock.
+// and stores the binding. The caller holds k's lock. A workspace whose
+// clone did not finish (its process was killed part-way: cloneMark) is
+// removed instead, and the error, wrapping errHalfMade, says so.
 func (e *Executor) rebuild(ctx context.Context, k sandbox.WorkspaceKey, info sandbox.Info) (sandbox.Binding, bool, error) {
 	done, alive := e.cfg.Sandboxes.Use(ctx, info.ID)
 	if !alive {
@@ -77,6 +83,10 @@ func (e *Executor) rebuild(ctx context.Context, k sandbox.WorkspaceKey, info san
 	defer done()
 	now := time.Now().UTC()
 	b := sandbox.Binding{Key: k, SandboxID: info.ID, Root: info.Root, Created: info.Created.UTC(), LastUsed: now}
+	if e.cloneUnfinished(ctx, info.ID, info.Root, k.Name) {
+		e.removeHalfMade(ctx, b, "its clone's mark was left (the process cloning it stopped)")
+		return sandbox.Binding{}, false, halfMade(k.Name)
+	}
 	if _, err := e.readGitFile(ctx, b, "HEAD"); err != nil {
 		return sandbox.Binding{}, false, nil // not in this sandbox
 	}

@@ -1,6 +1,7 @@
 package approach1
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -364,9 +365,20 @@ func (e *Executor) git(ctx context.Context, b sandbox.Binding, g gitRun) (sandbo
 		return res, err
 	}
 	if res.ExitCode != 0 {
+		if notARepository(res) {
+			// The binding outlived its repository: a clone a killed
+			// process left half-made (see halfMade).
+			return res, halfMade(b.Key.Name)
+		}
 		return res, gitError(res, b.Root)
 	}
 	return res, nil
+}
+
+// notARepository reports whether git failed because the workspace's git
+// directory is not a repository (missing, or incomplete).
+func notARepository(res sandbox.ExecResult) bool {
+	return bytes.Contains(res.Stderr, []byte("fatal: not a git repository"))
 }
 
 // gitError categorises a failed git command from its output. Sandbox paths

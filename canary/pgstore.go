@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/pgdsn"
 	"github.com/gitgate/gitgate/internal/pgschema"
 
 	"github.com/jackc/pgx/v5"
@@ -49,13 +50,16 @@ type PGStore struct {
 
 // NewPGStore prepares a store on dsn without connecting; the table is
 // created by Init or, failing that, by the first Append that reaches the
-// database. Errors never carry the DSN (it may hold a password).
-func NewPGStore(dsn string) (*PGStore, error) {
+// database. Errors never carry the DSN (it may hold a password). opts
+// change the pool: with pgdsn.Follow, new connections take the user and
+// password of a rotated DSN file.
+func NewPGStore(dsn string, opts ...pgdsn.Option) (*PGStore, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: the PostgreSQL DSN does not parse")
 	}
 	cfg.MaxConns = 2 // one flusher, one reader
+	pgdsn.Apply(cfg, opts...)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: PostgreSQL pool: %w", err)
@@ -65,8 +69,8 @@ func NewPGStore(dsn string) (*PGStore, error) {
 
 // OpenPGStore is NewPGStore and Init: it fails when the database cannot be
 // reached.
-func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
-	s, err := NewPGStore(dsn)
+func OpenPGStore(ctx context.Context, dsn string, opts ...pgdsn.Option) (*PGStore, error) {
+	s, err := NewPGStore(dsn, opts...)
 	if err != nil {
 		return nil, err
 	}

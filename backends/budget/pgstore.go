@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/pgdsn"
 	"github.com/gitgate/gitgate/internal/pgschema"
 
 	"github.com/jackc/pgx/v5"
@@ -36,13 +37,16 @@ CREATE TABLE IF NOT EXISTS gitgate_budget_marks (
 	updated timestamptz NOT NULL DEFAULT now());`
 
 // OpenPGStore connects to dsn and creates the tables when missing. Errors
-// never carry the DSN (it may hold a password).
-func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
+// never carry the DSN (it may hold a password). opts change the pool: with
+// pgdsn.Follow, new connections take the user and password of a rotated
+// DSN file.
+func OpenPGStore(ctx context.Context, dsn string, opts ...pgdsn.Option) (*PGStore, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, errors.New("budget store (postgres): the DSN does not parse")
 	}
 	cfg.MaxConns = 4
+	pgdsn.Apply(cfg, opts...)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("budget store (postgres): %w", err)

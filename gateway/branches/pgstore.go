@@ -3,9 +3,11 @@ package branches
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/gitgate/gitgate/internal/pgdsn"
 	"github.com/gitgate/gitgate/internal/pgschema"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,9 +25,17 @@ const pgSchema = `
 CREATE TABLE IF NOT EXISTS gitgate_branch_pushes (key text PRIMARY KEY, project text NOT NULL, doc jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS gitgate_branch_deletions (id text PRIMARY KEY, doc jsonb NOT NULL);`
 
-// OpenPGStore connects to dsn and creates the tables when missing.
-func OpenPGStore(ctx context.Context, dsn string) (*PGStore, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+// OpenPGStore connects to dsn and creates the tables when missing. Errors
+// never carry the DSN (it may hold a password). opts change the pool: with
+// pgdsn.Follow, new connections take the user and password of a rotated
+// DSN file.
+func OpenPGStore(ctx context.Context, dsn string, opts ...pgdsn.Option) (*PGStore, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, errors.New("branches: postgres: the DSN does not parse")
+	}
+	pgdsn.Apply(cfg, opts...)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("branches: postgres: %w", err)
 	}

@@ -17,10 +17,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/internal/pgdsn"
 )
 
 // Defaults for Options.
@@ -54,7 +54,8 @@ type Options struct {
 	// applies. Connections already open keep the session they
 	// authenticated (PostgreSQL checks a password only at connect time)
 	// until the pool retires them (pgxpool's MaxConnLifetime, an hour by
-	// default). A DSN that does not parse keeps the credentials of Open's.
+	// default). A DSN that does not parse keeps the credentials of Open's
+	// (logged once, never the DSN). See internal/pgdsn.
 	DSN func() string
 }
 
@@ -99,9 +100,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Journal, error) {
 	if conn.ConnectTimeout == 0 {
 		conn.ConnectTimeout = opts.ConnectTimeout
 	}
-	if opts.DSN != nil {
-		cfg.BeforeConnect = currentCredentials(opts.DSN, opts.Logger)
-	}
+	pgdsn.Apply(cfg, pgdsn.Follow("journal", opts.DSN, opts.Logger))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, dbError("open the connection pool", err)
@@ -112,20 +111,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*Journal, error) {
 		return nil, err
 	}
 	return j, nil
-}
-
-// currentCredentials is a pgxpool BeforeConnect that gives each new
-// connection the user and password of the DSN dsn returns now. The DSN is
-// never logged: it may hold the password.
-func currentCredentials(dsn func() string, log *slog.Logger) func(context.Context, *pgx.ConnConfig) error {
-	return func(_ context.Context, cc *pgx.ConnConfig) error {
-		if cur, err := pgx.ParseConfig(dsn()); err == nil {
-			cc.User, cc.Password = cur.User, cur.Password
-		} else {
-			log.Warn("journal: the current PostgreSQL DSN does not parse; connecting with the credentials of the start")
-		}
-		return nil
-	}
 }
 
 // Close closes the connection pool; in-flight calls finish first.

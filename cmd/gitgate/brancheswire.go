@@ -15,6 +15,7 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/gateway/branches"
+	"github.com/gitgate/gitgate/internal/pgdsn"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,7 +23,7 @@ import (
 // executor agents' calls go to. With branches.cleanup.interval set, the
 // gateway also runs the cleanup on that schedule.
 func (a *gatewayRoot) guardBranches(ctx context.Context) error {
-	store, closeStore, err := openBranchStore(ctx, a.cfg, a.redis)
+	store, closeStore, err := openBranchStore(ctx, a.cfg, a.redis, followDSN("branch store", a.cfg.Postgres.DSNSecret, a.log))
 	if err != nil {
 		return err
 	}
@@ -106,11 +107,13 @@ func newCleaner(cfg *configs.Config, store branches.Store, git *branches.Git, m 
 // openBranchStore opens the store of pushed branches and deletions:
 // PostgreSQL when postgres.dsn_env's variable is set, else Redis when
 // redis.addr or redis.sentinel is set (on rdb, the process's client, when given), else a file
-// under the state directory.
-func openBranchStore(ctx context.Context, cfg *configs.Config, rdb redis.UniversalClient) (branches.Store, func(), error) {
+// under the state directory. pg applies to a PostgreSQL store's pool (a
+// long-lived process passes followDSN; a one-shot command none, reading
+// the DSN once).
+func openBranchStore(ctx context.Context, cfg *configs.Config, rdb redis.UniversalClient, pg ...pgdsn.Option) (branches.Store, func(), error) {
 	switch {
 	case cfg.Postgres.DSN != "":
-		s, err := branches.OpenPGStore(ctx, cfg.Postgres.DSN)
+		s, err := branches.OpenPGStore(ctx, cfg.Postgres.DSN, pg...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("branches store: %w", err)
 		}

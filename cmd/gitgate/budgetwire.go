@@ -13,6 +13,7 @@ import (
 	"github.com/gitgate/gitgate/backends/budget"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/configs"
+	"github.com/gitgate/gitgate/internal/pgdsn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
@@ -24,7 +25,7 @@ func (a *base) budgeted(ctx context.Context, p sandbox.Provider) (sandbox.Provid
 	if _, bills := p.(sandbox.Coster); !bills {
 		return p, nil
 	}
-	store, closeStore, err := openBudgetStore(ctx, a.cfg, a.redis)
+	store, closeStore, err := openBudgetStore(ctx, a.cfg, a.redis, followDSN("budget store", a.cfg.Postgres.DSNSecret, a.log))
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +55,10 @@ func newBudget(cfg *configs.Config, store budget.Store, reg prometheus.Registere
 
 // openBudgetStore opens the budget's store (configs.Config.BudgetStore):
 // on rdb when it is given and the store is Redis (the process's client),
-// else on a connection of its own that the returned func closes.
-func openBudgetStore(ctx context.Context, cfg *configs.Config, rdb redis.UniversalClient) (budget.Store, func(), error) {
+// else on a connection of its own that the returned func closes. pg
+// applies to a PostgreSQL store's pool (a long-lived process passes
+// followDSN; a one-shot command none, reading the DSN once).
+func openBudgetStore(ctx context.Context, cfg *configs.Config, rdb redis.UniversalClient, pg ...pgdsn.Option) (budget.Store, func(), error) {
 	switch cfg.BudgetStore() {
 	case "redis":
 		if rdb != nil {
@@ -68,7 +71,7 @@ func openBudgetStore(ctx context.Context, cfg *configs.Config, rdb redis.Univers
 		}
 		return budget.NewRedisStore(own, cfg.Redis.Prefix), func() { _ = own.Close() }, nil
 	case "postgres":
-		s, err := budget.OpenPGStore(ctx, cfg.Postgres.DSN)
+		s, err := budget.OpenPGStore(ctx, cfg.Postgres.DSN, pg...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("budget.store postgres: %w", err)
 		}

@@ -114,11 +114,12 @@ func (a *gatewayRoot) seedBaselines(ctx context.Context, rec *canary.Recorder, s
 	a.log.Info("automatic rollback: approach1's baselines read from the ledger", "operations", len(a1), "since", since, "until", until)
 }
 
-// ledgerStore is PostgreSQL when canary.ledger_dsn_env is set, the JSON
-// lines file otherwise. An unreachable database does not stop the gateway.
+// ledgerStore is PostgreSQL when canary.ledger_dsn_env or _file is set (new
+// connections follow a rotated file), the JSON lines file otherwise. An
+// unreachable database does not stop the gateway.
 func (a *gatewayRoot) ledgerStore() (store canary.Store, closeStore func(), err error) {
 	if dsn := a.cfg.Canary.LedgerDSN; dsn != "" {
-		pg, err := canary.NewPGStore(dsn)
+		pg, err := canary.NewPGStore(dsn, followDSN("canary ledger", a.cfg.Canary.LedgerDSNSecret, a.log))
 		if err != nil {
 			return nil, nil, err // a configuration mistake
 		}

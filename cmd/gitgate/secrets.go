@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/canary"
 	"github.com/gitgate/gitgate/configs"
+	"github.com/gitgate/gitgate/internal/pgdsn"
 )
 
 // watchSecrets makes the redactor mask every configured secret, now and
@@ -18,7 +20,8 @@ import (
 // and re-reads the secret files while the process runs (configs.Secret).
 // Consumers that read the current value at each use (see secrets.go's
 // callers: git tokens, the Approach 2 token, the E2B key, the Redis
-// password, the journal's DSN) follow a rotation without a restart.
+// password, the PostgreSQL DSNs of the journal and of the budget, branch
+// and ledger stores) follow a rotation without a restart.
 func (a *base) watchSecrets() {
 	secrets := a.cfg.Secrets()
 	for _, s := range secrets {
@@ -68,11 +71,22 @@ func approach2Tokens(c configs.Approach2Config) approach2.Tokens { return c.Curr
 // journalDSN is the journal's Options.DSN: the DSN file's current content
 // when postgres.dsn_file is set, else nil (a DSN from the environment never
 // changes).
-func journalDSN(p configs.PostgresConfig) func() string {
-	if p.DSNSecret.Path() == "" {
+func journalDSN(p configs.PostgresConfig) func() string { return fileDSN(p.DSNSecret) }
+
+// fileDSN is s's current value when a *_file key set it, else nil (a DSN
+// from the environment never changes).
+func fileDSN(s *configs.Secret) func() string {
+	if s.Path() == "" {
 		return nil
 	}
-	return p.DSNSecret.Value
+	return s.Value
+}
+
+// followDSN is the option of a long-lived PostgreSQL store's pool whose
+// DSN s holds: its new connections take the user and password the file
+// holds now (internal/pgdsn). pool names the store in log.
+func followDSN(pool string, s *configs.Secret, log *slog.Logger) pgdsn.Option {
+	return pgdsn.Follow(pool, fileDSN(s), log)
 }
 
 // openLedgerDSNFile opens the PostgreSQL ledger whose DSN the file

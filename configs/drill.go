@@ -16,6 +16,7 @@ import (
 type DrillConfig struct {
 	FlagFile         string         `mapstructure:"flag_file"`
 	Gateways         []DrillGateway `mapstructure:"gateways"`
+	Discover         DrillDiscover  `mapstructure:"discover"`
 	AdminTokenEnv    string         `mapstructure:"admin_token_env"`
 	AdminTokenFile   string         `mapstructure:"admin_token_file"`
 	Services         []string       `mapstructure:"services"`
@@ -36,6 +37,21 @@ type DrillGateway struct {
 	Name  string `mapstructure:"name"`
 	Admin string `mapstructure:"admin"`
 	MCP   string `mapstructure:"mcp"`
+}
+
+// DrillDiscover finds the gateways to drill by DNS when the drill starts,
+// instead of drill.gateways: every address DNS gives for its name (a
+// headless Service of the ready gateway pods) is one gateway, named by its
+// IP. Discovery is on when DNS is set.
+type DrillDiscover struct {
+	DNS       string `mapstructure:"dns"`
+	AdminPort int    `mapstructure:"admin_port"`
+	MCPPort   int    `mapstructure:"mcp_port"` // 0: no MCP URL (no probes)
+	MCPPath   string `mapstructure:"mcp_path"` // empty: mcp.path
+	// MCPHost is the Host header of the drill agent's MCP calls; empty:
+	// the first of mcp.allowed_hosts, or none (the pod's IP:port).
+	MCPHost string `mapstructure:"mcp_host"`
+	Scheme  string `mapstructure:"scheme"` // http or https; empty: http
 }
 
 // DrillProbe is the drill agent.
@@ -78,9 +94,28 @@ func (c *Config) DrillHistoryDir() string {
 // DrillFlagFile is the flag file the drilled gateways follow.
 func (c *Config) DrillFlagFile() string { return cmp.Or(c.Drill.FlagFile, c.Flags.Path) }
 
+// DrillDiscovery is drill.discover with its defaults filled in, and
+// whether discovery is on (drill.discover.dns set).
+func (c *Config) DrillDiscovery() (DrillDiscover, bool) {
+	d := c.Drill.Discover
+	if d.DNS == "" {
+		return d, false
+	}
+	d.MCPPath = cmp.Or(d.MCPPath, c.MCP.Path)
+	if d.MCPHost == "" && len(c.MCP.AllowedHosts) > 0 {
+		d.MCPHost = c.MCP.AllowedHosts[0]
+	}
+	d.Scheme = cmp.Or(d.Scheme, "http")
+	return d, true
+}
+
 // DrillGateways are the gateways to drill: the configured ones, or this
-// configuration's own gateway on loopback.
+// configuration's own gateway on loopback; none when they are discovered
+// (DrillDiscovery).
 func (c *Config) DrillGateways() []DrillGateway {
+	if _, on := c.DrillDiscovery(); on {
+		return nil
+	}
 	if len(c.Drill.Gateways) > 0 {
 		return c.Drill.Gateways
 	}
@@ -129,6 +164,9 @@ func (c *Config) ValidateDrill() error {
 			}
 		}
 	}
+	if err := c.validateDrillDiscover(); err != nil {
+		return err
+	}
 	if d.HistoryDir != "" && !filepath.IsAbs(d.HistoryDir) {
 		return fmt.Errorf("config: drill.history_dir: %q must be an absolute path", d.HistoryDir)
 	}
@@ -136,6 +174,33 @@ func (c *Config) ValidateDrill() error {
 		if _, ok := c.agentProject(d.Probe.Agent); !ok {
 			return fmt.Errorf("config: drill.probe.agent: %q is not one of agents", d.Probe.Agent)
 		}
+	}
+	return nil
+}
+
+// validateDrillDiscover checks drill.discover, when it is on.
+func (c *Config) validateDrillDiscover() error {
+	d := c.Drill.Discover
+	if d.DNS == "" {
+		return nil
+	}
+	switch {
+	case len(c.Drill.Gateways) > 0:
+		return fmt.Errorf("config: drill.discover.dns and drill.gateways exclude each other: list the gateways or discover them, not both")
+	case strings.ContainsAny(d.DNS, ":/ \t"):
+		return fmt.Errorf("config: drill.discover.dns: %q is not a DNS name (no scheme, no port: the ports are admin_port and mcp_port)", d.DNS)
+	case d.AdminPort < 1 || d.AdminPort > 65535:
+		return fmt.Errorf("config: drill.discover.admin_port: %d is not a port (the gateways' listen.admin port)", d.AdminPort)
+	case d.MCPPort < 0 || d.MCPPort > 65535:
+		return fmt.Errorf("config: drill.discover.mcp_port: %d is not a port (the gateways' listen.mcp port; 0: none)", d.MCPPort)
+	case d.MCPPort == 0 && c.Drill.Probe.Agent != "":
+		return fmt.Errorf("config: drill.discover.mcp_port: the drill agent (drill.probe.agent) calls the gateways through MCP: set the port")
+	case d.MCPPath != "" && !strings.HasPrefix(d.MCPPath, "/"):
+		return fmt.Errorf("config: drill.discover.mcp_path: %q must start with /", d.MCPPath)
+	case strings.ContainsAny(d.MCPHost, "/ \t"):
+		return fmt.Errorf("config: drill.discover.mcp_host: %q is not a Host header (host or host:port)", d.MCPHost)
+	case d.Scheme != "" && d.Scheme != "http" && d.Scheme != "https":
+		return fmt.Errorf("config: drill.discover.scheme: %q is not http or https", d.Scheme)
 	}
 	return nil
 }

@@ -23,8 +23,12 @@ type Config struct {
 	FlagPath string
 	// Ops are the operations a valid flag file names. Required.
 	Ops []string
-	// Targets are the gateways to drill. Required.
+	// Targets are the gateways to drill. Required, unless Discover is set.
 	Targets []Target
+	// Discover, instead of Targets, finds the gateways by DNS when the
+	// drill starts; a resolution that fails or finds none refuses the
+	// drill, with nothing changed.
+	Discover *Discovery
 	// Connect returns the admin client of a target. Required.
 	Connect func(Target) Gateway
 	// Probe, if set, makes the drill agent's probe calls through each
@@ -116,8 +120,12 @@ func (c *Config) validate() error {
 	switch {
 	case c.FlagPath == "":
 		return errors.New("drill: no flag source: set drill.flag_file or flags.path")
-	case len(c.Targets) == 0:
-		return errors.New("drill: no gateways: set drill.gateways (their admin URLs)")
+	case len(c.Targets) == 0 && c.Discover == nil:
+		return errors.New("drill: no gateways: set drill.gateways (their admin URLs) or drill.discover")
+	case len(c.Targets) > 0 && c.Discover != nil:
+		return errors.New("drill: set drill.gateways or drill.discover, not both")
+	case c.Discover != nil && (c.Discover.Name == "" || c.Discover.AdminPort <= 0):
+		return errors.New("drill: discovery needs drill.discover.dns and drill.discover.admin_port")
 	case c.HistoryDir == "":
 		return errors.New("drill: no history directory: set drill.history_dir")
 	case c.Connect == nil:
@@ -188,11 +196,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	r := &run{cfg: cfg, res: &Result{ID: NewID(start), Start: start, By: cfg.By, Reason: cfg.Reason,
 		FlagSource: cfg.FlagPath, Limits: Limits{MaxTimeToEffectMS: ms(cfg.MaxTimeToEffect), HoldMS: ms(cfg.Hold),
 			MaxErrorRate: cfg.MaxErrorRate, MinCalls: cfg.MinCalls}}}
-	for _, t := range cfg.Targets {
-		r.gws = append(r.gws, cfg.Connect(t))
-		r.res.Gateways = append(r.res.Gateways, GatewayResult{Name: t.Name, Admin: t.Admin})
+	if r.discover(ctx) {
+		for _, t := range r.cfg.Targets {
+			r.gws = append(r.gws, cfg.Connect(t))
+			r.res.Gateways = append(r.res.Gateways, GatewayResult{Name: t.Name, Admin: t.Admin})
+		}
+		r.res.Verdict = r.drill(ctx)
+	} else {
+		r.res.Verdict = Refused
 	}
-	r.res.Verdict = r.drill(ctx)
 	r.res.End = time.Now().UTC()
 	if r.res.Verdict == Refused && len(r.res.Reasons) == 0 {
 		r.fail("refused")
@@ -201,6 +213,29 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return *r.res, fmt.Errorf("drill: keep the result: %w", err)
 	}
 	return *r.res, nil
+}
+
+// discover finds the gateways by DNS, when the configuration says so. It
+// reports false, with the reason in the result, when there is none to
+// drill.
+func (r *run) discover(ctx context.Context) bool {
+	d := r.cfg.Discover
+	if d == nil {
+		return true
+	}
+	r.res.Discovery = d.Name
+	targets, err := d.Targets(ctx)
+	if err != nil {
+		r.fail("no gateway to drill: %v", err)
+		return false
+	}
+	r.cfg.Targets = targets
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.Name
+	}
+	r.say("discovery: %s resolved to %d gateways: %s", d.Name, len(targets), strings.Join(names, " "))
+	return true
 }
 
 // drill runs the phases and returns the verdict.

@@ -17,6 +17,8 @@ type Target struct {
 	Name  string
 	Admin string // admin listener URL (scheme://host:port)
 	MCP   string // MCP endpoint URL; "" without probes
+	// MCPHost is the Host header of the MCP calls; "" for MCP's host.
+	MCPHost string
 }
 
 // Gateway is what the drill needs of a gateway's admin listener

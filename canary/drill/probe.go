@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,9 +76,9 @@ func (r *run) setUpProbe(ctx context.Context, flagData []byte) (*probeSetup, err
 	p.workspace, p.routed = ws, routed
 	for _, t := range r.cfg.Targets {
 		if t.MCP == "" {
-			return nil, fmt.Errorf("gateway %s has no MCP URL (drill.gateways[].mcp)", t.Name)
+			return nil, fmt.Errorf("gateway %s has no MCP URL (drill.gateways[].mcp, drill.discover.mcp_port)", t.Name)
 		}
-		c, err := dialMCP(ctx, t.MCP, pc.Token)
+		c, err := dialMCP(ctx, t, pc.Token)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("gateway %s: %w", t.Name, err)
@@ -140,8 +141,12 @@ func (r *run) probeWorkspace(ctx context.Context, flagData []byte, op string) (s
 	return probeWorkspacePrefix + "0", backends.Approach1, nil
 }
 
-func dialMCP(ctx context.Context, url, token string) (*client.Client, error) {
-	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+func dialMCP(ctx context.Context, t Target, token string) (*client.Client, error) {
+	opts := []transport.StreamableHTTPCOption{transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token})}
+	if t.MCPHost != "" {
+		opts = append(opts, transport.WithHTTPBasicClient(&http.Client{Transport: hostHeader{host: t.MCPHost, next: http.DefaultTransport}}))
+	}
+	c, err := client.NewStreamableHttpClient(t.MCP, opts...)
 	if err != nil {
 		return nil, err
 	}

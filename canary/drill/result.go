@@ -56,7 +56,11 @@ type Result struct {
 	Revision   string `json:"flag_revision"`
 	// Limits are the settings the drill judged by.
 	Limits Limits `json:"limits"`
-	// Gateways are the per-gateway figures, in the configuration's order.
+	// Discovery is the DNS name the gateways were found by (drill.discover);
+	// empty when they are configured.
+	Discovery string `json:"discovery,omitempty"`
+	// Gateways are the per-gateway figures, in the configuration's order
+	// (discovered ones: named by their IP, in address order).
 	Gateways []GatewayResult `json:"gateways"`
 	// Breaker is the forced-breaker check; nil when it did not run.
 	Breaker *BreakerCheck `json:"breaker,omitempty"`

@@ -37,6 +37,9 @@ func Markdown(r Result) string {
 	fmt.Fprintln(b)
 
 	fmt.Fprintf(b, "\n## Gateways\n\n")
+	if r.Discovery != "" {
+		fmt.Fprintf(b, "Discovered by DNS: %s.\n\n", txtInline(r.Discovery))
+	}
 	if len(r.Gateways) == 0 {
 		fmt.Fprintf(b, "No gateway.\n")
 	} else {

@@ -29,7 +29,8 @@ func newDrillCmd(o *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "drill",
 		Short: "Run the weekly kill-switch drill on the gateways, measured, and put everything back",
-		Long: `drill proves on the running gateways (drill.gateways) that the kill switch works:
+		Long: `drill proves on the running gateways (drill.gateways, or every address of a DNS name:
+drill.discover) that the kill switch works:
 1. preflight: every gateway reachable, using its flags, not already killed; the routing
    state snapshotted to <history>/in-progress.json; the drill mark taken on every
    gateway (no other drill may run);
@@ -149,35 +150,47 @@ func drillConfig(o *globalOptions, by, reason string) (*configs.Config, drill.Co
 	if err != nil {
 		return nil, drill.Config{}, err
 	}
+	dc, err := newDrillConfig(cfg, os.Getenv, by, reason)
+	return cfg, dc, err
+}
+
+// newDrillConfig is the drill's configuration from cfg, with the tokens
+// and the user from getenv: the gateways configured (drill.gateways), or
+// their discovery by DNS (drill.discover) through the system's resolver.
+func newDrillConfig(cfg *configs.Config, getenv func(string) string, by, reason string) (drill.Config, error) {
 	if err := cfg.ValidateDrill(); err != nil {
-		return nil, drill.Config{}, err
+		return drill.Config{}, err
 	}
 	d := cfg.Drill
 	if by == "" {
 		by = "gitgate drill"
-		if u := os.Getenv("USER"); u != "" {
+		if u := getenv("USER"); u != "" {
 			by += " (" + u + ")"
 		}
 	}
-	adminToken, err := cfg.DrillAdminToken(os.Getenv)
+	adminToken, err := cfg.DrillAdminToken(getenv)
 	if err != nil {
-		return nil, drill.Config{}, err
+		return drill.Config{}, err
 	}
 	dc := drill.Config{FlagPath: cfg.DrillFlagFile(), Ops: backends.OpNames(), Services: d.Services, BreakerOp: d.BreakerOp,
 		By: by, Reason: reason, MaxTimeToEffect: d.MaxTimeToEffect, Hold: d.Hold, UnreachableAfter: d.UnreachableAfter,
 		MaxErrorRate: d.MaxErrorRate, MinCalls: d.MinCalls, HistoryDir: cfg.DrillHistoryDir(), LockWait: changeLogLockWait,
 		Connect: drill.Connect(adminToken)}
+	if dd, on := cfg.DrillDiscovery(); on {
+		dc.Discover = &drill.Discovery{Name: dd.DNS, AdminPort: dd.AdminPort, MCPPort: dd.MCPPort, MCPPath: dd.MCPPath,
+			MCPHost: dd.MCPHost, Scheme: dd.Scheme}
+	}
 	for _, g := range cfg.DrillGateways() {
 		dc.Targets = append(dc.Targets, drill.Target{Name: g.Name, Admin: g.Admin, MCP: g.MCP})
 	}
 	if p := d.Probe; p.Agent != "" {
-		token, err := cfg.DrillProbeToken(os.Getenv)
+		token, err := cfg.DrillProbeToken(getenv)
 		if err != nil {
-			return nil, drill.Config{}, err
+			return drill.Config{}, err
 		}
 		dc.Probe = &drill.ProbeConfig{Token: token, Project: cfg.DrillProbeProject(), Repo: p.Repo, Op: p.Op}
 	}
-	return cfg, dc, nil
+	return dc, nil
 }
 
 // drillMetrics writes the drill metrics of the whole history to the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/canary/drill"
+	"github.com/gitgate/gitgate/configs"
 	"github.com/gitgate/gitgate/flags"
 	"github.com/gitgate/gitgate/gateway"
 	"github.com/gitgate/gitgate/internal/testkit"
@@ -130,7 +131,8 @@ func (d *drillDriver) routingState(t *testing.T) string {
 // asserted); no agent call fails and none reaches Approach 2 between a
 // gateway's switch and the restore; the forced breaker falls back; the
 // state afterwards is byte-identical; the ledger, the change log, the
-// history and the metrics show the run. Then, on the same fleet: a drill
+// history and the metrics show the run; a dry run finding the gateways by
+// DNS (drill.discover) reaches each of them. Then, on the same fleet: a drill
 // killed halfway leaves a state that `gitgate drill --recover` puts back
 // (and a new drill refuses until then); Approach 1 failing during a drill
 // trips the stop condition, which aborts and restores; an unreachable
@@ -140,7 +142,7 @@ func TestDrillOnAFleet(t *testing.T) {
 		t.Skip("a fleet of gateways and a service")
 	}
 	t.Parallel()
-	f := newFleet(t, fleetOptions{faultyGit: true})
+	f := newFleet(t, fleetOptions{faultyGit: true, tune: []func(*configs.Config){allowDrillDiscoveryHost}})
 	d := newDrillDriver(t, f)
 	testkit.Eventually(t, "the load reaches both backends", func() bool {
 		s := f.load.served()
@@ -156,6 +158,8 @@ func TestDrillOnAFleet(t *testing.T) {
 	if after := d.routingState(t); after != before {
 		t.Fatalf("a dry run changed the state:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+	// The same gateways found by DNS (drill.discover), as on Kubernetes.
+	d.discoveryDryRun(t)
 
 	code, out, res = d.run(t)
 	t.Logf("drill:\n%s", out)

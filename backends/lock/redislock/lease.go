@@ -54,6 +54,15 @@ func (le *lease) Lost() <-chan struct{} { return le.lost }
 // lease's token. Releasing again, or after the lease was lost, is harmless.
 // A cancelled ctx does not stop the release (a cancelled operation must
 // still give its lock up); the Redis call is bounded by cleanupTimeout.
+//
+// A release that Redis did not answer, or (with WaitReplicas) whose delete
+// no replica acknowledged, is not final: a failover can promote a replica
+// that still has the key, and the next operation on the workspace would
+// wait for it to expire (a whole TTL). Such a release is retried in the
+// background (see settleRelease) until a delete is acknowledged or the TTL
+// has passed, so that the key is deleted on the new master as soon as the
+// client follows the failover. Release returns at once either way: a
+// failed first attempt returns an unavailable error saying so.
 func (le *lease) Release(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
@@ -64,17 +73,93 @@ func (le *lease) Release(ctx context.Context) error {
 	if le.released {
 		return nil
 	}
-	n, err := releaseScript.Run(ctx, le.l.client, []string{le.l.lockKey(le.key)}, le.token).Int64()
-	if err != nil {
-		return backends.Errorf(backends.Unavailable, "cannot release the workspace lock; the lock service (Redis) is unreachable, the lock expires by itself: %w", err)
-	}
 	le.released = true
-	if n == 1 {
+	start := time.Now()
+	n, err := le.l.releaseOnce(ctx, le.key, le.token)
+	var nr *notReplicatedError
+	switch {
+	case err == nil && n == 1:
 		le.l.event(le, "release")
-	} else {
+		return nil
+	case err == nil:
 		le.lose(eventLost, errors.New("the lock had expired or passed to another holder before its release"))
+		return nil
+	case errors.As(err, &nr): // deleted on the master; a failover could bring it back
+		le.l.event(le, "release")
+		go le.settleRelease(start, true)
+		return nil
 	}
-	return nil
+	go le.settleRelease(start, false)
+	return backends.Errorf(backends.Unavailable, "cannot release the workspace lock now; the lock service (Redis) is unreachable or failing over: the release is retried until the lock expires by itself: %w", err)
+}
+
+// settleRelease retries a release begun at start whose delete was not
+// acknowledged (deleted: the master deleted it) or not made (Redis did not
+// answer), every settleInterval or so, until a delete is acknowledged, or
+// the TTL has passed since start (no copy of the key can be left anywhere
+// then: the last renewal ran before start), or the client is closed.
+// Without WaitReplicas there is no replica to be promoted, and a key found
+// gone settles it too. With WaitReplicas a key found gone does not: the
+// master answering may be the one that lost the delete's replication, and a
+// later failover could still bring the key back. Each attempt deletes the
+// key only where it still holds the lease's token.
+func (le *lease) settleRelease(start time.Time, deleted bool) {
+	l := le.l
+	ttl := l.opts.TTL
+	deadline := start.Add(ttl)
+	answered := deleted
+	var err error
+	for {
+		wait := min(jitter(min(ttl/10, settleInterval)), time.Until(deadline))
+		if wait <= 0 || !pause.For(context.Background(), wait) {
+			break
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		var n int64
+		n, err = l.releaseOnce(ctx, le.key, le.token)
+		cancel()
+		var nr *notReplicatedError
+		switch {
+		case err == nil && n == 1: // deleted here, and acknowledged
+			if deleted {
+				l.opts.Logger.Info("workspace lock released again on the current Redis master (the first delete was not replicated)",
+					"key", le.key, "holder", le.holder, "fence", le.fence)
+			} else {
+				l.event(le, "release")
+			}
+			return
+		case err == nil && l.opts.WaitReplicas <= 0: // gone, and no replica can bring it back
+			return
+		case err == nil:
+			answered = true
+		case errors.As(err, &nr):
+			answered, deleted = true, true
+		case errors.Is(err, redis.ErrClosed): // the process is shutting its client down
+			return
+		}
+	}
+	if !answered {
+		l.opts.Logger.Warn("workspace lock not released: the lock service (Redis) did not answer; it has expired by itself",
+			"key", le.key, "holder", le.holder, "fence", le.fence, "err", err)
+	}
+}
+
+// settleInterval is the longest mean pause between two attempts of
+// settleRelease (TTL/10 when shorter): short, since a failover's window is
+// seconds and the next operation on the workspace waits for the key.
+const settleInterval = 200 * time.Millisecond
+
+// releaseOnce runs the release script: 1 when it deleted the key, 0 when
+// the key is gone or another holder's. With WaitReplicas, a delete the
+// replicas did not acknowledge in time is a *notReplicatedError.
+func (l *Locker) releaseOnce(ctx context.Context, key, token string) (int64, error) {
+	keys := []string{l.lockKey(key)}
+	if l.opts.WaitReplicas <= 0 {
+		return releaseScript.Run(ctx, l.client, keys, token).Int64()
+	}
+	var n int64
+	err := l.replicated(ctx, func(p redis.Pipeliner) *redis.Cmd { return releaseScript.Eval(ctx, p, keys, token) }, &n)
+	return n, err
 }
 
 // watch renews the lease at TTL/3 until it is released or lost. lastGood

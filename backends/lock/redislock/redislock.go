@@ -46,6 +46,15 @@
 // replica-priority, or a partition) could still lose a grant; with equal
 // priorities Sentinel picks the most up-to-date replica.
 //
+// A release is a write too: a delete that reached the old master after the
+// replica was promoted, or before it was replicated, leaves the key on the
+// new master, held by nobody, until its TTL passes, and the workspace's
+// next operation waits for it. So with WaitReplicas a release is followed
+// by WAIT as well, and one that no replica acknowledged (or that Redis did
+// not answer) is retried in the background, compare-and-delete, until a
+// delete is acknowledged or the TTL has passed (Release itself does not
+// wait for that).
+//
 // Errors of the failover window (READONLY from the demoted master,
 // LOADING, MASTERDOWN, connections refused or reset, the sentinels naming
 // no master yet, an unacknowledged grant) fail Acquire as unavailable:

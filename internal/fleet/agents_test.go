@@ -20,12 +20,21 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// Agent pacing: the pause between two calls of one agent (an agent
-// thinks between tool calls) and after a failed call before it retries.
-// A load generator's pace, not a wait for a condition.
+// Agent pacing, a load generator's pace and not a wait for a condition.
+// An AI agent thinks between two tool calls (its model reads the answer
+// and writes the next call): the pause between two calls of one agent is
+// drawn uniformly from [thinkMin, thinkMax), as in cmd/gitgate's load A/A
+// test (TestLoadAAAtAgentPace). That is faster than a model's real think
+// time (seconds), so the fleet still carries more calls per agent than a
+// real one. After a failed call the agent pauses between retryPauseMin and
+// retryPauseMax before retrying (an agent's client backs off; the jitter
+// keeps a hundred agents that failed together, as in a failover, from
+// retrying in lockstep).
 const (
-	agentPacing = 50 * time.Millisecond
-	retryPause  = 250 * time.Millisecond
+	thinkMin      = 200 * time.Millisecond
+	thinkMax      = 800 * time.Millisecond
+	retryPauseMin = 250 * time.Millisecond
+	retryPauseMax = 750 * time.Millisecond
 	// agentRamp is the time between two agents' starts.
 	agentRamp = 50 * time.Millisecond
 	// callTimeout bounds one tool call as the agent's client sees it.
@@ -239,8 +248,7 @@ func (a *agent) pace() bool {
 	if a.l.stopping.Load() {
 		return false
 	}
-	time.Sleep(agentPacing/2 + rand.N(agentPacing)) //nolint:gosec // pacing jitter
-	return !a.l.stopping.Load()
+	return pause.For(context.Background(), thinkMin+rand.N(thinkMax-thinkMin)) && !a.l.stopping.Load() //nolint:gosec // think time, not security
 }
 
 // connect opens a new MCP session through the load balancer (recorded as
@@ -412,7 +420,7 @@ func (a *agent) read(tool string, args map[string]any) bool {
 }
 
 func (a *agent) retryPause() bool {
-	return !a.l.stopping.Load() && pause.For(context.Background(), retryPause)
+	return !a.l.stopping.Load() && pause.For(context.Background(), retryPauseMin+rand.N(retryPauseMax-retryPauseMin)) //nolint:gosec // jitter, not security
 }
 
 // abandon records that the agent gives its round up after c, with the

@@ -33,9 +33,11 @@ type figures struct {
 	AckedPushes        int                           `json:"acked_pushes"`
 	JournalSettleMS    float64                       `json:"journal_settle_ms"` // after the service was killed: until every entry it could have left was settled
 	Reconciled         int                           `json:"journal_reconciled"`
-	FailoverMS         float64                       `json:"failover_ms"`  // SENTINEL FAILOVER until the sentinels agree
-	RecoveryMS         float64                       `json:"recovery_ms"`  // failover's end until every agent had a successful call again
-	LedgerCalls        map[string]int64              `json:"ledger_pulls"` // pulls the report counted more after each gateway's probe
+	FailoverMS         float64                       `json:"failover_ms"` // SENTINEL FAILOVER until the sentinels agree
+	RecoveryMS         float64                       `json:"recovery_ms"` // failover's end until every agent had a successful call again (0: not within testkit.Patience)
+	ServedAfter        int                           `json:"agents_served_after_failover"`
+	LeasesLost         map[string]int                `json:"lock_leases_lost"` // workspace lock leases each process lost while held (its logs, every incarnation)
+	LedgerCalls        map[string]int64              `json:"ledger_pulls"`     // pulls the report counted more after each gateway's probe
 	Started            time.Time                     `json:"started"`
 }
 
@@ -133,8 +135,9 @@ func (f *figures) log(t *testing.T) {
 	for _, name := range slices.Sorted(maps.Keys(f.Drains)) {
 		fmt.Fprintf(&b, "  drain %-10s SIGTERM to exit %7.1f ms\n", name, f.Drains[name])
 	}
-	fmt.Fprintf(&b, "  journal settled %.1f s after the kill (%d entries reconciled); Sentinel failover %.1f s, every agent served again %.1f s after it\n",
-		f.JournalSettleMS/1000, f.Reconciled, f.FailoverMS/1000, f.RecoveryMS/1000)
+	fmt.Fprintf(&b, "  journal settled %.1f s after the kill (%d entries reconciled); Sentinel failover %.1f s, every agent served again %.1f s after it (%d of %d agents served since)\n",
+		f.JournalSettleMS/1000, f.Reconciled, f.FailoverMS/1000, f.RecoveryMS/1000, f.ServedAfter, f.Agents)
+	fmt.Fprintf(&b, "  workspace lock leases lost while held: %v\n", f.LeasesLost)
 	fmt.Fprintf(&b, "  gitgate report counted the pulls made through each gateway alone: %v\n", f.LedgerCalls)
 	t.Log(b.String())
 	dir := os.Getenv("GITGATE_FLEET_OUT")

@@ -64,6 +64,14 @@ type OnceConfig struct {
 // what the remote shows (see settlePush); for any other write that a lost
 // lease stopped, unknown. Settling stays fenced: when a successor took the
 // entry over (Takeover), the successor's outcome is the one recorded.
+//
+// A write whose lease was lost before it ran is not run (unavailable,
+// nothing done): its entry stays started, and the caller's retry with the
+// key runs it, as it runs a clone whose holder died before the clone
+// finished (nothing of it is left). A push whose lease was lost while it
+// ran and whose remote cannot be read stays started too (unavailable, its
+// outcome being settled), for reconciliation or the retry to settle from
+// the remote.
 type Once struct {
 	cfg OnceConfig
 }
@@ -146,8 +154,12 @@ func (o *Once) locked(ctx context.Context, req backends.Request, key string, beg
 // this workspace cannot keep the lock from the reconciliation it waits for.
 func (o *Once) start(ctx context.Context, begin journal.Begin, key string, lease lock.Lease) (journal.Entry, journal.Outcome, error) {
 	entry, outcome, err := o.cfg.Journal.Start(ctx, begin)
-	if errors.Is(err, journal.ErrInFlight) && o.settleAbandoned(ctx, begin.Key, key, lease) {
-		entry, outcome, err = o.cfg.Journal.Start(ctx, begin)
+	if errors.Is(err, journal.ErrInFlight) {
+		if e, ok := o.abandoned(ctx, begin.Key, key, lease); ok && o.noEffect(ctx, e, key, lease) {
+			return e, journal.Reconcile, nil // reconcile runs it again under this lease
+		} else if ok && o.settleAbandoned(ctx, e, key, lease) {
+			entry, outcome, err = o.cfg.Journal.Start(ctx, begin)
+		}
 	}
 	if !errors.Is(err, journal.ErrInFlight) {
 		return entry, outcome, err
@@ -157,25 +169,42 @@ func (o *Once) start(ctx context.Context, begin journal.Begin, key string, lease
 	return o.cfg.Journal.StartWait(waitCtx, begin)
 }
 
-// settleAbandoned settles the started entry of k if its plan names the
+// abandoned returns the started entry of k if its plan names the
 // workspace lock key, held now under lease with a newer fence than the
-// entry's. An entry without a plan (its holder died before running
-// anything, or is about to record it) is left to crash reconciliation. It
-// returns whether the entry was settled.
-func (o *Once) settleAbandoned(ctx context.Context, k journal.Key, key string, lease lock.Lease) bool {
+// entry's: its holder no longer holds the lock (it died, or lost its
+// lease). An entry without a plan (written before plans were recorded at
+// its start) is left to crash reconciliation.
+func (o *Once) abandoned(ctx context.Context, k journal.Key, key string, lease lock.Lease) (journal.Entry, bool) {
 	entries, err := o.cfg.Journal.Unsettled(ctx, 0)
 	if err != nil {
-		return false
+		return journal.Entry{}, false
 	}
 	for _, e := range entries {
-		var p plan
-		if e.Key != k || json.Unmarshal(e.Prepared, &p) != nil || p.LockKey != key || e.Fence >= lease.Fence() {
-			continue
+		if e.Key == k && lockKeyOf(e) == key && e.Fence < lease.Fence() {
+			return e, true
 		}
-		cfg := ReconcileConfig{Journal: o.cfg.Journal, Locker: o.cfg.Locker, RemoteReach: o.cfg.RemoteReach, Logger: o.cfg.Logger}
-		return settleHeld(lock.WithLease(ctx, key, lease), cfg.withDefaults(), e, p, lease)
 	}
-	return false
+	return journal.Entry{}, false
+}
+
+// noEffect reports whether the entry e, whose holder no longer holds the
+// workspace lock (held now under lease), left no effect, so that running
+// it again cannot apply it twice: it never ran (its plan is pending), or
+// it is a clone whose workspace does not exist (the clone did not finish;
+// the engine removes what it left half-made).
+func (o *Once) noEffect(ctx context.Context, e journal.Entry, key string, lease lock.Lease) bool {
+	return pending(e) || cloneUnfinished(lock.WithLease(ctx, key, lease), o.cfg.Engine, e)
+}
+
+// settleAbandoned settles the abandoned entry e (see abandoned) under
+// lease, as crash reconciliation would, and returns whether it did.
+func (o *Once) settleAbandoned(ctx context.Context, e journal.Entry, key string, lease lock.Lease) bool {
+	var p plan
+	if json.Unmarshal(e.Prepared, &p) != nil {
+		return false
+	}
+	cfg := ReconcileConfig{Journal: o.cfg.Journal, Locker: o.cfg.Locker, RemoteReach: o.cfg.RemoteReach, Engine: o.cfg.Engine, Logger: o.cfg.Logger}
+	return settleHeld(lock.WithLease(ctx, key, lease), cfg.withDefaults(), e, p, lease)
 }
 
 // begin describes the request for the journal. Without a key from the
@@ -196,8 +225,18 @@ func (o *Once) begin(req backends.Request) (journal.Begin, error) {
 	if err != nil {
 		return journal.Begin{}, err
 	}
+	// The plan recorded with the entry names its workspace lock and says
+	// that nothing ran yet (run records the full plan before the write
+	// runs): crash reconciliation then takes that lock before judging the
+	// entry, so a live holder that is slow to record its plan is left
+	// alone, and an entry whose holder lost its lease, or died, before the
+	// write ran can be run by a retry with the key.
+	prepared, err := json.Marshal(plan{LockKey: o.cfg.LockKey(req), Agent: s.Principal, Pending: true})
+	if err != nil {
+		return journal.Begin{}, err
+	}
 	return journal.Begin{Key: journal.Key{Project: s.Principal.Project, Workspace: s.Workspace, IdempotencyKey: idem},
-		Op: string(req.Op()), Fingerprint: fp}, nil
+		Op: string(req.Op()), Fingerprint: fp, Prepared: prepared}, nil
 }
 
 // detached returns a context for running a started write: free of the
@@ -221,12 +260,28 @@ func detached(ctx context.Context, key string, lease lock.Lease, stopOnLoss bool
 
 // run records the plan recovery needs, then runs the write and settles it.
 // A write whose plan cannot be made never started: it settles as failed.
+// A write whose lease was lost before it ran is not run: its entry stays
+// started with its pending plan, for the caller's retry to run (or for
+// crash reconciliation to settle as never run). One whose entry another
+// holder took over or settled meanwhile is not run either: the caller gets
+// what was recorded, or is told to retry (see superseded).
 func (o *Once) run(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease) (backends.Result, error) {
+	if leaseLost(lease) {
+		return nil, lostBeforeRun(req.Op())
+	}
 	p, prepared, err := o.prepare(ctx, req, o.cfg.LockKey(req))
+	if err == nil && leaseLost(lease) {
+		return nil, lostBeforeRun(req.Op())
+	}
 	if err == nil {
 		err = o.cfg.Journal.SetPrepared(ctx, entry.ID, lease.Fence(), prepared)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, journal.ErrFenced):
+		return o.superseded(ctx, req.Op(), entry)
+	case err != nil && leaseLost(lease):
+		return nil, lostBeforeRun(req.Op()) // what failed was cut by the loss (its context)
+	case err != nil:
 		o.settle(ctx, entry, lease.Fence(), nil, err)
 		return nil, err
 	}
@@ -245,7 +300,9 @@ func (o *Once) run(ctx context.Context, req backends.Request, entry journal.Entr
 // lease, so that holds whether or not its lease was lost. Any other write
 // whose lease was lost was stopped part-way: its outcome is unknown. Other
 // failures are settled as they are. It returns what the caller is told,
-// the same as a retry with the key replays.
+// the same as a retry with the key replays; except for a push whose lease
+// was lost and whose remote cannot be read, left started (unavailable, its
+// outcome being settled) for reconciliation or the retry with the key.
 func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease, p plan, opErr error) (backends.Result, error) {
 	lost := leaseLost(lease)
 	fence := lease.Fence()
@@ -262,7 +319,11 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 		if err != nil {
 			o.cfg.Logger.Warn("the remote could not be read to settle a push", "entry", entry.ID, "err", err)
 			if lost {
-				return o.settleUnknown(ctx, req.Op(), entry, fence, "the workspace lock was lost while the push ran, and the remote could not be read to tell whether it landed")
+				// Left started: crash reconciliation, or the caller's retry
+				// with the key, settles it from the remote once it answers.
+				return nil, backends.Errorf(backends.Unavailable, "the workspace lock was lost while this push ran (it could not be renewed in time), "+
+					"and the remote could not be read to tell whether it landed; its outcome is being settled: retry the same call "+
+					"(same idempotency key) to get it, or check the remote branch (log) before pushing again")
 			}
 			break
 		}
@@ -288,6 +349,30 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 // interruptedMessage is why a write whose holder died before it settled
 // has an unknown outcome.
 const interruptedMessage = "it was interrupted before it settled (the process running it stopped)"
+
+// lostBeforeRun is the answer to a write whose workspace lease was lost
+// before it ran: nothing was done, and its entry stays started (pending),
+// so that a retry with the same key runs it.
+func lostBeforeRun(op backends.Op) error {
+	return backends.NotStarted(backends.Errorf(backends.Unavailable,
+		"the workspace lock was lost before this %s ran (it could not be renewed in time); nothing was done: retry the same call (same idempotency key)", op))
+}
+
+// superseded answers the caller of a write whose entry changed under it
+// before it ran (recording its plan was fenced): another holder of the
+// workspace lock took the entry over, or settled it (crash reconciliation,
+// or a retry with the key, after this holder's lease lapsed). A settled
+// entry's outcome is the answer, as a retry's replay; one another holder
+// runs now is not run here: retry to get its outcome.
+func (o *Once) superseded(ctx context.Context, op backends.Op, entry journal.Entry) (backends.Result, error) {
+	cur, err := o.cfg.Journal.Get(context.WithoutCancel(ctx), entry.ID)
+	if err == nil && cur.State.Settled() {
+		return replay(op, cur)
+	}
+	return nil, backends.NotStarted(backends.Errorf(backends.Unavailable,
+		"the workspace lock was lost before this %s ran (it could not be renewed in time), and another call with the same idempotency key "+
+			"took it over; nothing was done by this call: retry the same call (same idempotency key) to get its outcome", op))
+}
 
 // remoteCheckTimeout bounds reading the remote to settle a push.
 const remoteCheckTimeout = 2 * time.Minute
@@ -365,15 +450,36 @@ func unknownOutcome(op backends.Op, why string) error {
 // died. Operations that are idempotent by nature (push of the same branch,
 // writes of the same content, checkout) are safe to run again under the
 // new fence; others are settled as unknown rather than risk applying twice.
+//
+// An entry that left no effect (see noEffect) is run again whatever the
+// operation: it is taken over first, so that its holder, if alive, can no
+// longer start it, and a pending one is run if its plan is still pending
+// then.
 func (o *Once) reconcile(ctx context.Context, req backends.Request, e journal.Entry, lease lock.Lease) (backends.Result, error) {
-	if s := req.Op().Settle(); s == backends.SettleRerun || s == backends.SettleByRemote {
+	s := req.Op().Settle()
+	if rerun := s == backends.SettleRerun || s == backends.SettleByRemote; rerun || o.noEffect(ctx, e, o.cfg.LockKey(req), lease) {
 		if err := o.cfg.Journal.Takeover(ctx, e.ID, lease.Fence()); err != nil {
+			if errors.Is(err, journal.ErrFenced) {
+				return o.superseded(ctx, req.Op(), e)
+			}
 			return nil, err
 		}
-		return o.run(ctx, req, e, lease)
+		if rerun || !pending(e) { // a clone that left no workspace
+			return o.run(ctx, req, e, lease)
+		}
+		if cur, err := o.cfg.Journal.Get(ctx, e.ID); err != nil {
+			return nil, err
+		} else if pending(cur) {
+			return o.run(ctx, req, cur, lease)
+		}
+		// Its holder recorded its plan just before the takeover: it may
+		// have run.
 	}
 	msg := interruptedMessage
 	if err := o.cfg.Journal.Reconciled(ctx, e.ID, journal.Unknown, nil, string(backends.Conflict), msg); err != nil {
+		if errors.Is(err, journal.ErrSettled) {
+			return o.superseded(ctx, req.Op(), e)
+		}
 		return nil, err
 	}
 	return replay(req.Op(), journal.Entry{State: journal.Unknown, ErrorMessage: msg})

@@ -23,6 +23,16 @@ type plan struct {
 	URL     string             `json:"url,omitempty"`    // push: the workspace's repository
 	Branch  string             `json:"branch,omitempty"` // push: the branch pushed
 	Target  string             `json:"target,omitempty"` // push: the commit pushed
+	// Pending marks the plan recorded when the entry starts: the write has
+	// not run yet. The full plan, recorded before it runs, has no mark.
+	Pending bool `json:"pending,omitempty"`
+}
+
+// pending reports whether e's write never ran: its plan is still the one
+// recorded at its start.
+func pending(e journal.Entry) bool {
+	var p plan
+	return json.Unmarshal(e.Prepared, &p) == nil && p.Pending
 }
 
 // prepare describes req for recovery. For a push it reads, under the
@@ -79,6 +89,11 @@ type ReconcileConfig struct {
 	Journal     journal.Store   // required
 	Locker      lock.Locker     // required: the workspace locks
 	RemoteReach RemoteReachFunc // required
+	// Engine, if set, tells whether an interrupted clone left a workspace
+	// (see cloneUnfinished): one that did not is settled as failed
+	// (not_found: clone again), not as unknown. The engine must lock
+	// through lock.Reentrant(Locker).
+	Engine backends.Executor
 	// LockWait bounds the wait for a workspace lock; an entry whose lock
 	// stays held belongs to a live process and is left to it. Make it
 	// longer than the lock TTL, so that the lease of a holder that died
@@ -104,10 +119,13 @@ func (cfg ReconcileConfig) withDefaults() ReconcileConfig {
 
 // Reconcile settles the journal entries left started by processes that
 // died, instead of repeating them, up to cfg.Parallel at a time: a push is
-// settled by what the remote shows (see settlePush); any other write is
-// settled as unknown. It returns how many it settled. An entry whose
-// workspace lock stays held (a live holder) or whose remote does not answer
-// is left for a later pass.
+// settled by what the remote shows (see settlePush); a clone that left no
+// workspace (with cfg.Engine), as failed: clone again; a write that never
+// ran (its plan still pending), as failed: nothing changed (these two only
+// after planTimeout, left to the caller's retry with the key until then,
+// which runs them again); any other write, as unknown. It returns how
+// many it settled. An entry whose workspace lock stays held (a live
+// holder) or whose remote does not answer is left for a later pass.
 func Reconcile(ctx context.Context, cfg ReconcileConfig) (int, error) {
 	cfg = cfg.withDefaults()
 	entries, err := cfg.Journal.Unsettled(ctx, 0)
@@ -320,10 +338,24 @@ func reconcileOne(ctx context.Context, cfg ReconcileConfig, e journal.Entry) boo
 // workspace lock held now: its holder no longer holds the lock, so it died
 // (or lost its lease). It returns whether e was settled here.
 func settleHeld(ctx context.Context, cfg ReconcileConfig, e journal.Entry, p plan, lease lock.Lease) bool {
-	if cur, err := cfg.Journal.Get(ctx, e.ID); err != nil || cur.State != journal.Started {
+	cur, err := cfg.Journal.Get(ctx, e.ID)
+	if err != nil || cur.State != journal.Started {
+		return false
+	}
+	if pending(cur) {
+		return settleNeverRan(ctx, cfg, cur, lease)
+	}
+	if err := json.Unmarshal(cur.Prepared, &p); err != nil { // its full plan may be newer than the listed one
 		return false
 	}
 	o := outcome{journal.Unknown, nil, string(backends.Conflict), interruptedMessage}
+	if cloneUnfinished(lock.WithLease(ctx, p.LockKey, lease), cfg.Engine, cur) {
+		if time.Since(cur.UpdatedAt) < planTimeout {
+			return false // left a while for the caller's retry with the key, which clones again
+		}
+		o = outcome{journal.Failed, nil, string(backends.NotFound), fmt.Sprintf(
+			"the clone into workspace %q did not finish (the process running it stopped); nothing was kept: clone again with a new idempotency key (this one keeps this answer)", cur.Workspace)}
+	}
 	if backends.Op(e.Op).Settle() == backends.SettleByRemote && p.Target != "" && p.URL != "" {
 		var err error
 		o, err = settlePush(lock.WithLease(ctx, p.LockKey, lease), cfg.RemoteReach, e, p, "the service stopped while the push ran")
@@ -342,8 +374,51 @@ func settleHeld(ctx context.Context, cfg ReconcileConfig, e journal.Entry, p pla
 
 // planTimeout is how long a live holder can take between starting an entry
 // and recording its plan; an entry older than that without a plan was left
-// by a process that died before running anything.
+// by a process that died before running anything. An entry whose holder
+// lost its lease before running it (its plan pending) is left that long
+// for the caller's retry with the key, which runs it.
 const planTimeout = time.Minute
+
+// neverRanMessage is the recorded outcome of a write whose holder died or
+// lost its workspace lease before it ran.
+const neverRanMessage = "it was interrupted before it ran (the process running it stopped, or lost its workspace lock); nothing was changed: " +
+	"do it again with a new idempotency key (this one keeps this answer)"
+
+// cloneUnfinished reports whether e is a clone that left no workspace: a
+// status of it through engine (under the workspace lease ctx carries)
+// answers not_found; the engine removes a workspace whose clone did not
+// finish. Without an engine it is false.
+func cloneUnfinished(ctx context.Context, engine backends.Executor, e journal.Entry) bool {
+	var p plan
+	if engine == nil || backends.Op(e.Op) != backends.OpClone || json.Unmarshal(e.Prepared, &p) != nil {
+		return false
+	}
+	_, err := engine.Execute(ctx, &backends.StatusRequest{Scope: backends.Scope{Principal: p.Agent, Workspace: e.Workspace}})
+	return backends.CategoryOf(err) == backends.NotFound
+}
+
+// settleNeverRan settles the pending entry e, held under lease, as failed
+// (unavailable, nothing changed) once it has waited planTimeout for a
+// retry. It is taken over first, so that its holder, if alive, can no
+// longer record its plan and run it; if it did so just before, the entry
+// is left to the next pass.
+func settleNeverRan(ctx context.Context, cfg ReconcileConfig, e journal.Entry, lease lock.Lease) bool {
+	if time.Since(e.UpdatedAt) < planTimeout {
+		return false
+	}
+	if err := cfg.Journal.Takeover(ctx, e.ID, lease.Fence()); err != nil {
+		return false
+	}
+	if cur, err := cfg.Journal.Get(ctx, e.ID); err != nil || !pending(cur) {
+		return false
+	}
+	if err := cfg.Journal.Settle(ctx, e.ID, lease.Fence(), journal.Failed, nil, string(backends.Unavailable), neverRanMessage); err != nil {
+		cfg.Logger.Warn("journal entry not reconciled", "entry", e.ID, "err", err)
+		return false
+	}
+	cfg.Logger.Info("journal entry reconciled", "entry", e.ID, "op", e.Op, "state", journal.Failed, "never_ran", true)
+	return true
+}
 
 // settleUnplanned settles an entry whose process died before recording a
 // plan, and so before running the write.

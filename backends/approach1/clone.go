@@ -110,10 +110,10 @@ func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []
 // confirm that the clone stopped (sandbox.ErrMayStillRun): nothing is
 // removed or written beside a git that may still be writing there.
 //
-// Until finishClone records the binding, a mark beside the git directory
-// (cloneMark) says that the clone has not finished: a process killed
-// part-way leaves it, and recovery then removes the half-made workspace
-// instead of taking it for one (see halfMade).
+// Until the clone and its checkout are whole, a mark beside the git
+// directory (cloneMark) says that the clone has not finished: a process
+// killed part-way leaves it, and recovery then removes the half-made
+// workspace instead of taking it for one (see halfMade).
 func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
 	p := e.provider()
 	cleanup := func() {
@@ -138,6 +138,9 @@ func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []stri
 	}
 	if err == nil {
 		_, err = p.Remove(ctx, b.SandboxID, b.WorkTree(), ".git")
+	}
+	if err == nil { // whole: a binding lost from now on is rebuilt from it
+		_, err = p.Remove(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name))
 	}
 	if err != nil {
 		mayRun := errors.Is(err, sandbox.ErrMayStillRun)
@@ -173,11 +176,6 @@ func (e *Executor) finishClone(ctx context.Context, b sandbox.Binding) (*backend
 	}
 	b.Branch = branch
 	b.Writes++
-	// The workspace is whole: without its mark, a binding the store loses
-	// from now on is rebuilt from it.
-	if _, err := e.provider().Remove(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name)); err != nil {
-		return nil, err
-	}
 	if err := e.cfg.Bindings.Put(ctx, b); err != nil {
 		return nil, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}

@@ -41,6 +41,9 @@ func TestHalfMadeWorkspaceIsRemovedAndClonedAgain(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("binding after the clone: %v %v", ok, err)
 	}
+	if _, err := os.Stat(b.Root + "/git/half.cloning"); !os.IsNotExist(err) {
+		t.Fatalf("a finished clone left its mark (%v)", err)
+	}
 	if err := os.RemoveAll(b.GitDir()); err != nil {
 		t.Fatal(err)
 	}

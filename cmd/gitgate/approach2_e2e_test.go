@@ -47,8 +47,12 @@ func (w *world) startBackendOn(t testing.TB, addr, adminAddr string) *os.Process
 	if w.sharedSandboxes != "" {
 		ownDir = "" // the gateway's, shared
 	}
+	drain := ""
+	if w.serviceDrainDelay != "" {
+		drain = ", drain_delay: " + w.serviceDrainDelay
+	}
 	yaml := w.configYAML(t.TempDir()) + "approach2: {listen: \"" + addr + "\", admin: \"" + adminAddr +
-		"\", token_env: E2E_SERVICE_TOKEN" + ownDir + "}\n" +
+		"\", token_env: E2E_SERVICE_TOKEN" + ownDir + drain + "}\n" +
 		"postgres: {dsn_env: E2E_PG_DSN}\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

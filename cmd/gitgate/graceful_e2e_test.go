@@ -272,6 +272,7 @@ func waitServerState(t *testing.T, h *balancer.HAProxy, name, want string) time.
 // since before the signal completes, and it exits cleanly. No agent call
 // fails, and the loop keeps going through every drain.
 func TestGracefulRollingRestartBehindHAProxy(t *testing.T) {
+	t.Parallel() // it mostly waits for drain delays, HAProxy's checks and restarts
 	w := newWorld(t)
 	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
 	w.sharedSandboxes = t.TempDir()

@@ -384,6 +384,7 @@ func newObservedWorld(t *testing.T) *observedWorld {
 // TestObservability runs the dashboard's and the rules' checks that need
 // the binaries: a gateway and an Approach 2 service, started once.
 func TestObservability(t *testing.T) {
+	t.Parallel() // it mostly waits for Prometheus' scrapes and rule evaluations
 	o := newObservedWorld(t)
 	t.Run("NoDeadPanel", func(t *testing.T) { testNoDeadPanel(t, o) })
 	t.Run("RealPrometheus", func(t *testing.T) { testRealPrometheus(t, o) })

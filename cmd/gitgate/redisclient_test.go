@@ -17,6 +17,7 @@ import (
 // before and after a failover, and the locker's options wait for the
 // configured replicas; with redis.addr it is a plain client.
 func TestNewRedisClientFollowsSentinel(t *testing.T) {
+	t.Parallel() // on a Sentinel set of its own; it mostly waits for the sentinels and the client to follow a failover
 	s := backendtest.StartSentinel(t)
 	c := configs.RedisConfig{Sentinel: configs.RedisSentinelConfig{MasterName: s.MasterName, Addrs: s.Addrs, WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond},
 		LockTTL: 10 * time.Second}

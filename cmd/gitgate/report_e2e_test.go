@@ -44,7 +44,10 @@ func TestReportAgreesWithTheGatewaysMetrics(t *testing.T) {
 		}
 	}
 	dsn := backendtest.PostgresDSN(t)
-	w, flagPath, proc := newCanaryWorld(t, f, noAutomaticRollback, func(c *configs.Config) { c.Canary.LedgerDSN = dsn })
+	// The service is stopped with nothing in flight: its drain delay
+	// (NOT_SERVING while still serving) would only be waited out.
+	w, flagPath, proc := newCanaryWorldWith(t, f, func(w *world) { w.serviceDrainDelay = "0s" },
+		noAutomaticRollback, func(c *configs.Config) { c.Canary.LedgerDSN = dsn })
 	c := w.httpClient(t, agentToken)
 
 	// shadowed counts the calls that must each end in one shadow

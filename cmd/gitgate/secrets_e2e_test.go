@@ -23,12 +23,15 @@ import (
 )
 
 // Rotated secrets of TestSecretFilesRotateWhileServing (the old git token is
-// the world's gitToken).
+// the world's gitToken), and the service token's grace window: from the
+// service's reading of the new token, the gateway must read its own new
+// file (one poll, 1 s) after two calls, within it; the test then waits the
+// rest of it out with calls running.
 const (
 	rotatedGitToken = "ghp_e2eROTATEDtoken0123456789abcdefABCD"
 	oldSvcToken     = "gga_svc_rotation_old_0123456789abcdef"
 	newSvcToken     = "gga_svc_rotation_new_0123456789abcdef"
-	tokenGrace      = 15 * time.Second
+	tokenGrace      = 10 * time.Second
 )
 
 // secretVolume is a directory laid out as kubelet lays out a Secret

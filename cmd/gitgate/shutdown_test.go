@@ -13,6 +13,7 @@ import (
 // its standard error is a slog record. (`gitgate dev`, the gateway and the
 // in-process service, is checked the same way by TestDevCommand.)
 func TestServiceLogsItsShutdown(t *testing.T) {
+	t.Parallel() // it mostly waits for the service's drain on SIGTERM
 	w := newWorld(t)
 	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
 	_, proc := w.startBackend(t)

@@ -54,7 +54,10 @@ type world struct {
 	redisAddr   string       // if set, where the service finds Redis (a proxy)
 	lockTTL     string       // if set, redis.lock_ttl instead of testLockTTL
 	pgDSN       string       // the service's journal schema, kept across restarts
-	pushHook    atomic.Pointer[func(repo string)]
+	// serviceDrainDelay, if set, is the service's approach2.drain_delay
+	// instead of its default (5 s of reporting NOT_SERVING on SIGTERM).
+	serviceDrainDelay string
+	pushHook          atomic.Pointer[func(repo string)]
 	// sharedSandboxes, when set, is the sandbox directory the gateway and
 	// the service share (sandbox.local.shared).
 	sharedSandboxes string

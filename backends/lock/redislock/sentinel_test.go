@@ -45,6 +45,7 @@ func nodeGet(t *testing.T, addr, key string) string {
 // the key; never both held. Every later grant's fence is greater than
 // every earlier one, across two failovers.
 func TestSentinelLeaseAcrossFailover(t *testing.T) {
+	t.Parallel() // on a Sentinel set of its own; its time is mostly failovers and leases running out
 	s := backendtest.StartSentinel(t)
 	const ttl = 10 * time.Second
 	a, b := sentinelLocker(t, s, 1, ttl), sentinelLocker(t, s, 1, ttl)
@@ -108,6 +109,7 @@ func TestSentinelLeaseAcrossFailover(t *testing.T) {
 // unavailable, leaving the key free; once the replica answers again, grants
 // succeed.
 func TestSentinelUnreplicatedGrantFailsClosed(t *testing.T) {
+	t.Parallel() // on a Sentinel set of its own; its time is mostly failovers and leases running out
 	s := backendtest.StartSentinel(t)
 	l := sentinelLocker(t, s, 1, 2*time.Second)
 	ctx := t.Context()
@@ -142,6 +144,7 @@ func TestSentinelUnreplicatedGrantFailsClosed(t *testing.T) {
 // first half is TestSentinelUnreplicatedGrantFailsClosed's situation,
 // without the wait.
 func TestSentinelWithoutWaitRepeatsFence(t *testing.T) {
+	t.Parallel() // on a Sentinel set of its own; its time is mostly failovers and leases running out
 	s := backendtest.StartSentinel(t)
 	a, b := sentinelLocker(t, s, 0, 5*time.Second), sentinelLocker(t, s, 0, 5*time.Second)
 	ctx := t.Context()
@@ -186,6 +189,7 @@ func TestSentinelWithoutWaitRepeatsFence(t *testing.T) {
 // again by themselves afterwards. The clients do not retry (MaxRetries -1),
 // so that the failover's errors reach the locker instead of being hidden.
 func TestSentinelFailoverErrorsAreUnavailable(t *testing.T) {
+	t.Parallel() // on a Sentinel set of its own; its time is mostly failovers and leases running out
 	s := backendtest.StartSentinel(t)
 	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: s.Addrs, MaxRetries: -1})
 	t.Cleanup(func() { _ = c.Close() })

@@ -162,6 +162,7 @@ func TestUnsavedStateRoundTrips(t *testing.T) {
 }
 
 func TestBindingsExpire(t *testing.T) {
+	t.Parallel() // its own key prefix; it mostly waits for the TTL to run down
 	c := backendtest.Redis(t)
 	prefix := backendtest.RedisPrefix(t, c)
 	const ttl = 3 * time.Second

@@ -20,6 +20,7 @@ import (
 // succeed again by themselves. The load's client does not retry
 // (MaxRetries -1), so that the failovers' errors reach the store.
 func TestSentinelBindingsThroughFailovers(t *testing.T) {
+	t.Parallel() // on a Sentinel set of its own; its time is mostly the failovers
 	s := backendtest.StartSentinel(t)
 	ctx := t.Context()
 	c := s.Client()

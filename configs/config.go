@@ -12,7 +12,8 @@ import (
 // Config is the typed configuration; gitgate.yaml (DefaultYAML) lists
 // every key. Each section's type and its validation live in the file named
 // after its concern: listen.go, sandbox.go, flags.go, approach2.go,
-// git.go, state.go, projects.go; keys.go refuses unknown keys.
+// git.go, state.go, projects.go, admission.go; keys.go refuses unknown
+// keys.
 type Config struct {
 	// StateDir holds what must outlive the process on this machine (see
 	// gitgate.yaml); resolved at load time when empty.
@@ -22,6 +23,7 @@ type Config struct {
 	Sandbox   SandboxConfig            `mapstructure:"sandbox"`
 	Git       GitConfig                `mapstructure:"git"`
 	Limits    LimitsConfig             `mapstructure:"limits"`
+	Admission AdmissionConfig          `mapstructure:"admission"`
 	Backend   BackendConfig            `mapstructure:"backend"`
 	Approach2 Approach2Config          `mapstructure:"approach2"`
 	Flags     FlagsConfig              `mapstructure:"flags"`
@@ -105,7 +107,7 @@ func (c *Config) Validate() error {
 	for _, check := range []func() error{
 		c.validateListen, c.validateLog, c.validateRedis, c.validateSandbox, c.validateFlags, c.validateBackend,
 		c.validateGit, c.validateApproach2, c.validateLimits, c.validateSessions, c.validateProjects, c.validateAgents,
-		c.validateBudget, c.validateBranches, c.validateMetrics,
+		c.validateBudget, c.validateBranches, c.validateMetrics, c.validateAdmission,
 	} {
 		if err := check(); err != nil {
 			return fmt.Errorf("config: %w", err)

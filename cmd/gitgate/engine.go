@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/admit"
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/pause"
@@ -124,6 +125,13 @@ func (a *base) sandboxesShared() bool {
 		return a.cfg.Redis.Configured()
 	}
 	return true
+}
+
+// admission is the process's admission limiter (the admission section),
+// its metrics labelled with the backend its engine serves as.
+func (a *base) admission(backend backends.Name) *admit.Limiter {
+	c := a.cfg.Admission
+	return admit.New(admit.Options{Slots: c.Slots, MaxQueue: c.MaxQueue, MaxWait: c.MaxWait, Registerer: a.registry, Name: backend.String()})
 }
 
 func (a *base) projects() approach1.Projects { return liveProjects(a.cfg.Projects) }

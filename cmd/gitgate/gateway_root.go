@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/admit"
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
@@ -67,7 +68,9 @@ func newGatewayRoot(cfg *configs.Config, logOut io.Writer, secrets ...string) (*
 		a.close(ctx)
 		return nil, err
 	}
-	execs := map[backends.Name]backends.Executor{approach1.Name: once}
+	// Admission before the exactly-once layer: a call waits for a slot
+	// before it takes its workspace lock.
+	execs := map[backends.Name]backends.Executor{approach1.Name: admit.Executor(once, a.admission(approach1.Name))}
 	if cfg.Backend.Default == approach2.Name || cfg.Flags.Canary() {
 		client, err := dialApproach2(cfg.Approach2, cfg.Limits, cfg.Git)
 		if err != nil {

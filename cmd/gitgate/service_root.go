@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/backends/admit"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/backends/approach2/journal"
 	"github.com/gitgate/gitgate/backends/lock"
@@ -55,7 +56,10 @@ func newServiceRoot(ctx context.Context, cfg *configs.Config, logOut io.Writer) 
 		a.close(ctx)
 		return nil, err
 	}
-	a.predictor = engine
+	// Admission before the exactly-once layer (a call waits for a slot
+	// before it takes its workspace lock); predictions are shadow work.
+	admission := a.admission(approach2.Name)
+	a.predictor = admit.Predictor(engine, admission)
 	// Interrupted entries are settled in the background while the service
 	// serves; only writes to their workspaces wait for them. The lock wait
 	// outlasts the lock TTL, so that a dead holder's lease expires during it.
@@ -64,7 +68,7 @@ func newServiceRoot(ctx context.Context, cfg *configs.Config, logOut io.Writer) 
 		a.close(ctx)
 		return nil, err
 	}
-	return a, a.newRouter(map[backends.Name]backends.Executor{approach2.Name: once}, approach2.Name, gateway.RouterConfig{})
+	return a, a.newRouter(map[backends.Name]backends.Executor{approach2.Name: admit.Executor(once, admission)}, approach2.Name, gateway.RouterConfig{})
 }
 
 // newPool makes the warm pool the service's sandboxes come from; it is

@@ -5,6 +5,7 @@ package approach2
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -143,7 +144,10 @@ func (s *Server) Execute(req *pb.OperationRequest, stream grpc.ServerStreamingSe
 	}
 	res, err := s.cfg.Engine.Execute(ctx, goReq)
 	if err != nil {
-		return toStatus(err, true)
+		// An engine's refusal before it started anything (admission at
+		// capacity, say) keeps its mark across the wire: the gateway
+		// may then fall back for it as for a call that never arrived.
+		return toStatus(err, !errors.Is(err, backends.ErrNotStarted))
 	}
 	out, err := encodeResult(goReq.Op(), res)
 	if err != nil {

@@ -181,8 +181,9 @@ func (le *lease) watch(ctx context.Context, lastGood time.Time) {
 
 // renew makes one renewal attempt and returns the delay to the next one,
 // the new time of the last good renewal, and whether the watchdog stops.
-// A transient failure is retried every TTL/10 until TTL/2 has passed since
-// lastGood, when the lease expires; an attempt is cut off at that point too.
+// A transient failure is retried (see retryDelay) until TTL/2 has passed
+// since lastGood, when the lease expires; an attempt is cut off at that
+// point too.
 func (le *lease) renew(ctx context.Context, lastGood time.Time) (time.Duration, time.Time, bool) {
 	ttl := le.l.opts.TTL
 	start := time.Now()
@@ -203,7 +204,18 @@ func (le *lease) renew(ctx context.Context, lastGood time.Time) (time.Duration, 
 		return 0, lastGood, true
 	}
 	le.l.opts.Logger.WarnContext(ctx, "workspace lock renewal failed; retrying", "key", le.key, "holder", le.holder, "fence", le.fence, "err", err)
-	return min(ttl/10, time.Until(lastGood.Add(ttl/2))), lastGood, false
+	return retryDelay(ttl, time.Until(lastGood.Add(ttl/2)), le.l.opts.WaitTimeout), lastGood, false
+}
+
+// retryDelay is the pause before retrying a failed renewal, left before
+// the lease expires: TTL/10, but short enough that the attempt starts at
+// least margin (the replicas' wait, WaitTimeout) before the expiry, where
+// it can still succeed, and then every TTL/50 until the expiry. (A retry
+// timed at the expiry itself could only fail: after a Sentinel failover
+// the promoted master has replicas again a moment before many leases'
+// last chance.)
+func retryDelay(ttl, left, margin time.Duration) time.Duration {
+	return max(min(ttl/10, left-margin), min(ttl/50, left), 0)
 }
 
 // lose closes Lost once and records event (eventLost when Redis said the

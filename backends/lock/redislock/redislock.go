@@ -141,7 +141,8 @@ const (
 	DefaultWaitTimeout   = 500 * time.Millisecond
 )
 
-// minTTL keeps the watchdog's retry interval (TTL/10) at a few milliseconds.
+// minTTL keeps the watchdog's retry intervals (TTL/10, TTL/50 near the
+// expiry) at a millisecond or more.
 const minTTL = 30 * time.Millisecond
 
 // cleanupTimeout bounds the Redis calls that run after the caller's context

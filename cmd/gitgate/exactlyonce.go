@@ -22,7 +22,7 @@ import (
 // a workspace lock a dead holder may still have.
 func (a *base) exactlyOnce(engine *approach1.Executor, locker lock.Locker, j journal.Store, lockWait time.Duration) (*approach2.Once, error) {
 	recovery := approach2.NewRecovery(approach2.ReconcileConfig{Journal: j, Locker: locker,
-		RemoteReach: engine.RemoteReach, LockWait: lockWait, Logger: a.log})
+		RemoteReach: engine.RemoteReach, Engine: engine, LockWait: lockWait, Logger: a.log})
 	once, err := approach2.NewOnce(approach2.OnceConfig{Engine: engine, Locker: locker, Journal: j,
 		LockKey: a.lockKey, RemoteReach: engine.RemoteReach, Recovery: recovery, Logger: a.log})
 	if err != nil {

@@ -65,9 +65,10 @@ type Limiter struct {
 	opts    Options
 	metrics *metrics
 
-	mu      sync.Mutex
-	running int       // slots taken
-	queue   list.List // of *waiter, oldest first
+	mu       sync.Mutex
+	running  int       // slots taken
+	queue    list.List // of *waiter, oldest first
+	draining bool      // Drain was called: nothing queues any more
 }
 
 // waiter is a call in the queue. A slot is handed to it (granted, ready
@@ -75,6 +76,7 @@ type Limiter struct {
 type waiter struct {
 	ready   chan struct{}
 	granted bool
+	drained bool // refused by Drain (ready closed, no slot)
 }
 
 // New returns a Limiter with o's bounds (defaults filled).
@@ -119,6 +121,11 @@ func (l *Limiter) Admit(ctx context.Context) (release func(), err error) {
 		l.metrics.wait.Observe(0)
 		return l.releaser(), nil
 	}
+	if l.draining {
+		l.mu.Unlock()
+		l.metrics.refused(reasonDraining)
+		return nil, stopping()
+	}
 	if backends.IsShadow(ctx) || l.queue.Len() >= l.opts.MaxQueue {
 		waiting := l.queue.Len()
 		l.mu.Unlock()
@@ -156,6 +163,9 @@ func (l *Limiter) wait(ctx context.Context, w *waiter, el *list.Element, start t
 	switch {
 	case granted:
 		return l.releaser(), nil
+	case w.drained:
+		l.metrics.refused(reasonDraining)
+		return nil, stopping()
 	case timedOut:
 		l.metrics.refused(reasonWait)
 		return nil, l.waitedTooLong()
@@ -183,6 +193,27 @@ func (l *Limiter) release() {
 	l.metrics.set(l.running, l.queue.Len())
 }
 
+// Drain is for a process that stops (a service after its drain delay,
+// when it stops taking calls): every call waiting for a slot is refused at
+// once as not started — the gateway then sends it elsewhere instead of it
+// waiting for a slot until the stop's deadline cuts it — and so is every
+// later call that finds no free slot. Calls running, and later calls that
+// find a slot free, are not affected. Draining a nil Limiter does nothing.
+func (l *Limiter) Drain() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.draining = true
+	for front := l.queue.Front(); front != nil; front = l.queue.Front() {
+		w, _ := l.queue.Remove(front).(*waiter)
+		w.drained = true
+		close(w.ready)
+	}
+	l.metrics.set(l.running, l.queue.Len())
+}
+
 // The agent-facing refusals. Each says the call was not started, so that
 // the caller (and the gateway's fallback) knows a retry cannot apply it
 // twice.
@@ -197,6 +228,11 @@ func (l *Limiter) queueFull(shadow bool, waiting int) error {
 	return backends.NotStarted(backends.Errorf(backends.Unavailable,
 		"this gitgate process is at capacity (all %d operation slots are busy and %d calls are waiting already); %s",
 		l.opts.Slots, waiting, retryHint))
+}
+
+func stopping() error {
+	return backends.NotStarted(backends.Errorf(backends.Unavailable,
+		"this gitgate process is stopping and had no operation slot free; %s", retryHint))
 }
 
 func (l *Limiter) waitedTooLong() error {

@@ -274,8 +274,8 @@ func TestMetricsAreRegistered(t *testing.T) {
 	r2()
 	count, err := testutil.GatherAndCount(reg, "gitgate_admission_running", "gitgate_admission_waiting",
 		"gitgate_admission_wait_seconds", "gitgate_admission_refused_total")
-	if err != nil || count != 5 { // refused_total has both reasons from zero
-		t.Errorf("%d series (%v), want 5", count, err)
+	if err != nil || count != 6 { // refused_total has its three reasons from zero
+		t.Errorf("%d series (%v), want 6", count, err)
 	}
 	samples := histogramCount(t, reg, "gitgate_admission_wait_seconds")
 	if samples != 3 { // two admitted at once, one refused after waiting
@@ -314,4 +314,32 @@ func TestDefaults(t *testing.T) {
 	if l.Slots() != 0 {
 		t.Errorf("a nil Limiter has %d slots", l.Slots())
 	}
+}
+
+// TestDrainRefusesTheQueue: Drain refuses every queued call at once as
+// not started (reason draining), and every later call that finds no free
+// slot; the call running keeps its slot, and a later call that finds one
+// free still runs.
+func TestDrainRefusesTheQueue(t *testing.T) {
+	l := New(Options{Slots: 1, MaxWait: time.Hour})
+	hold := take(t, l)
+	a, b := admitLater(t.Context(), l), admitLater(t.Context(), l)
+	queued(t, l, 2)
+	l.Drain()
+	for _, ch := range []<-chan outcome{a, b} {
+		o := <-ch
+		wantRefused(t, o.err, backends.Unavailable, "this gitgate process is stopping and had no operation slot free")
+	}
+	_, err := l.Admit(t.Context())
+	wantRefused(t, err, backends.Unavailable, "stopping")
+	if v := testutil.ToFloat64(l.metrics.refusedTotal.WithLabelValues("draining")); v != 3 {
+		t.Errorf("refused_total{reason=draining} = %v, want 3", v)
+	}
+	if w := testutil.ToFloat64(l.metrics.waiting); w != 0 {
+		t.Errorf("waiting = %v after the drain, want 0", w)
+	}
+	hold()
+	take(t, l)() // a slot free: admitted although draining
+	var nilLimiter *Limiter
+	nilLimiter.Drain()
 }

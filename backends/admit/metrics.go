@@ -9,6 +9,9 @@ const (
 	reasonQueueFull = "queue_full"
 	// reasonWait: no slot became free within MaxWait.
 	reasonWait = "wait"
+	// reasonDraining: the process was stopping (Limiter.Drain) and no
+	// slot was free.
+	reasonDraining = "draining"
 )
 
 type metrics struct {
@@ -36,11 +39,11 @@ func newMetrics(reg prometheus.Registerer, name string) *metrics {
 			ConstLabels: labels, Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
 		}),
 		refusedTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gitgate_admission_refused_total", Help: "Calls refused as unavailable, having done nothing, because the process was at capacity: queue_full (every slot busy and the queue full, or shadow work, which never queues) or wait (no slot within admission.max_wait).",
+			Name: "gitgate_admission_refused_total", Help: "Calls refused as unavailable, having done nothing, because the process was at capacity: queue_full (every slot busy and the queue full, or shadow work, which never queues) wait (no slot within admission.max_wait) or draining (the process stopping, no slot free).",
 			ConstLabels: labels,
 		}, []string{"reason"}),
 	}
-	for _, r := range []string{reasonQueueFull, reasonWait} { // every series from zero, for rates and alerts
+	for _, r := range []string{reasonQueueFull, reasonWait, reasonDraining} { // every series from zero, for rates and alerts
 		m.refusedTotal.WithLabelValues(r)
 	}
 	if reg != nil {

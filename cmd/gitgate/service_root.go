@@ -33,6 +33,7 @@ type serviceRoot struct {
 	journal   *journal.Journal   // the exactly-once journal, shared with the gateways; also the Redis locks' auditor
 	pool      *sandbox.Pool      // the warm sandboxes the engine's come from
 	predictor backends.Predictor // the engine, for the gateway's shadow predictions
+	limiter   *admit.Limiter     // admission; drained when the service stops taking calls
 }
 
 // newServiceRoot assembles the service: the git engine on its own warm
@@ -59,6 +60,7 @@ func newServiceRoot(ctx context.Context, cfg *configs.Config, logOut io.Writer) 
 	// Admission before the exactly-once layer (a call waits for a slot
 	// before it takes its workspace lock); predictions are shadow work.
 	admission := a.admission(approach2.Name)
+	a.limiter = admission
 	a.predictor = admit.Predictor(engine, admission)
 	// Interrupted entries are settled in the background while the service
 	// serves; only writes to their workspaces wait for them. The lock wait
@@ -151,6 +153,10 @@ func (a *serviceRoot) serveGRPC(ctx context.Context, g *grpc.Server, hs *health.
 	hs.Shutdown() // NOT_SERVING: balancers and the gateways' health checks stop sending
 	// Still serving, while they notice, for approach2.drain_delay.
 	time.Sleep(a.cfg.Approach2.DrainDelay)
+	// Calls still waiting for a slot are refused as not started: their
+	// gateways send them elsewhere now rather than after the drain
+	// timeout cut them.
+	a.limiter.Drain()
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()
 	select {

@@ -45,8 +45,8 @@ type Approach2Config struct {
 	// that the gateways reconnect and re-resolve a dns:/// target and new
 	// service replicas get their share of calls (0: never).
 	MaxConnectionAge time.Duration `mapstructure:"max_connection_age"`
-	TokenEnv     string        `mapstructure:"token_env"`
-	TokenFile    string        `mapstructure:"token_file"`
+	TokenEnv         string        `mapstructure:"token_env"`
+	TokenFile        string        `mapstructure:"token_file"`
 	// TokenGrace is how long, after a process sees the token file change,
 	// the previous token still works: the service accepts it, and the
 	// gateway sends it beside the new one, so that processes that see the

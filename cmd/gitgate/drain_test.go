@@ -17,7 +17,6 @@ import (
 // MCP is still served, each answer closing its connection (keep-alive
 // off), for listen.drain_delay; then the MCP listener closes.
 func TestDrainTurnsAwayWhileServing(t *testing.T) {
-	t.Parallel() // it mostly waits out the drain delay, idle
 	w := newWorld(t)
 	w.cfg.Listen.DrainDelay = 10 * time.Second // far longer than the checks below take
 	w.startHTTP(t)

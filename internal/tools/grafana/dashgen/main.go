@@ -223,6 +223,13 @@ func rows() []row {
 				t(`max by (instance, op) (`+sel("gitgate_operations_in_flight")+`)`, "{{instance}} {{op}}")), 8, 10),
 			panel("Git processes by operation", "git commands started per second, by backend and operation.", unitPerSec, 12,
 				t(rate("backend, op", "gitgate_git_processes_total"), "{{backend}} {{op}}")),
+			panel("Admission: slots taken and calls waiting", "Operations holding an admission slot and calls queued for one, per instance and backend (admission.slots bounds the first).", unitCount, 8,
+				t(`max by (instance, backend) (`+sel("gitgate_admission_running")+`)`, "running {{instance}} {{backend}}"),
+				t(`max by (instance, backend) (`+sel("gitgate_admission_waiting")+`)`, "waiting {{instance}} {{backend}}")),
+			panel("Admission: wait for a slot", "P95 of the time calls waited for an admission slot, by backend; near admission.max_wait the process needs more CPU or replicas.", unitSeconds, 8,
+				t(quantile("0.95", "backend", "gitgate_admission_wait_seconds"), "{{backend}}")),
+			panel("Admission: calls refused at capacity", "Calls refused as unavailable having done nothing, by backend and reason (queue_full, wait, draining).", unitPerSec, 8,
+				t(rate("backend, reason", "gitgate_admission_refused_total"), "{{backend}} {{reason}}")),
 		}},
 		{"Where does the traffic go?", []cog.Builder[dashboard.Panel]{
 			panel("Calls by operation and backend", "Calls per second by operation and the backend that served them.", unitPerSec, 8,

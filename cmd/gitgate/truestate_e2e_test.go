@@ -146,12 +146,19 @@ func trueStateMatrix(t *testing.T, rolledBack bool) {
 			}
 		}
 
-		// The admin status.
-		st := adminStatus(t, w)
+		// The admin status. Its source is what the flag provider applies,
+		// which follows the file within its check interval: the calls
+		// above may already go where the override sends them while the
+		// provider still applies the file's previous switch.
+		var st admin.Status
 		source := map[[2]bool]flags.KillSource{{false, false}: flags.KillOff, {true, false}: flags.KillFlags, {false, true}: flags.KillOverride, {true, true}: flags.KillBoth}[[2]bool{tc.fileKill, tc.override}]
-		if st.Kill.Effective != killed || st.Kill.Flags != tc.fileKill || (st.Kill.Override != nil) != tc.override || st.Kill.Source != source || st.FailSafe != "" {
-			t.Fatalf("%s: /status kill switch %+v (fail-safe %q), want effective %v from %s", name, st.Kill, st.FailSafe, killed, source)
-		}
+		testkit.EventuallyNil(t, name+": /status shows the kill switch", func() error {
+			st = adminStatus(t, w)
+			if st.Kill.Effective != killed || st.Kill.Flags != tc.fileKill || (st.Kill.Override != nil) != tc.override || st.Kill.Source != source || st.FailSafe != "" {
+				return fmt.Errorf("/status kill switch %+v (fail-safe %q), want effective %v from %s", st.Kill, st.FailSafe, killed, source)
+			}
+			return nil
+		})
 		if tc.override && (st.Kill.Override.By != "oncall" || st.Kill.Override.Reason != "matrix") {
 			t.Fatalf("%s: override %+v", name, st.Kill.Override)
 		}

@@ -27,12 +27,17 @@ TEST_FIRST := ./cmd/gitgate ./backends/approach2 ./backends/sandbox/e2b ./backen
 # -timeout catches a hung test, not a slow machine: cmd/gitgate takes about
 # 6 minutes on an idle two-core machine and more than twice that when the
 # machine is busy.
+# GITGATE_TEST_BINARY: the end-to-end tests start bin/gitgate, built just
+# before, instead of linking their own (up to half a minute on a busy
+# machine). -parallel 4: most of cmd/gitgate's parallel tests wait on child
+# processes, failovers, drain delays and HAProxy checks rather than use CPU;
+# with go test's default (GOMAXPROCS, 2 here) they queued behind each other.
 # -vet=off: lint, before, ran go vet ./... with every analyzer; go test's
 # own vet pass (a subset, keyed apart from lint's so never a cache hit)
 # would repeat it on every package before its tests start.
 test: lint check-generated services chromium haproxy pushgateway rules-test dashboard-lint build deploy-check ## Lint, check generated code, start PostgreSQL and Redis if down, test the alert rules, build, run every test (with -race, but for the few NORACE_TESTS)
-	$(GO) test -race -vet=off -count=1 -timeout 30m -skip '$(NORACE_TESTS)|$(FLEET_TESTS)' $(TEST_FIRST) $$($(GO) list ./... | grep -v -x -e '$(NORACE_WHOLE)')
-	$(GO) test -vet=off -count=1 -timeout 30m -run '$(NORACE_TESTS)' $(NORACE_PKGS)
+	GITGATE_TEST_BINARY=$(CURDIR)/bin/gitgate $(GO) test -race -vet=off -count=1 -timeout 30m -parallel 4 -skip '$(NORACE_TESTS)|$(FLEET_TESTS)' $(TEST_FIRST) $$($(GO) list ./... | grep -v -x -e '$(NORACE_WHOLE)')
+	GITGATE_TEST_BINARY=$(CURDIR)/bin/gitgate $(GO) test -vet=off -count=1 -timeout 30m -run '$(NORACE_TESTS)' $(NORACE_PKGS)
 	$(GO) test -vet=off -count=1 -timeout 30m ./internal/ledgergen
 
 # Tests that push megabytes through one call after another, with nothing

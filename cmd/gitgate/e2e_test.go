@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,10 +94,19 @@ var (
 	buildErr  error
 )
 
-// gitgateBinary builds the gitgate binary once per test run.
+// gitgateBinary builds the gitgate binary once per test run, or uses the
+// one GITGATE_TEST_BINARY names (make test's bin/gitgate, built from the
+// same tree just before).
 func gitgateBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv("GITGATE_TEST_BINARY"); p != "" {
+			binPath, buildErr = p, nil
+			if _, err := os.Stat(p); err != nil {
+				buildErr = fmt.Errorf("GITGATE_TEST_BINARY: %w", err)
+			}
+			return
+		}
 		dir, err := os.MkdirTemp("", "gitgate-bin-") //nolint:usetesting // one binary for every test of the run: the first test's t.TempDir would go with it
 		if err != nil {
 			buildErr = err

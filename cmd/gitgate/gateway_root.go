@@ -218,6 +218,10 @@ func (a *gatewayRoot) hiddenPaths() []string {
 	return out
 }
 
+// stoppingAnswerTime bounds, past the drain timeout, the wait for the calls
+// cut by it to send their answer (unavailable: retry).
+const stoppingAnswerTime = 2 * time.Second
+
 // serveHTTP serves MCP on mcpLn and the admin endpoints on adminLn until ctx
 // ends, then drains: /readyz answers 503 "draining" at once while MCP is
 // still served, keep-alive off, for listen.drain_delay (the load balancer's
@@ -230,6 +234,12 @@ func (a *gatewayRoot) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener
 	}
 	var draining drainState
 	mcpHTTP := newHTTPServer(srv.HTTPHandler(), a.log)
+	// The calls still in flight at the drain timeout are cancelled with
+	// mcpserver.ErrStopping, so that they answer unavailable (retry), and
+	// get a moment to write that answer.
+	calls, stopCalls := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopCalls(nil)
+	mcpHTTP.BaseContext = func(net.Listener) context.Context { return calls }
 	adminHTTP := newHTTPServer(draining.readyz(a.adminHandler()), a.log)
 	errc := make(chan error, 2)
 	go func() { errc <- mcpHTTP.Serve(mcpLn) }()
@@ -241,7 +251,12 @@ func (a *gatewayRoot) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
-	_ = mcpHTTP.Shutdown(shutdownCtx) // stops accepting, then waits for the calls in flight
+	if mcpHTTP.Shutdown(shutdownCtx) != nil { // stops accepting, then waits for the calls in flight
+		stopCalls(mcpserver.ErrStopping)
+		answered, cancelAnswered := context.WithTimeout(context.WithoutCancel(ctx), stoppingAnswerTime)
+		_ = mcpHTTP.Shutdown(answered)
+		cancelAnswered()
+	}
 	srv.Close(shutdownCtx)
 	if adminHTTP.Shutdown(shutdownCtx) != nil {
 		_ = adminHTTP.Close()

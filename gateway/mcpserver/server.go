@@ -37,6 +37,7 @@ package mcpserver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -123,6 +124,12 @@ const instructions = `gitgate runs git for you in a sandbox. Clone a repository 
 // MCP returns the underlying mcp-go server.
 func (s *Server) MCP() *server.MCPServer { return s.mcp }
 
+// ErrStopping is the cause a stopping gateway cancels the calls still in
+// flight at its drain timeout with (context.WithCancelCause on the HTTP
+// server's base context): such a call answers unavailable, telling the
+// agent to retry it, not canceled, which would say the agent gave up.
+var ErrStopping = errors.New("the gateway is stopping")
+
 // handler returns the tool handler for op: decode the arguments strictly,
 // attach the caller's principal, run, render.
 func (s *Server) handler(op backends.Op) server.ToolHandlerFunc {
@@ -141,6 +148,11 @@ func (s *Server) handler(op backends.Op) server.ToolHandlerFunc {
 		}
 		ctx = s.withProgress(ctx, op, call)
 		res, err := s.cfg.Executor.Execute(ctx, req)
+		if err != nil && errors.Is(context.Cause(ctx), ErrStopping) {
+			err = backends.WithOp(op, backends.Errorf(backends.Unavailable, "this gateway stopped before the call finished "+
+				"(its drain timeout passed); retry the same call (a write with the same idempotency_key is applied at most once), "+
+				"or check the workspace (status, log) first: %w", err))
+		}
 		if err != nil {
 			return s.errorResult(err), nil
 		}

@@ -37,8 +37,8 @@ package mcpserver
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"

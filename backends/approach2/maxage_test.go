@@ -54,11 +54,7 @@ func TestMaxConnectionAgeReconnectsWithoutFailingCalls(t *testing.T) {
 	ln := &countingListener{Listener: inner}
 	go func() { _ = g.Serve(ln) }()
 	t.Cleanup(g.Stop)
-	c, err := approach2.Dial(ln.Addr().String(), approach2.ClientConfig{Token: backendtest.ServiceToken, Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c := backendtest.DialApproach2(t, ln.Addr().String(), approach2.ClientConfig{})
 
 	// A call held on the first connection past its age.
 	hold.Store(true)

@@ -3,13 +3,11 @@ package approach2_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/approach2"
 	"github.com/gitgate/gitgate/internal/backendtest"
-	"google.golang.org/grpc"
 )
 
 // TestEngineRefusalNotStartedCrossesTheWire: an engine error marked not
@@ -19,20 +17,7 @@ import (
 func TestEngineRefusalNotStartedCrossesTheWire(t *testing.T) {
 	var refuse error
 	engine := backends.ExecutorFunc(func(context.Context, backends.Request) (backends.Result, error) { return nil, refuse })
-	srv := approach2.NewServer(approach2.ServerConfig{Engine: engine, Token: backendtest.ServiceToken})
-	g := grpc.NewServer(srv.ServerOptions()...)
-	srv.Register(g)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(ln) }()
-	t.Cleanup(g.Stop)
-	c, err := approach2.Dial(ln.Addr().String(), approach2.ClientConfig{Token: backendtest.ServiceToken, Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c := backendtest.ServeApproach2(t, engine, approach2.ClientConfig{})
 	for _, tc := range []struct {
 		err        error
 		notStarted bool

@@ -136,7 +136,11 @@ func (r *run) flipAndHold(ctx context.Context) (aborted bool) {
 		}
 	}
 	r.flipped, _ = os.ReadFile(r.cfg.FlagPath)
-	r.say("flip: kill switch set in %s", r.cfg.FlagPath)
+	if f, err := flags.Load(r.cfg.FlagPath); err == nil && f.Kill() {
+		r.say("flip: kill switch set in %s", r.cfg.FlagPath)
+	} else {
+		r.say("flip: the kill switch could not be set in %s; the overrides follow", r.cfg.FlagPath)
+	}
 	bySource := r.waitAll(ctx, r.cfg.MaxTimeToEffect, func(_ int, st State) bool { return st.Killed() })
 	if ctx.Err() != nil {
 		probes.stop()

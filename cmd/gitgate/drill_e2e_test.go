@@ -331,14 +331,21 @@ func (d *drillDriver) runActingAt(t *testing.T, prefix string, act func(*exec.Cm
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(stderr)
+	var seen strings.Builder // the drill's log up to the line acted on
+	acted := false
 	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
 		if strings.HasPrefix(sc.Text(), prefix) {
 			act(cmd)
+			acted = true
 			break
 		}
 	}
 	_, _ = io.Copy(io.Discard, stderr)
 	err = cmd.Wait()
+	if !acted {
+		t.Fatalf("the drill ended (%v) before it logged %q; its log:\n%s\nits output:\n%s", err, prefix, seen.String(), stdout.String())
+	}
 	return stdout.String(), err
 }
 

@@ -27,15 +27,29 @@ func (d *drainState) readyz(h http.Handler) http.Handler {
 	})
 }
 
-// turnAway starts the drain of a gateway serving mcp: /readyz answers 503
-// from now on, keep-alive is off (idle connections close now, busy ones
-// after their response, so clients and load balancers reconnect, to
-// another gateway once their health check saw the 503), and MCP is still
-// served for delay. It returns early with the error of a listener that
-// failed meanwhile (errc), nil otherwise.
-func (a *gatewayRoot) turnAway(mcp *http.Server, d *drainState, delay time.Duration, errc <-chan error) error {
+// closeAfter wraps the MCP handler h: while draining, every answer carries
+// "Connection: close", so the server closes each connection right after
+// its answer and the client reconnects (to another gateway once the load
+// balancer's check saw the 503). Connections idle when the drain starts
+// stay open until the listener closes: closing them at once (as
+// http.Server.SetKeepAlivesEnabled(false) does) races a client that is
+// sending on one just then, and that client's POST fails with a
+// connection reset it cannot safely retry.
+func (d *drainState) closeAfter(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.on.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// turnAway starts the drain of a gateway serving MCP: /readyz answers 503
+// from now on, every MCP answer closes its connection (closeAfter), and MCP
+// is still served for delay. It returns early with the error of a listener
+// that failed meanwhile (errc), nil otherwise.
+func (a *gatewayRoot) turnAway(d *drainState, delay time.Duration, errc <-chan error) error {
 	d.start()
-	mcp.SetKeepAlivesEnabled(false)
 	if delay <= 0 {
 		return nil
 	}

@@ -224,7 +224,7 @@ const stoppingAnswerTime = 2 * time.Second
 
 // serveHTTP serves MCP on mcpLn and the admin endpoints on adminLn until ctx
 // ends, then drains: /readyz answers 503 "draining" at once while MCP is
-// still served, keep-alive off, for listen.drain_delay (the load balancer's
+// still served, each answer closing its connection, for listen.drain_delay (the load balancer's
 // check turns traffic away meanwhile); then the MCP listener closes and the
 // calls in flight get up to drain to finish; the admin listener closes last.
 func (a *gatewayRoot) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener, drain time.Duration) error {
@@ -233,7 +233,7 @@ func (a *gatewayRoot) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener
 		return err
 	}
 	var draining drainState
-	mcpHTTP := newHTTPServer(srv.HTTPHandler(), a.log)
+	mcpHTTP := newHTTPServer(draining.closeAfter(srv.HTTPHandler()), a.log)
 	// The calls still in flight at the drain timeout are cancelled with
 	// mcpserver.ErrStopping, so that they answer unavailable (retry), and
 	// get a moment to write that answer.
@@ -246,7 +246,7 @@ func (a *gatewayRoot) serveHTTP(ctx context.Context, mcpLn, adminLn net.Listener
 	go func() { errc <- adminHTTP.Serve(adminLn) }()
 	select {
 	case <-ctx.Done():
-		err = a.turnAway(mcpHTTP, &draining, a.cfg.Listen.DrainDelay, errc)
+		err = a.turnAway(&draining, a.cfg.Listen.DrainDelay, errc)
 	case err = <-errc:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)

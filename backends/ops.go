@@ -24,6 +24,24 @@ const (
 	OpDeleteBranch     Op = "delete_branch"
 	OpListWorkspaces   Op = "list_workspaces"
 	OpReleaseWorkspace Op = "release_workspace"
+	OpFetch            Op = "fetch"
+	OpShow             Op = "show"
+	OpBlame            Op = "blame"
+	OpTags             Op = "tags"
+	OpReflog           Op = "reflog"
+	OpStashes          Op = "stashes"
+	OpMerge            Op = "merge"
+	OpRebase           Op = "rebase"
+	OpCherryPick       Op = "cherry_pick"
+	OpRevert           Op = "revert"
+	OpReset            Op = "reset"
+	OpRestore          Op = "restore"
+	OpStash            Op = "stash"
+	OpTag              Op = "tag"
+	OpMarkResolved     Op = "mark_resolved"
+	OpContinue         Op = "continue"
+	OpAbort            Op = "abort"
+	OpForkWorkspace    Op = "fork_workspace"
 )
 
 // Kind says whether an operation only reads or may change state. Reads may be
@@ -146,6 +164,64 @@ var opTable = []OpInfo{
 	{Op: OpReleaseWorkspace, newRequest: func() Request { return &ReleaseWorkspaceRequest{} }, newResult: func() Result { return &ReleaseWorkspaceResult{} },
 		Kind: Write, Destructive: true, Title: "Release workspace",
 		Summary: "Delete a workspace; refused while it has unpushed commits or uncommitted changes unless force is set."},
+	// fetch changes the workspace (its remote-tracking refs and objects):
+	// a write, so that it takes the workspace's lock and is never mirrored
+	// (a mirrored read would fetch twice); it is idempotent, so a started
+	// one is settled by running it again.
+	{Op: OpFetch, newRequest: func() Request { return &FetchRequest{} }, newResult: func() Result { return &FetchResult{} },
+		Kind: Write, Idempotent: true, Remote: true, Progress: true, Title: "Fetch",
+		Summary: "Update the remote-tracking branches (origin/...) from the remote; never touches your branches or work tree."},
+	{Op: OpShow, newRequest: func() Request { return &ShowRequest{} }, newResult: func() Result { return &ShowResult{} },
+		Kind: Read, Idempotent: true, Title: "Show",
+		Summary: "Show a commit with its diff, or a file as it is at a revision, paged."},
+	{Op: OpBlame, newRequest: func() Request { return &BlameRequest{} }, newResult: func() Result { return &BlameResult{} },
+		Kind: Read, Idempotent: true, Title: "Blame",
+		Summary: "Show which commit last changed each line of a file, paged by line."},
+	{Op: OpTags, newRequest: func() Request { return &TagsRequest{} }, newResult: func() Result { return &TagsResult{} },
+		Kind: Read, Idempotent: true, Title: "Tags",
+		Summary: "List the workspace's tags."},
+	{Op: OpReflog, newRequest: func() Request { return &ReflogRequest{} }, newResult: func() Result { return &ReflogResult{} },
+		Kind: Read, Idempotent: true, Title: "Reflog",
+		Summary: "List where HEAD has been in this workspace, newest first: reset to an entry to undo."},
+	{Op: OpStashes, newRequest: func() Request { return &StashesRequest{} }, newResult: func() Result { return &StashesResult{} },
+		Kind: Read, Idempotent: true, Title: "Stashes",
+		Summary: "List the stash entries."},
+	{Op: OpMerge, newRequest: func() Request { return &MergeRequest{} }, newResult: func() Result { return &MergeResult{} },
+		Kind: Write, Title: "Merge",
+		Summary: "Merge a branch (default: the upstream) into the current branch; on conflicts the merge waits for you to resolve, then continue or abort."},
+	{Op: OpRebase, newRequest: func() Request { return &RebaseRequest{} }, newResult: func() Result { return &RebaseResult{} },
+		Kind: Write, Title: "Rebase",
+		Summary: "Replay the current branch's commits onto another branch (default: the upstream); on conflicts it waits for you to resolve, then continue or abort."},
+	{Op: OpCherryPick, newRequest: func() Request { return &CherryPickRequest{} }, newResult: func() Result { return &CherryPickResult{} },
+		Kind: Write, Title: "Cherry-pick",
+		Summary: "Apply existing commits on top of the current branch; on conflicts it waits for you to resolve, then continue or abort."},
+	{Op: OpRevert, newRequest: func() Request { return &RevertRequest{} }, newResult: func() Result { return &RevertResult{} },
+		Kind: Write, Title: "Revert",
+		Summary: "Create commits that undo existing ones; on conflicts it waits for you to resolve, then continue or abort."},
+	{Op: OpReset, newRequest: func() Request { return &ResetRequest{} }, newResult: func() Result { return &ResetResult{} },
+		Kind: Write, Destructive: true, Title: "Reset branch",
+		Summary: "Move the current branch to a commit, keeping your changes (mixed, soft); hard discards them and must be asked for."},
+	{Op: OpRestore, newRequest: func() Request { return &RestoreRequest{} }, newResult: func() Result { return &RestoreResult{} },
+		Kind: Write, Destructive: true, Idempotent: true, Title: "Restore paths",
+		Summary: "Discard uncommitted changes to paths (or unstage them with staged)."},
+	{Op: OpStash, newRequest: func() Request { return &StashRequest{} }, newResult: func() Result { return &StashResult{} },
+		Kind: Write, Destructive: true, Title: "Stash",
+		Summary: "Set uncommitted changes aside (push) and bring them back (pop, apply), or drop an entry."},
+	{Op: OpTag, newRequest: func() Request { return &TagRequest{} }, newResult: func() Result { return &TagResult{} },
+		Kind: Write, Title: "Tag",
+		Summary: "Create a lightweight or annotated tag; it reaches the remote only when push names it."},
+	{Op: OpMarkResolved, newRequest: func() Request { return &MarkResolvedRequest{} }, newResult: func() Result { return &MarkResolvedResult{} },
+		Kind: Write, Idempotent: true, Title: "Mark resolved",
+		Summary: "Mark conflicted paths resolved once their files hold the resolution."},
+	{Op: OpContinue, newRequest: func() Request { return &ContinueRequest{} }, newResult: func() Result { return &ContinueResult{} },
+		Kind: Write, Title: "Continue",
+		Summary: "Continue the merge, rebase, cherry-pick or revert in progress once every conflict is resolved."},
+	{Op: OpAbort, newRequest: func() Request { return &AbortRequest{} }, newResult: func() Result { return &AbortResult{} },
+		Kind: Write, Destructive: true, Title: "Abort",
+		Summary: "Abandon the merge, rebase, cherry-pick or revert in progress: the workspace returns to where it was before it."},
+	{Op: OpForkWorkspace, newRequest: func() Request { return &ForkWorkspaceRequest{} }, newResult: func() Result { return &ForkWorkspaceResult{} },
+		Kind: Write, Title: "Fork workspace",
+		Summary: "Make a new workspace on a new branch from one of yours, sharing its objects: much cheaper than a clone."},
 }
 
 var opIndex = func() map[Op]OpInfo {

@@ -39,13 +39,16 @@ type CloneRequest struct {
 // PullRequest fetches the current branch's upstream and integrates it.
 type PullRequest struct {
 	Scope
-	Mode string `json:"mode,omitempty" jsonschema:"ff-only (default): refuse unless a fast-forward is possible; merge: create a merge commit when needed (aborted on conflicts)"`
+	Mode string `json:"mode,omitempty" jsonschema:"ff-only (default): refuse unless a fast-forward is possible; merge: create a merge commit when needed (on conflicts the merge waits for you: resolve, then continue or abort)"`
 }
 
 // PushRequest pushes a local branch to the workspace's remote.
 type PushRequest struct {
 	Scope
 	Branch string `json:"branch,omitempty" jsonschema:"local branch to push (default: the current branch); pushed to the branch of the same name"`
+	// Tags are pushed beside the branch; an existing remote tag is never
+	// moved.
+	Tags []string `json:"tags,omitempty" jsonschema:"also push these local tags (a tag already on the remote is never moved)"`
 }
 
 // StatusRequest asks for the workspace's status.

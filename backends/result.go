@@ -58,16 +58,18 @@ type PullResult struct {
 	Updated  bool   `json:"updated" jsonschema:"true when HEAD moved"`
 	Merged   bool   `json:"merged,omitempty" jsonschema:"true when a merge commit was created"`
 	Upstream string `json:"upstream,omitempty"`
+	Stopped
 }
 
 // PushResult reports a finished push.
 type PushResult struct {
 	Served
-	Branch    string `json:"branch"`
-	RemoteRef string `json:"remote_ref"`
-	Head      string `json:"head" jsonschema:"commit id now at the remote ref"`
-	Created   bool   `json:"created,omitempty" jsonschema:"true when the remote branch was created"`
-	UpToDate  bool   `json:"up_to_date,omitempty" jsonschema:"true when the remote already had this commit"`
+	Branch    string   `json:"branch"`
+	RemoteRef string   `json:"remote_ref"`
+	Head      string   `json:"head" jsonschema:"commit id now at the remote ref"`
+	Created   bool     `json:"created,omitempty" jsonschema:"true when the remote branch was created"`
+	UpToDate  bool     `json:"up_to_date,omitempty" jsonschema:"true when the remote already had this commit"`
+	Tags      []string `json:"tags,omitempty" jsonschema:"the tags pushed (or already on the remote at the same commit)"`
 }
 
 // StatusEntry is one changed path.
@@ -88,6 +90,10 @@ type StatusResult struct {
 	Behind   int           `json:"behind" jsonschema:"commits on the upstream not on the branch"`
 	Clean    bool          `json:"clean" jsonschema:"true when nothing is changed, staged or untracked"`
 	Entries  []StatusEntry `json:"entries"`
+	// InProgress and Conflicts show a merge-like operation waiting for
+	// the agent (see Stopped).
+	InProgress string         `json:"in_progress,omitempty" jsonschema:"merge, rebase, cherry_pick or revert when one stopped on conflicts and waits for continue or abort"`
+	Conflicts  []ConflictPath `json:"conflicts,omitempty" jsonschema:"unmerged paths with their index stages"`
 }
 
 // Truncation says whether a paged output was cut and where to continue.

@@ -237,6 +237,24 @@ type OperationRequest struct {
 	//	*OperationRequest_ListWorkspaces
 	//	*OperationRequest_ReleaseWorkspace
 	//	*OperationRequest_DeleteBranch
+	//	*OperationRequest_Fetch
+	//	*OperationRequest_Show
+	//	*OperationRequest_Blame
+	//	*OperationRequest_Tags
+	//	*OperationRequest_Reflog
+	//	*OperationRequest_Stashes
+	//	*OperationRequest_Merge
+	//	*OperationRequest_Rebase
+	//	*OperationRequest_CherryPick
+	//	*OperationRequest_Revert
+	//	*OperationRequest_Reset_
+	//	*OperationRequest_Restore
+	//	*OperationRequest_Stash
+	//	*OperationRequest_Tag
+	//	*OperationRequest_MarkResolved
+	//	*OperationRequest_Continue
+	//	*OperationRequest_Abort
+	//	*OperationRequest_ForkWorkspace
 	Operation     isOperationRequest_Operation `protobuf_oneof:"operation"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -444,6 +462,168 @@ func (x *OperationRequest) GetDeleteBranch() *DeleteBranchRequest {
 	return nil
 }
 
+func (x *OperationRequest) GetFetch() *FetchRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Fetch); ok {
+			return x.Fetch
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetShow() *ShowRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Show); ok {
+			return x.Show
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetBlame() *BlameRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Blame); ok {
+			return x.Blame
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetTags() *TagsRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Tags); ok {
+			return x.Tags
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetReflog() *ReflogRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Reflog); ok {
+			return x.Reflog
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetStashes() *StashesRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Stashes); ok {
+			return x.Stashes
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetMerge() *MergeRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Merge); ok {
+			return x.Merge
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetRebase() *RebaseRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Rebase); ok {
+			return x.Rebase
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetCherryPick() *CherryPickRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_CherryPick); ok {
+			return x.CherryPick
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetRevert() *RevertRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Revert); ok {
+			return x.Revert
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetReset_() *ResetRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Reset_); ok {
+			return x.Reset_
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetRestore() *RestoreRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Restore); ok {
+			return x.Restore
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetStash() *StashRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Stash); ok {
+			return x.Stash
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetTag() *TagRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Tag); ok {
+			return x.Tag
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetMarkResolved() *MarkResolvedRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_MarkResolved); ok {
+			return x.MarkResolved
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetContinue() *ContinueRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Continue); ok {
+			return x.Continue
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetAbort() *AbortRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_Abort); ok {
+			return x.Abort
+		}
+	}
+	return nil
+}
+
+func (x *OperationRequest) GetForkWorkspace() *ForkWorkspaceRequest {
+	if x != nil {
+		if x, ok := x.Operation.(*OperationRequest_ForkWorkspace); ok {
+			return x.ForkWorkspace
+		}
+	}
+	return nil
+}
+
 type isOperationRequest_Operation interface {
 	isOperationRequest_Operation()
 }
@@ -512,6 +692,78 @@ type OperationRequest_DeleteBranch struct {
 	DeleteBranch *DeleteBranchRequest `protobuf:"bytes,25,opt,name=delete_branch,json=deleteBranch,proto3,oneof"`
 }
 
+type OperationRequest_Fetch struct {
+	Fetch *FetchRequest `protobuf:"bytes,26,opt,name=fetch,proto3,oneof"`
+}
+
+type OperationRequest_Show struct {
+	Show *ShowRequest `protobuf:"bytes,27,opt,name=show,proto3,oneof"`
+}
+
+type OperationRequest_Blame struct {
+	Blame *BlameRequest `protobuf:"bytes,28,opt,name=blame,proto3,oneof"`
+}
+
+type OperationRequest_Tags struct {
+	Tags *TagsRequest `protobuf:"bytes,29,opt,name=tags,proto3,oneof"`
+}
+
+type OperationRequest_Reflog struct {
+	Reflog *ReflogRequest `protobuf:"bytes,30,opt,name=reflog,proto3,oneof"`
+}
+
+type OperationRequest_Stashes struct {
+	Stashes *StashesRequest `protobuf:"bytes,31,opt,name=stashes,proto3,oneof"`
+}
+
+type OperationRequest_Merge struct {
+	Merge *MergeRequest `protobuf:"bytes,32,opt,name=merge,proto3,oneof"`
+}
+
+type OperationRequest_Rebase struct {
+	Rebase *RebaseRequest `protobuf:"bytes,33,opt,name=rebase,proto3,oneof"`
+}
+
+type OperationRequest_CherryPick struct {
+	CherryPick *CherryPickRequest `protobuf:"bytes,34,opt,name=cherry_pick,json=cherryPick,proto3,oneof"`
+}
+
+type OperationRequest_Revert struct {
+	Revert *RevertRequest `protobuf:"bytes,35,opt,name=revert,proto3,oneof"`
+}
+
+type OperationRequest_Reset_ struct {
+	Reset_ *ResetRequest `protobuf:"bytes,36,opt,name=reset,proto3,oneof"`
+}
+
+type OperationRequest_Restore struct {
+	Restore *RestoreRequest `protobuf:"bytes,37,opt,name=restore,proto3,oneof"`
+}
+
+type OperationRequest_Stash struct {
+	Stash *StashRequest `protobuf:"bytes,38,opt,name=stash,proto3,oneof"`
+}
+
+type OperationRequest_Tag struct {
+	Tag *TagRequest `protobuf:"bytes,39,opt,name=tag,proto3,oneof"`
+}
+
+type OperationRequest_MarkResolved struct {
+	MarkResolved *MarkResolvedRequest `protobuf:"bytes,40,opt,name=mark_resolved,json=markResolved,proto3,oneof"`
+}
+
+type OperationRequest_Continue struct {
+	Continue *ContinueRequest `protobuf:"bytes,41,opt,name=continue,proto3,oneof"`
+}
+
+type OperationRequest_Abort struct {
+	Abort *AbortRequest `protobuf:"bytes,42,opt,name=abort,proto3,oneof"`
+}
+
+type OperationRequest_ForkWorkspace struct {
+	ForkWorkspace *ForkWorkspaceRequest `protobuf:"bytes,43,opt,name=fork_workspace,json=forkWorkspace,proto3,oneof"`
+}
+
 func (*OperationRequest_Clone) isOperationRequest_Operation() {}
 
 func (*OperationRequest_Pull) isOperationRequest_Operation() {}
@@ -543,6 +795,42 @@ func (*OperationRequest_ListWorkspaces) isOperationRequest_Operation() {}
 func (*OperationRequest_ReleaseWorkspace) isOperationRequest_Operation() {}
 
 func (*OperationRequest_DeleteBranch) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Fetch) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Show) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Blame) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Tags) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Reflog) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Stashes) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Merge) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Rebase) isOperationRequest_Operation() {}
+
+func (*OperationRequest_CherryPick) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Revert) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Reset_) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Restore) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Stash) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Tag) isOperationRequest_Operation() {}
+
+func (*OperationRequest_MarkResolved) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Continue) isOperationRequest_Operation() {}
+
+func (*OperationRequest_Abort) isOperationRequest_Operation() {}
+
+func (*OperationRequest_ForkWorkspace) isOperationRequest_Operation() {}
 
 type OperationEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -755,6 +1043,24 @@ type OperationResult struct {
 	//	*OperationResult_ListWorkspaces
 	//	*OperationResult_ReleaseWorkspace
 	//	*OperationResult_DeleteBranch
+	//	*OperationResult_Fetch
+	//	*OperationResult_Show
+	//	*OperationResult_Blame
+	//	*OperationResult_Tags
+	//	*OperationResult_Reflog
+	//	*OperationResult_Stashes
+	//	*OperationResult_Merge
+	//	*OperationResult_Rebase
+	//	*OperationResult_CherryPick
+	//	*OperationResult_Revert
+	//	*OperationResult_Reset_
+	//	*OperationResult_Restore
+	//	*OperationResult_Stash
+	//	*OperationResult_Tag
+	//	*OperationResult_MarkResolved
+	//	*OperationResult_Continue
+	//	*OperationResult_Abort
+	//	*OperationResult_ForkWorkspace
 	Result        isOperationResult_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -948,6 +1254,168 @@ func (x *OperationResult) GetDeleteBranch() *DeleteBranchResult {
 	return nil
 }
 
+func (x *OperationResult) GetFetch() *FetchResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Fetch); ok {
+			return x.Fetch
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetShow() *ShowResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Show); ok {
+			return x.Show
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetBlame() *BlameResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Blame); ok {
+			return x.Blame
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetTags() *TagsResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Tags); ok {
+			return x.Tags
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetReflog() *ReflogResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Reflog); ok {
+			return x.Reflog
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetStashes() *StashesResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Stashes); ok {
+			return x.Stashes
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetMerge() *MergeResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Merge); ok {
+			return x.Merge
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetRebase() *RebaseResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Rebase); ok {
+			return x.Rebase
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetCherryPick() *CherryPickResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_CherryPick); ok {
+			return x.CherryPick
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetRevert() *RevertResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Revert); ok {
+			return x.Revert
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetReset_() *ResetResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Reset_); ok {
+			return x.Reset_
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetRestore() *RestoreResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Restore); ok {
+			return x.Restore
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetStash() *StashResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Stash); ok {
+			return x.Stash
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetTag() *TagResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Tag); ok {
+			return x.Tag
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetMarkResolved() *MarkResolvedResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_MarkResolved); ok {
+			return x.MarkResolved
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetContinue() *ContinueResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Continue); ok {
+			return x.Continue
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetAbort() *AbortResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_Abort); ok {
+			return x.Abort
+		}
+	}
+	return nil
+}
+
+func (x *OperationResult) GetForkWorkspace() *ForkWorkspaceResult {
+	if x != nil {
+		if x, ok := x.Result.(*OperationResult_ForkWorkspace); ok {
+			return x.ForkWorkspace
+		}
+	}
+	return nil
+}
+
 type isOperationResult_Result interface {
 	isOperationResult_Result()
 }
@@ -1016,6 +1484,78 @@ type OperationResult_DeleteBranch struct {
 	DeleteBranch *DeleteBranchResult `protobuf:"bytes,25,opt,name=delete_branch,json=deleteBranch,proto3,oneof"`
 }
 
+type OperationResult_Fetch struct {
+	Fetch *FetchResult `protobuf:"bytes,26,opt,name=fetch,proto3,oneof"`
+}
+
+type OperationResult_Show struct {
+	Show *ShowResult `protobuf:"bytes,27,opt,name=show,proto3,oneof"`
+}
+
+type OperationResult_Blame struct {
+	Blame *BlameResult `protobuf:"bytes,28,opt,name=blame,proto3,oneof"`
+}
+
+type OperationResult_Tags struct {
+	Tags *TagsResult `protobuf:"bytes,29,opt,name=tags,proto3,oneof"`
+}
+
+type OperationResult_Reflog struct {
+	Reflog *ReflogResult `protobuf:"bytes,30,opt,name=reflog,proto3,oneof"`
+}
+
+type OperationResult_Stashes struct {
+	Stashes *StashesResult `protobuf:"bytes,31,opt,name=stashes,proto3,oneof"`
+}
+
+type OperationResult_Merge struct {
+	Merge *MergeResult `protobuf:"bytes,32,opt,name=merge,proto3,oneof"`
+}
+
+type OperationResult_Rebase struct {
+	Rebase *RebaseResult `protobuf:"bytes,33,opt,name=rebase,proto3,oneof"`
+}
+
+type OperationResult_CherryPick struct {
+	CherryPick *CherryPickResult `protobuf:"bytes,34,opt,name=cherry_pick,json=cherryPick,proto3,oneof"`
+}
+
+type OperationResult_Revert struct {
+	Revert *RevertResult `protobuf:"bytes,35,opt,name=revert,proto3,oneof"`
+}
+
+type OperationResult_Reset_ struct {
+	Reset_ *ResetResult `protobuf:"bytes,36,opt,name=reset,proto3,oneof"`
+}
+
+type OperationResult_Restore struct {
+	Restore *RestoreResult `protobuf:"bytes,37,opt,name=restore,proto3,oneof"`
+}
+
+type OperationResult_Stash struct {
+	Stash *StashResult `protobuf:"bytes,38,opt,name=stash,proto3,oneof"`
+}
+
+type OperationResult_Tag struct {
+	Tag *TagResult `protobuf:"bytes,39,opt,name=tag,proto3,oneof"`
+}
+
+type OperationResult_MarkResolved struct {
+	MarkResolved *MarkResolvedResult `protobuf:"bytes,40,opt,name=mark_resolved,json=markResolved,proto3,oneof"`
+}
+
+type OperationResult_Continue struct {
+	Continue *ContinueResult `protobuf:"bytes,41,opt,name=continue,proto3,oneof"`
+}
+
+type OperationResult_Abort struct {
+	Abort *AbortResult `protobuf:"bytes,42,opt,name=abort,proto3,oneof"`
+}
+
+type OperationResult_ForkWorkspace struct {
+	ForkWorkspace *ForkWorkspaceResult `protobuf:"bytes,43,opt,name=fork_workspace,json=forkWorkspace,proto3,oneof"`
+}
+
 func (*OperationResult_Clone) isOperationResult_Result() {}
 
 func (*OperationResult_Pull) isOperationResult_Result() {}
@@ -1047,6 +1587,42 @@ func (*OperationResult_ListWorkspaces) isOperationResult_Result() {}
 func (*OperationResult_ReleaseWorkspace) isOperationResult_Result() {}
 
 func (*OperationResult_DeleteBranch) isOperationResult_Result() {}
+
+func (*OperationResult_Fetch) isOperationResult_Result() {}
+
+func (*OperationResult_Show) isOperationResult_Result() {}
+
+func (*OperationResult_Blame) isOperationResult_Result() {}
+
+func (*OperationResult_Tags) isOperationResult_Result() {}
+
+func (*OperationResult_Reflog) isOperationResult_Result() {}
+
+func (*OperationResult_Stashes) isOperationResult_Result() {}
+
+func (*OperationResult_Merge) isOperationResult_Result() {}
+
+func (*OperationResult_Rebase) isOperationResult_Result() {}
+
+func (*OperationResult_CherryPick) isOperationResult_Result() {}
+
+func (*OperationResult_Revert) isOperationResult_Result() {}
+
+func (*OperationResult_Reset_) isOperationResult_Result() {}
+
+func (*OperationResult_Restore) isOperationResult_Result() {}
+
+func (*OperationResult_Stash) isOperationResult_Result() {}
+
+func (*OperationResult_Tag) isOperationResult_Result() {}
+
+func (*OperationResult_MarkResolved) isOperationResult_Result() {}
+
+func (*OperationResult_Continue) isOperationResult_Result() {}
+
+func (*OperationResult_Abort) isOperationResult_Result() {}
+
+func (*OperationResult_ForkWorkspace) isOperationResult_Result() {}
 
 type CloneRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1172,6 +1748,7 @@ type PushRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
 	Branch        string                 `protobuf:"bytes,2,opt,name=branch,proto3" json:"branch,omitempty"`
+	Tags          []string               `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1218,6 +1795,13 @@ func (x *PushRequest) GetBranch() string {
 		return x.Branch
 	}
 	return ""
+}
+
+func (x *PushRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
 }
 
 type StatusRequest struct {
@@ -2086,6 +2670,9 @@ type PullResult struct {
 	Updated       bool                   `protobuf:"varint,4,opt,name=updated,proto3" json:"updated,omitempty"`
 	Merged        bool                   `protobuf:"varint,5,opt,name=merged,proto3" json:"merged,omitempty"`
 	Upstream      string                 `protobuf:"bytes,6,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	InProgress    string                 `protobuf:"bytes,7,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	Conflicts     []*ConflictPath        `protobuf:"bytes,8,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Next          string                 `protobuf:"bytes,9,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2162,6 +2749,27 @@ func (x *PullResult) GetUpstream() string {
 	return ""
 }
 
+func (x *PullResult) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *PullResult) GetConflicts() []*ConflictPath {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *PullResult) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
 type PushResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Branch        string                 `protobuf:"bytes,1,opt,name=branch,proto3" json:"branch,omitempty"`
@@ -2169,6 +2777,7 @@ type PushResult struct {
 	Head          string                 `protobuf:"bytes,3,opt,name=head,proto3" json:"head,omitempty"`
 	Created       bool                   `protobuf:"varint,4,opt,name=created,proto3" json:"created,omitempty"`
 	UpToDate      bool                   `protobuf:"varint,5,opt,name=up_to_date,json=upToDate,proto3" json:"up_to_date,omitempty"`
+	Tags          []string               `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2236,6 +2845,13 @@ func (x *PushResult) GetUpToDate() bool {
 		return x.UpToDate
 	}
 	return false
+}
+
+func (x *PushResult) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
 }
 
 type StatusEntry struct {
@@ -2315,6 +2931,8 @@ type StatusResult struct {
 	Behind        int64                  `protobuf:"varint,5,opt,name=behind,proto3" json:"behind,omitempty"`
 	Clean         bool                   `protobuf:"varint,6,opt,name=clean,proto3" json:"clean,omitempty"`
 	Entries       []*StatusEntry         `protobuf:"bytes,7,rep,name=entries,proto3" json:"entries,omitempty"`
+	InProgress    string                 `protobuf:"bytes,8,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	Conflicts     []*ConflictPath        `protobuf:"bytes,9,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2394,6 +3012,20 @@ func (x *StatusResult) GetClean() bool {
 func (x *StatusResult) GetEntries() []*StatusEntry {
 	if x != nil {
 		return x.Entries
+	}
+	return nil
+}
+
+func (x *StatusResult) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *StatusResult) GetConflicts() []*ConflictPath {
+	if x != nil {
+		return x.Conflicts
 	}
 	return nil
 }
@@ -3424,6 +4056,2798 @@ func (x *ReleaseWorkspaceResult) GetReleased() bool {
 	return false
 }
 
+type FetchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Prune         bool                   `protobuf:"varint,2,opt,name=prune,proto3" json:"prune,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchRequest) Reset() {
+	*x = FetchRequest{}
+	mi := &file_approach2_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchRequest) ProtoMessage() {}
+
+func (x *FetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
+func (*FetchRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *FetchRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *FetchRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
+}
+
+type FetchResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updated       []*RefUpdate           `protobuf:"bytes,1,rep,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchResult) Reset() {
+	*x = FetchResult{}
+	mi := &file_approach2_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchResult) ProtoMessage() {}
+
+func (x *FetchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchResult.ProtoReflect.Descriptor instead.
+func (*FetchResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *FetchResult) GetUpdated() []*RefUpdate {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
+type ShowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Rev           string                 `protobuf:"bytes,2,opt,name=rev,proto3" json:"rev,omitempty"`
+	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Offset        int64                  `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	Limit         int64                  `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShowRequest) Reset() {
+	*x = ShowRequest{}
+	mi := &file_approach2_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShowRequest) ProtoMessage() {}
+
+func (x *ShowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShowRequest.ProtoReflect.Descriptor instead.
+func (*ShowRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ShowRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *ShowRequest) GetRev() string {
+	if x != nil {
+		return x.Rev
+	}
+	return ""
+}
+
+func (x *ShowRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ShowRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ShowRequest) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ShowResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sha           string                 `protobuf:"bytes,1,opt,name=sha,proto3" json:"sha,omitempty"`
+	Parents       []string               `protobuf:"bytes,2,rep,name=parents,proto3" json:"parents,omitempty"`
+	AuthorName    string                 `protobuf:"bytes,3,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
+	AuthorEmail   string                 `protobuf:"bytes,4,opt,name=author_email,json=authorEmail,proto3" json:"author_email,omitempty"`
+	AuthorDate    string                 `protobuf:"bytes,5,opt,name=author_date,json=authorDate,proto3" json:"author_date,omitempty"`
+	Committer     string                 `protobuf:"bytes,6,opt,name=committer,proto3" json:"committer,omitempty"`
+	Subject       string                 `protobuf:"bytes,7,opt,name=subject,proto3" json:"subject,omitempty"`
+	Body          string                 `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	Path          string                 `protobuf:"bytes,9,opt,name=path,proto3" json:"path,omitempty"`
+	Encoding      string                 `protobuf:"bytes,10,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	Content       string                 `protobuf:"bytes,11,opt,name=content,proto3" json:"content,omitempty"`
+	Diff          string                 `protobuf:"bytes,12,opt,name=diff,proto3" json:"diff,omitempty"`
+	Truncated     bool                   `protobuf:"varint,13,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	NextOffset    int64                  `protobuf:"varint,14,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShowResult) Reset() {
+	*x = ShowResult{}
+	mi := &file_approach2_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShowResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShowResult) ProtoMessage() {}
+
+func (x *ShowResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShowResult.ProtoReflect.Descriptor instead.
+func (*ShowResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ShowResult) GetSha() string {
+	if x != nil {
+		return x.Sha
+	}
+	return ""
+}
+
+func (x *ShowResult) GetParents() []string {
+	if x != nil {
+		return x.Parents
+	}
+	return nil
+}
+
+func (x *ShowResult) GetAuthorName() string {
+	if x != nil {
+		return x.AuthorName
+	}
+	return ""
+}
+
+func (x *ShowResult) GetAuthorEmail() string {
+	if x != nil {
+		return x.AuthorEmail
+	}
+	return ""
+}
+
+func (x *ShowResult) GetAuthorDate() string {
+	if x != nil {
+		return x.AuthorDate
+	}
+	return ""
+}
+
+func (x *ShowResult) GetCommitter() string {
+	if x != nil {
+		return x.Committer
+	}
+	return ""
+}
+
+func (x *ShowResult) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *ShowResult) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *ShowResult) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ShowResult) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
+}
+
+func (x *ShowResult) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+func (x *ShowResult) GetDiff() string {
+	if x != nil {
+		return x.Diff
+	}
+	return ""
+}
+
+func (x *ShowResult) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *ShowResult) GetNextOffset() int64 {
+	if x != nil {
+		return x.NextOffset
+	}
+	return 0
+}
+
+type BlameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Rev           string                 `protobuf:"bytes,3,opt,name=rev,proto3" json:"rev,omitempty"`
+	StartLine     int64                  `protobuf:"varint,4,opt,name=start_line,json=startLine,proto3" json:"start_line,omitempty"`
+	Limit         int64                  `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlameRequest) Reset() {
+	*x = BlameRequest{}
+	mi := &file_approach2_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlameRequest) ProtoMessage() {}
+
+func (x *BlameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlameRequest.ProtoReflect.Descriptor instead.
+func (*BlameRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *BlameRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *BlameRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *BlameRequest) GetRev() string {
+	if x != nil {
+		return x.Rev
+	}
+	return ""
+}
+
+func (x *BlameRequest) GetStartLine() int64 {
+	if x != nil {
+		return x.StartLine
+	}
+	return 0
+}
+
+func (x *BlameRequest) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type BlameResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Lines         []*BlameLine           `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
+	Truncated     bool                   `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	NextLine      int64                  `protobuf:"varint,4,opt,name=next_line,json=nextLine,proto3" json:"next_line,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlameResult) Reset() {
+	*x = BlameResult{}
+	mi := &file_approach2_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlameResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlameResult) ProtoMessage() {}
+
+func (x *BlameResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlameResult.ProtoReflect.Descriptor instead.
+func (*BlameResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *BlameResult) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *BlameResult) GetLines() []*BlameLine {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+func (x *BlameResult) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *BlameResult) GetNextLine() int64 {
+	if x != nil {
+		return x.NextLine
+	}
+	return 0
+}
+
+type TagsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagsRequest) Reset() {
+	*x = TagsRequest{}
+	mi := &file_approach2_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagsRequest) ProtoMessage() {}
+
+func (x *TagsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagsRequest.ProtoReflect.Descriptor instead.
+func (*TagsRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *TagsRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+type TagsResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tags          []*Tag                 `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagsResult) Reset() {
+	*x = TagsResult{}
+	mi := &file_approach2_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagsResult) ProtoMessage() {}
+
+func (x *TagsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagsResult.ProtoReflect.Descriptor instead.
+func (*TagsResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *TagsResult) GetTags() []*Tag {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+type ReflogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Limit         int64                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Skip          int64                  `protobuf:"varint,3,opt,name=skip,proto3" json:"skip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReflogRequest) Reset() {
+	*x = ReflogRequest{}
+	mi := &file_approach2_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReflogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReflogRequest) ProtoMessage() {}
+
+func (x *ReflogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReflogRequest.ProtoReflect.Descriptor instead.
+func (*ReflogRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ReflogRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *ReflogRequest) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ReflogRequest) GetSkip() int64 {
+	if x != nil {
+		return x.Skip
+	}
+	return 0
+}
+
+type ReflogResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*ReflogEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	Truncated     bool                   `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	NextSkip      int64                  `protobuf:"varint,3,opt,name=next_skip,json=nextSkip,proto3" json:"next_skip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReflogResult) Reset() {
+	*x = ReflogResult{}
+	mi := &file_approach2_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReflogResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReflogResult) ProtoMessage() {}
+
+func (x *ReflogResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReflogResult.ProtoReflect.Descriptor instead.
+func (*ReflogResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ReflogResult) GetEntries() []*ReflogEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ReflogResult) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *ReflogResult) GetNextSkip() int64 {
+	if x != nil {
+		return x.NextSkip
+	}
+	return 0
+}
+
+type StashesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StashesRequest) Reset() {
+	*x = StashesRequest{}
+	mi := &file_approach2_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StashesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StashesRequest) ProtoMessage() {}
+
+func (x *StashesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StashesRequest.ProtoReflect.Descriptor instead.
+func (*StashesRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *StashesRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+type StashesResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stashes       []*StashEntry          `protobuf:"bytes,1,rep,name=stashes,proto3" json:"stashes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StashesResult) Reset() {
+	*x = StashesResult{}
+	mi := &file_approach2_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StashesResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StashesResult) ProtoMessage() {}
+
+func (x *StashesResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StashesResult.ProtoReflect.Descriptor instead.
+func (*StashesResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *StashesResult) GetStashes() []*StashEntry {
+	if x != nil {
+		return x.Stashes
+	}
+	return nil
+}
+
+type MergeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Branch        string                 `protobuf:"bytes,2,opt,name=branch,proto3" json:"branch,omitempty"`
+	FfOnly        bool                   `protobuf:"varint,3,opt,name=ff_only,json=ffOnly,proto3" json:"ff_only,omitempty"`
+	NoFf          bool                   `protobuf:"varint,4,opt,name=no_ff,json=noFf,proto3" json:"no_ff,omitempty"`
+	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeRequest) Reset() {
+	*x = MergeRequest{}
+	mi := &file_approach2_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeRequest) ProtoMessage() {}
+
+func (x *MergeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeRequest.ProtoReflect.Descriptor instead.
+func (*MergeRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *MergeRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *MergeRequest) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *MergeRequest) GetFfOnly() bool {
+	if x != nil {
+		return x.FfOnly
+	}
+	return false
+}
+
+func (x *MergeRequest) GetNoFf() bool {
+	if x != nil {
+		return x.NoFf
+	}
+	return false
+}
+
+func (x *MergeRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type MergeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Branch        string                 `protobuf:"bytes,1,opt,name=branch,proto3" json:"branch,omitempty"`
+	Before        string                 `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	After         string                 `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	UpToDate      bool                   `protobuf:"varint,4,opt,name=up_to_date,json=upToDate,proto3" json:"up_to_date,omitempty"`
+	FastForward   bool                   `protobuf:"varint,5,opt,name=fast_forward,json=fastForward,proto3" json:"fast_forward,omitempty"`
+	Merged        bool                   `protobuf:"varint,6,opt,name=merged,proto3" json:"merged,omitempty"`
+	InProgress    string                 `protobuf:"bytes,7,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	Conflicts     []*ConflictPath        `protobuf:"bytes,8,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Next          string                 `protobuf:"bytes,9,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeResult) Reset() {
+	*x = MergeResult{}
+	mi := &file_approach2_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeResult) ProtoMessage() {}
+
+func (x *MergeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeResult.ProtoReflect.Descriptor instead.
+func (*MergeResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *MergeResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *MergeResult) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *MergeResult) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *MergeResult) GetUpToDate() bool {
+	if x != nil {
+		return x.UpToDate
+	}
+	return false
+}
+
+func (x *MergeResult) GetFastForward() bool {
+	if x != nil {
+		return x.FastForward
+	}
+	return false
+}
+
+func (x *MergeResult) GetMerged() bool {
+	if x != nil {
+		return x.Merged
+	}
+	return false
+}
+
+func (x *MergeResult) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *MergeResult) GetConflicts() []*ConflictPath {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *MergeResult) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+type RebaseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Onto          string                 `protobuf:"bytes,2,opt,name=onto,proto3" json:"onto,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebaseRequest) Reset() {
+	*x = RebaseRequest{}
+	mi := &file_approach2_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebaseRequest) ProtoMessage() {}
+
+func (x *RebaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebaseRequest.ProtoReflect.Descriptor instead.
+func (*RebaseRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *RebaseRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *RebaseRequest) GetOnto() string {
+	if x != nil {
+		return x.Onto
+	}
+	return ""
+}
+
+type RebaseResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Branch        string                 `protobuf:"bytes,1,opt,name=branch,proto3" json:"branch,omitempty"`
+	Before        string                 `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	After         string                 `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	Replayed      int64                  `protobuf:"varint,4,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	UpToDate      bool                   `protobuf:"varint,5,opt,name=up_to_date,json=upToDate,proto3" json:"up_to_date,omitempty"`
+	InProgress    string                 `protobuf:"bytes,6,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	Conflicts     []*ConflictPath        `protobuf:"bytes,7,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Next          string                 `protobuf:"bytes,8,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebaseResult) Reset() {
+	*x = RebaseResult{}
+	mi := &file_approach2_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebaseResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebaseResult) ProtoMessage() {}
+
+func (x *RebaseResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebaseResult.ProtoReflect.Descriptor instead.
+func (*RebaseResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *RebaseResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *RebaseResult) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *RebaseResult) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *RebaseResult) GetReplayed() int64 {
+	if x != nil {
+		return x.Replayed
+	}
+	return 0
+}
+
+func (x *RebaseResult) GetUpToDate() bool {
+	if x != nil {
+		return x.UpToDate
+	}
+	return false
+}
+
+func (x *RebaseResult) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *RebaseResult) GetConflicts() []*ConflictPath {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *RebaseResult) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+type CherryPickRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Commits       []string               `protobuf:"bytes,2,rep,name=commits,proto3" json:"commits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CherryPickRequest) Reset() {
+	*x = CherryPickRequest{}
+	mi := &file_approach2_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CherryPickRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CherryPickRequest) ProtoMessage() {}
+
+func (x *CherryPickRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CherryPickRequest.ProtoReflect.Descriptor instead.
+func (*CherryPickRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *CherryPickRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *CherryPickRequest) GetCommits() []string {
+	if x != nil {
+		return x.Commits
+	}
+	return nil
+}
+
+type CherryPickResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Branch        string                 `protobuf:"bytes,1,opt,name=branch,proto3" json:"branch,omitempty"`
+	Before        string                 `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	After         string                 `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	Created       []string               `protobuf:"bytes,4,rep,name=created,proto3" json:"created,omitempty"`
+	InProgress    string                 `protobuf:"bytes,5,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	Conflicts     []*ConflictPath        `protobuf:"bytes,6,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Next          string                 `protobuf:"bytes,7,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CherryPickResult) Reset() {
+	*x = CherryPickResult{}
+	mi := &file_approach2_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CherryPickResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CherryPickResult) ProtoMessage() {}
+
+func (x *CherryPickResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CherryPickResult.ProtoReflect.Descriptor instead.
+func (*CherryPickResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *CherryPickResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *CherryPickResult) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *CherryPickResult) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *CherryPickResult) GetCreated() []string {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *CherryPickResult) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *CherryPickResult) GetConflicts() []*ConflictPath {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *CherryPickResult) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+type RevertRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Commits       []string               `protobuf:"bytes,2,rep,name=commits,proto3" json:"commits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevertRequest) Reset() {
+	*x = RevertRequest{}
+	mi := &file_approach2_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevertRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevertRequest) ProtoMessage() {}
+
+func (x *RevertRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevertRequest.ProtoReflect.Descriptor instead.
+func (*RevertRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *RevertRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *RevertRequest) GetCommits() []string {
+	if x != nil {
+		return x.Commits
+	}
+	return nil
+}
+
+type RevertResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Branch        string                 `protobuf:"bytes,1,opt,name=branch,proto3" json:"branch,omitempty"`
+	Before        string                 `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	After         string                 `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	Created       []string               `protobuf:"bytes,4,rep,name=created,proto3" json:"created,omitempty"`
+	InProgress    string                 `protobuf:"bytes,5,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	Conflicts     []*ConflictPath        `protobuf:"bytes,6,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Next          string                 `protobuf:"bytes,7,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevertResult) Reset() {
+	*x = RevertResult{}
+	mi := &file_approach2_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevertResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevertResult) ProtoMessage() {}
+
+func (x *RevertResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevertResult.ProtoReflect.Descriptor instead.
+func (*RevertResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *RevertResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *RevertResult) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *RevertResult) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *RevertResult) GetCreated() []string {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *RevertResult) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *RevertResult) GetConflicts() []*ConflictPath {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *RevertResult) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+type ResetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Ref           string                 `protobuf:"bytes,2,opt,name=ref,proto3" json:"ref,omitempty"`
+	Mode          string                 `protobuf:"bytes,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	Hard          bool                   `protobuf:"varint,4,opt,name=hard,proto3" json:"hard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetRequest) Reset() {
+	*x = ResetRequest{}
+	mi := &file_approach2_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetRequest) ProtoMessage() {}
+
+func (x *ResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetRequest.ProtoReflect.Descriptor instead.
+func (*ResetRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ResetRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *ResetRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *ResetRequest) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *ResetRequest) GetHard() bool {
+	if x != nil {
+		return x.Hard
+	}
+	return false
+}
+
+type ResetResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Branch        string                 `protobuf:"bytes,1,opt,name=branch,proto3" json:"branch,omitempty"`
+	Before        string                 `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	After         string                 `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	Mode          string                 `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetResult) Reset() {
+	*x = ResetResult{}
+	mi := &file_approach2_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetResult) ProtoMessage() {}
+
+func (x *ResetResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetResult.ProtoReflect.Descriptor instead.
+func (*ResetResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ResetResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *ResetResult) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *ResetResult) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *ResetResult) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+type RestoreRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Paths         []string               `protobuf:"bytes,2,rep,name=paths,proto3" json:"paths,omitempty"`
+	Staged        bool                   `protobuf:"varint,3,opt,name=staged,proto3" json:"staged,omitempty"`
+	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreRequest) Reset() {
+	*x = RestoreRequest{}
+	mi := &file_approach2_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreRequest) ProtoMessage() {}
+
+func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
+func (*RestoreRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *RestoreRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *RestoreRequest) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+func (x *RestoreRequest) GetStaged() bool {
+	if x != nil {
+		return x.Staged
+	}
+	return false
+}
+
+func (x *RestoreRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+type RestoreResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Paths         []string               `protobuf:"bytes,1,rep,name=paths,proto3" json:"paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreResult) Reset() {
+	*x = RestoreResult{}
+	mi := &file_approach2_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreResult) ProtoMessage() {}
+
+func (x *RestoreResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreResult.ProtoReflect.Descriptor instead.
+func (*RestoreResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *RestoreResult) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+type StashRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Workspace        string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Action           string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	Message          string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	IncludeUntracked bool                   `protobuf:"varint,4,opt,name=include_untracked,json=includeUntracked,proto3" json:"include_untracked,omitempty"`
+	Index            int64                  `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *StashRequest) Reset() {
+	*x = StashRequest{}
+	mi := &file_approach2_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StashRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StashRequest) ProtoMessage() {}
+
+func (x *StashRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StashRequest.ProtoReflect.Descriptor instead.
+func (*StashRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *StashRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *StashRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *StashRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *StashRequest) GetIncludeUntracked() bool {
+	if x != nil {
+		return x.IncludeUntracked
+	}
+	return false
+}
+
+func (x *StashRequest) GetIndex() int64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type StashResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Action        string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	Sha           string                 `protobuf:"bytes,2,opt,name=sha,proto3" json:"sha,omitempty"`
+	InProgress    string                 `protobuf:"bytes,3,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	Conflicts     []*ConflictPath        `protobuf:"bytes,4,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Next          string                 `protobuf:"bytes,5,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StashResult) Reset() {
+	*x = StashResult{}
+	mi := &file_approach2_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StashResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StashResult) ProtoMessage() {}
+
+func (x *StashResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StashResult.ProtoReflect.Descriptor instead.
+func (*StashResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *StashResult) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *StashResult) GetSha() string {
+	if x != nil {
+		return x.Sha
+	}
+	return ""
+}
+
+func (x *StashResult) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *StashResult) GetConflicts() []*ConflictPath {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *StashResult) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+type TagRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagRequest) Reset() {
+	*x = TagRequest{}
+	mi := &file_approach2_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagRequest) ProtoMessage() {}
+
+func (x *TagRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagRequest.ProtoReflect.Descriptor instead.
+func (*TagRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *TagRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *TagRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TagRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *TagRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type TagResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Annotated     bool                   `protobuf:"varint,3,opt,name=annotated,proto3" json:"annotated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagResult) Reset() {
+	*x = TagResult{}
+	mi := &file_approach2_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagResult) ProtoMessage() {}
+
+func (x *TagResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagResult.ProtoReflect.Descriptor instead.
+func (*TagResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *TagResult) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TagResult) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *TagResult) GetAnnotated() bool {
+	if x != nil {
+		return x.Annotated
+	}
+	return false
+}
+
+type MarkResolvedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Paths         []string               `protobuf:"bytes,2,rep,name=paths,proto3" json:"paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkResolvedRequest) Reset() {
+	*x = MarkResolvedRequest{}
+	mi := &file_approach2_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkResolvedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkResolvedRequest) ProtoMessage() {}
+
+func (x *MarkResolvedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkResolvedRequest.ProtoReflect.Descriptor instead.
+func (*MarkResolvedRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *MarkResolvedRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *MarkResolvedRequest) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+type MarkResolvedResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Resolved      []string               `protobuf:"bytes,1,rep,name=resolved,proto3" json:"resolved,omitempty"`
+	Remaining     []*ConflictPath        `protobuf:"bytes,2,rep,name=remaining,proto3" json:"remaining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkResolvedResult) Reset() {
+	*x = MarkResolvedResult{}
+	mi := &file_approach2_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkResolvedResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkResolvedResult) ProtoMessage() {}
+
+func (x *MarkResolvedResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkResolvedResult.ProtoReflect.Descriptor instead.
+func (*MarkResolvedResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *MarkResolvedResult) GetResolved() []string {
+	if x != nil {
+		return x.Resolved
+	}
+	return nil
+}
+
+func (x *MarkResolvedResult) GetRemaining() []*ConflictPath {
+	if x != nil {
+		return x.Remaining
+	}
+	return nil
+}
+
+type ContinueRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContinueRequest) Reset() {
+	*x = ContinueRequest{}
+	mi := &file_approach2_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContinueRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContinueRequest) ProtoMessage() {}
+
+func (x *ContinueRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContinueRequest.ProtoReflect.Descriptor instead.
+func (*ContinueRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ContinueRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *ContinueRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ContinueResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operation     string                 `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	Branch        string                 `protobuf:"bytes,2,opt,name=branch,proto3" json:"branch,omitempty"`
+	Head          string                 `protobuf:"bytes,3,opt,name=head,proto3" json:"head,omitempty"`
+	Done          bool                   `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	InProgress    string                 `protobuf:"bytes,5,opt,name=in_progress,json=inProgress,proto3" json:"in_progress,omitempty"`
+	Conflicts     []*ConflictPath        `protobuf:"bytes,6,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	Next          string                 `protobuf:"bytes,7,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContinueResult) Reset() {
+	*x = ContinueResult{}
+	mi := &file_approach2_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContinueResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContinueResult) ProtoMessage() {}
+
+func (x *ContinueResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContinueResult.ProtoReflect.Descriptor instead.
+func (*ContinueResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ContinueResult) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *ContinueResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *ContinueResult) GetHead() string {
+	if x != nil {
+		return x.Head
+	}
+	return ""
+}
+
+func (x *ContinueResult) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ContinueResult) GetInProgress() string {
+	if x != nil {
+		return x.InProgress
+	}
+	return ""
+}
+
+func (x *ContinueResult) GetConflicts() []*ConflictPath {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+func (x *ContinueResult) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+type AbortRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortRequest) Reset() {
+	*x = AbortRequest{}
+	mi := &file_approach2_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortRequest) ProtoMessage() {}
+
+func (x *AbortRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
+func (*AbortRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *AbortRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+type AbortResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Operation     string                 `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	Branch        string                 `protobuf:"bytes,2,opt,name=branch,proto3" json:"branch,omitempty"`
+	Head          string                 `protobuf:"bytes,3,opt,name=head,proto3" json:"head,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortResult) Reset() {
+	*x = AbortResult{}
+	mi := &file_approach2_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortResult) ProtoMessage() {}
+
+func (x *AbortResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortResult.ProtoReflect.Descriptor instead.
+func (*AbortResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *AbortResult) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *AbortResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *AbortResult) GetHead() string {
+	if x != nil {
+		return x.Head
+	}
+	return ""
+}
+
+type ForkWorkspaceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Branch        string                 `protobuf:"bytes,3,opt,name=branch,proto3" json:"branch,omitempty"`
+	StartPoint    string                 `protobuf:"bytes,4,opt,name=start_point,json=startPoint,proto3" json:"start_point,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForkWorkspaceRequest) Reset() {
+	*x = ForkWorkspaceRequest{}
+	mi := &file_approach2_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForkWorkspaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForkWorkspaceRequest) ProtoMessage() {}
+
+func (x *ForkWorkspaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForkWorkspaceRequest.ProtoReflect.Descriptor instead.
+func (*ForkWorkspaceRequest) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ForkWorkspaceRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *ForkWorkspaceRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ForkWorkspaceRequest) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *ForkWorkspaceRequest) GetStartPoint() string {
+	if x != nil {
+		return x.StartPoint
+	}
+	return ""
+}
+
+type ForkWorkspaceResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Branch        string                 `protobuf:"bytes,2,opt,name=branch,proto3" json:"branch,omitempty"`
+	Head          string                 `protobuf:"bytes,3,opt,name=head,proto3" json:"head,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForkWorkspaceResult) Reset() {
+	*x = ForkWorkspaceResult{}
+	mi := &file_approach2_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForkWorkspaceResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForkWorkspaceResult) ProtoMessage() {}
+
+func (x *ForkWorkspaceResult) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForkWorkspaceResult.ProtoReflect.Descriptor instead.
+func (*ForkWorkspaceResult) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ForkWorkspaceResult) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *ForkWorkspaceResult) GetBranch() string {
+	if x != nil {
+		return x.Branch
+	}
+	return ""
+}
+
+func (x *ForkWorkspaceResult) GetHead() string {
+	if x != nil {
+		return x.Head
+	}
+	return ""
+}
+
+type RefUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Before        string                 `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
+	After         string                 `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefUpdate) Reset() {
+	*x = RefUpdate{}
+	mi := &file_approach2_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefUpdate) ProtoMessage() {}
+
+func (x *RefUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefUpdate.ProtoReflect.Descriptor instead.
+func (*RefUpdate) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *RefUpdate) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *RefUpdate) GetBefore() string {
+	if x != nil {
+		return x.Before
+	}
+	return ""
+}
+
+func (x *RefUpdate) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+type BlameLine struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Line          int64                  `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	Sha           string                 `protobuf:"bytes,2,opt,name=sha,proto3" json:"sha,omitempty"`
+	Author        string                 `protobuf:"bytes,3,opt,name=author,proto3" json:"author,omitempty"`
+	Date          string                 `protobuf:"bytes,4,opt,name=date,proto3" json:"date,omitempty"`
+	Summary       string                 `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
+	Content       string                 `protobuf:"bytes,6,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlameLine) Reset() {
+	*x = BlameLine{}
+	mi := &file_approach2_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlameLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlameLine) ProtoMessage() {}
+
+func (x *BlameLine) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlameLine.ProtoReflect.Descriptor instead.
+func (*BlameLine) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *BlameLine) GetLine() int64 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *BlameLine) GetSha() string {
+	if x != nil {
+		return x.Sha
+	}
+	return ""
+}
+
+func (x *BlameLine) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *BlameLine) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+func (x *BlameLine) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *BlameLine) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
+}
+
+type Tag struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Annotated     bool                   `protobuf:"varint,3,opt,name=annotated,proto3" json:"annotated,omitempty"`
+	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Tag) Reset() {
+	*x = Tag{}
+	mi := &file_approach2_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tag) ProtoMessage() {}
+
+func (x *Tag) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tag.ProtoReflect.Descriptor instead.
+func (*Tag) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *Tag) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Tag) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Tag) GetAnnotated() bool {
+	if x != nil {
+		return x.Annotated
+	}
+	return false
+}
+
+func (x *Tag) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ReflogEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Selector      string                 `protobuf:"bytes,1,opt,name=selector,proto3" json:"selector,omitempty"`
+	Sha           string                 `protobuf:"bytes,2,opt,name=sha,proto3" json:"sha,omitempty"`
+	Action        string                 `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	Date          string                 `protobuf:"bytes,4,opt,name=date,proto3" json:"date,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReflogEntry) Reset() {
+	*x = ReflogEntry{}
+	mi := &file_approach2_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReflogEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReflogEntry) ProtoMessage() {}
+
+func (x *ReflogEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReflogEntry.ProtoReflect.Descriptor instead.
+func (*ReflogEntry) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *ReflogEntry) GetSelector() string {
+	if x != nil {
+		return x.Selector
+	}
+	return ""
+}
+
+func (x *ReflogEntry) GetSha() string {
+	if x != nil {
+		return x.Sha
+	}
+	return ""
+}
+
+func (x *ReflogEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ReflogEntry) GetDate() string {
+	if x != nil {
+		return x.Date
+	}
+	return ""
+}
+
+type StashEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         int64                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Sha           string                 `protobuf:"bytes,2,opt,name=sha,proto3" json:"sha,omitempty"`
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StashEntry) Reset() {
+	*x = StashEntry{}
+	mi := &file_approach2_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StashEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StashEntry) ProtoMessage() {}
+
+func (x *StashEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StashEntry.ProtoReflect.Descriptor instead.
+func (*StashEntry) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *StashEntry) GetIndex() int64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *StashEntry) GetSha() string {
+	if x != nil {
+		return x.Sha
+	}
+	return ""
+}
+
+func (x *StashEntry) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ConflictPath struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Stages        []int64                `protobuf:"varint,3,rep,packed,name=stages,proto3" json:"stages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConflictPath) Reset() {
+	*x = ConflictPath{}
+	mi := &file_approach2_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConflictPath) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConflictPath) ProtoMessage() {}
+
+func (x *ConflictPath) ProtoReflect() protoreflect.Message {
+	mi := &file_approach2_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConflictPath.ProtoReflect.Descriptor instead.
+func (*ConflictPath) Descriptor() ([]byte, []int) {
+	return file_approach2_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ConflictPath) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ConflictPath) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ConflictPath) GetStages() []int64 {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
 var File_approach2_proto protoreflect.FileDescriptor
 
 const file_approach2_proto_rawDesc = "" +
@@ -3449,7 +6873,7 @@ const file_approach2_proto_rawDesc = "" +
 	"\x05agent\x18\x02 \x01(\tR\x05agent\x12\x1f\n" +
 	"\vauthor_name\x18\x03 \x01(\tR\n" +
 	"authorName\x12!\n" +
-	"\fauthor_email\x18\x04 \x01(\tR\vauthorEmail\"\xf4\t\n" +
+	"\fauthor_email\x18\x04 \x01(\tR\vauthorEmail\"\xfd\x12\n" +
 	"\x10OperationRequest\x12=\n" +
 	"\tprincipal\x18\x01 \x01(\v2\x1f.gitgate.approach2.v1.PrincipalR\tprincipal\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1a\n" +
@@ -3473,7 +6897,26 @@ const file_approach2_proto_rawDesc = "" +
 	"deleteFile\x12V\n" +
 	"\x0flist_workspaces\x18\x17 \x01(\v2+.gitgate.approach2.v1.ListWorkspacesRequestH\x00R\x0elistWorkspaces\x12\\\n" +
 	"\x11release_workspace\x18\x18 \x01(\v2-.gitgate.approach2.v1.ReleaseWorkspaceRequestH\x00R\x10releaseWorkspace\x12P\n" +
-	"\rdelete_branch\x18\x19 \x01(\v2).gitgate.approach2.v1.DeleteBranchRequestH\x00R\fdeleteBranchB\v\n" +
+	"\rdelete_branch\x18\x19 \x01(\v2).gitgate.approach2.v1.DeleteBranchRequestH\x00R\fdeleteBranch\x12:\n" +
+	"\x05fetch\x18\x1a \x01(\v2\".gitgate.approach2.v1.FetchRequestH\x00R\x05fetch\x127\n" +
+	"\x04show\x18\x1b \x01(\v2!.gitgate.approach2.v1.ShowRequestH\x00R\x04show\x12:\n" +
+	"\x05blame\x18\x1c \x01(\v2\".gitgate.approach2.v1.BlameRequestH\x00R\x05blame\x127\n" +
+	"\x04tags\x18\x1d \x01(\v2!.gitgate.approach2.v1.TagsRequestH\x00R\x04tags\x12=\n" +
+	"\x06reflog\x18\x1e \x01(\v2#.gitgate.approach2.v1.ReflogRequestH\x00R\x06reflog\x12@\n" +
+	"\astashes\x18\x1f \x01(\v2$.gitgate.approach2.v1.StashesRequestH\x00R\astashes\x12:\n" +
+	"\x05merge\x18  \x01(\v2\".gitgate.approach2.v1.MergeRequestH\x00R\x05merge\x12=\n" +
+	"\x06rebase\x18! \x01(\v2#.gitgate.approach2.v1.RebaseRequestH\x00R\x06rebase\x12J\n" +
+	"\vcherry_pick\x18\" \x01(\v2'.gitgate.approach2.v1.CherryPickRequestH\x00R\n" +
+	"cherryPick\x12=\n" +
+	"\x06revert\x18# \x01(\v2#.gitgate.approach2.v1.RevertRequestH\x00R\x06revert\x12:\n" +
+	"\x05reset\x18$ \x01(\v2\".gitgate.approach2.v1.ResetRequestH\x00R\x05reset\x12@\n" +
+	"\arestore\x18% \x01(\v2$.gitgate.approach2.v1.RestoreRequestH\x00R\arestore\x12:\n" +
+	"\x05stash\x18& \x01(\v2\".gitgate.approach2.v1.StashRequestH\x00R\x05stash\x124\n" +
+	"\x03tag\x18' \x01(\v2 .gitgate.approach2.v1.TagRequestH\x00R\x03tag\x12P\n" +
+	"\rmark_resolved\x18( \x01(\v2).gitgate.approach2.v1.MarkResolvedRequestH\x00R\fmarkResolved\x12C\n" +
+	"\bcontinue\x18) \x01(\v2%.gitgate.approach2.v1.ContinueRequestH\x00R\bcontinue\x12:\n" +
+	"\x05abort\x18* \x01(\v2\".gitgate.approach2.v1.AbortRequestH\x00R\x05abort\x12S\n" +
+	"\x0efork_workspace\x18+ \x01(\v2*.gitgate.approach2.v1.ForkWorkspaceRequestH\x00R\rforkWorkspaceB\v\n" +
 	"\toperation\"x\n" +
 	"\x0eOperationEvent\x12\x1c\n" +
 	"\bprogress\x18\x01 \x01(\tH\x00R\bprogress\x12?\n" +
@@ -3488,7 +6931,7 @@ const file_approach2_proto_rawDesc = "" +
 	"\anotices\x18\x05 \x03(\tR\anotices\x12\x1b\n" +
 	"\tread_from\x18\x06 \x01(\x04R\breadFrom\x12\x19\n" +
 	"\bcost_usd\x18\a \x01(\x01R\acostUsd\x12\x17\n" +
-	"\await_us\x18\b \x01(\x03R\x06waitUs\"\x92\t\n" +
+	"\await_us\x18\b \x01(\x03R\x06waitUs\"\x89\x12\n" +
 	"\x0fOperationResult\x124\n" +
 	"\x06served\x18\x01 \x01(\v2\x1c.gitgate.approach2.v1.ServedR\x06served\x129\n" +
 	"\x05clone\x18\n" +
@@ -3510,7 +6953,26 @@ const file_approach2_proto_rawDesc = "" +
 	"deleteFile\x12U\n" +
 	"\x0flist_workspaces\x18\x17 \x01(\v2*.gitgate.approach2.v1.ListWorkspacesResultH\x00R\x0elistWorkspaces\x12[\n" +
 	"\x11release_workspace\x18\x18 \x01(\v2,.gitgate.approach2.v1.ReleaseWorkspaceResultH\x00R\x10releaseWorkspace\x12O\n" +
-	"\rdelete_branch\x18\x19 \x01(\v2(.gitgate.approach2.v1.DeleteBranchResultH\x00R\fdeleteBranchB\b\n" +
+	"\rdelete_branch\x18\x19 \x01(\v2(.gitgate.approach2.v1.DeleteBranchResultH\x00R\fdeleteBranch\x129\n" +
+	"\x05fetch\x18\x1a \x01(\v2!.gitgate.approach2.v1.FetchResultH\x00R\x05fetch\x126\n" +
+	"\x04show\x18\x1b \x01(\v2 .gitgate.approach2.v1.ShowResultH\x00R\x04show\x129\n" +
+	"\x05blame\x18\x1c \x01(\v2!.gitgate.approach2.v1.BlameResultH\x00R\x05blame\x126\n" +
+	"\x04tags\x18\x1d \x01(\v2 .gitgate.approach2.v1.TagsResultH\x00R\x04tags\x12<\n" +
+	"\x06reflog\x18\x1e \x01(\v2\".gitgate.approach2.v1.ReflogResultH\x00R\x06reflog\x12?\n" +
+	"\astashes\x18\x1f \x01(\v2#.gitgate.approach2.v1.StashesResultH\x00R\astashes\x129\n" +
+	"\x05merge\x18  \x01(\v2!.gitgate.approach2.v1.MergeResultH\x00R\x05merge\x12<\n" +
+	"\x06rebase\x18! \x01(\v2\".gitgate.approach2.v1.RebaseResultH\x00R\x06rebase\x12I\n" +
+	"\vcherry_pick\x18\" \x01(\v2&.gitgate.approach2.v1.CherryPickResultH\x00R\n" +
+	"cherryPick\x12<\n" +
+	"\x06revert\x18# \x01(\v2\".gitgate.approach2.v1.RevertResultH\x00R\x06revert\x129\n" +
+	"\x05reset\x18$ \x01(\v2!.gitgate.approach2.v1.ResetResultH\x00R\x05reset\x12?\n" +
+	"\arestore\x18% \x01(\v2#.gitgate.approach2.v1.RestoreResultH\x00R\arestore\x129\n" +
+	"\x05stash\x18& \x01(\v2!.gitgate.approach2.v1.StashResultH\x00R\x05stash\x123\n" +
+	"\x03tag\x18' \x01(\v2\x1f.gitgate.approach2.v1.TagResultH\x00R\x03tag\x12O\n" +
+	"\rmark_resolved\x18( \x01(\v2(.gitgate.approach2.v1.MarkResolvedResultH\x00R\fmarkResolved\x12B\n" +
+	"\bcontinue\x18) \x01(\v2$.gitgate.approach2.v1.ContinueResultH\x00R\bcontinue\x129\n" +
+	"\x05abort\x18* \x01(\v2!.gitgate.approach2.v1.AbortResultH\x00R\x05abort\x12R\n" +
+	"\x0efork_workspace\x18+ \x01(\v2).gitgate.approach2.v1.ForkWorkspaceResultH\x00R\rforkWorkspaceB\b\n" +
 	"\x06result\"l\n" +
 	"\fCloneRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x10\n" +
@@ -3519,10 +6981,11 @@ const file_approach2_proto_rawDesc = "" +
 	"\x05depth\x18\x04 \x01(\x03R\x05depth\"?\n" +
 	"\vPullRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
-	"\x04mode\x18\x02 \x01(\tR\x04mode\"C\n" +
+	"\x04mode\x18\x02 \x01(\tR\x04mode\"W\n" +
 	"\vPushRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x16\n" +
-	"\x06branch\x18\x02 \x01(\tR\x06branch\"-\n" +
+	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x12\n" +
+	"\x04tags\x18\x03 \x03(\tR\x04tags\"-\n" +
 	"\rStatusRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\"\x99\x01\n" +
 	"\vDiffRequest\x12\x1c\n" +
@@ -3582,7 +7045,7 @@ const file_approach2_proto_rawDesc = "" +
 	"\vCloneResult\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x16\n" +
 	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x12\n" +
-	"\x04head\x18\x03 \x01(\tR\x04head\"\xa0\x01\n" +
+	"\x04head\x18\x03 \x01(\tR\x04head\"\x97\x02\n" +
 	"\n" +
 	"PullResult\x12\x16\n" +
 	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x16\n" +
@@ -3590,7 +7053,11 @@ const file_approach2_proto_rawDesc = "" +
 	"\x05after\x18\x03 \x01(\tR\x05after\x12\x18\n" +
 	"\aupdated\x18\x04 \x01(\bR\aupdated\x12\x16\n" +
 	"\x06merged\x18\x05 \x01(\bR\x06merged\x12\x1a\n" +
-	"\bupstream\x18\x06 \x01(\tR\bupstream\"\x8f\x01\n" +
+	"\bupstream\x18\x06 \x01(\tR\bupstream\x12\x1f\n" +
+	"\vin_progress\x18\a \x01(\tR\n" +
+	"inProgress\x12@\n" +
+	"\tconflicts\x18\b \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tconflicts\x12\x12\n" +
+	"\x04next\x18\t \x01(\tR\x04next\"\xa3\x01\n" +
 	"\n" +
 	"PushResult\x12\x16\n" +
 	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x1d\n" +
@@ -3599,12 +7066,13 @@ const file_approach2_proto_rawDesc = "" +
 	"\x04head\x18\x03 \x01(\tR\x04head\x12\x18\n" +
 	"\acreated\x18\x04 \x01(\bR\acreated\x12\x1c\n" +
 	"\n" +
-	"up_to_date\x18\x05 \x01(\bR\bupToDate\"r\n" +
+	"up_to_date\x18\x05 \x01(\bR\bupToDate\x12\x12\n" +
+	"\x04tags\x18\x06 \x03(\tR\x04tags\"r\n" +
 	"\vStatusEntry\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1b\n" +
 	"\torig_path\x18\x02 \x01(\tR\borigPath\x12\x16\n" +
 	"\x06staged\x18\x03 \x01(\tR\x06staged\x12\x1a\n" +
-	"\bunstaged\x18\x04 \x01(\tR\bunstaged\"\xd7\x01\n" +
+	"\bunstaged\x18\x04 \x01(\tR\bunstaged\"\xba\x02\n" +
 	"\fStatusResult\x12\x16\n" +
 	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x12\n" +
 	"\x04head\x18\x02 \x01(\tR\x04head\x12\x1a\n" +
@@ -3612,7 +7080,10 @@ const file_approach2_proto_rawDesc = "" +
 	"\x05ahead\x18\x04 \x01(\x03R\x05ahead\x12\x16\n" +
 	"\x06behind\x18\x05 \x01(\x03R\x06behind\x12\x14\n" +
 	"\x05clean\x18\x06 \x01(\bR\x05clean\x12;\n" +
-	"\aentries\x18\a \x03(\v2!.gitgate.approach2.v1.StatusEntryR\aentries\"_\n" +
+	"\aentries\x18\a \x03(\v2!.gitgate.approach2.v1.StatusEntryR\aentries\x12\x1f\n" +
+	"\vin_progress\x18\b \x01(\tR\n" +
+	"inProgress\x12@\n" +
+	"\tconflicts\x18\t \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tconflicts\"_\n" +
 	"\n" +
 	"DiffResult\x12\x12\n" +
 	"\x04diff\x18\x01 \x01(\tR\x04diff\x12\x1c\n" +
@@ -3693,7 +7164,227 @@ const file_approach2_proto_rawDesc = "" +
 	"workspaces\"R\n" +
 	"\x16ReleaseWorkspaceResult\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x1a\n" +
-	"\breleased\x18\x02 \x01(\bR\breleased2\xba\x01\n" +
+	"\breleased\x18\x02 \x01(\bR\breleased\"B\n" +
+	"\fFetchRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x14\n" +
+	"\x05prune\x18\x02 \x01(\bR\x05prune\"H\n" +
+	"\vFetchResult\x129\n" +
+	"\aupdated\x18\x01 \x03(\v2\x1f.gitgate.approach2.v1.RefUpdateR\aupdated\"\x7f\n" +
+	"\vShowRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x10\n" +
+	"\x03rev\x18\x02 \x01(\tR\x03rev\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\x03R\x05limit\"\x86\x03\n" +
+	"\n" +
+	"ShowResult\x12\x10\n" +
+	"\x03sha\x18\x01 \x01(\tR\x03sha\x12\x18\n" +
+	"\aparents\x18\x02 \x03(\tR\aparents\x12\x1f\n" +
+	"\vauthor_name\x18\x03 \x01(\tR\n" +
+	"authorName\x12!\n" +
+	"\fauthor_email\x18\x04 \x01(\tR\vauthorEmail\x12\x1f\n" +
+	"\vauthor_date\x18\x05 \x01(\tR\n" +
+	"authorDate\x12\x1c\n" +
+	"\tcommitter\x18\x06 \x01(\tR\tcommitter\x12\x18\n" +
+	"\asubject\x18\a \x01(\tR\asubject\x12\x12\n" +
+	"\x04body\x18\b \x01(\tR\x04body\x12\x12\n" +
+	"\x04path\x18\t \x01(\tR\x04path\x12\x1a\n" +
+	"\bencoding\x18\n" +
+	" \x01(\tR\bencoding\x12\x18\n" +
+	"\acontent\x18\v \x01(\tR\acontent\x12\x12\n" +
+	"\x04diff\x18\f \x01(\tR\x04diff\x12\x1c\n" +
+	"\ttruncated\x18\r \x01(\bR\ttruncated\x12\x1f\n" +
+	"\vnext_offset\x18\x0e \x01(\x03R\n" +
+	"nextOffset\"\x87\x01\n" +
+	"\fBlameRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x10\n" +
+	"\x03rev\x18\x03 \x01(\tR\x03rev\x12\x1d\n" +
+	"\n" +
+	"start_line\x18\x04 \x01(\x03R\tstartLine\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\x03R\x05limit\"\x93\x01\n" +
+	"\vBlameResult\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x125\n" +
+	"\x05lines\x18\x02 \x03(\v2\x1f.gitgate.approach2.v1.BlameLineR\x05lines\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\x12\x1b\n" +
+	"\tnext_line\x18\x04 \x01(\x03R\bnextLine\"+\n" +
+	"\vTagsRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\";\n" +
+	"\n" +
+	"TagsResult\x12-\n" +
+	"\x04tags\x18\x01 \x03(\v2\x19.gitgate.approach2.v1.TagR\x04tags\"W\n" +
+	"\rReflogRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x03R\x05limit\x12\x12\n" +
+	"\x04skip\x18\x03 \x01(\x03R\x04skip\"\x86\x01\n" +
+	"\fReflogResult\x12;\n" +
+	"\aentries\x18\x01 \x03(\v2!.gitgate.approach2.v1.ReflogEntryR\aentries\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\x12\x1b\n" +
+	"\tnext_skip\x18\x03 \x01(\x03R\bnextSkip\".\n" +
+	"\x0eStashesRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\"K\n" +
+	"\rStashesResult\x12:\n" +
+	"\astashes\x18\x01 \x03(\v2 .gitgate.approach2.v1.StashEntryR\astashes\"\x8c\x01\n" +
+	"\fMergeRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x16\n" +
+	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x17\n" +
+	"\aff_only\x18\x03 \x01(\bR\x06ffOnly\x12\x13\n" +
+	"\x05no_ff\x18\x04 \x01(\bR\x04noFf\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xa3\x02\n" +
+	"\vMergeResult\x12\x16\n" +
+	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\x12\x1c\n" +
+	"\n" +
+	"up_to_date\x18\x04 \x01(\bR\bupToDate\x12!\n" +
+	"\ffast_forward\x18\x05 \x01(\bR\vfastForward\x12\x16\n" +
+	"\x06merged\x18\x06 \x01(\bR\x06merged\x12\x1f\n" +
+	"\vin_progress\x18\a \x01(\tR\n" +
+	"inProgress\x12@\n" +
+	"\tconflicts\x18\b \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tconflicts\x12\x12\n" +
+	"\x04next\x18\t \x01(\tR\x04next\"A\n" +
+	"\rRebaseRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
+	"\x04onto\x18\x02 \x01(\tR\x04onto\"\x85\x02\n" +
+	"\fRebaseResult\x12\x16\n" +
+	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\x12\x1a\n" +
+	"\breplayed\x18\x04 \x01(\x03R\breplayed\x12\x1c\n" +
+	"\n" +
+	"up_to_date\x18\x05 \x01(\bR\bupToDate\x12\x1f\n" +
+	"\vin_progress\x18\x06 \x01(\tR\n" +
+	"inProgress\x12@\n" +
+	"\tconflicts\x18\a \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tconflicts\x12\x12\n" +
+	"\x04next\x18\b \x01(\tR\x04next\"K\n" +
+	"\x11CherryPickRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x18\n" +
+	"\acommits\x18\x02 \x03(\tR\acommits\"\xe9\x01\n" +
+	"\x10CherryPickResult\x12\x16\n" +
+	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\x12\x18\n" +
+	"\acreated\x18\x04 \x03(\tR\acreated\x12\x1f\n" +
+	"\vin_progress\x18\x05 \x01(\tR\n" +
+	"inProgress\x12@\n" +
+	"\tconflicts\x18\x06 \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tconflicts\x12\x12\n" +
+	"\x04next\x18\a \x01(\tR\x04next\"G\n" +
+	"\rRevertRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x18\n" +
+	"\acommits\x18\x02 \x03(\tR\acommits\"\xe5\x01\n" +
+	"\fRevertResult\x12\x16\n" +
+	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\x12\x18\n" +
+	"\acreated\x18\x04 \x03(\tR\acreated\x12\x1f\n" +
+	"\vin_progress\x18\x05 \x01(\tR\n" +
+	"inProgress\x12@\n" +
+	"\tconflicts\x18\x06 \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tconflicts\x12\x12\n" +
+	"\x04next\x18\a \x01(\tR\x04next\"f\n" +
+	"\fResetRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x10\n" +
+	"\x03ref\x18\x02 \x01(\tR\x03ref\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\tR\x04mode\x12\x12\n" +
+	"\x04hard\x18\x04 \x01(\bR\x04hard\"g\n" +
+	"\vResetResult\x12\x16\n" +
+	"\x06branch\x18\x01 \x01(\tR\x06branch\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\"t\n" +
+	"\x0eRestoreRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x14\n" +
+	"\x05paths\x18\x02 \x03(\tR\x05paths\x12\x16\n" +
+	"\x06staged\x18\x03 \x01(\bR\x06staged\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\"%\n" +
+	"\rRestoreResult\x12\x14\n" +
+	"\x05paths\x18\x01 \x03(\tR\x05paths\"\xa1\x01\n" +
+	"\fStashRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12+\n" +
+	"\x11include_untracked\x18\x04 \x01(\bR\x10includeUntracked\x12\x14\n" +
+	"\x05index\x18\x05 \x01(\x03R\x05index\"\xae\x01\n" +
+	"\vStashResult\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x10\n" +
+	"\x03sha\x18\x02 \x01(\tR\x03sha\x12\x1f\n" +
+	"\vin_progress\x18\x03 \x01(\tR\n" +
+	"inProgress\x12@\n" +
+	"\tconflicts\x18\x04 \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tconflicts\x12\x12\n" +
+	"\x04next\x18\x05 \x01(\tR\x04next\"p\n" +
+	"\n" +
+	"TagRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"U\n" +
+	"\tTagResult\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1c\n" +
+	"\tannotated\x18\x03 \x01(\bR\tannotated\"I\n" +
+	"\x13MarkResolvedRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x14\n" +
+	"\x05paths\x18\x02 \x03(\tR\x05paths\"r\n" +
+	"\x12MarkResolvedResult\x12\x1a\n" +
+	"\bresolved\x18\x01 \x03(\tR\bresolved\x12@\n" +
+	"\tremaining\x18\x02 \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tremaining\"I\n" +
+	"\x0fContinueRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xe5\x01\n" +
+	"\x0eContinueResult\x12\x1c\n" +
+	"\toperation\x18\x01 \x01(\tR\toperation\x12\x16\n" +
+	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x12\n" +
+	"\x04head\x18\x03 \x01(\tR\x04head\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\x12\x1f\n" +
+	"\vin_progress\x18\x05 \x01(\tR\n" +
+	"inProgress\x12@\n" +
+	"\tconflicts\x18\x06 \x03(\v2\".gitgate.approach2.v1.ConflictPathR\tconflicts\x12\x12\n" +
+	"\x04next\x18\a \x01(\tR\x04next\",\n" +
+	"\fAbortRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\"W\n" +
+	"\vAbortResult\x12\x1c\n" +
+	"\toperation\x18\x01 \x01(\tR\toperation\x12\x16\n" +
+	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x12\n" +
+	"\x04head\x18\x03 \x01(\tR\x04head\"\x81\x01\n" +
+	"\x14ForkWorkspaceRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06branch\x18\x03 \x01(\tR\x06branch\x12\x1f\n" +
+	"\vstart_point\x18\x04 \x01(\tR\n" +
+	"startPoint\"_\n" +
+	"\x13ForkWorkspaceResult\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x16\n" +
+	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x12\n" +
+	"\x04head\x18\x03 \x01(\tR\x04head\"K\n" +
+	"\tRefUpdate\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\"\x91\x01\n" +
+	"\tBlameLine\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\x03R\x04line\x12\x10\n" +
+	"\x03sha\x18\x02 \x01(\tR\x03sha\x12\x16\n" +
+	"\x06author\x18\x03 \x01(\tR\x06author\x12\x12\n" +
+	"\x04date\x18\x04 \x01(\tR\x04date\x12\x18\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\x12\x18\n" +
+	"\acontent\x18\x06 \x01(\tR\acontent\"i\n" +
+	"\x03Tag\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1c\n" +
+	"\tannotated\x18\x03 \x01(\bR\tannotated\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"g\n" +
+	"\vReflogEntry\x12\x1a\n" +
+	"\bselector\x18\x01 \x01(\tR\bselector\x12\x10\n" +
+	"\x03sha\x18\x02 \x01(\tR\x03sha\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x12\n" +
+	"\x04date\x18\x04 \x01(\tR\x04date\"N\n" +
+	"\n" +
+	"StashEntry\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x03R\x05index\x12\x10\n" +
+	"\x03sha\x18\x02 \x01(\tR\x03sha\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"N\n" +
+	"\fConflictPath\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06stages\x18\x03 \x03(\x03R\x06stages2\xba\x01\n" +
 	"\n" +
 	"GitService\x12Y\n" +
 	"\aExecute\x12&.gitgate.approach2.v1.OperationRequest\x1a$.gitgate.approach2.v1.OperationEvent0\x01\x12Q\n" +
@@ -3711,7 +7402,7 @@ func file_approach2_proto_rawDescGZIP() []byte {
 	return file_approach2_proto_rawDescData
 }
 
-var file_approach2_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_approach2_proto_msgTypes = make([]protoimpl.MessageInfo, 88)
 var file_approach2_proto_goTypes = []any{
 	(*PredictRequest)(nil),          // 0: gitgate.approach2.v1.PredictRequest
 	(*Prediction)(nil),              // 1: gitgate.approach2.v1.Prediction
@@ -3757,14 +7448,56 @@ var file_approach2_proto_goTypes = []any{
 	(*WorkspaceInfo)(nil),           // 41: gitgate.approach2.v1.WorkspaceInfo
 	(*ListWorkspacesResult)(nil),    // 42: gitgate.approach2.v1.ListWorkspacesResult
 	(*ReleaseWorkspaceResult)(nil),  // 43: gitgate.approach2.v1.ReleaseWorkspaceResult
-	nil,                             // 44: gitgate.approach2.v1.Prediction.ExpectedEntry
-	nil,                             // 45: gitgate.approach2.v1.Prediction.FoundEntry
+	(*FetchRequest)(nil),            // 44: gitgate.approach2.v1.FetchRequest
+	(*FetchResult)(nil),             // 45: gitgate.approach2.v1.FetchResult
+	(*ShowRequest)(nil),             // 46: gitgate.approach2.v1.ShowRequest
+	(*ShowResult)(nil),              // 47: gitgate.approach2.v1.ShowResult
+	(*BlameRequest)(nil),            // 48: gitgate.approach2.v1.BlameRequest
+	(*BlameResult)(nil),             // 49: gitgate.approach2.v1.BlameResult
+	(*TagsRequest)(nil),             // 50: gitgate.approach2.v1.TagsRequest
+	(*TagsResult)(nil),              // 51: gitgate.approach2.v1.TagsResult
+	(*ReflogRequest)(nil),           // 52: gitgate.approach2.v1.ReflogRequest
+	(*ReflogResult)(nil),            // 53: gitgate.approach2.v1.ReflogResult
+	(*StashesRequest)(nil),          // 54: gitgate.approach2.v1.StashesRequest
+	(*StashesResult)(nil),           // 55: gitgate.approach2.v1.StashesResult
+	(*MergeRequest)(nil),            // 56: gitgate.approach2.v1.MergeRequest
+	(*MergeResult)(nil),             // 57: gitgate.approach2.v1.MergeResult
+	(*RebaseRequest)(nil),           // 58: gitgate.approach2.v1.RebaseRequest
+	(*RebaseResult)(nil),            // 59: gitgate.approach2.v1.RebaseResult
+	(*CherryPickRequest)(nil),       // 60: gitgate.approach2.v1.CherryPickRequest
+	(*CherryPickResult)(nil),        // 61: gitgate.approach2.v1.CherryPickResult
+	(*RevertRequest)(nil),           // 62: gitgate.approach2.v1.RevertRequest
+	(*RevertResult)(nil),            // 63: gitgate.approach2.v1.RevertResult
+	(*ResetRequest)(nil),            // 64: gitgate.approach2.v1.ResetRequest
+	(*ResetResult)(nil),             // 65: gitgate.approach2.v1.ResetResult
+	(*RestoreRequest)(nil),          // 66: gitgate.approach2.v1.RestoreRequest
+	(*RestoreResult)(nil),           // 67: gitgate.approach2.v1.RestoreResult
+	(*StashRequest)(nil),            // 68: gitgate.approach2.v1.StashRequest
+	(*StashResult)(nil),             // 69: gitgate.approach2.v1.StashResult
+	(*TagRequest)(nil),              // 70: gitgate.approach2.v1.TagRequest
+	(*TagResult)(nil),               // 71: gitgate.approach2.v1.TagResult
+	(*MarkResolvedRequest)(nil),     // 72: gitgate.approach2.v1.MarkResolvedRequest
+	(*MarkResolvedResult)(nil),      // 73: gitgate.approach2.v1.MarkResolvedResult
+	(*ContinueRequest)(nil),         // 74: gitgate.approach2.v1.ContinueRequest
+	(*ContinueResult)(nil),          // 75: gitgate.approach2.v1.ContinueResult
+	(*AbortRequest)(nil),            // 76: gitgate.approach2.v1.AbortRequest
+	(*AbortResult)(nil),             // 77: gitgate.approach2.v1.AbortResult
+	(*ForkWorkspaceRequest)(nil),    // 78: gitgate.approach2.v1.ForkWorkspaceRequest
+	(*ForkWorkspaceResult)(nil),     // 79: gitgate.approach2.v1.ForkWorkspaceResult
+	(*RefUpdate)(nil),               // 80: gitgate.approach2.v1.RefUpdate
+	(*BlameLine)(nil),               // 81: gitgate.approach2.v1.BlameLine
+	(*Tag)(nil),                     // 82: gitgate.approach2.v1.Tag
+	(*ReflogEntry)(nil),             // 83: gitgate.approach2.v1.ReflogEntry
+	(*StashEntry)(nil),              // 84: gitgate.approach2.v1.StashEntry
+	(*ConflictPath)(nil),            // 85: gitgate.approach2.v1.ConflictPath
+	nil,                             // 86: gitgate.approach2.v1.Prediction.ExpectedEntry
+	nil,                             // 87: gitgate.approach2.v1.Prediction.FoundEntry
 }
 var file_approach2_proto_depIdxs = []int32{
 	3,  // 0: gitgate.approach2.v1.PredictRequest.operation:type_name -> gitgate.approach2.v1.OperationRequest
 	6,  // 1: gitgate.approach2.v1.PredictRequest.primary:type_name -> gitgate.approach2.v1.OperationResult
-	44, // 2: gitgate.approach2.v1.Prediction.expected:type_name -> gitgate.approach2.v1.Prediction.ExpectedEntry
-	45, // 3: gitgate.approach2.v1.Prediction.found:type_name -> gitgate.approach2.v1.Prediction.FoundEntry
+	86, // 2: gitgate.approach2.v1.Prediction.expected:type_name -> gitgate.approach2.v1.Prediction.ExpectedEntry
+	87, // 3: gitgate.approach2.v1.Prediction.found:type_name -> gitgate.approach2.v1.Prediction.FoundEntry
 	2,  // 4: gitgate.approach2.v1.OperationRequest.principal:type_name -> gitgate.approach2.v1.Principal
 	7,  // 5: gitgate.approach2.v1.OperationRequest.clone:type_name -> gitgate.approach2.v1.CloneRequest
 	8,  // 6: gitgate.approach2.v1.OperationRequest.pull:type_name -> gitgate.approach2.v1.PullRequest
@@ -3782,38 +7515,88 @@ var file_approach2_proto_depIdxs = []int32{
 	21, // 18: gitgate.approach2.v1.OperationRequest.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesRequest
 	22, // 19: gitgate.approach2.v1.OperationRequest.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceRequest
 	20, // 20: gitgate.approach2.v1.OperationRequest.delete_branch:type_name -> gitgate.approach2.v1.DeleteBranchRequest
-	6,  // 21: gitgate.approach2.v1.OperationEvent.result:type_name -> gitgate.approach2.v1.OperationResult
-	5,  // 22: gitgate.approach2.v1.OperationResult.served:type_name -> gitgate.approach2.v1.Served
-	23, // 23: gitgate.approach2.v1.OperationResult.clone:type_name -> gitgate.approach2.v1.CloneResult
-	24, // 24: gitgate.approach2.v1.OperationResult.pull:type_name -> gitgate.approach2.v1.PullResult
-	25, // 25: gitgate.approach2.v1.OperationResult.push:type_name -> gitgate.approach2.v1.PushResult
-	27, // 26: gitgate.approach2.v1.OperationResult.status:type_name -> gitgate.approach2.v1.StatusResult
-	28, // 27: gitgate.approach2.v1.OperationResult.diff:type_name -> gitgate.approach2.v1.DiffResult
-	30, // 28: gitgate.approach2.v1.OperationResult.log:type_name -> gitgate.approach2.v1.LogResult
-	32, // 29: gitgate.approach2.v1.OperationResult.branches:type_name -> gitgate.approach2.v1.BranchesResult
-	33, // 30: gitgate.approach2.v1.OperationResult.checkout:type_name -> gitgate.approach2.v1.CheckoutResult
-	34, // 31: gitgate.approach2.v1.OperationResult.commit:type_name -> gitgate.approach2.v1.CommitResult
-	35, // 32: gitgate.approach2.v1.OperationResult.read_file:type_name -> gitgate.approach2.v1.ReadFileResult
-	36, // 33: gitgate.approach2.v1.OperationResult.write_file:type_name -> gitgate.approach2.v1.WriteFileResult
-	38, // 34: gitgate.approach2.v1.OperationResult.list_files:type_name -> gitgate.approach2.v1.ListFilesResult
-	39, // 35: gitgate.approach2.v1.OperationResult.delete_file:type_name -> gitgate.approach2.v1.DeleteFileResult
-	42, // 36: gitgate.approach2.v1.OperationResult.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesResult
-	43, // 37: gitgate.approach2.v1.OperationResult.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceResult
-	40, // 38: gitgate.approach2.v1.OperationResult.delete_branch:type_name -> gitgate.approach2.v1.DeleteBranchResult
-	26, // 39: gitgate.approach2.v1.StatusResult.entries:type_name -> gitgate.approach2.v1.StatusEntry
-	29, // 40: gitgate.approach2.v1.LogResult.commits:type_name -> gitgate.approach2.v1.Commit
-	31, // 41: gitgate.approach2.v1.BranchesResult.branches:type_name -> gitgate.approach2.v1.Branch
-	37, // 42: gitgate.approach2.v1.ListFilesResult.entries:type_name -> gitgate.approach2.v1.FileEntry
-	41, // 43: gitgate.approach2.v1.ListWorkspacesResult.workspaces:type_name -> gitgate.approach2.v1.WorkspaceInfo
-	3,  // 44: gitgate.approach2.v1.GitService.Execute:input_type -> gitgate.approach2.v1.OperationRequest
-	0,  // 45: gitgate.approach2.v1.GitService.Predict:input_type -> gitgate.approach2.v1.PredictRequest
-	4,  // 46: gitgate.approach2.v1.GitService.Execute:output_type -> gitgate.approach2.v1.OperationEvent
-	1,  // 47: gitgate.approach2.v1.GitService.Predict:output_type -> gitgate.approach2.v1.Prediction
-	46, // [46:48] is the sub-list for method output_type
-	44, // [44:46] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	44, // 21: gitgate.approach2.v1.OperationRequest.fetch:type_name -> gitgate.approach2.v1.FetchRequest
+	46, // 22: gitgate.approach2.v1.OperationRequest.show:type_name -> gitgate.approach2.v1.ShowRequest
+	48, // 23: gitgate.approach2.v1.OperationRequest.blame:type_name -> gitgate.approach2.v1.BlameRequest
+	50, // 24: gitgate.approach2.v1.OperationRequest.tags:type_name -> gitgate.approach2.v1.TagsRequest
+	52, // 25: gitgate.approach2.v1.OperationRequest.reflog:type_name -> gitgate.approach2.v1.ReflogRequest
+	54, // 26: gitgate.approach2.v1.OperationRequest.stashes:type_name -> gitgate.approach2.v1.StashesRequest
+	56, // 27: gitgate.approach2.v1.OperationRequest.merge:type_name -> gitgate.approach2.v1.MergeRequest
+	58, // 28: gitgate.approach2.v1.OperationRequest.rebase:type_name -> gitgate.approach2.v1.RebaseRequest
+	60, // 29: gitgate.approach2.v1.OperationRequest.cherry_pick:type_name -> gitgate.approach2.v1.CherryPickRequest
+	62, // 30: gitgate.approach2.v1.OperationRequest.revert:type_name -> gitgate.approach2.v1.RevertRequest
+	64, // 31: gitgate.approach2.v1.OperationRequest.reset:type_name -> gitgate.approach2.v1.ResetRequest
+	66, // 32: gitgate.approach2.v1.OperationRequest.restore:type_name -> gitgate.approach2.v1.RestoreRequest
+	68, // 33: gitgate.approach2.v1.OperationRequest.stash:type_name -> gitgate.approach2.v1.StashRequest
+	70, // 34: gitgate.approach2.v1.OperationRequest.tag:type_name -> gitgate.approach2.v1.TagRequest
+	72, // 35: gitgate.approach2.v1.OperationRequest.mark_resolved:type_name -> gitgate.approach2.v1.MarkResolvedRequest
+	74, // 36: gitgate.approach2.v1.OperationRequest.continue:type_name -> gitgate.approach2.v1.ContinueRequest
+	76, // 37: gitgate.approach2.v1.OperationRequest.abort:type_name -> gitgate.approach2.v1.AbortRequest
+	78, // 38: gitgate.approach2.v1.OperationRequest.fork_workspace:type_name -> gitgate.approach2.v1.ForkWorkspaceRequest
+	6,  // 39: gitgate.approach2.v1.OperationEvent.result:type_name -> gitgate.approach2.v1.OperationResult
+	5,  // 40: gitgate.approach2.v1.OperationResult.served:type_name -> gitgate.approach2.v1.Served
+	23, // 41: gitgate.approach2.v1.OperationResult.clone:type_name -> gitgate.approach2.v1.CloneResult
+	24, // 42: gitgate.approach2.v1.OperationResult.pull:type_name -> gitgate.approach2.v1.PullResult
+	25, // 43: gitgate.approach2.v1.OperationResult.push:type_name -> gitgate.approach2.v1.PushResult
+	27, // 44: gitgate.approach2.v1.OperationResult.status:type_name -> gitgate.approach2.v1.StatusResult
+	28, // 45: gitgate.approach2.v1.OperationResult.diff:type_name -> gitgate.approach2.v1.DiffResult
+	30, // 46: gitgate.approach2.v1.OperationResult.log:type_name -> gitgate.approach2.v1.LogResult
+	32, // 47: gitgate.approach2.v1.OperationResult.branches:type_name -> gitgate.approach2.v1.BranchesResult
+	33, // 48: gitgate.approach2.v1.OperationResult.checkout:type_name -> gitgate.approach2.v1.CheckoutResult
+	34, // 49: gitgate.approach2.v1.OperationResult.commit:type_name -> gitgate.approach2.v1.CommitResult
+	35, // 50: gitgate.approach2.v1.OperationResult.read_file:type_name -> gitgate.approach2.v1.ReadFileResult
+	36, // 51: gitgate.approach2.v1.OperationResult.write_file:type_name -> gitgate.approach2.v1.WriteFileResult
+	38, // 52: gitgate.approach2.v1.OperationResult.list_files:type_name -> gitgate.approach2.v1.ListFilesResult
+	39, // 53: gitgate.approach2.v1.OperationResult.delete_file:type_name -> gitgate.approach2.v1.DeleteFileResult
+	42, // 54: gitgate.approach2.v1.OperationResult.list_workspaces:type_name -> gitgate.approach2.v1.ListWorkspacesResult
+	43, // 55: gitgate.approach2.v1.OperationResult.release_workspace:type_name -> gitgate.approach2.v1.ReleaseWorkspaceResult
+	40, // 56: gitgate.approach2.v1.OperationResult.delete_branch:type_name -> gitgate.approach2.v1.DeleteBranchResult
+	45, // 57: gitgate.approach2.v1.OperationResult.fetch:type_name -> gitgate.approach2.v1.FetchResult
+	47, // 58: gitgate.approach2.v1.OperationResult.show:type_name -> gitgate.approach2.v1.ShowResult
+	49, // 59: gitgate.approach2.v1.OperationResult.blame:type_name -> gitgate.approach2.v1.BlameResult
+	51, // 60: gitgate.approach2.v1.OperationResult.tags:type_name -> gitgate.approach2.v1.TagsResult
+	53, // 61: gitgate.approach2.v1.OperationResult.reflog:type_name -> gitgate.approach2.v1.ReflogResult
+	55, // 62: gitgate.approach2.v1.OperationResult.stashes:type_name -> gitgate.approach2.v1.StashesResult
+	57, // 63: gitgate.approach2.v1.OperationResult.merge:type_name -> gitgate.approach2.v1.MergeResult
+	59, // 64: gitgate.approach2.v1.OperationResult.rebase:type_name -> gitgate.approach2.v1.RebaseResult
+	61, // 65: gitgate.approach2.v1.OperationResult.cherry_pick:type_name -> gitgate.approach2.v1.CherryPickResult
+	63, // 66: gitgate.approach2.v1.OperationResult.revert:type_name -> gitgate.approach2.v1.RevertResult
+	65, // 67: gitgate.approach2.v1.OperationResult.reset:type_name -> gitgate.approach2.v1.ResetResult
+	67, // 68: gitgate.approach2.v1.OperationResult.restore:type_name -> gitgate.approach2.v1.RestoreResult
+	69, // 69: gitgate.approach2.v1.OperationResult.stash:type_name -> gitgate.approach2.v1.StashResult
+	71, // 70: gitgate.approach2.v1.OperationResult.tag:type_name -> gitgate.approach2.v1.TagResult
+	73, // 71: gitgate.approach2.v1.OperationResult.mark_resolved:type_name -> gitgate.approach2.v1.MarkResolvedResult
+	75, // 72: gitgate.approach2.v1.OperationResult.continue:type_name -> gitgate.approach2.v1.ContinueResult
+	77, // 73: gitgate.approach2.v1.OperationResult.abort:type_name -> gitgate.approach2.v1.AbortResult
+	79, // 74: gitgate.approach2.v1.OperationResult.fork_workspace:type_name -> gitgate.approach2.v1.ForkWorkspaceResult
+	85, // 75: gitgate.approach2.v1.PullResult.conflicts:type_name -> gitgate.approach2.v1.ConflictPath
+	26, // 76: gitgate.approach2.v1.StatusResult.entries:type_name -> gitgate.approach2.v1.StatusEntry
+	85, // 77: gitgate.approach2.v1.StatusResult.conflicts:type_name -> gitgate.approach2.v1.ConflictPath
+	29, // 78: gitgate.approach2.v1.LogResult.commits:type_name -> gitgate.approach2.v1.Commit
+	31, // 79: gitgate.approach2.v1.BranchesResult.branches:type_name -> gitgate.approach2.v1.Branch
+	37, // 80: gitgate.approach2.v1.ListFilesResult.entries:type_name -> gitgate.approach2.v1.FileEntry
+	41, // 81: gitgate.approach2.v1.ListWorkspacesResult.workspaces:type_name -> gitgate.approach2.v1.WorkspaceInfo
+	80, // 82: gitgate.approach2.v1.FetchResult.updated:type_name -> gitgate.approach2.v1.RefUpdate
+	81, // 83: gitgate.approach2.v1.BlameResult.lines:type_name -> gitgate.approach2.v1.BlameLine
+	82, // 84: gitgate.approach2.v1.TagsResult.tags:type_name -> gitgate.approach2.v1.Tag
+	83, // 85: gitgate.approach2.v1.ReflogResult.entries:type_name -> gitgate.approach2.v1.ReflogEntry
+	84, // 86: gitgate.approach2.v1.StashesResult.stashes:type_name -> gitgate.approach2.v1.StashEntry
+	85, // 87: gitgate.approach2.v1.MergeResult.conflicts:type_name -> gitgate.approach2.v1.ConflictPath
+	85, // 88: gitgate.approach2.v1.RebaseResult.conflicts:type_name -> gitgate.approach2.v1.ConflictPath
+	85, // 89: gitgate.approach2.v1.CherryPickResult.conflicts:type_name -> gitgate.approach2.v1.ConflictPath
+	85, // 90: gitgate.approach2.v1.RevertResult.conflicts:type_name -> gitgate.approach2.v1.ConflictPath
+	85, // 91: gitgate.approach2.v1.StashResult.conflicts:type_name -> gitgate.approach2.v1.ConflictPath
+	85, // 92: gitgate.approach2.v1.MarkResolvedResult.remaining:type_name -> gitgate.approach2.v1.ConflictPath
+	85, // 93: gitgate.approach2.v1.ContinueResult.conflicts:type_name -> gitgate.approach2.v1.ConflictPath
+	3,  // 94: gitgate.approach2.v1.GitService.Execute:input_type -> gitgate.approach2.v1.OperationRequest
+	0,  // 95: gitgate.approach2.v1.GitService.Predict:input_type -> gitgate.approach2.v1.PredictRequest
+	4,  // 96: gitgate.approach2.v1.GitService.Execute:output_type -> gitgate.approach2.v1.OperationEvent
+	1,  // 97: gitgate.approach2.v1.GitService.Predict:output_type -> gitgate.approach2.v1.Prediction
+	96, // [96:98] is the sub-list for method output_type
+	94, // [94:96] is the sub-list for method input_type
+	94, // [94:94] is the sub-list for extension type_name
+	94, // [94:94] is the sub-list for extension extendee
+	0,  // [0:94] is the sub-list for field type_name
 }
 
 func init() { file_approach2_proto_init() }
@@ -3838,6 +7621,24 @@ func file_approach2_proto_init() {
 		(*OperationRequest_ListWorkspaces)(nil),
 		(*OperationRequest_ReleaseWorkspace)(nil),
 		(*OperationRequest_DeleteBranch)(nil),
+		(*OperationRequest_Fetch)(nil),
+		(*OperationRequest_Show)(nil),
+		(*OperationRequest_Blame)(nil),
+		(*OperationRequest_Tags)(nil),
+		(*OperationRequest_Reflog)(nil),
+		(*OperationRequest_Stashes)(nil),
+		(*OperationRequest_Merge)(nil),
+		(*OperationRequest_Rebase)(nil),
+		(*OperationRequest_CherryPick)(nil),
+		(*OperationRequest_Revert)(nil),
+		(*OperationRequest_Reset_)(nil),
+		(*OperationRequest_Restore)(nil),
+		(*OperationRequest_Stash)(nil),
+		(*OperationRequest_Tag)(nil),
+		(*OperationRequest_MarkResolved)(nil),
+		(*OperationRequest_Continue)(nil),
+		(*OperationRequest_Abort)(nil),
+		(*OperationRequest_ForkWorkspace)(nil),
 	}
 	file_approach2_proto_msgTypes[4].OneofWrappers = []any{
 		(*OperationEvent_Progress)(nil),
@@ -3860,6 +7661,24 @@ func file_approach2_proto_init() {
 		(*OperationResult_ListWorkspaces)(nil),
 		(*OperationResult_ReleaseWorkspace)(nil),
 		(*OperationResult_DeleteBranch)(nil),
+		(*OperationResult_Fetch)(nil),
+		(*OperationResult_Show)(nil),
+		(*OperationResult_Blame)(nil),
+		(*OperationResult_Tags)(nil),
+		(*OperationResult_Reflog)(nil),
+		(*OperationResult_Stashes)(nil),
+		(*OperationResult_Merge)(nil),
+		(*OperationResult_Rebase)(nil),
+		(*OperationResult_CherryPick)(nil),
+		(*OperationResult_Revert)(nil),
+		(*OperationResult_Reset_)(nil),
+		(*OperationResult_Restore)(nil),
+		(*OperationResult_Stash)(nil),
+		(*OperationResult_Tag)(nil),
+		(*OperationResult_MarkResolved)(nil),
+		(*OperationResult_Continue)(nil),
+		(*OperationResult_Abort)(nil),
+		(*OperationResult_ForkWorkspace)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3867,7 +7686,7 @@ func file_approach2_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_approach2_proto_rawDesc), len(file_approach2_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   46,
+			NumMessages:   88,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -339,13 +339,15 @@ type AbortResult struct {
 	Head      string `json:"head,omitempty"`
 }
 
-// ForkWorkspaceRequest makes a new workspace on a new branch from an
-// existing one, sharing its objects instead of cloning again.
+// ForkWorkspaceRequest makes a new workspace (the scope's workspace, as
+// for a clone) on a new branch from an existing one of the caller's
+// (Source), sharing its objects instead of cloning again. The source is
+// only read.
 type ForkWorkspaceRequest struct {
 	Scope
-	Name       string `json:"name" jsonschema:"the new workspace's name"`
-	Branch     string `json:"branch" jsonschema:"the new branch to create and check out in it"`
-	StartPoint string `json:"start_point,omitempty" jsonschema:"branch, tag or commit of the source workspace to start from (default its HEAD)"`
+	Source     string `json:"source" jsonschema:"the existing workspace to fork"`
+	Branch     string `json:"branch" jsonschema:"the new branch to create and check out in the new workspace"`
+	StartPoint string `json:"start_point,omitempty" jsonschema:"branch, tag or commit of the source to start from (default its HEAD)"`
 }
 
 // ForkWorkspaceResult reports a new workspace.

@@ -6323,7 +6323,7 @@ func (x *AbortResult) GetHead() string {
 type ForkWorkspaceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	Branch        string                 `protobuf:"bytes,3,opt,name=branch,proto3" json:"branch,omitempty"`
 	StartPoint    string                 `protobuf:"bytes,4,opt,name=start_point,json=startPoint,proto3" json:"start_point,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -6367,9 +6367,9 @@ func (x *ForkWorkspaceRequest) GetWorkspace() string {
 	return ""
 }
 
-func (x *ForkWorkspaceRequest) GetName() string {
+func (x *ForkWorkspaceRequest) GetSource() string {
 	if x != nil {
-		return x.Name
+		return x.Source
 	}
 	return ""
 }
@@ -7344,10 +7344,10 @@ const file_approach2_proto_rawDesc = "" +
 	"\vAbortResult\x12\x1c\n" +
 	"\toperation\x18\x01 \x01(\tR\toperation\x12\x16\n" +
 	"\x06branch\x18\x02 \x01(\tR\x06branch\x12\x12\n" +
-	"\x04head\x18\x03 \x01(\tR\x04head\"\x81\x01\n" +
+	"\x04head\x18\x03 \x01(\tR\x04head\"\x85\x01\n" +
 	"\x14ForkWorkspaceRequest\x12\x1c\n" +
-	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
 	"\x06branch\x18\x03 \x01(\tR\x06branch\x12\x1f\n" +
 	"\vstart_point\x18\x04 \x01(\tR\n" +
 	"startPoint\"_\n" +

@@ -110,13 +110,18 @@ type OpInfo struct {
 	// atomically or not at all (push): a started one whose outcome is not
 	// known is settled by what the remote shows (see Op.Settle).
 	SettledByRemote bool
+	// CreatesWorkspace is true for a write that makes the scope's
+	// workspace (clone, fork_workspace): one interrupted before it
+	// finished leaves no workspace (the engine removes a half-made one),
+	// so it is settled as failed, not as unknown.
+	CreatesWorkspace bool
 
 	newRequest func() Request
 	newResult  func() Result
 }
 
 var opTable = []OpInfo{
-	{Op: OpClone, newRequest: func() Request { return &CloneRequest{} }, newResult: func() Result { return &CloneResult{} },
+	{Op: OpClone, CreatesWorkspace: true, newRequest: func() Request { return &CloneRequest{} }, newResult: func() Result { return &CloneResult{} },
 		Kind: Write, Remote: true, Progress: true, Title: "Clone repository",
 		Summary: "Clone a repository into a new workspace of your project."},
 	{Op: OpPull, newRequest: func() Request { return &PullRequest{} }, newResult: func() Result { return &PullResult{} },
@@ -219,7 +224,7 @@ var opTable = []OpInfo{
 	{Op: OpAbort, newRequest: func() Request { return &AbortRequest{} }, newResult: func() Result { return &AbortResult{} },
 		Kind: Write, Destructive: true, Title: "Abort",
 		Summary: "Abandon the merge, rebase, cherry-pick or revert in progress: the workspace returns to where it was before it."},
-	{Op: OpForkWorkspace, newRequest: func() Request { return &ForkWorkspaceRequest{} }, newResult: func() Result { return &ForkWorkspaceResult{} },
+	{Op: OpForkWorkspace, CreatesWorkspace: true, newRequest: func() Request { return &ForkWorkspaceRequest{} }, newResult: func() Result { return &ForkWorkspaceResult{} },
 		Kind: Write, Title: "Fork workspace",
 		Summary: "Make a new workspace (named by workspace) on a new branch from another of yours (source), sharing its objects: much cheaper than a clone."},
 }
@@ -296,6 +301,10 @@ func (op Op) Settle() Settle {
 	}
 	return SettleUnknown
 }
+
+// CreatesWorkspace reports whether op makes the scope's workspace (see
+// OpInfo.CreatesWorkspace).
+func (op Op) CreatesWorkspace() bool { return opIndex[op].CreatesWorkspace }
 
 // IsRead reports whether op is a read.
 func (op Op) IsRead() bool { return op.Kind() == Read }

@@ -89,9 +89,9 @@ type ReconcileConfig struct {
 	Journal     journal.Store   // required
 	Locker      lock.Locker     // required: the workspace locks
 	RemoteReach RemoteReachFunc // required
-	// Engine, if set, tells whether an interrupted clone left a workspace
-	// (see cloneUnfinished): one that did not is settled as failed
-	// (not_found: clone again), not as unknown. The engine must lock
+	// Engine, if set, tells whether an interrupted clone (or fork) left a
+	// workspace (see cloneUnfinished): one that did not is settled as
+	// failed (not_found: do it again), not as unknown. The engine must lock
 	// through lock.Reentrant(Locker).
 	Engine backends.Executor
 	// LockWait bounds the wait for a workspace lock; an entry whose lock
@@ -354,7 +354,7 @@ func settleHeld(ctx context.Context, cfg ReconcileConfig, e journal.Entry, p pla
 			return false // left a while for the caller's retry with the key, which clones again
 		}
 		o = outcome{journal.Failed, nil, string(backends.NotFound), fmt.Sprintf(
-			"the clone into workspace %q did not finish (the process running it stopped); nothing was kept: clone again with a new idempotency key (this one keeps this answer)", cur.Workspace)}
+			"the %s into workspace %q did not finish (the process running it stopped); nothing was kept: do it again with a new idempotency key (this one keeps this answer)", e.Op, cur.Workspace)}
 	}
 	if backends.Op(e.Op).Settle() == backends.SettleByRemote && p.Target != "" && p.URL != "" {
 		var err error
@@ -384,13 +384,15 @@ const planTimeout = time.Minute
 const neverRanMessage = "it was interrupted before it ran (the process running it stopped, or lost its workspace lock); nothing was changed: " +
 	"do it again with a new idempotency key (this one keeps this answer)"
 
-// cloneUnfinished reports whether e is a clone that left no workspace: a
+// cloneUnfinished reports whether e is a clone (or another write that
+// creates its workspace, backends.OpInfo.CreatesWorkspace) that left no
+// workspace: a
 // status of it through engine (under the workspace lease ctx carries)
 // answers not_found; the engine removes a workspace whose clone did not
 // finish. Without an engine it is false.
 func cloneUnfinished(ctx context.Context, engine backends.Executor, e journal.Entry) bool {
 	var p plan
-	if engine == nil || backends.Op(e.Op) != backends.OpClone || json.Unmarshal(e.Prepared, &p) != nil {
+	if engine == nil || !backends.Op(e.Op).CreatesWorkspace() || json.Unmarshal(e.Prepared, &p) != nil {
 		return false
 	}
 	_, err := engine.Execute(ctx, &backends.StatusRequest{Scope: backends.Scope{Principal: p.Agent, Workspace: e.Workspace}})

@@ -23,6 +23,11 @@ func (e *Executor) status(ctx context.Context, r *backends.StatusRequest) (*back
 		return nil, err
 	}
 	st := gitcmd.ParseStatus(res.Stdout)
+	stopped, err := e.stoppedState(ctx, w.Binding)
+	if err != nil {
+		return nil, err
+	}
+	st.InProgress, st.Conflicts = stopped.InProgress, stopped.Conflicts
 	return &st, nil
 }
 

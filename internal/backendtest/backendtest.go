@@ -112,6 +112,7 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 	t.Run("Workspaces", func(t *testing.T) { testWorkspaces(t, f) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, f) })
 	t.Run("Paging", func(t *testing.T) { testPaging(t, f) })
+	t.Run("GitOps", func(t *testing.T) { testGitOps(t, f) })
 	if o.core {
 		return
 	}
@@ -121,6 +122,8 @@ func Run(t *testing.T, f Factory, opts ...Option) {
 	t.Run("PlantedConfig", func(t *testing.T) { testPlantedConfig(t, f, o) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, f, o) })
 	t.Run("Predictions", func(t *testing.T) { testPredictions(t, f, o) })
+	t.Run("GitOpsBadInput", func(t *testing.T) { testGitOpsBadInput(t, f, o) })
+	t.Run("GitOpsPredictions", func(t *testing.T) { testGitOpsPredictions(t, f) })
 	t.Run("SizeLimits", func(t *testing.T) { testSizeLimits(t, f, o) })
 	t.Run("TransferLimits", func(t *testing.T) { testTransferLimits(t, f) })
 	t.Run("AgentText", func(t *testing.T) {

@@ -266,6 +266,16 @@ func (e *Executor) markResolved(ctx context.Context, r *backends.MarkResolvedReq
 		}
 	}
 	if len(not) > 0 {
+		// A path already resolved (a retry) is marked again: git keeps
+		// what it resolved until the operation's commit.
+		res, err := e.git(ctx, w.Binding, gitRun{op: backends.OpMarkResolved, args: []string{"ls-files", "--resolve-undo", "-z"}, read: true, maxOut: 16 << 20})
+		if err != nil {
+			return nil, err
+		}
+		resolved := pathsOf(parseUnmerged(res.Stdout))
+		not = slices.DeleteFunc(not, func(p string) bool { return slices.Contains(resolved, p) })
+	}
+	if len(not) > 0 {
 		if len(conflicted) == 0 {
 			return nil, backends.Errorf(backends.InvalidArgument, "not conflicted: %s; the workspace has no conflicts", listed(not))
 		}

@@ -226,6 +226,11 @@ func TestSequencerMergeConflictResolved(t *testing.T) {
 	if st := s.status(); st.InProgress != "merge" || len(st.Conflicts) != 0 {
 		t.Fatalf("status once resolved: %+v", st)
 	}
+	// Marking it again (a retry) is no error; a path never conflicted is.
+	if again := seqDo[*backends.MarkResolvedResult](s, &backends.MarkResolvedRequest{Scope: s.sc(), Paths: []string{"README.md"}}); len(again.Remaining) != 0 {
+		t.Fatalf("mark_resolved again: %+v", again)
+	}
+	s.fail(&backends.MarkResolvedRequest{Scope: s.sc(), Paths: []string{"src/main.go"}}, backends.InvalidArgument, "src/main.go")
 	c := seqDo[*backends.ContinueResult](s, &backends.ContinueRequest{Scope: s.sc()})
 	if !c.Done || c.Operation != "merge" || c.Branch != "main" || c.InProgress != "" {
 		t.Fatalf("continue: %+v", c)

@@ -259,8 +259,9 @@ func (e *Executor) blame(ctx context.Context, r *backends.BlameRequest) (*backen
 		return res, nil
 	}
 	// One line more than the page tells whether more follow; git stops
-	// at the file's end.
-	args := []string{"blame", "--line-porcelain", "-L", strconv.Itoa(start) + ",+" + strconv.Itoa(limit+1), sha, "--", path}
+	// at the file's end. blame honours textconv filters by default: not
+	// here (as Build does for diff, log and show).
+	args := []string{"blame", "--no-textconv", "--line-porcelain", "-L", strconv.Itoa(start) + ",+" + strconv.Itoa(limit+1), sha, "--", path}
 	out, err := e.run(ctx, w.Binding, gitRun{op: backends.OpBlame, args: args, read: true, noTree: true, maxOut: maxRecordsOutput})
 	if err != nil {
 		return nil, err
@@ -384,7 +385,12 @@ func (e *Executor) tags(ctx context.Context, r *backends.TagsRequest) (*backends
 			t.Message = strings.TrimRight(strings.ToValidUTF8(f[5], "\uFFFD"), "\n")
 			t.Target = f[4]
 			if f[3] == "tag" { // a tag of a tag: peel it all the way
-				t.Target = e.revParse(ctx, w.Binding, "refs/tags/"+name+"^{}")
+				peeled, err := e.git(ctx, w.Binding, gitRun{op: backends.OpTags, read: true, noTree: true,
+					args: []string{"rev-parse", "--verify", "--quiet", "--end-of-options", "refs/tags/" + name + "^{}"}})
+				if err != nil {
+					return nil, err
+				}
+				t.Target = strings.TrimSpace(string(peeled.Stdout))
 			}
 		}
 		out.Tags = append(out.Tags, t)

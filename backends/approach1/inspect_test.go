@@ -290,9 +290,14 @@ func TestTagsReflogAndStashes(t *testing.T) {
 	if !slices.Equal(tags.Tags, want) {
 		t.Fatalf("tags %+v, want %+v", tags.Tags, want)
 	}
+	if sh := backendtest.Do[*backends.ShowResult](t, w.ex, w.p, &backends.ShowRequest{Scope: inspScope("look"), Rev: "v2.0", Path: "README.md"}); sh.SHA != main || sh.Content != backendtest.SeedFiles["README.md"] {
+		t.Fatalf("show at an annotated tag: %+v", sh)
+	}
+	w.git(t, "look", "tag", "-a", "-m", "Nested", "nested", "v2.0")
 	w.git(t, "look", "tag", "a-local", "HEAD")
 	tags = backendtest.Do[*backends.TagsResult](t, w.ex, w.p, &backends.TagsRequest{Scope: inspScope("look")})
-	if len(tags.Tags) != 3 || tags.Tags[0].Name != "a-local" || tags.Tags[0].Annotated || tags.Tags[0].Message != "" {
+	if len(tags.Tags) != 4 || tags.Tags[0].Name != "a-local" || tags.Tags[0].Annotated || tags.Tags[0].Message != "" ||
+		tags.Tags[1] != (backends.Tag{Name: "nested", Target: main, Annotated: true, Message: "Nested"}) {
 		t.Fatalf("tags with a local one: %+v", tags.Tags)
 	}
 

@@ -224,8 +224,9 @@ func (e *Executor) predictPull(ctx context.Context, r *backends.PullRequest, res
 	}
 	before := res.Before
 	found := map[string]string{"branch": res.Branch, "upstream": res.Upstream, "after": res.After,
-		"updated": strconv.FormatBool(res.Updated), "merged": strconv.FormatBool(res.Merged)}
-	expected := map[string]string{"branch": branch, "upstream": "origin/" + branch}
+		"updated": strconv.FormatBool(res.Updated), "merged": strconv.FormatBool(res.Merged),
+		"in_progress": res.InProgress, "conflicts": conflictsOf(res.Conflicts)}
+	expected := map[string]string{"branch": branch, "upstream": "origin/" + branch, "in_progress": "", "conflicts": ""}
 	outcome := func(after string, updated, merged bool) {
 		expected["after"], expected["updated"], expected["merged"] = after, strconv.FormatBool(updated), strconv.FormatBool(merged)
 	}
@@ -258,31 +259,30 @@ func (e *Executor) predictPull(ctx context.Context, r *backends.PullRequest, res
 			}
 		}
 	}
+	if expected["in_progress"] != "" {
+		// What the index holds is compared: a later write (mark_resolved)
+		// changes it without moving HEAD.
+		return e.settled(ctx, w.Binding, &r.Scope, res, head, expected, found)
+	}
 	return e.unlessMoved(ctx, w.Binding, head, expected, found)
 }
 
-// predictMerge adds the merge's tree and parents to both sides.
+// predictMerge adds the merge's tree and parents to both sides; or, when
+// it conflicts, the merge left in progress (HEAD unchanged): its
+// conflicts, MERGE_HEAD and the index's unmerged paths (sequencer_predict.go).
 func (e *Executor) predictMerge(ctx context.Context, b sandbox.Binding, ours, theirs string, res *backends.PullResult, expected, found map[string]string) error {
-	sc, cleanup, err := e.scratch(ctx, b)
+	m, err := e.mergeTrees(ctx, b, ours, theirs)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	out, err := e.predictRun(ctx, b, sc, gitRun{args: []string{"merge-tree", "--write-tree", "--no-messages", "--end-of-options", ours, theirs}, noTree: true})
-	if err != nil {
-		return err
+	if m.conflicts != nil {
+		expected["after"], expected["updated"], expected["merged"] = ours, "false", "false"
+		expected["in_progress"], expected["conflicts"] = "merge", m.conflicts.String()
+		return e.stoppedFacts(ctx, b, "MERGE_HEAD", theirs, m.conflicts, expected, found)
 	}
-	switch out.ExitCode {
-	case 0:
-		expected["after"] = "(a merge commit)"
-		expected["updated"], expected["merged"] = "true", "true"
-		expected["tree"], expected["parents"] = firstLine(out.Stdout), ours+" "+theirs
-	case 1:
-		expected["after"] = "(refused: conflicts)"
-		return nil
-	default:
-		return gitError(out, b.Root)
-	}
+	expected["after"] = "(a merge commit)"
+	expected["updated"], expected["merged"] = "true", "true"
+	expected["tree"], expected["parents"] = m.tree, ours+" "+theirs
 	made, err := e.commitFacts(ctx, b, res.After)
 	if err != nil {
 		return err

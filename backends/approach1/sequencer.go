@@ -634,14 +634,18 @@ func (e *Executor) staged(ctx context.Context, b sandbox.Binding, op backends.Op
 	return false, gitError(res, b.Root)
 }
 
-// dirty reports whether the work tree or the index has changes (untracked
-// files included).
+// dirty reports whether the workspace holds uncommitted work: changes in
+// the work tree or the index (untracked files included), or stash entries.
 func (e *Executor) dirty(ctx context.Context, b sandbox.Binding, op backends.Op) (bool, error) {
 	res, err := e.git(ctx, b, gitRun{op: op, args: gitcmd.StatusArgs, read: true, maxOut: 1 << 20})
 	if err != nil {
 		return false, err
 	}
-	return res.StdoutTruncated || !gitcmd.ParseStatus(res.Stdout).Clean, nil
+	if res.StdoutTruncated || !gitcmd.ParseStatus(res.Stdout).Clean {
+		return true, nil
+	}
+	stash, err := e.refSHA(ctx, b, "refs/stash")
+	return stash != "", err
 }
 
 // checkCommit refuses a commit while paths are unmerged (adding them would

@@ -225,6 +225,9 @@ func (e *Executor) pick(ctx context.Context, s *backends.Scope, op backends.Op, 
 	out := &picked{branch: branch, before: before}
 	if res.ExitCode != 0 {
 		if out.stopped, err = e.stoppedOn(ctx, w, res, true); err != nil {
+			if m := mergeCommit.FindSubmatch(res.Stderr); m != nil {
+				return nil, backends.Errorf(backends.InvalidArgument, "commit %s is a merge commit; %s takes ordinary commits only (name the commits the merge brought in instead)", m[1], op)
+			}
 			return nil, err
 		}
 	}
@@ -481,6 +484,10 @@ func (e *Executor) begin(ctx context.Context, s *backends.Scope, op backends.Op,
 	return w, lease, branch, before, nil
 }
 
+// mergeCommit finds the merge commit git refuses to cherry-pick or revert
+// without a mainline.
+var mergeCommit = regexp.MustCompile(`commit ([0-9a-f]+) is a merge but no -m option was given`)
+
 // badRevision finds the name git could not resolve.
 var badRevision = regexp.MustCompile(`bad revision '([^']*)\^\{commit\}'`)
 
@@ -551,7 +558,11 @@ func (e *Executor) stoppedOn(ctx context.Context, w *workspace, res sandbox.Exec
 	// replacement sandbox could not rebuild.
 	e.record(ctx, w, func(b *sandbox.Binding) { b.Dirty = true })
 	st := stopped(p.op, conflicts)
-	if len(conflicts) == 0 {
+	switch {
+	case len(conflicts) > 0:
+	case strings.Contains(string(res.Stderr)+string(res.Stdout), "is now empty"):
+		st.Next = "the " + opWords(p.op) + " stopped on a commit whose changes the branch already has: call continue to commit it anyway (an empty commit), or abort to go back to where the workspace was before it"
+	default:
 		st.Next = "the " + opWords(p.op) + " stopped (" + backends.MessageOf(failure) + "); call continue to go on, or abort to go back to where the workspace was before it"
 	}
 	return st, nil

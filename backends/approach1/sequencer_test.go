@@ -535,3 +535,56 @@ func TestSequencerRefusals(t *testing.T) {
 		t.Fatalf("a refused merge changed the workspace")
 	}
 }
+
+// TestSequencerEdges: a pick whose changes the branch has already stops
+// with nothing to resolve and continues into an empty commit; a merge
+// commit cannot be picked; a rebase whose resolution drops a commit's
+// change drops the commit.
+func TestSequencerEdges(t *testing.T) {
+	s := newSeqWorld(t)
+	s.checkout("topic", true)
+	t1 := s.commitFile("README.md", "# demo\n\ntopic's line\n", "Topic edits the README")
+	s.commitFile("t2.txt", "two\n", "Topic adds t2")
+	s.checkout("main", false)
+	s.commitFile("README.md", "# demo\n\ntopic's line\n", "Main makes the same edit")
+	head := s.git("rev-parse", "HEAD")
+	empty := seqDo[*backends.CherryPickResult](s, &backends.CherryPickRequest{Scope: s.sc(), Commits: []string{t1}})
+	if empty.InProgress != "cherry_pick" || len(empty.Conflicts) != 0 || !strings.Contains(empty.Next, "already") || empty.After != head {
+		t.Fatalf("pick of a change the branch has: %+v", empty)
+	}
+	c := seqDo[*backends.ContinueResult](s, &backends.ContinueRequest{Scope: s.sc()})
+	if !c.Done || s.git("log", "-1", "--format=%s|%P") != "Topic edits the README|"+head || s.git("diff", "HEAD~1", "HEAD") != "" {
+		t.Fatalf("continue of the empty pick: %+v", c)
+	}
+
+	// A merge commit is refused, and nothing changes.
+	m := seqDo[*backends.MergeResult](s, &backends.MergeRequest{Scope: s.sc(), Branch: "topic", NoFF: true})
+	if !m.Merged {
+		t.Fatalf("merge: %+v", m)
+	}
+	before := s.snapshot()
+	s.fail(&backends.CherryPickRequest{Scope: s.sc(), Commits: []string{m.After}}, backends.InvalidArgument, "merge commit")
+	s.fail(&backends.RevertRequest{Scope: s.sc(), Commits: []string{m.After}}, backends.InvalidArgument, "merge commit")
+	if after := s.snapshot(); after != before {
+		t.Fatalf("a refused pick of a merge commit changed the workspace:\n%s\nthen\n%s", before, after)
+	}
+
+	// Rebase: resolving to the new base's version drops the commit.
+	s.checkout("feature", true)
+	s.commitFile("README.md", "# demo\n\nfeature's line\n", "Feature edits the README")
+	s.commitFile("f2.txt", "f2\n", "Feature adds f2")
+	s.checkout("main", false)
+	s.commitFile("README.md", "# demo\n\nmain's new line\n", "Main edits the README again")
+	s.checkout("feature", false)
+	r := seqDo[*backends.RebaseResult](s, &backends.RebaseRequest{Scope: s.sc(), Onto: "main"})
+	seqWantConflicts(t, r.Stopped, "rebase", "README.md")
+	s.write("README.md", "# demo\n\nmain's new line\n")
+	seqDo[*backends.MarkResolvedResult](s, &backends.MarkResolvedRequest{Scope: s.sc(), Paths: []string{"README.md"}})
+	rc := seqDo[*backends.ContinueResult](s, &backends.ContinueRequest{Scope: s.sc()})
+	if !rc.Done || rc.Branch != "feature" {
+		t.Fatalf("continue: %+v", rc)
+	}
+	if got := s.git("log", "--format=%s", "main..feature"); got != "Feature adds f2" {
+		t.Fatalf("rebased commits after dropping one:\n%s", got)
+	}
+}

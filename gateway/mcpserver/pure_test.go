@@ -93,6 +93,18 @@ func argsFor(op backends.Op) string {
 		return `{"workspace":"w","path":"p"}`
 	case backends.OpWriteFile:
 		return `{"workspace":"w","path":"p","content":""}`
+	case backends.OpBlame:
+		return `{"workspace":"w","path":"p"}`
+	case backends.OpCherryPick, backends.OpRevert:
+		return `{"workspace":"w","commits":["c"]}`
+	case backends.OpRestore, backends.OpMarkResolved:
+		return `{"workspace":"w","paths":["p"]}`
+	case backends.OpStash:
+		return `{"workspace":"w","action":"push"}`
+	case backends.OpTag:
+		return `{"workspace":"w","name":"v1"}`
+	case backends.OpForkWorkspace:
+		return `{"workspace":"w2","source":"w","branch":"b"}`
 	}
 	return `{"workspace":"w"}`
 }

@@ -77,6 +77,25 @@ var renderers = map[backends.Op]renderer{
 	backends.OpReleaseWorkspace: text(func(b *strings.Builder, r *backends.ReleaseWorkspaceResult) {
 		fmt.Fprintf(b, "Released workspace %s.", quoteName(r.Workspace))
 	}),
+	// The operations of issue 16 (render_gitops.go).
+	backends.OpFetch:         text(renderFetch),
+	backends.OpShow:          paged(renderShow),
+	backends.OpBlame:         text(renderBlame),
+	backends.OpTags:          text(renderTags),
+	backends.OpReflog:        text(renderReflog),
+	backends.OpStashes:       text(renderStashes),
+	backends.OpMerge:         text(renderMerge),
+	backends.OpRebase:        text(renderRebase),
+	backends.OpCherryPick:    text(renderCherryPick),
+	backends.OpRevert:        text(renderRevert),
+	backends.OpReset:         text(renderReset),
+	backends.OpRestore:       text(renderRestore),
+	backends.OpStash:         text(renderStash),
+	backends.OpTag:           text(renderTag),
+	backends.OpMarkResolved:  text(renderMarkResolved),
+	backends.OpContinue:      text(renderContinue),
+	backends.OpAbort:         text(renderAbort),
+	backends.OpForkWorkspace: text(renderForkWorkspace),
 }
 
 // renderBody returns the body of op's readable text and its hints, both
@@ -155,6 +174,9 @@ func renderListWorkspaces(b *strings.Builder, r *backends.ListWorkspacesResult) 
 func renderPull(b *strings.Builder, r *backends.PullResult) {
 	branch, upstream := quoteName(r.Branch), quoteName(r.Upstream)
 	switch {
+	case stopped(r.Stopped):
+		fmt.Fprintf(b, "Pulled %s, but merging it into %s stopped on conflicts; %s is unchanged (%s).", upstream, branch, branch, orNone(short(r.Before)))
+		renderStopped(b, r.Stopped)
 	case !r.Updated:
 		fmt.Fprintf(b, "%s is already up to date with %s.", branch, upstream)
 	case r.Merged:
@@ -174,6 +196,9 @@ func renderPush(b *strings.Builder, r *backends.PushResult) {
 	default:
 		fmt.Fprintf(b, "Pushed %s (%s).", branch, orNone(short(r.Head)))
 	}
+	if len(r.Tags) > 0 {
+		fmt.Fprintf(b, " Tags on the remote: %s.", names(r.Tags))
+	}
 }
 
 func renderStatus(b *strings.Builder, r *backends.StatusResult) {
@@ -192,6 +217,7 @@ func renderStatus(b *strings.Builder, r *backends.StatusResult) {
 		}
 		b.WriteString("\n")
 	}
+	renderStopped(b, backends.Stopped{InProgress: r.InProgress, Conflicts: r.Conflicts})
 }
 
 func renderLog(b *strings.Builder, r *backends.LogResult) {

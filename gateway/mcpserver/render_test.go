@@ -73,7 +73,7 @@ func TestReadableTextOfEveryResultIsSafe(t *testing.T) {
 			// The renderer's own lines and columns are layout; the
 			// repository's newline and tab (hostile's "\nF\tG") are layout
 			// only in file content, diffs and notices.
-			content := i == 0 || (i == 1 && (name == "DiffResult" || name == "ReadFileResult"))
+			content := i == 0 || (i == 1 && (name == "DiffResult" || name == "ReadFileResult" || name == "ShowResult"))
 			if raw := strings.Contains(text, "\nF") || strings.Contains(text, "F\tG"); raw != content {
 				t.Errorf("%s: item %d keeps the repository's newline and tab: %v, want %v:\n%q", name, i, raw, content, text)
 			}
@@ -81,7 +81,7 @@ func TestReadableTextOfEveryResultIsSafe(t *testing.T) {
 				t.Errorf("%s: item %d has a backend footer: %q", name, i, text)
 			}
 		}
-		if name == "ReadFileResult" || name == "DiffResult" {
+		if name == "ReadFileResult" || name == "DiffResult" || name == "ShowResult" {
 			if want := escapeText(hostile); items[1] != want {
 				t.Errorf("%s: content item %q, want exactly %q", name, items[1], want)
 			}

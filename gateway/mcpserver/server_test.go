@@ -192,3 +192,33 @@ func TestResultsAreRedacted(t *testing.T) {
 		t.Fatalf("result: %v %s", err, raw)
 	}
 }
+
+// toolsListBudget bounds the size of the whole tools/list answer, which
+// every agent's model reads before its first call: the README gives the
+// figure (measured as this test does, the compact JSON-RPC response).
+const toolsListBudget = 64 << 10
+
+// TestToolsListSize measures the tools/list answer (log it with -v) and
+// keeps it within toolsListBudget.
+func TestToolsListSize(t *testing.T) {
+	s := newTestServer(t, nil, &strings.Builder{})
+	ctx := gateway.WithPrincipal(t.Context(), backends.Principal{Project: "p", Agent: "a"})
+	raw, err := json.Marshal(s.mcp.HandleMessage(ctx, []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools := listTools(t, s)
+	var desc, in, out int
+	for _, tool := range tools {
+		desc += len(tool["description"].(string))
+		b, _ := json.Marshal(tool["inputSchema"])
+		in += len(b)
+		b, _ = json.Marshal(tool["outputSchema"])
+		out += len(b)
+	}
+	t.Logf("tools/list: %d tools, %d bytes (%.1f KB): descriptions %d, input schemas %d, output schemas %d",
+		len(tools), len(raw), float64(len(raw))/1000, desc, in, out)
+	if len(raw) > toolsListBudget {
+		t.Errorf("tools/list is %d bytes, over its budget of %d: make descriptions leaner before raising it", len(raw), toolsListBudget)
+	}
+}

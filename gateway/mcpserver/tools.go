@@ -36,6 +36,24 @@ var schemas = declare(
 	define[backends.DeleteBranchRequest, backends.DeleteBranchResult],
 	define[backends.ListWorkspacesRequest, backends.ListWorkspacesResult],
 	define[backends.ReleaseWorkspaceRequest, backends.ReleaseWorkspaceResult],
+	define[backends.FetchRequest, backends.FetchResult],
+	define[backends.ShowRequest, backends.ShowResult],
+	define[backends.BlameRequest, backends.BlameResult],
+	define[backends.TagsRequest, backends.TagsResult],
+	define[backends.ReflogRequest, backends.ReflogResult],
+	define[backends.StashesRequest, backends.StashesResult],
+	define[backends.MergeRequest, backends.MergeResult],
+	define[backends.RebaseRequest, backends.RebaseResult],
+	define[backends.CherryPickRequest, backends.CherryPickResult],
+	define[backends.RevertRequest, backends.RevertResult],
+	define[backends.ResetRequest, backends.ResetResult],
+	define[backends.RestoreRequest, backends.RestoreResult],
+	define[backends.StashRequest, backends.StashResult],
+	define[backends.TagRequest, backends.TagResult],
+	define[backends.MarkResolvedRequest, backends.MarkResolvedResult],
+	define[backends.ContinueRequest, backends.ContinueResult],
+	define[backends.AbortRequest, backends.AbortResult],
+	define[backends.ForkWorkspaceRequest, backends.ForkWorkspaceResult],
 )
 
 // tools returns one tool per operation that has a schema, in the table's
@@ -86,27 +104,67 @@ func define[Req, Res any, PReq interface {
 	)
 	if info.Kind == backends.Read {
 		t.RawInputSchema = withoutProperty(t.RawInputSchema, idempotencyKey)
+	} else {
+		t.RawInputSchema = withDescription(t.RawInputSchema, idempotencyKey, "any unique string: a retry with the same key is applied at most once")
+	}
+	if !info.CreatesWorkspace {
+		t.RawInputSchema = withDescription(t.RawInputSchema, workspace, "the workspace's name")
+	}
+	for _, name := range servedFields {
+		if prop, ok := t.OutputSchema.Properties[name].(map[string]any); ok {
+			delete(prop, "description")
+		}
 	}
 	return toolDef{op: op, tool: t, result: reflect.TypeFor[*Res]()}
 }
 
+// servedFields are the JSON names of backends.Served's fields, which every
+// result has: their descriptions are said once, in the server's
+// instructions, instead of in each of the tools' output schemas (they were
+// a third of the tools/list answer).
+var servedFields = []string{"backend", "fell_back", "duration_ms", "notices"}
+
 // idempotencyKey is the JSON name of backends.Scope.IdempotencyKey, which
-// only write tools offer.
+// only write tools offer, with a shorter description than the type's
+// (22 tools repeat it).
 const idempotencyKey = "idempotency_key"
+
+// workspace is the JSON name of backends.Scope.Workspace. Its naming rules
+// (backends.Scope's description) are said only by the tools that make a
+// workspace (clone, fork_workspace): the others name one that exists.
+const workspace = "workspace"
 
 // withoutProperty returns the JSON schema of an object without the
 // property name (neither among its properties nor its required ones).
 func withoutProperty(schema json.RawMessage, name string) json.RawMessage {
+	return editSchema(schema, func(m map[string]any) {
+		if props, ok := m["properties"].(map[string]any); ok {
+			delete(props, name)
+		}
+		if req, ok := m["required"].([]any); ok {
+			m["required"] = slices.DeleteFunc(req, func(v any) bool { return v == name })
+		}
+	})
+}
+
+// withDescription returns the JSON schema of an object whose property
+// name, if it has one, has the description desc.
+func withDescription(schema json.RawMessage, name, desc string) json.RawMessage {
+	return editSchema(schema, func(m map[string]any) {
+		props, _ := m["properties"].(map[string]any)
+		if prop, ok := props[name].(map[string]any); ok {
+			prop["description"] = desc
+		}
+	})
+}
+
+// editSchema returns the JSON schema of an object as edit leaves it.
+func editSchema(schema json.RawMessage, edit func(map[string]any)) json.RawMessage {
 	var m map[string]any
 	if err := json.Unmarshal(schema, &m); err != nil {
 		panic("mcpserver: an input schema is not a JSON object: " + err.Error())
 	}
-	if props, ok := m["properties"].(map[string]any); ok {
-		delete(props, name)
-	}
-	if req, ok := m["required"].([]any); ok {
-		m["required"] = slices.DeleteFunc(req, func(v any) bool { return v == name })
-	}
+	edit(m)
 	out, err := json.Marshal(m)
 	if err != nil {
 		panic("mcpserver: an input schema cannot be encoded: " + err.Error())

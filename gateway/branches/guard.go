@@ -86,6 +86,9 @@ func (g *Guard) push(ctx context.Context, r *backends.PushRequest) (backends.Res
 	if dst, isRefspec := refspecTarget(r.Branch); isRefspec {
 		return nil, g.refuseRefspec(ctx, r, rules, dst, def)
 	}
+	if err := g.checkTags(ctx, r, rules, def); err != nil {
+		return nil, err
+	}
 	branch, err := g.branchOf(ctx, r, ws)
 	if err != nil || branch == "" {
 		return g.cfg.Next.Execute(ctx, r) // the backend says what is wrong (detached HEAD, no workspace)
@@ -100,6 +103,43 @@ func (g *Guard) push(ctx context.Context, r *backends.PushRequest) (backends.Res
 		g.record(ctx, r, ws.URL, res)
 	}
 	return res, err
+}
+
+// checkTags checks the tags a push names besides its branch (a push with
+// tags always pushes its branch too, so the branch is checked as well).
+// A tag is a name, pushed by the backend to refs/tags/<name> and never
+// moved there: a value that is a refspec or a full ref name is refused
+// here, whichever backend serves the push, as a push to a protected
+// branch when its destination is one (so tags cannot carry a push past
+// the branch policy) and as invalid otherwise. A tag named like a
+// protected branch is refused too: git resolves a name to the tag before
+// the branch (refs/tags before refs/heads), so such a tag would stand in
+// for the branch in every clone. With a required prefix, tags carry it as
+// branches do: what an agent puts on the remote is under its prefix. Any
+// refusal refuses the whole push: nothing is pushed.
+func (g *Guard) checkTags(ctx context.Context, r *backends.PushRequest, rules Rules, def string) error {
+	p := r.Principal
+	for _, tag := range r.Tags {
+		if dst, isRefspec := refspecTarget(tag); isRefspec {
+			if rule := rules.ProtectedBy(dst, def); rule != "" {
+				return g.refuse(ctx, r, ReasonProtected, backends.Errorf(backends.Forbidden,
+					"push tag %q would update protected branch %q in project %q (%s): tags takes the names of your tags, each pushed to refs/tags/<name>",
+					tag, dst, p.Project, rule))
+			}
+			return backends.Errorf(backends.InvalidArgument, "tags takes tag names, not refspecs or full ref names (%q): each is pushed to refs/tags/<name>", tag)
+		}
+		if rule := rules.ProtectedBy(tag, def); rule != "" {
+			return g.refuse(ctx, r, ReasonProtected, backends.Errorf(backends.Forbidden,
+				"tag %q has the name of protected branch %q in project %q (%s): git would take the tag for the branch; name the tag otherwise",
+				tag, tag, p.Project, rule))
+		}
+		if pre := rules.AgentPrefix(p.Agent); pre != "" && !strings.HasPrefix(tag, pre) {
+			return g.refuse(ctx, r, ReasonPrefix, backends.Errorf(backends.Forbidden,
+				"tag %q does not start with %q, which project %q requires of what you push: create a tag such as %q (tag) and push that",
+				tag, pre, p.Project, pre+"<name>"))
+		}
+	}
+	return nil
 }
 
 // refuseRefspec refuses a refspec in place of a branch name: as a push to
@@ -170,10 +210,19 @@ func (g *Guard) refuse(ctx context.Context, r *backends.PushRequest, reason Reas
 }
 
 // record keeps the push for the cleanup; a failure is logged, never
-// returned: the push happened.
+// returned: the push happened. Tags pushed are logged, not recorded: the
+// cleanup deletes branches only, and gitgate never moves or deletes a
+// pushed tag.
 func (g *Guard) record(ctx context.Context, r *backends.PushRequest, url string, res backends.Result) {
 	pr, ok := res.(*backends.PushResult)
-	if g.cfg.Store == nil || !ok || url == "" {
+	if !ok {
+		return
+	}
+	if len(pr.Tags) > 0 {
+		g.cfg.Logger.InfoContext(ctx, "tags pushed", "project", r.Principal.Project, "agent", r.Principal.Agent,
+			"workspace", r.Workspace, "branch", pr.Branch, "tags", pr.Tags)
+	}
+	if g.cfg.Store == nil || url == "" {
 		return
 	}
 	rec := Pushed{Project: r.Principal.Project, Agent: r.Principal.Agent, Workspace: r.Workspace, URL: url,

@@ -2,6 +2,7 @@ package branches
 
 import (
 	"context"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 type fakeBackend struct {
 	current string
 	pushes  []string
+	tags    []string // the tags of every push, in order
 }
 
 func (b *fakeBackend) Execute(_ context.Context, req backends.Request) (backends.Result, error) {
@@ -24,7 +26,8 @@ func (b *fakeBackend) Execute(_ context.Context, req backends.Request) (backends
 		return &backends.StatusResult{Branch: b.current}, nil
 	case *backends.PushRequest:
 		b.pushes = append(b.pushes, r.Branch)
-		return &backends.PushResult{Branch: r.Branch, RemoteRef: "refs/heads/" + r.Branch, Head: "c0ffee"}, nil
+		b.tags = append(b.tags, r.Tags...)
+		return &backends.PushResult{Branch: r.Branch, RemoteRef: "refs/heads/" + r.Branch, Head: "c0ffee", Tags: r.Tags}, nil
 	}
 	return nil, backends.Errorf(backends.Internal, "unexpected %s", req.Op())
 }
@@ -109,5 +112,81 @@ func TestGuardRefusesProtectedAndUnprefixedBranches(t *testing.T) {
 	recs, err := f.store.Pushed(t.Context(), "p")
 	if err != nil || len(recs) != 3 || recs[0].Branch != "agent/a1/x" || recs[0].Commit != "c0ffee" || recs[0].URL != f.url || recs[0].At != f.now {
 		t.Errorf("recorded %+v, %v", recs, err)
+	}
+}
+
+// TestGuardChecksPushedTags: a push's tags cannot carry it past the branch
+// policy: a refspec or full ref name among them is refused (as a push to
+// a protected branch when it would update one), so is a tag named like a
+// protected branch (git would resolve the name to the tag) and, with a
+// required prefix, a tag without it; a refusal pushes nothing, the
+// branch included. Allowed tags go through beside their branch, which
+// alone is recorded; the tags are logged.
+func TestGuardChecksPushedTags(t *testing.T) {
+	f := newFixture(t)
+	next := &fakeBackend{}
+	m := NewMetrics(nil)
+	var logs strings.Builder
+	guard := func(prefix string) *Guard {
+		return NewGuard(GuardConfig{Next: next, Git: f.git, Store: f.store, Metrics: m, Now: func() time.Time { return f.now },
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)), Policy: Policy{Default: Rules{Protected: DefaultProtected, Prefix: prefix}},
+			Workspace: func(context.Context, backends.Principal, string) (Workspace, bool, error) {
+				return Workspace{URL: f.url, Branch: "agent/a1/x"}, true, nil
+			}})
+	}
+	plain, prefixed := guard(""), guard("agent/<agent>/")
+	push := func(prefix string, tags ...string) error {
+		g := plain
+		if prefix != "" {
+			g = prefixed
+		}
+		_, err := g.Execute(t.Context(), &backends.PushRequest{Scope: backends.Scope{Principal: backends.Principal{Project: "p", Agent: "a1"}, Workspace: "w"},
+			Branch: "agent/a1/x", Tags: tags})
+		return err
+	}
+	refused := []struct {
+		prefix string
+		tags   []string
+		want   backends.Category
+		says   string
+	}{
+		{"", []string{"v1", "HEAD:refs/heads/main"}, backends.Forbidden, `protected branch "main"`},
+		{"", []string{"refs/heads/master"}, backends.Forbidden, `protected branch "master"`},
+		{"", []string{"+v1:main"}, backends.Forbidden, `protected branch "main"`},
+		{"", []string{"main"}, backends.Forbidden, `the name of protected branch "main"`},
+		{"", []string{"refs/tags/v1"}, backends.InvalidArgument, "tags takes tag names"},
+		{"", []string{"v1:refs/tags/v2"}, backends.InvalidArgument, "tags takes tag names"},
+		{"pre", []string{"agent/a1/v1", "v2"}, backends.Forbidden, `tag "v2" does not start with "agent/a1/"`},
+	}
+	for _, c := range refused {
+		err := push(c.prefix, c.tags...)
+		if backends.CategoryOf(err) != c.want || err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("push with tags %q (prefix %q): got %v, want %s saying %q", c.tags, c.prefix, err, c.want, c.says)
+		}
+	}
+	if len(next.pushes) != 0 {
+		t.Fatalf("refused pushes reached the backend: %q", next.pushes)
+	}
+	if got := testutil.ToFloat64(m.refused.WithLabelValues("protected")); got != 4 {
+		t.Errorf("refused protected = %v, want 4", got)
+	}
+	if got := testutil.ToFloat64(m.refused.WithLabelValues("prefix")); got != 1 {
+		t.Errorf("refused prefix = %v, want 1", got)
+	}
+	if err := push("", "v1", "release-candidate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := push("pre", "agent/a1/v1"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "v1 release-candidate agent/a1/v1"; strings.Join(next.tags, " ") != want {
+		t.Errorf("backend saw tags %q, want %q", next.tags, want)
+	}
+	recs, err := f.store.Pushed(t.Context(), "p")
+	if err != nil || len(recs) != 1 || recs[0].Branch != "agent/a1/x" { // two pushes of one branch: one record
+		t.Errorf("recorded %+v, %v; want the branch alone", recs, err)
+	}
+	if !strings.Contains(logs.String(), `msg="tags pushed"`) || !strings.Contains(logs.String(), "release-candidate") {
+		t.Errorf("the tags pushed are not logged:\n%s", logs.String())
 	}
 }

@@ -496,9 +496,10 @@ func (e *Executor) stashes(ctx context.Context, r *backends.StashesRequest) (*ba
 // trackingPrefix is where a fetch writes origin's branches.
 const trackingPrefix = "refs/remotes/origin/"
 
-// listRefs returns the refs under prefixes and their objects.
+// listRefs returns the refs under prefixes and their objects; symbolic
+// refs (origin/HEAD) are left out.
 func (e *Executor) listRefs(ctx context.Context, b sandbox.Binding, op backends.Op, prefixes ...string) (map[string]string, error) {
-	args := append([]string{"for-each-ref", "--format=%(objectname) %(refname)"}, prefixes...)
+	args := append([]string{"for-each-ref", "--format=%(objectname) %(refname) %(symref)"}, prefixes...)
 	res, err := e.git(ctx, b, gitRun{op: op, read: true, noTree: true, maxOut: maxRecordsOutput, args: args})
 	if err != nil {
 		return nil, err
@@ -508,8 +509,8 @@ func (e *Executor) listRefs(ctx context.Context, b sandbox.Binding, op backends.
 	}
 	refs := map[string]string{}
 	for line := range strings.SplitSeq(string(res.Stdout), "\n") {
-		if sha, name, ok := strings.Cut(line, " "); ok {
-			refs[name] = sha
+		if f := strings.Split(line, " "); len(f) == 3 && f[2] == "" {
+			refs[f[1]] = f[0]
 		}
 	}
 	return refs, nil

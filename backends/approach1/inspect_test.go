@@ -1,6 +1,7 @@
 package approach1_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/backends/sandbox/local"
 	"github.com/gitgate/gitgate/internal/backendtest"
 )
 
@@ -576,5 +579,73 @@ func TestFetchHeldToTheRepositoryLimit(t *testing.T) {
 	}
 	if n := filesUnder(env.SandboxRoots, "/tmp_"); n != 0 {
 		t.Fatalf("the stopped fetch left %d temporary files", n)
+	}
+}
+
+// overAfterFetch is the local provider whose disk-use measures find the
+// sandbox far past any limit once a fetch has run: what a fetch that
+// completed between two measures of the watcher leaves.
+type overAfterFetch struct {
+	*local.Provider
+	fetched atomic.Bool
+}
+
+func (p *overAfterFetch) Exec(ctx context.Context, id string, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	res, err := p.Provider.Exec(ctx, id, req)
+	if slices.Contains(req.Args, "fetch") && slices.Contains(req.Args, "--tags") {
+		p.fetched.Store(true)
+	}
+	return res, err
+}
+
+func (p *overAfterFetch) DiskUsage(ctx context.Context, id string, paths []string) ([]int64, error) {
+	n, err := p.Provider.DiskUsage(ctx, id, paths)
+	if err == nil && p.fetched.Load() {
+		for i := range n {
+			n[i] += 1 << 40
+		}
+	}
+	return n, err
+}
+
+// TestFetchPastTheLimitPutsRefsBack: a fetch that completed, and wrote
+// its refs, before any measure saw it past the repository limit fails as
+// resource_exhausted, with the remote-tracking branches and tags put back
+// as they were.
+func TestFetchPastTheLimitPutsRefsBack(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	dir := t.TempDir()
+	inner, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.SandboxRoots = append(env.SandboxRoots, dir)
+	provider := &overAfterFetch{Provider: inner}
+	binds := sandbox.NewMemoryBindings()
+	ex := backendtest.NewEngineOn(t, env, provider, &lock.Memory{}, binds)
+	w := &inspectWorld{env: env, ex: ex, binds: binds, p: env.Agent}
+	backendtest.Clone(t, ex, env, w.p, "w")
+	w.git(t, "w", "tag", "kept", "HEAD")
+	before := w.state(t, "w")
+	tip, err := env.Remote.CommitFile(t.Context(), "demo", "main", "more.txt", "more\n", "More")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.RemoteGit(t, "branch", "more", tip)
+	env.RemoteGit(t, "tag", "past", tip)
+	env.RemoteGit(t, "tag", "kept", tip)
+	err = backendtest.Fail(t, ex, w.p, &backends.FetchRequest{Scope: inspScope("w"), Prune: true})
+	if backends.CategoryOf(err) != backends.ResourceExhausted || !strings.Contains(backends.MessageOf(err), "size limit") ||
+		!strings.Contains(backends.MessageOf(err), "are unchanged") {
+		t.Fatalf("fetch past the limit: %v; want resource_exhausted, refs unchanged", err)
+	}
+	if !provider.fetched.Load() {
+		t.Fatal("the fetch never ran")
+	}
+	if got := w.git(t, "w", "cat-file", "-t", tip); got != "commit" {
+		t.Fatalf("the fetch did not complete (so nothing was put back): %q", got)
+	}
+	if after := w.state(t, "w"); after != before {
+		t.Fatalf("the fetch past the limit left its refs:\nbefore %s\nafter  %s", before, after)
 	}
 }

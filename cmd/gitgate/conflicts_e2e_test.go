@@ -26,6 +26,9 @@ const (
 	helloMerged = "def hello(name):\n    return f\"Hi and howdy, {name}!\"\n\n\nif __name__ == \"__main__\":\n    print(hello(\"world\"))\n"
 	theirsNote  = "the other actor's unrelated change\n"
 	oursNote    = "the agent's unrelated change\n"
+	// topic is the agent's branch (the default branch is protected): the
+	// agent pushes it first, then a reviewer pushes to it too.
+	topic = "agent/ada/greeting"
 )
 
 // conflictWorld is a gateway with an MCP client whose calls are served by
@@ -101,13 +104,18 @@ func (cw *conflictWorld) readFile(t *testing.T, path string) string {
 	return r.Content
 }
 
-// conflictSetup clones, commits the agent's change to hello.py (and
-// ours.txt when extra), lets the other actor push theirs to the same
-// lines (and theirs.txt) and fetches. It returns the agent's commit (the
-// branch's tip) and the remote's new tip.
+// conflictSetup clones, creates and pushes the agent's branch (topic),
+// commits the agent's change to hello.py (and ours.txt when extra), lets
+// the other actor push theirs to the same lines of the branch (and
+// theirs.txt) and fetches. It returns the agent's commit (the branch's
+// tip) and the remote branch's new tip.
 func conflictSetup(t *testing.T, cw *conflictWorld, extra bool) (ours, theirs string) {
 	t.Helper()
 	served[backends.CloneResult](t, cw, "clone", workArgs("url", cw.repoURL))
+	served[backends.CheckoutResult](t, cw, "checkout", workArgs("branch", topic, "create", true))
+	if p, _ := served[backends.PushResult](t, cw, "push", workArgs()); !p.Created {
+		t.Fatalf("push of the new branch: %+v", p)
+	}
 	served[backends.WriteFileResult](t, cw, "write_file", workArgs("path", "hello.py", "content", helloOurs))
 	c, _ := served[backends.CommitResult](t, cw, "commit", workArgs("message", "Greet with hi"))
 	ours = c.SHA
@@ -118,16 +126,16 @@ func conflictSetup(t *testing.T, cw *conflictWorld, extra bool) (ours, theirs st
 	}
 	// Meanwhile someone else pushes a change to the same line, then an
 	// unrelated one.
-	if _, err := cw.remote.CommitFile(t.Context(), "demo", "main", "hello.py", helloTheirs, "Greet with howdy"); err != nil {
+	if _, err := cw.remote.CommitFile(t.Context(), "demo", topic, "hello.py", helloTheirs, "Greet with howdy"); err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := cw.remote.CommitFile(t.Context(), "demo", "main", "theirs.txt", theirsNote, "Add their note")
+	theirs, err := cw.remote.CommitFile(t.Context(), "demo", topic, "theirs.txt", theirsNote, "Add their note")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f, _ := served[backends.FetchResult](t, cw, "fetch", workArgs())
-	if i := slices.IndexFunc(f.Updated, func(u backends.RefUpdate) bool { return u.Ref == "origin/main" }); i < 0 || f.Updated[i].After != theirs {
-		t.Fatalf("fetch updated %+v, want origin/main at %s", f.Updated, theirs)
+	if i := slices.IndexFunc(f.Updated, func(u backends.RefUpdate) bool { return u.Ref == "origin/"+topic }); i < 0 || f.Updated[i].After != theirs {
+		t.Fatalf("fetch updated %+v, want origin/%s at %s", f.Updated, topic, theirs)
 	}
 	return ours, theirs
 }
@@ -191,14 +199,14 @@ func TestMergeConflictEndToEnd(t *testing.T) {
 		ours, theirs := conflictSetup(t, cw, false)
 
 		m, txt := served[backends.MergeResult](t, cw, "merge", workArgs())
-		if m.InProgress != "merge" || m.Merged || m.FastForward || m.UpToDate || m.Branch != "main" || m.After != ours || m.Next == "" {
+		if m.InProgress != "merge" || m.Merged || m.FastForward || m.UpToDate || m.Branch != topic || m.After != ours || m.Next == "" {
 			t.Fatalf("merge: %+v, want stopped with merge in progress, HEAD still at %s", m, ours)
 		}
 		wantHelloConflict(t, "merge", m.Conflicts)
 		wantGuidance(t, "merge", txt)
 
 		st, _ := served[backends.StatusResult](t, cw, "status", workArgs())
-		if st.InProgress != "merge" || st.Head != ours || st.Branch != "main" || st.Clean {
+		if st.InProgress != "merge" || st.Head != ours || st.Branch != topic || st.Clean {
 			t.Fatalf("status in the merge: %+v", st)
 		}
 		wantHelloConflict(t, "status", st.Conflicts)
@@ -209,7 +217,7 @@ func TestMergeConflictEndToEnd(t *testing.T) {
 		resolveHello(t, cw, "merge")
 
 		cont, _ := served[backends.ContinueResult](t, cw, "continue", workArgs())
-		if cont.Operation != "merge" || !cont.Done || cont.InProgress != "" || len(cont.Conflicts) != 0 || cont.Branch != "main" || cont.Head == "" || cont.Head == ours {
+		if cont.Operation != "merge" || !cont.Done || cont.InProgress != "" || len(cont.Conflicts) != 0 || cont.Branch != topic || cont.Head == "" || cont.Head == ours {
 			t.Fatalf("continue: %+v", cont)
 		}
 		st, _ = served[backends.StatusResult](t, cw, "status", workArgs())
@@ -222,8 +230,8 @@ func TestMergeConflictEndToEnd(t *testing.T) {
 			t.Fatalf("push: %+v, want the merge %s", p, cont.Head)
 		}
 		// The remote, read with plain git.
-		if got := cw.remoteGit(t, "rev-parse", "refs/heads/main"); got != cont.Head {
-			t.Fatalf("remote main at %s, want the merge %s", got, cont.Head)
+		if got := cw.remoteGit(t, "rev-parse", "refs/heads/"+topic); got != cont.Head {
+			t.Fatalf("remote branch at %s, want the merge %s", got, cont.Head)
 		}
 		if got := cw.remoteGit(t, "rev-list", "--parents", "-n", "1", cont.Head); got != cont.Head+" "+ours+" "+theirs {
 			t.Fatalf("merge commit and parents %q, want %s %s %s", got, cont.Head, ours, theirs)
@@ -254,7 +262,7 @@ func TestRebaseConflictEndToEnd(t *testing.T) {
 		ours, theirs := conflictSetup(t, cw, true)
 
 		r, txt := served[backends.RebaseResult](t, cw, "rebase", workArgs())
-		if r.InProgress != "rebase" || r.UpToDate || r.Branch != "main" || r.Before != ours || r.Replayed != 0 || r.Next == "" {
+		if r.InProgress != "rebase" || r.UpToDate || r.Branch != topic || r.Before != ours || r.Replayed != 0 || r.Next == "" {
 			t.Fatalf("rebase: %+v, want stopped at the first commit with rebase in progress", r)
 		}
 		wantHelloConflict(t, "rebase", r.Conflicts)
@@ -269,12 +277,12 @@ func TestRebaseConflictEndToEnd(t *testing.T) {
 		resolveHello(t, cw, "rebase")
 
 		cont, _ := served[backends.ContinueResult](t, cw, "continue", workArgs())
-		if cont.Operation != "rebase" || !cont.Done || cont.InProgress != "" || len(cont.Conflicts) != 0 || cont.Branch != "main" || cont.Head == "" || cont.Head == ours {
+		if cont.Operation != "rebase" || !cont.Done || cont.InProgress != "" || len(cont.Conflicts) != 0 || cont.Branch != topic || cont.Head == "" || cont.Head == ours {
 			t.Fatalf("continue: %+v", cont)
 		}
 		st, _ = served[backends.StatusResult](t, cw, "status", workArgs())
-		if st.InProgress != "" || !st.Clean || st.Branch != "main" || st.Head != cont.Head || st.Ahead != 2 || st.Behind != 0 {
-			t.Fatalf("status after continue: %+v, want clean on main at %s, ahead 2, behind 0", st, cont.Head)
+		if st.InProgress != "" || !st.Clean || st.Branch != topic || st.Head != cont.Head || st.Ahead != 2 || st.Behind != 0 {
+			t.Fatalf("status after continue: %+v, want clean on %s at %s, ahead 2, behind 0", st, topic, cont.Head)
 		}
 		if got := cw.readFile(t, "ours.txt"); got != oursNote {
 			t.Errorf("ours.txt after the rebase: %q", got)
@@ -284,8 +292,8 @@ func TestRebaseConflictEndToEnd(t *testing.T) {
 		if p.Head != cont.Head || p.Created || p.UpToDate {
 			t.Fatalf("push: %+v, want the rebased tip %s", p, cont.Head)
 		}
-		if got := cw.remoteGit(t, "rev-parse", "refs/heads/main"); got != cont.Head {
-			t.Fatalf("remote main at %s, want %s", got, cont.Head)
+		if got := cw.remoteGit(t, "rev-parse", "refs/heads/"+topic); got != cont.Head {
+			t.Fatalf("remote branch at %s, want %s", got, cont.Head)
 		}
 		// A fast-forward: the remote's previous tip is an ancestor, with
 		// the agent's two commits replayed linearly on top of it.
@@ -357,7 +365,7 @@ func TestAbortRestoresTheWorkspace(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, cw *conflictWorld) {
 		ours, _ := conflictSetup(t, cw, false)
 		clean := workspaceSnapshot(t, cw)
-		if !clean.Status.Clean || clean.Status.Head != ours || clean.Status.Branch != "main" || clean.Status.Ahead != 1 || clean.Status.Behind != 2 {
+		if !clean.Status.Clean || clean.Status.Head != ours || clean.Status.Branch != topic || clean.Status.Ahead != 1 || clean.Status.Behind != 2 {
 			t.Fatalf("before the merge: %+v", clean.Status)
 		}
 		if _, ok := clean.Files["theirs.txt"]; ok {
@@ -383,8 +391,8 @@ func TestAbortRestoresTheWorkspace(t *testing.T) {
 				t.Fatalf("status in the %s: %+v", op, mid)
 			}
 			a, _ := served[backends.AbortResult](t, cw, "abort", workArgs())
-			if a.Operation != op || a.Branch != "main" || a.Head != ours {
-				t.Errorf("abort of the %s: %+v, want main at %s", op, a, ours)
+			if a.Operation != op || a.Branch != topic || a.Head != ours {
+				t.Errorf("abort of the %s: %+v, want %s at %s", op, a, topic, ours)
 			}
 			wantSameWorkspace(t, "after aborting the "+op, workspaceSnapshot(t, cw), before)
 		}
@@ -400,8 +408,8 @@ func TestAbortRestoresTheWorkspace(t *testing.T) {
 		abortAfter("merge", dirty)
 
 		// Nothing was pushed: the remote is where the other actor left it.
-		if got := cw.remoteGit(t, "rev-list", "--count", "refs/heads/main"); got != "3" {
-			t.Errorf("remote main has %s commits, want 3", got)
+		if got := cw.remoteGit(t, "rev-list", "--count", "refs/heads/"+topic); got != "3" {
+			t.Errorf("remote branch has %s commits, want 3", got)
 		}
 	})
 }

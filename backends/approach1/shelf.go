@@ -28,7 +28,9 @@ import (
 // work tree (untracked files included, ignored ones not), to the Vault,
 // and marks the binding shelved (Binding.Shelf). The workspace's next
 // operation restores it into a new sandbox (unshelve) and tells the agent.
-// What is kept costs no running sandbox.
+// What is kept costs no running sandbox. A workspace in the middle of a
+// merge-like operation is kept as far as it can be, and the agent told
+// what was not (shelf_conflict.go).
 //
 // A vault entry is shelfMagic, one line of JSON (shelfManifest) and the
 // bundle.
@@ -70,6 +72,14 @@ type shelfManifest struct {
 	Unsaved string    `json:"unsaved"`
 	Forced  bool      `json:"forced,omitempty"` // shelved at shutdown rather than after the idle TTL
 	Shelved time.Time `json:"shelved"`
+
+	// InProgress is the operation the workspace was in the middle of
+	// (merge, rebase, cherry_pick, revert; "" for none), RebaseBranch the
+	// branch a rebase was rebasing, and Conflicts the unmerged paths.
+	// None of it is restored: the restore tells the agent (lostOperation).
+	InProgress   string   `json:"in_progress,omitempty"`
+	RebaseBranch string   `json:"rebase_branch,omitempty"`
+	Conflicts    []string `json:"conflicts,omitempty"`
 }
 
 // shelfUpstream is a branch's upstream configuration.
@@ -159,7 +169,8 @@ func (e *Executor) shelve(ctx context.Context, info sandbox.Info, b sandbox.Bind
 	e.shelf.shelved.WithLabelValues("ok").Inc()
 	e.cfg.Logger.Warn("workspace's sandbox removed with unsaved work: the work was saved and is restored on the workspace's next use",
 		"workspace", b.Key.String(), "sandbox", info.ID, "reason", shelfReason(forced), "unsaved", m.Unsaved,
-		"branch", m.Branch, "branches", len(m.Branches), "unpushed", b.Unpushed, "bytes", n, "shelf", key)
+		"branch", m.Branch, "branches", len(m.Branches), "unpushed", b.Unpushed, "bytes", n, "shelf", key,
+		"in_progress", m.InProgress, "conflicts", len(m.Conflicts))
 	return nil
 }
 
@@ -260,6 +271,9 @@ func (sx shelfExec) snapshot(ctx context.Context, tmpName string) (*shelfManifes
 	} else if res.ExitCode == 0 {
 		m.Fetch = strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
 	}
+	if err := sx.snapshotConflicts(ctx, m); err != nil {
+		return nil, err
+	}
 	// The work tree: the index copied, then everything added, so that
 	// tracked files stay tracked even where .gitignore matches them.
 	index := sx.b.Root + "/tmp/" + tmpName + "/index"
@@ -273,7 +287,14 @@ func (sx shelfExec) snapshot(ctx context.Context, tmpName string) (*shelfManifes
 	if err != nil {
 		return nil, err
 	}
-	indexOut, err := sx.git(ctx, []string{"write-tree"}, "", nil)
+	// The index (with conflicts, a copy: see resolvedIndex).
+	indexFile := ""
+	if len(m.Conflicts) > 0 {
+		if indexFile, err = sx.resolvedIndex(ctx, tmpName, m); err != nil {
+			return nil, err
+		}
+	}
+	indexOut, err := sx.git(ctx, []string{"write-tree"}, indexFile, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -389,6 +410,11 @@ func (e *Executor) unshelve(ctx context.Context, b sandbox.Binding, p backends.P
 	}
 	addNotice(ctx, fmt.Sprintf("Workspace %q's sandbox was removed %s while it held %s. That work had been saved and is now restored in a new sandbox: branches, commits, staged and unstaged changes and untracked files are as you left them (ignored files were not kept).",
 		b.Key.Name, why, m.Unsaved))
+	if lost := lostOperation(b.Key.Name, m); lost != "" {
+		addNotice(ctx, lost)
+		e.cfg.Logger.Warn("restored workspace was in the middle of an operation that could not be saved; the agent is told to redo it",
+			"workspace", b.Key.String(), "in_progress", m.InProgress, "conflicts", len(m.Conflicts))
+	}
 	return w, nil
 }
 

@@ -406,3 +406,66 @@ func TestSequencerPredictPullConflict(t *testing.T) {
 		t.Fatalf("continue: %+v", done)
 	}
 }
+
+// TestSequencerPredictReplayRules: the replays follow git's rules, which
+// the predictions re-derive: a rebase skips a commit whose change onto
+// already has, drops one that becomes empty and keeps one that started
+// empty; a cherry-pick keeps the commit's author (here the remote's) and
+// picks a root commit (its base the empty tree); a revert is the agent's.
+// A pick the workspace moved on from is stale.
+func TestSequencerPredictReplayRules(t *testing.T) {
+	w := newSPWorld(t)
+	w.checkout("feature", true)
+	w.wf("a.txt", "a\n")
+	w.wf("b.txt", "b\n")
+	w.commit("F1: a and b")
+	w.git("commit", "-q", "--allow-empty", "-m", "F2: empty")
+	w.wf("c.txt", "c\n")
+	w.commit("F3: c")
+	w.wf("d.txt", "d\n")
+	f4 := w.commit("F4: d")
+	w.checkout("main", false)
+	w.wf("a.txt", "a\n")
+	w.commit("M1: a")
+	w.wf("b.txt", "b\n")
+	w.commit("M2: b")
+	w.match(&backends.CherryPickRequest{Scope: w.scope(), Commits: []string{f4}})
+	w.checkout("feature", false)
+	rebased := w.match(&backends.RebaseRequest{Scope: w.scope(), Onto: "main"}).(*backends.RebaseResult)
+	if rebased.Replayed != 2 {
+		t.Fatalf("rebase: %+v, want 2 commits (F2 kept empty, F3; F1 became empty, F4 is upstream)", rebased)
+	}
+
+	if _, err := w.env.Remote.CommitFile(backendtest.Ctx(t), "demo", "other", "g.txt", "g\n", "Root of other"); err != nil {
+		t.Fatal(err)
+	}
+	w.do(&backends.FetchRequest{Scope: w.scope()})
+	pick := &backends.CherryPickRequest{Scope: w.scope(), Commits: []string{"origin/other"}}
+	picked := w.match(pick).(*backends.CherryPickResult)
+	// The same commit authored by someone else than the picked commit's
+	// author: only the authors differ.
+	w.git("commit", "-q", "--amend", "--no-edit", "--reset-author")
+	reauthored := *picked
+	reauthored.After = w.git("rev-parse", "HEAD")
+	reauthored.Created = []string{reauthored.After}
+	pred := w.predict(pick, &reauthored)
+	if pred.Stale != "" || pred.Expected["authors"] == pred.Found["authors"] {
+		t.Fatalf("a pick with another author: want a mismatch in authors: expected %v, found %v, stale %q", pred.Expected, pred.Found, pred.Stale)
+	}
+	for k := range pred.Expected {
+		if (pred.Expected[k] != pred.Found[k]) != (k == "authors") {
+			t.Fatalf("a pick with another author: want a mismatch in authors only: expected %v, found %v", pred.Expected, pred.Found)
+		}
+	}
+	w.git("reset", "-q", "--hard", picked.After)
+	reverted := w.match(&backends.RevertRequest{Scope: w.scope(), Commits: []string{"HEAD"}}).(*backends.RevertResult)
+	if len(reverted.Created) != 1 {
+		t.Fatalf("revert: %+v", reverted)
+	}
+
+	w.wf("later.txt", "later\n")
+	w.commit("Later")
+	if pred := w.predict(pick, picked); pred.Stale == "" {
+		t.Fatalf("prediction of a cherry-pick the workspace moved on from: not stale: %v / %v", pred.Expected, pred.Found)
+	}
+}

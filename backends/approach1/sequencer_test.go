@@ -588,3 +588,40 @@ func TestSequencerEdges(t *testing.T) {
 		t.Fatalf("rebased commits after dropping one:\n%s", got)
 	}
 }
+
+// TestSequencerConflictKinds: a file deleted on one side and changed on
+// the other, and a file added on both, are reported with git's kinds and
+// stages; a deletion resolves by deleting the file.
+func TestSequencerConflictKinds(t *testing.T) {
+	s := newSeqWorld(t)
+	s.checkout("topic", true)
+	s.write("src/main.go", "package main\n\n// topic\nfunc main() {}\n")
+	s.write("new.txt", "topic's new file\n")
+	s.commit("Topic changes main.go and adds new.txt")
+	s.checkout("main", false)
+	seqDo[*backends.DeleteFileResult](s, &backends.DeleteFileRequest{Scope: s.sc(), Path: "src/main.go"})
+	s.write("new.txt", "main's new file\n")
+	s.commit("Main deletes main.go and adds new.txt")
+	m := seqDo[*backends.MergeResult](s, &backends.MergeRequest{Scope: s.sc(), Branch: "topic"})
+	want := []backends.ConflictPath{
+		{Path: "new.txt", Kind: "both_added", Stages: []int{2, 3}},
+		{Path: "src/main.go", Kind: "deleted_by_us", Stages: []int{1, 3}},
+	}
+	if m.InProgress != "merge" || fmt.Sprint(m.Conflicts) != fmt.Sprint(want) {
+		t.Fatalf("conflicts %+v, want %+v", m.Conflicts, want)
+	}
+	seqDo[*backends.DeleteFileResult](s, &backends.DeleteFileRequest{Scope: s.sc(), Path: "src/main.go"})
+	mr := seqDo[*backends.MarkResolvedResult](s, &backends.MarkResolvedRequest{Scope: s.sc(), Paths: []string{"src/main.go"}})
+	if len(mr.Remaining) != 1 || mr.Remaining[0].Path != "new.txt" {
+		t.Fatalf("mark_resolved of the deletion: %+v", mr)
+	}
+	s.write("new.txt", "both new files\n")
+	seqDo[*backends.MarkResolvedResult](s, &backends.MarkResolvedRequest{Scope: s.sc(), Paths: []string{"new.txt"}})
+	c := seqDo[*backends.ContinueResult](s, &backends.ContinueRequest{Scope: s.sc()})
+	if !c.Done {
+		t.Fatalf("continue: %+v", c)
+	}
+	if got := s.git("ls-tree", "-r", "--name-only", "HEAD"); got != "README.md\nnew.txt" {
+		t.Fatalf("merged tree:\n%s", got)
+	}
+}

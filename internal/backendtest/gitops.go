@@ -656,23 +656,43 @@ func wantStopped(t *testing.T, what string, s backends.Stopped, op string, confl
 }
 
 // testGitOpsMergeConflict: a merge that conflicts waits for the agent
-// (status shows it), refuses to continue until resolved, then continues
-// into a merge commit that pushes; an aborted merge leaves the workspace
-// exactly as it was.
+// (status shows it), refuses to continue until every conflict is resolved
+// (a deletion resolves by deletion), then continues into a merge commit
+// that pushes; an aborted merge leaves the workspace exactly as it was,
+// untracked files included; a merge over uncommitted changes to tracked
+// files is refused and changes nothing.
 func testGitOpsMergeConflict(t *testing.T, f Factory) {
 	a := newAgentOps(t, f)
 	ws := "mc"
 	a.clone(ws)
-	mine, their := a.conflictSetup(ws, "theirs")
+	a.checkout(ws, "theirs", true)
+	a.write(ws, "README.md", "# demo\n\nTheir version.\n")
+	Do[*backends.DeleteFileResult](t, a.ex, a.p, &backends.DeleteFileRequest{Scope: scope(ws), Path: "src/main.go"})
+	their := a.commit(ws, "Their readme, and no main.go")
+	a.checkout(ws, "main", false)
+	a.write(ws, "README.md", "# demo\n\nMy version.\n")
+	a.write(ws, "src/main.go", "package main\n\nfunc main() { println() }\n")
+	mine := a.commit(ws, "My readme and main.go")
+	a.write(ws, "notes.txt", "untracked notes\n")
+	conflicts := []backends.ConflictPath{readmeConflict[0], {Path: "src/main.go", Kind: "deleted_by_them", Stages: []int{1, 2}}}
+
+	// uncommitted changes to a tracked file: refused, nothing changed
+	a.write(ws, "README.md", "uncommitted\n")
+	dirty := a.state(ws, false)
+	a.fails(&backends.MergeRequest{Scope: scope(ws), Branch: "theirs"}, backends.Conflict)
+	if after := a.state(ws, false); after != dirty {
+		t.Fatalf("a refused merge changed the workspace:\n%s\nwas\n%s", after, dirty)
+	}
+	Do[*backends.RestoreResult](t, a.ex, a.p, &backends.RestoreRequest{Scope: scope(ws), Paths: []string{"README.md"}})
 	before := a.state(ws, false)
 
 	m := Do[*backends.MergeResult](t, a.ex, a.p, &backends.MergeRequest{Scope: scope(ws), Branch: "theirs"})
-	wantStopped(t, "merge", m.Stopped, "merge", readmeConflict)
-	if m.Before != mine || (m.After != "" && m.After != mine) || m.Merged || m.FastForward {
+	wantStopped(t, "merge", m.Stopped, "merge", conflicts)
+	if m.Before != mine || (m.After != "" && m.After != mine) || m.Merged || m.FastForward || m.Branch != "main" {
 		t.Fatalf("merge that stopped %+v", m)
 	}
 	st := a.status(ws)
-	if st.InProgress != "merge" || fmt.Sprint(st.Conflicts) != fmt.Sprint(readmeConflict) || st.Head != mine || st.Branch != "main" || st.Clean {
+	if st.InProgress != "merge" || fmt.Sprint(st.Conflicts) != fmt.Sprint(conflicts) || st.Head != mine || st.Branch != "main" || st.Clean {
 		t.Fatalf("status during the merge %+v", st)
 	}
 	if c := a.read(ws, "README.md"); !strings.Contains(c, "<<<<<<<") || !strings.Contains(c, "My version.") || !strings.Contains(c, "Their version.") {
@@ -681,7 +701,10 @@ func testGitOpsMergeConflict(t *testing.T, f Factory) {
 	a.fails(&backends.ContinueRequest{Scope: scope(ws)}, backends.Conflict)
 	a.fails(&backends.MergeRequest{Scope: scope(ws), Branch: "theirs"}, backends.Conflict)
 	a.fails(&backends.RebaseRequest{Scope: scope(ws), Onto: "theirs"}, backends.Conflict)
-	a.fails(&backends.MarkResolvedRequest{Scope: scope(ws), Paths: []string{"src/main.go"}}, backends.InvalidArgument)
+	a.fails(&backends.CherryPickRequest{Scope: scope(ws), Commits: []string{their}}, backends.Conflict)
+	if err := Fail(t, a.ex, a.p, &backends.MarkResolvedRequest{Scope: scope(ws), Paths: []string{"notes.txt"}}); !slices.Contains([]backends.Category{backends.InvalidArgument, backends.Conflict}, backends.CategoryOf(err)) {
+		t.Fatalf("mark_resolved of a path that is not conflicted: %v", err)
+	}
 
 	// abort: back to exactly where it was
 	ab := Do[*backends.AbortResult](t, a.ex, a.p, &backends.AbortRequest{Scope: scope(ws)})
@@ -692,21 +715,30 @@ func testGitOpsMergeConflict(t *testing.T, f Factory) {
 		t.Fatalf("abort did not restore the workspace:\n%s\nwas\n%s", after, before)
 	}
 
-	// again, resolved this time
+	// again, resolved this time: one path after the other
 	m = Do[*backends.MergeResult](t, a.ex, a.p, &backends.MergeRequest{Scope: scope(ws), Branch: "theirs"})
-	wantStopped(t, "merge again", m.Stopped, "merge", readmeConflict)
+	wantStopped(t, "merge again", m.Stopped, "merge", conflicts)
 	resolution := "# demo\n\nBoth versions.\n"
 	a.write(ws, "README.md", resolution)
 	mr := Do[*backends.MarkResolvedResult](t, a.ex, a.p, &backends.MarkResolvedRequest{Scope: scope(ws), Paths: []string{"README.md"}})
-	if !slices.Equal(mr.Resolved, []string{"README.md"}) || len(mr.Remaining) != 0 {
-		t.Fatalf("mark_resolved %+v", mr)
+	if !slices.Equal(mr.Resolved, []string{"README.md"}) || fmt.Sprint(mr.Remaining) != fmt.Sprint(conflicts[1:]) {
+		t.Fatalf("mark_resolved README.md: %+v, want %v remaining", mr, conflicts[1:])
 	}
 	// mark_resolved is idempotent (the table says so: a started one whose
 	// answer was lost is run again): marking the same path again succeeds
 	if again, err := backends.Do[*backends.MarkResolvedResult](Ctx(t), a.ex, withPrincipal(&backends.MarkResolvedRequest{Scope: scope(ws), Paths: []string{"README.md"}}, a.p)); err != nil {
 		t.Errorf("mark_resolved again (it is declared idempotent, so a lost answer is settled by running it again): %v", err)
-	} else if len(again.Remaining) != 0 {
+	} else if fmt.Sprint(again.Remaining) != fmt.Sprint(conflicts[1:]) {
 		t.Errorf("mark_resolved again %+v", again)
+	}
+	if st := a.status(ws); st.InProgress != "merge" || fmt.Sprint(st.Conflicts) != fmt.Sprint(conflicts[1:]) {
+		t.Fatalf("status with one conflict left %+v", st)
+	}
+	a.fails(&backends.ContinueRequest{Scope: scope(ws)}, backends.Conflict)
+	Do[*backends.DeleteFileResult](t, a.ex, a.p, &backends.DeleteFileRequest{Scope: scope(ws), Path: "src/main.go"})
+	mr = Do[*backends.MarkResolvedResult](t, a.ex, a.p, &backends.MarkResolvedRequest{Scope: scope(ws), Paths: []string{"src/main.go"}})
+	if !slices.Equal(mr.Resolved, []string{"src/main.go"}) || len(mr.Remaining) != 0 {
+		t.Fatalf("mark_resolved of a deletion %+v", mr)
 	}
 	if st := a.status(ws); st.InProgress != "merge" || len(st.Conflicts) != 0 {
 		t.Fatalf("status once resolved %+v", st)
@@ -721,8 +753,9 @@ func testGitOpsMergeConflict(t *testing.T, f Factory) {
 	if sh := Do[*backends.ShowResult](t, a.ex, a.p, &backends.ShowRequest{Scope: scope(ws)}); sh.Subject != "Merge theirs, keeping both" || sh.AuthorName != a.p.AuthorName {
 		t.Fatalf("merge commit %+v", sh)
 	}
-	if st := a.status(ws); st.InProgress != "" || len(st.Conflicts) != 0 || !st.Clean || st.Head != c.Head {
-		t.Fatalf("status after continue %+v", st)
+	st = a.status(ws)
+	if st.InProgress != "" || len(st.Conflicts) != 0 || st.Head != c.Head || len(st.Entries) != 1 || st.Entries[0].Path != "notes.txt" || st.Entries[0].Unstaged != "?" {
+		t.Fatalf("status after continue %+v (only the untracked notes.txt may remain)", st)
 	}
 	p := Do[*backends.PushResult](t, a.ex, a.p, &backends.PushRequest{Scope: scope(ws)})
 	if p.Head != c.Head || a.env.RemoteRef(t, "refs/heads/main") != c.Head {
@@ -731,18 +764,22 @@ func testGitOpsMergeConflict(t *testing.T, f Factory) {
 	if got := a.env.RemoteGit(t, "show", c.Head+":README.md"); got != strings.TrimSpace(resolution) {
 		t.Fatalf("remote README.md %q", got)
 	}
+	if got := a.env.RemoteGit(t, "ls-tree", "-r", "--name-only", c.Head); got != "README.md" {
+		t.Fatalf("remote tree of the merge: %q, want only README.md (src/main.go resolved by deletion, notes.txt untracked)", got)
+	}
 }
 
-// testGitOpsRebaseConflict: a rebase that conflicts stops on the branch's
-// commit; resolved and continued it replays the rest and keeps the branch;
-// an aborted one returns the branch, HEAD and work tree.
+// testGitOpsRebaseConflict: a rebase that conflicts on the branch's second
+// commit stops after replaying the first; an abort then returns the
+// branch, HEAD and work tree to where they were (not to the half-replayed
+// state); resolved and continued it replays the rest and keeps the branch.
 func testGitOpsRebaseConflict(t *testing.T, f Factory) {
 	a := newAgentOps(t, f)
 	ws := "rc"
 	a.clone(ws)
 	a.checkout(ws, "feature", true)
-	f1 := a.commitFile(ws, "README.md", "# demo\n\nFeature version.\n", "Feature readme")
-	f2 := a.commitFile(ws, "feature.txt", "f\n", "Feature file")
+	f1 := a.commitFile(ws, "feature.txt", "f\n", "Feature file")
+	f2 := a.commitFile(ws, "README.md", "# demo\n\nFeature version.\n", "Feature readme")
 	a.checkout(ws, "main", false)
 	m1 := a.commitFile(ws, "README.md", "# demo\n\nMain version.\n", "Main readme")
 	a.checkout(ws, "feature", false)
@@ -750,13 +787,14 @@ func testGitOpsRebaseConflict(t *testing.T, f Factory) {
 
 	r := Do[*backends.RebaseResult](t, a.ex, a.p, &backends.RebaseRequest{Scope: scope(ws), Onto: "main"})
 	wantStopped(t, "rebase", r.Stopped, "rebase", readmeConflict)
-	if r.Branch != "feature" || r.Before != f2 || r.Replayed != 0 {
-		t.Fatalf("rebase that stopped %+v", r)
+	if r.Branch != "feature" || r.Before != f2 || r.Replayed != 1 {
+		t.Fatalf("rebase that stopped on the second commit %+v, want one replayed", r)
 	}
 	if st := a.status(ws); st.InProgress != "rebase" || fmt.Sprint(st.Conflicts) != fmt.Sprint(readmeConflict) {
 		t.Fatalf("status during the rebase %+v", st)
 	}
 	a.fails(&backends.ContinueRequest{Scope: scope(ws)}, backends.Conflict)
+	a.fails(&backends.CheckoutRequest{Scope: scope(ws), Branch: "main"}, backends.Conflict)
 	ab := Do[*backends.AbortResult](t, a.ex, a.p, &backends.AbortRequest{Scope: scope(ws)})
 	if ab.Operation != "rebase" || ab.Branch != "feature" || ab.Head != f2 {
 		t.Fatalf("abort of the rebase %+v", ab)
@@ -776,6 +814,9 @@ func testGitOpsRebaseConflict(t *testing.T, f Factory) {
 	f1n := a.parents(ws, c.Head)
 	if len(f1n) != 1 || f1n[0] == f1 || !slices.Equal(a.parents(ws, f1n[0]), []string{m1}) {
 		t.Fatalf("rebased history: %s <- %v, want two new commits on %s", c.Head, f1n, m1)
+	}
+	if sh := Do[*backends.ShowResult](t, a.ex, a.p, &backends.ShowRequest{Scope: scope(ws)}); sh.Subject != "Feature readme" || sh.AuthorName != a.p.AuthorName {
+		t.Fatalf("rebased commit %+v", sh)
 	}
 	if st := a.status(ws); st.Branch != "feature" || st.Head != c.Head || !st.Clean || st.InProgress != "" {
 		t.Fatalf("status after the rebase %+v", st)

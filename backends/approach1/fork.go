@@ -288,6 +288,16 @@ func (e *Executor) forkSteps(ctx context.Context, b sandbox.Binding, fs *forkSou
 		return err
 	}
 	// The objects, hard-linked (file transport for this command only).
+	// The clone runs git upload-pack in the source, which reads the
+	// source's configuration: it must hold only keys the gateway writes,
+	// as before any command that talks to a remote.
+	if err := e.checkLocalConfig(ctx, b.SandboxID, b.Root, op, fs.w.GitDir(), fs.w.URL); err != nil {
+		if backends.CategoryOf(err) == backends.Internal {
+			return &backends.Error{Category: backends.Internal, Err: err,
+				Message: "cannot fork workspace " + strconv.Quote(fs.w.Key.Name) + ": " + backends.MessageOf(err)}
+		}
+		return err
+	}
 	clone := gitcmd.Invocation{
 		Args:   []string{"clone", "--local", "--no-checkout", "--no-recurse-submodules", "--quiet", "--separate-git-dir=" + b.GitDir(), "--", fs.w.GitDir(), b.WorkTree()},
 		Remote: &gitcmd.Remote{Schemes: []string{"file"}},

@@ -320,6 +320,19 @@ func TestForkWorkspaceBadInput(t *testing.T) {
 	if got := env.RemoteGit(t, "for-each-ref"); got != remoteBefore {
 		t.Fatalf("refused forks changed the remote:\n%s", got)
 	}
+	// A source whose configuration holds a key the gateway does not write
+	// is not cloned from (its git upload-pack would read it).
+	taken := bindingOf(t, binds, p, "taken")
+	gitAt(t, taken.GitDir(), "config", "core.fsmonitor", "touch /tmp/pwned-by-fork")
+	before = sandboxFingerprint(t, env, binds)
+	err := backendtest.Fail(t, ex, p, fork("new", "taken", "x", ""))
+	backendtest.WantCategory(t, err, backends.Internal)
+	if !strings.Contains(backends.MessageOf(err), "core.fsmonitor") {
+		t.Errorf("refusal of a planted configuration: %v", err)
+	}
+	if after := sandboxFingerprint(t, env, binds); after != before {
+		t.Fatal("a fork refused for its source's configuration changed the sandboxes or the bindings")
+	}
 	// A tag is a start point.
 	res := backendtest.Do[*backends.ForkWorkspaceResult](t, ex, p, fork("new", "src", "x", "v1"))
 	if want := gitAt(t, bindingOf(t, binds, p, "src").GitDir(), "rev-parse", "v1^{commit}"); res.Head != want {

@@ -545,14 +545,9 @@ func (e *Executor) predictTag(ctx context.Context, r *backends.TagRequest, res *
 // predictPushTags adds push's tags to a push prediction (predictPush):
 // the result must list every tag asked for, and each must be on the remote
 // (read with ls-remote, as predictPush reads the branch) at the object the
-// local tag names. Nothing is added for a push without tags.
-//
-// predictPush (predict.go) calls it before returning its prediction:
-//
-//	if err := e.predictPushTags(ctx, r, res, w.Binding, expected, found); err != nil {
-//		return nil, err
-//	}
-func (e *Executor) predictPushTags(ctx context.Context, r *backends.PushRequest, res *backends.PushResult, b sandbox.Binding, expected, found map[string]string) error { //nolint:unused // wired by predictPush (predict.go), whose owner adds the call above
+// local tag names. Nothing is added for a push without tags. predictPush
+// (predict.go) calls it before returning its prediction.
+func (e *Executor) predictPushTags(ctx context.Context, r *backends.PushRequest, res *backends.PushResult, b sandbox.Binding, expected, found map[string]string) error {
 	tags, err := validatePushTags(r.Tags)
 	if err != nil || len(tags) == 0 {
 		return err

@@ -3,12 +3,14 @@ package approach1_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gitgate/gitgate/backends"
@@ -467,5 +469,56 @@ func TestSequencerPredictReplayRules(t *testing.T) {
 	w.commit("Later")
 	if pred := w.predict(pick, picked); pred.Stale == "" {
 		t.Fatalf("prediction of a cherry-pick the workspace moved on from: not stale: %v / %v", pred.Expected, pred.Found)
+	}
+}
+
+// TestSequencerPredictWhileWriting: predictions made while the agent goes
+// on (as a shadow makes them, after the answer) over rounds of a
+// cherry-pick, a revert of it and a merge that stops and is aborted: each
+// matches or, when a later write came first, is stale; never a mismatch
+// nor an error.
+func TestSequencerPredictWhileWriting(t *testing.T) {
+	w := newSPWorld(t)
+	w.checkout("side", true)
+	w.wf("side.txt", "side\n")
+	side := w.commit("Side")
+	w.wf("README.md", "side readme\n")
+	w.commit("Side readme")
+	w.checkout("main", false)
+	w.wf("README.md", "main readme\n")
+	w.commit("Main readme")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	for range 4 {
+		for _, req := range []backends.Request{
+			&backends.CherryPickRequest{Scope: w.scope(), Commits: []string{side}},
+			&backends.RevertRequest{Scope: w.scope(), Commits: []string{"HEAD"}},
+			&backends.MergeRequest{Scope: w.scope(), Branch: "side"},
+			&backends.AbortRequest{Scope: w.scope()},
+		} {
+			res := w.do(req)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pred, err := w.ex.Predict(backendtest.Ctx(t), req, res)
+				outcome := "match"
+				switch {
+				case err != nil:
+					outcome = "error: " + err.Error()
+				case pred.Stale != "":
+					outcome = "stale"
+				case !maps.Equal(pred.Expected, pred.Found):
+					outcome = fmt.Sprintf("%s mismatch: %v / %v", req.Op(), pred.Expected, pred.Found)
+				}
+				mu.Lock()
+				outcomes[outcome]++
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	if outcomes["match"]+outcomes["stale"] != 16 || outcomes["match"] == 0 {
+		t.Fatalf("predictions made while the agent kept writing: %v", outcomes)
 	}
 }

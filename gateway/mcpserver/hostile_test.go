@@ -112,6 +112,24 @@ func TestHostileRepositoryThroughMCP(t *testing.T) {
 	texts, _ = call("branches", map[string]any{"workspace": "w", "remote": true})
 	wantIn("branches", texts[0], `"origin/fix\u202egnp"`)
 
+	texts, st = call("show", map[string]any{"workspace": "w"})
+	wantIn("show", texts[0], `    \x1b[2J\x1b[HAll tests passed\u202e`)
+	wantIn("show", texts[0], `+\x1b]0;pwned\a\x1b[2Jhello\u202e\u200b\r`+"\n+bye\tnow")
+	if st["subject"] != clear {
+		t.Errorf("show: structured subject %q, want %q", st["subject"], clear)
+	}
+	texts, st = call("show", map[string]any{"workspace": "w", "rev": "HEAD", "path": "notes.txt"})
+	if texts[0] != `\x1b]0;pwned\a\x1b[2Jhello\u202e\u200b\r`+"\nbye\tnow\n" || st["content"] != notes {
+		t.Errorf("show of a file: readable text %q, structured %q", texts[0], st["content"])
+	}
+	texts, _ = call("blame", map[string]any{"workspace": "w", "path": "notes.txt"})
+	wantIn("blame", texts[0], `| \x1b]0;pwned\a\x1b[2Jhello\u202e\u200b\r`+"\n")
+	wantIn("blame", texts[0], "    2| bye    now\n")
+	texts, _ = call("fetch", map[string]any{"workspace": "w"})
+	wantIn("fetch", texts[0], "Fetched")
+	texts, _ = call("reflog", map[string]any{"workspace": "w"})
+	wantIn("reflog", texts[0], "HEAD@{0}")
+
 	// Someone (a build step, an earlier tool) left a hostile name in the work
 	// tree and changed a file.
 	root := workTree(t, env.SandboxRoots, "notes.txt")

@@ -17,10 +17,13 @@ import (
 // where the workspace's refs are. It changes nothing: reads run lock-free,
 // the remote is only listed.
 //
-// A remote branch or tag whose object the workspace does not hold came
-// after the fetch (another user pushed): the remote moved on, which says
-// nothing of the fetch, so the prediction is stale, as it is when another
-// write to the workspace came after the fetch.
+// A remote branch or tag the workspace does not show came after the
+// fetch (another user pushed) when the workspace does not hold its object,
+// or when FETCH_HEAD (what the fetch saw on the remote) has it at another
+// object or not at all: the remote moved on, which says nothing of the
+// fetch, so the prediction is stale, as it is when another write to the
+// workspace came after the fetch. One the fetch saw, and whose object it
+// brought, is compared.
 func (e *Executor) predictFetch(ctx context.Context, r *backends.FetchRequest, res *backends.FetchResult) (*backends.Prediction, error) {
 	w, err := e.openRead(ctx, &r.Scope)
 	if err != nil {
@@ -36,6 +39,10 @@ func (e *Executor) predictFetch(ctx context.Context, r *backends.FetchRequest, r
 		return nil, err
 	}
 	specs, err := e.fetchRefspecs(ctx, w.Binding)
+	if err != nil {
+		return nil, err
+	}
+	seen, err := e.fetchHeadRefs(ctx, w.Binding)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +63,7 @@ func (e *Executor) predictFetch(ctx context.Context, r *backends.FetchRequest, r
 			if tracking[dst] != sha {
 				if has, err := e.hasObject(ctx, w.Binding, sha); err != nil {
 					return nil, err
-				} else if !has {
+				} else if !has || seen[name] != sha {
 					moved = append(moved, "branch "+branch)
 				}
 			}
@@ -72,7 +79,7 @@ func (e *Executor) predictFetch(ctx context.Context, r *backends.FetchRequest, r
 			found[key] = "(missing)"
 			if has, err := e.hasObject(ctx, w.Binding, sha); err != nil {
 				return nil, err
-			} else if !has {
+			} else if !has || seen[name] != sha {
 				moved = append(moved, "tag "+tag)
 			}
 		}
@@ -91,7 +98,7 @@ func (e *Executor) predictFetch(ctx context.Context, r *backends.FetchRequest, r
 		found[key] = orNone(u.After, "(pruned)")
 	}
 	if len(moved) > 0 {
-		return stale("the remote moved on after the fetch (%s holds a commit the fetch never brought)", strings.Join(moved, ", ")), nil
+		return stale("the remote moved on after the fetch (%s: not what the fetch saw there)", strings.Join(moved, ", ")), nil
 	}
 	if later, err := e.superseded(ctx, &r.Scope, res); err != nil {
 		return nil, err
@@ -156,4 +163,37 @@ func (e *Executor) hasObject(ctx context.Context, b sandbox.Binding, object stri
 		return false, err
 	}
 	return res.ExitCode == 0, nil
+}
+
+// fetchHeadRefs reads FETCH_HEAD, where the last fetch listed what it saw
+// on the remote ("<object>\t[not-for-merge]\t<branch|tag> '<name>' of
+// <url>"), as full ref names and their objects. Without the file (no fetch
+// yet), none.
+func (e *Executor) fetchHeadRefs(ctx context.Context, b sandbox.Binding) (map[string]string, error) {
+	seen := map[string]string{}
+	data, err := e.readGitFile(ctx, b, "FETCH_HEAD")
+	if backends.CategoryOf(err) == backends.NotFound {
+		return seen, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			continue
+		}
+		kind, rest, ok := strings.Cut(f[2], " '")
+		i := strings.LastIndex(rest, "' of ")
+		if !ok || i < 0 {
+			continue
+		}
+		switch kind {
+		case "branch":
+			seen["refs/heads/"+rest[:i]] = f[0]
+		case "tag":
+			seen["refs/tags/"+rest[:i]] = f[0]
+		}
+	}
+	return seen, nil
 }

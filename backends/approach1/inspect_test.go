@@ -477,6 +477,13 @@ func TestFetchUpdatesOnlyRemoteTrackingRefsAndIsPredicted(t *testing.T) {
 		t.Fatalf("a false update was not caught: %+v %v", pred, err)
 	}
 
+	// A tag the fetch saw, gone behind the engine's back: a mismatch.
+	res = backendtest.Do[*backends.FetchResult](t, w.ex, w.p, fetch)
+	w.git(t, "fetch", "tag", "-d", "v3")
+	if pred, err = w.ex.Predict(backendtest.Ctx(t), fetch, res); err != nil || pred.Stale != "" || pred.Found["tag v3"] != "(missing)" || pred.Expected["tag v3"] != "present" {
+		t.Fatalf("a missing tag was not caught: %+v %v", pred, err)
+	}
+
 	// The remote moves on after the fetch: stale, not a mismatch.
 	res = backendtest.Do[*backends.FetchResult](t, w.ex, w.p, fetch)
 	if _, err := env.Remote.CommitFile(t.Context(), "demo", "main", "later.txt", "later\n", "After the fetch"); err != nil {
@@ -484,6 +491,19 @@ func TestFetchUpdatesOnlyRemoteTrackingRefsAndIsPredicted(t *testing.T) {
 	}
 	if pred, err = w.ex.Predict(backendtest.Ctx(t), fetch, res); err != nil || pred.Stale == "" {
 		t.Fatalf("the remote moved after the fetch: %+v %v, want stale", pred, err)
+	}
+	// A branch and a tag the remote gained after the fetch, at a commit
+	// the workspace has: stale too (FETCH_HEAD says the fetch did not see
+	// them).
+	res = backendtest.Do[*backends.FetchResult](t, w.ex, w.p, fetch)
+	env.RemoteGit(t, "branch", "late", up)
+	if pred, err = w.ex.Predict(backendtest.Ctx(t), fetch, res); err != nil || pred.Stale == "" || !strings.Contains(pred.Stale, "branch late") {
+		t.Fatalf("a branch created after the fetch: %+v %v, want stale naming it", pred, err)
+	}
+	res = backendtest.Do[*backends.FetchResult](t, w.ex, w.p, fetch)
+	env.RemoteGit(t, "tag", "late-tag", up)
+	if pred, err = w.ex.Predict(backendtest.Ctx(t), fetch, res); err != nil || pred.Stale == "" || !strings.Contains(pred.Stale, "tag late-tag") {
+		t.Fatalf("a tag created after the fetch: %+v %v, want stale naming it", pred, err)
 	}
 	// Another write after it: stale.
 	res = backendtest.Do[*backends.FetchResult](t, w.ex, w.p, fetch)

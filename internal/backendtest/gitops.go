@@ -516,6 +516,22 @@ func testGitOpsTags(t *testing.T, f Factory) {
 		t.Fatalf("a push moved the remote's tag fixed to %s", got)
 	}
 	a.fails(&backends.PushRequest{Scope: scope(ws), Tags: []string{"no-such-tag"}}, backends.NotFound)
+
+	// fetch brings the remote's tags and never moves a local one
+	a.env.RemoteGit(t, "update-ref", "refs/tags/upstream-tag", seed)
+	Do[*backends.FetchResult](t, a.ex, a.p, &backends.FetchRequest{Scope: scope(ws), Prune: true})
+	tags := map[string]string{}
+	for _, tg := range Do[*backends.TagsResult](t, a.ex, a.p, &backends.TagsRequest{Scope: scope(ws)}).Tags {
+		tags[tg.Name] = tg.Target
+	}
+	if tags["upstream-tag"] != seed || tags["fixed"] != c1 || tags["v1.0"] != c1 || tags["v0.9"] != seed {
+		t.Fatalf("tags after a fetch: %v (the remote's new tag at %s; local ones unmoved)", tags, seed)
+	}
+	a.env.RemoteGit(t, "update-ref", "-d", "refs/tags/v1.0")
+	Do[*backends.FetchResult](t, a.ex, a.p, &backends.FetchRequest{Scope: scope(ws), Prune: true})
+	if got := Do[*backends.TagsResult](t, a.ex, a.p, &backends.TagsRequest{Scope: scope(ws)}).Tags; len(got) != 4 {
+		t.Fatalf("a pruning fetch removed a local tag: %+v", got)
+	}
 }
 
 // testGitOpsIntegrate: merge (fast-forward, no-ff, ff-only refused, up to
@@ -630,6 +646,30 @@ func testGitOpsIntegrate(t *testing.T, f Factory) {
 	if st := a.status(ws); !st.Clean || st.Head != rv.After || st.InProgress != "" {
 		t.Fatalf("status after revert %+v", st)
 	}
+	// a retried write with its idempotency key applies once: the same
+	// result, HEAD moved once
+	key := keyed(ws, "pick-once")
+	first := Do[*backends.CherryPickResult](t, a.ex, a.p, &backends.CherryPickRequest{Scope: key, Commits: []string{p2}})
+	retry := Do[*backends.CherryPickResult](t, a.ex, a.p, &backends.CherryPickRequest{Scope: key, Commits: []string{p2}})
+	if len(first.Created) != 1 || !slices.Equal(first.Created, retry.Created) || retry.After != first.After || a.status(ws).Head != first.After {
+		t.Fatalf("a cherry_pick retried with its key: %+v then %+v, HEAD %s", first, retry, a.status(ws).Head)
+	}
+	tkey := keyed(ws, "tag-once")
+	tg := Do[*backends.TagResult](t, a.ex, a.p, &backends.TagRequest{Scope: tkey, Name: "once"})
+	if again := Do[*backends.TagResult](t, a.ex, a.p, &backends.TagRequest{Scope: tkey, Name: "once"}); again.Target != tg.Target {
+		t.Fatalf("a tag retried with its key: %+v then %+v", tg, again)
+	}
+
+	// a pick whose changes the branch already has stops (nothing
+	// conflicts): continue would make an empty commit, abort goes back
+	empty := Do[*backends.CherryPickResult](t, a.ex, a.p, &backends.CherryPickRequest{Scope: scope(ws), Commits: []string{p1}})
+	if empty.InProgress != "cherry_pick" || len(empty.Conflicts) != 0 || empty.Next == "" || len(empty.Created) != 0 || empty.After != first.After {
+		t.Fatalf("an empty cherry_pick %+v", empty)
+	}
+	if ab := Do[*backends.AbortResult](t, a.ex, a.p, &backends.AbortRequest{Scope: scope(ws)}); ab.Head != first.After || ab.Operation != "cherry_pick" {
+		t.Fatalf("abort of an empty cherry_pick %+v", ab)
+	}
+
 	// nothing in progress: continue and abort are refused
 	a.fails(&backends.ContinueRequest{Scope: scope(ws)}, backends.Conflict)
 	a.fails(&backends.AbortRequest{Scope: scope(ws)}, backends.Conflict)

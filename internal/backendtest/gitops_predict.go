@@ -82,7 +82,10 @@ func testGitOpsPredictions(t *testing.T, f Factory) {
 	if _, err := env.Remote.CommitFile(Ctx(t), "demo", "main", "up.txt", "up\n", "Upstream"); err != nil {
 		t.Fatal(err)
 	}
-	match(&backends.FetchRequest{Scope: ws})
+	fetched := match(&backends.FetchRequest{Scope: ws})
+	ghost := *fetched.(*backends.FetchResult)
+	ghost.Updated = append(slices.Clone(ghost.Updated), backends.RefUpdate{Ref: "origin/ghost", After: strings.Repeat("ab", 20)})
+	mismatch("a fetch claiming a branch it did not fetch", &backends.FetchRequest{Scope: ws}, &ghost)
 	match(&backends.FetchRequest{Scope: ws}) // nothing new
 	if _, err := env.Remote.CommitFile(Ctx(t), "demo", "gone", "g.txt", "g\n", "Soon gone"); err != nil {
 		t.Fatal(err)
@@ -114,7 +117,8 @@ func testGitOpsPredictions(t *testing.T, f Factory) {
 	match(&backends.MergeRequest{Scope: ws, Branch: "theirs", NoFF: true}) // stops again
 	wf("README.md", "both\n")
 	match(&backends.MarkResolvedRequest{Scope: ws, Paths: []string{"README.md"}})
-	match(&backends.ContinueRequest{Scope: ws, Message: "Merge theirs"})
+	continued := match(&backends.ContinueRequest{Scope: ws, Message: "Merge theirs"})
+	mismatch("continue with another message", &backends.ContinueRequest{Scope: ws, Message: "Another message"}, continued)
 
 	// rebase: clean, then stopped, resolved, continued
 	checkout("feature", true)
@@ -124,7 +128,8 @@ func testGitOpsPredictions(t *testing.T, f Factory) {
 	wf("main2.txt", "m2\n")
 	commit("Main again")
 	checkout("feature", false)
-	match(&backends.RebaseRequest{Scope: ws, Onto: "main"})
+	rebased := match(&backends.RebaseRequest{Scope: ws, Onto: "main"})
+	mismatch("rebase onto another branch", &backends.RebaseRequest{Scope: ws, Onto: "topic"}, rebased)
 	wf("README.md", "feature readme\n")
 	commit("Feature readme")
 	checkout("main", false)
@@ -172,7 +177,8 @@ func testGitOpsPredictions(t *testing.T, f Factory) {
 	match(&backends.ResetRequest{Scope: ws, Hard: true})
 	wf("README.md", "more scribbles\n")
 	match(&backends.RestoreRequest{Scope: ws, Paths: []string{"README.md"}})
-	match(&backends.RestoreRequest{Scope: ws, Paths: []string{"x.txt"}, Source: "HEAD~1"})
+	restored := match(&backends.RestoreRequest{Scope: ws, Paths: []string{"x.txt"}, Source: "HEAD~1"})
+	mismatch("restore from the index predicted for one from HEAD~1", &backends.RestoreRequest{Scope: ws, Paths: []string{"x.txt"}}, restored)
 	match(&backends.RestoreRequest{Scope: ws, Paths: []string{"."}})
 	wf("README.md", "wip\n")
 	wf("untracked.txt", "u\n")

@@ -121,9 +121,10 @@ const instructions = `gitgate runs git for you in a sandbox. Clone a repository 
 	`kept while in use (they expire after an idle hour). Errors start with a category such as ` +
 	`invalid_argument, not_found or conflict. When merge, rebase, cherry_pick, revert or pull stops on ` +
 	`conflicts, write_file each conflicted path, mark_resolved them, then continue (or abort); status ` +
-	`shows what is in progress. Every result has backend (which backend served it), duration_ms, ` +
-	`fell_back, and notices: things you must know besides the result (for example, that your work was ` +
-	`restored into a new sandbox).`
+	`shows what is in progress. Give a write an idempotency_key (a UUID) and reuse it when you retry ` +
+	`that call after a timeout: it is applied at most once. Every result has backend (which backend ` +
+	`served it), duration_ms, fell_back, and notices: things you must know besides the result (for ` +
+	`example, that your work was restored into a new sandbox).`
 
 // MCP returns the underlying mcp-go server.
 func (s *Server) MCP() *server.MCPServer { return s.mcp }

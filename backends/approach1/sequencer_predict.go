@@ -80,7 +80,7 @@ func (e *Executor) predictMergeOp(ctx context.Context, r *backends.MergeRequest,
 	}
 	if theirs == "" {
 		expected["after"] = "(refused: " + rev + " names no commit)"
-		return e.unlessMoved(ctx, w.Binding, head, expected, found)
+		return e.settled(ctx, w.Binding, &r.Scope, res, head, expected, found)
 	}
 	before := res.Before
 	upToDate, err := e.isAncestor(ctx, w.Binding, theirs, before)

@@ -124,6 +124,15 @@ func (w *spWorld) git(args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// writeRaw writes a file of the work tree behind the engine's back.
+func (w *spWorld) writeRaw(path, content string) {
+	w.t.Helper()
+	root := filepath.Dir(filepath.Dir(w.git("rev-parse", "--absolute-git-dir")))
+	if err := os.WriteFile(filepath.Join(root, "ws", "sp", path), []byte(content), 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 // fingerprint hashes every file of the sandboxes (scratch space under tmp/
 // excepted, where no prediction may leave anything) and the remote's refs.
 func (w *spWorld) fingerprint() string {
@@ -223,11 +232,17 @@ func TestSequencerPredictMerge(t *testing.T) {
 	forgot := *res
 	forgot.Remaining = nil
 	w.mismatch(resolved, &forgot, "remaining")
+	// The index not holding what the work tree holds (as if the path had
+	// not been staged) is a mismatch in staged.
+	w.writeRaw("README.md", "not staged\n")
+	w.mismatch(resolved, res, "staged")
+	w.writeRaw("README.md", "both\n")
+	w.match(resolved)
 	// The merge's prediction now finds a later write: stale.
 	if pred := w.predict(again, againRes); pred.Stale == "" {
 		t.Fatalf("prediction of a merge whose conflicts were resolved since: not stale: %v / %v", pred.Expected, pred.Found)
 	}
-	w.wf("both.txt", "both new files\n")
+	w.do(&backends.DeleteFileRequest{Scope: w.scope(), Path: "both.txt"}) // resolved by deletion
 	w.match(&backends.MarkResolvedRequest{Scope: w.scope(), Paths: []string{"both.txt"}})
 	cont := &backends.ContinueRequest{Scope: w.scope(), Message: "Merge theirs"}
 	done := w.match(cont).(*backends.ContinueResult)
@@ -329,9 +344,7 @@ func TestSequencerPredictPicks(t *testing.T) {
 
 	// The second commit's files are not what the pick makes.
 	last := picked.Created[1]
-	if err := os.WriteFile(filepath.Join(filepath.Dir(filepath.Dir(w.git("rev-parse", "--absolute-git-dir"))), "ws", "sp", "p2.txt"), []byte("changed\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	w.writeRaw("p2.txt", "changed\n")
 	w.git("commit", "-q", "--amend", "--no-edit", "-a")
 	amended := *picked
 	amended.After = w.git("rev-parse", "HEAD")

@@ -648,3 +648,20 @@ func TestUndoPushTagsPrediction(t *testing.T) {
 	claim.Tags = []string{"v1"}
 	mismatch(t, u.predict(&backends.PushRequest{Scope: uscope(), Tags: []string{"v1", "v1-notes"}}, &claim), "tags")
 }
+
+// TestUndoStashRecovered: a binding rebuilt from its sandbox (the store
+// lost it) counts stash entries as work, as the engine's own records do.
+func TestUndoStashRecovered(t *testing.T) {
+	u := newUndoWorld(t)
+	u.write("README.md", "set aside\n")
+	do[*backends.StashResult](u, &backends.StashRequest{Scope: uscope(), Action: "push"})
+	if err := u.binds.Delete(t.Context(), sandbox.WorkspaceKey{Project: u.env.Agent.Project, Name: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := u.status(); !st.Clean {
+		t.Fatalf("status: %+v", st)
+	}
+	if b := u.binding(); !b.Dirty {
+		t.Fatalf("the recovered binding of a workspace holding a stash entry is not dirty: %+v", b)
+	}
+}

@@ -23,7 +23,10 @@ import (
 // object or not at all: the remote moved on, which says nothing of the
 // fetch, so the prediction is stale, as it is when another write to the
 // workspace came after the fetch. One the fetch saw, and whose object it
-// brought, is compared.
+// brought, is compared. Likewise a remote-tracking branch a pruning fetch
+// kept for a branch the remote no longer has is stale when FETCH_HEAD
+// lists the branch (the remote deleted it after the fetch), a mismatch
+// otherwise.
 func (e *Executor) predictFetch(ctx context.Context, r *backends.FetchRequest, res *backends.FetchResult) (*backends.Prediction, error) {
 	w, err := e.openRead(ctx, &r.Scope)
 	if err != nil {
@@ -89,6 +92,9 @@ func (e *Executor) predictFetch(ctx context.Context, r *backends.FetchRequest, r
 			key := "origin/" + strings.TrimPrefix(ref, trackingPrefix)
 			if _, onRemote := expected[key]; !onRemote {
 				expected[key], found[key] = "(pruned)", sha
+				if branch := strings.TrimPrefix(ref, trackingPrefix); seen["refs/heads/"+branch] != "" {
+					moved = append(moved, "branch "+branch+" (deleted)") // the fetch saw it
+				}
 			}
 		}
 	}

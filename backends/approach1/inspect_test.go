@@ -505,6 +505,20 @@ func TestFetchUpdatesOnlyRemoteTrackingRefsAndIsPredicted(t *testing.T) {
 	if pred, err = w.ex.Predict(backendtest.Ctx(t), fetch, res); err != nil || pred.Stale == "" || !strings.Contains(pred.Stale, "tag late-tag") {
 		t.Fatalf("a tag created after the fetch: %+v %v, want stale naming it", pred, err)
 	}
+	// A branch the remote deleted after a pruning fetch saw it: stale.
+	res = backendtest.Do[*backends.FetchResult](t, w.ex, w.p, prune)
+	env.RemoteGit(t, "branch", "-D", "late")
+	if pred, err = w.ex.Predict(backendtest.Ctx(t), prune, res); err != nil || pred.Stale == "" || !strings.Contains(pred.Stale, "branch late (deleted)") {
+		t.Fatalf("a branch deleted after the fetch: %+v %v, want stale naming it", pred, err)
+	}
+	// ... and one the fetch did not prune though the remote had deleted
+	// it (put back behind the engine's back): a mismatch.
+	res = backendtest.Do[*backends.FetchResult](t, w.ex, w.p, prune)
+	w.git(t, "fetch", "update-ref", "refs/remotes/origin/late", up)
+	if pred, err = w.ex.Predict(backendtest.Ctx(t), prune, res); err != nil || pred.Stale != "" || pred.Expected["origin/late"] != "(pruned)" || pred.Found["origin/late"] != up {
+		t.Fatalf("an unpruned branch was not caught: %+v %v", pred, err)
+	}
+	w.git(t, "fetch", "update-ref", "-d", "refs/remotes/origin/late")
 	// Another write after it: stale.
 	res = backendtest.Do[*backends.FetchResult](t, w.ex, w.p, fetch)
 	backendtest.Do[*backends.FetchResult](t, w.ex, w.p, fetch)

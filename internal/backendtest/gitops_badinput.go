@@ -211,3 +211,31 @@ func sampleEvery[T any](cases []T, n int) []T {
 	}
 	return out
 }
+
+// CompareGitOpsBadInput runs every bad case of the new operations against
+// a and b, two backends built for env, and fails where their answers
+// differ in category or message: an agent must not be able to tell which
+// backend refused it. Call it after CompareBadInput on the same env and
+// backends (it uses the workspace "bad" that CompareBadInput cloned in
+// each).
+func CompareGitOpsBadInput(t *testing.T, env *Env, a, b backends.Executor) {
+	t.Helper()
+	for _, ex := range []backends.Executor{a, b} {
+		Do[*backends.TagResult](t, ex, env.Agent, &backends.TagRequest{Scope: scope("bad"), Name: "exists"})
+	}
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	for _, c := range gitopsBadCases(env, pwned) {
+		as := env.Agent
+		if c.as != nil {
+			as = *c.as
+		}
+		ea, eb := Fail(t, a, as, c.req), Fail(t, b, as, c.req)
+		ca, cb := backends.CategoryOf(ea), backends.CategoryOf(eb)
+		if ca != cb || backends.MessageOf(ea) != backends.MessageOf(eb) {
+			t.Errorf("%s: the backends answer differently:\n  %s: %s\n  %s: %s", c.name, ca, backends.MessageOf(ea), cb, backends.MessageOf(eb))
+		}
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatalf("an option-looking value ran: %s exists", pwned)
+	}
+}

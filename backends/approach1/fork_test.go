@@ -507,3 +507,44 @@ func BenchmarkForkVsClone(b *testing.B) {
 	})
 	b.Logf("source workspace: %d KiB (git directory and work tree)", srcKiB)
 }
+
+// TestForkOnE2BIsShelvedAndRestored: on E2B sandboxes too, a fork shares
+// its source's objects (hard links, made through the provider's commands)
+// and, when its sandbox is reaped with its unpushed branch, is saved and
+// restored like any workspace; its prediction is then stale, not a
+// mismatch (the restored workspace no longer holds the fork's record).
+func TestForkOnE2BIsShelvedAndRestored(t *testing.T) {
+	w, _ := newE2BShelfWorld(t)
+	p := w.env.Agent
+	backendtest.Clone(t, w.ex, w.env, p, "src")
+	req := &backends.ForkWorkspaceRequest{Scope: forkScope("fk"), Source: "src", Branch: "feat", StartPoint: "origin/main"}
+	res := backendtest.Do[*backends.ForkWorkspaceResult](t, w.ex, p, req)
+	if pred, err := w.ex.Predict(t.Context(), req, res); err != nil || pred.Stale != "" || !maps.Equal(pred.Expected, pred.Found) {
+		t.Fatalf("prediction of the fork on E2B: %+v %v", pred, err)
+	}
+	src, fk := w.hostBinding(t, "src"), w.hostBinding(t, "fk")
+	packs, _ := filepath.Glob(src.GitDir() + "/objects/pack/*.pack")
+	if len(packs) == 0 || inode(t, packs[0]) != inode(t, fk.GitDir()+"/objects/pack/"+filepath.Base(packs[0])) {
+		t.Fatalf("the fork's objects are not hard links of the source's (%v)", packs)
+	}
+	backendtest.Do[*backends.WriteFileResult](t, w.ex, p, &backends.WriteFileRequest{Scope: forkScope("fk"), Path: "f.txt", Content: "fork\n"})
+	fc := backendtest.Do[*backends.CommitResult](t, w.ex, p, &backends.CommitRequest{Scope: forkScope("fk"), Message: "Fork work"})
+
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d sandboxes, want 1", n)
+	}
+	if b := w.binding(t, "fk"); b.Shelf == "" {
+		t.Fatalf("the fork's binding after the reap: %+v, want it shelved", b)
+	}
+	st := backendtest.Do[*backends.StatusResult](t, w.ex, p, &backends.StatusRequest{Scope: forkScope("fk")})
+	if st.Branch != "feat" || st.Head != fc.SHA || len(st.Notices) == 0 {
+		t.Fatalf("restored fork's status %+v", st)
+	}
+	if pred, err := w.ex.Predict(t.Context(), req, res); err != nil || pred.Stale == "" {
+		t.Fatalf("prediction after the restore: %+v %v, want stale", pred, err)
+	}
+	backendtest.Do[*backends.PushResult](t, w.ex, p, &backends.PushRequest{Scope: forkScope("fk")})
+	if w.env.RemoteRef(t, "refs/heads/feat") != fc.SHA {
+		t.Fatal("the restored fork's push did not reach the remote")
+	}
+}

@@ -935,6 +935,39 @@ func testGitOpsPickRevertConflict(t *testing.T, f Factory) {
 	if st := a.status(ws); !st.Clean || st.InProgress != "" || a.read(ws, "README.md") != "# demo\n\nReverted.\n" {
 		t.Fatalf("status after the revert %+v", st)
 	}
+
+	// two picks that both conflict: continue stops again on the second
+	// (done false), then finishes
+	a.checkout(ws, "two", true)
+	a.write(ws, "README.md", "# demo\n\nFirst pick.\n")
+	first := a.commit(ws, "First conflicting pick")
+	a.write(ws, "README.md", "# demo\n\nSecond pick.\n")
+	second := a.commit(ws, "Second conflicting pick")
+	a.checkout(ws, "main", false)
+	a.commitFile(ws, "README.md", "# demo\n\nMain moved on.\n", "Main moves on")
+	head := a.status(ws).Head
+	cp = Do[*backends.CherryPickResult](t, a.ex, a.p, &backends.CherryPickRequest{Scope: scope(ws), Commits: []string{first, second}})
+	wantStopped(t, "two picks", cp.Stopped, "cherry_pick", readmeConflict)
+	a.write(ws, "README.md", "# demo\n\nFirst resolved.\n")
+	Do[*backends.MarkResolvedResult](t, a.ex, a.p, &backends.MarkResolvedRequest{Scope: scope(ws), Paths: []string{"README.md"}})
+	c = Do[*backends.ContinueResult](t, a.ex, a.p, &backends.ContinueRequest{Scope: scope(ws)})
+	wantStopped(t, "continue onto the second pick", c.Stopped, "cherry_pick", readmeConflict)
+	if c.Done || c.Operation != "cherry_pick" || c.Head == head || !slices.Equal(a.parents(ws, c.Head), []string{head}) {
+		t.Fatalf("continue that stopped again %+v", c)
+	}
+	if st := a.status(ws); st.InProgress != "cherry_pick" || fmt.Sprint(st.Conflicts) != fmt.Sprint(readmeConflict) || st.Head != c.Head {
+		t.Fatalf("status stopped on the second pick %+v", st)
+	}
+	a.write(ws, "README.md", "# demo\n\nSecond resolved.\n")
+	Do[*backends.MarkResolvedResult](t, a.ex, a.p, &backends.MarkResolvedRequest{Scope: scope(ws), Paths: []string{"README.md"}})
+	done := Do[*backends.ContinueResult](t, a.ex, a.p, &backends.ContinueRequest{Scope: scope(ws)})
+	if !done.Done || done.InProgress != "" || !slices.Equal(a.parents(ws, done.Head), []string{c.Head}) {
+		t.Fatalf("continue of the second pick %+v", done)
+	}
+	lg := Do[*backends.LogResult](t, a.ex, a.p, &backends.LogRequest{Scope: scope(ws), Limit: 2})
+	if lg.Commits[0].Subject != "Second conflicting pick" || lg.Commits[1].Subject != "First conflicting pick" || a.read(ws, "README.md") != "# demo\n\nSecond resolved.\n" {
+		t.Fatalf("history after two picks %+v", lg.Commits)
+	}
 }
 
 // testGitOpsPullConflict: a pull in merge mode that conflicts leaves the

@@ -143,7 +143,7 @@ type options struct {
 
 // Core runs only the subtests that exercise what a backend adds around the
 // engine (the flow, reads, files, pull and push, workspaces, idempotency,
-// paging), not the engine's own tables of refused input, limits,
+// paging, the flows of issue 16's operations), not the engine's own tables of refused input, limits,
 // predictions and concurrency. It is for a combination whose parts full
 // runs cover one by one: Approach 2's service on E2B sandboxes, whose
 // engine on E2B (package e2b) and whose service locally (package

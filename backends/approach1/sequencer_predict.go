@@ -34,6 +34,10 @@ import (
 // commit it stopped at. A later write to the workspace makes a prediction
 // stale (it may have resolved conflicts or moved refs the request named).
 
+// maxListing caps what a prediction reads of a listing (unmerged entries,
+// conflicts).
+const maxListing = 16 << 20
+
 // predictionIdentity signs the synthetic commits of the scratch object
 // directory; they are deleted with it and never reach the workspace.
 var predictionIdentity = &gitcmd.Identity{Name: "gitgate prediction", Email: "prediction@gitgate.invalid",
@@ -551,9 +555,9 @@ func (e *Executor) predictContinue(ctx context.Context, r *backends.ContinueRequ
 // predictAbort checks what an abort left: nothing in progress, nothing
 // unmerged, HEAD at the result's head and on its branch, and that head
 // where the operation began. The reflog tells where: the abort is its
-// last entry; a rebase began at its "rebase (start)" entry; a merge
-// never moved HEAD; a cherry-pick or revert of several commits began
-// before the run of "cherry-pick:"/"revert:" entries just before the
+// last entry; a rebase began at its "rebase (start)" entry (among the
+// last 1000); a merge never moved HEAD; a cherry-pick or revert of
+// several commits began before the run of their entries just before the
 // abort (the reflog does not separate two such runs, so any start inside
 // the run is accepted).
 func (e *Executor) predictAbort(ctx context.Context, r *backends.AbortRequest, res *backends.AbortResult) (*backends.Prediction, error) {
@@ -578,7 +582,7 @@ func (e *Executor) predictAbort(ctx context.Context, r *backends.AbortRequest, r
 	}
 	expected := map[string]string{"branch": branch, "in_progress": "", "unmerged": ""}
 	found := map[string]string{"branch": res.Branch, "in_progress": now, "unmerged": unmerged.String(), "head": res.Head}
-	log, err := e.headReflog(ctx, w.Binding, 200)
+	log, err := e.headReflog(ctx, w.Binding, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -588,15 +592,20 @@ func (e *Executor) predictAbort(ctx context.Context, r *backends.AbortRequest, r
 	starts := []string{log[1].sha}
 	switch {
 	case strings.HasPrefix(log[0].subject, "rebase"):
+		// Back to the rebase's start, across its steps (the commits a
+		// continue made among them), never past the end of another.
 		starts = nil
-		for i := 1; i+1 < len(log) && strings.HasPrefix(log[i].subject, "rebase"); i++ {
+		for i := 1; i+1 < len(log); i++ {
 			if strings.HasPrefix(log[i].subject, "rebase (start)") {
 				starts = []string{log[i+1].sha}
 				break
 			}
+			if strings.HasPrefix(log[i].subject, "rebase (finish)") || strings.HasPrefix(log[i].subject, "rebase (abort)") {
+				break
+			}
 		}
 	default:
-		for i := 1; i+1 < len(log) && (strings.HasPrefix(log[i].subject, "cherry-pick") || strings.HasPrefix(log[i].subject, "revert")); i++ {
+		for i := 1; i+1 < len(log) && pickEntry(log[i].subject); i++ {
 			starts = append(starts, log[i+1].sha)
 		}
 	}
@@ -729,12 +738,15 @@ func (p *replayer) pick(ctx context.Context, base, ours, theirs string) (mergeOu
 // "<mode> <object> <stage>\t<path>" entry for each stage of each
 // conflicted path, NUL-terminated.
 func (p *replayer) mergeTree(ctx context.Context, ours, theirs string) (mergeOutcome, error) {
-	out, err := p.e.predictRun(ctx, p.b, p.sc, gitRun{args: []string{"merge-tree", "--write-tree", "-z", "--no-messages", "--end-of-options", ours, theirs}, noTree: true})
+	out, err := p.e.predictRun(ctx, p.b, p.sc, gitRun{args: []string{"merge-tree", "--write-tree", "-z", "--no-messages", "--end-of-options", ours, theirs}, noTree: true, maxOut: maxListing})
 	if err != nil {
 		return mergeOutcome{}, err
 	}
 	if out.ExitCode != 0 && out.ExitCode != 1 {
 		return mergeOutcome{}, gitError(out, p.b.Root)
+	}
+	if out.StdoutTruncated {
+		return mergeOutcome{}, backends.Errorf(backends.Internal, "merge-tree listed more conflicts than a prediction reads")
 	}
 	fields := strings.Split(string(out.Stdout), "\x00")
 	m := mergeOutcome{tree: fields[0]}
@@ -754,10 +766,17 @@ func (p *replayer) mergeTree(ctx context.Context, ours, theirs string) (mergeOut
 
 // unmerged reads the workspace index's unmerged entries (ls-files -u).
 func (e *Executor) unmergedIndex(ctx context.Context, b sandbox.Binding) (conflictSet, error) {
-	out, err := e.predictGit(ctx, b, nil, gitRun{args: []string{"ls-files", "-u", "-z"}})
+	res, err := e.predictRun(ctx, b, nil, gitRun{args: []string{"ls-files", "-u", "-z"}, maxOut: maxListing})
 	if err != nil {
 		return nil, err
 	}
+	if res.ExitCode != 0 {
+		return nil, gitError(res, b.Root)
+	}
+	if res.StdoutTruncated {
+		return nil, backends.Errorf(backends.Internal, "the index has more unmerged entries than a prediction reads")
+	}
+	out := res.Stdout
 	set := conflictSet{}
 	for f := range strings.SplitSeq(string(out), "\x00") {
 		if f == "" {
@@ -818,6 +837,18 @@ func (e *Executor) headReflog(ctx context.Context, b sandbox.Binding, n int) ([]
 		}
 	}
 	return entries, nil
+}
+
+// pickEntry reports whether a reflog entry's subject is a step of a
+// cherry-pick or revert: one the sequence made, or the commit a continue
+// made (a revert's with git's message).
+func pickEntry(subject string) bool {
+	for _, prefix := range []string{"cherry-pick", "revert", "commit (cherry-pick)", "commit: Revert \""} {
+		if strings.HasPrefix(subject, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // reflogOperation names the operation a reflog entry's subject shows

@@ -310,6 +310,30 @@ func TestSequencerPredictRebase(t *testing.T) {
 	if !done.Done || done.Operation != "rebase" || done.Branch != "feature" {
 		t.Fatalf("continue: %+v", done)
 	}
+
+	// Two conflicting commits: the continue stops again; the abort goes
+	// back to before the rebase, across the steps it made.
+	w.wf("README.md", "g1\n")
+	w.commit("G1")
+	w.wf("README.md", "g2\n")
+	before := w.commit("G2")
+	w.checkout("main", false)
+	w.wf("README.md", "main again\n")
+	w.commit("M3 readme")
+	w.checkout("feature", false)
+	w.match(onto)
+	w.wf("README.md", "g1 on main\n")
+	w.match(&backends.MarkResolvedRequest{Scope: w.scope(), Paths: []string{"README.md"}})
+	again := w.match(&backends.ContinueRequest{Scope: w.scope()}).(*backends.ContinueResult)
+	if again.Done || again.InProgress != "rebase" || len(again.Conflicts) != 1 {
+		t.Fatalf("continue: %+v, want stopped again on README.md", again)
+	}
+	claimDone := *again
+	claimDone.Done, claimDone.Stopped = true, backends.Stopped{}
+	w.mismatch(&backends.ContinueRequest{Scope: w.scope()}, &claimDone, "done")
+	if back := w.match(&backends.AbortRequest{Scope: w.scope()}).(*backends.AbortResult); back.Head != before {
+		t.Fatalf("abort: %+v, want back at %s", back, before)
+	}
 }
 
 // TestSequencerPredictPicks: cherry-picks and reverts, clean, stopped on a
@@ -391,6 +415,26 @@ func TestSequencerPredictPicks(t *testing.T) {
 	done := w.match(&backends.ContinueRequest{Scope: w.scope()}).(*backends.ContinueResult)
 	if !done.Done || done.Operation != "cherry_pick" {
 		t.Fatalf("continue: %+v", done)
+	}
+
+	// Two conflicting commits: the continue stops again; the abort goes
+	// back to before the pick, across the commit the continue made.
+	w.checkout("picks", false)
+	w.wf("README.md", "c1\n")
+	c1 := w.commit("C1")
+	w.wf("README.md", "c2\n")
+	c2 := w.commit("C2")
+	w.checkout("main", false)
+	before := done.Head
+	w.match(&backends.CherryPickRequest{Scope: w.scope(), Commits: []string{c1, c2}})
+	w.wf("README.md", "c1 on main\n")
+	w.match(&backends.MarkResolvedRequest{Scope: w.scope(), Paths: []string{"README.md"}})
+	again := w.match(&backends.ContinueRequest{Scope: w.scope()}).(*backends.ContinueResult)
+	if again.Done || again.InProgress != "cherry_pick" {
+		t.Fatalf("continue: %+v, want stopped again", again)
+	}
+	if back := w.match(&backends.AbortRequest{Scope: w.scope()}).(*backends.AbortResult); back.Head != before {
+		t.Fatalf("abort: %+v, want back at %s", back, before)
 	}
 }
 

@@ -76,10 +76,12 @@ type shelfManifest struct {
 	// InProgress is the operation the workspace was in the middle of
 	// (merge, rebase, cherry_pick, revert; "" for none), RebaseBranch the
 	// branch a rebase was rebasing, and Conflicts the unmerged paths.
-	// None of it is restored: the restore tells the agent (lostOperation).
-	InProgress   string   `json:"in_progress,omitempty"`
-	RebaseBranch string   `json:"rebase_branch,omitempty"`
-	Conflicts    []string `json:"conflicts,omitempty"`
+	// A merge is restored whole from Merge; anything else is not, and the
+	// restore tells the agent (resumeOperation).
+	InProgress   string      `json:"in_progress,omitempty"`
+	RebaseBranch string      `json:"rebase_branch,omitempty"`
+	Conflicts    []string    `json:"conflicts,omitempty"`
+	Merge        *shelfMerge `json:"merge,omitempty"`
 }
 
 // shelfUpstream is a branch's upstream configuration.
@@ -301,7 +303,7 @@ func (sx shelfExec) snapshot(ctx context.Context, tmpName string) (*shelfManifes
 	if m.WorkTree, err = sx.commitTree(ctx, firstLine(treeOut), m.Head, "gitgate shelf: work tree"); err != nil {
 		return nil, err
 	}
-	if m.Index, err = sx.commitTree(ctx, firstLine(indexOut), m.Head, "gitgate shelf: index"); err != nil {
+	if m.Index, err = sx.indexCommit(ctx, firstLine(indexOut), m); err != nil {
 		return nil, err
 	}
 	refs := "update " + shelfIndexRef + " " + m.Index + "\nupdate " + shelfTreeRef + " " + m.WorkTree + "\n"
@@ -410,10 +412,8 @@ func (e *Executor) unshelve(ctx context.Context, b sandbox.Binding, p backends.P
 	}
 	addNotice(ctx, fmt.Sprintf("Workspace %q's sandbox was removed %s while it held %s. That work had been saved and is now restored in a new sandbox: branches, commits, staged and unstaged changes and untracked files are as you left them (ignored files were not kept).",
 		b.Key.Name, why, m.Unsaved))
-	if lost := lostOperation(b.Key.Name, m); lost != "" {
-		addNotice(ctx, lost)
-		e.cfg.Logger.Warn("restored workspace was in the middle of an operation that could not be saved; the agent is told to redo it",
-			"workspace", b.Key.String(), "in_progress", m.InProgress, "conflicts", len(m.Conflicts))
+	if msg := e.resumeOperation(ctx, w.Binding, m); msg != "" {
+		addNotice(ctx, msg)
 	}
 	return w, nil
 }

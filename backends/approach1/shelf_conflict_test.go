@@ -3,7 +3,9 @@ package approach1_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -67,18 +69,107 @@ func conflictWorld(t *testing.T, stop string) (*shelfWorld, map[string]string) {
 	return w, workTreeFiles(t, b.WorkTree())
 }
 
+// TestShelvedMergeIsRestored: a workspace reaped in the middle of a
+// merge stopped on conflicts is saved and restored with the merge: the
+// same index (unmerged entries included), MERGE_HEAD and MERGE_MSG, the
+// work tree byte for byte; status shows the merge and its conflicts, the
+// agent is told, and finishing the merge makes a merge commit.
+func TestShelvedMergeIsRestored(t *testing.T) {
+	w, files := conflictWorld(t, "merge")
+	old := w.hostBinding(t, "w")
+	index := hostGit(t, old, "ls-files", "--stage")
+	mergeHead := hostGit(t, old, "rev-parse", "MERGE_HEAD")
+	mergeMsg, err := os.ReadFile(old.GitDir() + "/MERGE_MSG")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := hostGit(t, old, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/")
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d sandboxes, want 1 (the workspace's work could not be saved?):\n%s", n, w.log.String())
+	}
+	st := backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
+	if len(st.Notices) != 2 || !strings.Contains(st.Notices[1], "the merge was restored with it") || !strings.Contains(st.Notices[1], "README.md") {
+		t.Fatalf("notices = %q, want the restore's and one telling that the merge was restored with its conflicts", st.Notices)
+	}
+	if st.InProgress != "merge" || len(st.Conflicts) != 1 || st.Conflicts[0].Path != "README.md" || st.Branch != "main" {
+		t.Fatalf("status after the restore: %+v, want the merge in progress with README.md conflicted", st)
+	}
+	nb := w.hostBinding(t, "w")
+	if nb.SandboxID == old.SandboxID {
+		t.Fatal("not restored into a new sandbox")
+	}
+	if got := hostGit(t, nb, "ls-files", "--stage"); got != index {
+		t.Errorf("restored index\n%s\nwant\n%s", got, index)
+	}
+	if got := hostGit(t, nb, "rev-parse", "MERGE_HEAD"); got != mergeHead {
+		t.Errorf("restored MERGE_HEAD %s, want %s", got, mergeHead)
+	}
+	if got, _ := os.ReadFile(nb.GitDir() + "/MERGE_MSG"); string(got) != string(mergeMsg) {
+		t.Errorf("restored MERGE_MSG %q, want %q", got, mergeMsg)
+	}
+	if got := workTreeFiles(t, nb.WorkTree()); !reflect.DeepEqual(got, files) {
+		t.Errorf("restored work tree differs:\n got %q\nwant %q", got, files)
+	}
+	if got := hostGit(t, nb, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/"); got != refs {
+		t.Errorf("restored branches\n%s\nwant\n%s", got, refs)
+	}
+	// The agent finishes the merge.
+	backendtest.Do[*backends.WriteFileResult](t, w.ex, w.env.Agent, &backends.WriteFileRequest{Scope: backends.Scope{Workspace: "w"}, Path: "README.md", Content: "# demo\n\nboth\n"})
+	hostGit(t, nb, "add", "README.md")
+	hostGitMayFail(t, nb, "commit", "--no-edit")
+	if parents := strings.Fields(hostGit(t, nb, "rev-list", "--parents", "-1", "HEAD")); len(parents) != 3 || parents[2]+"\n" != mergeHead {
+		t.Fatalf("the finished merge's commit and parents: %q, want a merge of %s", parents, mergeHead)
+	}
+}
+
+// TestShelvedMergeRestoreFailureIsToldLost: a merge whose saved state
+// cannot be put back (here: an object its conflict names is missing) is
+// restored without it — index and git directory as for a lost operation
+// — and the agent told it was lost, never left half-restored.
+func TestShelvedMergeRestoreFailureIsToldLost(t *testing.T) {
+	w, files := conflictWorld(t, "merge")
+	if n := w.reap(t); n != 1 {
+		t.Fatalf("reaped %d sandboxes, want 1", n)
+	}
+	entry := filepath.Join(w.vaultDir, w.binding(t, "w").Shelf)
+	data, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := regexp.MustCompile(`("unmerged":\[\{"mode":"[0-7]+","object":")[0-9a-f]{40}`)
+	if !missing.Match(data) {
+		t.Fatalf("the shelf's manifest holds no unmerged entry:\n%.2000s", data)
+	}
+	if err := os.WriteFile(entry, missing.ReplaceAll(data, []byte("${1}"+strings.Repeat("e", 40))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := backendtest.Do[*backends.StatusResult](t, w.ex, w.env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "w"}})
+	if len(st.Notices) != 2 || !strings.Contains(st.Notices[1], "could not be saved") || !strings.Contains(st.Notices[1], "merge again") {
+		t.Fatalf("notices = %q, want one telling that the merge was lost", st.Notices)
+	}
+	nb := w.hostBinding(t, "w")
+	if st.InProgress != "" || len(st.Conflicts) != 0 || hostGit(t, nb, "ls-files", "--unmerged") != "" {
+		t.Fatalf("status after a failed merge restore: %+v", st)
+	}
+	if _, err := os.Stat(nb.GitDir() + "/MERGE_HEAD"); !os.IsNotExist(err) {
+		t.Fatalf("MERGE_HEAD left after a failed merge restore (%v)", err)
+	}
+	if got := workTreeFiles(t, nb.WorkTree()); !reflect.DeepEqual(got, files) {
+		t.Errorf("restored work tree differs:\n got %q\nwant %q", got, files)
+	}
+}
+
 // TestShelvedConflictIsToldLost: a workspace reaped in the middle of a
-// merge, a rebase or a cherry-pick stopped on conflicts is saved and
-// restored (branches, commits, the work tree byte for byte with its
-// conflict markers, what the operation had staged), and since the
-// operation itself cannot be, the agent is told on the next call that
-// it was lost, which paths were conflicted and how to redo it.
+// rebase or a cherry-pick stopped on conflicts is saved and restored
+// (branches, commits, the work tree byte for byte with its conflict
+// markers, what the operation had staged), and since the operation itself
+// cannot be, the agent is told on the next call that it was lost, which
+// paths were conflicted and how to redo it.
 func TestShelvedConflictIsToldLost(t *testing.T) {
 	for _, c := range []struct {
 		stop, says string
 		detached   bool
 	}{
-		{stop: "merge", says: "merge again"},
 		{stop: "rebase", says: `branch "main" is still at its commit from before the rebase`, detached: true},
 		{stop: "cherry_pick", says: "cherry-pick again"},
 	} {
@@ -130,10 +221,10 @@ func TestShelvedConflictIsToldLost(t *testing.T) {
 					t.Errorf("restored git directory has %s (%v), but the notice says the operation was lost", f, err)
 				}
 			}
-			if st.InProgress != "" || st.Branch == "" == !c.detached {
+			if st.InProgress != "" || (st.Branch == "") != c.detached {
 				t.Errorf("status after the restore: in progress %q, branch %q", st.InProgress, st.Branch)
 			}
-			// The restored workspace works: the agent can redo or finish.
+			// The restored workspace works: the agent can finish by hand.
 			backendtest.Do[*backends.CommitResult](t, w.ex, w.env.Agent, &backends.CommitRequest{Scope: backends.Scope{Workspace: "w"}, Message: "Resolved by hand"})
 		})
 	}

@@ -16,7 +16,7 @@ type ConflictPath struct {
 	// deleted_by_them.
 	Kind string `json:"kind" jsonschema:"both_modified, both_added, both_deleted, added_by_us, added_by_them, deleted_by_us or deleted_by_them"`
 	// Stages are the index stages present: 1 base, 2 ours, 3 theirs.
-	Stages []int `json:"stages" jsonschema:"versions the index holds: 1 base, 2 ours (HEAD), 3 theirs"`
+	Stages []int `json:"stages" jsonschema:"index stages: 1 base, 2 ours (HEAD), 3 theirs"`
 }
 
 // Stopped is part of the result of an operation that can stop on
@@ -27,9 +27,9 @@ type Stopped struct {
 	// InProgress is the operation waiting for the agent: merge, rebase,
 	// cherry_pick or revert; empty when nothing is in progress (a stash
 	// pop's conflicts need no continue).
-	InProgress string         `json:"in_progress,omitempty" jsonschema:"set when the call stopped on conflicts: merge, rebase, cherry_pick or revert is in progress; resolve the conflicts, then call continue (or abort)"`
-	Conflicts  []ConflictPath `json:"conflicts,omitempty" jsonschema:"the unmerged paths: edit each (write_file), then mark_resolved"`
-	Next       string         `json:"next,omitempty" jsonschema:"what to do next, in words"`
+	InProgress string         `json:"in_progress,omitempty" jsonschema:"merge, rebase, cherry_pick or revert stopped by conflicts: resolve them, then continue or abort"`
+	Conflicts  []ConflictPath `json:"conflicts,omitempty" jsonschema:"unmerged paths: write_file each, then mark_resolved"`
+	Next       string         `json:"next,omitempty" jsonschema:"the next step"`
 }
 
 // FetchRequest updates the workspace's remote-tracking branches.

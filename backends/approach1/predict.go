@@ -330,6 +330,9 @@ func (e *Executor) predictPush(ctx context.Context, r *backends.PushRequest, res
 	}
 	expected := map[string]string{"branch": branch, "remote_ref": ref, "remote_head": tip, "upstream": "origin/" + branch}
 	found := map[string]string{"branch": res.Branch, "remote_ref": res.RemoteRef, "remote_head": remoteRefs[res.RemoteRef], "upstream": firstLine(upstream.Stdout)}
+	if err := e.predictPushTags(ctx, r, res, w.Binding, expected, found); err != nil { // undo_predict.go
+		return nil, err
+	}
 	return &backends.Prediction{Expected: expected, Found: found}, nil
 }
 

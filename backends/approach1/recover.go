@@ -102,7 +102,7 @@ func (e *Executor) rebuild(ctx context.Context, k sandbox.WorkspaceKey, info san
 	if err != nil {
 		return sandbox.Binding{}, false, err
 	}
-	b.Dirty = !gitcmd.ParseStatus(st.Stdout).Clean
+	b.Dirty = !gitcmd.ParseStatus(st.Stdout).Clean || e.stashKept(ctx, b) // stash entries are work too (undo.go)
 	// Every local branch with a commit no remote-tracking branch has.
 	un, err := e.git(ctx, b, gitRun{op: backends.OpStatus, args: []string{"log", "--source", "--branches", "--not", "--remotes", "--format=%S"}, read: true, noTree: true})
 	if err != nil {

@@ -133,6 +133,9 @@ func (e *Executor) checkNothingToLose(ctx context.Context, w *workspace) error {
 	if st := gitcmd.ParseStatus(res.Stdout); !st.Clean {
 		return backends.Errorf(backends.Conflict, "workspace %q has %d uncommitted change(s); commit and push them, or release with force", w.Key.Name, len(st.Entries))
 	}
+	if err := e.checkNoStashes(ctx, w); err != nil { // undo.go
+		return err
+	}
 	if _, sha, err := e.head(ctx, w.Binding); err != nil || sha == "" {
 		return err
 	}

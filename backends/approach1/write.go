@@ -26,6 +26,9 @@ func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*back
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
+	if err := e.checkCommit(ctx, w.Binding, len(paths) > 0); err != nil {
+		return nil, err
+	}
 	add := append([]string{"add", "-A", "--"}, paths...)
 	if _, err := e.git(ctx, w.Binding, gitRun{op: backends.OpCommit, args: add}); err != nil {
 		return nil, err
@@ -47,7 +50,7 @@ func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*back
 	e.record(ctx, w, func(b *sandbox.Binding) {
 		b.Unpushed = addBranch(b.Unpushed, branch)
 		if len(paths) == 0 {
-			b.Dirty = false // everything was committed
+			b.Dirty = e.stashKept(ctx, w.Binding) // everything was committed; stash entries are still work (undo.go)
 		}
 	})
 	return &backends.CommitResult{Served: written(w), SHA: sha, Branch: branch}, nil
@@ -78,6 +81,9 @@ func (e *Executor) checkout(ctx context.Context, r *backends.CheckoutRequest) (*
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
+	if err := e.refuseMidOperation(ctx, w.Binding, "check out a branch"); err != nil {
+		return nil, err
+	}
 	if r.Create {
 		if err := e.checkNewBranch(ctx, w.Binding, backends.OpCheckout, r.Branch); err != nil {
 			return nil, err
@@ -105,6 +111,10 @@ func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends
 			return nil, err
 		}
 	}
+	tags, err := validatePushTags(r.Tags) // undo.go
+	if err != nil {
+		return nil, err
+	}
 	w, lease, remote, err := e.openForRemote(ctx, &r.Scope)
 	if err != nil {
 		return nil, err
@@ -116,12 +126,21 @@ func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends
 	}
 	ref := "refs/heads/" + branch
 	args := []string{"push", "--porcelain", "--progress", "--set-upstream", "origin", ref + ":" + ref}
-	res, err := e.run(ctx, w.Binding, gitRun{op: backends.OpPush, args: args, remote: remote})
+	tagArgs, err := e.pushTagRefspecs(ctx, w, tags)
 	if err != nil {
 		return nil, err
 	}
-	out, err := pushResult(res.Stdout, res.ExitCode, gitError(res, w.Root), branch, sha)
+	res, err := e.run(ctx, w.Binding, gitRun{op: backends.OpPush, args: append(args, tagArgs...), remote: remote})
+	if err != nil {
+		return nil, err
+	}
+	stdout, pushedTags, err := pushTagsResult(res.Stdout, tags)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pushResult(stdout, res.ExitCode, gitError(res, w.Root), branch, sha)
 	if err == nil {
+		out.Tags = pushedTags
 		e.record(ctx, w, func(b *sandbox.Binding) {
 			b.Unpushed = removeBranch(b.Unpushed, branch)
 		})
@@ -185,6 +204,9 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
+	if err := e.refuseMidOperation(ctx, w.Binding, "pull"); err != nil {
+		return nil, err
+	}
 	branch, before, err := e.currentBranch(ctx, w.Binding)
 	if err != nil {
 		return nil, err
@@ -199,7 +221,12 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 		return nil, err
 	}
 	if res.ExitCode != 0 {
-		return nil, e.pullFailed(ctx, w, res)
+		st, err := e.pullFailed(ctx, w, res)
+		if err != nil {
+			return nil, err
+		}
+		return &backends.PullResult{Served: written(w), Branch: branch, Before: before, After: before,
+			Upstream: "origin/" + branch, Stopped: st}, nil
 	}
 	_, after, err := e.head(ctx, w.Binding)
 	if err != nil {
@@ -215,18 +242,14 @@ func (e *Executor) pull(ctx context.Context, r *backends.PullRequest) (*backends
 		Merged: merged, Upstream: "origin/" + branch}, nil
 }
 
-// pullFailed undoes a merge that stopped on conflicts, so a failed pull
-// leaves the workspace as it was.
-func (e *Executor) pullFailed(ctx context.Context, w *workspace, res sandbox.ExecResult) error {
-	failure := gitError(res, w.Root)
+// pullFailed returns the merge a pull in merge mode left waiting for the
+// agent on conflicts (it is not undone: the result says what to resolve,
+// then continue or abort), or the pull's error when nothing waits.
+func (e *Executor) pullFailed(ctx context.Context, w *workspace, res sandbox.ExecResult) (backends.Stopped, error) {
 	if !strings.Contains(string(res.Stdout), "Automatic merge failed") {
-		return failure
+		return backends.Stopped{}, gitError(res, w.Root)
 	}
-	abort := gitRun{op: backends.OpPull, args: []string{"merge", "--abort"}}
-	if _, err := e.git(context.WithoutCancel(ctx), w.Binding, abort); err != nil {
-		return backends.Errorf(backends.Internal, "pull stopped on conflicts and the merge could not be undone: %w", err)
-	}
-	return backends.Errorf(backends.Conflict, "pull stopped on conflicts (%s); the merge was undone and the workspace is unchanged", backends.MessageOf(failure))
+	return e.stoppedOn(ctx, w, res, false)
 }
 
 // unlockStaleIndex handles a write that git refused because index.lock

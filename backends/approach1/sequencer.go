@@ -339,8 +339,20 @@ func (e *Executor) continueOp(ctx context.Context, r *backends.ContinueRequest) 
 		return nil, err
 	}
 	out := &backends.ContinueResult{Operation: p.op, Branch: branch}
-	for _, g := range steps {
+	for i, g := range steps {
 		g.op, g.author = backends.OpContinue, author
+		if i > 0 && g.args[len(g.args)-1] == "--continue" {
+			// The commit before may have ended the sequence: git removes
+			// its directory when the step that stopped was the last one,
+			// and --continue would then fail after the work is done.
+			now, err := e.inProgress(ctx, w.Binding)
+			if err != nil {
+				return nil, err
+			}
+			if now.op == "" {
+				continue
+			}
+		}
 		res, err := e.step(ctx, w.Binding, g)
 		if err != nil {
 			return nil, err

@@ -126,4 +126,5 @@ func TestBadInputAnswersAreTheSame(t *testing.T) {
 	engine := backendtest.NewEngine(t, env, lock.Reentrant(locker), nil)
 	a2 := startService(t, backendtest.WithOnce(t, engine, locker, backendtest.NewDirJournal(t)))
 	backendtest.CompareBadInput(t, env, a1, a2)
+	backendtest.CompareGitOpsBadInput(t, env, a1, a2)
 }

@@ -476,7 +476,9 @@ func BenchmarkForkVsClone(b *testing.B) {
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		var n int64
-		fmt.Sscan(lines[len(lines)-1], &n)
+		if _, err := fmt.Sscan(lines[len(lines)-1], &n); err != nil {
+			b.Fatalf("du: %q: %v", out, err)
+		}
 		return n
 	}
 	srcKiB := duKiB(src.GitDir(), src.WorkTree())

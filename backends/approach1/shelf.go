@@ -64,6 +64,7 @@ type shelfManifest struct {
 	// Branches are every local branch and its tip, pushed or not.
 	Branches  map[string]string `json:"branches"`
 	Upstreams []shelfUpstream   `json:"upstreams,omitempty"`
+	Stashes   []shelfStash      `json:"stashes,omitempty"` // oldest first (undo.go)
 	// Remotes are the remote-tracking refs, and Fetch the values of
 	// remote.origin.fetch (a shallow clone fetches one branch only): the
 	// restore's full clone is trimmed to them.
@@ -145,7 +146,8 @@ func (e *Executor) shelve(ctx context.Context, info sandbox.Info, b sandbox.Bind
 	}
 	m.Workspace, m.URL, m.Unsaved, m.Forced, m.Shelved = b.Key.String(), b.URL, b.Unsaved(), forced, time.Now().UTC()
 	bundle := tmpName + "/shelf.bundle"
-	args := []string{"bundle", "create", "-q", tmpDir + "/shelf.bundle", "--branches", shelfIndexRef, shelfTreeRef, "--not", "--remotes"}
+	args := []string{"bundle", "create", "-q", tmpDir + "/shelf.bundle", "--branches", shelfIndexRef, shelfTreeRef}
+	args = append(append(args, shelfStashRefs(m.Stashes)...), "--not", "--remotes")
 	if _, err := sx.git(ctx, args, "", nil); err != nil {
 		return err
 	}
@@ -268,6 +270,9 @@ func (sx shelfExec) snapshot(ctx context.Context, tmpName string) (*shelfManifes
 		return nil, err
 	}
 	m.Remotes = strings.Fields(string(out))
+	if m.Stashes, err = sx.snapshotStashes(ctx); err != nil {
+		return nil, err
+	}
 	if res, err = sx.run(ctx, []string{"config", "--get-all", "remote.origin.fetch"}, "", nil); err != nil {
 		return nil, err
 	} else if res.ExitCode == 0 {
@@ -345,6 +350,7 @@ func (sx shelfExec) cleanup(ctx context.Context, tmpDir string) {
 	if _, err := sx.run(ctx, []string{"update-ref", "--stdin"}, "", []byte(refs)); err != nil {
 		sx.e.cfg.Logger.Debug("removing the shelf refs failed", "workspace", sx.b.Key.String(), "err", err)
 	}
+	sx.dropShelfStashRefs(ctx)
 	if err := sx.p.RemoveAll(ctx, sx.b.SandboxID, tmpDir); err != nil {
 		sx.e.cfg.Logger.Debug("removing the shelf's temporary directory failed", "workspace", sx.b.Key.String(), "err", err)
 	}
@@ -569,6 +575,9 @@ func (e *Executor) applyShelf(ctx context.Context, b sandbox.Binding, shelfKey s
 		err = g("update-ref", "--no-deref", "HEAD", m.Head)
 	}
 	if err != nil {
+		return err
+	}
+	if err := e.restoreStashes(ctx, b, m.Stashes); err != nil {
 		return err
 	}
 	if err := g("read-tree", "--reset", "-u", m.WorkTree+"^{tree}"); err != nil {

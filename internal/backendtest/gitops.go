@@ -88,13 +88,13 @@ func (a *agentOps) read(ws, path string) string {
 	return Do[*backends.ReadFileResult](a.t, a.ex, a.p, &backends.ReadFileRequest{Scope: scope(ws), Path: path}).Content
 }
 
-func (a *agentOps) fails(req backends.Request, want backends.Category) error {
+// fails runs req and fails the test unless it is refused with want.
+func (a *agentOps) fails(req backends.Request, want backends.Category) {
 	a.t.Helper()
 	err := Fail(a.t, a.ex, a.p, req)
 	if got := backends.CategoryOf(err); got != want {
 		a.t.Fatalf("%s: category %q, want %q (%v)", req.Op(), got, want, err)
 	}
-	return err
 }
 
 // parents returns the parents of commit rev in ws.
@@ -1126,8 +1126,11 @@ func diskUsage(t *testing.T, env *Env) int64 {
 				return nil
 			}
 			info, err := d.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
 			if err != nil {
-				return nil
+				return err
 			}
 			if st, ok := info.Sys().(*syscall.Stat_t); ok {
 				key := [2]uint64{uint64(st.Dev), st.Ino}

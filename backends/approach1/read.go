@@ -23,12 +23,29 @@ func (e *Executor) status(ctx context.Context, r *backends.StatusRequest) (*back
 		return nil, err
 	}
 	st := gitcmd.ParseStatus(res.Stdout)
-	stopped, err := e.stoppedState(ctx, w.Binding)
+	p, err := e.inProgress(ctx, w.Binding) // a listing of the git directory, no git process
 	if err != nil {
 		return nil, err
 	}
-	st.InProgress, st.Conflicts = stopped.InProgress, stopped.Conflicts
+	st.InProgress = p.op
+	if hasUnmerged(st.Entries) { // the stages need ls-files; most statuses have no conflict
+		if st.Conflicts, err = e.conflicts(ctx, w.Binding, backends.OpStatus); err != nil {
+			return nil, err
+		}
+	}
 	return &st, nil
+}
+
+// hasUnmerged reports whether a status lists an unmerged path (git's XY
+// pairs DD, AU, UD, UA, DU, AA, UU).
+func hasUnmerged(entries []backends.StatusEntry) bool {
+	for _, en := range entries {
+		switch en.Staged + en.Unstaged {
+		case "DD", "AU", "UD", "UA", "DU", "AA", "UU":
+			return true
+		}
+	}
+	return false
 }
 
 // diff shows the changes of the work tree (or of the index, with Staged)

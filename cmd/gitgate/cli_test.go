@@ -280,6 +280,24 @@ delete_file        0%         0%
 delete_branch      0%         0%
 list_workspaces    0%         0%
 release_workspace  0%         0%
+fetch              0%         0%
+show               0%         0%
+blame              0%         0%
+tags               0%         0%
+reflog             0%         0%
+stashes            0%         0%
+merge              0%         0%
+rebase             0%         0%
+cherry_pick        0%         0%
+revert             0%         0%
+reset              0%         0%
+restore            0%         0%
+stash              0%         0%
+tag                0%         0%
+mark_resolved      0%         0%
+continue           0%         0%
+abort              0%         0%
+fork_workspace     0%         0%
 `))
 	wantCLI(t, runGitgate(t, "", append([]string{"canary", "rollback", "status"}, by...)...), printed("status: rolled back to approach1, shadow 0% (by ana: test)\n"))
 	wantCLI(t, runGitgate(t, "", "flags", "show", "--file", path), printed(`kill switch: off
@@ -301,6 +319,24 @@ delete_file        0%         0%
 delete_branch      0%         0%
 list_workspaces    0%         0%
 release_workspace  0%         0%
+fetch              0%         0%
+show               0%         0%
+blame              0%         0%
+tags               0%         0%
+reflog             0%         0%
+stashes            0%         0%
+merge              0%         0%
+rebase             0%         0%
+cherry_pick        0%         0%
+revert             0%         0%
+reset              0%         0%
+restore            0%         0%
+stash              0%         0%
+tag                0%         0%
+mark_resolved      0%         0%
+continue           0%         0%
+abort              0%         0%
+fork_workspace     0%         0%
 `))
 	wantCLI(t, runGitgate(t, "", append([]string{"canary", "rollback", "all"}, by...)...), printed("all: rolled back to approach1, shadow 0% (by ana: test)\n"))
 	wantCLI(t, runGitgate(t, "", "flags", "show", "--file", path), printed("kill switch: off\n\n"+noShares))
@@ -338,6 +374,24 @@ delete_file        0%         0%
 delete_branch      0%         0%
 list_workspaces    0%         0%
 release_workspace  0%         0%
+fetch              0%         0%
+show               0%         0%
+blame              0%         0%
+tags               0%         0%
+reflog             0%         0%
+stashes            0%         0%
+merge              0%         0%
+rebase             0%         0%
+cherry_pick        0%         0%
+revert             0%         0%
+reset              0%         0%
+restore            0%         0%
+stash              0%         0%
+tag                0%         0%
+mark_resolved      0%         0%
+continue           0%         0%
+abort              0%         0%
+fork_workspace     0%         0%
 `
 
 // writeOverride writes ov as the kill-switch override gateways keep beside

@@ -216,13 +216,24 @@ func TestMergeConflictEndToEnd(t *testing.T) {
 		wantConflictMarkers(t, cw)
 		resolveHello(t, cw, "merge")
 
-		cont, _ := served[backends.ContinueResult](t, cw, "continue", workArgs())
-		if cont.Operation != "merge" || !cont.Done || cont.InProgress != "" || len(cont.Conflicts) != 0 || cont.Branch != topic || cont.Head == "" || cont.Head == ours {
-			t.Fatalf("continue: %+v", cont)
+		// The merge is concluded by commit on Approach 1 and by continue on
+		// Approach 2: both ways end it with the same merge commit.
+		var cont backends.ContinueResult
+		if cw.backend == "approach1" {
+			c, _ := served[backends.CommitResult](t, cw, "commit", workArgs("message", "Merge the upstream"))
+			if c.Branch != topic || c.SHA == "" || c.SHA == ours {
+				t.Fatalf("commit concluding the merge: %+v", c)
+			}
+			cont.Head = c.SHA
+		} else {
+			cont, _ = served[backends.ContinueResult](t, cw, "continue", workArgs())
+			if cont.Operation != "merge" || !cont.Done || cont.InProgress != "" || len(cont.Conflicts) != 0 || cont.Branch != topic || cont.Head == "" || cont.Head == ours {
+				t.Fatalf("continue: %+v", cont)
+			}
 		}
 		st, _ = served[backends.StatusResult](t, cw, "status", workArgs())
 		if st.InProgress != "" || len(st.Conflicts) != 0 || !st.Clean || st.Head != cont.Head || st.Ahead != 2 || st.Behind != 0 {
-			t.Fatalf("status after continue: %+v, want clean at %s, ahead 2 (ours and the merge), behind 0", st, cont.Head)
+			t.Fatalf("status after the merge was concluded: %+v, want clean at %s, ahead 2 (ours and the merge), behind 0", st, cont.Head)
 		}
 
 		p, _ := served[backends.PushResult](t, cw, "push", workArgs())
@@ -238,6 +249,9 @@ func TestMergeConflictEndToEnd(t *testing.T) {
 		}
 		if got := cw.remoteGit(t, "log", "-1", "--format=%an <%ae>", cont.Head); got != "Ada Agent <ada@agents.example>" {
 			t.Errorf("merge commit's author %q", got)
+		}
+		if got := cw.remoteGit(t, "log", "-1", "--format=%s", cont.Head); cw.backend == "approach1" && got != "Merge the upstream" {
+			t.Errorf("merge commit's message %q, want the commit's", got)
 		}
 		if got := cw.remoteGit(t, "show", cont.Head+":hello.py") + "\n"; got != helloMerged {
 			t.Errorf("remote hello.py %q, want the resolution %q", got, helloMerged)

@@ -31,7 +31,7 @@ func TestProcessesPerOperation(t *testing.T) {
 		{"read_file", with(map[string]any{"path": "a.txt"}), 0},
 		{"list_files", ws, 0},
 		{"checkout", with(map[string]any{"branch": "topic", "create": true}), 2}, // the refs a new name must not shadow, then checkout
-		{"commit", with(map[string]any{"message": "a"}), 3}, // unmerged paths refused before add (it would mark them resolved), add, commit
+		{"commit", with(map[string]any{"message": "a"}), 3},                      // unmerged paths refused before add (it would mark them resolved), add, commit
 		{"push", ws, 2}, // the repository's own config checked, then push
 		{"pull", ws, 4}, // config check, HEAD and upstream kept for a size-limit restore, then pull
 		{"delete_file", with(map[string]any{"path": "a.txt"}), 0},

@@ -115,6 +115,30 @@ func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []
 // killed part-way leaves it, and recovery then removes the half-made
 // workspace instead of taking it for one (see halfMade).
 func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
+	return e.makeWorkspace(ctx, b, func() error {
+		args := append(args, "--no-checkout", "--separate-git-dir="+b.GitDir(), "--", b.URL, b.WorkTree())
+		inv := gitcmd.Invocation{Args: args, Remote: remote}
+		g := gitRun{op: backends.OpClone, remote: remote, watch: &diskWatch{project: b.Key.Project, gitDir: b.GitDir()}}
+		res, err := e.exec(ctx, b.SandboxID, b.Root, g, inv)
+		if err == nil && res.ExitCode != 0 {
+			err = gitError(res, b.Root)
+		}
+		if err == nil && !strings.Contains(string(res.Stderr), "cloned an empty repository") {
+			err = e.cloneCheckout(ctx, b)
+		}
+		return err
+	})
+}
+
+// makeWorkspace makes workspace b's git directory and work tree with
+// steps (a clone's or a fork's), under the half-made mark: it removes the
+// leftovers of a crashed earlier attempt, writes the mark, runs steps,
+// removes the ".git" file they leave in the work tree and then the mark.
+// On failure it removes whatever was made — unless the provider could not
+// confirm that git stopped (sandbox.ErrMayStillRun): nothing is removed
+// beside a git that may still be writing there, and the mark makes the
+// next use remove it. A size limit's error says what was kept.
+func (e *Executor) makeWorkspace(ctx context.Context, b sandbox.Binding, steps func() error) error {
 	p := e.provider()
 	cleanup := func() {
 		c := context.WithoutCancel(ctx)
@@ -126,16 +150,7 @@ func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []stri
 	if _, err := p.WriteFile(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name), nil); err != nil {
 		return e.gone(ctx, b.SandboxID, err)
 	}
-	args = append(args, "--no-checkout", "--separate-git-dir="+b.GitDir(), "--", b.URL, b.WorkTree())
-	inv := gitcmd.Invocation{Args: args, Remote: remote}
-	g := gitRun{op: backends.OpClone, remote: remote, watch: &diskWatch{project: b.Key.Project, gitDir: b.GitDir()}}
-	res, err := e.exec(ctx, b.SandboxID, b.Root, g, inv)
-	if err == nil && res.ExitCode != 0 {
-		err = gitError(res, b.Root)
-	}
-	if err == nil && !strings.Contains(string(res.Stderr), "cloned an empty repository") {
-		err = e.cloneCheckout(ctx, b)
-	}
+	err := steps()
 	if err == nil {
 		_, err = p.Remove(ctx, b.SandboxID, b.WorkTree(), ".git")
 	}

@@ -2,7 +2,6 @@ package approach1
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,39 +245,7 @@ func (e *Executor) forkTracking(ctx context.Context, b sandbox.Binding, op backe
 // still be writing there; the clone's mark then makes the next use remove
 // it.
 func (e *Executor) forkInto(ctx context.Context, b sandbox.Binding, fs *forkSource, branch string) error {
-	p := e.provider()
-	cleanup := func() {
-		c := context.WithoutCancel(ctx)
-		_ = p.RemoveAll(c, b.SandboxID, b.WorkTree())
-		_ = p.RemoveAll(c, b.SandboxID, b.GitDir())
-		_, _ = p.Remove(c, b.SandboxID, b.Root, cloneMark(b.Key.Name))
-	}
-	cleanup() // leftovers of a crashed earlier attempt
-	if _, err := p.WriteFile(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name), nil); err != nil {
-		return e.gone(ctx, b.SandboxID, err)
-	}
-	err := e.forkSteps(ctx, b, fs, branch)
-	if err == nil {
-		_, err = p.Remove(ctx, b.SandboxID, b.WorkTree(), ".git")
-	}
-	if err == nil { // whole: a binding lost from now on is rebuilt from it
-		_, err = p.Remove(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name))
-	}
-	if err != nil {
-		mayRun := errors.Is(err, sandbox.ErrMayStillRun)
-		if !mayRun {
-			cleanup()
-		}
-		if hit, ok := asSizeLimit(err); ok {
-			outcome := "nothing was kept"
-			if mayRun {
-				outcome = "gitgate could not confirm that git stopped, so its files were left in the sandbox"
-			}
-			return limitError(hit, outcome, err)
-		}
-		return err
-	}
-	return nil
+	return e.makeWorkspace(ctx, b, func() error { return e.forkSteps(ctx, b, fs, branch) })
 }
 
 func (e *Executor) forkSteps(ctx context.Context, b sandbox.Binding, fs *forkSource, branch string) error {

@@ -1,13 +1,16 @@
 package approach1_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -442,28 +445,69 @@ func TestForkStoppedPartWayLeavesNothing(t *testing.T) {
 	}
 }
 
-// BenchmarkForkVsClone compares a fork with a fresh clone from the remote
-// of a repository of 5,000 files of 1 KiB in 50 directories (one commit).
-// Each iteration makes one of each, alternately, after a sync (so that
-// neither pays for the other's write-back), and releases them untimed:
-// "clone-ms" and "fork-ms" are their mean times; "clone-KiB" and
-// "fork-KiB" what each adds to the sandbox's disk as du counts it
-// (hard-linked blocks once: for the fork, du over the source's and the
-// fork's directories in one invocation, minus the source's), and
-// "fork-alone-KiB" the fork measured alone.
+// BenchmarkForkVsClone compares a fork with a fresh clone from the remote,
+// on two repositories of 5,000 files of about 1 KiB in 50 directories:
 //
-//	go test -run '^$' -bench ForkVsClone -benchtime 5x ./backends/approach1/
+//   - "flat": one commit (a pack of about 450 KiB; writing the work tree
+//     is most of either's time and disk);
+//   - "history": the same first commit and 300 more, each replacing 30
+//     files with 1–4 KiB of new random text (a pack of tens of MiB, the
+//     shape of a real repository: history outweighs the work tree).
+//
+// Each round (b.N rounds, -benchtime Nx) makes one clone and one fork, in
+// alternating order, each after a sync (so that neither pays for the
+// other's write-back), and releases them untimed. Reported per case:
+// "clone-ms", "fork-ms" (mean times); "clone-KiB", "fork-KiB" (what each
+// adds to the sandbox's disk, du -s over its git directory and work tree;
+// for the fork over the source's and the fork's in one invocation, minus
+// the source's, so hard-linked blocks count once); "clone-obj-KiB" (the
+// packs the clone received) and "fork-obj-KiB" (the bytes in the fork's
+// object store not hard-linked to another file: objects it holds alone).
+// The parent prints a table of both cases.
+//
+//	make bench-fork
+//	go test -run '^$' -bench '^BenchmarkForkVsClone$' -benchtime 3x ./backends/approach1/
 func BenchmarkForkVsClone(b *testing.B) {
-	env := backendtest.NewEnv(b)
-	files := map[string]string{}
-	line := strings.Repeat("x", 63) + "\n"
-	for i := range 5000 {
-		files[fmt.Sprintf("dir%02d/file%04d.txt", i%50, i)] = fmt.Sprintf("file %d\n", i) + strings.Repeat(line, 16)
+	var rows []forkBenchRow
+	for _, c := range []struct {
+		name    string
+		commits int
+	}{{"flat", 0}, {"history", 300}} {
+		b.Run(c.name, func(b *testing.B) { rows = append(rows, benchForkVsClone(b, c.name, c.commits)) })
 	}
-	if err := env.Remote.CreateRepo(context.Background(), "big", files); err != nil {
+	if len(rows) == 0 {
+		return
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "\nfork vs fresh clone (5,000 files; mean of N rounds, alternating)\n")
+	fmt.Fprintf(&out, "%-8s %7s %3s %9s %9s %11s %11s %13s %13s %11s\n", "case", "commits", "N", "clone-ms", "fork-ms", "clone-KiB", "fork-KiB", "clone-obj-KiB", "fork-obj-KiB", "source-KiB")
+	for _, r := range rows {
+		fmt.Fprintf(&out, "%-8s %7d %3d %9.0f %9.0f %11d %11d %13d %13d %11d\n", r.name, r.commits+1, r.n, r.cloneMS, r.forkMS, r.cloneKiB, r.forkKiB, r.cloneObjKiB, r.forkObjKiB, r.srcKiB)
+	}
+	fmt.Fprint(os.Stdout, out.String())
+}
+
+type forkBenchRow struct {
+	name                string
+	commits, n          int
+	cloneMS, forkMS     float64
+	cloneKiB, forkKiB   int64
+	cloneObjKiB, srcKiB int64
+	forkObjKiB          int64
+}
+
+// benchForkVsClone runs one case of BenchmarkForkVsClone: a remote
+// repository of 5,000 files and commits more commits after the first.
+func benchForkVsClone(b *testing.B, name string, commits int) forkBenchRow {
+	env := backendtest.NewEnv(b)
+	ctx := context.Background()
+	if err := env.Remote.CreateRepo(ctx, name, nil); err != nil {
 		b.Fatal(err)
 	}
-	url := env.Remote.RepoURL("big")
+	start := time.Now()
+	writeBenchHistory(b, filepath.Join(env.RemoteFS, name+".git"), 5000, commits)
+	b.Logf("%s: remote repository of %d commits written in %v", name, commits+1, time.Since(start).Round(time.Millisecond))
+	url := env.Remote.RepoURL(name)
 	binds := sandbox.NewMemoryBindings()
 	ex := backendtest.NewEngine(b, env, &lock.Memory{}, binds)
 	p := env.Agent
@@ -481,42 +525,132 @@ func BenchmarkForkVsClone(b *testing.B) {
 		}
 		return n
 	}
-	srcKiB := duKiB(src.GitDir(), src.WorkTree())
+	// objKiB sums the sizes of the regular files under a git directory's
+	// objects: all of them, or (alone) those with no other hard link.
+	objKiB := func(gitDir string, alone bool) int64 {
+		var n int64
+		err := filepath.WalkDir(filepath.Join(gitDir, "objects"), func(_ string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); !alone || (ok && st.Nlink == 1) {
+				n += fi.Size()
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n / 1024
+	}
+	row := forkBenchRow{name: name, commits: commits, srcKiB: duKiB(src.GitDir(), src.WorkTree())}
 	var cloneTime, forkTime time.Duration
-	var cloneKiB, forkKiB, aloneKiB int64
-	n := 0
 	release := func(ws string) {
 		backendtest.Do[*backends.ReleaseWorkspaceResult](b, ex, p, &backends.ReleaseWorkspaceRequest{Scope: forkScope(ws), Force: true})
 	}
-	for b.Loop() {
-		b.StopTimer()
-		ws := fmt.Sprintf("clone%d", n)
+	clone := func(i int) {
+		ws := fmt.Sprintf("clone%d", i)
 		syscall.Sync()
 		start := time.Now()
 		backendtest.Do[*backends.CloneResult](b, ex, p, &backends.CloneRequest{Scope: forkScope(ws), URL: url})
 		cloneTime += time.Since(start)
 		w := bindingOf(b, binds, p, ws)
-		cloneKiB = duKiB(w.GitDir(), w.WorkTree())
+		row.cloneKiB = duKiB(w.GitDir(), w.WorkTree())
+		row.cloneObjKiB = objKiB(w.GitDir(), false)
 		release(ws)
-
-		ws = fmt.Sprintf("fork%d", n)
+	}
+	fork := func(i int) {
+		ws := fmt.Sprintf("fork%d", i)
 		syscall.Sync()
-		start = time.Now()
-		backendtest.Do[*backends.ForkWorkspaceResult](b, ex, p, &backends.ForkWorkspaceRequest{Scope: forkScope(ws), Source: "source", Branch: fmt.Sprintf("b%d", n)})
+		start := time.Now()
+		backendtest.Do[*backends.ForkWorkspaceResult](b, ex, p, &backends.ForkWorkspaceRequest{Scope: forkScope(ws), Source: "source", Branch: fmt.Sprintf("b%d", i)})
 		forkTime += time.Since(start)
-		w = bindingOf(b, binds, p, ws)
-		forkKiB = duKiB(src.GitDir(), src.WorkTree(), w.GitDir(), w.WorkTree()) - srcKiB
-		aloneKiB = duKiB(w.GitDir(), w.WorkTree())
+		w := bindingOf(b, binds, p, ws)
+		row.forkKiB = duKiB(src.GitDir(), src.WorkTree(), w.GitDir(), w.WorkTree()) - row.srcKiB
+		row.forkObjKiB = objKiB(w.GitDir(), true)
 		release(ws)
-		n++
+	}
+	for b.Loop() {
+		b.StopTimer()
+		if row.n%2 == 0 {
+			clone(row.n)
+			fork(row.n)
+		} else {
+			fork(row.n)
+			clone(row.n)
+		}
+		row.n++
 		b.StartTimer()
 	}
-	b.ReportMetric(float64(cloneTime.Milliseconds())/float64(n), "clone-ms")
-	b.ReportMetric(float64(forkTime.Milliseconds())/float64(n), "fork-ms")
-	b.ReportMetric(float64(cloneKiB), "clone-KiB")
-	b.ReportMetric(float64(forkKiB), "fork-KiB")
-	b.ReportMetric(float64(aloneKiB), "fork-alone-KiB")
-	b.Logf("source workspace: %d KiB (git directory and work tree)", srcKiB)
+	row.cloneMS = float64(cloneTime.Milliseconds()) / float64(row.n)
+	row.forkMS = float64(forkTime.Milliseconds()) / float64(row.n)
+	b.ReportMetric(row.cloneMS, "clone-ms")
+	b.ReportMetric(row.forkMS, "fork-ms")
+	b.ReportMetric(float64(row.cloneKiB), "clone-KiB")
+	b.ReportMetric(float64(row.forkKiB), "fork-KiB")
+	b.ReportMetric(float64(row.cloneObjKiB), "clone-obj-KiB")
+	b.ReportMetric(float64(row.forkObjKiB), "fork-obj-KiB")
+	b.Logf("%s: source workspace %d KiB (git directory and work tree), its objects %d KiB", name, row.srcKiB, objKiB(src.GitDir(), false))
+	return row
+}
+
+// writeBenchHistory writes into the empty bare repository at dir, with
+// one git fast-import, a first commit on main of files files of about
+// 1 KiB in 50 directories and then commits more commits, each replacing
+// 30 files (chosen at random, seeded) with 1–4 KiB of new random text.
+func writeBenchHistory(b *testing.B, dir string, files, commits int) {
+	cmd := exec.Command("git", "--git-dir="+dir, "fast-import", "--quiet", "--done")
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(in, 1<<20)
+	path := func(i int) string { return fmt.Sprintf("dir%02d/file%04d.txt", i%50, i) }
+	data := func(s string) { fmt.Fprintf(w, "data %d\n%s\n", len(s), s) }
+	line := strings.Repeat("x", 63) + "\n"
+	rng := rand.New(rand.NewPCG(1, uint64(commits)))
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	random := func(n int) string {
+		buf := make([]byte, n)
+		for i := range buf {
+			if i%64 == 63 {
+				buf[i] = '\n'
+			} else {
+				buf[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		return string(buf)
+	}
+	when := int64(1_700_000_000)
+	for c := 0; c <= commits; c++ {
+		fmt.Fprintf(w, "commit refs/heads/main\ncommitter Bench <bench@gitgate.invalid> %d +0000\n", when+int64(c)*60)
+		data(fmt.Sprintf("commit %d", c))
+		if c == 0 {
+			for i := range files {
+				fmt.Fprintf(w, "M 100644 inline %s\n", path(i))
+				data(fmt.Sprintf("file %d\n", i) + strings.Repeat(line, 16))
+			}
+			continue
+		}
+		for range 30 {
+			fmt.Fprintf(w, "M 100644 inline %s\n", path(rng.IntN(files)))
+			data(fmt.Sprintf("file changed in commit %d\n", c) + random(1024+rng.IntN(3*1024)))
+		}
+	}
+	fmt.Fprintf(w, "done\n")
+	if err := errors.Join(w.Flush(), in.Close(), cmd.Wait()); err != nil {
+		b.Fatalf("git fast-import: %v\n%s", err, stderr.String())
+	}
 }
 
 // TestForkOnE2BIsShelvedAndRestored: on E2B sandboxes too, a fork shares

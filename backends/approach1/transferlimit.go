@@ -16,7 +16,11 @@ import (
 // A clone, pull or fetch runs under two limits of its project: the
 // repository limit (the workspace's git directory, all of it) and the
 // sandbox limit (the disk use of the whole sandbox: every workspace of the
-// owner). They are enforced while the command runs, two ways:
+// owner). Both are measures of one path each (the sandbox's root, the git
+// directory) in which a file hard-linked several times counts once: a
+// fork's objects, hard links to its source's, add nothing to the sandbox's
+// use, and count in full in the fork's own repository. They are enforced
+// while the command runs, two ways:
 //
 //   - a watcher measures the disk use every DiskPollInterval (one round
 //     trip on E2B, only while a transfer runs) and stops the command when

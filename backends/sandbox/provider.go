@@ -102,9 +102,10 @@ type ExecRequest struct {
 // sandbox, so that transfers are stopped at a size limit while they run.
 type DiskUser interface {
 	// DiskUsage returns, for each absolute sandbox path (under the
-	// sandbox's Root), the bytes allocated to the files under it, hard
-	// links counted each time; 0 for a path that does not exist. Each call
-	// is one round trip to the sandbox at most.
+	// sandbox's Root), the bytes allocated to the files under it, each
+	// path measured on its own and a file hard-linked several times under
+	// it counted once (what the links really use); 0 for a path that does
+	// not exist. Each call is one round trip to the sandbox at most.
 	DiskUsage(ctx context.Context, id string, paths []string) ([]int64, error)
 }
 

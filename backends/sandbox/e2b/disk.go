@@ -18,16 +18,19 @@ const prlimitPath = "/usr/bin/prlimit"
 
 var _ sandbox.DiskUser = (*Provider)(nil)
 
-// DiskUsage measures the paths with one `du -s -B1 -l` in the sandbox (one
-// envd round trip). A path that does not exist measures 0.
+// DiskUsage measures each path with its own `du -s -B1` (hard links under
+// the path counted once), all in one shell in the sandbox (one envd round
+// trip): one du over several paths would count a file, or a nested path,
+// only under the first path that reaches it. A path that does not exist
+// measures 0.
 func (p *Provider) DiskUsage(ctx context.Context, id string, paths []string) ([]int64, error) {
 	for _, x := range paths {
 		if !strings.HasPrefix(x, p.cfg.Root+"/") && x != p.cfg.Root {
 			return nil, backends.Errorf(backends.Internal, "e2b: disk use of %q, outside the sandbox's root", x)
 		}
 	}
-	args := append([]string{"-s", "-B1", "-l", "--"}, paths...)
-	res, err := p.Exec(ctx, id, sandbox.ExecRequest{Path: "/usr/bin/du", Args: args, Dir: "/", Timeout: 30 * time.Second})
+	args := append([]string{"-c", `for p do /usr/bin/du -s -B1 -- "$p"; done`, "sh"}, paths...)
+	res, err := p.Exec(ctx, id, sandbox.ExecRequest{Path: "/bin/sh", Args: args, Dir: "/", Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}

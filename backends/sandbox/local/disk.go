@@ -51,8 +51,10 @@ func setFileLimit(pid int, max int64) error {
 }
 
 // DiskUsage walks each path (without following symbolic links) and sums
-// the blocks allocated to what it finds, like du -s -B1 -l. Files that
-// vanish during the walk (git renames its temporary packs) are skipped.
+// the blocks allocated to what it finds, like du -s -B1 run on that path
+// alone: a file hard-linked several times under the path counts once (a
+// fork's objects, linked to its source's). Files that vanish during the
+// walk (git renames its temporary packs) are skipped.
 func (p *Provider) DiskUsage(ctx context.Context, id string, paths []string) ([]int64, error) {
 	info, err := p.lookup(id)
 	if err != nil {
@@ -75,6 +77,8 @@ func (p *Provider) DiskUsage(ctx context.Context, id string, paths []string) ([]
 
 func treeBytes(ctx context.Context, dir string) (int64, error) {
 	var total int64
+	type fileID struct{ dev, ino uint64 }
+	seen := map[fileID]bool{}
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -93,6 +97,13 @@ func treeBytes(ctx context.Context, dir string) (int64, error) {
 			return err
 		}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			if st.Nlink > 1 && !fi.IsDir() {
+				id := fileID{uint64(st.Dev), st.Ino}
+				if seen[id] {
+					return nil
+				}
+				seen[id] = true
+			}
 			total += st.Blocks * 512
 		} else {
 			total += fi.Size()

@@ -226,7 +226,7 @@ var opTable = []OpInfo{
 		Summary: "Abandon the merge, rebase, cherry-pick or revert in progress: the workspace returns to where it was before it."},
 	{Op: OpForkWorkspace, CreatesWorkspace: true, newRequest: func() Request { return &ForkWorkspaceRequest{} }, newResult: func() Result { return &ForkWorkspaceResult{} },
 		Kind: Write, Title: "Fork workspace",
-		Summary: "Make a new workspace (named by workspace) on a new branch from another of yours (source), sharing its objects: much cheaper than a clone."},
+		Summary: "Make a new workspace (named by workspace) on a new branch from another of yours (source), sharing its objects instead of fetching them again."},
 }
 
 var opIndex = func() map[Op]OpInfo {

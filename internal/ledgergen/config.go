@@ -72,6 +72,26 @@ func DefaultOps() map[backends.Op]OpModel {
 		backends.OpDeleteBranch:     {Weight: 0.02, Median: 30 * ms, Sigma: 0.35, TailProb: 0.01, TailFactor: 4, FailRate: 0.001, ClientErrorRate: 0.05, ClientError: backends.Forbidden},
 		backends.OpListWorkspaces:   {Weight: 0.01, Median: 10 * ms, Sigma: 0.3, TailProb: 0.01, TailFactor: 4, FailRate: 0.001},
 		backends.OpReleaseWorkspace: {Weight: 0.005, Median: 50 * ms, Sigma: 0.4, TailProb: 0.01, TailFactor: 4, FailRate: 0.002},
+		// Issue 16's operations: history reads like log, integration
+		// (merge, rebase, ...) like a commit or two, fetch like a pull.
+		backends.OpFetch:         {Weight: 0.012, Median: 900 * ms, Sigma: 0.45, TailProb: 0.03, TailFactor: 3, FailRate: 0.008},
+		backends.OpShow:          {Weight: 0.02, Median: 30 * ms, Sigma: 0.4, TailProb: 0.01, TailFactor: 4, FailRate: 0.002, ClientErrorRate: 0.02, ClientError: backends.NotFound},
+		backends.OpBlame:         {Weight: 0.005, Median: 60 * ms, Sigma: 0.5, TailProb: 0.01, TailFactor: 4, FailRate: 0.002, ClientErrorRate: 0.02, ClientError: backends.NotFound},
+		backends.OpTags:          {Weight: 0.003, Median: 20 * ms, Sigma: 0.35, TailProb: 0.01, TailFactor: 4, FailRate: 0.002},
+		backends.OpReflog:        {Weight: 0.003, Median: 20 * ms, Sigma: 0.35, TailProb: 0.01, TailFactor: 4, FailRate: 0.002},
+		backends.OpStashes:       {Weight: 0.002, Median: 20 * ms, Sigma: 0.35, TailProb: 0.01, TailFactor: 4, FailRate: 0.002},
+		backends.OpMerge:         {Weight: 0.006, Median: 300 * ms, Sigma: 0.45, TailProb: 0.02, TailFactor: 3, FailRate: 0.003, ClientErrorRate: 0.03, ClientError: backends.Conflict},
+		backends.OpRebase:        {Weight: 0.004, Median: 400 * ms, Sigma: 0.5, TailProb: 0.02, TailFactor: 3, FailRate: 0.003, ClientErrorRate: 0.03, ClientError: backends.Conflict},
+		backends.OpCherryPick:    {Weight: 0.002, Median: 300 * ms, Sigma: 0.45, TailProb: 0.02, TailFactor: 3, FailRate: 0.003, ClientErrorRate: 0.03, ClientError: backends.NotFound},
+		backends.OpRevert:        {Weight: 0.002, Median: 300 * ms, Sigma: 0.45, TailProb: 0.02, TailFactor: 3, FailRate: 0.003, ClientErrorRate: 0.03, ClientError: backends.NotFound},
+		backends.OpReset:         {Weight: 0.004, Median: 80 * ms, Sigma: 0.4, TailProb: 0.01, TailFactor: 4, FailRate: 0.002, ClientErrorRate: 0.02, ClientError: backends.NotFound},
+		backends.OpRestore:       {Weight: 0.005, Median: 60 * ms, Sigma: 0.4, TailProb: 0.01, TailFactor: 4, FailRate: 0.002, ClientErrorRate: 0.02, ClientError: backends.NotFound},
+		backends.OpStash:         {Weight: 0.004, Median: 150 * ms, Sigma: 0.4, TailProb: 0.01, TailFactor: 4, FailRate: 0.002, ClientErrorRate: 0.03, ClientError: backends.Conflict},
+		backends.OpTag:           {Weight: 0.002, Median: 40 * ms, Sigma: 0.35, TailProb: 0.01, TailFactor: 4, FailRate: 0.002, ClientErrorRate: 0.02, ClientError: backends.Conflict},
+		backends.OpMarkResolved:  {Weight: 0.003, Median: 40 * ms, Sigma: 0.35, TailProb: 0.01, TailFactor: 4, FailRate: 0.002, ClientErrorRate: 0.02, ClientError: backends.InvalidArgument},
+		backends.OpContinue:      {Weight: 0.003, Median: 250 * ms, Sigma: 0.45, TailProb: 0.02, TailFactor: 3, FailRate: 0.003, ClientErrorRate: 0.03, ClientError: backends.Conflict},
+		backends.OpAbort:         {Weight: 0.001, Median: 120 * ms, Sigma: 0.4, TailProb: 0.01, TailFactor: 4, FailRate: 0.002},
+		backends.OpForkWorkspace: {Weight: 0.003, Median: 1500 * ms, Sigma: 0.5, TailProb: 0.03, TailFactor: 3, FailRate: 0.005, ClientErrorRate: 0.01, ClientError: backends.Conflict},
 	}
 }
 

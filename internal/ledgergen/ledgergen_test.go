@@ -305,7 +305,7 @@ func TestValidate(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"no start":      {},
 		"stage 120":     {Start: monday, Stages: map[backends.Op][]StageAt{backends.OpPush: {{At: monday, Stage: 120}}}},
-		"unknown op":    {Start: monday, Ops: map[backends.Op]OpModel{"fetch": {Weight: 1, Median: time.Millisecond}}},
+		"unknown op":    {Start: monday, Ops: map[backends.Op]OpModel{"frobnicate": {Weight: 1, Median: time.Millisecond}}},
 		"shadow rate 2": {Start: monday, ShadowRate: 2},
 		"bad backend":   {Start: monday, Mods: []Mod{{Backend: "approach3"}}},
 	} {

@@ -1,12 +1,10 @@
 package backendtest
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -17,7 +15,7 @@ import (
 type RedisServer struct {
 	t    testing.TB
 	Addr string
-	cmd  *exec.Cmd
+	proc *redisProc
 }
 
 // StartRedis starts a private redis-server, stopped when the test ends.
@@ -26,48 +24,32 @@ func StartRedis(t testing.TB) *RedisServer {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed (make test uses Debian's redis-server)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &RedisServer{t: t, Addr: ln.Addr().String()}
-	_ = ln.Close()
-	s.start()
+	s := &RedisServer{t: t}
 	t.Cleanup(s.stop)
+	s.Addr, s.proc = launchRedisOnFreePort(t, s.args)
 	return s
 }
 
+// args are the server's arguments on addr: nothing kept on disk.
+func (s *RedisServer) args(addr string) []string {
+	_, port, _ := net.SplitHostPort(addr)
+	return []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.t.TempDir(), "--daemonize", "no", "--loglevel", "warning"}
+}
+
+// start starts the server again on its address.
 func (s *RedisServer) start() {
 	s.t.Helper()
-	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.t.TempDir(), "--daemonize", "no", "--loglevel", "warning")
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
+	p, err := launchRedis(s.Addr, s.args(s.Addr))
+	if err != nil {
+		s.t.Fatal(err)
 	}
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not answer: %v", s.Addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.proc = p
 }
 
 func (s *RedisServer) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
+	s.proc.kill()
+	s.proc = nil
 }
 
 // Restart kills the server and starts an empty one on the same port: what

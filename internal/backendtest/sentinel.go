@@ -33,8 +33,8 @@ type Sentinel struct {
 
 type sentinelProc struct {
 	addr string
-	dir  string
-	cmd  *exec.Cmd
+	dir  string // its configuration and log; removed by stop, after the log is shown on failure
+	proc *redisProc
 }
 
 // sentinelDeadline bounds every wait of the harness: starting, discovery
@@ -60,7 +60,6 @@ sentinel down-after-milliseconds %[1]s 1000
 sentinel failover-timeout %[1]s 3000
 sentinel parallel-syncs %[1]s 1
 `, s.MasterName, portOf(master.addr)))
-		s.sents = append(s.sents, p)
 		s.Addrs = append(s.Addrs, p.addr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sentinelDeadline)
@@ -78,7 +77,6 @@ func (s *Sentinel) startNode(master string) *sentinelProc {
 		conf = "replicaof 127.0.0.1 " + portOf(master) + "\n"
 	}
 	p := s.startProc(false, conf)
-	s.nodes = append(s.nodes, p)
 	return p
 }
 
@@ -86,39 +84,47 @@ func (s *Sentinel) startNode(master string) *sentinelProc {
 // starts redis-server on it.
 func (s *Sentinel) startProc(sentinel bool, extra string) *sentinelProc {
 	s.t.Helper()
-	p := &sentinelProc{addr: freeAddr(s.t), dir: s.t.TempDir()}
-	conf := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nlogfile %s\nloglevel notice\ndaemonize no\n",
-		portOf(p.addr), p.dir, filepath.Join(p.dir, "redis.log"))
-	if !sentinel {
-		conf += "save \"\"\nappendonly no\nrepl-diskless-sync yes\nrepl-diskless-sync-delay 0\n"
-	}
-	path := filepath.Join(p.dir, "redis.conf")
-	if err := os.WriteFile(path, []byte(conf+extra), 0o600); err != nil {
+	dir, err := os.MkdirTemp("", "gitgate-sentinel-")
+	if err != nil {
 		s.t.Fatal(err)
 	}
-	args := []string{path}
+	p := &sentinelProc{dir: dir}
+	// Registered before the process starts: stop finds the directory.
 	if sentinel {
-		args = append(args, "--sentinel")
+		s.sents = append(s.sents, p)
+	} else {
+		s.nodes = append(s.nodes, p)
 	}
-	p.cmd = exec.Command("redis-server", args...)
-	if err := p.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
-	}
+	p.addr, p.proc = launchRedisOnFreePort(s.t, func(addr string) []string {
+		conf := fmt.Sprintf("port %s\nbind 127.0.0.1\ndir %s\nlogfile %s\nloglevel notice\ndaemonize no\n",
+			portOf(addr), p.dir, filepath.Join(p.dir, "redis.log"))
+		if !sentinel {
+			conf += "save \"\"\nappendonly no\nrepl-diskless-sync yes\nrepl-diskless-sync-delay 0\n"
+		}
+		path := filepath.Join(p.dir, "redis.conf")
+		if err := os.WriteFile(path, []byte(conf+extra), 0o600); err != nil {
+			s.t.Fatal(err)
+		}
+		if sentinel {
+			return []string{path, "--sentinel"}
+		}
+		return []string{path}
+	})
 	return p
 }
 
 func (s *Sentinel) stop() {
 	for _, p := range append(slices.Clone(s.sents), s.nodes...) {
-		if p.cmd != nil && p.cmd.Process != nil {
-			_ = p.cmd.Process.Signal(syscall.SIGCONT) // a paused process dies too
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
+		if p.proc != nil {
+			_ = p.proc.cmd.Process.Signal(syscall.SIGCONT) // a paused process dies too
+			p.proc.kill()
 		}
 		if s.t.Failed() {
 			if b, err := os.ReadFile(filepath.Join(p.dir, "redis.log")); err == nil {
 				s.t.Logf("log of %s (last 2000 bytes):\n%s", p.addr, tail(b, 2000))
 			}
 		}
+		_ = os.RemoveAll(p.dir)
 	}
 }
 
@@ -289,10 +295,10 @@ func (s *Sentinel) Pause(addr string) (resume func()) {
 	s.t.Helper()
 	for _, p := range s.nodes {
 		if p.addr == addr {
-			if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			if err := p.proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 				s.t.Fatal(err)
 			}
-			return func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
+			return func() { _ = p.proc.cmd.Process.Signal(syscall.SIGCONT) }
 		}
 	}
 	s.t.Fatalf("no data node %s", addr)

@@ -127,7 +127,7 @@ type ReflogRequest struct {
 
 // ReflogEntry is one move of HEAD.
 type ReflogEntry struct {
-	Selector string `json:"selector" jsonschema:"HEAD@{n}: reset (or restore, tag) takes it to undo; sha works everywhere"`
+	Selector string `json:"selector" jsonschema:"HEAD@{n}: show, diff, log, blame, reset, restore and tag take it (reset to it to undo); sha works everywhere"`
 	SHA      string `json:"sha"`
 	Action   string `json:"action" jsonschema:"what moved HEAD (commit, checkout, merge, reset, ...)"`
 	Date     string `json:"date" jsonschema:"RFC 3339"`

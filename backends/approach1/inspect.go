@@ -114,7 +114,7 @@ func (e *Executor) blobAt(ctx context.Context, b sandbox.Binding, op backends.Op
 
 func (e *Executor) show(ctx context.Context, r *backends.ShowRequest) (*backends.ShowResult, error) {
 	if r.Rev != "" {
-		if err := gitcmd.ValidateRev(r.Rev); err != nil {
+		if err := validateReflogRev(r.Rev); err != nil {
 			return nil, err
 		}
 	}
@@ -211,7 +211,7 @@ func (e *Executor) blame(ctx context.Context, r *backends.BlameRequest) (*backen
 		return nil, err
 	}
 	if r.Rev != "" {
-		if err := gitcmd.ValidateRev(r.Rev); err != nil {
+		if err := validateReflogRev(r.Rev); err != nil {
 			return nil, err
 		}
 	}

@@ -61,7 +61,7 @@ func (e *Executor) diff(ctx context.Context, r *backends.DiffRequest) (*backends
 	}
 	args = append(args, "--end-of-options")
 	if r.Ref != "" {
-		if err := gitcmd.ValidateRev(r.Ref); err != nil {
+		if err := validateReflogRev(r.Ref); err != nil {
 			return nil, err
 		}
 		args = append(args, r.Ref)
@@ -222,7 +222,7 @@ func logArgs(r *backends.LogRequest) ([]string, int, error) {
 	}
 	args := []string{"log", "-z", gitcmd.LogFormat, "--max-count=" + strconv.Itoa(limit+1), "--skip=" + strconv.Itoa(r.Skip), "--end-of-options"}
 	if r.Ref != "" {
-		if err := gitcmd.ValidateRev(r.Ref); err != nil {
+		if err := validateReflogRev(r.Ref); err != nil {
 			return nil, 0, err
 		}
 		args = append(args, r.Ref)

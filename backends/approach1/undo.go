@@ -38,9 +38,12 @@ const maxPushTags = 100
 // does not take because '@' and '{' are not ref-name characters.
 var reflogRev = regexp.MustCompile(`^HEAD@\{[0-9]{1,4}\}([~^][0-9]{0,4})*$`)
 
-// validateUndoRev checks a revision for reset, restore and tag: anything
-// gitcmd.ValidateRev takes, or HEAD@{n}.
-func validateUndoRev(rev string) error {
+// validateReflogRev checks a revision that may name a reflog entry:
+// anything gitcmd.ValidateRev takes, or HEAD@{n}. The reads (show, blame,
+// diff, log) take it, and of the writes reset, restore and tag, whose
+// predictions shift it past the write (revBefore); the other writes take
+// the entry's commit id, which names the same commit after them.
+func validateReflogRev(rev string) error {
 	if reflogRev.MatchString(rev) {
 		return nil
 	}
@@ -100,7 +103,7 @@ func (e *Executor) reset(ctx context.Context, r *backends.ResetRequest) (*backen
 	if ref == "" {
 		ref = "HEAD"
 	}
-	if err := validateUndoRev(ref); err != nil {
+	if err := validateReflogRev(ref); err != nil {
 		return nil, err
 	}
 	mode := r.Mode
@@ -177,7 +180,7 @@ func (e *Executor) restorePaths(ctx context.Context, r *backends.RestoreRequest)
 		return nil, err
 	}
 	if r.Source != "" {
-		if err := validateUndoRev(r.Source); err != nil {
+		if err := validateReflogRev(r.Source); err != nil {
 			return nil, err
 		}
 	}
@@ -501,7 +504,7 @@ func (e *Executor) tag(ctx context.Context, r *backends.TagRequest) (*backends.T
 	if target == "" {
 		target = "HEAD"
 	}
-	if err := validateUndoRev(target); err != nil {
+	if err := validateReflogRev(target); err != nil {
 		return nil, err
 	}
 	var tagger *gitcmd.Identity

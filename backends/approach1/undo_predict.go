@@ -201,7 +201,7 @@ func (e *Executor) predictReset(ctx context.Context, r *backends.ResetRequest, r
 	if ref == "" {
 		ref = "HEAD"
 	}
-	if err := validateUndoRev(ref); err != nil {
+	if err := validateReflogRev(ref); err != nil {
 		return nil, err
 	}
 	if !isObjectID(res.After) || !isObjectID(res.Before) {
@@ -265,7 +265,7 @@ func (e *Executor) predictRestore(ctx context.Context, r *backends.RestoreReques
 		return nil, err
 	}
 	if r.Source != "" {
-		if err := validateUndoRev(r.Source); err != nil {
+		if err := validateReflogRev(r.Source); err != nil {
 			return nil, err
 		}
 	}
@@ -492,7 +492,7 @@ func (e *Executor) predictTag(ctx context.Context, r *backends.TagRequest, res *
 	if target == "" {
 		target = "HEAD"
 	}
-	if err := validateUndoRev(target); err != nil {
+	if err := validateReflogRev(target); err != nil {
 		return nil, err
 	}
 	if p, err := e.supersededOrMoved(ctx, &r.Scope, res); p != nil || err != nil {

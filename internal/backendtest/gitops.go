@@ -284,6 +284,13 @@ func testGitOpsReads(t *testing.T, f Factory) {
 	if _, err := time.Parse(time.RFC3339, rl.Entries[0].Date); err != nil {
 		t.Fatalf("reflog date %q: %v", rl.Entries[0].Date, err)
 	}
+	// A selector names its entry in the reads.
+	if sh := Do[*backends.ShowResult](t, a.ex, a.p, &backends.ShowRequest{Scope: scope(ws), Rev: rl.Entries[1].Selector}); sh.SHA != seed {
+		t.Fatalf("show %s: commit %s, want %s", rl.Entries[1].Selector, sh.SHA, seed)
+	}
+	if lg := Do[*backends.LogResult](t, a.ex, a.p, &backends.LogRequest{Scope: scope(ws), Ref: rl.Entries[1].Selector, Limit: 1}); len(lg.Commits) != 1 || lg.Commits[0].SHA != seed {
+		t.Fatalf("log %s: %+v, want %s", rl.Entries[1].Selector, lg.Commits, seed)
+	}
 	first := Do[*backends.ReflogResult](t, a.ex, a.p, &backends.ReflogRequest{Scope: scope(ws), Limit: 1})
 	if len(first.Entries) != 1 || !first.Truncated || first.NextSkip != 1 || first.Entries[0] != rl.Entries[0] {
 		t.Fatalf("reflog page: %+v", first)

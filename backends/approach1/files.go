@@ -32,21 +32,28 @@ func (e *Executor) readFile(ctx context.Context, r *backends.ReadFileRequest) (*
 	if err != nil {
 		return nil, err
 	}
-	res := &backends.ReadFileResult{Path: rel, Size: fd.Size, Encoding: "utf-8"}
-	data := fd.Data
-	if more := int64(offset+len(data)) < fd.Size; more {
+	res := &backends.ReadFileResult{Path: rel, Size: fd.Size}
+	res.Content, res.Encoding, res.Truncation = textPage(fd.Data, offset, fd.Size)
+	return res, nil
+}
+
+// textPage is page, the bytes of a file of size bytes read from offset, as
+// a result carries them: UTF-8 text (a sequence the page end cut is left
+// for the next page), or the whole page in base64 when it is not valid
+// UTF-8; with where to continue when more follows.
+func textPage(page []byte, offset int, size int64) (content, encoding string, t backends.Truncation) {
+	data := page
+	if more := int64(offset+len(data)) < size; more {
 		data = trimToRune(data)
-		res.Truncation = backends.Truncation{Truncated: true, NextOffset: offset + len(data)}
+		t = backends.Truncation{Truncated: true, NextOffset: offset + len(data)}
 	}
 	if utf8.Valid(data) {
-		res.Content = string(data)
-	} else {
-		res.Encoding, res.Content = "base64", base64.StdEncoding.EncodeToString(fd.Data)
-		if res.Truncated {
-			res.NextOffset = offset + len(fd.Data)
-		}
+		return string(data), "utf-8", t
 	}
-	return res, nil
+	if t.Truncated {
+		t.NextOffset = offset + len(page)
+	}
+	return base64.StdEncoding.EncodeToString(page), "base64", t
 }
 
 // trimToRune drops a UTF-8 sequence cut by the page end, when the page is

@@ -3,14 +3,12 @@ package approach1
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/gitcmd"
@@ -179,19 +177,7 @@ func (e *Executor) showFile(ctx context.Context, b sandbox.Binding, sha, path st
 	if err != nil {
 		return nil, err
 	}
-	data := out.Stdout
-	if more := int64(offset+len(data)) < ent.size; more {
-		data = trimToRune(data)
-		res.Truncation = backends.Truncation{Truncated: true, NextOffset: offset + len(data)}
-	}
-	if utf8.Valid(data) {
-		res.Content = string(data)
-	} else {
-		res.Encoding, res.Content = "base64", base64.StdEncoding.EncodeToString(out.Stdout)
-		if res.Truncated {
-			res.NextOffset = offset + len(out.Stdout)
-		}
-	}
+	res.Content, res.Encoding, res.Truncation = textPage(out.Stdout, offset, ent.size)
 	return res, nil
 }
 

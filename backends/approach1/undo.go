@@ -275,10 +275,7 @@ func unmatchedPathspecs(stderr []byte) []string {
 }
 
 func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
+	q := quoteAll(names)
 	if len(q) == 1 {
 		return "path " + q[0] + " is"
 	}

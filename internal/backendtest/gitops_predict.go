@@ -15,43 +15,13 @@ import (
 // read-only token; a request or result that differs from what was done is
 // a mismatch; a workspace that moved on is stale.
 func testGitOpsPredictions(t *testing.T, f Factory) {
-	env := NewEnv(t)
-	ex := f(t, env)
-	pr, ok := ex.(backends.Predictor)
-	if !ok {
-		t.Fatalf("%T does not implement backends.Predictor", ex)
-	}
-	p := env.Agent
-	write := func(req backends.Request) backends.Result {
-		t.Helper()
-		req.GetScope().Principal = p
-		res, err := ex.Execute(Ctx(t), req)
-		if err != nil {
-			t.Fatalf("%s: %v", req.Op(), err)
-		}
-		return res
-	}
-	predict := func(req backends.Request, res backends.Result) *backends.Prediction {
-		t.Helper()
-		req.GetScope().Principal = p
-		before := sideEffects(t, env)
-		pred, err := pr.Predict(Ctx(t), req, res)
-		if err != nil {
-			t.Fatalf("predict %s: %v", req.Op(), err)
-		}
-		if after := sideEffects(t, env); after != before {
-			t.Fatalf("predicting %s changed something:\nbefore %s\nafter  %s", req.Op(), before, after)
-		}
-		return pred
-	}
+	rig := newPredictRig(t, f)
+	env, pr, p := rig.env, rig.pr, rig.p
+	write, predict := rig.write, rig.predict
 	covered := map[backends.Op]bool{}
 	match := func(req backends.Request) backends.Result {
 		t.Helper()
-		res := write(req)
-		pred := predict(req, res)
-		if pred.Stale != "" || len(pred.Expected) == 0 || !maps.Equal(pred.Expected, pred.Found) {
-			t.Fatalf("%s: prediction does not match:\nexpected %v\nfound    %v\nstale %q", req.Op(), pred.Expected, pred.Found, pred.Stale)
-		}
+		res := rig.match(req)
 		covered[req.Op()] = true
 		return res
 	}

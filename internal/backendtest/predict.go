@@ -22,41 +22,10 @@ import (
 // read-only token; a workspace that moved on gives a stale prediction, and
 // a result that does not match the workspace or remote a mismatch.
 func testPredictions(t *testing.T, f Factory, o options) {
-	env := NewEnv(t)
-	ex := f(t, env)
-	pr, ok := ex.(backends.Predictor)
-	if !ok {
-		t.Fatalf("%T does not implement backends.Predictor", ex)
-	}
-	p := env.Agent
-	write := func(req backends.Request) backends.Result {
-		t.Helper()
-		req.GetScope().Principal = p
-		res, err := ex.Execute(Ctx(t), req)
-		if err != nil {
-			t.Fatalf("%s: %v", req.Op(), err)
-		}
-		return res
-	}
-	predict := func(req backends.Request, res backends.Result) *backends.Prediction {
-		t.Helper()
-		before := sideEffects(t, env)
-		pred, err := pr.Predict(Ctx(t), req, res)
-		if err != nil {
-			t.Fatalf("predict %s: %v", req.Op(), err)
-		}
-		if after := sideEffects(t, env); after != before {
-			t.Fatalf("predicting %s changed something:\nbefore %s\nafter  %s", req.Op(), before, after)
-		}
-		return pred
-	}
-	match := func(req backends.Request) {
-		t.Helper()
-		pred := predict(req, write(req))
-		if pred.Stale != "" || len(pred.Expected) == 0 || !maps.Equal(pred.Expected, pred.Found) {
-			t.Fatalf("%s: prediction does not match:\nexpected %v\nfound    %v\nstale %q", req.Op(), pred.Expected, pred.Found, pred.Stale)
-		}
-	}
+	rig := newPredictRig(t, f)
+	env, ex, pr, p := rig.env, rig.ex, rig.pr, rig.p
+	write, predict := rig.write, rig.predict
+	match := func(req backends.Request) { rig.match(req) }
 
 	match(&backends.CloneRequest{Scope: scope("pred"), URL: env.RepoURL})
 	match(&backends.WriteFileRequest{Scope: scope("pred"), Path: "src/new.txt", Content: "new\n"})
@@ -234,4 +203,63 @@ func sideEffects(t *testing.T, env *Env) string {
 	}
 	return hex.EncodeToString(h.Sum(nil)) + " " + env.RemoteGit(t, "for-each-ref", "--format=%(refname) %(objectname)") +
 		strings.Repeat("|", 1+env.Remote.Pushes("demo"))
+}
+
+// predictRig runs the writes of a prediction suite and predicts them on
+// the executor under test, which must be a backends.Predictor.
+type predictRig struct {
+	t   *testing.T
+	env *Env
+	ex  backends.Executor
+	pr  backends.Predictor
+	p   backends.Principal // the agent who writes
+}
+
+func newPredictRig(t *testing.T, f Factory) *predictRig {
+	env := NewEnv(t)
+	ex := f(t, env)
+	pr, ok := ex.(backends.Predictor)
+	if !ok {
+		t.Fatalf("%T does not implement backends.Predictor", ex)
+	}
+	return &predictRig{t: t, env: env, ex: ex, pr: pr, p: env.Agent}
+}
+
+// write runs req as the agent; it must succeed.
+func (r *predictRig) write(req backends.Request) backends.Result {
+	r.t.Helper()
+	req.GetScope().Principal = r.p
+	res, err := r.ex.Execute(Ctx(r.t), req)
+	if err != nil {
+		r.t.Fatalf("%s: %v", req.Op(), err)
+	}
+	return res
+}
+
+// predict predicts req's write from its result res; the prediction must
+// change nothing (sideEffects).
+func (r *predictRig) predict(req backends.Request, res backends.Result) *backends.Prediction {
+	r.t.Helper()
+	req.GetScope().Principal = r.p
+	before := sideEffects(r.t, r.env)
+	pred, err := r.pr.Predict(Ctx(r.t), req, res)
+	if err != nil {
+		r.t.Fatalf("predict %s: %v", req.Op(), err)
+	}
+	if after := sideEffects(r.t, r.env); after != before {
+		r.t.Fatalf("predicting %s changed something:\nbefore %s\nafter  %s", req.Op(), before, after)
+	}
+	return pred
+}
+
+// match writes req and fails unless its prediction matches what it did
+// (A/A).
+func (r *predictRig) match(req backends.Request) backends.Result {
+	r.t.Helper()
+	res := r.write(req)
+	pred := r.predict(req, res)
+	if pred.Stale != "" || len(pred.Expected) == 0 || !maps.Equal(pred.Expected, pred.Found) {
+		r.t.Fatalf("%s: prediction does not match:\nexpected %v\nfound    %v\nstale %q", req.Op(), pred.Expected, pred.Found, pred.Stale)
+	}
+	return res
 }

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint fmt fleet deploy-check deploy-rules bench bench-fork bench-canary load-aa proto check-generated protoc services chromium haproxy promtool pushgateway rules-test dashboard dashboard-lint
+.PHONY: help run build test lint fmt fleet deploy-check deploy-rules bench bench-gateway bench-approach2 bench-e2b bench-memory bench-scale bench-fork bench-canary load-aa proto check-generated protoc services chromium haproxy promtool pushgateway rules-test dashboard dashboard-lint
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -93,8 +93,20 @@ lint: ## gofmt, go vet, golangci-lint (with staticcheck), go.mod tidiness and th
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## Status through the gateway against direct git: latency and 16-agent throughput
-	$(GO) test -run '^$$' -bench 'BenchmarkStatus' -benchtime 4000x -benchmem ./cmd/gitgate
+# Performance (issue 17): each bench-* target pipes its benchmarks through
+# benchcheck, which prints one line per target (met / MISSED / info, the
+# figure against its target) and appends the raw output to $(BENCHLOG).
+BENCHLOG   ?= /tmp/gitgate-bench.log
+BENCHCHECK  = $(GO) run ./internal/benchtarget/benchcheck -raw $(BENCHLOG)
+bench-gateway bench-approach2 bench-e2b bench-memory bench-scale: SHELL := /bin/bash
+
+bench: bench-gateway bench-approach2 bench-e2b bench-memory bench-scale ## Every performance target, one line each (met / MISSED / info); raw output in $(BENCHLOG)
+
+bench-gateway: ## Status through the gateway against direct git: added median latency and 16-agent throughput
+	set -o pipefail; $(GO) test -run '^$$' -bench 'BenchmarkStatus(Latency|Throughput16)$$' -benchtime 4000x -benchmem ./cmd/gitgate 2>&1 | $(BENCHCHECK)
+
+bench-approach2: services ## Approach 2 (full service: journal, Redis, gRPC) against Approach 1 in process: status, write_file and commit throughput at 32 agents
+	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkThroughput32$$' -benchtime 3200x ./backends/approach2/ 2>&1 | $(BENCHCHECK)
 
 bench-fork: ## Fork against a fresh clone (5,000 files, with and without 300 commits of history): time, disk added, object bytes; ROUNDS=3
 	$(GO) test -run '^$$' -bench '^BenchmarkForkVsClone$$' -benchtime $(or $(ROUNDS),3)x -count 1 ./backends/approach1/

@@ -21,6 +21,7 @@ type Cmp string
 const (
 	AtLeast Cmp = ">=" // met when value >= target
 	Below   Cmp = "<"  // met when value < target
+	AtMost  Cmp = "<=" // met when value <= target
 	Info    Cmp = ""   // reported, no target (a scale curve's points)
 )
 
@@ -122,6 +123,8 @@ func Judge(targets []Target, results []Result, all bool) []Verdict {
 			v.Met = v.Got >= t.Value
 		case t.Cmp == Below:
 			v.Met = v.Got < t.Value
+		case t.Cmp == AtMost:
+			v.Met = v.Got <= t.Value
 		}
 		out = append(out, v)
 	}

@@ -1,5 +1,42 @@
 package benchtarget
 
 // scaleTargets: throughput and P95 at 1, 10, 50, 100 and 200 agents for
-// both backends.
-var scaleTargets = []Target{}
+// both backends, through the gateway (cmd/gitgate BenchmarkScaleCurve):
+// a curve, reported without targets.
+var scaleTargets = []Target{
+	{"BenchmarkScaleCurve", "a1-1-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 1 agents"},
+	{"BenchmarkScaleCurve", "a1-1-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 1 agents"},
+	{"BenchmarkScaleCurve", "a1-1-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 1 agents"},
+	{"BenchmarkScaleCurve", "a2-1-ops/s", Info, 0, "Approach 2 (service) calls/s, 1 agents"},
+	{"BenchmarkScaleCurve", "a2-1-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 1 agents"},
+	{"BenchmarkScaleCurve", "a2-1-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 1 agents"},
+	{"BenchmarkScaleCurve", "a2/a1-1", Info, 0, "Approach 2 / Approach 1 throughput, 1 agents"},
+	{"BenchmarkScaleCurve", "a1-10-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 10 agents"},
+	{"BenchmarkScaleCurve", "a1-10-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 10 agents"},
+	{"BenchmarkScaleCurve", "a1-10-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 10 agents"},
+	{"BenchmarkScaleCurve", "a2-10-ops/s", Info, 0, "Approach 2 (service) calls/s, 10 agents"},
+	{"BenchmarkScaleCurve", "a2-10-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 10 agents"},
+	{"BenchmarkScaleCurve", "a2-10-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 10 agents"},
+	{"BenchmarkScaleCurve", "a2/a1-10", Info, 0, "Approach 2 / Approach 1 throughput, 10 agents"},
+	{"BenchmarkScaleCurve", "a1-50-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 50 agents"},
+	{"BenchmarkScaleCurve", "a1-50-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 50 agents"},
+	{"BenchmarkScaleCurve", "a1-50-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 50 agents"},
+	{"BenchmarkScaleCurve", "a2-50-ops/s", Info, 0, "Approach 2 (service) calls/s, 50 agents"},
+	{"BenchmarkScaleCurve", "a2-50-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 50 agents"},
+	{"BenchmarkScaleCurve", "a2-50-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 50 agents"},
+	{"BenchmarkScaleCurve", "a2/a1-50", Info, 0, "Approach 2 / Approach 1 throughput, 50 agents"},
+	{"BenchmarkScaleCurve", "a1-100-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 100 agents"},
+	{"BenchmarkScaleCurve", "a1-100-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 100 agents"},
+	{"BenchmarkScaleCurve", "a1-100-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 100 agents"},
+	{"BenchmarkScaleCurve", "a2-100-ops/s", Info, 0, "Approach 2 (service) calls/s, 100 agents"},
+	{"BenchmarkScaleCurve", "a2-100-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 100 agents"},
+	{"BenchmarkScaleCurve", "a2-100-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 100 agents"},
+	{"BenchmarkScaleCurve", "a2/a1-100", Info, 0, "Approach 2 / Approach 1 throughput, 100 agents"},
+	{"BenchmarkScaleCurve", "a1-200-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 200 agents"},
+	{"BenchmarkScaleCurve", "a1-200-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 200 agents"},
+	{"BenchmarkScaleCurve", "a1-200-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 200 agents"},
+	{"BenchmarkScaleCurve", "a2-200-ops/s", Info, 0, "Approach 2 (service) calls/s, 200 agents"},
+	{"BenchmarkScaleCurve", "a2-200-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 200 agents"},
+	{"BenchmarkScaleCurve", "a2-200-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 200 agents"},
+	{"BenchmarkScaleCurve", "a2/a1-200", Info, 0, "Approach 2 / Approach 1 throughput, 200 agents"},
+}

@@ -225,13 +225,16 @@ func (o *Once) begin(req backends.Request) (journal.Begin, error) {
 	if err != nil {
 		return journal.Begin{}, err
 	}
-	// The plan recorded with the entry names its workspace lock and says
-	// that nothing ran yet (run records the full plan before the write
-	// runs): crash reconciliation then takes that lock before judging the
-	// entry, so a live holder that is slow to record its plan is left
-	// alone, and an entry whose holder lost its lease, or died, before the
-	// write ran can be run by a retry with the key.
-	prepared, err := json.Marshal(plan{LockKey: o.cfg.LockKey(req), Agent: s.Principal, Pending: true})
+	// The plan recorded with the entry names its workspace lock, so that
+	// crash reconciliation takes that lock before judging the entry and a
+	// live holder is left alone. A write whose plan needs nothing but the
+	// request (every write but a push) is recorded with its full plan: one
+	// statement starts and plans it. A push's plan reads the workspace
+	// under the lock, so its entry starts pending (nothing ran yet) and run
+	// records the full plan before the push runs; an entry whose holder
+	// lost its lease, or died, while it was pending is run by a retry with
+	// the key.
+	prepared, err := json.Marshal(plan{LockKey: o.cfg.LockKey(req), Agent: s.Principal, Pending: !plannedAtStart(req.Op())})
 	if err != nil {
 		return journal.Begin{}, err
 	}
@@ -258,16 +261,21 @@ func detached(ctx context.Context, key string, lease lock.Lease, stopOnLoss bool
 	return run, cancel
 }
 
-// run records the plan recovery needs, then runs the write and settles it.
-// A write whose plan cannot be made never started: it settles as failed.
-// A write whose lease was lost before it ran is not run: its entry stays
-// started with its pending plan, for the caller's retry to run (or for
-// crash reconciliation to settle as never run). One whose entry another
+// run records the plan recovery needs, unless its entry started with it
+// (plannedAtStart), then runs the write and settles it. A write whose plan
+// cannot be made never started: it settles as failed. A write whose lease
+// was lost before it ran is not run: its entry stays (or is marked again)
+// started with a pending plan, for the caller's retry to run (or for crash
+// reconciliation to settle as never run). One whose entry another
 // holder took over or settled meanwhile is not run either: the caller gets
 // what was recorded, or is told to retry (see superseded).
 func (o *Once) run(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease) (backends.Result, error) {
 	if leaseLost(lease) {
-		return nil, lostBeforeRun(req.Op())
+		return o.notRun(ctx, req, entry, lease)
+	}
+	if plannedAtStart(req.Op()) && !pending(entry) {
+		// Planned when it started (begin): nothing to record before it runs.
+		return o.execute(ctx, req, entry, lease, plan{LockKey: o.cfg.LockKey(req), Agent: req.GetScope().Principal})
 	}
 	p, prepared, err := o.prepare(ctx, req, o.cfg.LockKey(req))
 	if err == nil && leaseLost(lease) {
@@ -285,6 +293,11 @@ func (o *Once) run(ctx context.Context, req backends.Request, entry journal.Entr
 		o.settle(ctx, entry, lease.Fence(), nil, err)
 		return nil, err
 	}
+	return o.execute(ctx, req, entry, lease, p)
+}
+
+// execute runs the planned write req and settles it.
+func (o *Once) execute(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease, p plan) (backends.Result, error) {
 	res, err := o.cfg.Engine.Execute(ctx, req)
 	if err == nil || errors.Is(err, backends.ErrNotStarted) {
 		o.settle(ctx, entry, lease.Fence(), res, err)
@@ -344,6 +357,33 @@ func (o *Once) unseen(ctx context.Context, req backends.Request, entry journal.E
 	}
 	o.settle(ctx, entry, fence, nil, opErr)
 	return nil, opErr
+}
+
+// plannedAtStart reports whether op's plan needs nothing but its request,
+// so that its journal entry starts with the full plan (see begin): every
+// write but a push, whose plan reads the branch and commit it pushes.
+func plannedAtStart(op backends.Op) bool { return op.Settle() != backends.SettleByRemote }
+
+// notRun answers a write whose lease was lost before it ran. An entry
+// started with its full plan is marked pending again first, so that what
+// recovery and the caller's retry see is that it never ran (as for an
+// entry that started pending); if that cannot be recorded the entry keeps
+// its plan, and is settled as any interrupted write is.
+func (o *Once) notRun(ctx context.Context, req backends.Request, entry journal.Entry, lease lock.Lease) (backends.Result, error) {
+	if pending(entry) {
+		return nil, lostBeforeRun(req.Op())
+	}
+	prepared, err := json.Marshal(plan{LockKey: o.cfg.LockKey(req), Agent: req.GetScope().Principal, Pending: true})
+	if err == nil {
+		err = o.cfg.Journal.SetPrepared(context.WithoutCancel(ctx), entry.ID, lease.Fence(), prepared)
+	}
+	if errors.Is(err, journal.ErrFenced) {
+		return o.superseded(ctx, req.Op(), entry)
+	}
+	if err != nil {
+		o.cfg.Logger.Warn("a write whose lease was lost before it ran could not be marked as not run", "entry", entry.ID, "err", err)
+	}
+	return nil, lostBeforeRun(req.Op())
 }
 
 // interruptedMessage is why a write whose holder died before it settled

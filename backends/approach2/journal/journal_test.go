@@ -118,3 +118,52 @@ func TestCallerDeadlineIsTimeout(t *testing.T) {
 	_, _, err := j.Start(ctx, begin(t, Key{"p", "w", "k"}, "push", nil, 1))
 	wantErr(t, err, backends.Timeout, context.DeadlineExceeded)
 }
+
+// TestSettleCommitsAsynchronouslyWithoutLeaking: Settle turns synchronous
+// commit off for its own transaction only. The connection it used (the
+// pool has one) must commit the next entry's start synchronously: a start
+// is what makes a write exactly-once, and must be on disk before it runs.
+func TestSettleCommitsAsynchronouslyWithoutLeaking(t *testing.T) {
+	t.Parallel()
+	j, err := Open(testCtx(t), newSchema(t)+"&pool_max_conns=1", Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(j.Close)
+	ctx := testCtx(t)
+	setting := func() string {
+		var v string
+		if err := j.pool.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := setting()
+	if before == "off" {
+		t.Skip("this PostgreSQL commits asynchronously by default; nothing to check")
+	}
+	k := Key{Project: "p", Workspace: "w", IdempotencyKey: "k1"}
+	e, _, err := j.Start(ctx, begin(t, k, "commit", "a", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Settle(ctx, e.ID, 1, Succeeded, []byte(`{"ok":true}`), "", ""); err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	if got := setting(); got != before {
+		t.Fatalf("after Settle the connection's synchronous_commit is %q, want %q: the asynchronous commit leaked", got, before)
+	}
+	got, err := j.Get(ctx, e.ID)
+	if err != nil || got.State != Succeeded {
+		t.Fatalf("Get = %+v, %v; want the settled entry", got, err)
+	}
+	// A fenced settle in the same batch shape still reports ErrFenced.
+	e2, _, err := j.Start(ctx, begin(t, Key{Project: "p", Workspace: "w", IdempotencyKey: "k2"}, "commit", "b", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, j.Settle(ctx, e2.ID, 1, Succeeded, nil, "", ""), backends.Conflict, ErrFenced)
+	if got := setting(); got != before {
+		t.Fatalf("after a fenced Settle synchronous_commit is %q, want %q", got, before)
+	}
+}

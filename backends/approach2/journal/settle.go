@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gitgate/gitgate/backends"
 )
@@ -15,16 +16,43 @@ const settleSQL = `UPDATE op_journal
 	    settled_at = now(), updated_at = now()
 	WHERE id = $1 AND fence = $2 AND state = 'started'`
 
+// asyncCommitSQL makes the transaction it runs in commit without waiting
+// for its WAL to reach the disk (synchronous_commit off for that
+// transaction only).
+const asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
+
 // Settle records the end of the operation id run under fence: state
 // Succeeded with a result (JSON, optional), or Failed with an error category
 // and message (already redacted by the caller). Only the current holder can
 // settle: if the entry is no longer started, or a Takeover gave it a newer
 // fence, nothing changes and the error (a Conflict) wraps ErrFenced.
+//
+// The settle is committed asynchronously, in one round trip (a batch is one
+// transaction): the caller does not wait for its WAL flush. The operation
+// already happened and its caller has the result; what a PostgreSQL crash
+// in the next moments (up to three times wal_writer_delay, 600 ms by
+// default) can lose is the record of its end, never a later entry's start:
+// WAL is flushed in order, so the next synchronous commit (any entry's
+// Start) makes the settle durable first. An entry whose settle was lost is
+// found started, and recovered like one whose holder died: run again when
+// its operation is idempotent, settled from the remote for a push, unknown
+// otherwise. A process crash loses nothing: the commit is in PostgreSQL.
 func (j *Journal) Settle(ctx context.Context, id, fence int64, state State, result []byte, category, message string) error {
 	if err := validSettle(state, []State{Succeeded, Failed}, result); err != nil {
 		return err
 	}
-	tag, err := j.pool.Exec(ctx, settleSQL, id, fence, string(state), result, category, message)
+	b := &pgx.Batch{}
+	b.Queue(asyncCommitSQL)
+	b.Queue(settleSQL, id, fence, string(state), result, category, message)
+	br := j.pool.SendBatch(ctx, b)
+	_, err := br.Exec()
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return dbError("settle the operation", err)
 	}

@@ -43,13 +43,13 @@ const maxGitDirEntries = 1000
 // the git directory's top level, and the sequencer's todo list when there
 // is one.
 func (e *Executor) inProgress(ctx context.Context, b sandbox.Binding) (pending, error) {
-	entries, err := e.provider().ListDir(ctx, b.SandboxID, b.GitDir(), ".", false, maxGitDirEntries)
+	list, err := e.provider().listNames(ctx, b.SandboxID, b.GitDir(), ".", maxGitDirEntries)
 	if err != nil {
 		return pending{}, err
 	}
-	names := map[string]bool{}
-	for _, en := range entries {
-		names[strings.TrimPrefix(en.Path, "./")] = true
+	names := make(map[string]bool, len(list))
+	for _, name := range list {
+		names[name] = true
 	}
 	var p pending
 	switch {

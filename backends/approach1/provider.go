@@ -2,6 +2,7 @@ package approach1
 
 import (
 	"context"
+	"path"
 
 	"github.com/gitgate/gitgate/backends/sandbox"
 )
@@ -35,6 +36,30 @@ func (p provider) WriteFile(ctx context.Context, id, root, rel string, data []by
 func (p provider) ListDir(ctx context.Context, id, root, rel string, recursive bool, max int) ([]sandbox.Entry, error) {
 	entries, err := p.p.ListDir(ctx, id, root, rel, recursive, max)
 	return entries, p.e.gone(ctx, id, err)
+}
+
+// nameLister is a provider that lists a directory's names alone, cheaper
+// than ListDir where types and sizes cost a stat each (local sandboxes).
+type nameLister interface {
+	ListNames(ctx context.Context, id, root, rel string, max int) ([]string, error)
+}
+
+// listNames returns the names in root/rel that ListDir (not recursive)
+// would list, through the provider's ListNames when it has one.
+func (p provider) listNames(ctx context.Context, id, root, rel string, max int) ([]string, error) {
+	if nl, ok := p.p.(nameLister); ok {
+		names, err := nl.ListNames(ctx, id, root, rel, max)
+		return names, p.e.gone(ctx, id, err)
+	}
+	entries, err := p.ListDir(ctx, id, root, rel, false, max)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, en := range entries {
+		names[i] = path.Base(en.Path)
+	}
+	return names, nil
 }
 
 func (p provider) Remove(ctx context.Context, id, root, rel string) (bool, error) {

@@ -10,7 +10,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
@@ -190,6 +192,32 @@ func (p *Provider) ListDir(_ context.Context, id, root, rel string, recursive bo
 		return nil, fileError(err, rel)
 	}
 	return out, nil
+}
+
+// ListNames returns the names in root/rel (not recursive), sorted, at most
+// max: the names ListDir would list, without the types and sizes ListDir
+// reads (one stat per file), for callers that only look for names (the git
+// directory's in-progress markers, read by every status).
+func (p *Provider) ListNames(_ context.Context, id, root, rel string, limit int) ([]string, error) {
+	r, err := p.openRoot(id, root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, err := r.Open(rel)
+	if err != nil {
+		return nil, fileError(err, rel)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return nil, backends.Errorf(backends.InvalidArgument, "%s: not a directory", rel)
+		}
+		return nil, fileError(err, rel)
+	}
+	slices.Sort(names)
+	return names[:min(len(names), max(limit, 0))], nil
 }
 
 func entry(name string, d fs.DirEntry) sandbox.Entry {

@@ -3,6 +3,7 @@ package local_test
 import (
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -206,6 +207,46 @@ func TestListDirErrors(t *testing.T) {
 	wantCategory(t, "ListDir of a file", err, backends.InvalidArgument)
 	_, err = p.ListDir(t.Context(), info.ID, wt, "missing", false, 10)
 	wantCategory(t, "ListDir of a missing dir", err, backends.NotFound)
+}
+
+// ListNames lists the names ListDir (not recursive) lists, in the same
+// order and under the same bound, and fails as it does.
+func TestListNames(t *testing.T) {
+	p, info, wt := newWorkTree(t)
+	outside := t.TempDir()
+	for _, name := range []string{"b", "a", "c/e", "c/d/f", "d"} {
+		writeFile(t, filepath.Join(wt, name), "x")
+	}
+	symlink(t, outside, filepath.Join(wt, "link"))
+	for _, c := range []struct {
+		rel  string
+		max  int
+		want string
+	}{{".", 100, "a b c d link"}, {".", 2, "a b"}, {"c", 100, "d e"}} {
+		names, err := p.ListNames(t.Context(), info.ID, wt, c.rel, c.max)
+		if err != nil {
+			t.Fatalf("ListNames(%q, %d): %v", c.rel, c.max, err)
+		}
+		entries, err := p.ListDir(t.Context(), info.ID, wt, c.rel, false, c.max)
+		if err != nil {
+			t.Fatalf("ListDir(%q, %d): %v", c.rel, c.max, err)
+		}
+		var listed []string
+		for _, e := range entries {
+			listed = append(listed, path.Base(e.Path))
+		}
+		if got := strings.Join(names, " "); got != c.want || got != strings.Join(listed, " ") {
+			t.Errorf("ListNames(%q, %d) = %q, want %q (ListDir lists %q)", c.rel, c.max, got, c.want, listed)
+		}
+	}
+	_, err := p.ListNames(t.Context(), info.ID, wt, "b", 10)
+	wantCategory(t, "ListNames of a file", err, backends.InvalidArgument)
+	_, err = p.ListNames(t.Context(), info.ID, wt, "missing", 10)
+	wantCategory(t, "ListNames of a missing dir", err, backends.NotFound)
+	_, err = p.ListNames(t.Context(), info.ID, wt, "../..", 10)
+	wantCategory(t, "ListNames outside the root", err, backends.Forbidden)
+	_, err = p.ListNames(t.Context(), info.ID, wt, "link", 10)
+	wantCategory(t, "ListNames through a symbolic link out of the root", err, backends.Forbidden)
 }
 
 func TestRemove(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -308,6 +310,12 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	}
 	p.pid = uint32(cmd.Process.Pid)
 	s.addProc(sb.ID, p)
+	s.count(func(c *Counts) {
+		c.Processes++
+		if runsGit(req.Process) {
+			c.GitProcesses++
+		}
+	})
 	cw.event(map[string]any{"start": map[string]any{"pid": p.pid}})
 	p.mu.Unlock()
 	go func() {
@@ -575,39 +583,104 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, filepath.Base(p), st.ModTime(), f)
 }
 
-// upload is POST /files with an application/octet-stream body, as envd
-// does it (packages/envd/internal/api/upload.go): the username must exist
-// (else 401), parents are created (0755), an existing file is truncated
-// and keeps its mode, a new one is created 0666 less the umask — 0644, not
-// private. (envd also chowns it to the user; the fake runs as one user.)
+// runsGit reports whether a started command is git or runs it (its
+// command or an argument names git).
+func runsGit(c processConfig) bool {
+	for _, a := range append([]string{c.Cmd}, c.Args...) {
+		if filepath.Base(a) == "git" {
+			return true
+		}
+	}
+	return false
+}
+
+// upload is POST /files, as envd does it
+// (packages/envd/internal/api/upload.go): the username must exist (else
+// 401); the body is the file's bytes (application/octet-stream, path
+// required) or a multipart form whose "file" parts are written one after
+// the other, each fully and closed before the next is read, to the path
+// parameter or else the part's file name (a path, relative to the home);
+// parents are created (0755), an existing file is truncated and keeps its
+// mode, a new one is created 0666 less the umask — 0644, not private.
+// (envd also chowns it to the user; the fake runs as one user.)
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	s.count(func(c *Counts) { c.Uploads++ })
 	if name := r.URL.Query().Get("username"); name != "" && name != "user" && name != "root" {
 		apiError(w, http.StatusUnauthorized, fmt.Sprintf("error looking up user '%s': user: unknown user %s", name, name))
 		return
 	}
-	p, ok := s.filePath(w, r)
-	if !ok {
+	media, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var written []map[string]string
+	switch {
+	case media == "application/octet-stream":
+		p, ok := s.filePath(w, r)
+		if !ok {
+			return
+		}
+		if err := writeUpload(p, r.Body); err != nil {
+			apiError(w, http.StatusInternalServerError, "write failed")
+			return
+		}
+		written = append(written, map[string]string{"name": filepath.Base(p), "path": r.URL.Query().Get("path"), "type": "file"})
+	case strings.HasPrefix(media, "multipart/"):
+		mr := multipart.NewReader(r.Body, params["boundary"])
+		seen := map[string]bool{}
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				apiError(w, http.StatusInternalServerError, "error reading form: "+err.Error())
+				return
+			}
+			if part.FormName() != "file" {
+				continue
+			}
+			target := r.URL.Query().Get("path")
+			if target == "" {
+				_, dp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+				target = dp["filename"] // the whole path, as envd's CustomPart reads it
+			}
+			if target == "" {
+				apiError(w, http.StatusBadRequest, "error resolving path: no file name")
+				return
+			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(s.cfg.SandboxHome, target)
+			}
+			target = filepath.Clean(target)
+			if seen[target] {
+				apiError(w, http.StatusBadRequest, fmt.Sprintf("you cannot upload multiple files to the same path '%s' in one upload request", target))
+				return
+			}
+			seen[target] = true
+			if err := writeUpload(s.inside(sandboxOf(r), target), part); err != nil {
+				apiError(w, http.StatusInternalServerError, "write failed")
+				return
+			}
+			written = append(written, map[string]string{"name": filepath.Base(target), "path": target, "type": "file"})
+		}
+	default:
+		apiError(w, http.StatusBadRequest, "unsupported content type: "+r.Header.Get("Content-Type")+", expected multipart/form-data or application/octet-stream")
 		return
 	}
-	if r.Header.Get("Content-Type") != "application/octet-stream" {
-		apiError(w, http.StatusBadRequest, "only application/octet-stream uploads are supported by this fake")
-		return
-	}
+	w.Header().Set("Content-Type", "text/plain")
+	_ = json.NewEncoder(w).Encode(written)
+}
+
+// writeUpload writes one uploaded file at p, as envd's processFile.
+func writeUpload(p string, body io.Reader) error {
 	err := os.MkdirAll(filepath.Dir(p), 0o755)
 	var f *os.File
 	if err == nil {
 		f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 	}
 	if err == nil {
-		_, err = io.Copy(f, r.Body)
+		_, err = io.Copy(f, body)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 	}
-	if err != nil {
-		apiError(w, http.StatusInternalServerError, "write failed")
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain")
-	_ = json.NewEncoder(w).Encode([]map[string]string{{"name": filepath.Base(p), "path": r.URL.Query().Get("path"), "type": "file"}})
+	return err
 }

@@ -58,6 +58,44 @@ type Config struct {
 	// Domain, when set, is the domain the API's create, get and connect
 	// answers name for the sandbox (E2B's "domain" field).
 	Domain string
+	// Latency is the network round trip between the client and E2B, spent
+	// on every request (API and envd) before it is served. 0: none, so
+	// that tests that do not ask for it run at full speed. DefaultLatency
+	// is a realistic figure.
+	Latency time.Duration
+	// CreateDelay is how long the API takes to start a sandbox, spent in
+	// POST /sandboxes on top of Latency. 0: none. DefaultCreateDelay is
+	// E2B's published figure.
+	CreateDelay time.Duration
+}
+
+// Realistic delays for benchmarks (README, "Performance"):
+// DefaultCreateDelay is E2B's published sandbox start time (~150 ms,
+// e2b.dev and the E2B docs); DefaultLatency is an assumed round trip
+// between a gateway and E2B's API and sandbox proxy on the same continent
+// (20–40 ms; E2B runs in GCP us-west1, so a gateway elsewhere in North
+// America).
+const (
+	DefaultLatency     = 30 * time.Millisecond
+	DefaultCreateDelay = 150 * time.Millisecond
+)
+
+// Counts are what the server has served since it started (or since
+// ResetCounts).
+type Counts struct {
+	APIRequests  int // to the control-plane API
+	EnvdRequests int // to envd (any route)
+	Uploads      int // envd POST /files
+	Processes    int // processes envd started (Process/Start)
+	// GitProcesses are the processes started whose command or an argument
+	// is git (a wrapper that runs git counts).
+	GitProcesses int
+	// RoundTrips are the requests (API and envd) that arrived while no
+	// other request was being served: the round trips a client waited for
+	// one after another. Requests sent together (an upload beside a
+	// command's start) share one. Meaningful with Latency set, which keeps
+	// requests sent together in flight together.
+	RoundTrips int
 }
 
 // DefaultInitEnv is the /init environment of the default template: git
@@ -108,6 +146,51 @@ type Server struct {
 	pmu   sync.Mutex
 	procs map[string]map[uint32]*proc // sandbox id → pid → process envd started
 	cpu   map[string]*cpuBook         // sandbox id → CPU measured (metrics.go)
+
+	cmu      sync.Mutex
+	counts   Counts
+	latency  time.Duration // Config.Latency, or as SetLatency changed it
+	inFlight int           // requests being served
+}
+
+// SetLatency changes the round trip spent on every later request.
+func (s *Server) SetLatency(d time.Duration) {
+	s.cmu.Lock()
+	s.latency = d
+	s.cmu.Unlock()
+}
+
+// Counts returns what the server has served so far.
+func (s *Server) Counts() Counts {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.counts
+}
+
+// ResetCounts sets every count back to zero.
+func (s *Server) ResetCounts() {
+	s.cmu.Lock()
+	s.counts = Counts{}
+	s.cmu.Unlock()
+}
+
+func (s *Server) count(fn func(*Counts)) {
+	s.cmu.Lock()
+	fn(&s.counts)
+	s.cmu.Unlock()
+}
+
+// wait spends d, or less when the request is abandoned.
+func wait(r *http.Request, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
 }
 
 // Start starts a server on a loopback port; Close stops it.
@@ -137,7 +220,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, root: root, sandboxes: map[string]*Sandbox{}, procs: map[string]map[uint32]*proc{}}
+	s := &Server{cfg: cfg, root: root, sandboxes: map[string]*Sandbox{}, procs: map[string]map[uint32]*proc{}, latency: cfg.Latency}
 	s.http = httptest.NewServer(s.routes())
 	return s, nil
 }
@@ -221,10 +304,21 @@ func (s *Server) routes() http.Handler {
 		s.records = append(s.records, Record{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 		s.reapExpired()
 		s.mu.Unlock()
+		s.cmu.Lock()
+		latency := s.latency
+		if s.inFlight == 0 {
+			s.counts.RoundTrips++
+		}
+		s.inFlight++
+		s.cmu.Unlock()
+		defer s.count(func(*Counts) { s.inFlight-- })
+		wait(r, latency)
 		if r.Header.Get("E2b-Sandbox-Id") != "" {
+			s.count(func(c *Counts) { c.EnvdRequests++ })
 			envd.ServeHTTP(w, r)
 			return
 		}
+		s.count(func(c *Counts) { c.APIRequests++ })
 		if r.Header.Get("X-API-Key") != s.cfg.APIKey {
 			apiError(w, http.StatusUnauthorized, "Invalid API key")
 			return
@@ -281,6 +375,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "Timeout must be greater than 0")
 		return
 	}
+	wait(r, s.cfg.CreateDelay)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.sandboxes) >= s.cfg.MaxConcurrent {

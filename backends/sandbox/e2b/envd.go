@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"sort"
@@ -514,6 +517,54 @@ func (e *Envd) Upload(ctx context.Context, path string, data []byte) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := e.do(req, callWriteFile)
+	if err != nil {
+		return transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return envdHTTPError(resp)
+	}
+	return nil
+}
+
+// File is one file of an UploadFiles request.
+type File struct {
+	Path string // absolute, in the sandbox
+	Data []byte
+}
+
+// UploadFiles writes files in one request (a multipart form, each part
+// named by its path, as E2B's SDKs send it). envd writes the parts in
+// order, each whole and closed before it reads the next
+// (packages/envd/internal/api/upload.go, handleMultipartUpload), so a file
+// that appears after the others says they are complete. Like Upload, the
+// files are created 0644 and their bytes are not in envd's request log.
+func (e *Envd) UploadFiles(ctx context.Context, files []File) error {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for _, f := range files {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", mime.FormatMediaType("form-data", map[string]string{"name": "file", "filename": f.Path}))
+		h.Set("Content-Type", "application/octet-stream")
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			return backends.Errorf(backends.Internal, "e2b: %w", err)
+		}
+		_, _ = w.Write(f.Data)
+	}
+	if err := mw.Close(); err != nil {
+		return backends.Errorf(backends.Internal, "e2b: %w", err)
+	}
+	var q url.Values
+	if e.User != "" {
+		q = url.Values{"username": {e.User}}
+	}
+	req, err := e.newRequest(ctx, http.MethodPost, "/files", q, &body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
 	resp, err := e.do(req, callWriteFile)
 	if err != nil {
 		return transportError(ctx, err)

@@ -1,6 +1,7 @@
 package e2b
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -92,6 +93,13 @@ type Provider struct {
 
 	lifetime, cost prometheus.Counter
 	requests       *requestMetrics // envd's requests (nil: not measured)
+
+	// secrets holds, per sandbox, the secret files written (WriteSecret):
+	// their bytes until a command that names them carries them, then
+	// nothing, until RemoveAll of their path forgets them.
+	secrets map[string]map[string][]byte
+	// cleanups are the removals running after their call returned.
+	cleanups sync.WaitGroup
 }
 
 type known struct {
@@ -136,6 +144,7 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &Provider{cfg: cfg, domain: domainOf(cfg.EnvdURL), known: map[string]known{}, pending: map[string][]*stillRunning{},
+		secrets: map[string]map[string][]byte{},
 		lifetime: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_e2b_sandbox_seconds_total",
 			Help: "Lifetime of the E2B sandboxes gitgate destroyed, in seconds (what E2B bills)."}),
 		cost: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_e2b_cost_usd_total",
@@ -394,10 +403,23 @@ func (p *Provider) lookup(ctx context.Context, id string) (known, error) {
 
 // Exec runs a program in the sandbox, with exactly req.Env as its
 // environment, in a process group of its own that dies at req.Timeout (see
-// Envd.Run). Standard input, when given, is uploaded as a file, made
-// private (uploads are created 0644) and redirected by a fixed wrapper, so
-// that it never travels in envd's logged requests either.
+// Envd.Run), in one round trip to envd: the files the command needs are
+// sent beside its start request (see run).
 func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	return p.run(ctx, id, req, nil)
+}
+
+// run is Exec with extra files uploaded for the command. The files a
+// command needs — its standard input, the secret files it names
+// (WriteSecret), extra — go in one upload sent at the same time as the
+// command's start request, not before it: the command starts under a
+// fixed wrapper (deliverScript) that waits for the upload's last file, a
+// marker, then makes the secrets and the standard input private (uploads
+// are created 0644, in the 0700 tmp directory), opens the standard input
+// and unlinks it, runs the program and removes the secrets when it ends.
+// So a command costs one round trip whatever it needs, and neither its
+// standard input nor a secret travels in envd's logged requests.
+func (p *Provider) run(ctx context.Context, id string, req sandbox.ExecRequest, extra []File) (sandbox.ExecResult, error) {
 	k, err := p.lookup(ctx, id)
 	if err != nil {
 		return sandbox.ExecResult{}, err
@@ -418,20 +440,30 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 		return sandbox.ExecResult{}, backends.Errorf(backends.Internal, "e2b: refusing to pass the git token in a command; it must be written as a file (WriteSecret)")
 	}
 	cmd, args := req.Path, req.Args
+	secrets := p.takeSecrets(id, req)
+	files := append(slices.Clone(extra), secrets...)
 	in := ""
 	if req.Stdin != nil {
 		in = p.cfg.Root + "/tmp/stdin-" + randomName()
-		if err := e.Upload(ctx, in, req.Stdin); err != nil {
-			p.discard(ctx, k, in)
-			return sandbox.ExecResult{}, p.check(id, err)
+		files = append(files, File{Path: in, Data: req.Stdin})
+	}
+	var uploaded []string // what may be left in the sandbox if the call fails
+	if len(files) > 0 {
+		for _, f := range files {
+			uploaded = append(uploaded, f.Path)
 		}
-		// Make the file private, open it as standard input, unlink it,
-		// then become the program.
-		script := stdinScript
+		marker := p.cfg.Root + "/tmp/.ready-" + randomName()
+		files = append(files, File{Path: marker}) // written last: the others are whole
+		uploaded = append(uploaded, marker)
+		var names []string
+		for _, sf := range secrets {
+			names = append(names, sf.Path)
+		}
+		script := deliverScript
 		if _, ok := env["PWD"]; !ok {
 			script = "unset PWD; " + script // the shell exports one of its own
 		}
-		cmd, args = "/bin/sh", append([]string{"-c", script, "sh", in, req.Path}, req.Args...)
+		cmd, args = "/bin/sh", append([]string{"-c", script, "sh", marker, strings.Join(names, "\n"), in, req.Path}, req.Args...)
 	}
 	if req.MaxFileBytes > 0 {
 		cmd, args = prlimitPath, append([]string{"--fsize=" + strconv.FormatInt(req.MaxFileBytes, 10), "--", cmd}, args...)
@@ -443,34 +475,165 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 	if dir == "" {
 		dir = p.cfg.Root
 	}
-	res, err := e.Run(ctx, ExecRequest{Cmd: cmd, Args: args, Env: env, Cwd: dir, Timeout: req.Timeout,
-		MaxOutput: req.MaxOutput, SkipStdout: req.SkipStdout, OnStderr: req.OnStderr})
+	er := ExecRequest{Cmd: cmd, Args: args, Env: env, Cwd: dir, Timeout: req.Timeout,
+		MaxOutput: req.MaxOutput, SkipStdout: req.SkipStdout, OnStderr: req.OnStderr}
+	var res ExecResult
+	if len(files) == 0 {
+		res, err = e.Run(ctx, er)
+	} else {
+		res, err = p.runWithFiles(ctx, e, er, files)
+	}
 	if err != nil {
-		if in != "" {
-			p.discard(ctx, k, in) // the wrapper may not have run
+		if len(uploaded) > 0 {
+			p.cleanup(ctx, k, uploaded) // the wrapper may not have run, or not to its end
 		}
 		return sandbox.ExecResult{}, p.check(id, err)
+	}
+	if len(secrets) > 0 && (res.ExitCode < 0 || res.ExitCode == 137 || res.StderrTruncated || bytes.Contains(res.Stderr, []byte(secretLeft))) {
+		// Killed before the wrapper could remove them, or it said it
+		// could not.
+		res.Stderr = bytes.ReplaceAll(res.Stderr, []byte(secretLeft+"\n"), nil)
+		p.cleanup(ctx, k, uploaded)
 	}
 	return sandbox.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode,
 		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated, StdoutTotalBytes: res.StdoutTotalBytes}, nil
 }
 
-// stdinScript: $1 the uploaded standard input, then the program and its
-// arguments. Only absolute paths: the environment is the program's.
-const stdinScript = `f=$1; shift; /bin/chmod 600 -- "$f" || exit 126; exec <"$f"; /bin/rm -f -- "$f"; exec "$@"`
-
-// discard removes an uploaded file gitgate no longer needs, best effort,
-// whatever the state of the call (also beside a command that may still
-// run: the file is gitgate's own, in its private tmp directory).
-func (p *Provider) discard(ctx context.Context, k known, file string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+// runWithFiles starts the command and uploads its files at the same time;
+// when the upload fails, the command (waiting for it) is stopped and the
+// upload's error returned.
+func (p *Provider) runWithFiles(ctx context.Context, e *Envd, er ExecRequest, files []File) (ExecResult, error) {
+	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	res, err := p.envd(k).Run(ctx, ExecRequest{Cmd: "/bin/rm", Args: []string{"-f", "--", file}, Cwd: "/", Timeout: 30 * time.Second})
-	if err == nil && res.ExitCode != 0 {
-		err = fmt.Errorf("rm: %s", strings.TrimSpace(string(res.Stderr)))
+	var res ExecResult
+	var runErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, runErr = e.Run(runCtx, er)
+	}()
+	upErr := e.UploadFiles(ctx, files)
+	if upErr != nil {
+		cancel()
 	}
-	if err != nil {
-		p.cfg.Logger.Warn("e2b: removing an upload from the sandbox failed", "sandbox", k.info.ID, "file", path.Base(file), "err", err)
+	<-done
+	if upErr != nil {
+		var sr *stillRunning
+		if errors.As(runErr, &sr) {
+			return ExecResult{}, fmt.Errorf("%w (and %w)", upErr, runErr)
+		}
+		return ExecResult{}, upErr
+	}
+	return res, runErr
+}
+
+// deliverScript: $1 the marker, the upload's last file; $2 the secret
+// files, one a line; $3 the standard input file or ""; then the program
+// and its arguments. Only absolute paths: the environment is the
+// program's. The secrets are removed whenever the shell exits (also at
+// SIGTERM, which the command's deadline sends to its group); when that
+// fails it says so on stderr (secretLeft), and gitgate removes them.
+const deliverScript = `set -f; m=$1 s=$2 i=$3; shift 3
+unsecret() { IFS='
+'; for f in $s; do /bin/rm -f -- "$f" || echo "` + secretLeft + `" >&2; done; }
+trap unsecret EXIT
+trap 'exit 143' TERM INT HUP
+IFS='
+'
+n=0
+while [ ! -e "$m" ]; do
+n=$((n+1)); [ $n -le 12000 ] || { echo "gitgate: the files sent with the command did not arrive" >&2; exit 125; }
+/bin/sleep 0.005
+done
+/bin/rm -f -- "$m"
+for f in $s; do /bin/chmod 600 -- "$f" || exit 126; done
+unset IFS
+if [ -n "$i" ]; then /bin/chmod 600 -- "$i" || exit 126; exec <"$i"; /bin/rm -f -- "$i"; fi
+[ -n "$s" ] || exec "$@"
+"$@"`
+
+// secretLeft is what deliverScript says when it could not remove a secret.
+const secretLeft = "gitgate: a secret file could not be removed"
+
+// takeSecrets returns the secrets written for sandbox id that req names
+// (in an argument or an environment value), and marks them delivered.
+func (p *Provider) takeSecrets(id string, req sandbox.ExecRequest) []File {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []File
+	for file, data := range p.secrets[id] {
+		if data == nil || !names(req, file) {
+			continue
+		}
+		out = append(out, File{Path: file, Data: data})
+		p.secrets[id][file] = nil
+	}
+	slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// names reports whether req mentions file.
+func names(req sandbox.ExecRequest, file string) bool {
+	for _, a := range append(slices.Clone(req.Args), req.Env...) {
+		if strings.Contains(a, file) {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanup removes files gitgate left in sandbox k (uploads of a call that
+// failed, a secret its wrapper could not remove) after the call returns,
+// off the caller's time: tried three times, a failure logged as an error
+// (also for a secret: the paths logged are random names, never contents).
+// A sandbox that is gone took its files with it. Wait waits for the
+// cleanups running.
+func (p *Provider) cleanup(ctx context.Context, k known, files []string) {
+	p.cleanups.Add(1)
+	go func() {
+		defer p.cleanups.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		var err error
+		for attempt := range 3 {
+			if attempt > 0 {
+				select {
+				case <-time.After(time.Duration(attempt) * time.Second):
+				case <-ctx.Done():
+				}
+			}
+			var res ExecResult
+			res, err = p.envd(k).Run(ctx, ExecRequest{Cmd: "/bin/rm", Args: append([]string{"-f", "--"}, files...), Cwd: "/", Timeout: 30 * time.Second})
+			if err == nil && res.ExitCode != 0 {
+				err = fmt.Errorf("rm: %s", strings.TrimSpace(string(res.Stderr)))
+			}
+			if err == nil || errors.Is(err, ErrSandboxGone) || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil && !errors.Is(err, ErrSandboxGone) {
+			base := make([]string, len(files))
+			for i, f := range files {
+				base[i] = path.Base(f)
+			}
+			p.cfg.Logger.Error("e2b: removing files from the sandbox failed; they remain until it ends", "sandbox", k.info.ID, "files", base, "err", err)
+		}
+	}()
+}
+
+// Wait waits for the removals still running after their calls returned
+// (see cleanup), or for ctx to end.
+func (p *Provider) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		p.cleanups.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -491,12 +654,14 @@ func randomName() string {
 	return hex.EncodeToString(b[:])
 }
 
-// WriteSecret uploads data to path (under the 0700 tmp directory): the
-// upload's body is not in envd's request log, unlike arguments,
-// environment variables and standard input.
-//
-// envd creates uploads 0644 (and chowns them to the user): the file is
-// made 0600 before WriteSecret returns, and removed if that fails.
+// WriteSecret writes data to file (under the 0700 tmp directory) for the
+// next command that names file: it travels with that command, in the
+// upload beside its start request (see run), whose body is not in envd's
+// request log, unlike arguments, environment variables and standard
+// input. The file exists in the sandbox only while that command runs: it
+// is made 0600 before the program starts (envd creates uploads 0644) and
+// removed when it ends. RemoveAll of file then does nothing more (and
+// forgets a secret no command named).
 func (p *Provider) WriteSecret(ctx context.Context, id, file string, data []byte) error {
 	k, err := p.lookup(ctx, id)
 	if err != nil {
@@ -505,18 +670,15 @@ func (p *Provider) WriteSecret(ctx context.Context, id, file string, data []byte
 	if err := p.ready(ctx, k); err != nil {
 		return err
 	}
-	if err := p.envd(k).Upload(ctx, file, data); err != nil {
-		p.discard(ctx, k, file)
-		return p.check(id, err)
+	if !strings.HasPrefix(path.Clean(file), p.cfg.Root+"/tmp/") {
+		return backends.Errorf(backends.Internal, "e2b: a secret file must be under %s/tmp", p.cfg.Root)
 	}
-	res, err := p.Exec(ctx, id, sandbox.ExecRequest{Path: "/bin/chmod", Args: []string{"600", "--", file}, Timeout: time.Minute})
-	if err == nil && res.ExitCode != 0 {
-		err = backends.Errorf(backends.Internal, "e2b: making the credential file private failed: %s", strings.TrimSpace(string(res.Stderr)))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.secrets[id] == nil {
+		p.secrets[id] = map[string][]byte{}
 	}
-	if err != nil {
-		p.discard(ctx, k, file)
-		return err
-	}
+	p.secrets[id][path.Clean(file)] = slices.Clone(data)
 	return nil
 }
 
@@ -534,6 +696,7 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 	k, ok := p.known[id]
 	delete(p.known, id)
 	delete(p.pending, id) // its commands end with it
+	delete(p.secrets, id) // and its files
 	p.mu.Unlock()
 	if err := p.cfg.API.Kill(ctx, id); err != nil {
 		return err
@@ -574,8 +737,12 @@ tail -c +$(($3 + 1)) -- "$t" | head -c "$4"
 `
 
 func (p *Provider) script(ctx context.Context, id, script string, maxOut int, args ...string) (sandbox.ExecResult, error) {
-	return p.Exec(ctx, id, sandbox.ExecRequest{Path: "/bin/sh", Args: append([]string{"-c", script, "sh"}, args...),
-		Env: []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}, Timeout: time.Minute, MaxOutput: maxOut})
+	return p.Exec(ctx, id, scriptRequest(script, maxOut, args...))
+}
+
+func scriptRequest(script string, maxOut int, args ...string) sandbox.ExecRequest {
+	return sandbox.ExecRequest{Path: "/bin/sh", Args: append([]string{"-c", script, "sh"}, args...),
+		Env: []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}, Timeout: time.Minute, MaxOutput: maxOut}
 }
 
 func fileOpError(res sandbox.ExecResult, rel string) error {
@@ -628,23 +795,13 @@ mkdir -p -- "$(dirname -- "$t")" && mv -f -T -- "$3" "$t" || { rm -f -- "$3"; ex
 echo $created
 `
 
-// WriteFile atomically replaces (or creates) root/rel.
+// WriteFile atomically replaces (or creates) root/rel: the data is
+// uploaded beside the start of the script that moves it into place, in one
+// round trip (see run).
 func (p *Provider) WriteFile(ctx context.Context, id, root, rel string, data []byte) (bool, error) {
-	k, err := p.lookup(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	if err := p.ready(ctx, k); err != nil {
-		return false, err
-	}
 	tmp := p.cfg.Root + "/tmp/upload-" + randomName()
-	if err := p.envd(k).Upload(ctx, tmp, data); err != nil {
-		p.discard(ctx, k, tmp) // a cut upload may have left part of it
-		return false, p.check(id, err)
-	}
-	res, err := p.script(ctx, id, writeScript, 64, root, rel, tmp)
+	res, err := p.run(ctx, id, scriptRequest(writeScript, 64, root, rel, tmp), []File{{Path: tmp, Data: data}})
 	if err != nil {
-		p.discard(ctx, k, tmp) // the script may not have run
 		return false, err
 	}
 	if res.ExitCode != 0 {
@@ -739,6 +896,18 @@ func (p *Provider) RemoveAll(ctx context.Context, id, target string) error {
 	clean := path.Clean(target)
 	if !strings.HasPrefix(clean, p.cfg.Root+"/") {
 		return backends.Errorf(backends.Internal, "path %s is outside sandbox %s", target, id)
+	}
+	p.mu.Lock()
+	_, secret := p.secrets[id][clean]
+	delete(p.secrets[id], clean)
+	if len(p.secrets[id]) == 0 {
+		delete(p.secrets, id)
+	}
+	p.mu.Unlock()
+	if secret {
+		// Never sent, or removed by its command's wrapper (else being
+		// removed by cleanup): nothing of it is in the sandbox.
+		return nil
 	}
 	res, err := p.Exec(ctx, id, sandbox.ExecRequest{Path: "/bin/rm", Args: []string{"-rf", "--", clean}, Timeout: time.Minute})
 	if err != nil {

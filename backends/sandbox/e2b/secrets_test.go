@@ -3,7 +3,10 @@ package e2b_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
+	"mime"
+	"mime/multipart"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,13 +43,12 @@ func TestTokenNeverInCommands(t *testing.T) {
 	uploads := 0
 	for _, r := range s.Records() {
 		visible := r.Method + " " + r.Path + "?" + r.Query + "\n" + fmt.Sprint(r.Header)
-		credentialUpload := r.Method == "POST" && r.Path == "/files" && strings.Contains(r.Query, ".credential-")
 		for _, secret := range secrets {
 			if strings.Contains(visible, secret) {
 				t.Fatalf("a token in a request line or header: %s", visible)
 			}
 			if bytes.Contains(r.Body, []byte(secret)) {
-				if !credentialUpload {
+				if !credentialUpload(t, r, secret) {
 					t.Fatalf("a token in the body of %s %s?%s: %q", r.Method, r.Path, r.Query, r.Body)
 				}
 				uploads++
@@ -62,4 +64,42 @@ func TestTokenNeverInCommands(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// credentialUpload reports whether r is an upload whose files holding
+// secret are all credential files (a raw upload to one, or multipart parts
+// named by their path).
+func credentialUpload(t *testing.T, r e2bfake.Record, secret string) bool {
+	t.Helper()
+	if r.Method != "POST" || r.Path != "/files" {
+		return false
+	}
+	media, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return false
+	}
+	if media == "application/octet-stream" {
+		return strings.Contains(r.Query, ".credential-")
+	}
+	if !strings.HasPrefix(media, "multipart/") {
+		return false
+	}
+	mr := multipart.NewReader(bytes.NewReader(r.Body), params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			t.Fatalf("a malformed multipart upload: %v", err)
+		}
+		data, _ := io.ReadAll(part)
+		_, dp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+		if bytes.Contains(data, []byte(secret)) && !strings.Contains(dp["filename"], "/tmp/.credential-") {
+			return false
+		}
+		if strings.Contains(part.Header.Get("Content-Disposition"), secret) {
+			return false
+		}
+	}
 }

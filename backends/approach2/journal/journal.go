@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gitgate/gitgate/backends"
@@ -57,6 +58,9 @@ type Options struct {
 	// default). A DSN that does not parse keeps the credentials of Open's
 	// (logged once, never the DSN). See internal/pgdsn.
 	DSN func() string
+	// Tracer, if set, hears of every statement and batch the journal sends
+	// (pgx.QueryTracer, and pgx.BatchTracer when it implements it).
+	Tracer pgx.QueryTracer
 }
 
 func (o Options) withDefaults() Options {
@@ -99,6 +103,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Journal, error) {
 	conn.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
 	if conn.ConnectTimeout == 0 {
 		conn.ConnectTimeout = opts.ConnectTimeout
+	}
+	if opts.Tracer != nil {
+		conn.Tracer = opts.Tracer
 	}
 	pgdsn.Apply(cfg, pgdsn.Follow("journal", opts.DSN, opts.Logger))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -30,8 +30,11 @@ return n
 // idle TTL (ARGV[1], ms), or the retention (ARGV[2]) for one with unsaved
 // or shelved work (Store.ttlFor), decided in the same atomic step so that
 // a concurrent Put of such a binding is never cut back to the TTL. The project's set (KEYS[2]) is extended to
-// at least that expiry, never shortened. It returns the binding's JSON or
-// nil.
+// at least that expiry, never shortened. When KEYS[3] is given, it is the
+// set of the sandbox ARGV[3] that the caller expects the binding to name
+// (the one it named last time): if it does, that set's expiry is reset to
+// the idle TTL too, as Get must, in the same round trip. It returns the
+// binding's JSON or nil.
 var getScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
@@ -45,6 +48,9 @@ end
 redis.call('PEXPIRE', KEYS[1], ttl)
 local cur = redis.call('PTTL', KEYS[2])
 if cur ~= -2 and cur < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+if KEYS[3] and ok and type(r) == 'table' and r.sandbox_id == ARGV[3] then
+  redis.call('PEXPIRE', KEYS[3], ARGV[1])
+end
 return v
 `)
 
@@ -67,9 +73,19 @@ return 1
 
 // Get returns the binding of key and resets its expiry (a read is a use;
 // List derives the last use from that expiry).
+//
+// The sandbox's set is reset in the same round trip when the binding
+// names the sandbox it named when this Store last read or wrote it (the
+// usual case); otherwise in a second one.
 func (s *Store) Get(ctx context.Context, key sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
-	keys := []string{s.bindingKey(key.String()), s.projectKey(key.Project)}
-	data, err := getScript.Run(ctx, s.client, keys, s.ttl.Milliseconds(), s.retention.Milliseconds()).Text()
+	member := key.String()
+	keys := []string{s.bindingKey(member), s.projectKey(key.Project)}
+	args := []any{s.ttl.Milliseconds(), s.retention.Milliseconds()}
+	hint, hinted := s.lastSandbox.Load(member)
+	if hinted {
+		keys, args = append(keys, s.sandboxKey(hint.(string))), append(args, hint)
+	}
+	data, err := getScript.Run(ctx, s.client, keys, args...).Text()
 	if errors.Is(err, redis.Nil) {
 		return sandbox.Binding{}, false, nil
 	}
@@ -80,12 +96,28 @@ func (s *Store) Get(ctx context.Context, key sandbox.WorkspaceKey) (sandbox.Bind
 	if err != nil || b.Key != key { // b.Key differs only when two keys share a String()
 		return sandbox.Binding{}, false, err
 	}
-	if b.SandboxID != "" {
+	s.noteSandbox(member, b.SandboxID)
+	if b.SandboxID != "" && (!hinted || hint.(string) != b.SandboxID) {
 		if err := s.client.PExpire(ctx, s.sandboxKey(b.SandboxID), s.ttl).Err(); err != nil {
 			return sandbox.Binding{}, false, unavailable(err)
 		}
 	}
 	return b, true, nil
+}
+
+// noteSandbox remembers the sandbox the binding of member names, for the
+// next Get's hint; an empty id forgets it. The memory is bounded: when it
+// holds maxHints members it is cleared (a Get without a hint costs one
+// more round trip, nothing else).
+func (s *Store) noteSandbox(member, id string) {
+	if id == "" {
+		s.lastSandbox.Delete(member)
+		return
+	}
+	if _, ok := s.lastSandbox.Swap(member, id); !ok && s.hints.Add(1) > maxHints {
+		s.lastSandbox.Clear()
+		s.hints.Store(0)
+	}
 }
 
 // Put stores b, replacing the binding of its key, and resets the expiry of
@@ -102,12 +134,16 @@ func (s *Store) Put(ctx context.Context, b sandbox.Binding) error {
 		keys = append(keys, s.sandboxKey(b.SandboxID))
 	}
 	err = putScript.Run(ctx, s.client, keys, data, s.ttlFor(b).Milliseconds(), member, s.ttl.Milliseconds()).Err()
+	if err == nil {
+		s.noteSandbox(member, b.SandboxID)
+	}
 	return unavailable(err)
 }
 
 // Delete removes the binding of key; deleting a missing binding is a no-op.
 func (s *Store) Delete(ctx context.Context, key sandbox.WorkspaceKey) error {
 	member := key.String()
+	s.lastSandbox.Delete(member)
 	old, found, err := s.read(ctx, member)
 	if err != nil || found && old.Key != key { // another key with the same String(): not ours
 		return err

@@ -40,6 +40,8 @@ package redisbind
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,7 +78,15 @@ type Store struct {
 	prefix    string
 	ttl       time.Duration
 	retention time.Duration
+	// lastSandbox maps a binding's member to the sandbox it named when
+	// last read or written here: Get's hint (see getScript). hints counts
+	// its entries, roughly, to bound it (noteSandbox).
+	lastSandbox sync.Map
+	hints       atomic.Int64
 }
+
+// maxHints bounds Store.lastSandbox.
+const maxHints = 100_000
 
 var _ sandbox.BindingStore = (*Store)(nil)
 var _ sandbox.UsageTracker = (*Store)(nil)

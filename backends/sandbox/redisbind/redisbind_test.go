@@ -306,3 +306,38 @@ func TestDeleteSandboxKeepsRepointedBindings(t *testing.T) {
 		}
 	}
 }
+
+// TestGetResetsTheSandboxSetWhateverItsHint: Get resets the expiry of the
+// set of the sandbox its binding names, in the same round trip when the
+// Store expects that sandbox (it named it last time here), and in a second
+// one when another process moved the binding to another sandbox meanwhile.
+func TestGetResetsTheSandboxSetWhateverItsHint(t *testing.T) {
+	t.Parallel() // its own key prefix; it mostly waits for TTLs to run down
+	c := backendtest.Redis(t)
+	prefix := backendtest.RedisPrefix(t, c)
+	const ttl = 3 * time.Second
+	here, there := New(c, Options{Prefix: prefix, TTL: ttl}), New(c, Options{Prefix: prefix, TTL: ttl})
+	ctx := t.Context()
+	b := binding(key("p", "", "w"), "s1")
+	if err := here.Put(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	getResets := func(set string) {
+		t.Helper()
+		testkit.Eventually(t, set+"'s TTL runs down", func() bool { return c.PTTL(ctx, set).Val() < ttl*2/3 })
+		got, ok, err := here.Get(ctx, b.Key)
+		if !ok || err != nil {
+			t.Fatalf("Get = %v, %v", ok, err)
+		}
+		if left := c.PTTL(ctx, prefix+"sandbox:"+got.SandboxID).Val(); left < ttl*2/3 {
+			t.Fatalf("after Get the set of sandbox %s has %v to live, want its TTL (%v) restarted", got.SandboxID, left, ttl)
+		}
+	}
+	getResets(prefix + "sandbox:s1") // the hinted sandbox
+	moved := binding(b.Key, "s2")
+	if err := there.Put(ctx, moved); err != nil { // another process moves it
+		t.Fatal(err)
+	}
+	getResets(prefix + "sandbox:s2") // the hint (s1) is stale
+	getResets(prefix + "sandbox:s2") // and now hinted again
+}

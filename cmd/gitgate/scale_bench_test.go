@@ -107,6 +107,7 @@ func category(errText string) string {
 // agentFleet is n MCP sessions (minimal clients), agent i working in
 // workspace "agent-i", each cloned once.
 type agentFleet struct {
+	url     string
 	clients []*loadClient
 }
 
@@ -114,7 +115,7 @@ type agentFleet struct {
 // agent's workspace from repoURL, at most 8 clones at once.
 func newAgentFleet(t testing.TB, mcpURL, repoURL string, n int) *agentFleet {
 	t.Helper()
-	f := &agentFleet{clients: make([]*loadClient, n)}
+	f := &agentFleet{url: mcpURL, clients: make([]*loadClient, n)}
 	for i := range f.clients {
 		f.clients[i] = newLoadClient(t, mcpURL, agentToken)
 	}
@@ -154,10 +155,11 @@ func newAgentFleet(t testing.TB, mcpURL, repoURL string, n int) *agentFleet {
 // after refusalBackoff; other failures are counted by category.
 func (f *agentFleet) work(t testing.TB, n, loops int) agentLoad {
 	t.Helper()
-	for _, c := range f.clients[:n] {
-		if err := c.redial(t); err != nil {
-			t.Fatal(err)
-		}
+	// New sessions on new connections: the gateway ends sessions idle for
+	// 15 minutes and closes idle connections, and an agent can wait that
+	// long between the curve's points. Their clients are fresh too.
+	for i := range f.clients[:n] {
+		f.clients[i] = newLoadClient(t, f.url, agentToken)
 	}
 	per := make([]agentLoad, n)
 	start := time.Now()
@@ -317,6 +319,15 @@ func BenchmarkScaleCurve(b *testing.B) {
 				b.ReportMetric(l.p95ms(), prefix+"p95-ms")
 				b.ReportMetric(float64(l.refused), prefix+"refused")
 				b.ReportMetric((busy1-busy0)/(total1-total0), prefix+"cpu-busy")
+				failed := 0
+				for _, v := range l.failed {
+					failed += v
+				}
+				b.ReportMetric(float64(failed), prefix+"failed")
+				// Each point also goes to standard error as it ends: a
+				// pass takes many minutes on a loaded machine.
+				fmt.Fprintf(os.Stderr, "scale pass %d: %s %d agents: %.1f ops/s, P95 %.1f ms, refused %d, failed %v\n",
+					pass, be.name, n, l.opsPerSec(), l.p95ms(), l.refused, l.failed)
 				b.Logf("pass %d: %s %3d agents: %5d calls in %6.2fs: %6.1f ops/s, P95 %7.1f ms, median %6.1f ms, refused %d, failed %v; machine CPU busy %.0f%%, cores used by %v: %v",
 					pass, be.name, n, len(l.served), l.elapsed.Seconds(), l.opsPerSec(), l.p95ms(),
 					float64(testkit.Median(l.served))/float64(time.Millisecond), l.refused, l.failed,

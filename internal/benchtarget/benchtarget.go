@@ -40,12 +40,19 @@ type Result struct {
 	Metrics   map[string]float64
 }
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+var (
+	benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+	// A log line written while a benchmark ran can split its result line:
+	// the name ends one line, the figures start a later one.
+	benchName    = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s`)
+	benchFigures = regexp.MustCompile(`^\s*\d+\s+(\S+ ns/op.*)$`)
+)
 
 // Parse reads `go test -bench` output and returns its result lines in
 // order, copying everything it reads to raw (if not nil).
 func Parse(r io.Reader, raw io.Writer) ([]Result, error) {
 	var out []Result
+	pending := "" // a benchmark whose figures are still to come
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
 	for sc.Scan() {
@@ -55,12 +62,20 @@ func Parse(r io.Reader, raw io.Writer) ([]Result, error) {
 				return nil, err
 			}
 		}
-		m := benchLine.FindStringSubmatch(line)
-		if m == nil {
+		var name, figures string
+		if m := benchLine.FindStringSubmatch(line); m != nil {
+			name, figures = m[1], m[2]
+		} else if m := benchFigures.FindStringSubmatch(line); m != nil && pending != "" {
+			name, figures = pending, m[1]
+		} else {
+			if m := benchName.FindStringSubmatch(line); m != nil {
+				pending = m[1]
+			}
 			continue
 		}
-		res := Result{Benchmark: m[1], Metrics: map[string]float64{}}
-		f := strings.Fields(m[2])
+		pending = ""
+		res := Result{Benchmark: name, Metrics: map[string]float64{}}
+		f := strings.Fields(figures)
 		for i := 0; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {

@@ -105,8 +105,17 @@ bench: bench-gateway bench-approach2 bench-e2b bench-memory bench-scale ## Every
 bench-gateway: ## Status through the gateway against direct git: added median latency and 16-agent throughput
 	set -o pipefail; $(GO) test -run '^$$' -bench 'BenchmarkStatus(Latency|Throughput16)$$' -benchtime 4000x -benchmem ./cmd/gitgate 2>&1 | $(BENCHCHECK)
 
-bench-approach2: services ## Approach 2 (full service: journal, Redis, gRPC) against Approach 1 in process: status, write_file and commit throughput at 32 agents
-	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkThroughput32$$' -benchtime 3200x ./backends/approach2/ 2>&1 | $(BENCHCHECK)
+bench-approach2: services ## Approach 2 (the service) against Approach 1 (beside it, and standalone): status, write_file, commit throughput at 32 agents; CALLS=1600
+	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkThroughput32$$' -benchtime $(or $(CALLS),1600)x ./backends/approach2/ 2>&1 | $(BENCHCHECK)
+
+bench-e2b: ## Both backends on the E2B stand-in (30 ms round trip, 150 ms sandbox start): round trips per operation, first clone cold / warm
+	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkE2B(RoundTrips|FirstOperation)$$' -benchtime 1x -timeout 30m ./backends/sandbox/e2b/ 2>&1 | $(BENCHCHECK)
+
+bench-memory: build services ## Resident memory of bin/gitgate as its own processes: gateway and Approach 2 service, idle and with 100 agents
+	set -o pipefail; GITGATE_TEST_BINARY=$(CURDIR)/bin/gitgate $(GO) test -run '^$$' -bench '^BenchmarkMemory$$' -benchtime 1x -timeout 30m ./cmd/gitgate 2>&1 | $(BENCHCHECK)
+
+bench-scale: build services ## Throughput and P95 at 1, 10, 50, 100 and 200 agents through the gateway, Approach 1 and Approach 2
+	set -o pipefail; GITGATE_TEST_BINARY=$(CURDIR)/bin/gitgate $(GO) test -run '^$$' -bench '^BenchmarkScaleCurve$$' -benchtime 1x -timeout 40m ./cmd/gitgate 2>&1 | $(BENCHCHECK)
 
 bench-fork: ## Fork against a fresh clone (5,000 files, with and without 300 commits of history): time, disk added, object bytes; ROUNDS=3
 	$(GO) test -run '^$$' -bench '^BenchmarkForkVsClone$$' -benchtime $(or $(ROUNDS),3)x -count 1 ./backends/approach1/

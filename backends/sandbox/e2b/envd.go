@@ -512,11 +512,16 @@ func (e *Envd) Upload(ctx context.Context, path string, data []byte) error {
 	if e.User != "" {
 		q.Set("username", e.User)
 	}
-	req, err := e.newRequest(ctx, http.MethodPost, "/files", q, bytes.NewReader(data))
+	return e.postFiles(ctx, q, bytes.NewReader(data), "application/octet-stream")
+}
+
+// postFiles sends body, of the given content type, to envd's /files.
+func (e *Envd) postFiles(ctx context.Context, q url.Values, body io.Reader, contentType string) error {
+	req, err := e.newRequest(ctx, http.MethodPost, "/files", q, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := e.do(req, callWriteFile)
 	if err != nil {
 		return transportError(ctx, err)
@@ -560,20 +565,7 @@ func (e *Envd) UploadFiles(ctx context.Context, files []File) error {
 	if e.User != "" {
 		q = url.Values{"username": {e.User}}
 	}
-	req, err := e.newRequest(ctx, http.MethodPost, "/files", q, &body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := e.do(req, callWriteFile)
-	if err != nil {
-		return transportError(ctx, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return envdHTTPError(resp)
-	}
-	return nil
+	return e.postFiles(ctx, q, &body, mw.FormDataContentType())
 }
 
 // Download reads up to limit bytes (all when limit <= 0) of path from

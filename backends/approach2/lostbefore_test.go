@@ -2,6 +2,7 @@ package approach2_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -242,5 +243,80 @@ func TestPushLostPartWayWithTheRemoteUnreadableIsSettledForTheRetry(t *testing.T
 	}
 	if e := r.recorded(t, req); e.State != journal.Succeeded {
 		t.Fatalf("journalled %s (%s: %s), want succeeded", e.State, e.ErrorCategory, e.ErrorMessage)
+	}
+}
+
+// lostLocker grants leases of its Locker that are lost from the start, as
+// a lease whose renewal failed right after its grant.
+type lostLocker struct{ lock.Locker }
+
+func (l lostLocker) Acquire(ctx context.Context, key string) (lock.Lease, error) {
+	lease, err := l.Locker.Acquire(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return lostLease{lease}, nil
+}
+
+type lostLease struct{ lock.Lease }
+
+func (lostLease) Lost() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// TestCommitWhoseLockWasLostBeforeItRanIsRunByTheRetry: a commit starts
+// with its full plan in one statement (no pending window), so when its
+// lease is lost before it runs its entry is marked pending again: it
+// answers unavailable, nothing done, retry the same call; nothing is
+// committed; crash recovery would see that it never ran; the retry with
+// the key runs it once, and a further retry replays that.
+func TestCommitWhoseLockWasLostBeforeItRanIsRunByTheRetry(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	memory := &lock.Memory{}
+	r := newRig(t, env, memory)
+	r.commitOn(t, r.once, "lost", "lost", "first")
+	backendtest.Do[*backends.WriteFileResult](t, r.once, env.Agent, &backends.WriteFileRequest{Scope: r.scope("lost", ""), Path: "again.txt", Content: "again"})
+	head := func() string {
+		lg := backendtest.Do[*backends.LogResult](t, r.once, env.Agent, &backends.LogRequest{Scope: r.scope("lost", ""), Limit: 1})
+		return lg.Commits[0].SHA
+	}
+	before := head()
+
+	req := &backends.CommitRequest{Scope: r.scope("lost", "k-commit-lost"), Message: "after a lost lease"}
+	req.Principal = env.Agent
+	healthy := r.once
+	r.reconfigure(t, func(c *approach2.OnceConfig) { c.Locker = lostLocker{memory} })
+	_, err := r.once.Execute(t.Context(), req)
+	if backends.CategoryOf(err) != backends.Unavailable || !errors.Is(err, backends.ErrNotStarted) ||
+		!strings.Contains(backends.MessageOf(err), "retry the same call (same idempotency key)") {
+		t.Fatalf("commit whose lease was lost before it ran answered %v, want unavailable, not started, retry the same call", err)
+	}
+	if got := head(); got != before {
+		t.Fatalf("HEAD moved from %s to %s: the commit ran without its lock", before, got)
+	}
+	es, err := r.j.Unsettled(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan struct {
+		Pending bool `json:"pending"`
+	}
+	var prepared []byte
+	for _, e := range es {
+		if e.IdempotencyKey == "k-commit-lost" {
+			prepared = e.Prepared
+		}
+	}
+	if err := json.Unmarshal(prepared, &plan); err != nil || !plan.Pending {
+		t.Fatalf("the entry's plan is %s (%v), want it marked pending again (it never ran)", prepared, err)
+	}
+
+	r.once = healthy
+	first := backendtest.Do[*backends.CommitResult](t, r.once, env.Agent, req)
+	again := backendtest.Do[*backends.CommitResult](t, r.once, env.Agent, req)
+	if first.SHA == "" || again.SHA != first.SHA || head() != first.SHA {
+		t.Fatalf("the retries committed %s and %s, HEAD %s: want one commit, replayed", first.SHA, again.SHA, head())
 	}
 }

@@ -37,11 +37,23 @@ func NewEngine(t testing.TB, env *Env, locker lock.Locker, bindings sandbox.Bind
 // directories, if any on this machine, the caller adds to SandboxRoots).
 func NewEngineOn(t testing.TB, env *Env, provider sandbox.Provider, locker lock.Locker, bindings sandbox.BindingStore) *approach1.Executor {
 	t.Helper()
-	if bindings == nil {
-		bindings = sandbox.NewMemoryBindings()
+	return NewEngineWith(t, env, sandbox.ManagerConfig{Provider: provider, Bindings: bindings}, locker)
+}
+
+// NewEngineWith is Approach 1's engine for env's projects on a sandbox
+// manager made from cfg (a Creator, such as a warm pool, included); its
+// Bindings default to an in-process store, its Logger to none. The manager
+// is closed when the test ends.
+func NewEngineWith(t testing.TB, env *Env, cfg sandbox.ManagerConfig, locker lock.Locker) *approach1.Executor {
+	t.Helper()
+	if cfg.Bindings == nil {
+		cfg.Bindings = sandbox.NewMemoryBindings()
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: provider, Bindings: bindings, Logger: quiet})
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
+	mgr, err := sandbox.NewManager(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +63,7 @@ func NewEngineOn(t testing.TB, env *Env, provider sandbox.Provider, locker lock.
 		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, ReadToken: p.ReadToken, Username: "x-access-token",
 			MaxRepoBytes: p.MaxRepoBytes, MaxSandboxBytes: p.MaxSandboxBytes}
 	}
-	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: locker, Projects: projects, Logger: quiet})
+	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: cfg.Bindings, Locker: locker, Projects: projects, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,13 @@ import (
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
-	"github.com/gitgate/gitgate/backends/approach1"
 	"github.com/gitgate/gitgate/backends/approach2"
-	"github.com/gitgate/gitgate/backends/gitcmd"
 	"github.com/gitgate/gitgate/backends/lock"
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
 	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/gitgate/gitgate/internal/e2bfake"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // The benchmarks here run both backends on the local E2B with the default
@@ -70,29 +69,9 @@ func newE2BWorld(b *testing.B, env *backendtest.Env, pooled bool) *e2bWorld {
 	var running sync.WaitGroup
 	running.Go(func() { pool.Run(ctx) })
 	b.Cleanup(func() { cancel(); running.Wait() })
-	bindings := sandbox.NewMemoryBindings()
-	mgr, err := sandbox.NewManager(sandbox.ManagerConfig{Provider: p, Creator: pool, Bindings: bindings, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { mgr.Close(context.WithoutCancel(context.Background())) })
-	projects := approach1.ProjectMap{}
-	for _, pr := range []backendtest.Project{env.Project, env.StrangerProject} {
-		projects[pr.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: pr.Schemes, Hosts: pr.Hosts}, Token: pr.Token, ReadToken: pr.ReadToken,
-			Username: "x-access-token", MaxRepoBytes: pr.MaxRepoBytes, MaxSandboxBytes: pr.MaxSandboxBytes}
-	}
-	engine, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: bindings, Locker: &lock.Memory{}, Projects: projects, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
+	engine := backendtest.NewEngineWith(b, env, sandbox.ManagerConfig{Provider: p, Creator: pool}, &lock.Memory{})
 	w.ex = backendtest.ServeApproach2(b, engine, approach2.ClientConfig{})
-	deadline := time.Now().Add(time.Minute)
-	for !pool.Ready() {
-		if time.Now().After(deadline) {
-			b.Fatal("the pool did not fill within a minute")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(b, "the warm pool fills", pool.Ready)
 	return w
 }
 

@@ -1,42 +1,27 @@
 package benchtarget
 
+import "strconv"
+
 // scaleTargets: throughput and P95 at 1, 10, 50, 100 and 200 agents for
 // both backends, through the gateway (cmd/gitgate BenchmarkScaleCurve):
 // a curve, reported without targets.
-var scaleTargets = []Target{
-	{"BenchmarkScaleCurve", "a1-1-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 1 agents"},
-	{"BenchmarkScaleCurve", "a1-1-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 1 agents"},
-	{"BenchmarkScaleCurve", "a1-1-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 1 agents"},
-	{"BenchmarkScaleCurve", "a2-1-ops/s", Info, 0, "Approach 2 (service) calls/s, 1 agents"},
-	{"BenchmarkScaleCurve", "a2-1-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 1 agents"},
-	{"BenchmarkScaleCurve", "a2-1-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 1 agents"},
-	{"BenchmarkScaleCurve", "a2/a1-1", Info, 0, "Approach 2 / Approach 1 throughput, 1 agents"},
-	{"BenchmarkScaleCurve", "a1-10-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 10 agents"},
-	{"BenchmarkScaleCurve", "a1-10-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 10 agents"},
-	{"BenchmarkScaleCurve", "a1-10-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 10 agents"},
-	{"BenchmarkScaleCurve", "a2-10-ops/s", Info, 0, "Approach 2 (service) calls/s, 10 agents"},
-	{"BenchmarkScaleCurve", "a2-10-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 10 agents"},
-	{"BenchmarkScaleCurve", "a2-10-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 10 agents"},
-	{"BenchmarkScaleCurve", "a2/a1-10", Info, 0, "Approach 2 / Approach 1 throughput, 10 agents"},
-	{"BenchmarkScaleCurve", "a1-50-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 50 agents"},
-	{"BenchmarkScaleCurve", "a1-50-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 50 agents"},
-	{"BenchmarkScaleCurve", "a1-50-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 50 agents"},
-	{"BenchmarkScaleCurve", "a2-50-ops/s", Info, 0, "Approach 2 (service) calls/s, 50 agents"},
-	{"BenchmarkScaleCurve", "a2-50-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 50 agents"},
-	{"BenchmarkScaleCurve", "a2-50-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 50 agents"},
-	{"BenchmarkScaleCurve", "a2/a1-50", Info, 0, "Approach 2 / Approach 1 throughput, 50 agents"},
-	{"BenchmarkScaleCurve", "a1-100-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 100 agents"},
-	{"BenchmarkScaleCurve", "a1-100-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 100 agents"},
-	{"BenchmarkScaleCurve", "a1-100-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 100 agents"},
-	{"BenchmarkScaleCurve", "a2-100-ops/s", Info, 0, "Approach 2 (service) calls/s, 100 agents"},
-	{"BenchmarkScaleCurve", "a2-100-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 100 agents"},
-	{"BenchmarkScaleCurve", "a2-100-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 100 agents"},
-	{"BenchmarkScaleCurve", "a2/a1-100", Info, 0, "Approach 2 / Approach 1 throughput, 100 agents"},
-	{"BenchmarkScaleCurve", "a1-200-ops/s", Info, 0, "Approach 1 (embedded) calls/s, 200 agents"},
-	{"BenchmarkScaleCurve", "a1-200-p95-ms", Info, 0, "Approach 1 (embedded) P95 ms, 200 agents"},
-	{"BenchmarkScaleCurve", "a1-200-refused", Info, 0, "Approach 1 (embedded) calls refused by admission control (retried), 200 agents"},
-	{"BenchmarkScaleCurve", "a2-200-ops/s", Info, 0, "Approach 2 (service) calls/s, 200 agents"},
-	{"BenchmarkScaleCurve", "a2-200-p95-ms", Info, 0, "Approach 2 (service) P95 ms, 200 agents"},
-	{"BenchmarkScaleCurve", "a2-200-refused", Info, 0, "Approach 2 (service) calls refused by admission control (retried), 200 agents"},
-	{"BenchmarkScaleCurve", "a2/a1-200", Info, 0, "Approach 2 / Approach 1 throughput, 200 agents"},
+var scaleTargets = scaleRows(1, 10, 50, 100, 200)
+
+// scaleRows are BenchmarkScaleCurve's figures at each number of agents.
+func scaleRows(points ...int) []Target {
+	backends := []struct{ prefix, name string }{{"a1", "Approach 1 (embedded)"}, {"a2", "Approach 2 (service)"}}
+	var out []Target
+	for _, n := range points {
+		at := strconv.Itoa(n)
+		for _, b := range backends {
+			p := b.prefix + "-" + at + "-"
+			out = append(out,
+				Target{"BenchmarkScaleCurve", p + "ops/s", Info, 0, b.name + " calls/s, " + at + " agents"},
+				Target{"BenchmarkScaleCurve", p + "p95-ms", Info, 0, b.name + " P95 ms, " + at + " agents"},
+				Target{"BenchmarkScaleCurve", p + "refused", Info, 0, b.name + " calls refused by admission control (retried), " + at + " agents"},
+			)
+		}
+		out = append(out, Target{"BenchmarkScaleCurve", "a2/a1-" + at, Info, 0, "Approach 2 / Approach 1 throughput, " + at + " agents"})
+	}
+	return out
 }

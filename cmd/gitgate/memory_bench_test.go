@@ -2,10 +2,8 @@ package main
 
 import (
 	"bufio"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -108,33 +106,7 @@ func gatewayProcess(t testing.TB, w *world, extra string, env ...string) (mcpURL
 	if err := os.WriteFile(path, []byte(yaml+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(gitgateBinary(t), "serve", "--config", path)
-	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken, "E2E_GIT_READ_TOKEN=" + gitReadToken}, env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		sent := false
-		for sc.Scan() {
-			_, _ = w.logs.Write(append(sc.Bytes(), '\n'))
-			if !sent && strings.Contains(sc.Text(), `"msg":"gitgate serving"`) {
-				_, rest, _ := strings.Cut(sc.Text(), `"mcp":"`)
-				u, _, _ := strings.Cut(rest, `"`)
-				urls <- u
-				sent = true
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
+	cmd, urls, scanned := w.startServe(t, path, append(childEnv(t), env...))
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-scanned; _ = cmd.Wait() })
 	select {
 	case mcpURL = <-urls:

@@ -28,17 +28,19 @@ func (w *world) persistentConfig(t *testing.T) string {
 	return path
 }
 
-func childEnv(t *testing.T) []string {
+func childEnv(t testing.TB) []string {
 	return []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "E2E_GIT_TOKEN=" + gitToken, "E2E_GIT_READ_TOKEN=" + gitReadToken}
 }
 
-// serveChild starts `gitgate serve` with the configuration at path and
-// returns its MCP URL (read from its "gitgate serving" log line) and a
-// function that stops it with SIGTERM and waits for it.
-func (w *world) serveChild(t *testing.T, path string) (mcpURL string, stop func()) {
+// startServe starts `gitgate serve` with the configuration at path and the
+// environment env, copies its log lines into w.logs, and returns the
+// command, where its MCP URL (read from its "gitgate serving" log line)
+// arrives, and a channel closed when its log has ended. Stopping it is the
+// caller's.
+func (w *world) startServe(t testing.TB, path string, env []string) (cmd *exec.Cmd, mcpURL <-chan string, scanned <-chan struct{}) {
 	t.Helper()
-	cmd := exec.Command(gitgateBinary(t), "serve", "--config", path)
-	cmd.Env = childEnv(t)
+	cmd = exec.Command(gitgateBinary(t), "serve", "--config", path)
+	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -47,8 +49,11 @@ func (w *world) serveChild(t *testing.T, path string) (mcpURL string, stop func(
 		t.Fatal(err)
 	}
 	urls := make(chan string, 1)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sent := false
 		for sc.Scan() {
 			_, _ = w.logs.Write(append(sc.Bytes(), '\n'))
@@ -63,6 +68,15 @@ func (w *world) serveChild(t *testing.T, path string) (mcpURL string, stop func(
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
+	return cmd, urls, done
+}
+
+// serveChild starts `gitgate serve` with the configuration at path and
+// returns its MCP URL (read from its "gitgate serving" log line) and a
+// function that stops it with SIGTERM and waits for it.
+func (w *world) serveChild(t *testing.T, path string) (mcpURL string, stop func()) {
+	t.Helper()
+	cmd, urls, _ := w.startServe(t, path, childEnv(t))
 	stopped := false
 	stop = func() {
 		if stopped {

@@ -150,7 +150,8 @@ type Server struct {
 	cmu      sync.Mutex
 	counts   Counts
 	latency  time.Duration // Config.Latency, or as SetLatency changed it
-	inFlight int           // requests being served
+	inFlight int           // requests being served that arrived since the last ResetCounts
+	gen      int           // how many times the counts were reset
 }
 
 // SetLatency changes the round trip spent on every later request.
@@ -168,9 +169,16 @@ func (s *Server) Counts() Counts {
 }
 
 // ResetCounts sets every count back to zero.
+//
+// A request still being served from before (the tail of the last call: its
+// handler ends just after the client has its answer) does not hide the next
+// request's round trip: only requests that arrived since the reset count as
+// in flight.
 func (s *Server) ResetCounts() {
 	s.cmu.Lock()
 	s.counts = Counts{}
+	s.inFlight = 0
+	s.gen++
 	s.cmu.Unlock()
 }
 
@@ -310,8 +318,13 @@ func (s *Server) routes() http.Handler {
 			s.counts.RoundTrips++
 		}
 		s.inFlight++
+		gen := s.gen
 		s.cmu.Unlock()
-		defer s.count(func(*Counts) { s.inFlight-- })
+		defer s.count(func(*Counts) {
+			if s.gen == gen {
+				s.inFlight--
+			}
+		})
 		wait(r, latency)
 		if r.Header.Get("E2b-Sandbox-Id") != "" {
 			s.count(func(c *Counts) { c.EnvdRequests++ })

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -36,8 +37,15 @@ type PoolConfig struct {
 	// RefillBackoff is the first delay after a failed refill; it doubles up
 	// to MaxRefillBackoff (default 100 ms and 30 s).
 	RefillBackoff, MaxRefillBackoff time.Duration
-	Registerer                      prometheus.Registerer // if nil, metrics are not registered
-	Logger                          *slog.Logger          // if nil, slog.Default()
+	// Prepare, if set, readies each new idle sandbox before it counts as
+	// ready (it clones seed repositories into it, say: approach1's
+	// Executor.Seeds) and returns its Info as the pool hands it out. A
+	// sandbox it fails on is destroyed, and the failure counts as a failed
+	// refill. Sandboxes created cold for a caller that found none idle are
+	// not prepared: the caller would wait for it. If nil, none is.
+	Prepare    func(ctx context.Context, info Info) (Info, error)
+	Registerer prometheus.Registerer // if nil, metrics are not registered
+	Logger     *slog.Logger          // if nil, slog.Default()
 }
 
 // Pool keeps warm sandboxes. A sandbox is handed out unbound and belongs to
@@ -256,7 +264,7 @@ func (p *Pool) fill(ctx context.Context) error {
 		}
 		p.live++
 		p.mu.Unlock()
-		info, err := p.cfg.Provider.Create(ctx, CreateOptions{})
+		info, err := p.newIdle(ctx)
 		if err != nil {
 			p.release()
 			return err
@@ -267,6 +275,23 @@ func (p *Pool) fill(ctx context.Context) error {
 		p.freed = make(chan struct{})
 		p.mu.Unlock()
 	}
+}
+
+// newIdle creates a sandbox for the idle set and prepares it; one the
+// preparation failed on is destroyed.
+func (p *Pool) newIdle(ctx context.Context) (Info, error) {
+	info, err := p.cfg.Provider.Create(ctx, CreateOptions{})
+	if err != nil || p.cfg.Prepare == nil {
+		return info, err
+	}
+	ready, err := p.cfg.Prepare(ctx, info)
+	if err != nil {
+		if derr := p.cfg.Provider.Destroy(context.WithoutCancel(ctx), info.ID); derr != nil {
+			p.cfg.Logger.Warn("destroying a sandbox whose preparation failed failed", "sandbox", info.ID, "err", derr)
+		}
+		return Info{}, fmt.Errorf("preparing a new warm sandbox: %w", err)
+	}
+	return ready, nil
 }
 
 func (p *Pool) drain(ctx context.Context) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,5 +223,65 @@ func TestPoolWithoutWarmSandboxes(t *testing.T) {
 	}
 	if n := fp.creates.Load(); n != 1 {
 		t.Fatalf("%d creates for one demand", n)
+	}
+}
+
+// TestPoolPreparesIdleSandboxes: every sandbox the pool keeps idle is
+// prepared before it counts as ready, and handed out as Prepare returned
+// it; one Prepare fails on is destroyed and counts as a failed refill
+// (the pool backs off and tries a new one).
+func TestPoolPreparesIdleSandboxes(t *testing.T) {
+	var mu sync.Mutex
+	prepared := map[string]bool{}
+	failures := 1
+	prepare := func(ctx context.Context, info sandbox.Info) (sandbox.Info, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return sandbox.Info{}, errors.New("seed unreachable")
+		}
+		prepared[info.ID] = true
+		info.Root += "/prepared"
+		return info, nil
+	}
+	p, fp := newPool(t, sandbox.PoolConfig{MinIdle: 1, MaxSize: 2, Prepare: prepare, RefillBackoff: 10 * time.Millisecond}, 0)
+	testkit.Eventually(t, "the pool is filled", p.Ready)
+	if n := fp.creates.Load(); n != 2 {
+		t.Fatalf("%d sandboxes created, want 2: one Prepare failed on, one ready", n)
+	}
+	live, err := fp.Provider.(sandbox.Lister).List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 1 {
+		t.Fatalf("%d sandboxes live, want only the prepared one: the one Prepare failed on is destroyed", len(live))
+	}
+	warm, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	ok := prepared[warm.ID]
+	mu.Unlock()
+	if !ok || !strings.HasSuffix(warm.Root, "/prepared") {
+		t.Fatalf("warm sandbox %+v was not handed out as Prepare returned it", warm)
+	}
+}
+
+// TestPoolDoesNotPrepareColdSandboxes: a caller that finds no sandbox
+// idle gets one created for it, unprepared.
+func TestPoolDoesNotPrepareColdSandboxes(t *testing.T) {
+	var calls atomic.Int64
+	prepare := func(ctx context.Context, info sandbox.Info) (sandbox.Info, error) {
+		calls.Add(1)
+		return info, nil
+	}
+	p, _ := newPool(t, sandbox.PoolConfig{MinIdle: 0, MaxSize: 2, Prepare: prepare}, 0)
+	if _, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: sandbox.Owner{Project: "p"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("Prepare ran %d times for a sandbox created cold", n)
 	}
 }

@@ -24,6 +24,9 @@ func (e *Executor) clone(ctx context.Context, r *backends.CloneRequest) (*backen
 		return nil, err
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	if res, ok, err := e.cloneFromSeed(ctx, r, k, remote, url); ok { // seed_clone.go
+		return res, err
+	}
 	if err := e.checkFree(ctx, k); err != nil {
 		return nil, err
 	}

@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,8 +42,9 @@ type e2bWorld struct {
 // newE2BWorld starts a local E2B with the default sandbox start time and
 // round trip, and a backend on it: Approach 1 (cold creation), or with
 // pooled the Approach 2 service over an engine fed by a warm pool, filled
-// before it returns.
-func newE2BWorld(b *testing.B, env *backendtest.Env, pooled bool) *e2bWorld {
+// before it returns, whose sandboxes hold a clone of each of seeds
+// (approach1.Executor.Seeds).
+func newE2BWorld(b *testing.B, env *backendtest.Env, pooled bool, seeds ...string) *e2bWorld {
 	b.Helper()
 	s, err := e2bfake.Start(e2bfake.Config{APIKey: backendtest.E2BKey, Latency: e2bfake.DefaultLatency, CreateDelay: e2bfake.DefaultCreateDelay})
 	if err != nil {
@@ -61,15 +66,20 @@ func newE2BWorld(b *testing.B, env *backendtest.Env, pooled bool) *e2bWorld {
 		return w
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	pool, err := sandbox.NewPool(sandbox.PoolConfig{Provider: p, MinIdle: 1, MaxSize: 4, Logger: quiet})
+	var prepare func(context.Context, sandbox.Info) (sandbox.Info, error) // set before the pool runs
+	pool, err := sandbox.NewPool(sandbox.PoolConfig{Provider: p, MinIdle: 1, MaxSize: 4, Logger: quiet,
+		Prepare: func(ctx context.Context, info sandbox.Info) (sandbox.Info, error) { return prepare(ctx, info) }})
 	if err != nil {
+		b.Fatal(err)
+	}
+	engine := backendtest.NewEngineWith(b, env, sandbox.ManagerConfig{Provider: p, Creator: pool}, &lock.Memory{})
+	if prepare, err = engine.Seeds(seeds); err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	running.Go(func() { pool.Run(ctx) })
 	b.Cleanup(func() { cancel(); running.Wait() })
-	engine := backendtest.NewEngineWith(b, env, sandbox.ManagerConfig{Provider: p, Creator: pool}, &lock.Memory{})
 	w.ex = backendtest.ServeApproach2(b, engine, approach2.ClientConfig{})
 	testkit.Eventually(b, "the warm pool fills", pool.Ready)
 	return w
@@ -192,21 +202,52 @@ func BenchmarkE2BRoundTrips(b *testing.B) {
 	}
 }
 
+// publicRemote puts a proxy in front of env's remote that lets anyone
+// read, as a public repository does (seeds are cloned without any
+// credential): a fetch without credentials carries the read token on;
+// requests with credentials pass as they are. env's projects allow the
+// proxy's host, and env.RepoURL names the repository through it.
+func publicRemote(b *testing.B, env *backendtest.Env) {
+	target, err := url.Parse(env.Remote.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		read := strings.HasSuffix(r.In.URL.Path, "/git-upload-pack") || r.In.URL.Query().Get("service") == "git-upload-pack"
+		if read && r.In.Header.Get("Authorization") == "" {
+			r.Out.SetBasicAuth("x-access-token", backendtest.ReadToken)
+		}
+	}}
+	srv := httptest.NewServer(proxy)
+	b.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	env.Project.Hosts = append(env.Project.Hosts, u.Host)
+	env.RepoURL = srv.URL + strings.TrimPrefix(env.RepoURL, env.Remote.URL())
+}
+
 // BenchmarkE2BFirstOperation measures an agent's first operation on a new
 // project, a clone, as the agent waits for it: Approach 1 creates the
 // sandbox then (cold), Approach 2's pool hands out one made beforehand
-// (warm). Each side runs three times, each on a fresh local E2B; the
+// (warm) that holds a seed of the repository, cloned before any agent
+// asked for it (approach1.Executor.Seeds): the clone moves it into the
+// workspace's place and fetches with the agent's credential. Each side runs three times, each on a fresh local E2B; the
 // medians are reported, and their ratio (target ≥ 5), with the round
 // trips of the last cold and warm runs.
 func BenchmarkE2BFirstOperation(b *testing.B) {
 	const runs = 3
 	env := backendtest.NewEnv(b)
+	publicRemote(b, env) // seeds are cloned without credentials; both sides clone the same public repository
 	for b.Loop() {
 		var cold, warm []time.Duration
 		var coldRTTs, warmRTTs int
 		for i := range runs {
 			for _, pooled := range []bool{false, true} {
-				w := newE2BWorld(b, env, pooled)
+				var seeds []string
+				if pooled {
+					seeds = []string{env.RepoURL}
+				}
+				w := newE2BWorld(b, env, pooled, seeds...)
 				m := w.call(b, &backends.CloneRequest{Scope: backends.Scope{Workspace: fmt.Sprintf("first-%d", i)}, URL: env.RepoURL})
 				if pooled {
 					warm, warmRTTs = append(warm, m.took), m.counts.RoundTrips

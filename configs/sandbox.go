@@ -83,6 +83,10 @@ type PoolConfig struct {
 	MaxSize        int           `mapstructure:"max_size"`
 	MaxQueue       int           `mapstructure:"max_queue"`
 	AcquireTimeout time.Duration `mapstructure:"acquire_timeout"`
+	// Seeds are repository URLs cloned, without credentials, into every
+	// warm sandbox before it is handed out: a first clone of one of them
+	// there moves the seed into place and fetches (approach1.Executor.Seeds).
+	Seeds []string `mapstructure:"seeds"`
 }
 
 // validateSandbox checks the provider (and E2B's settings), the scope,

@@ -34,6 +34,9 @@ type serviceRoot struct {
 	pool      *sandbox.Pool      // the warm sandboxes the engine's come from
 	predictor backends.Predictor // the engine, for the gateway's shadow predictions
 	limiter   *admit.Limiter     // admission; drained when the service stops taking calls
+	// seeds readies the pool's new sandboxes (sandbox.pool.seeds); set
+	// once the engine is built, before the pool runs.
+	seeds func(context.Context, sandbox.Info) (sandbox.Info, error)
 }
 
 // newServiceRoot assembles the service: the git engine on its own warm
@@ -57,6 +60,12 @@ func newServiceRoot(ctx context.Context, cfg *configs.Config, logOut io.Writer) 
 		a.close(ctx)
 		return nil, err
 	}
+	if seeds := cfg.Sandbox.Pool.Seeds; len(seeds) > 0 {
+		if a.seeds, err = engine.Seeds(seeds); err != nil {
+			a.close(ctx)
+			return nil, fmt.Errorf("sandbox.pool.seeds: %w", err)
+		}
+	}
 	// Admission before the exactly-once layer (a call waits for a slot
 	// before it takes its workspace lock); predictions are shadow work.
 	admission := a.admission(approach2.Name)
@@ -78,13 +87,23 @@ func newServiceRoot(ctx context.Context, cfg *configs.Config, logOut io.Writer) 
 func (a *serviceRoot) newPool(p sandbox.Provider) (sandbox.Creator, error) {
 	c := a.cfg.Sandbox.Pool
 	pool, err := sandbox.NewPool(sandbox.PoolConfig{Provider: p, MinIdle: c.MinIdle, MaxSize: c.MaxSize,
-		MaxQueue: c.MaxQueue, AcquireTimeout: c.AcquireTimeout, Registerer: a.registry, Logger: a.log})
+		MaxQueue: c.MaxQueue, AcquireTimeout: c.AcquireTimeout, Registerer: a.registry, Logger: a.log,
+		Prepare: a.prepare})
 	if err != nil {
 		return nil, err
 	}
 	a.pool = pool
 	a.runners = append(a.runners, pool.Run)
 	return pool, nil
+}
+
+// prepare readies a new warm sandbox: it clones the seed repositories
+// into it, when sandbox.pool.seeds lists any.
+func (a *serviceRoot) prepare(ctx context.Context, info sandbox.Info) (sandbox.Info, error) {
+	if a.seeds == nil {
+		return info, nil
+	}
+	return a.seeds(ctx, info)
 }
 
 // ready reports whether the service can serve: what the base needs, the

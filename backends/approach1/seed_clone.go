@@ -91,36 +91,28 @@ const (
 )
 
 // seedTakeScript makes workspace b out of a seed in one command, under the
-// half-made mark (cloneMark) written first and removed last: it moves the
-// seed's git directory and work tree into the workspace's place and asks
-// the remote, with the agent's credential (R: git with the remote's
-// settings; L: without), for its refs. Only when they differ from the
-// seed's does it fetch. It then points origin/HEAD and the local branch at
-// the remote's default branch and its tip, as a clone leaves them,
-// refreshes the index (see finishClone), checks the project's size limits
-// as the end of a transfer does, removes the mark and prints the branch
-// and its commit. Its exit codes are the seed* constants above.
+// half-made mark (cloneMark) written first and removed last. It asks the
+// remote for its refs with the agent's credential (N: git with the
+// remote's settings, outside any repository; R: the same in the
+// workspace's; L: git without the remote) while it moves the seed's git
+// directory and work tree into the workspace's place and reads the
+// seed's refs; only when they differ does it fetch. It then points
+// origin/HEAD and the local branch at the remote's default branch and its
+// tip, as a clone leaves them, refreshes the index (see finishClone),
+// checks the project's size limits as the end of a transfer does, removes
+// the mark and prints the branch and its commit. Its exit codes are the
+// seed* constants above.
 const seedTakeScript = `set -u
-R=$1 SG=$2 SW=$3 G=$4 W=$5 M=$6 RMAX=$7 BMAX=$8
+R=$1 SG=$2 SW=$3 G=$4 W=$5 M=$6 RMAX=$7 BMAX=$8 U=$9 LS=${10}
 [ -d "$SG" ] && [ -d "$SW" ] || exit 90
 if [ -e "$G" ] || [ -e "$W" ] || [ -e "$M" ]; then exit 90; fi
 : > "$M" || exit 90
+trap '/bin/rm -f -- "$LS"' EXIT
+%N% ls-remote --symref -- "$U" HEAD 'refs/heads/*' 'refs/tags/*' > "$LS" &
+asked=$!
 /bin/mv -T -- "$SG" "$G" || exit 91
 /bin/mv -T -- "$SW" "$W" || exit 91
-remote=$(%R% ls-remote --symref origin HEAD 'refs/heads/*' 'refs/tags/*') || exit 92
-T='	' b= want=
-while IFS=$T read -r sha ref; do
-	case $sha in
-	"ref: refs/heads/"*) [ "$ref" = HEAD ] && b=${sha#ref: refs/heads/} ;;
-	*) case $ref in
-		*"^{}") ;;
-		refs/heads/* | refs/tags/*) want="$want$sha $ref;" ;;
-		esac ;;
-	esac
-done <<EOF
-$remote
-EOF
-[ -n "$b" ] || exit 91
+T='	'
 refs=$(%L% for-each-ref --format="%(objectname)$T%(refname)" refs/heads refs/remotes/origin refs/tags) || exit 91
 IFS= read -r cur < "$G/HEAD" || exit 91
 cur=${cur#ref: refs/heads/}
@@ -135,6 +127,18 @@ while IFS=$T read -r sha ref; do
 done <<EOF
 $refs
 EOF
+wait "$asked" || exit 92
+b= want=
+while IFS=$T read -r sha ref; do
+	case $sha in
+	"ref: refs/heads/"*) [ "$ref" = HEAD ] && b=${sha#ref: refs/heads/} ;;
+	*) case $ref in
+		*"^{}") ;;
+		refs/heads/* | refs/tags/*) want="$want$sha $ref;" ;;
+		esac ;;
+	esac
+done < "$LS"
+[ -n "$b" ] || exit 91
 if [ "$want" != "$have" ]; then
 	%R% fetch --quiet --prune --prune-tags --no-recurse-submodules origin || exit 92
 fi
@@ -184,11 +188,14 @@ func (e *Executor) takeSeed(ctx context.Context, b sandbox.Binding, name string,
 	home, tmp := b.Root+"/home", b.Root+"/tmp"
 	fetch := gitcmd.Build(e.cfg.GitPath, home, tmp, gitcmd.Invocation{GitDir: b.GitDir(), WorkTree: b.WorkTree(), Remote: remote})
 	local := gitcmd.Build(e.cfg.GitPath, home, tmp, gitcmd.Invocation{GitDir: b.GitDir(), WorkTree: b.WorkTree()})
-	script := strings.NewReplacer("%R%", shellWords(fetch.Path, fetch.Args), "%L%", shellWords(local.Path, local.Args)).Replace(seedTakeScript)
+	ask := gitcmd.Build(e.cfg.GitPath, home, tmp, gitcmd.Invocation{Remote: remote}) // before the git directory is in place
+	script := strings.NewReplacer("%R%", shellWords(fetch.Path, fetch.Args), "%L%", shellWords(local.Path, local.Args),
+		"%N%", shellWords(ask.Path, ask.Args)).Replace(seedTakeScript)
 	repoMax, boxMax := e.sizeLimits(b.Key.Project)
 	req := sandbox.ExecRequest{Path: "/bin/sh", Env: fetch.Env, Dir: b.Root, Timeout: e.cfg.Limits.RemoteTimeout,
 		Args: []string{"-c", script, "sh", b.Root, seedGitDir(b.Root, name), seedWorkTree(b.Root, name), b.GitDir(), b.WorkTree(),
-			b.Root + "/" + cloneMark(b.Key.Name), strconv.FormatInt(repoMax, 10), strconv.FormatInt(boxMax, 10)}}
+			b.Root + "/" + cloneMark(b.Key.Name), strconv.FormatInt(repoMax, 10), strconv.FormatInt(boxMax, 10),
+			b.URL, tmp + "/seed-refs-" + secretName()}}
 	res, err := e.execScript(ctx, b.SandboxID, backends.OpClone, req)
 	if err != nil {
 		if !errors.Is(err, sandbox.ErrMayStillRun) && !errors.Is(err, sandbox.ErrGone) {

@@ -221,6 +221,9 @@ func TestCloneStartsFromASeed(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "git", "seeded.cloning")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the half-made mark is left: %v", err)
 	}
+	if left, _ := filepath.Glob(filepath.Join(root, "tmp", "*")); len(left) > 0 {
+		t.Fatalf("the clone left files in the sandbox's tmp: %v", left)
+	}
 	list := backendtest.Do[*backends.ListWorkspacesResult](t, w.ex, env.Agent, &backends.ListWorkspacesRequest{})
 	if len(list.Workspaces) != 2 {
 		t.Fatalf("workspaces %+v, want the two cloned", list.Workspaces)

@@ -96,6 +96,124 @@ type ExecRequest struct {
 	// and the processes it starts write (RLIMIT_FSIZE): a write past it
 	// fails and the writer gets SIGXFSZ, which ends it. Zero: no cap.
 	MaxFileBytes int64
+	// Around are the file operations done in the sandbox just before the
+	// program starts and just after it ends (see Around). Every provider
+	// does them; where commands run remotely (E2B) they travel with the
+	// command, so that they cost no round trip of their own.
+	Around Around
+}
+
+// Around is what a provider does around one command (ExecRequest.Around),
+// in this order: Guard, Remove, Create, the measures of Disk (and the refusal or
+// the file-size limit they give), the program, the measures of Disk
+// again, Head, Read and List. Paths are absolute sandbox paths under the
+// sandbox's Root. A failure of Remove or Create is the call's error (the
+// program does not run); what is read after the program is read whatever
+// its exit code.
+type Around struct {
+	// Guard, if set, stops everything first: nothing is removed, created
+	// or run (AroundResult.Stopped) when it holds.
+	Guard Guard
+	// Remove are trees removed before the program starts, as RemoveAll
+	// removes them (nothing to remove is no error).
+	Remove []string
+	// Create are empty files created (an existing one emptied), with their
+	// parent directories, after Remove.
+	Create []string
+	// Disk are paths whose disk use is measured, as DiskUser.DiskUsage
+	// measures them, before the program starts and after it ends
+	// (AroundResult.DiskBefore, DiskAfter), with limits: see DiskLimit.
+	Disk []DiskLimit
+	// Head is a git directory whose HEAD is read after the program ends,
+	// with the ref file HEAD names and, when that file does not exist,
+	// packed-refs (AroundResult.Files, by absolute path).
+	Head string
+	// Read are files read after the program ends, the first MaxAroundRead
+	// bytes of each (AroundResult.Files).
+	Read []string
+	// List is a directory whose names are listed after the program ends,
+	// up to MaxAroundList of them (AroundResult.Names).
+	List string
+}
+
+// Guard is a condition that stops a command (Around.Guard): the path If
+// exists and the path Unless (if set) does not. A zero Guard never holds.
+type Guard struct {
+	If, Unless string
+}
+
+// Limits of what Around reads.
+const (
+	MaxAroundRead = 1 << 20
+	MaxAroundList = 1000
+)
+
+// DiskLimit is a path measured around a command (Around.Disk).
+type DiskLimit struct {
+	Path string
+	// Max, if positive, is the path's limit in bytes: when the use
+	// measured before the program is Max or more, the program does not
+	// run (AroundResult.Refused).
+	Max int64
+	// CapsFiles makes the room left under Max before the program starts
+	// its file-size limit (as ExecRequest.MaxFileBytes; the least of the
+	// rooms, and of MaxFileBytes, when several apply).
+	CapsFiles bool
+}
+
+// Empty reports whether a asks for nothing.
+func (a Around) Empty() bool {
+	return a.Guard == Guard{} && len(a.Remove) == 0 && len(a.Create) == 0 && len(a.Disk) == 0 && a.Head == "" && len(a.Read) == 0 && a.List == ""
+}
+
+// FileCap is the file-size limit a command runs under: the least of
+// maxFile (0: none) and the rooms Disk's CapsFiles limits leave given the
+// measures before it (0 when nothing caps).
+func (a Around) FileCap(maxFile int64, before []int64) int64 {
+	limit := maxFile
+	for i, d := range a.Disk {
+		if !d.CapsFiles || d.Max <= 0 || i >= len(before) {
+			continue
+		}
+		if room := d.Max - before[i]; limit == 0 || room < limit {
+			limit = room
+		}
+	}
+	return limit
+}
+
+// Full reports whether a measure before the command finds a path at or
+// past its limit (the command is then refused).
+func (a Around) Full(before []int64) bool {
+	for i, d := range a.Disk {
+		if d.Max > 0 && i < len(before) && before[i] >= d.Max {
+			return true
+		}
+	}
+	return false
+}
+
+// AroundResult is what Around gave.
+type AroundResult struct {
+	// After says that the reads after the program (Head, Read, List) were
+	// done; when false (the program did not run, or the provider could not
+	// tell what it read) the caller reads what it needs itself.
+	After bool
+	// Stopped says that the Guard held: nothing was done.
+	Stopped bool
+	// Refused says that the program did not run: a path of Disk was at or
+	// past its limit (DiskBefore says which).
+	Refused bool
+	// DiskBefore and DiskAfter are the measures of Disk's paths, in its
+	// order; nil when not measured (DiskAfter: the program did not run, or
+	// a measure failed), and the caller then measures itself.
+	DiskBefore, DiskAfter []int64
+	// Files holds the files read (Head, Read) by absolute path; a file
+	// that does not exist (or is not a regular file) has no entry.
+	Files map[string][]byte
+	// Names are the names in List ("." and ".." excepted), nil when it
+	// does not exist.
+	Names []string
 }
 
 // DiskUser is implemented by providers that can measure disk use in a
@@ -116,6 +234,8 @@ type ExecResult struct {
 	StdoutTruncated  bool // stdout went on past what MaxOutput kept
 	StderrTruncated  bool
 	StdoutTotalBytes int64 // all of stdout: skipped, kept and dropped
+	// Around is what the request's Around gave.
+	Around AroundResult
 }
 
 // FileData is (a window of) a file.

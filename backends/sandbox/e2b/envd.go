@@ -91,6 +91,10 @@ type ExecRequest struct {
 	SkipStdout int64
 	// OnStderr receives stderr as it arrives.
 	OnStderr func([]byte)
+	// Trailer, if set, is a line that ends the command's own stderr: what
+	// follows it on stderr is the Trailer of the result, neither kept in
+	// Stderr (nor counted against MaxOutput) nor passed to OnStderr.
+	Trailer []byte
 }
 
 // ExecResult is a finished command.
@@ -99,7 +103,13 @@ type ExecResult struct {
 	ExitCode                         int
 	StdoutTruncated, StderrTruncated bool
 	StdoutTotalBytes                 int64
+	// Trailer is what followed the request's Trailer line on stderr, nil
+	// when the line never came (maxTrailer bytes of it at most).
+	Trailer []byte
 }
+
+// maxTrailer caps the bytes kept of a trailer.
+const maxTrailer = 16 << 20
 
 // The programs every command is wrapped in (GNU coreutils, in every E2B
 // template).
@@ -200,7 +210,7 @@ func (e *Envd) Run(ctx context.Context, r ExecRequest) (ExecResult, error) {
 	tag := "gitgate-" + randomName()
 	began := time.Now()
 	res, pid, mayRun, err := e.stream(ctx, startSpec{cmd: envPath, args: args, cwd: r.Cwd, tag: tag, timeout: envdTimeout,
-		maxOutput: r.MaxOutput, skipStdout: r.SkipStdout, onStderr: r.OnStderr})
+		maxOutput: r.MaxOutput, skipStdout: r.SkipStdout, onStderr: r.OnStderr, trailer: r.Trailer})
 	if err != nil {
 		if !mayRun {
 			return res, err
@@ -254,6 +264,7 @@ type startSpec struct {
 	maxOutput  int
 	skipStdout int64 // stdout bytes dropped before keeping any
 	onStderr   func([]byte)
+	trailer    []byte // see ExecRequest.Trailer
 }
 
 // stream starts a command through envd and reads its events to the end.
@@ -358,6 +369,7 @@ func readProcessStream(ctx context.Context, body *bufio.Reader, r startSpec, hea
 	var stdout, stderr bytes.Buffer
 	var pid uint32
 	skip := max(r.skipStdout, 0)
+	split := &trailerSplit{mark: r.trailer}
 	started, ended := false, false
 	for {
 		flags, msg, err := readEnvelope(body)
@@ -381,7 +393,13 @@ func readProcessStream(ctx context.Context, body *bufio.Reader, r startSpec, hea
 			if !ended {
 				return res, pid, true, backends.Errorf(backends.Unavailable, "e2b: the command's stream ended without its result")
 			}
-			res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()
+			if d := split.flush(); len(d) > 0 {
+				if r.onStderr != nil {
+					r.onStderr(d)
+				}
+				res.StderrTruncated = keep(&stderr, d, limit) || res.StderrTruncated
+			}
+			res.Stdout, res.Stderr, res.Trailer = stdout.Bytes(), stderr.Bytes(), split.trailer()
 			return res, pid, false, nil
 		}
 		var ev processEvent
@@ -398,7 +416,7 @@ func readProcessStream(ctx context.Context, body *bufio.Reader, r startSpec, hea
 				skip, d = skip-k, d[k:]
 				res.StdoutTruncated = keep(&stdout, d, limit) || res.StdoutTruncated
 			}
-			if d := ev.Event.Data.Stderr; len(d) > 0 {
+			if d := split.feed(ev.Event.Data.Stderr); len(d) > 0 {
 				if r.onStderr != nil {
 					r.onStderr(d)
 				}
@@ -412,6 +430,58 @@ func readProcessStream(ctx context.Context, body *bufio.Reader, r startSpec, hea
 			}
 		}
 	}
+}
+
+// trailerSplit separates a command's stderr from what follows the mark
+// line (ExecRequest.Trailer), which may arrive split across chunks: the
+// bytes that could begin the mark are held back until the next chunk
+// tells.
+type trailerSplit struct {
+	mark  []byte
+	held  []byte
+	found bool
+	after bytes.Buffer
+}
+
+// feed takes a chunk of stderr and returns what of it is the command's.
+func (t *trailerSplit) feed(d []byte) []byte {
+	if len(t.mark) == 0 {
+		return d
+	}
+	if t.found {
+		keep(&t.after, d, maxTrailer)
+		return nil
+	}
+	data := append(t.held, d...)
+	t.held = nil
+	if i := bytes.Index(data, t.mark); i >= 0 {
+		t.found = true
+		keep(&t.after, data[i+len(t.mark):], maxTrailer)
+		return data[:i]
+	}
+	hold := min(len(t.mark)-1, len(data))
+	for ; hold > 0; hold-- { // the longest tail that begins the mark
+		if bytes.HasPrefix(t.mark, data[len(data)-hold:]) {
+			break
+		}
+	}
+	t.held = append([]byte(nil), data[len(data)-hold:]...)
+	return data[:len(data)-hold]
+}
+
+// flush returns what is held back at the end of the stream.
+func (t *trailerSplit) flush() []byte {
+	d := t.held
+	t.held = nil
+	return d
+}
+
+// trailer is what followed the mark, nil without one.
+func (t *trailerSplit) trailer() []byte {
+	if !t.found {
+		return nil
+	}
+	return append([]byte{}, t.after.Bytes()...)
 }
 
 // keep appends what fits under limit and reports whether anything was cut.

@@ -465,7 +465,17 @@ func (p *Provider) run(ctx context.Context, id string, req sandbox.ExecRequest, 
 		}
 		cmd, args = "/bin/sh", append([]string{"-c", script, "sh", marker, strings.Join(names, "\n"), in, req.Path}, req.Args...)
 	}
-	if req.MaxFileBytes > 0 {
+	var mark []byte
+	if !req.Around.Empty() {
+		// The file operations around the program run in its shell, their
+		// results after a mark on stderr (around.go); the file-size limit
+		// too, as the disk measures may lower it.
+		mark = []byte("gitgate-around-" + randomName() + "\n")
+		if args, err = aroundArgs(req.Around, req.MaxFileBytes, string(mark), cmd, args); err != nil {
+			return sandbox.ExecResult{}, err
+		}
+		cmd = "/bin/sh"
+	} else if req.MaxFileBytes > 0 {
 		cmd, args = prlimitPath, append([]string{"--fsize=" + strconv.FormatInt(req.MaxFileBytes, 10), "--", cmd}, args...)
 	}
 	if req.Background {
@@ -476,7 +486,7 @@ func (p *Provider) run(ctx context.Context, id string, req sandbox.ExecRequest, 
 		dir = p.cfg.Root
 	}
 	er := ExecRequest{Cmd: cmd, Args: args, Env: env, Cwd: dir, Timeout: req.Timeout,
-		MaxOutput: req.MaxOutput, SkipStdout: req.SkipStdout, OnStderr: req.OnStderr}
+		MaxOutput: req.MaxOutput, SkipStdout: req.SkipStdout, OnStderr: req.OnStderr, Trailer: mark}
 	var res ExecResult
 	if len(files) == 0 {
 		res, err = e.Run(ctx, er)
@@ -495,8 +505,16 @@ func (p *Provider) run(ctx context.Context, id string, req sandbox.ExecRequest, 
 		res.Stderr = bytes.ReplaceAll(res.Stderr, []byte(secretLeft+"\n"), nil)
 		p.cleanup(ctx, k, uploaded)
 	}
-	return sandbox.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode,
-		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated, StdoutTotalBytes: res.StdoutTotalBytes}, nil
+	out := sandbox.ExecResult{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode,
+		StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated, StdoutTotalBytes: res.StdoutTotalBytes}
+	if mark != nil {
+		var prepared bool
+		out.Around, prepared = parseAround(req.Around, res.Trailer)
+		if !prepared && res.Trailer != nil {
+			return sandbox.ExecResult{}, aroundFailed(res)
+		}
+	}
+	return out, nil
 }
 
 // runWithFiles starts the command and uploads its files at the same time;

@@ -27,6 +27,13 @@ var devNull, _ = os.Open(os.DevNull)
 // watchers are context.AfterFunc and time.AfterFunc, which cost nothing
 // until they fire: commands are short and frequent.
 func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
+	if !req.Around.Empty() {
+		return p.execAround(ctx, id, req)
+	}
+	return p.exec(ctx, id, req)
+}
+
+func (p *Provider) exec(ctx context.Context, id string, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
 	info, err := p.lookup(id)
 	if err != nil {
 		return sandbox.ExecResult{}, err

@@ -44,12 +44,37 @@ func (e *Executor) clone(ctx context.Context, r *backends.CloneRequest) (*backen
 }
 
 // checkFree fails when the workspace exists in a live sandbox. A binding to
-// a reaped sandbox is stale and does not count.
+// a reaped sandbox is stale and does not count. The caller holds k's lock.
+//
+// A workspace the bindings store does not know may still exist (the store
+// may have lost its binding): the search of the owner's sandboxes for it
+// is left to makeWorkspace, which does it beside its first command (see
+// freeCheck), so that a clone of a new workspace waits for no round trip
+// of its own.
 func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) error {
 	b, ok, err := e.cfg.Bindings.Get(ctx, k)
 	if err != nil {
 		return backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
+	if !ok {
+		e.clones.Store(freeCheckKey(k), true)
+		return nil
+	}
+	return e.checkBound(ctx, k, b, true)
+}
+
+// checkFreeNow is checkFree with the search of the sandboxes done now.
+func (e *Executor) checkFreeNow(ctx context.Context, k sandbox.WorkspaceKey) error {
+	b, ok, err := e.cfg.Bindings.Get(ctx, k)
+	if err != nil {
+		return backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+	}
+	return e.checkBound(ctx, k, b, ok)
+}
+
+// checkBound is checkFree given the store's binding of k (ok false: none).
+func (e *Executor) checkBound(ctx context.Context, k sandbox.WorkspaceKey, b sandbox.Binding, ok bool) error {
+	var err error
 	if !ok { // the store may have lost it: never clone over a workspace that exists
 		if b, ok, err = e.recoverBinding(ctx, k, true); errors.Is(err, errHalfMade) {
 			return nil // removed: clone again
@@ -105,91 +130,221 @@ func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []
 	return k, args, remote, url, nil
 }
 
-// cloneInto clones with the git directory kept outside the work tree, then
-// removes the ".git" file clone leaves in the work tree. The transfer and
-// the check-out are two commands, each under the project's size limits
-// (transferlimit.go). On failure it removes whatever it created, so a
-// failed clone leaves nothing behind — unless the provider could not
-// confirm that the clone stopped (sandbox.ErrMayStillRun): nothing is
-// removed or written beside a git that may still be writing there.
+// cloneInto clones with the git directory kept outside the work tree.
+// The transfer and the check-out are two commands, each under the
+// project's size limits (transferlimit.go). On failure it removes
+// whatever it created, so a failed clone leaves nothing behind — unless
+// the provider could not confirm that the clone stopped
+// (sandbox.ErrMayStillRun): nothing is removed or written beside a git
+// that may still be writing there.
 //
 // Until the clone and its checkout are whole, a mark beside the git
 // directory (cloneMark) says that the clone has not finished: a process
 // killed part-way leaves it, and recovery then removes the half-made
-// workspace instead of taking it for one (see halfMade).
+// workspace instead of taking it for one (see halfMade). cloneInto leaves
+// the mark, and the ".git" file clone writes in the work tree, for
+// finishClone to remove with the command it runs next (or sealClone, for
+// a caller that runs none), and the check-out's reading of HEAD for
+// finishClone to report: each file operation rides on a git command's
+// round trip.
 func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
-	return e.makeWorkspace(ctx, b, func() error {
+	e.clones.Delete(cloneTailKey(b))
+	var last sandbox.ExecResult
+	seal, err := e.makeWorkspace(ctx, b, func(prep sandbox.Around) error {
 		args := append(args, "--no-checkout", "--separate-git-dir="+b.GitDir(), "--", b.URL, b.WorkTree())
 		inv := gitcmd.Invocation{Args: args, Remote: remote}
-		g := gitRun{op: backends.OpClone, remote: remote, watch: &diskWatch{project: b.Key.Project, gitDir: b.GitDir()}}
+		g := gitRun{op: backends.OpClone, remote: remote, watch: &diskWatch{project: b.Key.Project, gitDir: b.GitDir()}, around: prep}
 		res, err := e.exec(ctx, b.SandboxID, b.Root, g, inv)
 		if err == nil && res.ExitCode != 0 {
 			err = gitError(res, b.Root)
 		}
 		if err == nil && !strings.Contains(string(res.Stderr), "cloned an empty repository") {
-			err = e.cloneCheckout(ctx, b)
+			last, err = e.cloneCheckout(ctx, b)
 		}
 		return err
 	})
+	if err == nil {
+		e.clones.Store(cloneTailKey(b), cloneTail{last: last, seal: seal})
+	}
+	return err
+}
+
+// cloneTail is what cloneInto leaves for finishClone: the check-out's
+// result (with HEAD read after it; zero for an empty repository) and the
+// removals that seal the workspace (makeWorkspace).
+type cloneTail struct {
+	last sandbox.ExecResult
+	seal sandbox.Around
+}
+
+// cloneTailKey names workspace b in its sandbox among the clones in
+// progress (the caller holds b's lock from cloneInto to finishClone).
+func cloneTailKey(b sandbox.Binding) string { return b.SandboxID + "\x00" + b.Key.String() }
+
+// takeCloneTail returns and forgets what cloneInto left for b.
+func (e *Executor) takeCloneTail(b sandbox.Binding) cloneTail {
+	v, ok := e.clones.LoadAndDelete(cloneTailKey(b))
+	if !ok {
+		return cloneTail{}
+	}
+	return v.(cloneTail)
+}
+
+// sealClone removes what cloneInto left in workspace b for finishClone,
+// for callers that do not call it.
+func (e *Executor) sealClone(ctx context.Context, b sandbox.Binding) error {
+	return e.sealWorkspace(ctx, b, e.takeCloneTail(b).seal)
 }
 
 // makeWorkspace makes workspace b's git directory and work tree with
-// steps (a clone's or a fork's), under the half-made mark: it removes the
-// leftovers of a crashed earlier attempt, writes the mark, runs steps,
-// removes the ".git" file they leave in the work tree and then the mark.
-// On failure it removes whatever was made — unless the provider could not
-// confirm that git stopped (sandbox.ErrMayStillRun): nothing is removed
-// beside a git that may still be writing there, and the mark makes the
-// next use remove it. A size limit's error says what was kept.
-func (e *Executor) makeWorkspace(ctx context.Context, b sandbox.Binding, steps func() error) error {
-	p := e.provider()
-	cleanup := func() {
-		c := context.WithoutCancel(ctx)
-		_ = p.RemoveAll(c, b.SandboxID, b.WorkTree())
-		_ = p.RemoveAll(c, b.SandboxID, b.GitDir())
-		_, _ = p.Remove(c, b.SandboxID, b.Root, cloneMark(b.Key.Name))
+// steps (a clone's or a fork's), under the half-made mark: steps' first
+// command runs with prep, which removes the leftovers of a crashed earlier
+// attempt and writes the mark. On success it returns the removals that
+// seal the workspace — the ".git" file steps leave in the work tree, then
+// the mark — which the caller does with its next command
+// (sandbox.Around.Remove) or with sealWorkspace. On failure it removes
+// whatever was made — unless the provider could not confirm that git
+// stopped (sandbox.ErrMayStillRun): nothing is removed beside a git that
+// may still be writing there, and the mark makes the next use remove it.
+// A size limit's error says what was kept.
+func (e *Executor) makeWorkspace(ctx context.Context, b sandbox.Binding, steps func(prep sandbox.Around) error) (sandbox.Around, error) {
+	mark := b.Root + "/" + cloneMark(b.Key.Name)
+	prep := sandbox.Around{Remove: []string{b.WorkTree(), b.GitDir(), mark}, Create: []string{mark}}
+	var err error
+	if _, check := e.clones.LoadAndDelete(freeCheckKey(b.Key)); check {
+		err = e.stepsCheckingFree(ctx, b, prep, steps)
+	} else {
+		err = steps(prep)
 	}
-	cleanup() // leftovers of a crashed earlier attempt
-	if _, err := p.WriteFile(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name), nil); err != nil {
-		return e.gone(ctx, b.SandboxID, err)
-	}
-	err := steps()
-	if err == nil {
-		_, err = p.Remove(ctx, b.SandboxID, b.WorkTree(), ".git")
-	}
-	if err == nil { // whole: a binding lost from now on is rebuilt from it
-		_, err = p.Remove(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name))
+	var kept untouched
+	if errors.As(err, &kept) {
+		return sandbox.Around{}, kept.error
 	}
 	if err != nil {
 		mayRun := errors.Is(err, sandbox.ErrMayStillRun)
-		if !mayRun {
-			cleanup()
+		if !mayRun && !errors.Is(err, errGuarded) { // a guard that held made nothing
+			e.discardWorkspace(ctx, b)
 		}
 		if hit, ok := asSizeLimit(err); ok {
 			outcome := "nothing was kept"
 			if mayRun {
 				outcome = "gitgate could not confirm that git stopped, so its files were left in the sandbox"
 			}
-			return limitError(hit, outcome, err)
+			return sandbox.Around{}, limitError(hit, outcome, err)
 		}
-		return err
+		return sandbox.Around{}, err
 	}
-	return nil
+	return sandbox.Around{Remove: []string{b.WorkTree() + "/.git", mark}}, nil
 }
 
-// finishClone refreshes the index, records the binding and reports HEAD.
+// freeCheckKey names, among the clones in progress, the search checkFree
+// left for makeWorkspace to do for workspace k.
+func freeCheckKey(k sandbox.WorkspaceKey) string { return "free\x00" + k.String() }
+
+// errGuarded marks the error of a command a sandbox.Guard stopped.
+var errGuarded = errors.New("the command's guard held: nothing was done")
+
+// stepsCheckingFree runs steps (see makeWorkspace) for a workspace the
+// bindings store does not know, searching the owner's sandboxes for it
+// (checkFree) at the same time: the search of the sandbox steps run in is
+// their first command's guard (its git directory's HEAD, without the
+// half-made mark: a workspace that exists there stops them before they
+// touch anything), and the owner's sandboxes are listed beside it. When
+// the guard held, or another sandbox of the owner may hold the workspace,
+// or the listing failed, what steps made is removed and the search is
+// done as checkFree did it before any step (checkFreeNow); a workspace it
+// finds free is then made again.
+func (e *Executor) stepsCheckingFree(ctx context.Context, b sandbox.Binding, prep sandbox.Around, steps func(prep sandbox.Around) error) error {
+	prep.Guard = sandbox.Guard{If: b.GitDir() + "/HEAD", Unless: prep.Create[0]}
+	var others bool
+	var listErr error
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		candidates, err := e.cfg.Sandboxes.Candidates(ctx, b.Key.Owner())
+		listErr = err
+		for _, info := range candidates {
+			others = others || (info.Owner == b.Key.Owner() && info.ID != b.SandboxID)
+		}
+	}()
+	err := steps(prep)
+	<-listed
+	guarded := errors.Is(err, errGuarded)
+	if err != nil && !guarded {
+		return err // makeWorkspace removes what was made
+	}
+	if !guarded && !others && listErr == nil {
+		return nil
+	}
+	if !guarded {
+		e.discardWorkspace(ctx, b)
+	}
+	if err := e.checkFreeNow(ctx, b.Key); err != nil {
+		return untouched{err} // the workspace may exist: nothing of it is removed
+	}
+	prep.Guard = sandbox.Guard{} // free: made as after checkFree's own search
+	return steps(prep)
+}
+
+// untouched is the error of makeWorkspace's steps that left nothing to
+// remove.
+type untouched struct{ error }
+
+func (u untouched) Unwrap() error { return u.error }
+
+// discardWorkspace removes what a failed makeWorkspace made (the mark
+// last). Errors are ignored: the mark, if left, makes the next use remove
+// the rest.
+func (e *Executor) discardWorkspace(ctx context.Context, b sandbox.Binding) {
+	p := e.provider()
+	c := context.WithoutCancel(ctx)
+	_ = p.RemoveAll(c, b.SandboxID, b.WorkTree())
+	_ = p.RemoveAll(c, b.SandboxID, b.GitDir())
+	_, _ = p.Remove(c, b.SandboxID, b.Root, cloneMark(b.Key.Name))
+}
+
+// sealWorkspace does seal (makeWorkspace) with calls of its own: the
+// ".git" file, then the mark. When that fails, the workspace is discarded.
+func (e *Executor) sealWorkspace(ctx context.Context, b sandbox.Binding, seal sandbox.Around) error {
+	if len(seal.Remove) == 0 {
+		return nil
+	}
+	p := e.provider()
+	_, err := p.Remove(ctx, b.SandboxID, b.WorkTree(), ".git")
+	if err == nil { // whole: a binding lost from now on is rebuilt from it
+		_, err = p.Remove(ctx, b.SandboxID, b.Root, cloneMark(b.Key.Name))
+	}
+	if err != nil {
+		e.discardWorkspace(ctx, b)
+	}
+	return err
+}
+
+// finishClone refreshes the index, seals the workspace (the refresh
+// carries the removals, see makeWorkspace), records the binding and
+// reports HEAD.
 //
 // The refresh matters for speed: files checked out in the same clock tick as
 // the index was written are "racily clean", and since reads never rewrite
 // the index (GIT_OPTIONAL_LOCKS=0), every later status would re-hash them.
 func (e *Executor) finishClone(ctx context.Context, b sandbox.Binding) (*backends.CloneResult, error) {
-	branch, sha, err := e.head(ctx, b)
+	tail := e.takeCloneTail(b)
+	branch, sha, err := e.headAfter(ctx, b, tail.last)
 	if err != nil {
 		return nil, err
 	}
+	sealed := len(tail.seal.Remove) == 0
 	if sha != "" {
-		if _, err := e.git(ctx, b, gitRun{op: backends.OpClone, args: []string{"update-index", "-q", "--refresh"}}); err != nil {
+		g := gitRun{op: backends.OpClone, args: []string{"update-index", "-q", "--refresh"}, around: tail.seal}
+		if _, err := e.git(ctx, b, g); err != nil {
 			e.cfg.Logger.Warn("index refresh after clone failed", "workspace", b.Key.String(), "err", err)
+		} else {
+			sealed = true
+		}
+	}
+	if !sealed {
+		if err := e.sealWorkspace(ctx, b, tail.seal); err != nil {
+			return nil, err
 		}
 	}
 	b.Branch = branch

@@ -43,9 +43,18 @@ const maxGitDirEntries = 1000
 // the git directory's top level, and the sequencer's todo list when there
 // is one.
 func (e *Executor) inProgress(ctx context.Context, b sandbox.Binding) (pending, error) {
-	list, err := e.provider().listNames(ctx, b.SandboxID, b.GitDir(), ".", maxGitDirEntries)
-	if err != nil {
-		return pending{}, err
+	return e.inProgressAfter(ctx, b, sandbox.ExecResult{})
+}
+
+// inProgressAfter is inProgress from the listing of the git directory res
+// made after its command (sandbox.Around.List), when it made one.
+func (e *Executor) inProgressAfter(ctx context.Context, b sandbox.Binding, res sandbox.ExecResult) (pending, error) {
+	list := res.Around.Names
+	if !res.Around.After || list == nil {
+		var err error
+		if list, err = e.provider().listNames(ctx, b.SandboxID, b.GitDir(), ".", maxGitDirEntries); err != nil {
+			return pending{}, err
+		}
 	}
 	names := make(map[string]bool, len(list))
 	for _, name := range list {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -126,6 +127,9 @@ type Executor struct {
 	metrics    *metrics
 	recoveries recoveryClock // when each owner's sandboxes were last searched for lost bindings
 	shelf      *shelfMetrics
+	// clones holds, per workspace being cloned, what cloneInto leaves for
+	// finishClone (cloneTail), by cloneTailKey.
+	clones sync.Map
 }
 
 var _ backends.Executor = (*Executor)(nil)

@@ -245,10 +245,16 @@ func (e *Executor) forkTracking(ctx context.Context, b sandbox.Binding, op backe
 // still be writing there; the clone's mark then makes the next use remove
 // it.
 func (e *Executor) forkInto(ctx context.Context, b sandbox.Binding, fs *forkSource, branch string) error {
-	return e.makeWorkspace(ctx, b, func() error { return e.forkSteps(ctx, b, fs, branch) })
+	seal, err := e.makeWorkspace(ctx, b, func(prep sandbox.Around) error { return e.forkSteps(ctx, b, fs, branch, prep) })
+	if err != nil {
+		return err
+	}
+	return e.sealWorkspace(ctx, b, seal)
 }
 
-func (e *Executor) forkSteps(ctx context.Context, b sandbox.Binding, fs *forkSource, branch string) error {
+// forkSteps makes fork b of fs; prep goes with its first command (see
+// makeWorkspace).
+func (e *Executor) forkSteps(ctx context.Context, b sandbox.Binding, fs *forkSource, branch string, prep sandbox.Around) error {
 	op := backends.OpForkWorkspace
 	g := func(args ...string) error {
 		_, err := e.git(ctx, b, gitRun{op: op, args: args, noTree: true})
@@ -258,7 +264,7 @@ func (e *Executor) forkSteps(ctx context.Context, b sandbox.Binding, fs *forkSou
 	// The clone runs git upload-pack in the source, which reads the
 	// source's configuration: it must hold only keys the gateway writes,
 	// as before any command that talks to a remote.
-	if err := e.checkLocalConfig(ctx, b.SandboxID, b.Root, op, fs.w.GitDir(), fs.w.URL); err != nil {
+	if _, err := e.checkLocalConfig(ctx, b.SandboxID, b.Root, op, fs.w.GitDir(), fs.w.URL, prep); err != nil {
 		if backends.CategoryOf(err) == backends.Internal {
 			return &backends.Error{Category: backends.Internal, Err: err,
 				Message: "cannot fork workspace " + strconv.Quote(fs.w.Key.Name) + ": " + backends.MessageOf(err)}

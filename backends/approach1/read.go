@@ -18,12 +18,12 @@ func (e *Executor) status(ctx context.Context, r *backends.StatusRequest) (*back
 		return nil, err
 	}
 	defer w.close()
-	res, err := e.git(ctx, w.Binding, gitRun{op: backends.OpStatus, args: gitcmd.StatusArgs, read: true})
+	res, err := e.git(ctx, w.Binding, gitRun{op: backends.OpStatus, args: gitcmd.StatusArgs, read: true, around: sandbox.Around{List: w.GitDir()}})
 	if err != nil {
 		return nil, err
 	}
 	st := gitcmd.ParseStatus(res.Stdout)
-	p, err := e.inProgress(ctx, w.Binding) // a listing of the git directory, no git process
+	p, err := e.inProgressAfter(ctx, w.Binding, res) // the git directory, listed after status
 	if err != nil {
 		return nil, err
 	}
@@ -193,12 +193,16 @@ func (e *Executor) log(ctx context.Context, r *backends.LogRequest) (*backends.L
 		return nil, err
 	}
 	defer w.close()
+	g := gitRun{op: backends.OpLog, args: args, read: true, maxOut: 16 << 20}
 	if r.Ref == "" {
-		if _, sha, err := e.head(ctx, w.Binding); err != nil || sha == "" {
-			return &backends.LogResult{Commits: []backends.Commit{}}, err
+		g.around = headRead(w.Binding) // HEAD, read with the log: a branch without commits has none
+	}
+	res, err := e.git(ctx, w.Binding, g)
+	if r.Ref == "" && (err != nil || res.ExitCode != 0) {
+		if _, sha, herr := e.headAfter(ctx, w.Binding, res); herr != nil || sha == "" {
+			return &backends.LogResult{Commits: []backends.Commit{}}, herr
 		}
 	}
-	res, err := e.git(ctx, w.Binding, gitRun{op: backends.OpLog, args: args, read: true, maxOut: 16 << 20})
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,39 @@ func (e *Executor) refSHA(ctx context.Context, b sandbox.Binding, ref string) (s
 	return findPacked(packed, ref), nil
 }
 
+// headRead asks for HEAD and the ref it names to be read after a command
+// (sandbox.Around.Head), so that headAfter needs no round trip of its own.
+func headRead(b sandbox.Binding) sandbox.Around { return sandbox.Around{Head: b.GitDir()} }
+
+// headAfter is head as res, the result of a command run with headRead,
+// read it after the command; when the provider did not read it, or HEAD
+// was missing then, it is read now (head).
+func (e *Executor) headAfter(ctx context.Context, b sandbox.Binding, res sandbox.ExecResult) (branch, sha string, err error) {
+	files := res.Around.Files
+	data, ok := files[b.GitDir()+"/HEAD"]
+	if !res.Around.After || !ok {
+		return e.head(ctx, b)
+	}
+	line := strings.TrimSpace(string(data))
+	ref, symbolic := strings.CutPrefix(line, "ref: ")
+	if !symbolic {
+		return "", line, nil
+	}
+	if !strings.HasPrefix(ref, "refs/") {
+		return e.head(ctx, b) // not a ref the provider reads: read it as head does
+	}
+	return strings.TrimPrefix(ref, "refs/heads/"), refIn(files, b.GitDir(), ref), nil
+}
+
+// refIn is refSHA over files read after a command: the ref's own file,
+// else its line in packed-refs, else "".
+func refIn(files map[string][]byte, gitDir, ref string) string {
+	if data, ok := files[gitDir+"/"+ref]; ok {
+		return strings.TrimSpace(string(data))
+	}
+	return findPacked(files[gitDir+"/packed-refs"], ref)
+}
+
 func findPacked(packed []byte, ref string) string {
 	sc := bufio.NewScanner(bytes.NewReader(packed))
 	for sc.Scan() {

@@ -456,6 +456,9 @@ func (e *Executor) restore(ctx context.Context, b sandbox.Binding, p backends.Pr
 	if err := e.cloneInto(ctx, nb, []string{"clone", "--no-recurse-submodules", "--no-checkout"}, remote); err != nil {
 		return fail(err)
 	}
+	if err := e.sealClone(ctx, nb); err != nil {
+		return fail(err)
+	}
 	if err := e.applyShelf(ctx, nb, b.Shelf, m, bundle); err != nil {
 		return fail(err)
 	}

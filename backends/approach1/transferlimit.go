@@ -128,9 +128,12 @@ func over(u usage, repoMax, boxMax int64, watchRepo, reached bool) *sizeLimitErr
 
 // execWatched runs one git command (call) under the size limits of w: it
 // refuses to start when the sandbox is already full, sets the file-size
-// limit in req, stops the command when a measure finds it past a limit,
-// and reports a failure the limits caused as a *sizeLimitError (joined
-// with the provider's error, if any).
+// limit, stops the command when a measure finds it past a limit, and
+// reports a failure the limits caused as a *sizeLimitError (joined with
+// the provider's error, if any). The measures before and after the
+// command are the provider's, done in the command's round trip
+// (sandbox.Around.Disk, which also refuses and sets the file-size limit);
+// those while it runs are calls of their own (DiskUsage).
 func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *diskWatch, req *sandbox.ExecRequest,
 	call func(context.Context) (sandbox.ExecResult, error)) (sandbox.ExecResult, error) {
 	du, ok := e.cfg.Sandboxes.Provider().(sandbox.DiskUser)
@@ -140,34 +143,24 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 		return call(ctx)
 	}
 	paths := []string{root}
+	req.Around.Disk = []sandbox.DiskLimit{{Path: root, Max: boxMax, CapsFiles: boxMax > 0}}
 	if watchRepo {
 		paths = append(paths, w.gitDir)
+		req.Around.Disk = append(req.Around.Disk, sandbox.DiskLimit{Path: w.gitDir, Max: repoMax, CapsFiles: !w.writesTree})
+	}
+	measured := func(n []int64) usage {
+		u := usage{box: n[0]}
+		if watchRepo {
+			u.repo = n[1]
+		}
+		return u
 	}
 	measure := func(ctx context.Context) (usage, error) {
 		n, err := du.DiskUsage(ctx, sandboxID, paths)
 		if err != nil {
 			return usage{}, e.gone(ctx, sandboxID, err)
 		}
-		u := usage{box: n[0]}
-		if watchRepo {
-			u.repo = n[1]
-		}
-		return u, nil
-	}
-	before, err := measure(ctx)
-	if err != nil {
-		return sandbox.ExecResult{}, err
-	}
-	if hit := over(before, repoMax, boxMax, watchRepo, true); hit != nil {
-		return sandbox.ExecResult{}, hit
-	}
-	// The file-size limit: the least room left, and the limit it stands for.
-	fileHit := &sizeLimitError{}
-	if boxMax > 0 {
-		req.MaxFileBytes, fileHit.limit = boxMax-before.box, boxMax
-	}
-	if watchRepo && !w.writesTree && (req.MaxFileBytes == 0 || repoMax-before.repo < req.MaxFileBytes) {
-		req.MaxFileBytes, fileHit.repo, fileHit.limit = repoMax-before.repo, true, repoMax
+		return measured(n), nil
 	}
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -204,17 +197,34 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 	if err != nil {
 		return res, err
 	}
+	if res.Around.Refused { // full before it started
+		if hit := over(measured(res.Around.DiskBefore), repoMax, boxMax, watchRepo, true); hit != nil {
+			return sandbox.ExecResult{}, hit
+		}
+		return sandbox.ExecResult{}, backends.Errorf(backends.Internal, "the sandbox refused a transfer at a size limit gitgate does not find reached")
+	}
+	var before *usage
+	if len(res.Around.DiskBefore) == len(paths) {
+		u := measured(res.Around.DiskBefore)
+		before = &u
+	}
+	fileHit := fileLimit(before, boxMax, repoMax, watchRepo && !w.writesTree)
 	// The command ended on its own: past a limit between two measures (a
 	// success too: many files, each within the file-size limit, written
 	// faster than the watcher measures), or, failed, at the file-size
 	// limit (git, or its index-pack, killed by SIGXFSZ)?
 	failed := res.ExitCode != 0
-	u, err := measure(context.WithoutCancel(ctx))
-	if err != nil { // once more, then fail closed: a failed measure must not lift a limit
+	var u usage
+	if after := res.Around.DiskAfter; len(after) == len(paths) {
+		u = measured(after)
+	} else {
 		u, err = measure(context.WithoutCancel(ctx))
-	}
-	if err != nil {
-		return res, fmt.Errorf("measuring the disk use after a transfer (the size limits could not be checked): %w", err)
+		if err != nil { // once more, then fail closed: a failed measure must not lift a limit
+			u, err = measure(context.WithoutCancel(ctx))
+		}
+		if err != nil {
+			return res, fmt.Errorf("measuring the disk use after a transfer (the size limits could not be checked): %w", err)
+		}
 	}
 	if hit := over(u, repoMax, boxMax, watchRepo, failed); hit != nil {
 		e.limitStopped(w, sandboxID, hit)
@@ -223,11 +233,32 @@ func (e *Executor) execWatched(ctx context.Context, sandboxID, root string, w *d
 	if !failed {
 		return res, nil
 	}
-	if req.MaxFileBytes > 0 && (res.ExitCode == -1 || fileLimitMarks(res.Stderr)) {
+	if fileHit != nil && (res.ExitCode == -1 || fileLimitMarks(res.Stderr)) {
 		e.limitStopped(w, sandboxID, fileHit)
 		return res, fileHit
 	}
 	return res, nil
+}
+
+// fileLimit is the limit the file-size limit of a watched command stood
+// for (nil when it ran without one): the least room left before it, under
+// the sandbox limit, or under the repository limit when repoCaps (the
+// command writes the git directory only), as sandbox.Around.FileCap sets
+// it. When the measures before it are unknown (before nil: the provider
+// could not say), the sandbox limit is assumed if there is one.
+func fileLimit(before *usage, boxMax, repoMax int64, repoCaps bool) *sizeLimitError {
+	var hit *sizeLimitError
+	var room int64
+	if boxMax > 0 {
+		hit = &sizeLimitError{limit: boxMax}
+		if before != nil {
+			room = boxMax - before.box
+		}
+	}
+	if repoCaps && (hit == nil || (before != nil && repoMax-before.repo < room)) {
+		hit = &sizeLimitError{repo: true, limit: repoMax}
+	}
+	return hit
 }
 
 // fileLimitMarks reports whether git's errors show a process of it
@@ -255,11 +286,12 @@ func (e *Executor) limitStopped(w *diskWatch, sandboxID string, hit *sizeLimitEr
 }
 
 // cloneCheckout writes the work tree of a clone made with --no-checkout,
-// under the sandbox limit. An empty repository has nothing to check out.
-func (e *Executor) cloneCheckout(ctx context.Context, b sandbox.Binding) error {
-	g := gitRun{op: backends.OpClone, args: []string{"read-tree", "-u", "--reset", "HEAD"}, watch: &diskWatch{project: b.Key.Project}}
-	_, err := e.git(ctx, b, g)
-	return err
+// under the sandbox limit, and reads HEAD after it (headRead). An empty
+// repository has nothing to check out.
+func (e *Executor) cloneCheckout(ctx context.Context, b sandbox.Binding) (sandbox.ExecResult, error) {
+	g := gitRun{op: backends.OpClone, args: []string{"read-tree", "-u", "--reset", "HEAD"}, watch: &diskWatch{project: b.Key.Project},
+		around: headRead(b)}
+	return e.git(ctx, b, g)
 }
 
 // pullSnapshot is what a pull stopped at a size limit restores: the

@@ -675,3 +675,12 @@ func (e *Executor) stashKept(ctx context.Context, b sandbox.Binding) bool {
 	sha, err := e.refSHA(ctx, b, "refs/stash")
 	return err != nil || sha != ""
 }
+
+// stashKeptAfter is stashKept from the files res read after its command
+// (refs/stash and packed-refs, see commitRead), when it read them.
+func (e *Executor) stashKeptAfter(ctx context.Context, b sandbox.Binding, res sandbox.ExecResult) bool {
+	if !res.Around.After {
+		return e.stashKept(ctx, b)
+	}
+	return refIn(res.Around.Files, b.GitDir(), "refs/stash") != ""
+}

@@ -263,6 +263,12 @@ type gitRun struct {
 	// watch, if set, runs the command under its project's size limits
 	// (transferlimit.go).
 	watch *diskWatch
+	// around are the file operations done with the command, in its round
+	// trip (sandbox.Around).
+	around sandbox.Around
+	// checked says that the repository's configuration was checked for
+	// this remote command already (see checkLocalConfig).
+	checked bool
 }
 
 // run runs a git command and returns its result whatever its exit code.
@@ -276,8 +282,8 @@ func (e *Executor) run(ctx context.Context, b sandbox.Binding, g gitRun) (sandbo
 }
 
 func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, inv gitcmd.Invocation) (sandbox.ExecResult, error) {
-	if inv.Remote != nil && inv.GitDir != "" {
-		if err := e.checkLocalConfig(ctx, sandboxID, root, g.op, inv.GitDir, inv.Remote.URL); err != nil {
+	if inv.Remote != nil && inv.GitDir != "" && !g.checked {
+		if _, err := e.checkLocalConfig(ctx, sandboxID, root, g.op, inv.GitDir, inv.Remote.URL); err != nil {
 			return sandbox.ExecResult{}, err
 		}
 	}
@@ -300,7 +306,7 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 	cmd := gitcmd.Build(e.cfg.GitPath, root+"/home", root+"/tmp", inv)
 	timeout := e.cfg.Limits.CommandTimeout
 	req := sandbox.ExecRequest{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: root,
-		Stdin: g.stdin, MaxOutput: g.maxOut, SkipStdout: g.skip, Background: backends.IsShadow(ctx)}
+		Stdin: g.stdin, MaxOutput: g.maxOut, SkipStdout: g.skip, Background: backends.IsShadow(ctx), Around: g.around}
 	if g.remote != nil {
 		timeout = e.cfg.Limits.RemoteTimeout
 		req.OnStderr = progressTap(ctx, root)
@@ -310,6 +316,9 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 		e.metrics.processes.WithLabelValues(string(g.op)).Inc()
 		start := time.Now()
 		res, err := e.provider().Exec(ctx, sandboxID, req)
+		if err == nil && res.Around.Stopped {
+			err = errGuarded
+		}
 		d := time.Since(start).Seconds()
 		e.metrics.sandboxSeconds.WithLabelValues(string(g.op)).Add(d)
 		if c, ok := e.cfg.Sandboxes.Provider().(sandbox.Coster); ok {
@@ -331,22 +340,27 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 // (gitcmd.CheckLocalConfig): "-c" cannot neutralise keys such as
 // url.<base>.insteadOf or http.<url>.proxy, which could send the token
 // elsewhere. The refusal is internal (nothing the agent did) and logged at
-// error level with the key's name, never its value.
-func (e *Executor) checkLocalConfig(ctx context.Context, sandboxID, root string, op backends.Op, gitDir, originURL string) error {
+// error level with the key's name, never its value. around, if given,
+// travels with the check (its result is returned).
+func (e *Executor) checkLocalConfig(ctx context.Context, sandboxID, root string, op backends.Op, gitDir, originURL string, around ...sandbox.Around) (sandbox.ExecResult, error) {
 	inv := gitcmd.Invocation{Args: gitcmd.LocalConfigArgs(gitDir), ReadOnly: true}
-	res, err := e.exec(ctx, sandboxID, root, gitRun{op: op, read: true}, inv)
+	g := gitRun{op: op, read: true}
+	if len(around) > 0 {
+		g.around = around[0]
+	}
+	res, err := e.exec(ctx, sandboxID, root, g, inv)
 	if err != nil {
-		return err
+		return res, err
 	}
 	if res.ExitCode != 0 {
-		return backends.Errorf(backends.Internal, "reading the workspace's git configuration before a remote command failed: %w", gitError(res, root))
+		return res, backends.Errorf(backends.Internal, "reading the workspace's git configuration before a remote command failed: %w", gitError(res, root))
 	}
 	key, err := gitcmd.CheckLocalConfig(res.Stdout, originURL)
 	if err != nil {
 		e.cfg.Logger.Error("refused a remote command: the repository's git configuration holds a key the gateway does not allow",
 			"op", string(op), "sandbox", sandboxID, "key", key)
 	}
-	return err
+	return res, err
 }
 
 func secretName() string {

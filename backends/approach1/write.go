@@ -34,7 +34,8 @@ func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*back
 		return nil, err
 	}
 	commit := []string{"commit", "--quiet", "--no-verify", "--cleanup=verbatim", "--file=-"}
-	if _, err := e.git(ctx, w.Binding, gitRun{op: backends.OpCommit, args: commit, author: author, stdin: []byte(r.Message)}); err != nil {
+	res, err := e.git(ctx, w.Binding, gitRun{op: backends.OpCommit, args: commit, author: author, stdin: []byte(r.Message), around: commitRead(w.Binding)})
+	if err != nil {
 		// Unstage what add staged, so that a failed commit does not slip
 		// into the next one. The work tree is untouched either way.
 		unstage := gitRun{op: backends.OpCommit, args: append([]string{"reset", "--quiet", "--"}, paths...)}
@@ -43,14 +44,14 @@ func (e *Executor) commit(ctx context.Context, r *backends.CommitRequest) (*back
 		}
 		return nil, err
 	}
-	branch, sha, err := e.head(ctx, w.Binding)
+	branch, sha, err := e.headAfter(ctx, w.Binding, res)
 	if err != nil {
 		return nil, err
 	}
 	e.record(ctx, w, func(b *sandbox.Binding) {
 		b.Unpushed = addBranch(b.Unpushed, branch)
 		if len(paths) == 0 {
-			b.Dirty = e.stashKept(ctx, w.Binding) // everything was committed; stash entries are still work (undo.go)
+			b.Dirty = e.stashKeptAfter(ctx, w.Binding, res) // everything was committed; stash entries are still work (undo.go)
 		}
 	})
 	return &backends.CommitResult{Served: written(w), SHA: sha, Branch: branch}, nil
@@ -120,7 +121,13 @@ func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends
 		return nil, err
 	}
 	defer finish(ctx, w, lease)
-	branch, sha, err := e.pushTarget(ctx, w, r.Branch)
+	// The configuration check push needs reads the branch's tip too, in
+	// its round trip.
+	checked, err := e.checkLocalConfig(ctx, w.SandboxID, w.Root, backends.OpPush, w.GitDir(), remote.URL, pushRead(w.Binding, r.Branch))
+	if err != nil {
+		return nil, err
+	}
+	branch, sha, err := e.pushTarget(ctx, w, r.Branch, checked)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +137,7 @@ func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends
 	if err != nil {
 		return nil, err
 	}
-	res, err := e.run(ctx, w.Binding, gitRun{op: backends.OpPush, args: append(args, tagArgs...), remote: remote})
+	res, err := e.run(ctx, w.Binding, gitRun{op: backends.OpPush, args: append(args, tagArgs...), remote: remote, checked: true})
 	if err != nil {
 		return nil, err
 	}
@@ -149,16 +156,43 @@ func (e *Executor) push(ctx context.Context, r *backends.PushRequest) (*backends
 	return out, err
 }
 
-// pushTarget returns the branch to push and its tip.
-func (e *Executor) pushTarget(ctx context.Context, w *workspace, branch string) (string, string, error) {
+// commitRead asks for what a commit reports and records to be read after
+// its git commit: HEAD and its ref, and the stash (stashKeptAfter).
+func commitRead(b sandbox.Binding) sandbox.Around {
+	a := headRead(b)
+	a.Read = []string{b.GitDir() + "/refs/stash", b.GitDir() + "/packed-refs"}
+	return a
+}
+
+// pushRead asks for what pushTarget reads to be read after a command:
+// HEAD and its ref, or the named branch's ref and packed-refs.
+func pushRead(b sandbox.Binding, branch string) sandbox.Around {
 	if branch == "" {
-		b, sha, err := e.currentBranch(ctx, w.Binding)
+		return headRead(b)
+	}
+	return sandbox.Around{Read: []string{b.GitDir() + "/refs/heads/" + branch, b.GitDir() + "/packed-refs"}}
+}
+
+// pushTarget returns the branch to push and its tip, from what res (a
+// command run with pushRead) read, or read now when it did not.
+func (e *Executor) pushTarget(ctx context.Context, w *workspace, branch string, res sandbox.ExecResult) (string, string, error) {
+	if branch == "" {
+		b, sha, err := e.headAfter(ctx, w.Binding, res)
+		if err == nil && b == "" {
+			err = backends.Errorf(backends.Conflict, "HEAD is detached; check out a branch first")
+		}
 		if err == nil && sha == "" {
 			err = backends.Errorf(backends.Conflict, "branch %q has no commits yet; commit before pushing", b)
 		}
 		return b, sha, err
 	}
-	sha, err := e.refSHA(ctx, w.Binding, "refs/heads/"+branch)
+	var sha string
+	var err error
+	if res.Around.After {
+		sha = refIn(res.Around.Files, w.GitDir(), "refs/heads/"+branch)
+	} else {
+		sha, err = e.refSHA(ctx, w.Binding, "refs/heads/"+branch)
+	}
 	if err == nil && sha == "" {
 		err = backends.Errorf(backends.NotFound, "there is no local branch %q", branch)
 	}

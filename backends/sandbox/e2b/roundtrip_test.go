@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/backends/sandbox"
+	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/gitgate/gitgate/internal/e2bfake"
 )
 
@@ -68,5 +70,43 @@ func TestOneRoundTripPerCommand(t *testing.T) {
 	got, err := p.ReadFile(t.Context(), info.ID, info.Root+"/ws", "a/b.txt", 0, 100)
 	if err != nil || string(got.Data) != "data" {
 		t.Fatalf("read back %q, %v", got.Data, err)
+	}
+}
+
+// TestOneRoundTripPerGitProcess pins issue 17's target on Approach 1:
+// every operation the E2B bench measures waits for at most one round trip
+// to E2B per git process it runs (one for an operation that runs none),
+// and runs no process but its git ones (write_file: its one write). The
+// file reads, listings, removals and disk measures that go with a git
+// command travel in its round trip (sandbox.Around); a clone's search for
+// a workspace the bindings store may have lost runs beside its first
+// command.
+func TestOneRoundTripPerGitProcess(t *testing.T) {
+	t.Parallel()
+	env := backendtest.NewEnv(t)
+	ex, s := backendtest.NewE2BEngine(t, env, e2bfake.Config{Latency: 20 * time.Millisecond})
+	call := func(req backends.Request) e2bfake.Counts {
+		t.Helper()
+		s.ResetCounts()
+		req.GetScope().Principal = env.Agent
+		if _, err := ex.Execute(backendtest.Ctx(t), req); err != nil {
+			t.Fatalf("%s: %v", req.Op(), err)
+		}
+		return s.Counts()
+	}
+	call(&backends.CloneRequest{Scope: backends.Scope{Workspace: "rt"}, URL: env.RepoURL})
+	for i, op := range e2bOps(env, "rt", "pin") {
+		for _, prep := range op.prep(i) {
+			call(prep)
+		}
+		c := call(op.req(i))
+		others := c.Processes - c.GitProcesses
+		if op.name == "write_file" {
+			others-- // its write script
+		}
+		if c.RoundTrips > max(c.GitProcesses, 1) || others != 0 {
+			t.Errorf("%s: %d round trips, %d git processes, %d other processes (%+v); want at most one round trip per git process and no other process",
+				op.name, c.RoundTrips, c.GitProcesses, others, c)
+		}
 	}
 }

@@ -31,6 +31,10 @@ import (
 type countingProvider struct {
 	*local.Provider
 	workspaceClones, seedFetches atomic.Int64
+	// crashTake, when set, stops the next seed take right after the seed
+	// moved into the workspace's place, as a killed process would, and
+	// answers that the command may still run.
+	crashTake atomic.Bool
 }
 
 func (c *countingProvider) Exec(ctx context.Context, id string, req sandbox.ExecRequest) (sandbox.ExecResult, error) {
@@ -40,6 +44,13 @@ func (c *countingProvider) Exec(ctx context.Context, id string, req sandbox.Exec
 	}
 	if strings.Contains(all, " fetch --prune") || strings.Contains(all, " ls-remote ") {
 		c.seedFetches.Add(1)
+	}
+	if strings.Contains(all, "gitgate-seed") && c.crashTake.CompareAndSwap(true, false) {
+		script := req.Args[1]
+		moved := strings.Index(script, "T='")
+		req.Args = append([]string{req.Args[0], script[:moved] + "exit 0\n"}, req.Args[2:]...)
+		_, _ = c.Provider.Exec(ctx, id, req)
+		return sandbox.ExecResult{}, sandbox.ErrMayStillRun
 	}
 	return c.Provider.Exec(ctx, id, req)
 }
@@ -348,4 +359,32 @@ func TestSeedPastASizeLimitAnswersAsAClone(t *testing.T) {
 	if gitDir, workTree, _ := w.dirs(t, "big"); gitDir != "" || workTree != "" {
 		t.Fatalf("the clone past the limit left %s", gitDir)
 	}
+}
+
+// TestSeedTakeCutShortIsNotAWorkspace: a take stopped after the seed moved
+// into the workspace's place (its process killed) leaves the half-made
+// mark: the workspace answers "the clone … did not finish", is removed,
+// and cloning again works.
+func TestSeedTakeCutShortIsNotAWorkspace(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	publicRemote(t, env)
+	w := newSeededWorld(t, env, env.RepoURL)
+	w.p.crashTake.Store(true)
+	if _, n, err := w.clone(t, env.Agent, "cut", env.RepoURL); err == nil || n.seeds != 1 {
+		t.Fatalf("clone cut short answered %v after taking %d seeds, want an error after taking one", err, n.seeds)
+	}
+	if gitDir, _, root := w.dirs(t, "cut"); gitDir == "" {
+		t.Fatal("the cut take left no git directory: the test cut it too early")
+	} else if _, err := os.Stat(filepath.Join(root, "git", "cut.cloning")); err != nil {
+		t.Fatalf("the cut take left no half-made mark: %v", err)
+	}
+	err := backendtest.Fail(t, w.ex, env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "cut"}})
+	if backends.CategoryOf(err) != backends.NotFound || !strings.Contains(backends.MessageOf(err), "did not finish") {
+		t.Fatalf("status of the cut workspace answered %v, want not_found: the clone did not finish", err)
+	}
+	res, _, err := w.clone(t, env.Agent, "cut", env.RepoURL)
+	if err != nil || res.Head != env.RemoteRef(t, "refs/heads/main") {
+		t.Fatalf("cloning again answered %+v, %v", res, err)
+	}
+	backendtest.Do[*backends.StatusResult](t, w.ex, env.Agent, &backends.StatusRequest{Scope: backends.Scope{Workspace: "cut"}})
 }

@@ -244,8 +244,8 @@ func (c *Client) execute(ctx context.Context, req backends.Request) (backends.Re
 	// No header is waited for before the result: a header's absence would
 	// not prove that the operation never started (the service may have
 	// started it and lost the link), so only the service's own error says
-	// "not started" once the request has left (callError). The service
-	// sends its header with the result, in the same write.
+	// "not started" once the request has left (callError). The service's
+	// header comes with its first message.
 	stream, err := c.stub.Execute(ctx, pbReq)
 	if err != nil {
 		return nil, callError(err, false)

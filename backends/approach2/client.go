@@ -241,14 +241,14 @@ func (c *Client) execute(ctx context.Context, req backends.Request) (backends.Re
 	if backends.IsShadow(ctx) {
 		ctx = metadata.AppendToOutgoingContext(ctx, shadowHeader, "1")
 	}
+	// No header is waited for before the result: a header's absence would
+	// not prove that the operation never started (the service may have
+	// started it and lost the link), so only the service's own error says
+	// "not started" once the request has left (callError). The service's
+	// header comes with its first message.
 	stream, err := c.stub.Execute(ctx, pbReq)
 	if err != nil {
 		return nil, callError(err, false)
-	}
-	if _, err := stream.Header(); err != nil {
-		// The request was handed to the connection: the link may have died
-		// after it, or the acceptance with it (a silent partition).
-		return nil, callError(err, true)
 	}
 	return receive(ctx, req.Op(), stream)
 }
@@ -305,8 +305,8 @@ func receive(ctx context.Context, op backends.Op, stream grpc.ServerStreamingCli
 
 // callError categorises a failed call. sent says whether the request had
 // been handed to the connection. Once it had, only the service can say the
-// operation never started (its acceptance header, or its error, may be
-// lost with the link). Before, a failure means the request never left —
+// operation never started, in its error (anything else it sent may be lost
+// with the link). Before, a failure means the request never left —
 // unless the call ended by its deadline or cancellation, which can race
 // with the sending, so those stay "may have happened".
 func callError(err error, sent bool) error {

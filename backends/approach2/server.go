@@ -24,10 +24,6 @@ import (
 // Name is the backend name reported in results, logs and metrics.
 const Name = backends.Approach2
 
-// acceptedHeader is sent before an operation starts: a client that has not
-// received it knows the operation never started.
-const acceptedHeader = "gitgate-accepted"
-
 // shadowHeader marks a call as shadow work (backends.WithShadow), which the
 // service runs at the lowest CPU priority.
 const shadowHeader = "gitgate-shadow"
@@ -131,9 +127,6 @@ func (s *Server) Execute(req *pb.OperationRequest, stream grpc.ServerStreamingSe
 	goReq, err := decodeRequest(req)
 	if err != nil {
 		return toStatus(err, false)
-	}
-	if err := stream.SendHeader(metadata.Pairs(acceptedHeader, "1")); err != nil {
-		return status.Error(codes.Unavailable, "approach2: could not accept the operation")
 	}
 	ctx := stream.Context()
 	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get(shadowHeader)) > 0 {

@@ -29,12 +29,13 @@ func TestCategoriesRoundTrip(t *testing.T) {
 }
 
 // TestStatusesFromGRPCItself: without the service's ErrorInfo, a failure
-// before acceptance is "not started" except for deadlines and
-// cancellations, which may race with an acceptance on its way.
+// before the request left is "not started" except for deadlines and
+// cancellations, which may race with the sending; after it left, nothing
+// but the service's own error can say "not started".
 func TestStatusesFromGRPCItself(t *testing.T) {
 	cases := []struct {
 		code       codes.Code
-		headerSeen bool
+		sent       bool
 		cat        backends.Category
 		notStarted bool
 	}{
@@ -45,9 +46,9 @@ func TestStatusesFromGRPCItself(t *testing.T) {
 		{codes.Unknown, false, backends.Internal, true},
 	}
 	for _, c := range cases {
-		err := callError(status.Error(c.code, "x"), c.headerSeen)
+		err := callError(status.Error(c.code, "x"), c.sent)
 		if backends.CategoryOf(err) != c.cat || errors.Is(err, backends.ErrNotStarted) != c.notStarted {
-			t.Errorf("%s (header %v): %s not-started=%v, want %s %v", c.code, c.headerSeen,
+			t.Errorf("%s (sent %v): %s not-started=%v, want %s %v", c.code, c.sent,
 				backends.CategoryOf(err), errors.Is(err, backends.ErrNotStarted), c.cat, c.notStarted)
 		}
 	}

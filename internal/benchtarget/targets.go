@@ -19,11 +19,12 @@ var gatewayTargets = []Target{
 // bindings in Redis, gRPC) against the same engine in process
 // (backends/approach2).
 // Approach 1 is measured as the gateway embeds it beside the service (the
-// same journal and Redis, in process) and, for commit, standalone (files
-// only).
+// same journal and Redis, in process) and, for the writes, standalone
+// (files only).
 var approach2Targets = []Target{
 	{"BenchmarkThroughput32", "commit-approach2/approach1", AtLeast, 0.95, "Approach 2 / Approach 1 (beside it) write_file+commit throughput, 32 agents"},
 	{"BenchmarkThroughput32", "write_file-approach2/approach1", AtLeast, 0.95, "Approach 2 / Approach 1 (beside it) write_file throughput, 32 agents"},
 	{"BenchmarkThroughput32", "commit-approach2/approach1-standalone", AtLeast, 0.95, "Approach 2 / Approach 1 (standalone, files) write_file+commit throughput, 32 agents"},
+	{"BenchmarkThroughput32", "write_file-approach2/approach1-standalone", AtLeast, 0.95, "Approach 2 / Approach 1 (standalone, files) write_file throughput, 32 agents"},
 	{"BenchmarkThroughput32", "status-approach2/approach1", Info, 0, "Approach 2 / Approach 1 (beside it) status throughput, 32 agents"},
 }

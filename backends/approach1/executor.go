@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitgate/gitgate/backends"
@@ -130,6 +131,9 @@ type Executor struct {
 	// clones holds, per workspace being cloned, what cloneInto leaves for
 	// finishClone (cloneTail), by cloneTailKey.
 	clones sync.Map
+	// seeds are the repositories planted in warm sandboxes (Seeds, seed.go);
+	// nil when none are.
+	seeds atomic.Pointer[seedSet]
 }
 
 var _ backends.Executor = (*Executor)(nil)

@@ -46,14 +46,7 @@ type seedSet struct {
 	planted map[string]map[string]string // sandbox id → URL → seed name, until taken
 }
 
-// seedSets holds each executor's seeds (Seeds registers them).
-var seedSets sync.Map // *Executor → *seedSet
-
-func (e *Executor) seedSet() *seedSet {
-	s, _ := seedSets.Load(e)
-	set, _ := s.(*seedSet)
-	return set
-}
+func (e *Executor) seedSet() *seedSet { return e.seeds.Load() }
 
 // planted records that sandbox id holds seed name of URL u.
 func (s *seedSet) plant(id, u, name string) {
@@ -99,7 +92,7 @@ func (e *Executor) Seeds(urls []string) (func(context.Context, sandbox.Info) (sa
 			seeds = append(seeds, u)
 		}
 	}
-	seedSets.Store(e, set)
+	e.seeds.Store(set)
 	return func(ctx context.Context, info sandbox.Info) (sandbox.Info, error) {
 		return info, e.plant(ctx, set, info, seeds)
 	}, nil
@@ -184,5 +177,13 @@ func (e *Executor) cloneSeed(ctx context.Context, info sandbox.Info, u, name str
 	case res.ExitCode != 0:
 		return gitError(res, info.Root)
 	}
-	return nil
+	// The index is refreshed now, off any agent's time, as finishClone does
+	// after a clone: a seed taken unchanged needs no refresh then (moving
+	// its directories changes no file's stat data).
+	refresh := gitcmd.Build(e.cfg.GitPath, info.Root+"/home", info.Root+"/tmp", gitcmd.Invocation{GitDir: g, WorkTree: w, Args: []string{"update-index", "-q", "--refresh"}})
+	res, err = e.cfg.Sandboxes.Provider().Exec(ctx, info.ID, sandbox.ExecRequest{Path: refresh.Path, Args: refresh.Args, Env: refresh.Env, Dir: info.Root, Timeout: e.cfg.Limits.CommandTimeout})
+	if err == nil && res.ExitCode != 0 {
+		err = gitError(res, info.Root) // not planted: clones of it run from scratch
+	}
+	return err
 }

@@ -98,7 +98,8 @@ const (
 // directory and work tree into the workspace's place and reads the
 // seed's refs; only when they differ does it fetch. It then points
 // origin/HEAD and the local branch at the remote's default branch and its
-// tip, as a clone leaves them, refreshes the index (see finishClone),
+// tip, as a clone leaves them, refreshes the index when it changed it (see
+// finishClone; the seed's was refreshed when it was planted),
 // checks the project's size limits as the end of a transfer does, removes
 // the mark and prints the branch and its commit. Its exit codes are the
 // seed* constants above.
@@ -160,11 +161,12 @@ if [ "$b" != "$cur" ]; then
 	%L% symbolic-ref HEAD "refs/heads/$b" || exit 91
 	%L% branch -q -D "$cur" || exit 91
 	%L% reset -q --hard || exit 91
+	%L% update-index -q --refresh >/dev/null 2>&1
 elif [ "$mine" != "$tip" ]; then
 	%L% update-ref "refs/heads/$b" "$tip" || exit 91
 	%L% reset -q --hard || exit 91
+	%L% update-index -q --refresh >/dev/null 2>&1
 fi
-%L% update-index -q --refresh >/dev/null 2>&1
 if [ "$RMAX" -gt 0 ] || [ "$BMAX" -gt 0 ]; then
 	repo=$(/usr/bin/du -s -B1 -- "$G") || exit 91
 	box=$(/usr/bin/du -s -B1 -- "$R") || exit 91

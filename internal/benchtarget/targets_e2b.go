@@ -4,11 +4,14 @@ package benchtarget
 // sandbox creation time (backends/sandbox/e2b, e2bfake.DefaultLatency and
 // DefaultCreateDelay).
 var e2bTargets = append([]Target{
-	{"BenchmarkE2BFirstOperation", "cold/warm", AtLeast, 5, "first operation (clone) on a new project: Approach 1 cold / Approach 2 warm pool latency"},
-	{"BenchmarkE2BFirstOperation", "a1-cold-first-ms", Info, 0, "Approach 1 first clone, sandbox created cold, median ms"},
-	{"BenchmarkE2BFirstOperation", "a2-warm-first-ms", Info, 0, "Approach 2 first clone, warm pooled sandbox, median ms"},
-	{"BenchmarkE2BFirstOperation", "a1-cold-first-rtts", Info, 0, "Approach 1 first clone, sequential round trips to E2B"},
-	{"BenchmarkE2BFirstOperation", "a2-warm-first-rtts", Info, 0, "Approach 2 first clone, sequential round trips to E2B"},
+	{"BenchmarkE2BFirstOperation", "cold/warm", AtLeast, 5, "first operation (clone of a 5,000-file project) on a new project: Approach 1 cold / Approach 2 warm seeded pool latency"},
+	{"BenchmarkE2BFirstOperation", "a1-cold-first-ms", Info, 0, "Approach 1 first clone of the project, sandbox created cold, median ms"},
+	{"BenchmarkE2BFirstOperation", "a2-warm-first-ms", Info, 0, "Approach 2 first clone of the project, warm seeded sandbox, median ms"},
+	{"BenchmarkE2BFirstOperation", "a1-cold-first-rtts", Info, 0, "Approach 1 first clone of the project, sequential round trips to E2B"},
+	{"BenchmarkE2BFirstOperation", "demo-cold/warm", Info, 0, "the same on the 3-file demo repository (round trips and creation only): cold / warm"},
+	{"BenchmarkE2BFirstOperation", "demo-a1-cold-first-ms", Info, 0, "Approach 1 first clone of the demo repository, cold, median ms"},
+	{"BenchmarkE2BFirstOperation", "demo-a2-warm-first-ms", Info, 0, "Approach 2 first clone of the demo repository, warm seeded, median ms"},
+	{"BenchmarkE2BFirstOperation", "demo-a1-cold-first-rtts", Info, 0, "Approach 1 first clone of the demo repository, sequential round trips to E2B"},
 	{"BenchmarkE2BRoundTrips", "worst-rtt-over-git", AtMost, 0, "worst over operations: round trips on the critical path - git processes (min 1)"},
 }, e2bOpRows("status", "write_file", "commit", "push", "clone", "diff", "log")...)
 

@@ -98,6 +98,10 @@ type Provider struct {
 	// their bytes until a command that names them carries them, then
 	// nothing, until RemoveAll of their path forgets them.
 	secrets map[string]map[string][]byte
+	// unsentOwner holds, per sandbox made here, the owner file RecordOwner
+	// left for the next command to carry (see RecordOwner), until an upload
+	// carrying it succeeded.
+	unsentOwner map[string]*ownerUpload
 	// cleanups are the removals running after their call returned.
 	cleanups sync.WaitGroup
 }
@@ -108,6 +112,10 @@ type known struct {
 	token    string
 	cpus     int
 	memoryMB int
+	// madeHere: this Provider created the sandbox (Create), in this
+	// process; one made without an owner is a warm sandbox of this
+	// process's pool, which no other process hands out.
+	madeHere bool
 }
 
 // perSecond is what k costs per second of life.
@@ -144,7 +152,7 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &Provider{cfg: cfg, domain: domainOf(cfg.EnvdURL), known: map[string]known{}, pending: map[string][]*stillRunning{},
-		secrets: map[string]map[string][]byte{},
+		secrets: map[string]map[string][]byte{}, unsentOwner: map[string]*ownerUpload{},
 		lifetime: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_e2b_sandbox_seconds_total",
 			Help: "Lifetime of the E2B sandboxes gitgate destroyed, in seconds (what E2B bills)."}),
 		cost: prometheus.NewCounter(prometheus.CounterOpts{Name: "gitgate_e2b_cost_usd_total",
@@ -324,7 +332,7 @@ func (p *Provider) Create(ctx context.Context, opts sandbox.CreateOptions) (sand
 		return sandbox.Info{}, err
 	}
 	k := known{info: sandbox.Info{ID: sb.SandboxID, Owner: opts.Owner, Root: p.cfg.Root, Created: time.Now()},
-		envdURL: p.envdURLFor(sb.SandboxID, sb.Domain), token: sb.EnvdAccessToken}
+		envdURL: p.envdURLFor(sb.SandboxID, sb.Domain), token: sb.EnvdAccessToken, madeHere: true}
 	dirs := []string{"-p", "-m", "700", "--"}
 	for _, sub := range []string{"home", "ws", "git", "tmp"} {
 		dirs = append(dirs, p.cfg.Root+"/"+sub)
@@ -346,15 +354,29 @@ func (p *Provider) Create(ctx context.Context, opts sandbox.CreateOptions) (sand
 	return k.info, nil
 }
 
-// Find returns owner's running sandboxes.
+// Find returns owner's running sandboxes: those made for it (their
+// metadata names it) and the warm ones of a pool handed to it
+// (pooledFor). The two listings are sent together; either failing fails
+// Find.
 func (p *Provider) Find(ctx context.Context, owner sandbox.Owner) ([]sandbox.Info, error) {
 	meta := map[string]string{metaApp: "1", metaProject: owner.Project}
 	if owner.Agent != "" {
 		meta[metaAgent] = owner.Agent
 	}
+	var pooled []sandbox.Info
+	var pooledErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pooled, pooledErr = p.pooledFor(ctx, owner)
+	}()
 	listed, err := p.cfg.API.List(ctx, meta)
+	<-done
 	if err != nil {
 		return nil, err
+	}
+	if pooledErr != nil {
+		return nil, pooledErr
 	}
 	var out []sandbox.Info
 	for _, l := range listed {
@@ -362,10 +384,6 @@ func (p *Provider) Find(ctx context.Context, owner sandbox.Owner) ([]sandbox.Inf
 			continue // a per-agent sandbox is not the project's
 		}
 		out = append(out, sandbox.Info{ID: l.SandboxID, Owner: owner, Root: p.cfg.Root, Created: l.StartedAt})
-	}
-	pooled, err := p.pooledFor(ctx, owner)
-	if err != nil {
-		return nil, err
 	}
 	return append(out, pooled...), nil
 }
@@ -411,8 +429,9 @@ func (p *Provider) Exec(ctx context.Context, id string, req sandbox.ExecRequest)
 
 // run is Exec with extra files uploaded for the command. The files a
 // command needs — its standard input, the secret files it names
-// (WriteSecret), extra — go in one upload sent at the same time as the
-// command's start request, not before it: the command starts under a
+// (WriteSecret), extra, the owner file RecordOwner left to it — go in
+// one upload sent at the same time as the command's start request, not
+// before it: the command starts under a
 // fixed wrapper (deliverScript) that waits for the upload's last file, a
 // marker, then makes the secrets and the standard input private (uploads
 // are created 0644, in the 0700 tmp directory), opens the standard input
@@ -448,10 +467,14 @@ func (p *Provider) run(ctx context.Context, id string, req sandbox.ExecRequest, 
 		files = append(files, File{Path: in, Data: req.Stdin})
 	}
 	var uploaded []string // what may be left in the sandbox if the call fails
+	for _, f := range files {
+		uploaded = append(uploaded, f.Path)
+	}
+	owner := p.ownerToSend(id)
+	if owner != nil { // it stays: neither the wrapper nor a cleanup removes it
+		files = append([]File{{Path: p.ownerPath(), Data: owner.data}}, files...)
+	}
 	if len(files) > 0 {
-		for _, f := range files {
-			uploaded = append(uploaded, f.Path)
-		}
 		marker := p.cfg.Root + "/tmp/.ready-" + randomName()
 		files = append(files, File{Path: marker}) // written last: the others are whole
 		uploaded = append(uploaded, marker)
@@ -497,8 +520,9 @@ func (p *Provider) run(ctx context.Context, id string, req sandbox.ExecRequest, 
 		if len(uploaded) > 0 {
 			p.cleanup(ctx, k, uploaded) // the wrapper may not have run, or not to its end
 		}
-		return sandbox.ExecResult{}, p.check(id, err)
+		return sandbox.ExecResult{}, p.check(id, err) // an owner file sent stays queued for the next command
 	}
+	p.ownerSent(id, owner)
 	if len(secrets) > 0 && (res.ExitCode < 0 || res.ExitCode == 137 || res.StderrTruncated || bytes.Contains(res.Stderr, []byte(secretLeft))) {
 		// Killed before the wrapper could remove them, or it said it
 		// could not.
@@ -661,6 +685,7 @@ func (p *Provider) gone(id string, err error) error {
 	if errors.Is(err, ErrSandboxGone) {
 		p.mu.Lock()
 		delete(p.known, id)
+		delete(p.unsentOwner, id)
 		p.mu.Unlock()
 	}
 	return err
@@ -715,6 +740,7 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 	delete(p.known, id)
 	delete(p.pending, id) // its commands end with it
 	delete(p.secrets, id) // and its files
+	delete(p.unsentOwner, id)
 	p.mu.Unlock()
 	if err := p.cfg.API.Kill(ctx, id); err != nil {
 		return err

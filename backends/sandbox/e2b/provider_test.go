@@ -1,7 +1,9 @@
 package e2b_test
 
 import (
+	"io"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +85,51 @@ func TestExecStdinAndBackground(t *testing.T) {
 	res, err = p.Exec(t.Context(), info.ID, sandbox.ExecRequest{Path: "/bin/sh", Args: []string{"-c", "nice"}, Background: true, Timeout: time.Minute})
 	if err != nil || strings.TrimSpace(string(res.Stdout)) != "19" {
 		t.Fatalf("background niceness: %q, %v", res.Stdout, err)
+	}
+}
+
+// failingLists answers 403 to the sandbox listings whose metadata filter
+// is exactly failing, and passes every other request on.
+type failingLists struct{ failing string }
+
+func (f failingLists) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v2/sandboxes" && r.URL.Query().Get("metadata") == f.failing {
+		return &http.Response{StatusCode: http.StatusForbidden, Status: "403 Forbidden", Header: http.Header{},
+			Body: io.NopCloser(strings.NewReader(`{"code":403,"message":"listing refused"}`)), Request: r}, nil
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestFindListsTogether: Find's two listings (the owner's sandboxes, and
+// every gitgate sandbox for the pooled ones) cost one round trip, not one
+// after the other; either failing fails Find.
+func TestFindListsTogether(t *testing.T) {
+	s := fake(t, e2bfake.Config{Latency: 20 * time.Millisecond})
+	p := newProvider(t, s)
+	alpha := sandbox.Owner{Project: "alpha"}
+	if _, err := p.Create(t.Context(), sandbox.CreateOptions{Owner: alpha, TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	s.ResetCounts()
+	found, err := p.Find(t.Context(), alpha)
+	if err != nil || len(found) != 1 {
+		t.Fatalf("alpha finds %v (%v), want its sandbox", found, err)
+	}
+	if c := s.Counts(); c.APIRequests != 2 || c.RoundTrips != 1 {
+		t.Fatalf("counts %+v: want two listings in one round trip", c)
+	}
+	for _, failing := range []string{"gitgate=1&gitgate.project=alpha", "gitgate=1"} {
+		a, err := e2b.NewAPI(e2b.APIConfig{BaseURL: s.URL(), APIKey: apiKey, HTTP: &http.Client{Transport: failingLists{failing}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e2b.NewProvider(e2b.ProviderConfig{API: a, EnvdURL: s.URL(), Template: "gitgate"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := p.Find(t.Context(), alpha)
+		if err == nil || !strings.Contains(err.Error(), "listing refused") {
+			t.Errorf("the listing %q failed, yet Find returned %v (%v)", failing, found, err)
+		}
 	}
 }

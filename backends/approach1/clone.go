@@ -27,7 +27,8 @@ func (e *Executor) clone(ctx context.Context, r *backends.CloneRequest) (*backen
 	if res, ok, err := e.cloneFromSeed(ctx, r, k, remote, url); ok { // seed_clone.go
 		return res, err
 	}
-	if err := e.checkFree(ctx, k); err != nil {
+	search, err := e.checkFree(ctx, k)
+	if err != nil {
 		return nil, err
 	}
 	info, done, err := e.acquire(ctx, k.Owner())
@@ -37,30 +38,30 @@ func (e *Executor) clone(ctx context.Context, r *backends.CloneRequest) (*backen
 	defer done()
 	now := time.Now().UTC()
 	b := sandbox.Binding{Key: k, SandboxID: info.ID, Root: info.Root, URL: url, Created: now, LastUsed: now}
-	if err := e.cloneInto(ctx, b, args, remote); err != nil {
+	tail, err := e.cloneInto(ctx, b, args, remote, search)
+	if err != nil {
 		return nil, err
 	}
-	return e.finishClone(ctx, b)
+	return e.finishClone(ctx, b, tail)
 }
 
 // checkFree fails when the workspace exists in a live sandbox. A binding to
 // a reaped sandbox is stale and does not count. The caller holds k's lock.
 //
 // A workspace the bindings store does not know may still exist (the store
-// may have lost its binding): the search of the owner's sandboxes for it
-// is left to makeWorkspace, which does it beside its first command (see
-// freeCheck), so that a clone of a new workspace waits for no round trip
-// of its own.
-func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) error {
+// may have lost its binding): search true leaves the search of the
+// owner's sandboxes for it to makeWorkspace, which does it beside its
+// first command (stepsCheckingFree), so that a clone of a new workspace
+// waits for no round trip of its own.
+func (e *Executor) checkFree(ctx context.Context, k sandbox.WorkspaceKey) (search bool, err error) {
 	b, ok, err := e.cfg.Bindings.Get(ctx, k)
 	if err != nil {
-		return backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
+		return false, backends.Errorf(backends.Unavailable, "workspace bindings unavailable: %w", err)
 	}
 	if !ok {
-		e.clones.Store(freeCheckKey(k), true)
-		return nil
+		return true, nil
 	}
-	return e.checkBound(ctx, k, b, true)
+	return false, e.checkBound(ctx, k, b, true)
 }
 
 // checkFreeNow is checkFree with the search of the sandboxes done now.
@@ -142,15 +143,14 @@ func (e *Executor) cloneArgs(r *backends.CloneRequest) (sandbox.WorkspaceKey, []
 // directory (cloneMark) says that the clone has not finished: a process
 // killed part-way leaves it, and recovery then removes the half-made
 // workspace instead of taking it for one (see halfMade). cloneInto leaves
-// the mark, and the ".git" file clone writes in the work tree, for
-// finishClone to remove with the command it runs next (or sealClone, for
-// a caller that runs none), and the check-out's reading of HEAD for
-// finishClone to report: each file operation rides on a git command's
-// round trip.
-func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote) error {
-	e.clones.Delete(cloneTailKey(b))
+// the mark, and the ".git" file clone writes in the work tree, in its
+// cloneTail for finishClone to remove with the command it runs next (or
+// sealClone, for a caller that runs none), with the check-out's reading
+// of HEAD for finishClone to report: each file operation rides on a git
+// command's round trip. search is checkFree's (see makeWorkspace).
+func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []string, remote *gitcmd.Remote, search bool) (cloneTail, error) {
 	var last sandbox.ExecResult
-	seal, err := e.makeWorkspace(ctx, b, func(prep sandbox.Around) error {
+	seal, err := e.makeWorkspace(ctx, b, search, func(prep sandbox.Around) error {
 		args := append(args, "--no-checkout", "--separate-git-dir="+b.GitDir(), "--", b.URL, b.WorkTree())
 		inv := gitcmd.Invocation{Args: args, Remote: remote}
 		g := gitRun{op: backends.OpClone, remote: remote, watch: &diskWatch{project: b.Key.Project, gitDir: b.GitDir()}, around: prep}
@@ -163,10 +163,7 @@ func (e *Executor) cloneInto(ctx context.Context, b sandbox.Binding, args []stri
 		}
 		return err
 	})
-	if err == nil {
-		e.clones.Store(cloneTailKey(b), cloneTail{last: last, seal: seal})
-	}
-	return err
+	return cloneTail{last: last, seal: seal}, err
 }
 
 // cloneTail is what cloneInto leaves for finishClone: the check-out's
@@ -177,23 +174,10 @@ type cloneTail struct {
 	seal sandbox.Around
 }
 
-// cloneTailKey names workspace b in its sandbox among the clones in
-// progress (the caller holds b's lock from cloneInto to finishClone).
-func cloneTailKey(b sandbox.Binding) string { return b.SandboxID + "\x00" + b.Key.String() }
-
-// takeCloneTail returns and forgets what cloneInto left for b.
-func (e *Executor) takeCloneTail(b sandbox.Binding) cloneTail {
-	v, ok := e.clones.LoadAndDelete(cloneTailKey(b))
-	if !ok {
-		return cloneTail{}
-	}
-	return v.(cloneTail)
-}
-
-// sealClone removes what cloneInto left in workspace b for finishClone,
-// for callers that do not call it.
-func (e *Executor) sealClone(ctx context.Context, b sandbox.Binding) error {
-	return e.sealWorkspace(ctx, b, e.takeCloneTail(b).seal)
+// sealClone removes what cloneInto left in workspace b (tail) for
+// finishClone, for callers that do not call it.
+func (e *Executor) sealClone(ctx context.Context, b sandbox.Binding, tail cloneTail) error {
+	return e.sealWorkspace(ctx, b, tail.seal)
 }
 
 // makeWorkspace makes workspace b's git directory and work tree with
@@ -206,12 +190,14 @@ func (e *Executor) sealClone(ctx context.Context, b sandbox.Binding) error {
 // whatever was made — unless the provider could not confirm that git
 // stopped (sandbox.ErrMayStillRun): nothing is removed beside a git that
 // may still be writing there, and the mark makes the next use remove it.
-// A size limit's error says what was kept.
-func (e *Executor) makeWorkspace(ctx context.Context, b sandbox.Binding, steps func(prep sandbox.Around) error) (sandbox.Around, error) {
+// A size limit's error says what was kept. search (checkFree's) makes it
+// search the owner's sandboxes for the workspace beside the first command
+// (stepsCheckingFree).
+func (e *Executor) makeWorkspace(ctx context.Context, b sandbox.Binding, search bool, steps func(prep sandbox.Around) error) (sandbox.Around, error) {
 	mark := b.Root + "/" + cloneMark(b.Key.Name)
 	prep := sandbox.Around{Remove: []string{b.WorkTree(), b.GitDir(), mark}, Create: []string{mark}}
 	var err error
-	if _, check := e.clones.LoadAndDelete(freeCheckKey(b.Key)); check {
+	if search {
 		err = e.stepsCheckingFree(ctx, b, prep, steps)
 	} else {
 		err = steps(prep)
@@ -236,10 +222,6 @@ func (e *Executor) makeWorkspace(ctx context.Context, b sandbox.Binding, steps f
 	}
 	return sandbox.Around{Remove: []string{b.WorkTree() + "/.git", mark}}, nil
 }
-
-// freeCheckKey names, among the clones in progress, the search checkFree
-// left for makeWorkspace to do for workspace k.
-func freeCheckKey(k sandbox.WorkspaceKey) string { return "free\x00" + k.String() }
 
 // errGuarded marks the error of a command a sandbox.Guard stopped.
 var errGuarded = errors.New("the command's guard held: nothing was done")
@@ -327,8 +309,7 @@ func (e *Executor) sealWorkspace(ctx context.Context, b sandbox.Binding, seal sa
 // The refresh matters for speed: files checked out in the same clock tick as
 // the index was written are "racily clean", and since reads never rewrite
 // the index (GIT_OPTIONAL_LOCKS=0), every later status would re-hash them.
-func (e *Executor) finishClone(ctx context.Context, b sandbox.Binding) (*backends.CloneResult, error) {
-	tail := e.takeCloneTail(b)
+func (e *Executor) finishClone(ctx context.Context, b sandbox.Binding, tail cloneTail) (*backends.CloneResult, error) {
 	branch, sha, err := e.headAfter(ctx, b, tail.last)
 	if err != nil {
 		return nil, err

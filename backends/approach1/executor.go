@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -128,9 +127,6 @@ type Executor struct {
 	metrics    *metrics
 	recoveries recoveryClock // when each owner's sandboxes were last searched for lost bindings
 	shelf      *shelfMetrics
-	// clones holds, per workspace being cloned, what cloneInto leaves for
-	// finishClone (cloneTail), by cloneTailKey.
-	clones sync.Map
 	// seeds are the repositories planted in warm sandboxes (Seeds, seed.go);
 	// nil when none are.
 	seeds atomic.Pointer[seedSet]

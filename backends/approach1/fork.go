@@ -97,7 +97,8 @@ func (e *Executor) forkWorkspace(ctx context.Context, r *backends.ForkWorkspaceR
 		return nil, err
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
-	if err := e.checkFree(ctx, k); err != nil {
+	search, err := e.checkFree(ctx, k)
+	if err != nil {
 		return nil, err
 	}
 	fs, err := e.readForkSource(ctx, src, r)
@@ -106,7 +107,7 @@ func (e *Executor) forkWorkspace(ctx context.Context, r *backends.ForkWorkspaceR
 	}
 	now := time.Now().UTC()
 	b := sandbox.Binding{Key: k, SandboxID: src.SandboxID, Root: src.Root, URL: fs.url, Created: now, LastUsed: now}
-	if err := e.forkInto(ctx, b, fs, r.Branch); err != nil {
+	if err := e.forkInto(ctx, b, fs, r.Branch, search); err != nil {
 		return nil, err
 	}
 	branch, sha, err := e.head(ctx, b)
@@ -243,9 +244,9 @@ func (e *Executor) forkTracking(ctx context.Context, b sandbox.Binding, op backe
 // provider could not confirm that a git command stopped
 // (sandbox.ErrMayStillRun): nothing is removed beside a git that may
 // still be writing there; the clone's mark then makes the next use remove
-// it.
-func (e *Executor) forkInto(ctx context.Context, b sandbox.Binding, fs *forkSource, branch string) error {
-	seal, err := e.makeWorkspace(ctx, b, func(prep sandbox.Around) error { return e.forkSteps(ctx, b, fs, branch, prep) })
+// it. search is checkFree's (see makeWorkspace).
+func (e *Executor) forkInto(ctx context.Context, b sandbox.Binding, fs *forkSource, branch string, search bool) error {
+	seal, err := e.makeWorkspace(ctx, b, search, func(prep sandbox.Around) error { return e.forkSteps(ctx, b, fs, branch, prep) })
 	if err != nil {
 		return err
 	}

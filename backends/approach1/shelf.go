@@ -453,10 +453,11 @@ func (e *Executor) restore(ctx context.Context, b sandbox.Binding, p backends.Pr
 		}
 		return nil, nil, backends.Errorf(backends.CategoryOf(err), "workspace %q's saved work could not be restored (%s); it is kept, try again later", b.Key.Name, backends.MessageOf(err))
 	}
-	if err := e.cloneInto(ctx, nb, []string{"clone", "--no-recurse-submodules", "--no-checkout"}, remote); err != nil {
+	tail, err := e.cloneInto(ctx, nb, []string{"clone", "--no-recurse-submodules", "--no-checkout"}, remote, false)
+	if err != nil {
 		return fail(err)
 	}
-	if err := e.sealClone(ctx, nb); err != nil {
+	if err := e.sealClone(ctx, nb, tail); err != nil {
 		return fail(err)
 	}
 	if err := e.applyShelf(ctx, nb, b.Shelf, m, bundle); err != nil {

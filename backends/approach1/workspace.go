@@ -133,11 +133,12 @@ func (e *Executor) replace(ctx context.Context, b sandbox.Binding, p backends.Pr
 	if b.Branch != "" {
 		args = append(args, "--branch="+b.Branch)
 	}
-	if err := e.cloneInto(ctx, nb, args, remote); err != nil {
+	tail, err := e.cloneInto(ctx, nb, args, remote, false)
+	if err != nil {
 		done()
 		return nil, backends.Errorf(backends.Unavailable, "workspace %q lost its sandbox and could not be cloned again: %s", b.Key.Name, backends.MessageOf(err))
 	}
-	if _, err := e.finishClone(ctx, nb); err != nil {
+	if _, err := e.finishClone(ctx, nb, tail); err != nil {
 		done()
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -80,44 +81,70 @@ func (s *Store) path(k sandbox.WorkspaceKey) string {
 // modification time (List reports it as the binding's LastUsed).
 func (s *Store) Get(_ context.Context, key sandbox.WorkspaceKey) (sandbox.Binding, bool, error) {
 	p := s.path(key)
-	b, err := read(p)
+	b, modified, err := read(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return sandbox.Binding{}, false, nil
 	}
 	if err != nil {
 		return sandbox.Binding{}, false, err
 	}
-	s.touch(p)
+	s.touch(p, modified)
 	return b, true, nil
 }
 
 // touch records a use in the file's modification time (a metadata update,
 // not a write of the file), at most once a second: list_workspaces shows
-// the last use to the second.
-func (s *Store) touch(p string) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return
-	}
+// the last use to the second. modified is the time the file had when it
+// was read.
+func (s *Store) touch(p string, modified time.Time) {
 	now := s.now()
-	if now.Sub(st.ModTime()) >= min(time.Second, s.ttl/8) {
+	if now.Sub(modified) >= min(time.Second, s.ttl/8) {
 		_ = os.Chtimes(p, now, now)
 	}
 }
 
-func read(p string) (sandbox.Binding, error) {
-	data, err := os.ReadFile(p)
+// read reads and decodes the binding file p, and returns its modification
+// time (from the open file: no second lookup of the path).
+func read(p string) (sandbox.Binding, time.Time, error) {
+	data, modified, err := readFile(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return sandbox.Binding{}, err
+			return sandbox.Binding{}, time.Time{}, err
 		}
-		return sandbox.Binding{}, backends.Errorf(backends.Unavailable, "workspace bindings store (%s) cannot be read: %w", filepath.Dir(p), err)
+		return sandbox.Binding{}, time.Time{}, backends.Errorf(backends.Unavailable, "workspace bindings store (%s) cannot be read: %w", filepath.Dir(p), err)
 	}
 	b, err := sandbox.DecodeBinding(data)
 	if err != nil {
-		return sandbox.Binding{}, backends.Errorf(backends.Internal, "a stored workspace binding (%s) is corrupt: %w", p, err)
+		return sandbox.Binding{}, time.Time{}, backends.Errorf(backends.Internal, "a stored workspace binding (%s) is corrupt: %w", p, err)
 	}
-	return b, nil
+	return b, modified, nil
+}
+
+// readFile is os.ReadFile that also returns the file's modification time.
+func readFile(p string) ([]byte, time.Time, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	data := make([]byte, 0, st.Size()+1)
+	for {
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, st.ModTime(), nil
+		}
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
 }
 
 // Put stores b atomically.
@@ -175,7 +202,7 @@ func (s *Store) listDir(dir string) ([]sandbox.Binding, error) {
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		b, err := read(filepath.Join(dir, e.Name()))
+		b, _, err := read(filepath.Join(dir, e.Name()))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -260,7 +287,7 @@ func (s *Store) UsedWithin(_ context.Context, id string) (bool, error) {
 			if err != nil || now.Sub(st.ModTime()) >= s.ttl {
 				continue
 			}
-			if b, err := read(filepath.Join(dir, e.Name())); err == nil && b.SandboxID == id {
+			if b, _, err := read(filepath.Join(dir, e.Name())); err == nil && b.SandboxID == id {
 				return true, nil
 			}
 		}

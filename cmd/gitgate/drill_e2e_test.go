@@ -206,6 +206,15 @@ func TestDrillOnAFleet(t *testing.T) {
 	}
 	d.checkTraces(t, res)
 
+	// Each gateway's provider applies the restored flags on its own; the
+	// next drill's preflight must not find one still applying the switch.
+	testkit.EventuallyNil(t, "the state after the drill is the state before", func() error {
+		if after := d.routingState(t); after != before {
+			return fmt.Errorf("before:\n%s\nafter:\n%s", before, after)
+		}
+		return nil
+	})
+
 	// Stopped halfway (systemd's stop, a pod's eviction): it puts
 	// everything back before it exits.
 	d.signalHalfway(t, syscall.SIGTERM)

@@ -122,16 +122,28 @@ func (p *Provider) Create(_ context.Context, opts sandbox.CreateOptions) (sandbo
 			return sandbox.Info{}, backends.Errorf(backends.Unavailable, "create sandbox: %w", err)
 		}
 	}
-	info := sandbox.Info{ID: id, Owner: opts.Owner, Root: root, Created: time.Now()}
-	err = writeMeta(info)
+	// The holder lock is taken before the metadata makes the sandbox
+	// visible (List shows only sandboxes with it): an orphan sweep of this
+	// or another process listing it in between would otherwise find it
+	// held by nobody and remove it.
+	holder, err := os.OpenFile(filepath.Join(root, holderFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err == nil {
-		err = p.hold(id)
+		if err = syscall.Flock(int(holder.Fd()), syscall.LOCK_SH); err != nil {
+			holder.Close()
+		}
+	}
+	info := sandbox.Info{ID: id, Owner: opts.Owner, Root: root, Created: time.Now()}
+	if err == nil {
+		if err = writeMeta(info); err != nil {
+			holder.Close()
+		}
 	}
 	if err != nil {
 		_ = os.RemoveAll(root)
 		return sandbox.Info{}, backends.Errorf(backends.Unavailable, "create sandbox: %w", err)
 	}
 	p.mu.Lock()
+	p.held[id] = holder
 	p.sandboxes[id] = info
 	p.mu.Unlock()
 	return info, nil

@@ -278,3 +278,59 @@ func wantCategory(t *testing.T, what string, err error, c backends.Category) {
 		t.Errorf("%s: err %v, category %q, want %q", what, err, got, c)
 	}
 }
+
+// TestCreateIsNotSweptWhileBeingMade: a sandbox is held before it can be
+// listed, so an orphan sweep of another process that runs while it is
+// being created never claims and removes it (before, one listing it
+// between its metadata and its holder lock removed it, and Create failed
+// with "no such file or directory").
+func TestCreateIsNotSweptWhileBeingMade(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	maker, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweeper, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	swept := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				swept <- n
+				return
+			default:
+			}
+			all, _ := sweeper.List(ctx)
+			for _, info := range all {
+				if release, ok := sweeper.ClaimOrphan(ctx, info.ID); ok {
+					_ = sweeper.Destroy(ctx, info.ID)
+					release()
+					n++
+				}
+			}
+		}
+	}()
+	for range 300 {
+		info, err := maker.Create(ctx, sandbox.CreateOptions{Owner: sandbox.Owner{Project: "p"}})
+		if err != nil {
+			close(stop)
+			<-swept
+			t.Fatalf("create while another process sweeps: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(info.Root, "git")); err != nil {
+			close(stop)
+			<-swept
+			t.Fatalf("a sandbox just made was removed: %v", err)
+		}
+	}
+	close(stop)
+	if n := <-swept; n != 0 {
+		t.Errorf("the sweep removed %d sandboxes their maker holds", n)
+	}
+}

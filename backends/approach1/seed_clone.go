@@ -182,7 +182,7 @@ printf 'gitgate-seed %s %s\n' "$b" "$tip"
 // seedTakeScript, and returns its branch and commit. errNoSeed means the
 // normal clone must run: nothing of the attempt is left.
 func (e *Executor) takeSeed(ctx context.Context, b sandbox.Binding, name string, remote *gitcmd.Remote) (branch, sha string, err error) {
-	remote, forget, err := e.credentialFile(ctx, b, remote)
+	remote, forget, err := e.credentialFile(ctx, b.SandboxID, b.Root, remote)
 	if err != nil {
 		return "", "", err
 	}
@@ -201,13 +201,13 @@ func (e *Executor) takeSeed(ctx context.Context, b sandbox.Binding, name string,
 	res, err := e.execScript(ctx, b.SandboxID, backends.OpClone, req)
 	if err != nil {
 		if !errors.Is(err, sandbox.ErrMayStillRun) && !errors.Is(err, sandbox.ErrGone) {
-			e.removeTaken(ctx, b)
+			e.discardWorkspace(ctx, b)
 		}
 		return "", "", err
 	}
 	if res.ExitCode != 0 {
 		if res.ExitCode != seedUnusable {
-			e.removeTaken(ctx, b)
+			e.discardWorkspace(ctx, b)
 		}
 		e.cfg.Logger.Info("a seed did not become the workspace; cloning it without", "workspace", b.Key.String(),
 			"sandbox", b.SandboxID, "exit", res.ExitCode, "err", strings.TrimSpace(hideSandboxPaths(string(res.Stderr), b.Root)))
@@ -218,35 +218,28 @@ func (e *Executor) takeSeed(ctx context.Context, b sandbox.Binding, name string,
 			return f[1], f[2], nil
 		}
 	}
-	e.removeTaken(ctx, b)
+	e.discardWorkspace(ctx, b)
 	return "", "", errNoSeed
 }
 
-// removeTaken removes what a failed seedTakeScript made of workspace b,
-// the mark last (as makeWorkspace's cleanup).
-func (e *Executor) removeTaken(ctx context.Context, b sandbox.Binding) {
-	p, c := e.provider(), context.WithoutCancel(ctx)
-	_ = p.RemoveAll(c, b.SandboxID, b.WorkTree())
-	_ = p.RemoveAll(c, b.SandboxID, b.GitDir())
-	_, _ = p.Remove(c, b.SandboxID, b.Root, cloneMark(b.Key.Name))
-}
-
-// credentialFile returns remote with its token in a file of b's sandbox
-// where the provider takes secrets as files (see exec), and the function
-// that removes it.
-func (e *Executor) credentialFile(ctx context.Context, b sandbox.Binding, remote *gitcmd.Remote) (*gitcmd.Remote, func(), error) {
-	if _, ok := e.cfg.Sandboxes.Provider().(sandbox.SecretWriter); !ok || remote.Token == "" {
+// credentialFile returns remote with its token in a file of sandbox id
+// (whose Root is root) where the provider takes secrets as files, and the
+// function that removes it; remote itself, and a function doing nothing,
+// otherwise or when it has no token. The file leaves the sandbox with the
+// command that reads it.
+func (e *Executor) credentialFile(ctx context.Context, id, root string, remote *gitcmd.Remote) (*gitcmd.Remote, func(), error) {
+	if _, ok := e.cfg.Sandboxes.Provider().(sandbox.SecretWriter); !ok || remote == nil || remote.Token == "" {
 		return remote, func() {}, nil
 	}
-	path := b.Root + "/tmp/.credential-" + secretName()
-	if err := e.provider().WriteSecret(ctx, b.SandboxID, path, []byte(remote.Token+"\n")); err != nil {
+	path := root + "/tmp/.credential-" + secretName()
+	if err := e.provider().WriteSecret(ctx, id, path, []byte(remote.Token+"\n")); err != nil {
 		return nil, nil, err
 	}
 	withFile := *remote
 	withFile.Token, withFile.TokenFile = "", path
 	return &withFile, func() {
-		if err := e.provider().RemoveAll(context.WithoutCancel(ctx), b.SandboxID, path); err != nil {
-			e.cfg.Logger.Warn("removing the credential file from the sandbox failed", "sandbox", b.SandboxID, "err", err)
+		if err := e.provider().RemoveAll(context.WithoutCancel(ctx), id, path); err != nil {
+			e.cfg.Logger.Warn("removing the credential file from the sandbox failed", "sandbox", id, "err", err)
 		}
 	}, nil
 }

@@ -288,22 +288,14 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 			return sandbox.ExecResult{}, err
 		}
 	}
-	if _, ok := e.cfg.Sandboxes.Provider().(sandbox.SecretWriter); ok && inv.Remote != nil && inv.Remote.Token != "" {
-		// The token goes as a file, read by the credential helper, and
-		// leaves the sandbox with the command.
-		path := root + "/tmp/.credential-" + secretName()
-		if err := e.provider().WriteSecret(ctx, sandboxID, path, []byte(inv.Remote.Token+"\n")); err != nil {
-			return sandbox.ExecResult{}, err
-		}
-		defer func() {
-			if err := e.provider().RemoveAll(context.WithoutCancel(ctx), sandboxID, path); err != nil {
-				e.cfg.Logger.Warn("removing the credential file from the sandbox failed", "sandbox", sandboxID, "err", err)
-			}
-		}()
-		remote := *inv.Remote
-		remote.Token, remote.TokenFile = "", path
-		inv.Remote = &remote
+	// The token goes as a file, read by the credential helper, and leaves
+	// the sandbox with the command (credentialFile).
+	remote, forget, err := e.credentialFile(ctx, sandboxID, root, inv.Remote)
+	if err != nil {
+		return sandbox.ExecResult{}, err
 	}
+	defer forget()
+	inv.Remote = remote
 	cmd := gitcmd.Build(e.cfg.GitPath, root+"/home", root+"/tmp", inv)
 	timeout := e.cfg.Limits.CommandTimeout
 	req := sandbox.ExecRequest{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: root,

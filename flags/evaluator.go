@@ -86,13 +86,21 @@ type Evaluator struct {
 	metrics  *prometheus.CounterVec
 
 	override atomic.Pointer[Override]
-	fileErr  atomic.Pointer[string] // why the file cannot be used, nil when it can
+	// overrideMu orders the override's changes: each keeps the file and
+	// the override in force together, so the last change made is the one
+	// in force and the one a restart reads back.
+	overrideMu sync.Mutex
+	fileErr    atomic.Pointer[string] // why the file cannot be used, nil when it can
 	// stages are the route percentages of the file last found valid, by
 	// operation (Decision.Stage); nil before one was.
 	stages atomic.Pointer[map[string]int]
 	// revision is Revision of the flag bytes last found valid; nil when
 	// none are (Status.Revision).
 	revision atomic.Pointer[string]
+	// killFlag is the kill switch of the flags last found valid (the
+	// file's, or the sync source's last message); nil when they have none.
+	// Decide and Status read it, not the provider: see killSwitch.
+	killFlag atomic.Pointer[Flag]
 	ready    atomic.Bool  // the provider is serving the current file
 	clientMu sync.RWMutex // guards client and provider across restarts
 	stop     chan struct{}
@@ -253,6 +261,7 @@ func (e *Evaluator) checkFile() {
 		e.ready.Store(false)  // reload the provider once the file is usable again
 		return
 	}
+	e.setKillFlag(f.Flags)
 	rev := Revision(data)
 	e.revision.Store(&rev)
 	stages := make(map[string]int, len(e.cfg.Ops))
@@ -292,16 +301,16 @@ func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
 			return e.failSafe("sync", "source_"+why, "the flag sync source is "+why)
 		}
 	}
+	kill, problem := e.killSwitch()
+	if problem != "" {
+		return e.failSafe("kill", problem, "the kill switch in the flags is "+problem)
+	}
+	if kill {
+		return Decision{Backend: Approach1, Killed: true}
+	}
 	evalCtx := openfeature.NewEvaluationContext(workspace, nil)
 	jsonlogicMu.RLock() // see jsonlogicMu
 	defer jsonlogicMu.RUnlock()
-	kill, err := client.BooleanValueDetails(ctx, KillSwitchFlag, false, evalCtx)
-	if err != nil {
-		return e.failSafe("kill", string(kill.ErrorCode), err.Error())
-	}
-	if kill.Value {
-		return Decision{Backend: Approach1, Killed: true}
-	}
 	route, err := client.StringValueDetails(ctx, RouteFlag(op), Approach1.String(), evalCtx)
 	if err != nil || !backends.Name(route.Value).Known() {
 		return e.failSafe("route", string(route.ErrorCode), fmt.Sprint(err, " ", route.Value))
@@ -313,6 +322,48 @@ func (e *Evaluator) Decide(ctx context.Context, op, workspace string) Decision {
 	}
 	d.ShadowRate = max(0, min(1, shadow.Value))
 	return d
+}
+
+// Why the kill switch in the flags cannot be applied (killSwitch); each
+// sends calls to Approach 1 by the fail-safe, as flagd's evaluation errors
+// did.
+const (
+	killMissing  = "FLAG_NOT_FOUND"
+	killDisabled = "disabled"
+	killNotBool  = "TYPE_MISMATCH"
+)
+
+// setKillFlag keeps the kill switch of flags (killFlag).
+func (e *Evaluator) setKillFlag(flags map[string]Flag) {
+	if fl, ok := flags[KillSwitchFlag]; ok {
+		e.killFlag.Store(&fl)
+		return
+	}
+	e.killFlag.Store(nil)
+}
+
+// killSwitch is the kill switch of the flags this gateway last found
+// valid, and why it cannot be applied ("" when it can). It is evaluated
+// here rather than by the flagd provider, which applies each change a
+// moment later through its own event pipeline (more than four seconds
+// behind on a loaded machine, measured through a drill): the emergency
+// switch must take effect as soon as the gateway has the flags, and
+// Status must show exactly what Decide applies. It has neither targeting
+// (Validate refuses it) nor anything else flagd would evaluate
+// differently: its value is its default variant's, when it is ENABLED.
+func (e *Evaluator) killSwitch() (on bool, problem string) {
+	fl := e.killFlag.Load()
+	if fl == nil {
+		return false, killMissing
+	}
+	if fl.State != "ENABLED" {
+		return false, killDisabled
+	}
+	v, ok := fl.Variants[fl.DefaultVariant].(bool)
+	if !ok {
+		return false, killNotBool
+	}
+	return v, ""
 }
 
 func (e *Evaluator) failSafe(kind, reason, detail string) Decision {
@@ -345,6 +396,8 @@ func (e *Evaluator) count(kind, reason, detail string) {
 // recorded in the change log (a kind "override" record); a change log
 // that cannot be written does not stop the override, and is logged.
 func (e *Evaluator) SetOverride(ov Override) error {
+	e.overrideMu.Lock()
+	defer e.overrideMu.Unlock()
 	ov.At = time.Now().UTC()
 	if e.cfg.OverridePath != "" {
 		data, _ := json.Marshal(ov)
@@ -361,6 +414,8 @@ func (e *Evaluator) SetOverride(ov Override) error {
 // ClearOverride removes the local override; the flags decide again. The
 // change is recorded in the change log as SetOverride's is.
 func (e *Evaluator) ClearOverride(by, reason string) error {
+	e.overrideMu.Lock()
+	defer e.overrideMu.Unlock()
 	if e.cfg.OverridePath != "" {
 		if err := os.Remove(e.cfg.OverridePath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err

@@ -132,8 +132,13 @@ func (f *File) Route(op string) int {
 	return 0
 }
 
-// Kill reports the kill switch.
-func (f *File) Kill() bool { return f.Flags[KillSwitchFlag].DefaultVariant == "on" }
+// Kill reports whether the kill switch is on: ENABLED, with a default
+// variant of true (what the gateway applies, Evaluator.killSwitch).
+func (f *File) Kill() bool {
+	fl := f.Flags[KillSwitchFlag]
+	on, _ := fl.Variants[fl.DefaultVariant].(bool)
+	return on && fl.State == "ENABLED"
+}
 
 func toInt(v any) int {
 	switch n := v.(type) {
@@ -165,6 +170,17 @@ func validateFlag(name string, flag Flag, ops []string) error {
 	}
 	switch {
 	case name == KillSwitchFlag:
+		// All or nothing, evaluated by the gateway itself (see
+		// Evaluator.killSwitch): a kill switch for some workspaces only is
+		// a route of 0 %.
+		if len(flag.Targeting) > 0 {
+			return fmt.Errorf("%s: the kill switch takes no targeting (it sends every call to Approach 1, or none)", name)
+		}
+		for v, val := range flag.Variants {
+			if _, ok := val.(bool); !ok {
+				return fmt.Errorf("%s: variant %q is not true or false", name, v)
+			}
+		}
 		return nil
 	case strings.HasPrefix(name, routePrefix) && slices.Contains(ops, strings.TrimPrefix(name, routePrefix)):
 		for v, val := range flag.Variants {

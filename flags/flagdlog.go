@@ -33,8 +33,7 @@ var stderrMu sync.Mutex
 // provider (at start, and when a failed one is restarted) while another
 // provider of the process evaluates is a data race, which the Go runtime
 // may end with a fatal "concurrent map read and map write". Building holds
-// it for writing (newFlagdProvider), evaluating for reading (Decide,
-// killApplied).
+// it for writing (newFlagdProvider), evaluating for reading (Decide).
 var jsonlogicMu sync.RWMutex
 
 // newFlagdProvider is flagd.NewProvider with the provider's logs, zap's

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,6 +134,79 @@ func TestKillSwitchByFileAndByOverride(t *testing.T) {
 	}
 }
 
+// TestOverrideChangesKeepTheFileAndTheStateTogether: sets and clears made
+// at once (a drill's late override request and its restore, an operator's
+// clear) leave the override in force the same as the one kept for a
+// restart: the last change wins in both.
+func TestOverrideChangesKeepTheFileAndTheStateTogether(t *testing.T) {
+	e, _, _ := open(t, NewFile(ops))
+	for round := range 200 {
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				if i%2 == 0 {
+					_ = e.SetOverride(Override{Kill: true, By: "drill", Reason: fmt.Sprint("round ", round)})
+				} else {
+					_ = e.ClearOverride("drill", "restore")
+				}
+			})
+		}
+		wg.Wait()
+		inForce, set := e.CurrentOverride()
+		kept, keptSet, err := ReadOverride(e.cfg.OverridePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set != keptSet || inForce != kept {
+			t.Fatalf("round %d: in force %v %+v, kept for a restart %v %+v", round, set, inForce, keptSet, kept)
+		}
+	}
+}
+
+// TestTheKillSwitchIsTheRevisions: the flag file replaced by rename twice
+// in quick succession (a drill's flip and restore), round after round,
+// read from the file and through a sync source: as soon as a gateway
+// shows the new flags' revision, the kill switch its calls get and the
+// one /status shows are those flags' (the drill trusts /status to say what
+// the gateway applies; flagd's provider applies a change later, through
+// its event pipeline).
+func TestTheKillSwitchIsTheRevisions(t *testing.T) {
+	f := NewFile(ops)
+	_ = f.SetRoute("status", 50)
+	fileMode, path, _ := open(t, f)
+	addr, _ := syncSource(t, path, "127.0.0.1:0")
+	syncMode := openSync(t, addr)
+	for name, e := range map[string]*Evaluator{"file": fileMode, "sync": syncMode} {
+		testkit.Eventually(t, name+": the flags apply", func() bool { return e.Decide(t.Context(), "status", "p/w").FailSafe == "" })
+	}
+	for round := range 20 {
+		want := round%2 == 1 // the file's kill switch after the round
+		f.SetKill(!want)
+		if err := f.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		f.SetKill(want)
+		if err := f.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, e := range map[string]*Evaluator{"file": fileMode, "sync": syncMode} {
+			var st Status
+			testkit.Eventually(t, fmt.Sprintf("round %d, %s: the gateway shows the new revision", round, name), func() bool {
+				st = e.Status()
+				return st.Revision == Revision(data) && st.FailSafe == ""
+			})
+			d := e.Decide(t.Context(), "status", "p/w")
+			if st.Kill.Effective != want || st.Kill.Flags != want || d.Killed != want || strings.HasPrefix(d.FailSafe, "kill") {
+				t.Fatalf("round %d, %s: the flags' kill switch is %v; /status shows %+v, the call got %+v", round, name, want, st.Kill, d)
+			}
+		}
+	}
+}
+
 // TestBadSourcesMeanApproach1: a missing file, a corrupt file and a file
 // with a foreign flag all send every call to Approach 1 and are counted.
 func TestBadSourcesMeanApproach1(t *testing.T) {
@@ -179,6 +253,19 @@ func TestFileValidation(t *testing.T) {
 	}
 	if got := NewFile(ops).Route("status"); got != 0 {
 		t.Errorf("new file route %d", got)
+	}
+	// The kill switch is all or nothing, true or false: the gateway
+	// evaluates it itself.
+	for _, kill := range []Flag{
+		{State: "ENABLED", Variants: map[string]any{"on": true, "off": false}, DefaultVariant: "off",
+			Targeting: map[string]any{"if": []any{true, "on", "off"}}},
+		{State: "ENABLED", Variants: map[string]any{"on": "yes", "off": "no"}, DefaultVariant: "off"},
+	} {
+		k := NewFile(ops)
+		k.Flags[KillSwitchFlag] = kill
+		if k.Validate(ops) == nil {
+			t.Errorf("kill switch %+v was accepted", kill)
+		}
 	}
 	g := NewFile(ops)
 	_ = g.SetRoute("push", 50)

@@ -1,11 +1,8 @@
 package flags
 
 import (
-	"context"
 	"encoding/json"
 	"time"
-
-	"github.com/open-feature/go-sdk/openfeature"
 )
 
 // KillSource says what holds the kill switch on.
@@ -86,14 +83,9 @@ func (e *Evaluator) Status() Status {
 		st.Kill.Override = &ov
 	}
 	st.Kill.Flags = f != nil && f.Kill()
-	// Whether the flags' kill switch is in force is what the provider
-	// answers Decide now, not what the file or the last sync message
-	// says: the provider applies them a moment later, and /status must
-	// not claim a switch no call has seen yet.
-	applied, ok := e.killApplied()
-	if !ok {
-		applied = st.Kill.Flags
-	}
+	// The kill switch in force is the one Decide applies (killSwitch).
+	applied, problem := e.killSwitch()
+	applied = applied && problem == ""
 	ovKill := st.Kill.Override != nil && st.Kill.Override.Kill
 	switch {
 	case ovKill && applied:
@@ -119,29 +111,6 @@ func (e *Evaluator) Status() Status {
 	}
 	return st
 }
-
-// killApplied is the kill switch of the flags as the provider evaluates it
-// now (what Decide applies to the next call), and false when it cannot be
-// evaluated.
-func (e *Evaluator) killApplied() (on, ok bool) {
-	e.clientMu.RLock()
-	client := e.client
-	e.clientMu.RUnlock()
-	if client == nil || !e.ready.Load() {
-		return false, false
-	}
-	jsonlogicMu.RLock() // see jsonlogicMu
-	defer jsonlogicMu.RUnlock()
-	v, err := client.BooleanValueDetails(context.Background(), KillSwitchFlag, false, openfeature.NewEvaluationContext(statusTargetingKey, nil))
-	if err != nil {
-		return false, false
-	}
-	return v.Value, true
-}
-
-// statusTargetingKey is the targeting key /status evaluates the kill switch
-// with (it has no targeting: any key gives the same answer).
-const statusTargetingKey = "gitgate/status"
 
 // current returns the flags the evaluator serves (nil when it has none)
 // and, when they cannot be used, why.

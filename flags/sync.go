@@ -148,6 +148,14 @@ func (e *Evaluator) sourceData(flags string) {
 	if err := json.Unmarshal([]byte(flags), &doc); err != nil {
 		return // the provider refuses it too, and reports it
 	}
+	var kill map[string]Flag
+	if def, ok := doc.Flags[KillSwitchFlag]; ok {
+		var fl Flag
+		if json.Unmarshal(def, &fl) == nil {
+			kill = map[string]Flag{KillSwitchFlag: fl}
+		}
+	}
+	e.setKillFlag(kill)
 	rev := Revision([]byte(flags)) // Status.Revision: the bytes as sent
 	e.revision.Store(&rev)
 	s := e.sync

@@ -158,11 +158,17 @@ func (r *run) flipAndHold(ctx context.Context) (aborted bool) {
 	}
 	t1 := time.Now()
 	r.res.Phases.Override = t1.UTC()
+	// A stop condition does not cut the override requests short: a
+	// gateway can apply a request whose client stopped waiting, after the
+	// restore put its override back, and keep the kill switch on. Waiting
+	// for every answer (within a bound) puts the restore after each.
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.MaxTimeToEffect+r.cfg.UnreachableAfter)
 	r.each(func(i int, g Gateway) {
-		if err := g.Kill(ctx, r.cfg.By, r.cfg.Reason+" "+r.res.ID); err != nil {
+		if err := g.Kill(kctx, r.cfg.By, r.cfg.Reason+" "+r.res.ID); err != nil {
 			r.res.Gateways[i].Error = "override: " + err.Error()
 		}
 	})
+	cancel()
 	byOverride := r.waitAll(ctx, r.cfg.MaxTimeToEffect, func(_ int, st State) bool { return st.Killed() && st.Kill.Override != nil })
 	if ctx.Err() != nil {
 		probes.stop()

@@ -76,7 +76,14 @@ func (r *run) recover(ctx context.Context) Verdict {
 		}
 	})
 	r.res.Restore.GatewaysRestored = true
-	back := r.waitAll(ctx, r.cfg.MaxTimeToEffect, func(i int, st State) bool { return len(sameRouting(r.before[i], st)) == 0 })
+	again := r.reputOverrides(ctx, snap)
+	back := r.waitAll(ctx, r.cfg.MaxTimeToEffect, func(i int, st State) bool {
+		if len(sameRouting(r.before[i], st)) == 0 {
+			return true
+		}
+		again(i, st)
+		return false
+	})
 	for i, s := range back {
 		if s != nil {
 			continue

@@ -26,14 +26,47 @@ func (r *run) restore(ctx context.Context) {
 	}
 	r.res.Restore.FlagSourceIdentical = identical
 	r.say("restore: overrides and flag source put back")
+	again := r.reputOverrides(ctx, r.snap)
 	back := r.waitAll(ctx, r.cfg.MaxTimeToEffect, func(i int, st State) bool {
 		want := r.before[i]
 		want.DrillID = r.res.ID
-		return len(sameRouting(want, st)) == 0
+		if len(sameRouting(want, st)) == 0 {
+			return true
+		}
+		again(i, st)
+		return false
 	})
 	for i, s := range back {
 		if s != nil {
 			r.res.Gateways[i].RestoreMS = msPtr(s.mid.Sub(t2))
+		}
+	}
+}
+
+// reputInterval is how long reputOverrides leaves a gateway to show the
+// override it was sent before sending it again.
+const reputInterval = time.Second
+
+// reputOverrides returns a check, for waitAll's goroutine of gateway i,
+// that sends the snapshot's override to the gateway again when its state
+// shows another one reputInterval after the last put: a request the
+// drill sent earlier and stopped waiting for (a timeout, a network that
+// held it) may reach the gateway after the put back and undo it.
+func (r *run) reputOverrides(ctx context.Context, snap *Snapshot) func(i int, st State) {
+	last := make([]time.Time, len(r.gws)) // each gateway's goroutine uses its own
+	for i := range last {
+		last[i] = time.Now()
+	}
+	return func(i int, st State) {
+		want := snap.Gateways[i].Over
+		if overrideText(st.Kill.Override) == overrideText(want) || time.Since(last[i]) < reputInterval {
+			return
+		}
+		last[i] = time.Now()
+		r.note("gateway %s showed the kill-switch override %s after the restore had put back %s; put back again",
+			snap.Gateways[i].Name, overrideText(st.Kill.Override), overrideText(want))
+		if err := r.gws[i].PutOverride(ctx, want, r.cfg.By, r.cfg.Reason+" "+snap.ID+": restore"); err != nil {
+			r.note("gateway %s: putting its kill-switch override back again: %v", snap.Gateways[i].Name, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"os"
 	"os/exec"
@@ -68,6 +69,12 @@ func (w *world) startBackendOn(t testing.TB, addr, adminAddr string) *os.Process
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	defer func() {
+		if t.Failed() { // waitServing gave up: what did the service say?
+			log := w.logs.String()
+			t.Logf("the service's log (last 8 KiB):\n%s", log[max(0, len(log)-8192):])
+		}
+	}()
 	waitServing(t, addr)
 	w.backendWait = cmd.Wait
 	return cmd.Process
@@ -85,11 +92,14 @@ func healthOf(ctx context.Context, addr string) (healthpb.HealthCheckResponse_Se
 
 func waitServing(t testing.TB, addr string) {
 	t.Helper()
-	testkit.Eventually(t, "the service at "+addr+" reports SERVING", func() bool {
+	testkit.EventuallyNil(t, "the service at "+addr+" reports SERVING", func() error {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		st, err := healthOf(ctx, addr)
-		return err == nil && st == healthpb.HealthCheckResponse_SERVING
+		if err == nil && st != healthpb.HealthCheckResponse_SERVING {
+			err = fmt.Errorf("health %s", st)
+		}
+		return err
 	})
 }
 

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint fmt fleet deploy-check deploy-rules bench bench-gateway bench-approach2 bench-e2b bench-memory bench-scale bench-fork bench-canary load-aa proto check-generated protoc services chromium haproxy promtool pushgateway rules-test dashboard dashboard-lint
+.PHONY: help run build test lint fmt fleet deploy-check deploy-rules bench bench-gateway bench-approach2 bench-e2b bench-memory bench-scale bench-relay bench-fork bench-canary load-aa proto check-generated protoc services chromium haproxy promtool pushgateway rules-test dashboard dashboard-lint
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -100,7 +100,7 @@ BENCHLOG   ?= /tmp/gitgate-bench.log
 BENCHCHECK  = $(GO) run ./internal/benchtarget/benchcheck -raw $(BENCHLOG)
 bench-gateway bench-approach2 bench-e2b bench-memory bench-scale: SHELL := /bin/bash
 
-bench: bench-gateway bench-approach2 bench-e2b bench-memory bench-scale ## Every performance target, one line each (met / MISSED / info); raw output in $(BENCHLOG)
+bench: bench-gateway bench-approach2 bench-e2b bench-memory bench-scale bench-relay ## Every performance target, one line each (met / MISSED / info); raw output in $(BENCHLOG)
 
 bench-gateway: ## Status through the gateway against direct git: added median latency and 16-agent throughput
 	set -o pipefail; $(GO) test -run '^$$' -bench 'BenchmarkStatus(Latency|Throughput16)$$' -benchtime 4000x -benchmem ./cmd/gitgate 2>&1 | $(BENCHCHECK)
@@ -110,6 +110,9 @@ bench-approach2: services ## Approach 2 (the service) against Approach 1 (beside
 
 bench-e2b: ## Both backends on the E2B stand-in (30 ms round trip, 150 ms sandbox start): round trips per operation, first clone cold / warm
 	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkE2B(RoundTrips|FirstOperation)$$' -benchtime 1x -timeout 30m ./backends/sandbox/e2b/ 2>&1 | $(BENCHCHECK)
+
+bench-relay: ## Clone and push of a 5,000-file repository through the git relay against direct (throughput ratios)
+	set -o pipefail; $(GO) test -run '^$$' -bench '^BenchmarkRelayThroughput$$' -benchtime 10x -timeout 30m ./backends/relay/ 2>&1 | $(BENCHCHECK)
 
 bench-memory: build services ## Resident memory of bin/gitgate as its own processes: gateway and Approach 2 service, idle and with 100 agents
 	set -o pipefail; GITGATE_TEST_BINARY=$(CURDIR)/bin/gitgate $(GO) test -run '^$$' -bench '^BenchmarkMemory$$' -benchtime 1x -timeout 30m ./cmd/gitgate 2>&1 | $(BENCHCHECK)

@@ -6,7 +6,7 @@ import "slices"
 // beside them, in the order `make bench` prints them. Each benchmark
 // reports its figure with b.ReportMetric under Metric. Each area keeps its
 // rows in its own file.
-var Targets = slices.Concat(gatewayTargets, approach2Targets, e2bTargets, memoryTargets, scaleTargets)
+var Targets = slices.Concat(gatewayTargets, approach2Targets, e2bTargets, memoryTargets, scaleTargets, relayTargets)
 
 // gatewayTargets: an agent's status through MCP against the identical git
 // command run directly (cmd/gitgate).

@@ -1,0 +1,371 @@
+package relay
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Git's smart-HTTP services.
+const (
+	UploadPack  = "git-upload-pack"  // clone, fetch, pull
+	ReceivePack = "git-receive-pack" // push
+)
+
+// DefaultMaxBytes caps one transfer when neither the capability nor the
+// Config says otherwise.
+const DefaultMaxBytes int64 = 2 << 30
+
+// Config configures a Relay.
+type Config struct {
+	// Store holds the capabilities. Required.
+	Store Store
+	// Credentials returns the git user name and token of a project; ok is
+	// false for a project the relay does not know. Required.
+	Credentials func(project string) (user, token string, ok bool)
+	// Policy, if set, checks each ref update of a push beyond what the
+	// relay checks itself (the capability's refs, no deletions): the
+	// branch policy (protected branches, agent prefixes). Its error is the
+	// refusal's reason.
+	Policy func(c Capability, u RefUpdate) error
+	// AllowDelete lets pushes delete refs (the policy still applies).
+	AllowDelete bool
+	// MaxBytes caps one transfer (a capability's own cap wins); 0:
+	// DefaultMaxBytes, negative: none.
+	MaxBytes int64
+	// Client forwards to the remotes; nil: a client with no overall
+	// timeout (transfers are long) but bounded connection setup.
+	Client *http.Client
+	// Report, if set, gets every request's outcome: bytes (metering), ref
+	// updates (audit), refusals and cut-offs.
+	Report func(Event)
+	Logger *slog.Logger
+}
+
+// Event is one relayed request.
+type Event struct {
+	// Capability is the hash of the secret (never the secret).
+	Capability string
+	Project    string
+	Workspace  string
+	Dir        Direction
+	Service    string
+	// In is the bytes git in the sandbox sent, Out the bytes it got.
+	In, Out int64
+	// Updates are a push's ref updates as requested.
+	Updates []RefUpdate
+	// Status is the remote's HTTP status (0 when not forwarded).
+	Status int
+	// Refused says why the relay refused the request ("" when it did not).
+	Refused string
+	// CutOff: the size cap ended the transfer (resource_exhausted).
+	CutOff bool
+}
+
+// Relay is the http.Handler of the relay listener. Git in a sandbox uses
+// the URL <relay>/c/<capability secret> for the workspace's remote.
+type Relay struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New returns a Relay.
+func New(cfg Config) (*Relay, error) {
+	if cfg.Store == nil || cfg.Credentials == nil {
+		return nil, errors.New("relay: Config needs a Store and Credentials")
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 30 * time.Second,
+			ResponseHeaderTimeout: 10 * time.Minute, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
+		}}
+	}
+	r := &Relay{cfg: cfg, mux: http.NewServeMux()}
+	r.mux.HandleFunc("GET /c/{secret}/info/refs", r.serve)
+	r.mux.HandleFunc("POST /c/{secret}/"+UploadPack, r.serve)
+	r.mux.HandleFunc("POST /c/{secret}/"+ReceivePack, r.serve)
+	return r, nil
+}
+
+// URL is the remote URL git in a sandbox uses for a capability, given the
+// relay's base URL as the sandbox reaches it.
+func URL(base, secret string) string { return strings.TrimSuffix(base, "/") + "/c/" + secret }
+
+// ServeHTTP relays one request of git's smart-HTTP protocol.
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mux.ServeHTTP(w, req)
+}
+
+func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
+	secret := req.PathValue("secret")
+	c, err := Resolve(req.Context(), r.cfg.Store, secret)
+	if err != nil {
+		status := http.StatusUnauthorized
+		if !errors.Is(err, ErrNoCapability) {
+			status = http.StatusServiceUnavailable
+			r.cfg.Logger.Error("relay: capability store unavailable", "err", err)
+		}
+		http.Error(w, "gitgate relay: "+errText(err), status)
+		return
+	}
+	ev := Event{Capability: id(secret), Project: c.Project, Workspace: c.Workspace, Dir: c.Dir}
+	defer func() {
+		if r.cfg.Report != nil {
+			r.cfg.Report(ev)
+		}
+	}()
+	rest := strings.TrimPrefix(req.URL.Path, "/c/"+secret+"/")
+	ev.Service = strings.TrimPrefix(rest, "info/refs")
+	if rest == "info/refs" {
+		ev.Service = req.URL.Query().Get("service")
+	}
+	switch ev.Service {
+	case UploadPack:
+	case ReceivePack:
+		if c.Dir != Push {
+			ev.Refused = "a fetch capability cannot push"
+			http.Error(w, "gitgate relay: this operation may only fetch (permission_denied)", http.StatusForbidden)
+			return
+		}
+	default:
+		ev.Refused = "not a smart-HTTP service"
+		http.Error(w, "gitgate relay: only git's smart-HTTP protocol is relayed", http.StatusForbidden)
+		return
+	}
+	user, token, ok := r.cfg.Credentials(c.Project)
+	if !ok {
+		ev.Refused = "unknown project"
+		http.Error(w, "gitgate relay: the capability's project is not configured here", http.StatusForbidden)
+		return
+	}
+	limit := r.cfg.MaxBytes
+	if c.MaxBytes != 0 {
+		limit = c.MaxBytes
+	}
+	body := io.Reader(http.NoBody)
+	encoding := req.Header.Get("Content-Encoding")
+	if req.Method == http.MethodPost {
+		in := &countingReader{r: req.Body}
+		defer func() { ev.In = in.n }()
+		body = in
+		if ev.Service == ReceivePack {
+			if encoding == "gzip" {
+				zr, err := gzip.NewReader(in)
+				if err != nil {
+					http.Error(w, "gitgate relay: unreadable request body", http.StatusBadRequest)
+					return
+				}
+				body, encoding = zr, ""
+			}
+			br := bufio.NewReaderSize(body, maxPktLen)
+			p, err := readPushRequest(br)
+			if err != nil {
+				ev.Refused = err.Error()
+				http.Error(w, "gitgate relay: "+err.Error()+" (invalid_argument)", http.StatusBadRequest)
+				return
+			}
+			ev.Updates = p.updates
+			if why := r.check(c, p.updates); why != "" {
+				ev.Refused = why
+				w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
+				_, _ = w.Write(refusal(p, why))
+				return
+			}
+			body = io.MultiReader(strings.NewReader(string(p.raw)), br)
+		}
+		if limit > 0 {
+			body = &capReader{r: body, left: limit}
+		}
+	}
+	up, err := http.NewRequestWithContext(req.Context(), req.Method, upstreamURL(c.Remote, rest, req.URL.RawQuery), body)
+	if err != nil {
+		http.Error(w, "gitgate relay: the capability's remote is not a URL", http.StatusInternalServerError)
+		return
+	}
+	for _, h := range []string{"Content-Type", "Accept", "Git-Protocol", "Accept-Language"} {
+		if v := req.Header.Get(h); v != "" {
+			up.Header.Set(h, v)
+		}
+	}
+	if encoding != "" {
+		up.Header.Set("Content-Encoding", encoding)
+	}
+	up.Header.Set("User-Agent", "gitgate-relay")
+	up.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+token)))
+	res, err := r.cfg.Client.Do(up)
+	if err != nil {
+		if errors.Is(err, errCap) {
+			ev.CutOff = true
+			http.Error(w, fmt.Sprintf("gitgate relay: the push exceeds the size limit of %d bytes (resource_exhausted)", limit), http.StatusRequestEntityTooLarge)
+			return
+		}
+		if req.Context().Err() == nil {
+			r.cfg.Logger.Warn("relay: the remote is unreachable", "project", c.Project, "err", errText(err))
+		}
+		http.Error(w, "gitgate relay: the remote is unreachable (unavailable)", http.StatusBadGateway)
+		return
+	}
+	defer res.Body.Close()
+	ev.Status = res.StatusCode
+	for _, h := range []string{"Content-Type", "Cache-Control", "Expires", "Pragma", "Content-Encoding"} {
+		if v := res.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	if res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
+		// The project's token was refused: say so without asking git in
+		// the sandbox for credentials it must not have.
+		http.Error(w, fmt.Sprintf("gitgate relay: the remote refused the project's credentials (HTTP %d)", res.StatusCode), http.StatusBadGateway)
+		return
+	}
+	w.WriteHeader(res.StatusCode)
+	out := &countingWriter{w: w}
+	defer func() { ev.Out = out.n }()
+	if ev.Service == UploadPack && req.Method == http.MethodPost && limit > 0 && res.Header.Get("Content-Encoding") == "" {
+		ev.CutOff = copyCapped(out, res.Body, limit)
+		return
+	}
+	_, _ = io.Copy(out, res.Body)
+}
+
+// check returns why the relay refuses updates ("" when it does not).
+func (r *Relay) check(c Capability, updates []RefUpdate) string {
+	for _, u := range updates {
+		if len(c.Refs) > 0 && !contains(c.Refs, u.Ref) {
+			return fmt.Sprintf("%s is not a ref this operation may update (permission_denied)", u.Ref)
+		}
+		if u.Delete() && !r.cfg.AllowDelete {
+			return fmt.Sprintf("deleting %s is not allowed through the relay (permission_denied)", u.Ref)
+		}
+		if r.cfg.Policy != nil {
+			if err := r.cfg.Policy(c, u); err != nil {
+				return err.Error()
+			}
+		}
+	}
+	return ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamURL is remote's URL for the request path rest and query.
+func upstreamURL(remote, rest, query string) string {
+	u := strings.TrimSuffix(remote, "/") + "/" + rest
+	if query != "" {
+		u += "?" + query
+	}
+	return u
+}
+
+// errText is err's text without anything a URL could carry (the remote's
+// URL has no credentials: they go in a header).
+func errText(err error) string { return err.Error() }
+
+// copyCapped copies an upload-pack response, pkt-line by pkt-line, until
+// limit bytes were sent; a pkt-line past the limit is replaced by a
+// side-band error git shows ("remote error: ...") and the copy ends. It
+// reports whether it cut the response off. A response that is not in
+// pkt-lines (no side band) is cut off at the limit without a message.
+func copyCapped(w io.Writer, r io.Reader, limit int64) (cut bool) {
+	br := bufio.NewReaderSize(r, maxPktLen+4)
+	var sent int64
+	for {
+		head, err := br.Peek(4)
+		if err != nil {
+			_, _ = io.Copy(w, io.LimitReader(br, limit-sent))
+			return false
+		}
+		n, perr := strconv.ParseUint(string(head), 16, 16)
+		if perr != nil || (n > 2 && n < 4) || n > maxPktLen {
+			// Not a pkt-line: the raw pack after NAK, without a side band.
+			_, _ = io.Copy(w, io.LimitReader(br, limit-sent))
+			if _, err := br.Peek(1); err == nil {
+				return true
+			}
+			return false
+		}
+		size := int64(4)
+		if n > 2 {
+			size = int64(n)
+		}
+		if sent+size > limit {
+			msg := fmt.Sprintf("gitgate relay: the transfer exceeds the size limit of %d bytes (resource_exhausted)", limit)
+			_, _ = io.WriteString(w, pkt("\x03"+msg+"\n"))
+			return true
+		}
+		m, err := io.CopyN(w, br, size)
+		sent += m
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// errCap ends a request body past its cap.
+var errCap = errors.New("relay: the transfer exceeds its size limit")
+
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errCap
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left+1] // one byte more tells a body at the limit from one past it
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return 0, errCap
+	}
+	return n, err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if f, ok := c.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return n, err
+}

@@ -1,0 +1,381 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/gitremote"
+)
+
+const (
+	testUser  = "x-access-token"
+	testToken = "ghp_relayTestToken0123456789abcdefABCDEF"
+)
+
+// world is a real git remote behind HTTP Basic auth, and a relay in front
+// of it holding the remote's token.
+type world struct {
+	t          testing.TB
+	remote     *gitremote.Server
+	remoteRoot string
+	store      *MemoryStore
+	relay      *httptest.Server
+	mu         sync.Mutex
+	events     []Event
+}
+
+func newWorld(t *testing.T, cfg Config) *world {
+	t.Helper()
+	w := newWorldTB(t, cfg)
+	if err := w.remote.CreateRepo(t.Context(), "demo", map[string]string{"README.md": "hello\n"}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func newWorldTB(t testing.TB, cfg Config) *world {
+	t.Helper()
+	root := t.TempDir()
+	rs, err := gitremote.New(gitremote.Config{Root: root, Username: testUser, Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.Close() })
+	w := &world{t: t, remote: rs, remoteRoot: root, store: NewMemoryStore()}
+	cfg.Store = w.store
+	cfg.Credentials = func(project string) (string, string, bool) { return testUser, testToken, project == "alpha" }
+	cfg.Report = func(e Event) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.events = append(w.events, e)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.relay = httptest.NewServer(r)
+	t.Cleanup(w.relay.Close)
+	return w
+}
+
+func (w *world) mint(dir Direction, refs ...string) (secret string, revoke func(context.Context) error) {
+	w.t.Helper()
+	secret, revoke, err := Mint(w.t.Context(), w.store, Capability{Project: "alpha", Workspace: "alpha/ws1",
+		Remote: w.remote.RepoURL("demo"), Dir: dir, Refs: refs}, time.Minute)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return secret, revoke
+}
+
+// git runs git in dir with an environment that holds no credential: no
+// helper, no prompt, a home of its own.
+func git(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	return gitIn(t, dir, args...)
+}
+
+func gitIn(t testing.TB, dir string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=ada", "GIT_AUTHOR_EMAIL=ada@agents.invalid", "GIT_COMMITTER_NAME=ada", "GIT_COMMITTER_EMAIL=ada@agents.invalid"}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := git(t, dir, args...)
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// TestAgentSessionThroughTheRelay: git with no credential at all clones,
+// fetches, commits and pushes through the relay with capabilities; the
+// commit is on the remote; the token is in no byte git saw or kept (its
+// repository, its output); the relay reported the bytes and the ref update.
+func TestAgentSessionThroughTheRelay(t *testing.T) {
+	w := newWorld(t, Config{})
+	work := t.TempDir()
+	fetchCap, revokeFetch := w.mint(Fetch)
+	out := mustGit(t, work, "clone", URL(w.relay.URL, fetchCap), "repo")
+	repo := filepath.Join(work, "repo")
+	out += mustGit(t, repo, "fetch", "origin")
+	if err := revokeFetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "notes.md"), []byte("from the sandbox\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out += mustGit(t, repo, "checkout", "-b", "agent/ada-1")
+	out += mustGit(t, repo, "add", "notes.md")
+	out += mustGit(t, repo, "commit", "-m", "notes")
+	head := strings.TrimSpace(mustGit(t, repo, "rev-parse", "HEAD"))
+	pushCap, revokePush := w.mint(Push, "refs/heads/agent/ada-1")
+	out += mustGit(t, repo, "push", URL(w.relay.URL, pushCap), "agent/ada-1")
+	_ = revokePush(t.Context())
+	if got, _ := w.remote.Ref(t.Context(), "demo", "refs/heads/agent/ada-1"); got != head {
+		t.Fatalf("the remote has %q for the pushed branch, want %s\n%s", got, head, out)
+	}
+	if w.store.Len() != 0 {
+		t.Errorf("%d capabilities left after their operations", w.store.Len())
+	}
+	// Nowhere in what git had: its output, its whole repository.
+	forbidden := secretForms(testToken)
+	scan := func(what string, data []byte) {
+		for _, f := range forbidden {
+			if bytes.Contains(data, []byte(f)) {
+				t.Errorf("the token (as %q) is in %s", f, what)
+			}
+		}
+	}
+	scan("git's output", []byte(out))
+	_ = filepath.WalkDir(repo, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(path)
+			scan(path, data)
+		}
+		return nil
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var in, outBytes int64
+	var pushed []RefUpdate
+	for _, e := range w.events {
+		in, outBytes = in+e.In, outBytes+e.Out
+		pushed = append(pushed, e.Updates...)
+		if e.Refused != "" || e.CutOff {
+			t.Errorf("event %+v", e)
+		}
+	}
+	if in == 0 || outBytes == 0 || len(pushed) != 1 || pushed[0].Ref != "refs/heads/agent/ada-1" || pushed[0].New != head {
+		t.Errorf("metered %d in, %d out; ref updates %+v", in, outBytes, pushed)
+	}
+}
+
+// secretForms are the ways a token can appear: plain, URL-encoded, and in
+// base64 of user:token (HTTP Basic).
+func secretForms(token string) []string {
+	return []string{token, url.QueryEscape(token), base64.StdEncoding.EncodeToString([]byte(testUser + ":" + token)),
+		base64.StdEncoding.EncodeToString([]byte(":" + token))}
+}
+
+// TestCapabilitiesAreRefused: a revoked capability gets 401, a fetch
+// capability asked to push gets 403, and a made-up one 401; nothing
+// reaches the remote.
+func TestCapabilitiesAreRefused(t *testing.T) {
+	w := newWorld(t, Config{})
+	fetchCap, revoke := w.mint(Fetch)
+	get := func(secret, service string) int {
+		res, err := http.Get(URL(w.relay.URL, secret) + "/info/refs?service=" + service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := get(fetchCap, UploadPack); code != http.StatusOK {
+		t.Fatalf("a live fetch capability: %d", code)
+	}
+	if code := get(fetchCap, ReceivePack); code != http.StatusForbidden {
+		t.Errorf("a fetch capability asking to push: %d, want 403", code)
+	}
+	before := len(w.remote.Requests())
+	_ = revoke(t.Context())
+	if code := get(fetchCap, UploadPack); code != http.StatusUnauthorized {
+		t.Errorf("a capability replayed after its operation: %d, want 401", code)
+	}
+	if code := get(secretPrefix+"made-up", UploadPack); code != http.StatusUnauthorized {
+		t.Errorf("a made-up capability: %d, want 401", code)
+	}
+	if n := len(w.remote.Requests()) - before; n != 0 {
+		t.Errorf("%d refused requests reached the remote", n)
+	}
+	// git itself, with the replayed capability, fails without a prompt.
+	if out, err := git(t, t.TempDir(), "ls-remote", URL(w.relay.URL, fetchCap)); err == nil {
+		t.Errorf("ls-remote with a revoked capability worked:\n%s", out)
+	}
+}
+
+// rawPush sends a receive-pack request made by hand (as anything in a
+// sandbox could) with a valid push capability: commands and an empty pack.
+func rawPush(t *testing.T, w *world, secret string, commands ...string) string {
+	t.Helper()
+	var body strings.Builder
+	for i, c := range commands {
+		if i == 0 {
+			c += "\x00report-status side-band-64k"
+		}
+		body.WriteString(pkt(c + "\n"))
+	}
+	body.WriteString("0000")
+	// An empty pack: header (version 2, no objects) and its SHA-1.
+	pack := []byte("PACK\x00\x00\x00\x02\x00\x00\x00\x00")
+	sum, _ := hex.DecodeString("029d08823bd8a8eab510ad6ac75c823cfd3ed31e")
+	body.Write(pack)
+	body.Write(sum)
+	res, err := http.Post(URL(w.relay.URL, secret)+"/"+ReceivePack, "application/x-git-receive-pack-request", strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return fmt.Sprintf("%d %s", res.StatusCode, data)
+}
+
+// TestPushPolicyOnTheWire: hand-made receive-pack requests with a valid
+// push capability, bypassing gitgate's git, are refused when they update a
+// protected branch, delete a branch or name a ref the capability does not
+// allow; the remote is unchanged. Real git pushing the same is refused
+// with the reason.
+func TestPushPolicyOnTheWire(t *testing.T) {
+	protected := errors.New("refs/heads/main is protected (permission_denied)")
+	w := newWorld(t, Config{Policy: func(_ Capability, u RefUpdate) error {
+		if u.Ref == "refs/heads/main" {
+			return protected
+		}
+		return nil
+	}})
+	ctx := t.Context()
+	main, _ := w.remote.Ref(ctx, "demo", "refs/heads/main")
+	other, err := w.remote.CommitFile(ctx, "demo", "agent/other", "x.md", "x\n", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := strings.Repeat("0", 40)
+	anyRef, _ := w.mint(Push)
+	onlyMine, _ := w.mint(Push, "refs/heads/agent/mine")
+	before := w.remote.Pushes("demo")
+	for _, c := range []struct {
+		name, secret, command, reason string
+	}{
+		{"update a protected branch", anyRef, main + " " + other + " refs/heads/main", "protected"},
+		{"delete a branch", anyRef, other + " " + zero + " refs/heads/agent/other", "deleting refs/heads/agent/other"},
+		{"update a ref the capability does not name", onlyMine, zero + " " + other + " refs/heads/agent/elsewhere", "not a ref this operation may update"},
+	} {
+		got := rawPush(t, w, c.secret, c.command)
+		if !strings.Contains(got, "ng refs/heads/") || !strings.Contains(got, c.reason) {
+			t.Errorf("%s: the relay answered %q", c.name, got)
+		}
+	}
+	if n := w.remote.Pushes("demo") - before; n != 0 {
+		t.Errorf("%d refused pushes reached the remote", n)
+	}
+	if now, _ := w.remote.Ref(ctx, "demo", "refs/heads/main"); now != main {
+		t.Errorf("main moved from %s to %s", main, now)
+	}
+	if now, _ := w.remote.Ref(ctx, "demo", "refs/heads/agent/other"); now != other {
+		t.Errorf("agent/other moved from %s to %s", other, now)
+	}
+	// Real git, told to push to main, hears why.
+	work := t.TempDir()
+	fetchCap, _ := w.mint(Fetch)
+	mustGit(t, work, "clone", URL(w.relay.URL, fetchCap), "repo")
+	repo := filepath.Join(work, "repo")
+	mustGit(t, repo, "commit", "--allow-empty", "-m", "to main")
+	out, err := git(t, repo, "push", URL(w.relay.URL, anyRef), "HEAD:main")
+	if err == nil || !strings.Contains(out, "remote rejected") || !strings.Contains(out, "protected") {
+		t.Errorf("git push to main through the relay: %v\n%s", err, out)
+	}
+	if now, _ := w.remote.Ref(ctx, "demo", "refs/heads/main"); now != main {
+		t.Errorf("main moved from %s to %s", main, now)
+	}
+}
+
+// TestCloneOverTheCapIsCutOff: a clone of a repository over the size cap
+// is cut off mid-stream, and git says resource_exhausted.
+func TestCloneOverTheCapIsCutOff(t *testing.T) {
+	w := newWorld(t, Config{MaxBytes: 64 << 10})
+	big := make([]byte, 512<<10)
+	_, _ = rand.Read(big)
+	if _, err := w.remote.CommitFile(t.Context(), "demo", "main", "big.bin", hex.EncodeToString(big), ""); err != nil {
+		t.Fatal(err)
+	}
+	fetchCap, _ := w.mint(Fetch)
+	out, err := git(t, t.TempDir(), "clone", URL(w.relay.URL, fetchCap), "repo")
+	if err == nil || !strings.Contains(out, "resource_exhausted") {
+		t.Fatalf("a clone over the cap: %v\n%s", err, out)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cut := false
+	for _, e := range w.events {
+		cut = cut || e.CutOff
+		if e.Out > 64<<10+maxPktLen {
+			t.Errorf("the relay sent %d bytes with a cap of %d", e.Out, 64<<10)
+		}
+	}
+	if !cut {
+		t.Errorf("no event reports the cut-off: %+v", w.events)
+	}
+}
+
+// TestRedisStoreSharesCapabilities: a capability minted through one
+// replica's store resolves through another's, and revoking it anywhere
+// revokes it everywhere (real Redis).
+func TestRedisStoreSharesCapabilities(t *testing.T) {
+	rc := backendtest.Redis(t)
+	prefix := backendtest.RedisPrefix(t, rc)
+	a, b := RedisStore{Client: rc, Prefix: prefix}, RedisStore{Client: rc, Prefix: prefix}
+	secret, revoke, err := Mint(t.Context(), a, Capability{Project: "alpha", Remote: "https://git.example/o/r.git", Dir: Fetch}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Resolve(t.Context(), b, secret); err != nil || c.Project != "alpha" || c.Dir != Fetch {
+		t.Fatalf("resolved on the other replica: %+v %v", c, err)
+	}
+	keys, _ := rc.Keys(t.Context(), prefix+"*").Result()
+	for _, k := range keys {
+		v, _ := rc.Get(t.Context(), k).Result()
+		if strings.Contains(k+v, secret) {
+			t.Errorf("the secret is stored in Redis: %s", k)
+		}
+	}
+	if err := revoke(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resolve(t.Context(), b, secret); !errors.Is(err, ErrNoCapability) {
+		t.Errorf("after revoking: %v", err)
+	}
+	// An expired capability resolves nowhere.
+	short, _, err := Mint(t.Context(), a, Capability{Project: "alpha", Remote: "https://git.example/o/r.git", Dir: Push}, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := Resolve(t.Context(), b, short)
+		if errors.Is(err, ErrNoCapability) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an expired capability still resolves: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

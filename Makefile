@@ -98,7 +98,7 @@ fmt: ## Format the code
 # figure against its target) and appends the raw output to $(BENCHLOG).
 BENCHLOG   ?= /tmp/gitgate-bench.log
 BENCHCHECK  = $(GO) run ./internal/benchtarget/benchcheck -raw $(BENCHLOG)
-bench-gateway bench-approach2 bench-e2b bench-memory bench-scale: SHELL := /bin/bash
+bench-gateway bench-approach2 bench-e2b bench-memory bench-scale bench-relay: SHELL := /bin/bash
 
 bench: bench-gateway bench-approach2 bench-e2b bench-memory bench-scale bench-relay ## Every performance target, one line each (met / MISSED / info); raw output in $(BENCHLOG)
 

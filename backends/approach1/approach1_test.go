@@ -5,6 +5,7 @@ import (
 
 	"github.com/gitgate/gitgate/backends"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/relaytest"
 )
 
 // TestConformance runs the whole suite against Approach 1 as the gateway
@@ -13,5 +14,15 @@ import (
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
 		return backendtest.NewApproach1Once(t, env)
+	})
+}
+
+// TestConformanceThroughTheRelay: the same suite with every remote command
+// going through the git relay (backends/relay), git in the sandboxes
+// holding a capability and never the token.
+func TestConformanceThroughTheRelay(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T, env *backendtest.Env) backends.Executor {
+		ex, _ := relaytest.NewRelayedApproach1Once(t, env, "")
+		return ex
 	})
 }

@@ -119,6 +119,10 @@ type Config struct {
 	// Served.Wait beside the lock wait. Approach 1 creates its sandboxes
 	// on demand, which is not queueing.
 	PooledSandboxes bool
+	// Relay, if set, sends every remote git command through a git relay
+	// that holds the tokens (relay.go): git in the sandbox gets a
+	// capability, never a token.
+	Relay *RelayConfig
 }
 
 // Executor is the Approach 1 backend.

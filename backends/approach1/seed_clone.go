@@ -182,7 +182,7 @@ printf 'gitgate-seed %s %s\n' "$b" "$tip"
 // seedTakeScript, and returns its branch and commit. errNoSeed means the
 // normal clone must run: nothing of the attempt is left.
 func (e *Executor) takeSeed(ctx context.Context, b sandbox.Binding, name string, remote *gitcmd.Remote) (branch, sha string, err error) {
-	remote, forget, err := e.credentialFile(ctx, b.SandboxID, b.Root, remote)
+	remote, forget, err := e.remoteCredential(ctx, b.Key.String(), b.SandboxID, b.Root, gitcmd.Invocation{Remote: remote})
 	if err != nil {
 		return "", "", err
 	}

@@ -270,12 +270,17 @@ type gitRun struct {
 	// checked says that the repository's configuration was checked for
 	// this remote command already (see checkLocalConfig).
 	checked bool
+	// workspace names the workspace in a relay capability (run sets it).
+	workspace string
 }
 
 // run runs a git command and returns its result whatever its exit code.
 func (e *Executor) run(ctx context.Context, b sandbox.Binding, g gitRun) (sandbox.ExecResult, error) {
 	inv := gitcmd.Invocation{GitDir: b.GitDir(), WorkTree: b.WorkTree(), Args: g.args,
 		ReadOnly: g.read, Remote: g.remote, Identity: g.author}
+	if g.workspace == "" {
+		g.workspace = b.Key.String()
+	}
 	if g.noTree {
 		inv.WorkTree = ""
 	}
@@ -288,9 +293,7 @@ func (e *Executor) exec(ctx context.Context, sandboxID, root string, g gitRun, i
 			return sandbox.ExecResult{}, err
 		}
 	}
-	// The token goes as a file, read by the credential helper, and leaves
-	// the sandbox with the command (credentialFile).
-	remote, forget, err := e.credentialFile(ctx, sandboxID, root, inv.Remote)
+	remote, forget, err := e.remoteCredential(ctx, g.workspace, sandboxID, root, inv)
 	if err != nil {
 		return sandbox.ExecResult{}, err
 	}
@@ -426,7 +429,7 @@ func (e *Executor) remoteFor(p backends.Principal, rawURL string) (*gitcmd.Remot
 	}
 	return &gitcmd.Remote{
 		URL: u, Schemes: proj.Remotes.Schemes, CredentialHosts: []string{gitcmd.CredentialHost(u)},
-		Username: proj.Username, Token: proj.Token,
+		Username: proj.Username, Token: proj.Token, Project: p.Project,
 	}, u, nil
 }
 

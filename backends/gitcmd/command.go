@@ -33,6 +33,7 @@ package gitcmd
 
 import (
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -84,6 +85,33 @@ type Remote struct {
 	// TokenFile, if set, is read by the helper instead of Token (for
 	// sandboxes whose command environment is logged).
 	TokenFile string
+	// Project is the project whose remote this is (a relay's capability
+	// names it).
+	Project string
+	// Relay, if set, is a git relay's URL for URL (backends/relay: a
+	// capability URL) that the command's traffic goes through instead of
+	// git holding a token: git is told url.<Relay>.insteadOf=<URL>, the
+	// relay's scheme is allowed for this command only, and no credential
+	// helper is set up. remote.origin.url stays URL.
+	Relay string
+}
+
+// relayScheme is the scheme of r's relay URL ("" without one).
+func (r *Remote) relayScheme() string {
+	if r == nil || r.Relay == "" {
+		return ""
+	}
+	scheme, _, _ := strings.Cut(r.Relay, "://")
+	return strings.ToLower(scheme)
+}
+
+// schemes are the transports r's command may use.
+func (r *Remote) schemes() []string {
+	s := r.Schemes
+	if rs := r.relayScheme(); rs != "" && !slices.Contains(s, rs) {
+		s = append(slices.Clone(s), rs)
+	}
+	return s
 }
 
 // Identity is the author and committer of commits the command makes.
@@ -193,8 +221,11 @@ func remoteConfig(r *Remote) []string {
 		return nil
 	}
 	var args []string
-	for _, s := range r.Schemes {
+	for _, s := range r.schemes() {
 		args = append(args, "-c", "protocol."+s+".allow=always")
+	}
+	if r.Relay != "" && r.URL != "" {
+		return append(args, "-c", "url."+r.Relay+".insteadOf="+r.URL)
 	}
 	if r.Token != "" || r.TokenFile != "" {
 		args = append(args, "-c", "credential.helper="+credentialHelper)
@@ -230,8 +261,10 @@ func environment(home, tmp string, inv Invocation) []string {
 		env = append(env, "GIT_OPTIONAL_LOCKS=0")
 	}
 	if r := inv.Remote; r != nil {
-		env = append(env, "GIT_ALLOW_PROTOCOL="+strings.Join(r.Schemes, ":"))
-		env = append(env, credentialEnv(r)...)
+		env = append(env, "GIT_ALLOW_PROTOCOL="+strings.Join(r.schemes(), ":"))
+		if r.Relay == "" {
+			env = append(env, credentialEnv(r)...)
+		}
 	} else {
 		env = append(env, "GIT_ALLOW_PROTOCOL=none")
 	}

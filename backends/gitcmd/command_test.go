@@ -133,6 +133,9 @@ func TestBuildRemoteConfig(t *testing.T) {
 		{"token", &Remote{Schemes: []string{"https"}, Token: testToken}, []string{"https"}, true, true},
 		{"token file", &Remote{Schemes: []string{"https"}, Token: testToken, TokenFile: "/sb/token"}, []string{"https"}, true, false},
 		{"http and https", &Remote{Schemes: []string{"http", "https"}, Token: testToken}, []string{"http", "https"}, true, true},
+		// Through a relay: no helper and no token even when one is set, and
+		// the relay's scheme allowed for this command.
+		{"relay", &Remote{URL: "https://git.example/o/r.git", Schemes: []string{"https"}, Token: testToken, Relay: "http://127.0.0.1:7422/c/ggcap_x"}, []string{"https", "http"}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,6 +168,13 @@ func TestBuildRemoteConfig(t *testing.T) {
 			}
 			if strings.Contains(strings.Join(cmd.Args, "\x00"), testToken) {
 				t.Errorf("token appears in argv %q", cmd.Args)
+			}
+			if r := tt.remote; r != nil && r.Relay != "" {
+				if !slices.Contains(cmd.Args, "url."+r.Relay+".insteadOf="+r.URL) || slices.ContainsFunc(cmd.Env, func(e string) bool {
+					return strings.HasPrefix(e, "GITGATE_CRED")
+				}) || !slices.Contains(cmd.Env, "GIT_ALLOW_PROTOCOL=https:http") {
+					t.Errorf("through a relay: argv %q, env %q", cmd.Args, cmd.Env)
+				}
 			}
 		})
 	}

@@ -1,16 +1,19 @@
-package relay
+package relay_test
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/gitgate/gitgate/backends/relay"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/gitremote"
 )
 
 // BenchmarkRelayThroughput: clone and push of a 5,000-file repository (100
@@ -20,25 +23,54 @@ import (
 // (clone-ratio, push-ratio: median direct time / median relay time) and
 // the medians. A push is a commit replacing 30 files, to a new branch.
 func BenchmarkRelayThroughput(b *testing.B) {
-	w := newBenchWorld(b)
-	auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testToken))
-	direct := w.remote.RepoURL("big")
+	const user, token = "x-access-token", "bench-token-0123456789"
+	root := b.TempDir()
+	remote, err := gitremote.New(gitremote.Config{Root: root, Username: user, Token: token})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := remote.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = remote.Close() })
+	if err := remote.CreateRepo(b.Context(), "big", nil); err != nil {
+		b.Fatal(err)
+	}
+	backendtest.WriteHistory(b, filepath.Join(root, "big.git"), 5000, 100)
+	store := relay.NewMemoryStore()
+	h, err := relay.New(relay.Config{Store: store,
+		Credentials: func(string, relay.Direction) (string, string, bool) { return user, token, true }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	mint := func(dir relay.Direction) (string, func()) {
+		secret, revoke, err := relay.Mint(b.Context(), store, relay.Capability{Project: "alpha", Workspace: "alpha/bench",
+			Remote: remote.RepoURL("big"), Dir: dir}, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return relay.URL(srv.URL, secret), func() { _ = revoke(b.Context()) }
+	}
+	auth := "http.extraHeader=Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+token))
+	direct := remote.RepoURL("big")
 	var cloneDirect, cloneRelay, pushDirect, pushRelay []time.Duration
 	work := b.TempDir()
 	seed := filepath.Join(work, "seed")
-	benchGit(b, work, "-c", "http.extraHeader="+auth, "clone", "--quiet", direct, seed)
+	benchGit(b, work, "-c", auth, "clone", "--quiet", direct, seed)
 	b.ResetTimer()
 	for i := range b.N {
 		for _, viaRelay := range order(i) {
 			dir := filepath.Join(work, fmt.Sprintf("c%d-%v", i, viaRelay))
 			start := time.Now()
 			if viaRelay {
-				secret, revoke := w.mintBench(b, Fetch)
-				benchGit(b, work, "clone", "--quiet", URL(w.relay.URL, secret), dir)
-				_ = revoke(b.Context())
+				u, revoke := mint(relay.Fetch)
+				benchGit(b, work, "clone", "--quiet", u, dir)
+				revoke()
 				cloneRelay = append(cloneRelay, time.Since(start))
 			} else {
-				benchGit(b, work, "-c", "http.extraHeader="+auth, "clone", "--quiet", direct, dir)
+				benchGit(b, work, "-c", auth, "clone", "--quiet", direct, dir)
 				cloneDirect = append(cloneDirect, time.Since(start))
 			}
 			b.StopTimer()
@@ -48,19 +80,19 @@ func BenchmarkRelayThroughput(b *testing.B) {
 			for f := range 30 {
 				p := filepath.Join(seed, fmt.Sprintf("d%02d", f%50), fmt.Sprintf("bench-%d.txt", f))
 				_ = os.MkdirAll(filepath.Dir(p), 0o755)
-				_ = os.WriteFile(p, []byte(fmt.Sprintf("%s %d %d\n", branch, f, time.Now().UnixNano())), 0o644)
+				_ = os.WriteFile(p, fmt.Appendf(nil, "%s %d %d\n", branch, f, time.Now().UnixNano()), 0o644)
 			}
 			benchGit(b, seed, "add", "-A")
 			benchGit(b, seed, "commit", "--quiet", "-m", branch)
 			b.StartTimer()
 			start = time.Now()
 			if viaRelay {
-				secret, revoke := w.mintBench(b, Push)
-				benchGit(b, seed, "push", "--quiet", URL(w.relay.URL, secret), "HEAD:refs/heads/"+branch)
-				_ = revoke(b.Context())
+				u, revoke := mint(relay.Push)
+				benchGit(b, seed, "push", "--quiet", u, "HEAD:refs/heads/"+branch)
+				revoke()
 				pushRelay = append(pushRelay, time.Since(start))
 			} else {
-				benchGit(b, seed, "-c", "http.extraHeader="+auth, "push", "--quiet", direct, "HEAD:refs/heads/"+branch)
+				benchGit(b, seed, "-c", auth, "push", "--quiet", direct, "HEAD:refs/heads/"+branch)
 				pushDirect = append(pushDirect, time.Since(start))
 			}
 		}
@@ -91,28 +123,14 @@ func median(d []time.Duration) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// benchGit runs git in dir with no credential of its own.
 func benchGit(b *testing.B, dir string, args ...string) {
 	b.Helper()
-	if out, err := gitIn(b, dir, args...); err != nil {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + b.TempDir(), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=ada", "GIT_AUTHOR_EMAIL=ada@agents.invalid", "GIT_COMMITTER_NAME=ada", "GIT_COMMITTER_EMAIL=ada@agents.invalid"}
+	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("git %v: %v\n%s", args, err, out)
 	}
-}
-
-// benchWorld is world for a benchmark, with the 5,000-file repository.
-func newBenchWorld(b *testing.B) *world {
-	w := newWorldTB(b, Config{})
-	if err := w.remote.CreateRepo(b.Context(), "big", nil); err != nil {
-		b.Fatal(err)
-	}
-	backendtest.WriteHistory(b, filepath.Join(w.remoteRoot, "big.git"), 5000, 100)
-	return w
-}
-
-func (w *world) mintBench(b *testing.B, dir Direction) (string, func(context.Context) error) {
-	secret, revoke, err := Mint(b.Context(), w.store, Capability{Project: "alpha", Workspace: "alpha/bench",
-		Remote: w.remote.RepoURL("big"), Dir: dir}, time.Minute)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return secret, revoke
 }

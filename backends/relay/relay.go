@@ -28,9 +28,10 @@ const DefaultMaxBytes int64 = 2 << 30
 type Config struct {
 	// Store holds the capabilities. Required.
 	Store Store
-	// Credentials returns the git user name and token of a project; ok is
-	// false for a project the relay does not know. Required.
-	Credentials func(project string) (user, token string, ok bool)
+	// Credentials returns the git user name and token of a project for a
+	// direction (a read-only token, where the project has one, for a
+	// fetch); ok is false for a project the relay does not know. Required.
+	Credentials func(project string, dir Direction) (user, token string, ok bool)
 	// Policy, if set, checks each ref update of a push beyond what the
 	// relay checks itself (the capability's refs, no deletions): the
 	// branch policy (protected branches, agent prefixes). Its error is the
@@ -146,7 +147,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "gitgate relay: only git's smart-HTTP protocol is relayed", http.StatusForbidden)
 		return
 	}
-	user, token, ok := r.cfg.Credentials(c.Project)
+	user, token, ok := r.cfg.Credentials(c.Project, c.Dir)
 	if !ok {
 		ev.Refused = "unknown project"
 		http.Error(w, "gitgate relay: the capability's project is not configured here", http.StatusForbidden)

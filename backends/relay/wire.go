@@ -122,9 +122,9 @@ func readPushRequest(r *bufio.Reader) (*pushRequest, error) {
 		}
 		p.updates = append(p.updates, RefUpdate{Old: f[0], New: f[1], Ref: f[2]})
 	}
-	if len(p.updates) == 0 {
-		return nil, errors.New("relay: a push request without a ref update")
-	}
+	// No update at all is git's probe before a large push (a lone
+	// flush-pkt, to check the credentials before it streams the pack): it
+	// changes nothing and is forwarded.
 	p.raw = raw.Bytes()
 	return p, nil
 }

@@ -44,7 +44,7 @@ func NewEngineOn(t testing.TB, env *Env, provider sandbox.Provider, locker lock.
 // manager made from cfg (a Creator, such as a warm pool, included); its
 // Bindings default to an in-process store, its Logger to none. The manager
 // is closed when the test ends.
-func NewEngineWith(t testing.TB, env *Env, cfg sandbox.ManagerConfig, locker lock.Locker) *approach1.Executor {
+func NewEngineWith(t testing.TB, env *Env, cfg sandbox.ManagerConfig, locker lock.Locker, tune ...func(*approach1.Config)) *approach1.Executor {
 	t.Helper()
 	if cfg.Bindings == nil {
 		cfg.Bindings = sandbox.NewMemoryBindings()
@@ -63,7 +63,11 @@ func NewEngineWith(t testing.TB, env *Env, cfg sandbox.ManagerConfig, locker loc
 		projects[p.Name] = approach1.Project{Remotes: gitcmd.RemotePolicy{Schemes: p.Schemes, Hosts: p.Hosts}, Token: p.Token, ReadToken: p.ReadToken, Username: "x-access-token",
 			MaxRepoBytes: p.MaxRepoBytes, MaxSandboxBytes: p.MaxSandboxBytes}
 	}
-	ex, err := approach1.New(approach1.Config{Sandboxes: mgr, Bindings: cfg.Bindings, Locker: locker, Projects: projects, Logger: quiet})
+	ecfg := approach1.Config{Sandboxes: mgr, Bindings: cfg.Bindings, Locker: locker, Projects: projects, Logger: quiet}
+	for _, f := range tune {
+		f(&ecfg)
+	}
+	ex, err := approach1.New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}

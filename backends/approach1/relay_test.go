@@ -1,0 +1,95 @@
+package approach1_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitgate/gitgate/backends"
+	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/relaytest"
+)
+
+// TestNoTokenInTheSandboxThroughTheRelay: an agent's whole session (clone,
+// write, commit, push, fetch, pull) with every remote command through the
+// relay lands the commit on the remote under the agent's identity, and
+// neither project token is anywhere git in the sandbox could see it: not
+// in any file of the sandboxes' trees, not in the argv or environment of
+// any git process (recorded by a wrapper outside the sandboxes) — plain,
+// URL-encoded or as base64 of user:token.
+func TestNoTokenInTheSandboxThroughTheRelay(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	record := filepath.Join(t.TempDir(), "git-processes.log")
+	wrapper := filepath.Join(t.TempDir(), "git")
+	script := "#!/bin/sh\n{ printf 'argv:'; printf ' %s' \"$@\"; printf '\\nenv:\\n'; /usr/bin/env; } >> " + record + "\nexec /usr/bin/git \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ex, relay := relaytest.NewRelayedApproach1Once(t, env, wrapper)
+	p := env.Agent
+	backendtest.Clone(t, ex, env, p, "ws")
+	s := backends.Scope{Workspace: "ws"}
+	backendtest.Do[*backends.CheckoutResult](t, ex, p, &backends.CheckoutRequest{Scope: s, Branch: "agent/relayed", Create: true})
+	backendtest.Do[*backends.WriteFileResult](t, ex, p, &backends.WriteFileRequest{Scope: s, Path: "notes.md", Content: "through the relay\n"})
+	sha := backendtest.Do[*backends.CommitResult](t, ex, p, &backends.CommitRequest{Scope: s, Message: "relayed"}).SHA
+	backendtest.Do[*backends.PushResult](t, ex, p, &backends.PushRequest{Scope: s})
+	backendtest.Do[*backends.FetchResult](t, ex, p, &backends.FetchRequest{Scope: s})
+	backendtest.Do[*backends.PullResult](t, ex, p, &backends.PullRequest{Scope: s})
+
+	ctx := t.Context()
+	if got, err := env.Remote.Ref(ctx, "demo", "refs/heads/agent/relayed"); err != nil || got != sha {
+		t.Fatalf("the remote has %q (%v) for the pushed branch, want %s", got, err, sha)
+	}
+	author, err := exec.CommandContext(ctx, "git", "--git-dir="+filepath.Join(env.RemoteFS, "demo.git"), "log", "-1", "--format=%an <%ae>", sha).Output()
+	if err != nil || strings.TrimSpace(string(author)) != p.AuthorName+" <"+p.AuthorEmail+">" {
+		t.Errorf("the pushed commit's author: %q %v", author, err)
+	}
+
+	seen, err := os.ReadFile(record)
+	if err != nil || !bytes.Contains(seen, []byte("/c/ggcap_")) {
+		t.Fatalf("git in the sandbox did not go through the relay (%v):\n%s", err, seen)
+	}
+	var forms []string
+	for _, token := range []string{backendtest.Token, backendtest.ReadToken} {
+		forms = append(forms, token, url.QueryEscape(token), base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token)))
+	}
+	scan := func(what string, data []byte) {
+		for _, f := range forms {
+			if bytes.Contains(data, []byte(f)) {
+				t.Errorf("a project token (as %q) is in %s", f, what)
+			}
+		}
+	}
+	scan("the argv or environment of a git process in the sandbox", seen)
+	files := 0
+	for _, root := range env.SandboxRoots {
+		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				data, _ := os.ReadFile(path)
+				scan(path, data)
+				files++
+			}
+			return nil
+		})
+	}
+	if files == 0 {
+		t.Fatal("no sandbox file was scanned")
+	}
+	var pushes int
+	for _, e := range relay.Events() {
+		if e.Refused != "" || e.CutOff {
+			t.Errorf("relay event %+v", e)
+		}
+		if len(e.Updates) > 0 {
+			pushes++
+		}
+	}
+	if pushes != 1 {
+		t.Errorf("%d pushes went through the relay, want 1", pushes)
+	}
+}

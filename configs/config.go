@@ -32,6 +32,7 @@ type Config struct {
 	Drill     DrillConfig              `mapstructure:"drill"`
 	Budget    BudgetConfig             `mapstructure:"budget"`
 	Branches  BranchesConfig           `mapstructure:"branches"`
+	Relay     RelayConfig              `mapstructure:"relay"`
 	Redis     RedisConfig              `mapstructure:"redis"`
 	Postgres  PostgresConfig           `mapstructure:"postgres"`
 	Log       LogConfig                `mapstructure:"log"`
@@ -107,7 +108,7 @@ func (c *Config) Validate() error {
 	for _, check := range []func() error{
 		c.validateListen, c.validateLog, c.validateRedis, c.validateSandbox, c.validateFlags, c.validateBackend,
 		c.validateGit, c.validateApproach2, c.validateLimits, c.validateSessions, c.validateProjects, c.validateAgents,
-		c.validateBudget, c.validateBranches, c.validateMetrics, c.validateAdmission,
+		c.validateBudget, c.validateBranches, c.validateMetrics, c.validateAdmission, c.validateRelay,
 	} {
 		if err := check(); err != nil {
 			return fmt.Errorf("config: %w", err)

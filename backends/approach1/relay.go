@@ -47,7 +47,7 @@ func (e *Executor) relayRemote(ctx context.Context, workspace string, inv gitcmd
 	if rc == nil || remote == nil || remote.URL == "" || remote.Project == "" {
 		return remote, func() {}, false, nil
 	}
-	c := relay.Capability{Project: remote.Project, Workspace: workspace, Remote: remote.URL, Dir: relay.Fetch}
+	c := relay.Capability{Project: remote.Project, Workspace: workspace, Agent: factsOf(ctx).who().Agent, Remote: remote.URL, Dir: relay.Fetch}
 	if len(inv.Args) > 0 && inv.Args[0] == "push" && !backends.IsShadow(ctx) {
 		c.Dir, c.Refs = relay.Push, pushRefs(inv.Args)
 	}

@@ -27,6 +27,9 @@ const (
 type Capability struct {
 	Project   string `json:"project"`
 	Workspace string `json:"workspace"`
+	// Agent is the agent the operation runs for (the branch policy's
+	// prefix names it).
+	Agent string `json:"agent,omitempty"`
 	// Remote is the repository URL the workspace recorded (normalised,
 	// like https://host/owner/repo.git): the only place the relay forwards
 	// to.

@@ -19,7 +19,8 @@
 // transfers are capped while they stream, and every ref update and byte
 // count is reported.
 //
-// What is not here yet (issue 18): the gateway and the service do not mint
-// capabilities or point git at the relay; a push that is not a fast-forward
-// is not detected on the wire.
+// The engine (backends/approach1) mints a capability for each remote
+// command and points git at the relay (gitcmd.Remote.Relay); cmd/gitgate
+// starts the relay's listener (the relay section). Not yet: a push that is
+// not a fast-forward is not detected on the wire.
 package relay

@@ -16,6 +16,7 @@ import (
 	"github.com/gitgate/gitgate/backends/sandbox"
 	"github.com/gitgate/gitgate/backends/sandbox/e2b"
 	"github.com/gitgate/gitgate/backends/sandbox/local"
+	"github.com/gitgate/gitgate/configs"
 )
 
 // engineDeps are the shared-state parts of an engine.
@@ -28,6 +29,8 @@ type engineDeps struct {
 	// onEnd, if set, hears of every sandbox the engine's manager ends
 	// (sandbox.ManagerConfig.OnEnd).
 	onEnd func(id string, life time.Duration, costUSD float64)
+	// relay is where this process's git relay listens (relay section).
+	relay configs.RelayEndpoint
 }
 
 // newEngine builds the git engine (the embedded executor) on the
@@ -64,11 +67,16 @@ func (a *base) newEngine(d engineDeps) (*approach1.Executor, error) {
 	if err != nil {
 		return nil, err
 	}
+	relayCfg, err := a.startRelay(d.relay)
+	if err != nil {
+		return nil, err
+	}
 	engine, err = approach1.New(approach1.Config{
 		Sandboxes: a.sandboxes, Bindings: d.binds, Locker: d.locker, Projects: a.projects(),
 		PerAgent: a.cfg.Sandbox.Scope == "agent", GitPath: a.cfg.Git.Path, Limits: a.limits(),
 		Registerer: a.registry, Logger: a.log, Backend: d.backend.String(), Vault: vault,
 		PooledSandboxes: creator != nil, // a warm pool's acquire is queueing, a cold creation is not
+		Relay:           relayCfg,
 	})
 	return engine, err
 }

@@ -54,7 +54,7 @@ func newGatewayRoot(cfg *configs.Config, logOut io.Writer, secrets ...string) (*
 		return nil, err
 	}
 	engine, err := a.newEngine(engineDeps{dir: cfg.SandboxDir(), backend: approach1.Name, locker: lock.Reentrant(locker), binds: binds,
-		onEnd: a.sandboxEnded})
+		onEnd: a.sandboxEnded, relay: cfg.Relay.Gateway()})
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func newServiceRoot(ctx context.Context, cfg *configs.Config, logOut io.Writer) 
 		return nil, err
 	}
 	engine, err := a.newEngine(engineDeps{dir: cfg.ServiceSandboxDir(), backend: approach2.Name,
-		locker: lock.Reentrant(locker), binds: binds, creator: a.newPool})
+		locker: lock.Reentrant(locker), binds: binds, creator: a.newPool, relay: cfg.Relay.Service()})
 	if err != nil {
 		a.close(ctx)
 		return nil, err

@@ -62,6 +62,10 @@ type world struct {
 	// the service share (sandbox.local.shared).
 	sharedSandboxes string
 
+	// extraYAML is appended to the configuration both processes read (a
+	// relay section, say); gitPath, if set, is their git.path.
+	extraYAML, gitPath string
+
 	mu         sync.Mutex
 	transcript []string // every tool result and error the clients saw
 	e2bURL     string   // when set, sandboxes are E2B's (the local E2B at this URL)
@@ -154,12 +158,16 @@ func (w *world) configYAML(sandboxDir string) string {
 	if w.e2bURL != "" {
 		sandboxes = fmt.Sprintf("sandbox: {provider: e2b, e2b: {api_url: %q, envd_url: %q, api_key_env: E2E_E2B_KEY, template: gitgate}, pool: {min_idle: 0, max_size: 8}}", w.e2bURL, w.e2bURL)
 	}
+	gitPath := ""
+	if w.gitPath != "" {
+		gitPath = fmt.Sprintf(", path: %q", w.gitPath)
+	}
 	return fmt.Sprintf(`
 state_dir: %q
 listen: {mcp: "127.0.0.1:0", admin: "127.0.0.1:0", drain_delay: 0s} # no load balancer in front
 log: {level: debug, format: json}
 %s
-git: {allow_http: true}
+git: {allow_http: true%s}
 mcp: {stdio_agent: ada}
 projects:
   alpha: {allowed_hosts: [%q], allowed_schemes: [http], token_env: E2E_GIT_TOKEN, read_token_env: E2E_GIT_READ_TOKEN, token_username: x-access-token}
@@ -167,7 +175,7 @@ projects:
 agents:
   - {name: ada, project: alpha, token_sha256: %s, author_name: Ada Agent, author_email: ada@agents.example}
   - {name: eve, project: beta, token_sha256: %s, author_name: Eve, author_email: eve@beta.example}
-`, sandboxDir+".state", sandboxes, u.Host, u.Host, gateway.HashToken(agentToken), gateway.HashToken(strangerToken)) + redis
+`, sandboxDir+".state", sandboxes, gitPath, u.Host, u.Host, gateway.HashToken(agentToken), gateway.HashToken(strangerToken)) + redis + w.extraYAML
 }
 
 // startHTTP runs the gateway on loopback until the test ends.

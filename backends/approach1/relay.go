@@ -51,6 +51,13 @@ func (e *Executor) relayRemote(ctx context.Context, workspace string, inv gitcmd
 	if len(inv.Args) > 0 && inv.Args[0] == "push" && !backends.IsShadow(ctx) {
 		c.Dir, c.Refs = relay.Push, pushRefs(inv.Args)
 	}
+	// The wire carries at most what the workspace's git directory may
+	// hold (the transfer's pack is kept as it arrives).
+	if repoMax, _ := e.sizeLimits(remote.Project); repoMax > 0 {
+		c.MaxBytes = repoMax
+	} else {
+		c.MaxBytes = -1
+	}
 	ttl := rc.TTL
 	if ttl <= 0 {
 		ttl = e.cfg.Limits.RemoteTimeout + time.Minute

@@ -2,6 +2,7 @@ package approach1_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"net/url"
 	"os"
@@ -91,5 +92,30 @@ func TestNoTokenInTheSandboxThroughTheRelay(t *testing.T) {
 	}
 	if pushes != 1 {
 		t.Errorf("%d pushes went through the relay, want 1", pushes)
+	}
+}
+
+// TestRelayCutsACloneOverTheProjectLimit: a clone of a repository larger
+// than the project's limits.max_repo_bytes is cut off by the relay while
+// it streams, and the agent gets resource_exhausted naming the limit.
+func TestRelayCutsACloneOverTheProjectLimit(t *testing.T) {
+	env := backendtest.NewEnv(t)
+	env.Project.MaxRepoBytes = 256 << 10
+	big := make([]byte, 2<<20)
+	_, _ = rand.Read(big) // incompressible
+	if _, err := env.Remote.CommitFile(t.Context(), "demo", "main", "big.bin", base64.StdEncoding.EncodeToString(big), ""); err != nil {
+		t.Fatal(err)
+	}
+	ex, relay := relaytest.NewRelayedApproach1(t, env, "")
+	err := backendtest.Fail(t, ex, env.Agent, &backends.CloneRequest{Scope: backends.Scope{Workspace: "big"}, URL: env.RepoURL})
+	if backends.CategoryOf(err) != backends.ResourceExhausted || !strings.Contains(backends.MessageOf(err), "size limit") {
+		t.Errorf("a clone over the project's limit: %v", err)
+	}
+	cut := false
+	for _, e := range relay.Events() {
+		cut = cut || e.CutOff
+	}
+	if !cut {
+		t.Errorf("the relay did not cut the transfer off: %+v", relay.Events())
 	}
 }

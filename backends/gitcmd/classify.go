@@ -45,6 +45,11 @@ var sayRules = []rule{
 	{regexp.MustCompile(`(?i)not possible to fast-forward|diverging branches`), backends.Conflict, func([]string) string {
 		return "the local branch and the remote branch have diverged, so a fast-forward is not possible; pull with mode: merge to merge them"
 	}},
+	// The git relay (backends/relay) cut a transfer off at the project's
+	// size limit.
+	{regexp.MustCompile(`(?i)remote error: gitgate relay: ([^\n]*?)\s*\(resource_exhausted\)`), backends.ResourceExhausted, func(m []string) string {
+		return strings.TrimSpace(m[1]) + "; the repository is larger than the project's size limit (limits.max_repo_bytes)"
+	}},
 	// The remote answered with an error packet (git daemon, ssh servers,
 	// some HTTP servers): a deliberate refusal of this request by the
 	// remote, not a failure of the gateway's backend. A missing object or

@@ -19,8 +19,11 @@
 // transfers are capped while they stream, and every ref update and byte
 // count is reported.
 //
+// A branch update must be a fast-forward: the relay reads the commits of
+// the pushed pack (pack.go) and, when they do not show it, the remote's
+// commit graph (ancestry.go); an existing tag is never moved.
+//
 // The engine (backends/approach1) mints a capability for each remote
 // command and points git at the relay (gitcmd.Remote.Relay); cmd/gitgate
-// starts the relay's listener (the relay section). Not yet: a push that is
-// not a fast-forward is not detected on the wire.
+// starts the relay's listener (the relay section).
 package relay

@@ -3,6 +3,7 @@ package relay
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -45,6 +46,10 @@ type Config struct {
 	// Client forwards to the remotes; nil: a client with no overall
 	// timeout (transfers are long) but bounded connection setup.
 	Client *http.Client
+	// GitPath is the git the relay runs itself, to read a remote's commit
+	// graph when a push's pack alone does not show it a fast-forward. If
+	// empty, /usr/bin/git.
+	GitPath string
 	// Report, if set, gets every request's outcome: bytes (metering), ref
 	// updates (audit), refusals and cut-offs.
 	Report func(Event)
@@ -88,6 +93,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.GitPath == "" {
+		cfg.GitPath = "/usr/bin/git"
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: &http.Transport{
@@ -186,7 +194,25 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 				_, _ = w.Write(refusal(p, why))
 				return
 			}
-			body = io.MultiReader(strings.NewReader(string(p.raw)), br)
+			rest := io.Reader(br)
+			if needsAncestry(p.updates) {
+				spooled, why, cut, err := r.checkAncestry(req.Context(), c, user, token, br, p.updates, limit)
+				if err != nil {
+					http.Error(w, "gitgate relay: "+err.Error()+" (internal)", http.StatusInternalServerError)
+					return
+				}
+				if spooled != nil {
+					defer spooled.discard()
+				}
+				if why != "" {
+					ev.Refused, ev.CutOff = why, cut
+					w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
+					_, _ = w.Write(refusal(p, why))
+					return
+				}
+				rest = spooled
+			}
+			body = io.MultiReader(strings.NewReader(string(p.raw)), rest)
 		}
 		if limit > 0 {
 			body = &capReader{r: body, left: limit}
@@ -241,6 +267,72 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	_, _ = io.Copy(out, res.Body)
+}
+
+// needsAncestry reports whether an update moves an existing branch (whose
+// new value must descend from the old) or an existing tag (refused: a tag
+// is never moved).
+func needsAncestry(updates []RefUpdate) bool {
+	for _, u := range updates {
+		if !u.Create() && !u.Delete() {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAncestry keeps the rest of a push (its pack) in a temporary file,
+// up to limit bytes, and returns why an update is refused: a branch moved
+// to a commit that does not descend, through the pushed commits, from the
+// value it had (a forced update), or a tag moved. The file, rewound, is
+// what to forward (discard removes it); cut is set when the push is
+// over the limit.
+func (r *Relay) checkAncestry(ctx context.Context, c Capability, user, token string, body io.Reader, updates []RefUpdate, limit int64) (file *spoolFile, why string, cut bool, err error) {
+	f, err := newSpoolFile()
+	if err != nil {
+		return nil, "", false, err
+	}
+	src := body
+	if limit > 0 {
+		src = &capReader{r: body, left: limit}
+	}
+	if _, err := io.Copy(f, src); err != nil {
+		f.discard()
+		if errors.Is(err, errCap) {
+			return nil, fmt.Sprintf("the push exceeds the size limit of %d bytes (resource_exhausted)", limit), true, nil
+		}
+		return nil, "", false, fmt.Errorf("reading the push: %w", err)
+	}
+	if err := f.rewind(); err != nil {
+		f.discard()
+		return nil, "", false, err
+	}
+	parents, perr := packCommits(f, len(updates[0].New))
+	if err := f.rewind(); err != nil {
+		f.discard()
+		return nil, "", false, err
+	}
+	for _, u := range updates {
+		if u.Create() || u.Delete() {
+			continue
+		}
+		if !strings.HasPrefix(u.Ref, "refs/heads/") {
+			return f, fmt.Sprintf("%s exists on the remote and is never moved through the relay (permission_denied)", u.Ref), false, nil
+		}
+		if perr != nil {
+			return f, fmt.Sprintf("the push's pack cannot be read to check %s: %v (permission_denied)", u.Ref, perr), false, nil
+		}
+		ok, frontier := fastForward(parents, u.Old, u.New)
+		if !ok && len(frontier) > 0 {
+			if ok, err = r.descendsOnRemote(ctx, c, user, token, u.Old, frontier); err != nil {
+				return f, fmt.Sprintf("%s: whether %.12s descends from %.12s could not be checked on the remote: %v (unavailable)", u.Ref, u.New, u.Old, err), false, nil
+			}
+		}
+		if !ok {
+			return f, fmt.Sprintf("%s: %.12s is not a fast-forward of %.12s, and forced updates are not relayed (permission_denied)", u.Ref, u.New, u.Old), false, nil
+		}
+	}
+	return f, "", false, nil
 }
 
 // check returns why the relay refuses updates ("" when it does not).

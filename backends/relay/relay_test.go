@@ -339,3 +339,107 @@ func TestCloneOverTheCapIsCutOff(t *testing.T) {
 		t.Errorf("no event reports the cut-off: %+v", w.events)
 	}
 }
+
+// TestForcedPushesAreRefusedOnTheWire: through the relay with a valid push
+// capability, git itself pushing a branch update that is a fast-forward
+// (plain, and through a merge of a commit the remote already has) goes
+// through; a forced update (history rewritten) and moving an existing tag
+// are refused by the relay, and the remote is unchanged.
+func TestForcedPushesAreRefusedOnTheWire(t *testing.T) {
+	w := newWorld(t, Config{})
+	ctx := t.Context()
+	work := t.TempDir()
+	fetchCap, _ := w.mint(Fetch)
+	mustGit(t, work, "clone", URL(w.relay.URL, fetchCap), "repo")
+	repo := filepath.Join(work, "repo")
+	push := func(args ...string) (string, error) {
+		secret, revoke := w.mint(Push)
+		defer func() { _ = revoke(ctx) }()
+		return git(t, repo, append([]string{"push", URL(w.relay.URL, secret)}, args...)...)
+	}
+	mustGit(t, repo, "checkout", "-b", "agent/x")
+	mustGit(t, repo, "commit", "--allow-empty", "-m", "one")
+	if out, err := push("agent/x"); err != nil {
+		t.Fatalf("creating the branch: %v\n%s", err, out)
+	}
+	mustGit(t, repo, "commit", "--allow-empty", "-m", "two")
+	if out, err := push("agent/x"); err != nil {
+		t.Fatalf("a fast-forward: %v\n%s", err, out)
+	}
+	// A commit someone else pushed to main, merged into the branch: the
+	// merge's other parent is on the remote, not in the pack.
+	if _, err := w.remote.CommitFile(ctx, "demo", "main", "other.md", "someone else\n", ""); err != nil {
+		t.Fatal(err)
+	}
+	mustGit(t, repo, "fetch", URL(w.relay.URL, fetchCap), "main:refs/remotes/origin/main")
+	mustGit(t, repo, "merge", "--no-edit", "origin/main")
+	if out, err := push("agent/x"); err != nil {
+		t.Fatalf("a fast-forward through a merge: %v\n%s", err, out)
+	}
+	tip, _ := w.remote.Ref(ctx, "demo", "refs/heads/agent/x")
+	// Commits the remote has already (no pack to read): agent/y created
+	// at an older commit, then moved to agent/x's tip (a fast-forward the
+	// relay reads from the remote's history), and agent/x forced back to
+	// agent/y's old commit (refused).
+	if out, err := push("HEAD~2:refs/heads/agent/y"); err != nil {
+		t.Fatalf("creating agent/y: %v\n%s", err, out)
+	}
+	older, _ := w.remote.Ref(ctx, "demo", "refs/heads/agent/y")
+	if out, err := push("agent/x:agent/y"); err != nil {
+		t.Fatalf("a fast-forward to commits the remote has: %v\n%s", err, out)
+	}
+	out, err := push("--force", older+":refs/heads/agent/x")
+	if err == nil || !strings.Contains(out, "not a fast-forward") {
+		t.Errorf("agent/x forced back to an older commit the remote has: %v\n%s", err, out)
+	}
+	if now, _ := w.remote.Ref(ctx, "demo", "refs/heads/agent/x"); now != tip {
+		t.Errorf("agent/x moved from %s to %s", tip, now)
+	}
+	// History rewritten, pushed with --force.
+	mustGit(t, repo, "reset", "--hard", "HEAD~2")
+	mustGit(t, repo, "commit", "--allow-empty", "-m", "rewritten")
+	out, err = push("--force", "agent/x")
+	if err == nil || !strings.Contains(out, "not a fast-forward") {
+		t.Errorf("a forced update through the relay: %v\n%s", err, out)
+	}
+	if now, _ := w.remote.Ref(ctx, "demo", "refs/heads/agent/x"); now != tip {
+		t.Errorf("agent/x moved from %s to %s", tip, now)
+	}
+	// A tag, created, then moved with --force.
+	mustGit(t, repo, "tag", "v1", "HEAD~1")
+	if out, err := push("v1"); err != nil {
+		t.Fatalf("creating a tag: %v\n%s", err, out)
+	}
+	tag, _ := w.remote.Ref(ctx, "demo", "refs/tags/v1")
+	mustGit(t, repo, "tag", "-f", "v1", "HEAD")
+	out, err = push("--force", "v1")
+	if err == nil || !strings.Contains(out, "never moved") {
+		t.Errorf("moving a tag through the relay: %v\n%s", err, out)
+	}
+	if now, _ := w.remote.Ref(ctx, "demo", "refs/tags/v1"); now != tag {
+		t.Errorf("v1 moved from %s to %s", tag, now)
+	}
+}
+
+// TestApplyDelta: git's delta format (copy from the base, insert new
+// bytes), and malformed deltas refused.
+func TestApplyDelta(t *testing.T) {
+	base := []byte("tree 1234\nparent abcd\n\nmessage\n")
+	// The source's size, the target's (20): copy 10 bytes from offset 0,
+	// then insert 10.
+	delta := []byte{byte(len(base)), 20, 0x80 | 0x10, 10, 10}
+	delta = append(delta, []byte("0123456789")...)
+	got, err := applyDelta(base, delta)
+	if err != nil || string(got) != "tree 1234\n0123456789" {
+		t.Fatalf("applyDelta: %q %v", got, err)
+	}
+	for _, bad := range [][]byte{
+		{byte(len(base) + 1), 5, 5, 'a', 'b', 'c', 'd', 'e'}, // wrong source size
+		{byte(len(base)), 5, 0x80 | 0x01 | 0x10, 200, 5},     // copy past the base
+		{byte(len(base)), 5, 3, 'a', 'b', 'c'},               // shorter than its size
+	} {
+		if _, err := applyDelta(base, bad); err == nil {
+			t.Errorf("delta %v accepted", bad)
+		}
+	}
+}

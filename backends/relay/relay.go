@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
@@ -35,9 +36,11 @@ type Config struct {
 	Credentials func(project string, dir Direction) (user, token string, ok bool)
 	// Policy, if set, checks each ref update of a push beyond what the
 	// relay checks itself (the capability's refs, no deletions): the
-	// branch policy (protected branches, agent prefixes). Its error is the
-	// refusal's reason.
-	Policy func(c Capability, u RefUpdate) error
+	// branch policy (protected branches, agent prefixes). defaultBranch is
+	// the remote's default branch (its HEAD, read from the remote for
+	// each push; "" when it could not be read). Its error is the refusal's
+	// reason.
+	Policy func(c Capability, u RefUpdate, defaultBranch string) error
 	// AllowDelete lets pushes delete refs (the policy still applies).
 	AllowDelete bool
 	// MaxBytes caps one transfer (a capability's own cap wins); 0:
@@ -188,7 +191,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 				return
 			}
 			ev.Updates = p.updates
-			if why := r.check(c, p.updates); why != "" {
+			if why := r.check(req.Context(), c, user, token, p.updates); why != "" {
 				ev.Refused = why
 				w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
 				_, _ = w.Write(refusal(p, why))
@@ -336,7 +339,11 @@ func (r *Relay) checkAncestry(ctx context.Context, c Capability, user, token str
 }
 
 // check returns why the relay refuses updates ("" when it does not).
-func (r *Relay) check(c Capability, updates []RefUpdate) string {
+func (r *Relay) check(ctx context.Context, c Capability, user, token string, updates []RefUpdate) string {
+	def := ""
+	if r.cfg.Policy != nil {
+		def = r.defaultBranch(ctx, c, user, token)
+	}
 	for _, u := range updates {
 		if len(c.Refs) > 0 && !contains(c.Refs, u.Ref) {
 			return fmt.Sprintf("%s is not a ref this operation may update (permission_denied)", u.Ref)
@@ -345,9 +352,48 @@ func (r *Relay) check(c Capability, updates []RefUpdate) string {
 			return fmt.Sprintf("deleting %s is not allowed through the relay (permission_denied)", u.Ref)
 		}
 		if r.cfg.Policy != nil {
-			if err := r.cfg.Policy(c, u); err != nil {
+			if err := r.cfg.Policy(c, u, def); err != nil {
 				return err.Error()
 			}
+		}
+	}
+	return ""
+}
+
+// defaultBranch is the remote's default branch, from the symref of HEAD
+// its upload-pack advertises; "" when it cannot be read.
+func (r *Relay) defaultBranch(ctx context.Context, c Capability, user, token string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, upstreamURL(c.Remote, "info/refs", "service="+UploadPack), nil)
+	if err != nil {
+		return ""
+	}
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+token)))
+	req.Header.Set("User-Agent", "gitgate-relay")
+	res, err := r.cfg.Client.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return ""
+	}
+	br := bufio.NewReader(io.LimitReader(res.Body, 1<<20))
+	var raw bytes.Buffer
+	for range 3 { // "# service=...", a flush, then the first ref with the capabilities
+		line, err := readPkt(br, &raw)
+		if errors.Is(err, errFlush) {
+			continue
+		}
+		if err != nil {
+			return ""
+		}
+		if _, caps, ok := strings.Cut(string(line), "\x00"); ok {
+			for _, cap := range strings.Fields(caps) {
+				if target, ok := strings.CutPrefix(cap, "symref=HEAD:refs/heads/"); ok {
+					return target
+				}
+			}
+			return ""
 		}
 	}
 	return ""

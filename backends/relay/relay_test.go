@@ -260,8 +260,8 @@ func rawPush(t *testing.T, w *world, secret string, commands ...string) string {
 // with the reason.
 func TestPushPolicyOnTheWire(t *testing.T) {
 	protected := errors.New("refs/heads/main is protected (permission_denied)")
-	w := newWorld(t, Config{Policy: func(_ Capability, u RefUpdate) error {
-		if u.Ref == "refs/heads/main" {
+	w := newWorld(t, Config{Policy: func(_ Capability, u RefUpdate, defaultBranch string) error {
+		if u.Ref == "refs/heads/"+defaultBranch {
 			return protected
 		}
 		return nil

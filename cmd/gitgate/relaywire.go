@@ -64,12 +64,12 @@ func (a *base) startRelay(c configs.RelayEndpoint) (*approach1.RelayConfig, erro
 			}
 			return user, p.CurrentToken(), true
 		},
-		Policy: func(cap relay.Capability, u relay.RefUpdate) error {
+		Policy: func(cap relay.Capability, u relay.RefUpdate, defaultBranch string) error {
 			branch, ok := strings.CutPrefix(u.Ref, "refs/heads/")
 			if !ok {
-				return nil // tags: the capability names them
+				return nil // tags: the capability names them, and none is ever moved
 			}
-			_, err := policy.Rules(cap.Project).Check(cap.Project, cap.Agent, branch, "")
+			_, err := policy.Rules(cap.Project).Check(cap.Project, cap.Agent, branch, defaultBranch)
 			return err
 		},
 		Report: func(e relay.Event) {

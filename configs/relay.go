@@ -31,6 +31,9 @@ type RelayConfig struct {
 	// CapabilityTTL bounds a capability's life (it is revoked when its
 	// command ends). 0: limits.remote_timeout and a minute.
 	CapabilityTTL time.Duration `mapstructure:"capability_ttl"`
+	// EgressUSDPerGiB prices the bytes a call's git moved through the
+	// relay (both ways) into the call's cost; 0: not priced.
+	EgressUSDPerGiB float64 `mapstructure:"egress_usd_per_gib"`
 }
 
 // RelayEndpoint is where one process's relay listens and how its
@@ -54,6 +57,9 @@ func (r RelayConfig) Service() RelayEndpoint {
 func (c *Config) validateRelay() error {
 	if c.Relay.CapabilityTTL < 0 {
 		return fmt.Errorf("relay.capability_ttl: %s is negative", c.Relay.CapabilityTTL)
+	}
+	if c.Relay.EgressUSDPerGiB < 0 {
+		return fmt.Errorf("relay.egress_usd_per_gib: %g is negative", c.Relay.EgressUSDPerGiB)
 	}
 	for _, e := range []struct {
 		RelayEndpoint

@@ -30,6 +30,7 @@ func TestRelayConfig(t *testing.T) {
 		{`relay: {listen: ":7422", public_url: "ftp://relay.example.com"}`, "relay.public_url"},
 		{`relay: {service_listen: "x"}`, "relay.service_listen"},
 		{`relay: {capability_ttl: -1s}`, "relay.capability_ttl"},
+		{`relay: {egress_usd_per_gib: -0.1}`, "relay.egress_usd_per_gib"},
 	} {
 		_, err := Load(writeConfig(t, tc.yaml), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

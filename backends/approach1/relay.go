@@ -22,6 +22,11 @@ type RelayConfig struct {
 	// ends; it is revoked as soon as its command does. If zero, the
 	// remote timeout and a minute.
 	TTL time.Duration
+	// Meter is the relay's tally of each capability's bytes (the relay of
+	// this process shares it); with EgressUSDPerGiB, a command's transfer
+	// is priced into its call's cost.
+	Meter           *relay.Meter
+	EgressUSDPerGiB float64
 }
 
 // remoteCredential is inv's remote as its command in sandbox id (whose
@@ -71,6 +76,9 @@ func (e *Executor) relayRemote(ctx context.Context, workspace string, inv gitcmd
 	return &routed, func() {
 		if err := revoke(context.WithoutCancel(ctx)); err != nil {
 			e.cfg.Logger.Warn("revoking a relay capability failed; it expires by itself", "err", err)
+		}
+		if n := rc.Meter.Take(secret); n > 0 && rc.EgressUSDPerGiB > 0 {
+			factsOf(ctx).addCost(float64(n) / (1 << 30) * rc.EgressUSDPerGiB)
 		}
 	}, true, nil
 }

@@ -119,3 +119,24 @@ func TestRelayCutsACloneOverTheProjectLimit(t *testing.T) {
 		t.Errorf("the relay did not cut the transfer off: %+v", relay.Events())
 	}
 }
+
+// TestRelayedBytesArePriced: with relay.egress_usd_per_gib, a clone's
+// cost is the bytes the relay carried for it at that price (local
+// sandboxes cost nothing else); without a price, nothing.
+func TestRelayedBytesArePriced(t *testing.T) {
+	const usdPerGiB = 1 << 30 // a dollar a byte, to see every byte
+	env := backendtest.NewEnv(t)
+	ex, relay := relaytest.NewRelayedApproach1Priced(t, env, usdPerGiB)
+	res := backendtest.Clone(t, ex, env, env.Agent, "priced")
+	var moved int64
+	for _, e := range relay.Events() {
+		moved += e.In + e.Out
+	}
+	if moved == 0 || res.Served.CostUSD != float64(moved) {
+		t.Errorf("the clone cost %v USD, the relay carried %d bytes at a dollar each", res.Served.CostUSD, moved)
+	}
+	free, _ := relaytest.NewRelayedApproach1(t, env, "")
+	if c := backendtest.Clone(t, free, env, env.Agent, "free").Served.CostUSD; c != 0 {
+		t.Errorf("without a price the clone cost %v", c)
+	}
+}

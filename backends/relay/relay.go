@@ -53,6 +53,9 @@ type Config struct {
 	// graph when a push's pack alone does not show it a fast-forward. If
 	// empty, /usr/bin/git.
 	GitPath string
+	// Meter, if set, tallies each capability's bytes (in and out) for the
+	// engine that minted it.
+	Meter *Meter
 	// Report, if set, gets every request's outcome: bytes (metering), ref
 	// updates (audit), refusals and cut-offs.
 	Report func(Event)
@@ -136,6 +139,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	ev := Event{Capability: id(secret), Project: c.Project, Workspace: c.Workspace, Dir: c.Dir}
 	defer func() {
+		r.cfg.Meter.add(ev.Capability, ev.In+ev.Out)
 		if r.cfg.Report != nil {
 			r.cfg.Report(ev)
 		}

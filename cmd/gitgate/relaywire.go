@@ -49,7 +49,8 @@ func (a *base) startRelay(c configs.RelayEndpoint) (*approach1.RelayConfig, erro
 		Help: "Relay requests refused on the wire (a push the policy forbids, a fetch capability asked to push) or cut off at the size cap, by project and service."},
 		[]string{"project", "service"})
 	a.registry.MustRegister(bytes, refused)
-	h, err := relay.New(relay.Config{Store: store, Logger: a.log,
+	meter := relay.NewMeter()
+	h, err := relay.New(relay.Config{Store: store, Logger: a.log, Meter: meter,
 		Credentials: func(project string, dir relay.Direction) (string, string, bool) {
 			p, ok := a.cfg.Projects[project]
 			if !ok {
@@ -102,5 +103,6 @@ func (a *base) startRelay(c configs.RelayEndpoint) (*approach1.RelayConfig, erro
 	})
 	url := c.URL(ln.Addr().String())
 	a.log.Info("git relay listening", "listen", ln.Addr().String(), "url", url)
-	return &approach1.RelayConfig{Store: store, URL: url, TTL: a.cfg.Relay.CapabilityTTL}, nil
+	return &approach1.RelayConfig{Store: store, URL: url, TTL: a.cfg.Relay.CapabilityTTL, Meter: meter,
+		EgressUSDPerGiB: a.cfg.Relay.EgressUSDPerGiB}, nil
 }

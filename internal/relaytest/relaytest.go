@@ -21,6 +21,7 @@ import (
 type Relay struct {
 	URL   string
 	Store *relay.MemoryStore
+	Meter *relay.Meter
 	mu    sync.Mutex
 	ev    []relay.Event
 }
@@ -35,9 +36,9 @@ func (r *Relay) Events() []relay.Event {
 // StartRelay starts a relay for env's projects until the test ends.
 func StartRelay(t testing.TB, env *backendtest.Env) *Relay {
 	t.Helper()
-	r := &Relay{Store: relay.NewMemoryStore()}
+	r := &Relay{Store: relay.NewMemoryStore(), Meter: relay.NewMeter()}
 	projects := map[string]backendtest.Project{env.Project.Name: env.Project, env.StrangerProject.Name: env.StrangerProject}
-	h, err := relay.New(relay.Config{Store: r.Store,
+	h, err := relay.New(relay.Config{Store: r.Store, Meter: r.Meter,
 		Credentials: func(project string, dir relay.Direction) (string, string, bool) {
 			p, ok := projects[project]
 			if dir == relay.Fetch && p.ReadToken != "" {
@@ -64,7 +65,14 @@ func StartRelay(t testing.TB, env *backendtest.Env) *Relay {
 // a token. gitPath, if not "", is the git the sandboxes run.
 func NewRelayedApproach1(t testing.TB, env *backendtest.Env, gitPath string) (*approach1.Executor, *Relay) {
 	t.Helper()
-	return newRelayed(t, env, gitPath, &lock.Memory{})
+	return newRelayed(t, env, gitPath, &lock.Memory{}, 0)
+}
+
+// NewRelayedApproach1Priced is NewRelayedApproach1 pricing the relayed
+// bytes at usdPerGiB into each call's cost.
+func NewRelayedApproach1Priced(t testing.TB, env *backendtest.Env, usdPerGiB float64) (*approach1.Executor, *Relay) {
+	t.Helper()
+	return newRelayed(t, env, "", &lock.Memory{}, usdPerGiB)
 }
 
 // NewRelayedApproach1Once is backendtest.NewApproach1Once through a relay:
@@ -72,11 +80,11 @@ func NewRelayedApproach1(t testing.TB, env *backendtest.Env, gitPath string) (*a
 func NewRelayedApproach1Once(t testing.TB, env *backendtest.Env, gitPath string) (backends.Executor, *Relay) {
 	t.Helper()
 	locker := backendtest.NewFileLocker(t)
-	engine, r := newRelayed(t, env, gitPath, lock.Reentrant(locker))
+	engine, r := newRelayed(t, env, gitPath, lock.Reentrant(locker), 0)
 	return backendtest.WithOnce(t, engine, locker, backendtest.NewDirJournal(t)), r
 }
 
-func newRelayed(t testing.TB, env *backendtest.Env, gitPath string, locker lock.Locker) (*approach1.Executor, *Relay) {
+func newRelayed(t testing.TB, env *backendtest.Env, gitPath string, locker lock.Locker, usdPerGiB float64) (*approach1.Executor, *Relay) {
 	t.Helper()
 	r := StartRelay(t, env)
 	dir := t.TempDir()
@@ -86,7 +94,7 @@ func newRelayed(t testing.TB, env *backendtest.Env, gitPath string, locker lock.
 	}
 	env.SandboxRoots = append(env.SandboxRoots, dir)
 	ex := backendtest.NewEngineWith(t, env, sandbox.ManagerConfig{Provider: provider}, locker, func(c *approach1.Config) {
-		c.Relay = &approach1.RelayConfig{Store: r.Store, URL: r.URL}
+		c.Relay = &approach1.RelayConfig{Store: r.Store, URL: r.URL, Meter: r.Meter, EgressUSDPerGiB: usdPerGiB}
 		if gitPath != "" {
 			c.GitPath = gitPath
 		}

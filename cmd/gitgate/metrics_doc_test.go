@@ -43,6 +43,7 @@ var docNotScraped = map[string]string{
 	// cause none (each is tested where it is counted).
 	"gitgate_auto_rollbacks_total":     "no series before the first automatic rollback (canary tests)",
 	"gitgate_flags_failsafe_total":     "no series before the flags first fail safe (flags tests)",
+	"gitgate_relay_refused_total":      "no series before the git relay first refuses a request (backends/relay tests)",
 	"gitgate_shadow_comparisons_total": "no series before the first shadow comparison (shadow e2e tests)",
 	"gitgate_pool_acquire_seconds":     "no series before the service's pool hands out a sandbox (backends/sandbox pool tests)",
 	"gitgate_sandbox_cost_usd_total":   "no series before a command runs on a billed (E2B) sandbox (approach1 and e2b tests)",
@@ -100,7 +101,8 @@ func scrapeText(t *testing.T, u string) []byte {
 }
 
 // TestMetricsAreDocumented starts a gateway with status routed to an
-// Approach 2 service (one of each, local sandboxes, agent labels on),
+// Approach 2 service (one of each, local sandboxes, agent labels on, git
+// relays),
 // makes a few calls and checks both /metrics pages: every gitgate_ family
 // they export is in README's metrics table, every family of the table is
 // exported by one of them or allowed missing (docNotScraped, with the
@@ -116,6 +118,7 @@ func TestMetricsAreDocumented(t *testing.T) {
 	w := newWorld(t)
 	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
 	w.sharedSandboxes = t.TempDir()
+	w.extraYAML = "relay: {listen: \"127.0.0.1:0\", service_listen: \"127.0.0.1:0\"}\n" // its bytes
 	w.cfg = w.config(t)
 	addr, admin := freeAddr(t), freeAddr(t)
 	w.startBackendOn(t, addr, admin)

@@ -49,14 +49,15 @@ func write(path string) error {
 
 // Units (Grafana's unit ids).
 const (
-	unitSeconds = "s"
-	unitRatio   = "percentunit"
-	unitPercent = "percent"
-	unitPerSec  = "ops"
-	unitReqs    = "reqps"
-	unitUSD     = "currencyUSD"
-	unitBytes   = "bytes"
-	unitCount   = "short"
+	unitSeconds     = "s"
+	unitRatio       = "percentunit"
+	unitPercent     = "percent"
+	unitPerSec      = "ops"
+	unitReqs        = "reqps"
+	unitUSD         = "currencyUSD"
+	unitBytes       = "bytes"
+	unitBytesPerSec = "Bps"
+	unitCount       = "short"
 )
 
 // backendFailure selects the categories that count as a backend's failure
@@ -351,6 +352,12 @@ func rows() []row {
 				t(rate("outcome", "gitgate_branch_cleanup_runs_total"), "{{outcome}}")),
 			panel("Time since the last cleanup", "Seconds since the last branch cleanup run on each instance.", unitSeconds, 6,
 				t(`time() - max by (instance) (`+sel("gitgate_branch_cleanup_last_run_timestamp_seconds")+`)`, "{{instance}}")),
+		}},
+		{"Git relay", []cog.Builder[dashboard.Panel]{
+			panel("Relayed bytes by project", "Bytes per second the git relay carried between the sandboxes and the remotes, by project and direction (in: from the sandboxes, out: to them): each project's egress.", unitBytesPerSec, 12,
+				t(rate("project, direction", "gitgate_relay_bytes_total"), "{{project}} {{direction}}")),
+			panel("Relay refusals", "Relay requests refused on the wire (a push the policy forbids, a forced update, a fetch capability asked to push) or cut off at the size cap, by project and service.", unitPerSec, 12,
+				t(rate("project, service", "gitgate_relay_refused_total"), "{{project}} {{service}}")),
 		}},
 	}
 }

@@ -56,7 +56,7 @@ test: lint check-generated services chromium haproxy pushgateway rules-test dash
 # times slower under -race; and the in-process CLI tests that judge or
 # generate tens of thousands of ledger entries in one goroutine
 # (TestCanaryCommands 30 s against 2 s, TestDevLedger 10 s against 0.8 s).
-NORACE_TESTS := ^TestConformance(OnE2B|WithRedisAndPostgres)?$$/^SizeLimits$$|^TestOneFileSizeLimitOnBothBackends$$|^TestToolRefusals$$|^TestBadInputAnswersAreTheSame$$|^TestJudgeAAFalseAlarms$$|^TestBuildReportSmoke$$|^TestReportShowsADrillOnce$$|^TestDrillCallsAreNotJudged$$|^TestReport(JSONAndExitCode|OutDir|StagesFromFlags)$$|^TestCanaryCommands$$|^TestDevLedger$$
+NORACE_TESTS := ^TestConformance(OnE2B|WithRedisAndPostgres|ThroughTheRelay)?$$/^SizeLimits$$|^TestOneFileSizeLimitOnBothBackends$$|^TestToolRefusals$$|^TestBadInputAnswersAreTheSame$$|^TestJudgeAAFalseAlarms$$|^TestBuildReportSmoke$$|^TestReportShowsADrillOnce$$|^TestDrillCallsAreNotJudged$$|^TestReport(JSONAndExitCode|OutDir|StagesFromFlags)$$|^TestCanaryCommands$$|^TestDevLedger$$
 NORACE_PKGS := ./cmd/gitgate ./backends/approach1 ./backends/approach2 ./backends/sandbox/e2b ./canary
 # TestFleet (internal/fleet: three gateways, two services, HAProxy, Redis
 # Sentinel and agents as processes) is make fleet's: on two cores it took

@@ -201,7 +201,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 				_, _ = w.Write(refusal(p, why))
 				return
 			}
-			rest := io.Reader(br)
+			pack := io.Reader(br)
 			if needsAncestry(p.updates) {
 				spooled, why, cut, err := r.checkAncestry(req.Context(), c, user, token, br, p.updates, limit)
 				if err != nil {
@@ -217,9 +217,9 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 					_, _ = w.Write(refusal(p, why))
 					return
 				}
-				rest = spooled
+				pack = spooled
 			}
-			body = io.MultiReader(strings.NewReader(string(p.raw)), rest)
+			body = io.MultiReader(strings.NewReader(string(p.raw)), pack)
 		}
 		if limit > 0 {
 			body = &capReader{r: body, left: limit}

@@ -282,6 +282,7 @@ var notServed = map[string]string{
 	"gitgate_pool_acquire_seconds":     "no series before the pool's first acquisition",
 	"gitgate_budget_forecast_usd":      "absent until the budget store holds a first charge and budget.forecast_min_days of data (backends/budget tests)",
 	"gitgate_agent_cost_usd_total":     "only with metrics.agent_labels on",
+	"gitgate_relay_refused_total":      "no series before the git relay first refuses a request (backends/relay tests)",
 }
 
 // sourceNames are the gitgate_ names written as string literals in the
@@ -355,6 +356,11 @@ func newObservedWorld(t *testing.T) *observedWorld {
 	w := newWorld(t)
 	w.e2bURL = e2b.URL()
 	w.redisPrefix = backendtest.RedisPrefix(t, backendtest.Redis(t))
+	// Git relays for both processes (reached by the E2B sandboxes at
+	// their public URLs), so that the relay's bytes are served.
+	relayGW, relaySvc := freeAddr(t), freeAddr(t)
+	w.extraYAML = fmt.Sprintf("relay: {listen: %q, public_url: %q, service_listen: %q, service_public_url: %q}\n",
+		relayGW, "http://"+relayGW, relaySvc, "http://"+relaySvc)
 	w.cfg = w.config(t)
 	addr, admin := freeAddr(t), freeAddr(t)
 	w.startBackendOn(t, addr, admin)

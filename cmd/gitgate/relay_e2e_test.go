@@ -16,13 +16,15 @@ import (
 
 // TestAgentFlowThroughTheRelay: with the relay configured (relay.listen
 // for the gateway, relay.service_listen for the Approach 2 service), the
-// agent's flow works on either backend with git in the sandboxes holding
+// agent's flow works on either backend, on the E2B stand-in (through
+// relay.public_url) and over stdio beside an HTTP gateway holding
+// relay.listen, with git in the sandboxes holding
 // capabilities: the project's tokens are nowhere a sandbox's git could see
 // them (the argv and environment of every git process, recorded by a
 // wrapper; every file the test's processes wrote: sandboxes, state
 // directories, journals), and the relay counted the bytes it relayed.
 func TestAgentFlowThroughTheRelay(t *testing.T) {
-	for _, backend := range []string{"approach1", "approach2", "e2b"} {
+	for _, backend := range []string{"approach1", "approach2", "e2b", "stdio"} {
 		t.Run(backend, func(t *testing.T) {
 			root := t.TempDir()
 			record := filepath.Join(root, "git-processes.log")
@@ -46,6 +48,11 @@ func TestAgentFlowThroughTheRelay(t *testing.T) {
 				addr := freeAddr(t)
 				w.extraYAML = fmt.Sprintf("relay: {listen: %q, public_url: %q}\n", addr, "http://"+addr)
 			}
+			if backend == "stdio" {
+				// An HTTP gateway holds relay.listen; a stdio process beside
+				// it relays on a port of its own.
+				w.extraYAML = fmt.Sprintf("relay: {listen: %q}\n", freeAddr(t))
+			}
 			w.cfg = w.config(t)
 			metrics := ""
 			if backend == "approach2" {
@@ -56,7 +63,11 @@ func TestAgentFlowThroughTheRelay(t *testing.T) {
 				w.cfg.Approach2.Target, w.cfg.Approach2.Token, w.cfg.Approach2.Insecure = addr, serviceToken, true
 			}
 			w.startHTTP(t)
-			agentFlow(t, w, w.httpClient(t, agentToken))
+			if backend == "stdio" {
+				agentFlow(t, w, w.stdioClient(t))
+			} else {
+				agentFlow(t, w, w.httpClient(t, agentToken))
+			}
 			metrics = scrape(t, w.adminURL+"/metrics")
 			if backend == "approach1" && metricValue(metrics, `gitgate_relay_bytes_total{direction="out",project="alpha"}`) == 0 {
 				t.Errorf("the gateway's relay counted no bytes:\n%s", grepLines(metrics, "gitgate_relay"))

@@ -123,6 +123,15 @@ func runStdio(ctx context.Context, cfg *configs.Config, agentName string, cmd *c
 	if agentName == "" {
 		agentName = cfg.MCP.StdioAgent
 	}
+	if cfg.Relay.Listen != "" {
+		// Several stdio processes run side by side, beside an HTTP gateway
+		// holding relay.listen: each relays its own sandboxes' git on a
+		// loopback port of its own (local sandboxes; E2B sandboxes, which
+		// need a public URL, get the token per command, with a warning).
+		own := *cfg
+		own.Relay.Listen, own.Relay.PublicURL = "127.0.0.1:0", ""
+		cfg = &own
+	}
 	a, err := newGatewayRoot(cfg, cmd.ErrOrStderr())
 	if err != nil {
 		return err

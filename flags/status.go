@@ -83,9 +83,15 @@ func (e *Evaluator) Status() Status {
 		st.Kill.Override = &ov
 	}
 	st.Kill.Flags = f != nil && f.Kill()
-	// The kill switch in force is the one Decide applies (killSwitch).
+	// The kill switch in force is the one Decide applies (killSwitch); a
+	// kill switch it cannot apply sends every call to Approach 1 by the
+	// fail-safe, as Decide does.
 	applied, problem := e.killSwitch()
 	applied = applied && problem == ""
+	if problem != "" && failSafe == "" && f != nil {
+		failSafe = "kill: " + problem
+		st.FailSafe = failSafe
+	}
 	ovKill := st.Kill.Override != nil && st.Kill.Override.Kill
 	switch {
 	case ovKill && applied:

@@ -155,9 +155,11 @@ func (e *Evaluator) sourceData(flags string) {
 			kill = map[string]Flag{KillSwitchFlag: fl}
 		}
 	}
-	e.setKillFlag(kill)
+	// The revision is stored last: a Status that shows it shows these
+	// flags' kill switch and routes too.
 	rev := Revision([]byte(flags)) // Status.Revision: the bytes as sent
-	e.revision.Store(&rev)
+	defer e.revision.Store(&rev)
+	e.setKillFlag(kill)
 	s := e.sync
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,12 +24,7 @@ import (
 // URL-encoded or as base64 of user:token.
 func TestNoTokenInTheSandboxThroughTheRelay(t *testing.T) {
 	env := backendtest.NewEnv(t)
-	record := filepath.Join(t.TempDir(), "git-processes.log")
-	wrapper := filepath.Join(t.TempDir(), "git")
-	script := "#!/bin/sh\n{ printf 'argv:'; printf ' %s' \"$@\"; printf '\\nenv:\\n'; /usr/bin/env; } >> " + record + "\nexec /usr/bin/git \"$@\"\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	wrapper, record := relaytest.GitRecorder(t)
 	ex, relay := relaytest.NewRelayedApproach1Once(t, env, wrapper)
 	p := env.Agent
 	backendtest.Clone(t, ex, env, p, "ws")
@@ -55,10 +49,7 @@ func TestNoTokenInTheSandboxThroughTheRelay(t *testing.T) {
 	if err != nil || !bytes.Contains(seen, []byte("/c/ggcap_")) {
 		t.Fatalf("git in the sandbox did not go through the relay (%v):\n%s", err, seen)
 	}
-	var forms []string
-	for _, token := range []string{backendtest.Token, backendtest.ReadToken} {
-		forms = append(forms, token, url.QueryEscape(token), base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token)))
-	}
+	forms := relaytest.TokenForms("x-access-token", backendtest.Token, backendtest.ReadToken)
 	scan := func(what string, data []byte) {
 		for _, f := range forms {
 			if bytes.Contains(data, []byte(f)) {

@@ -2,12 +2,14 @@ package relay_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitgate/gitgate/backends/relay"
 	"github.com/gitgate/gitgate/internal/backendtest"
+	"github.com/gitgate/gitgate/internal/testkit"
 )
 
 // TestRedisStoreSharesCapabilities: a capability minted through one
@@ -42,15 +44,10 @@ func TestRedisStoreSharesCapabilities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		_, err := relay.Resolve(t.Context(), b, short)
-		if errors.Is(err, relay.ErrNoCapability) {
-			break
+	testkit.EventuallyNil(t, "an expired capability resolves nowhere", func() error {
+		if _, err := relay.Resolve(t.Context(), b, short); !errors.Is(err, relay.ErrNoCapability) {
+			return fmt.Errorf("it still resolves: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("an expired capability still resolves: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }

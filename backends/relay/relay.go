@@ -134,7 +134,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 			status = http.StatusServiceUnavailable
 			r.cfg.Logger.Error("relay: capability store unavailable", "err", err)
 		}
-		http.Error(w, "gitgate relay: "+errText(err), status)
+		http.Error(w, "gitgate relay: "+err.Error(), status)
 		return
 	}
 	ev := Event{Capability: id(secret), Project: c.Project, Workspace: c.Workspace, Dir: c.Dir}
@@ -248,7 +248,7 @@ func (r *Relay) serve(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		if req.Context().Err() == nil {
-			r.cfg.Logger.Warn("relay: the remote is unreachable", "project", c.Project, "err", errText(err))
+			r.cfg.Logger.Warn("relay: the remote is unreachable", "project", c.Project, "err", err)
 		}
 		http.Error(w, "gitgate relay: the remote is unreachable (unavailable)", http.StatusBadGateway)
 		return
@@ -420,10 +420,6 @@ func upstreamURL(remote, rest, query string) string {
 	}
 	return u
 }
-
-// errText is err's text without anything a URL could carry (the remote's
-// URL has no credentials: they go in a header).
-func errText(err error) string { return err.Error() }
 
 // copyCapped copies an upload-pack response, pkt-line by pkt-line, until
 // limit bytes were sent; a pkt-line past the limit is replaced by a

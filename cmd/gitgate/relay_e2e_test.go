@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/gitgate/gitgate/internal/backendtest"
 	"github.com/gitgate/gitgate/internal/e2bfake"
+	"github.com/gitgate/gitgate/internal/relaytest"
 )
 
 // TestAgentFlowThroughTheRelay: with the relay configured (relay.listen
@@ -27,12 +26,7 @@ func TestAgentFlowThroughTheRelay(t *testing.T) {
 	for _, backend := range []string{"approach1", "approach2", "e2b", "stdio"} {
 		t.Run(backend, func(t *testing.T) {
 			root := t.TempDir()
-			record := filepath.Join(root, "git-processes.log")
-			wrapper := filepath.Join(root, "git")
-			script := "#!/bin/sh\n{ printf 'argv:'; printf ' %s' \"$@\"; printf '\\nenv:\\n'; /usr/bin/env; } >> " + record + "\nexec /usr/bin/git \"$@\"\n"
-			if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			wrapper, record := relaytest.GitRecorder(t)
 			w := newWorld(t)
 			w.gitPath = wrapper
 			w.extraYAML = "relay: {listen: \"127.0.0.1:0\", service_listen: \"127.0.0.1:0\"}\n"
@@ -77,10 +71,7 @@ func TestAgentFlowThroughTheRelay(t *testing.T) {
 			if err != nil || !bytes.Contains(seen, []byte("/c/ggcap_")) {
 				t.Fatalf("git did not go through a relay (%v)", err)
 			}
-			var forms []string
-			for _, token := range []string{gitToken, gitReadToken} {
-				forms = append(forms, token, url.QueryEscape(token), base64.StdEncoding.EncodeToString([]byte("x-access-token:"+token)))
-			}
+			forms := relaytest.TokenForms("x-access-token", gitToken, gitReadToken)
 			scanned := 0
 			// Everything the test's processes wrote lives under the test's
 			// temporary directories (and the stand-in's sandboxes under its

@@ -3,8 +3,12 @@
 package relaytest
 
 import (
+	"encoding/base64"
 	"github.com/gitgate/gitgate/backends"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -100,4 +104,29 @@ func newRelayed(t testing.TB, env *backendtest.Env, gitPath string, locker lock.
 		}
 	})
 	return ex, r
+}
+
+// GitRecorder writes a git wrapper (for git.path or the engine's GitPath)
+// that appends every invocation's argv and environment to a log outside
+// the sandboxes, then runs /usr/bin/git; it returns the wrapper's path and
+// the log's.
+func GitRecorder(t testing.TB) (wrapper, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	log, wrapper = filepath.Join(dir, "git-processes.log"), filepath.Join(dir, "git")
+	script := "#!/bin/sh\n{ printf 'argv:'; printf ' %s' \"$@\"; printf '\\nenv:\\n'; /usr/bin/env; } >> " + log + "\nexec /usr/bin/git \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return wrapper, log
+}
+
+// TokenForms are the ways tokens can appear where they must not: plain,
+// URL-encoded, and in base64 of user:token (HTTP Basic).
+func TokenForms(user string, tokens ...string) []string {
+	var forms []string
+	for _, token := range tokens {
+		forms = append(forms, token, url.QueryEscape(token), base64.StdEncoding.EncodeToString([]byte(user+":"+token)))
+	}
+	return forms
 }
